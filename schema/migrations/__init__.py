@@ -1,0 +1,1 @@
+"""Alembic migrations for the archive (run with `reviews db upgrade`)."""

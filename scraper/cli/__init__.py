@@ -1,0 +1,111 @@
+"""The ``reviews`` command: a thin shell over ``scraper.api``.
+
+Each command lives in its own module here with two functions: ``register(subparsers)``
+adds its parser (help ending with an example) and ``run(args) -> int`` makes one api
+call and returns an exit code. Command modules import heavy libraries (SQLAlchemy,
+httpx) inside ``run`` only, so ``reviews parse`` never pays for them.
+
+Exit codes (documented in the README and in ``reviews --help``):
+
+====  ==============================================================
+0     success
+1     failure: the command could not do its job (database, network)
+2     usage: a bad argument, option, path or jobs file
+3     finished, but some pages failed (errors named on stderr)
+4     stopped by the site: repeated refusals or block pages
+5     the job is already running elsewhere (lock held)
+====  ==============================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import enum
+import importlib
+import sys
+from collections.abc import Sequence
+
+from scraper import __version__
+from scraper.errors import (
+    ConfigError,
+    JobAlreadyRunning,
+    ScraperError,
+    SiteBlocked,
+    UsageError,
+)
+
+__all__ = ["ExitCode", "main"]
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILURE = 1
+    USAGE = 2
+    PAGE_ERRORS = 3
+    SITE_BLOCKED = 4
+    ALREADY_RUNNING = 5
+
+
+#: Command modules, in the order ``reviews --help`` lists them.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+EPILOG = """\
+exit codes: 0 success, 1 failure, 2 usage error, 3 some pages failed,
+            4 stopped by the site, 5 job already running
+
+Example:
+  reviews parse fixtures/mal/ > records.jsonl
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors with exit code 2 and no traceback."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        self.exit(ExitCode.USAGE, f"reviews: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the full ``reviews`` argument parser."""
+    parser = _Parser(
+        prog="reviews",
+        description="Keep a faithful, queryable archive of review pages (MyAnimeList first).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"reviews {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"scraper.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``reviews`` command and return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        print("reviews: interrupted", file=sys.stderr)
+        return 130
+    except (UsageError, ConfigError) as error:
+        print(f"reviews {args.command}: error: {error}", file=sys.stderr)
+        return ExitCode.USAGE
+    except SiteBlocked as error:
+        print(f"reviews {args.command}: stopped by the site: {error}", file=sys.stderr)
+        return ExitCode.SITE_BLOCKED
+    except JobAlreadyRunning as error:
+        print(f"reviews {args.command}: {error}", file=sys.stderr)
+        return ExitCode.ALREADY_RUNNING
+    except ScraperError as error:
+        print(f"reviews {args.command}: error: {error}", file=sys.stderr)
+        return ExitCode.FAILURE
+    except BrokenPipeError:
+        # `reviews export | head`: the reader left; that is not our failure.
+        sys.stderr.close()
+        return ExitCode.OK
+    return code

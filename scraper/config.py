@@ -1,0 +1,93 @@
+"""Every default of review-archiver, in one place, as small frozen settings objects.
+
+Settings are passed in explicitly (never read from globals deep inside the code);
+``from_env`` helpers only exist where the CLI documents an environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from scraper import __version__
+
+__all__ = [
+    "DEFAULT_DB_PATH",
+    "DEFAULT_JOBS_FILE",
+    "PROJECT_URL",
+    "USER_AGENT",
+    "CrawlSettings",
+    "FetchSettings",
+    "Timeouts",
+    "database_url",
+]
+
+#: Where people can read what this crawler is and how to reach its operators.
+PROJECT_URL = "https://github.com/review-archiver/review-archiver"
+
+#: The product token robots.txt rules are matched against.
+ROBOTS_TOKEN = "review-archiver"
+
+#: Honest identification: product/version plus a contact URL; never a browser's string.
+USER_AGENT = f"{ROBOTS_TOKEN}/{__version__} (+{PROJECT_URL})"
+
+DEFAULT_DB_PATH = "reviews.db"
+DEFAULT_JOBS_FILE = "reviews.toml"
+DB_ENV_VAR = "REVIEWS_DB"
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Network timeouts in seconds."""
+
+    connect: float = 10.0
+    read: float = 30.0
+    write: float = 30.0
+    pool: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchSettings:
+    """How one page is fetched: identity, limits, retries."""
+
+    user_agent: str = USER_AGENT
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    #: Cap on the body, counted after decompression (a gzip bomb is refused).
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_redirects: int = 10
+    #: Attempts per URL, the first included, for transient failures.
+    max_attempts: int = 4
+    #: Exponential backoff: initial wait, multiplier base and cap (seconds), with jitter.
+    backoff_initial: float = 1.0
+    backoff_max: float = 60.0
+    #: The longest Retry-After we will sit through for one request before giving up on it.
+    max_retry_after: float = 600.0
+    #: robots.txt: how long a fetched file is trusted, and how much of it is read.
+    robots_ttl: float = 24 * 3600.0
+    robots_max_bytes: int = 512 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlSettings:
+    """How a crawl paces itself and when it stops."""
+
+    #: Minimum seconds between request starts to one host (robots Crawl-delay may raise it).
+    delay: float = 2.0
+    concurrency: int = 1
+    max_pages: int | None = None
+    max_time: float | None = None
+    #: A leased frontier URL is given back to others after this many seconds.
+    lease_seconds: float = 300.0
+    #: Consecutive refusals (403/429/block pages) from one host before the crawl stops.
+    max_refusals: int = 5
+
+
+def database_url(db: str | None = None) -> str:
+    """Return an SQLAlchemy URL for *db*, ``$REVIEWS_DB`` or ``./reviews.db``.
+
+    A value with ``://`` is taken as a URL; anything else as an SQLite file path.
+    """
+    value = db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH
+    if "://" in value:
+        return value
+    return f"sqlite:///{value}"

@@ -1,0 +1,177 @@
+"""The one error tree of review-archiver.
+
+Every failure the package reports on purpose is a ``ScraperError``; anything
+else is a bug. Errors that concern a page carry its URL (and, once the raw page
+is stored, its id) so a message can always name what went wrong where::
+
+    ScraperError
+    ├── UsageError                 bad argument or option (CLI exit code 2)
+    ├── ConfigError                a broken jobs file or setting; names the job and key
+    ├── ParseError                 a page could not be read into records
+    │   ├── NotAReviewPage         a page with no reviews on it at all (a profile, a 404 page)
+    │   ├── BlockedPage            a captcha / "access denied" page served instead of content
+    │   └── LayoutNotRecognised    looks like a review page, yields nothing: the drift alarm
+    ├── FetchError                 the network did not give us a usable page
+    │   ├── TransientFetchError    worth retrying later: timeouts, 5xx, 429, connection errors
+    │   │   └── RateLimited        429/503 with an optional Retry-After (seconds)
+    │   ├── HTTPStatusError        a final, non-retryable status (404, 410, ...)
+    │   ├── RobotsDisallowed       robots.txt forbids the URL for our user agent
+    │   ├── NotHTML                the response is not an HTML page
+    │   ├── BodyTooLarge           the body passed the size cap (after decompression)
+    │   ├── TooManyRedirects       a redirect loop or too long a redirect chain
+    │   ├── BadURL                 not an http(s) URL, or not parseable at all
+    │   └── SiteBlocked            the site keeps refusing us: the crawl stops
+    ├── StoreError                 the database refused or is not usable
+    └── JobAlreadyRunning          another run of the job holds its lock
+
+Which failures are transient is decided here, in ``is_transient``, and nowhere else.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadURL",
+    "BlockedPage",
+    "BodyTooLarge",
+    "ConfigError",
+    "FetchError",
+    "HTTPStatusError",
+    "JobAlreadyRunning",
+    "LayoutNotRecognised",
+    "NotAReviewPage",
+    "NotHTML",
+    "ParseError",
+    "RateLimited",
+    "RobotsDisallowed",
+    "ScraperError",
+    "SiteBlocked",
+    "StoreError",
+    "TooManyRedirects",
+    "TransientFetchError",
+    "UsageError",
+    "is_transient",
+]
+
+
+class ScraperError(Exception):
+    """Base of every error this package raises on purpose.
+
+    ``url`` names the page concerned (when there is one) and ``raw_page_id`` the
+    stored raw page, once it has been stored.
+    """
+
+    def __init__(
+        self, message: str, *, url: str | None = None, raw_page_id: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+        self.raw_page_id = raw_page_id
+
+    def __str__(self) -> str:
+        if self.url and self.url not in self.message:
+            return f"{self.url}: {self.message}"
+        return self.message
+
+
+class UsageError(ScraperError):
+    """A bad command-line argument or API argument."""
+
+
+class ConfigError(ScraperError):
+    """A broken jobs file or setting. The message names the job and the key."""
+
+
+class ParseError(ScraperError):
+    """A page could not be read into review records."""
+
+
+class NotAReviewPage(ParseError):
+    """The page holds no reviews and does not look like a review page."""
+
+
+class BlockedPage(ParseError):
+    """The site served a captcha / access-denied page instead of content."""
+
+
+class LayoutNotRecognised(ParseError):
+    """The page looks like a review page but no review could be read from it."""
+
+
+class FetchError(ScraperError):
+    """The network did not give us a usable page."""
+
+
+class TransientFetchError(FetchError):
+    """A failure worth retrying: timeout, connection error, 5xx, 429."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        raw_page_id: int | None = None,
+    ) -> None:
+        super().__init__(message, url=url, raw_page_id=raw_page_id)
+        self.status = status
+
+
+class RateLimited(TransientFetchError):
+    """429 or 503, with the server's Retry-After in seconds when it sent one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, url=url, status=status)
+        self.retry_after = retry_after
+
+
+class HTTPStatusError(FetchError):
+    """A final, non-retryable HTTP status such as 404 or 410."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int) -> None:
+        super().__init__(message, url=url)
+        self.status = status
+
+
+class RobotsDisallowed(FetchError):
+    """robots.txt forbids this URL for our user agent."""
+
+
+class NotHTML(FetchError):
+    """The response is not an HTML page (its content type is given in the message)."""
+
+
+class BodyTooLarge(FetchError):
+    """The body passed the size cap, counted after decompression."""
+
+
+class TooManyRedirects(FetchError):
+    """A redirect loop, or more redirects than allowed."""
+
+
+class BadURL(FetchError):
+    """Not an http(s) URL, or not a URL at all."""
+
+
+class SiteBlocked(FetchError):
+    """The site keeps refusing us (403/429/block pages): stop instead of hammering."""
+
+
+class StoreError(ScraperError):
+    """The database refused an operation or is not usable."""
+
+
+class JobAlreadyRunning(ScraperError):
+    """Another run of the same job holds its lock."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Return True when *error* is worth retrying later (the single place that decides)."""
+    return isinstance(error, TransientFetchError)

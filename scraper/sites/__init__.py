@@ -1,0 +1,1 @@
+"""Site parsers: pure functions of (html, url). One folder per site."""

@@ -1,0 +1,1 @@
+"""MyAnimeList review pages."""
