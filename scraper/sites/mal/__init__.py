@@ -1,1 +1,133 @@
-"""MyAnimeList review pages."""
+"""MyAnimeList review pages: entry reviews, permalinks, recent and user reviews.
+
+Both layouts are read; which one a page uses is decided by the review
+containers it holds. A review element that lacks a field the contract needs
+(no score, no date, no id...) is skipped, and ``PageResult.problem`` names it:
+a wrong record is worse than a missing one, and the rest of the page is still
+good. A page whose every review element is broken is UNRECOGNISED (the drift
+alarm), never an empty success.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scraper.records import Entry, Layout, PageKind, PageResult, Review
+from scraper.sites._blocked import block_reason
+from scraper.sites.mal import selectors as sel
+from scraper.sites.mal.current import parse_current_review
+from scraper.sites.mal.fields import MalformedReview
+from scraper.sites.mal.legacy import is_legacy_review, parse_legacy_review
+from scraper.sites.mal.page import canonical_url, guess_kind, next_page_url, page_entry
+
+__all__ = ["MAL", "MalSite"]
+
+_MAL_HOSTS = ("myanimelist.net", "www.myanimelist.net")
+_REVIEW_PATH_WORDS = ("/reviews", "reviews.php")
+
+
+class MalSite:
+    """The MyAnimeList site parser (see ``scraper.sites.Site``)."""
+
+    name = "mal"
+
+    def matches(self, tree: LexborHTMLParser, url: str | None) -> bool:
+        """Return True when the page comes from MyAnimeList (by its content or address)."""
+        site_name = tree.css_first('meta[property="og:site_name"]')
+        if (
+            site_name is not None
+            and "myanimelist" in (site_name.attributes.get("content") or "").lower()
+        ):
+            return True
+        canonical = tree.css_first(sel.CANONICAL)
+        href = canonical.attributes.get("href") if canonical is not None else None
+        if href and urlsplit(href).netloc in _MAL_HOSTS:
+            return True
+        if tree.css_first(sel.REVIEW_PAGE_HINTS) is not None:
+            return True
+        return bool(url) and urlsplit(url or "").netloc in _MAL_HOSTS
+
+    def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
+        """Return what the page holds; see the module docstring for broken elements."""
+        page_url = canonical_url(tree, url)
+        layout, elements = _review_elements(tree)
+        if layout is None:
+            return _no_reviews(tree, page_url)
+        entry = page_entry(tree, page_url)
+        reviews, problems = _parse_elements(layout, elements, entry)
+        if not reviews:
+            return PageResult(
+                kind=PageKind.UNRECOGNISED,
+                url=page_url,
+                entry=entry,
+                layout=layout,
+                problem=f"{len(elements)} {layout} review element(s) but no readable review: "
+                + "; ".join(problems),
+            )
+        titleblocks = tree.css_first(sel.CUR_TITLEBLOCK) is not None
+        return PageResult(
+            kind=guess_kind(page_url, titleblocks),
+            url=page_url,
+            reviews=tuple(reviews),
+            entry=entry,
+            next_url=next_page_url(tree, url),
+            layout=layout,
+            problem="; ".join(problems) if problems else None,
+        )
+
+
+def _review_elements(tree: LexborHTMLParser) -> tuple[Layout | None, list[LexborNode]]:
+    current = tree.css(sel.CUR_REVIEW)
+    if current:
+        return "current", current
+    legacy = [box for box in tree.css(sel.LEG_REVIEW) if is_legacy_review(box)]
+    if legacy:
+        return "legacy", legacy
+    return None, []
+
+
+def _parse_elements(
+    layout: Layout, elements: list[LexborNode], entry: Entry | None
+) -> tuple[list[Review], list[str]]:
+    parse = parse_current_review if layout == "current" else parse_legacy_review
+    reviews: list[Review] = []
+    problems: list[str] = []
+    seen: set[int] = set()
+    for number, element in enumerate(elements, start=1):
+        try:
+            review = parse(element, entry)
+        except MalformedReview as error:
+            problems.append(f"review element {number} skipped: {error}")
+            continue
+        # A page repeats nothing legitimately; a duplicate is a broken page.
+        if review.mal_id in seen:
+            problems.append(f"review element {number} skipped: repeats review {review.mal_id}")
+            continue
+        seen.add(review.mal_id)
+        reviews.append(review)
+    return reviews, problems
+
+
+def _no_reviews(tree: LexborHTMLParser, page_url: str | None) -> PageResult:
+    reason = block_reason(tree)
+    if reason is not None:
+        return PageResult(
+            kind=PageKind.BLOCKED, url=page_url, problem=f"blocked by the site: {reason}"
+        )
+    path = urlsplit(page_url or "").path + "?" + urlsplit(page_url or "").query
+    looks_like = tree.css_first(sel.REVIEW_PAGE_HINTS) is not None or any(
+        word in path for word in _REVIEW_PATH_WORDS
+    )
+    if looks_like:
+        return PageResult(
+            kind=PageKind.UNRECOGNISED,
+            url=page_url,
+            problem="looks like a review page but no review element was recognised "
+            "(has the layout changed?)",
+        )
+    return PageResult(kind=PageKind.NOT_REVIEW_PAGE, url=page_url, problem="not a review page")
+
+
+MAL = MalSite()

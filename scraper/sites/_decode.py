@@ -1,0 +1,72 @@
+"""Turn a page's bytes into text without guessing wrong.
+
+Order of authority: the charset the caller got from the HTTP header, then a
+byte-order mark, then the page's own ``<meta charset>`` / ``http-equiv``, then
+UTF-8. Saved MyAnimeList pages carry no meta charset at all (the charset only
+came in the HTTP header), so the UTF-8 default is what keeps ``there’s`` from
+turning into ``thereâ€™s``. Undecodable bytes become U+FFFD instead of an error:
+a damaged page is still worth reading.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+__all__ = ["decode_html", "sniff_meta_charset"]
+
+#: How far into the page a meta charset may sit (the HTML spec says 1024 bytes;
+#: real pages put dozens of <link> tags first, so look further).
+_META_SCAN_BYTES = 8192
+
+_META_CHARSET = re.compile(
+    rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""",
+    re.IGNORECASE,
+)
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+# A document that declares UTF-16 in ASCII-compatible bytes cannot really be
+# UTF-16 (the meta tag itself would be unreadable); browsers read it as UTF-8.
+_META_OVERRIDES = {"utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8"}
+
+
+def _known(name: str | None) -> str | None:
+    """Return the codec name for *name*, or None when Python has no such codec."""
+    if not name:
+        return None
+    try:
+        return codecs.lookup(name.strip().strip("\"'")).name
+    except LookupError:
+        return None
+
+
+def sniff_meta_charset(data: bytes) -> str | None:
+    """Return the codec named by the page's ``<meta charset>``/``http-equiv``, or None."""
+    match = _META_CHARSET.search(data[:_META_SCAN_BYTES])
+    if match is None:
+        return None
+    declared = match.group(1).decode("ascii", "replace").lower()
+    return _known(_META_OVERRIDES.get(declared, declared))
+
+
+def decode_html(data: bytes | str, charset: str | None = None) -> str:
+    """Return the page's text.
+
+    *charset* is the one named by the HTTP Content-Type header, if any; an
+    unknown name is ignored rather than trusted. Never raises for bad bytes:
+    they are replaced with U+FFFD.
+    """
+    if isinstance(data, str):
+        return data
+    for bom, codec in _BOMS:
+        if data.startswith(bom) and _known(charset) is None:
+            return data[len(bom) :].decode(codec, "replace")
+    codec = _known(charset) or sniff_meta_charset(data) or "utf-8"
+    if codec == "utf-8" and data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    return data.decode(codec, "replace")

@@ -1,0 +1,115 @@
+"""The current review layout (late 2022 on): ``div.review-element``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from selectolax.lexbor import LexborNode
+
+from scraper.records import REACTION_KINDS, Entry, Review
+from scraper.sites.mal import selectors as sel
+from scraper.sites.mal.fields import (
+    MalformedReview,
+    parse_date,
+    parse_int,
+    review_id,
+    seen_count,
+    user_from,
+)
+from scraper.sites.mal.page import entry_from_url
+from scraper.sites.mal.text import body_text, clean_inline
+
+__all__ = ["parse_current_review"]
+
+
+def _reactions(element: LexborNode) -> Mapping[str, int] | None:
+    """Return the reaction counts from ``data-reactions``.
+
+    The visible counters are always 0 in static HTML (JavaScript fills them),
+    so the JSON attribute is the only truth; no attribute means unknown (None).
+    """
+    raw = element.attributes.get(sel.CUR_REACTIONS_ATTR)
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+        counts = [int(value) for value in data["count"]]
+        total = int(data["num"])
+    except (ValueError, TypeError, KeyError) as error:
+        raise MalformedReview(f"unreadable data-reactions ({error})") from None
+    if len(counts) < len(REACTION_KINDS) - 1:
+        raise MalformedReview(f"data-reactions holds {len(counts)} counts, expected 7")
+    return dict(zip(REACTION_KINDS, [total, *counts], strict=False))
+
+
+def _own_text(node: LexborNode) -> str:
+    """Return the text of *node*'s direct text children (not its icons or spans)."""
+    own = [child.text_content or "" for child in node.iter(include_text=True) if child.is_text_node]
+    return clean_inline("".join(own))
+
+
+def _tags(element: LexborNode) -> tuple[list[str], set[str], str]:
+    """Return (labels in page order, tag kinds, preliminary counter text)."""
+    labels: list[str] = []
+    kinds: set[str] = set()
+    counter = ""
+    for tag in element.css(sel.CUR_TAG):
+        kinds.update((tag.attributes.get("class") or "").split())
+        label = _own_text(tag)
+        if label:
+            labels.append(label)
+        if "preliminary" in (tag.attributes.get("class") or "").split():
+            counter = tag.text()
+    return labels, kinds, counter
+
+
+def _is_marker(node: LexborNode) -> bool:
+    # The "..." between the visible start and the hidden rest is page chrome.
+    return sel.CUR_TEXT_MARKER_CLASS in (node.attributes.get("class") or "").split()
+
+
+def _entry(element: LexborNode, page_entry: Entry | None) -> Entry:
+    """Return the review's own entry (mixed pages) or the page's entry."""
+    link = element.css_first(sel.CUR_TITLEBLOCK)
+    if link is not None:
+        entry = entry_from_url(link.attributes.get("href") or "", clean_inline(link.text()))
+        if entry is not None:
+            return entry
+    if page_entry is None:
+        raise MalformedReview("no entry: neither a titleblock link nor an entry page")
+    return page_entry
+
+
+def parse_current_review(element: LexborNode, page_entry: Entry | None) -> Review:
+    """Return the record for one ``div.review-element``; raise MalformedReview."""
+    mal_id = review_id(element.css(sel.CUR_PERMALINK) or element.css(sel.LEG_PERMALINK))
+    entry = _entry(element, page_entry)
+    date_node = element.css_first(sel.CUR_DATE)
+    if date_node is None:
+        raise MalformedReview("no date")
+    score_node = element.css_first(sel.CUR_SCORE)
+    text_node = element.css_first(sel.CUR_TEXT)
+    if text_node is None:
+        raise MalformedReview("no body (div.text)")
+    labels, kinds, counter = _tags(element)
+    preliminary = "preliminary" in kinds
+    seen = seen_count(counter) if preliminary else None
+    return Review(
+        mal_id=mal_id,
+        type=entry.type,
+        entry=entry,
+        user=user_from(element.css_first(sel.CUR_USERNAME), element.css_first(sel.CUR_AVATAR)),
+        date=parse_date(date_node.text(), date_node.attributes.get("title")),
+        score=parse_int(score_node.text() if score_node else None, "reviewer's rating"),
+        tags=tuple(labels),
+        is_spoiler="spoiler" in kinds,
+        is_preliminary=preliminary,
+        episodes_watched=seen if entry.type == "anime" else None,
+        chapters_read=seen if entry.type == "manga" else None,
+        reactions=_reactions(element),
+        helpful_count=None,
+        scores=None,
+        review=body_text(text_node, _is_marker),
+        layout="current",
+    )

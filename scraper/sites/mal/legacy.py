@@ -1,0 +1,141 @@
+"""The legacy review layout (2018 to mid 2022): ``div.borderDark`` boxes."""
+
+from __future__ import annotations
+
+import re
+
+from selectolax.lexbor import LexborNode
+
+from scraper.records import Entry, Review
+from scraper.sites.mal import selectors as sel
+from scraper.sites.mal.fields import (
+    MalformedReview,
+    parse_date,
+    parse_int,
+    review_id,
+    seen_count,
+    user_from,
+)
+from scraper.sites.mal.page import entry_from_url
+from scraper.sites.mal.text import body_text, clean_inline
+
+__all__ = ["is_legacy_review", "parse_legacy_review"]
+
+_OVERALL = re.compile(r"Overall\s+Rating\s*:?\s*(\d+)", re.IGNORECASE)
+_HELPFUL_ID = re.compile(r"rhelp(\d+)$")
+# The reviewer's own profile link (not "/profile/NAME/reviews", "All reviews").
+_PROFILE_ONLY = re.compile(r"/profile/[^/?#]+/?$")
+
+
+def is_legacy_review(element: LexborNode) -> bool:
+    """Return True for a ``div.borderDark`` that holds a review (not other boxes)."""
+    return element.css_first(sel.LEG_BODY) is not None
+
+
+def _is_chrome(node: LexborNode) -> bool:
+    # Sub-score table, Helpful button and read-more toggle sit inside the body
+    # markup but are not review text.
+    attributes = node.attributes
+    node_id = attributes.get("id") or ""
+    if node_id.startswith(sel.LEG_BODY_CHROME_ID_PREFIXES):
+        return True
+    classes = (attributes.get("class") or "").split()
+    return any(name in classes for name in sel.LEG_BODY_CHROME_CLASSES)
+
+
+def _header(element: LexborNode) -> LexborNode:
+    """Return the box's header (everything before the body), or the box itself."""
+    for child in element.iter():
+        if child.tag == "div" and child.css_first(sel.LEG_META) is not None:
+            return child
+    return element
+
+
+def _scores(body: LexborNode) -> dict[str, int] | None:
+    """Return the hidden sub-score table as {lower-case label: value}, or None."""
+    table = body.css_first(sel.LEG_SCORE_TABLE)
+    if table is None:
+        return None
+    scores: dict[str, int] = {}
+    for row in table.css(sel.LEG_SCORE_ROW):
+        cells = row.css("td")
+        if len(cells) < 2:
+            continue
+        label = clean_inline(cells[0].text()).lower()
+        if label:
+            scores[label] = parse_int(cells[1].text(), f"{label} sub-score")
+    return scores or None
+
+
+def _user(header: LexborNode) -> LexborNode | None:
+    for link in header.css(sel.LEG_PROFILE_LINK):
+        if _PROFILE_ONLY.search(link.attributes.get("href") or "") and link.text(strip=True):
+            return link
+    return None
+
+
+def _mal_id(element: LexborNode) -> int:
+    try:
+        return review_id(element.css(sel.LEG_PERMALINK))
+    except MalformedReview:
+        helpful = element.css_first(sel.LEG_HELPFUL)
+        match = _HELPFUL_ID.search(helpful.attributes.get("id") or "") if helpful else None
+        if match is None:
+            raise
+        return int(match.group(1))
+
+
+def _entry(header: LexborNode, page_entry: Entry | None) -> Entry:
+    # Pages that mix entries name each review's entry in its header; the body
+    # may link other titles, so it is never searched.
+    for link in header.css(sel.LEG_ENTRY_LINK):
+        title = clean_inline(link.text())
+        entry = entry_from_url(link.attributes.get("href") or "", title) if title else None
+        if entry is not None:
+            return entry
+    if page_entry is None:
+        raise MalformedReview("no entry: neither an entry link nor an entry page")
+    return page_entry
+
+
+def parse_legacy_review(element: LexborNode, page_entry: Entry | None) -> Review:
+    """Return the record for one legacy ``div.borderDark``; raise MalformedReview."""
+    body = element.css_first(sel.LEG_BODY)
+    header = _header(element)
+    meta = header.css_first(sel.LEG_META)
+    if body is None or meta is None:
+        raise MalformedReview("no body or no rating column")
+    entry = _entry(header, page_entry)
+    meta_text = clean_inline(meta.text())
+    overall = _OVERALL.search(meta_text)
+    if overall is None:
+        raise MalformedReview("no Overall Rating")
+    date_node = meta.css_first(sel.LEG_DATE)
+    helpful = element.css_first(sel.LEG_HELPFUL)
+    preliminary = any(
+        "Preliminary" in (icon.parent.text() if icon.parent else "")
+        for icon in header.css(sel.LEG_TAG_ICON)
+    )
+    # "N of M episodes seen" counts even when the review is not preliminary.
+    seen = seen_count(meta_text)
+    return Review(
+        mal_id=_mal_id(element),
+        type=entry.type,
+        entry=entry,
+        user=user_from(_user(header), header.css_first(sel.LEG_AVATAR)),
+        date=parse_date(
+            date_node.text() if date_node else None,
+            date_node.attributes.get("title") if date_node else None,
+        ),
+        score=int(overall.group(1)),
+        tags=("Preliminary",) if preliminary else (),
+        is_spoiler=False,
+        is_preliminary=preliminary,
+        episodes_watched=seen if entry.type == "anime" else None,
+        chapters_read=seen if entry.type == "manga" else None,
+        reactions=None,
+        helpful_count=parse_int(helpful.text(), "helpful count") if helpful else None,
+        scores=_scores(body),
+        review=body_text(body, _is_chrome),
+        layout="legacy",
+    )

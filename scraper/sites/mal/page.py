@@ -1,0 +1,139 @@
+"""Page-level facts of a MyAnimeList page: its address, entry, kind and next page.
+
+Records always name myanimelist.net, whatever host served the page (a local
+mirror, an archive); only the next-page link follows the serving host, so a
+mirror is crawled on itself.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scraper.records import Entry, PageKind
+from scraper.sites.mal import selectors as sel
+from scraper.sites.mal.text import clean_inline
+
+__all__ = [
+    "MAL_ORIGIN",
+    "canonical_url",
+    "entry_from_url",
+    "guess_kind",
+    "next_page_url",
+    "on_mal",
+    "page_entry",
+]
+
+MAL_ORIGIN = "https://myanimelist.net"
+
+_ENTRY_PATH = re.compile(r"^/(anime|manga)/(\d+)(?:/([^/?#]*))?")
+_PROFILE_REVIEWS_PATH = re.compile(r"^/profile/[^/]+/reviews/?$")
+_ENTRY_REVIEWS_PATH = re.compile(r"^/(anime|manga)/\d+(?:/[^/]*)?/reviews/?$")
+# Titles look like "Cowboy Bebop - Reviews - MyAnimeList.net".
+_TITLE_SUFFIX = re.compile(r"\s+-\s+Reviews\s+-\s+MyAnimeList\.net\s*$", re.IGNORECASE)
+
+
+def on_mal(href: str, base: str = MAL_ORIGIN) -> str:
+    """Return *href* (absolute or relative) as an address on https://myanimelist.net."""
+    parts = urlsplit(urljoin(base + "/", href.strip()))
+    return urlunsplit(("https", "myanimelist.net", parts.path, parts.query, ""))
+
+
+def _rebase(href: str, url: str | None) -> str:
+    """Return *href* on the scheme and host of *url* (myanimelist.net when None)."""
+    absolute = on_mal(href)
+    if not url:
+        return absolute
+    served = urlsplit(url)
+    if not served.scheme or not served.netloc:
+        return absolute
+    parts = urlsplit(absolute)
+    return urlunsplit((served.scheme, served.netloc, parts.path, parts.query, ""))
+
+
+def _attr(tree: LexborHTMLParser, selector: str, name: str) -> str | None:
+    node = tree.css_first(selector)
+    if node is None:
+        return None
+    value = node.attributes.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def canonical_url(tree: LexborHTMLParser, url: str | None) -> str | None:
+    """Return the page's own address on myanimelist.net, or None when unknown.
+
+    The page's ``<link rel=canonical>`` / ``og:url`` wins over the *url* it was
+    served from, because a mirror's address says nothing about the page.
+    """
+    href = _attr(tree, sel.CANONICAL, "href") or _attr(tree, sel.OG_URL, "content")
+    if href:
+        return on_mal(href)
+    return on_mal(url) if url else None
+
+
+def entry_from_url(href: str, title: str) -> Entry | None:
+    """Return the entry an ``/anime|manga/{id}/{Slug}...`` address names, or None."""
+    path = urlsplit(on_mal(href)).path
+    match = _ENTRY_PATH.match(path)
+    if match is None:
+        return None
+    kind, mal_id, slug = match.groups()
+    entry_url = f"{MAL_ORIGIN}/{kind}/{mal_id}" + (f"/{slug}" if slug else "")
+    return Entry(mal_id=int(mal_id), type=kind, title=title, url=entry_url)  # type: ignore[arg-type]
+
+
+def _entry_title(tree: LexborHTMLParser) -> str:
+    title = _attr(tree, sel.OG_TITLE, "content")
+    if title:
+        return clean_inline(title)
+    heading = tree.css_first(sel.ENTRY_HEADING)
+    if heading is not None and heading.text(strip=True):
+        return clean_inline(heading.text())
+    title_node = tree.css_first("title")
+    text = title_node.text() if title_node is not None else ""
+    return clean_inline(_TITLE_SUFFIX.sub("", text))
+
+
+def page_entry(tree: LexborHTMLParser, page_url: str | None) -> Entry | None:
+    """Return the entry an entry reviews page is about, or None on other pages."""
+    if not page_url:
+        return None
+    path = urlsplit(page_url).path
+    if _ENTRY_REVIEWS_PATH.match(path) is None:
+        return None
+    return entry_from_url(page_url, _entry_title(tree))
+
+
+def guess_kind(page_url: str | None, has_titleblocks: bool) -> PageKind:
+    """Return the kind of review page *page_url* is.
+
+    Falls back on structure (reviews naming their own entries) when the page
+    carries no address at all.
+    """
+    if page_url:
+        parts = urlsplit(page_url)
+        if _ENTRY_REVIEWS_PATH.match(parts.path):
+            return PageKind.ENTRY_REVIEWS
+        if _PROFILE_REVIEWS_PATH.match(parts.path):
+            return PageKind.USER_REVIEWS
+        if parts.path.rstrip("/") == "/reviews.php":
+            query = parse_qs(parts.query)
+            return PageKind.SINGLE_REVIEW if "id" in query else PageKind.RECENT_REVIEWS
+    return PageKind.RECENT_REVIEWS if has_titleblocks else PageKind.ENTRY_REVIEWS
+
+
+def _is_more_link(node: LexborNode) -> bool:
+    return clean_inline(node.text()) == sel.MORE_REVIEWS_TEXT
+
+
+def next_page_url(tree: LexborHTMLParser, url: str | None) -> str | None:
+    """Return the "More Reviews" address on the host of *url*, or None on the last page."""
+    link = tree.css_first(sel.MORE_REVIEWS)
+    if link is None:
+        link = next(filter(_is_more_link, tree.css(sel.LEGACY_PAGER_LINKS)), None)
+    href = link.attributes.get("href") if link is not None else None
+    if not href or href.startswith(("#", "javascript:")):
+        return None
+    return _rebase(href, url)

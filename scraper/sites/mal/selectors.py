@@ -1,0 +1,76 @@
+"""CSS selectors for MyAnimeList pages, one named constant per thing we read.
+
+When MAL changes its markup, this is the file to change. The two layouts are
+told apart by structure alone (which review container the page holds), never
+by host, URL shape or date: mirrors and archives serve old pages today.
+"""
+
+from __future__ import annotations
+
+# --- whole page --------------------------------------------------------------
+
+#: The page's own address; names the entry on entry pages.
+CANONICAL = 'link[rel="canonical"]'
+#: Open Graph fallbacks: og:url for the address, og:title for the entry title.
+OG_URL = 'meta[property="og:url"]'
+OG_TITLE = 'meta[property="og:title"]'
+#: The entry title heading on entry pages (fallback when og:title is missing).
+ENTRY_HEADING = "h1.title-name, h1 span[itemprop='name']"
+#: "More Reviews": current pages mark it for analytics; legacy pages only by its text.
+MORE_REVIEWS = 'a[data-ga-click-type="review-more-reviews"]'
+LEGACY_PAGER_LINKS = "div.ml4 a, div.mt4 a, div.reviews-horiznav-nav-sort-block ~ div a"
+MORE_REVIEWS_TEXT = "More Reviews"
+
+# --- current layout (late 2022 on) ---------------------------------------------
+
+#: One review. ``data-reactions`` holds the real reaction counts as JSON.
+CUR_REVIEW = "div.review-element.js-review-element"
+CUR_REACTIONS_ATTR = "data-reactions"
+#: Reviewer avatar; ``data-src`` holds the image even before lazy loading.
+CUR_AVATAR = 'div.thumb a[href*="/profile/"] img'
+#: Date as text (``Aug 24, 2008``), time in its ``title`` (``5:46 AM``).
+CUR_DATE = "div.update_at"
+CUR_USERNAME = "div.username a"
+#: One tag each; the kind is a class (``recommended``, ``preliminary``...).
+CUR_TAG = "div.tags div.tag"
+#: The body: visible start, ``span.js-visible`` ("..."), ``span.js-hidden`` rest.
+CUR_TEXT = "div.text"
+CUR_TEXT_MARKER_CLASS = "js-visible"
+CUR_SCORE = "div.rating span.num"
+CUR_PERMALINK = "div.open a"
+#: On pages mixing entries (recent, a user's reviews, permalinks): the entry link.
+CUR_TITLEBLOCK = "div.titleblock a"
+
+# --- legacy layout (2018 to mid 2022) ------------------------------------------
+
+#: One review: a bordered box that holds a readable text block.
+LEG_REVIEW = "div.borderDark"
+LEG_BODY = "div.textReadability"
+#: Right column: date (time in ``title``), "N of M episodes seen", "Overall Rating: N".
+LEG_META = "div.mb8"
+LEG_DATE = "div[title]"
+LEG_AVATAR = "div.picSurround img"
+LEG_PROFILE_LINK = 'a[href*="/profile/"]'
+#: ``<span id="rhelp{id}">1488</span> people found this review helpful``
+LEG_HELPFUL = 'span[id^="rhelp"]'
+#: Hidden sub-score table ``div#score{id}``: rows of (label, value).
+LEG_SCORE_TABLE = 'div[id^="score"]'
+LEG_SCORE_ROW = "tr"
+#: Left-column preliminary marker: ``<i class="fa fa-tag"></i> Preliminary``.
+LEG_TAG_ICON = "i.fa-tag"
+#: Links that name the review: the footer permalink, the read-more toggle.
+LEG_PERMALINK = 'a[href*="reviews.php?id="]'
+LEG_ENTRY_LINK = 'a[href*="/anime/"], a[href*="/manga/"]'
+
+#: Inside a legacy body, elements that are page chrome, not review text: the
+#: sub-score table, the Helpful button and the read-more toggle.
+LEG_BODY_CHROME_ID_PREFIXES = ("score", "revhelp_output_", "reviewToggle")
+LEG_BODY_CHROME_CLASSES = ("js-toggle-review-button", "js-review-btn-helpful")
+
+# --- page kinds ---------------------------------------------------------------
+
+#: Things that make a page look like a review listing even when no review reads.
+REVIEW_PAGE_HINTS = (
+    "div.review-element, div.js-review-element, div.borderDark, div.textReadability, "
+    'a[data-ga-click-type="review-more-reviews"], div.reviews-horiznav-nav-sort-block'
+)
