@@ -1,0 +1,22 @@
+"""The one place that knows SQLite and PostgreSQL spell upserts with their own ``insert``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+__all__ = ["insert"]
+
+
+def insert(connection: Connection, table: Table) -> Any:
+    """Return the dialect's INSERT for *table*, which has ``on_conflict_do_*`` and ``excluded``.
+
+    Both dialects' constructs share that API; the return type is ``Any`` because
+    SQLAlchemy types them as two unrelated classes.
+    """
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

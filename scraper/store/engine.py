@@ -1,0 +1,154 @@
+"""Opening the archive's database: SQLite (WAL, foreign keys) or PostgreSQL (psycopg 3).
+
+``open_engine`` is the one way the package gets an engine. The first call for a
+URL in a process makes sure the database exists and is migrated to the newest
+revision (a new database is created on first use); later calls skip that check.
+
+Write transactions go through ``write_transaction``: on SQLite it starts with
+``BEGIN IMMEDIATE``, so concurrent writers queue on the busy timeout instead of
+failing with "database is locked" when a read lock cannot be upgraded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from scraper.errors import StoreError
+
+__all__ = ["describe_url", "open_engine", "write_transaction"]
+
+#: How long a SQLite writer waits for another one before giving up (milliseconds).
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+
+#: Execution option that marks a connection as about to write (see ``_sqlite_begin``).
+_WRITE_OPTION = "reviews_write"
+
+_migrated: set[str] = set()
+_migrated_lock = threading.Lock()
+
+
+def describe_url(url: str) -> str:
+    """Return *url* fit for messages: the password hidden, a SQLite URL as its path."""
+    try:
+        parsed = sa.make_url(url)
+    except ArgumentError:
+        return url
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+def open_engine(url: str, *, migrate: bool = True) -> Engine:
+    """Return an engine for *url*, creating and migrating the database on first use.
+
+    A SQLite database gets WAL journaling, ``foreign_keys=ON`` and a busy timeout on
+    every connection. With *migrate* (the default) the database is upgraded to the
+    newest schema revision once per URL and process.
+
+    Raises StoreError (naming the database) for a bad URL, an unreachable server,
+    an unwritable path, or a database whose schema this version cannot use.
+    """
+    engine = _create_engine(url)
+    if migrate and url not in _migrated:
+        from scraper.store.migrate import ensure_current
+
+        with _migrated_lock:
+            if url not in _migrated:
+                try:
+                    ensure_current(engine)
+                except BaseException:
+                    engine.dispose()
+                    raise
+                _migrated.add(url)
+    return engine
+
+
+def _create_engine(url: str) -> Engine:
+    where = describe_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except ArgumentError as error:
+        raise StoreError(f"not a database URL: {url!r}") from error
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        _check_sqlite_path(parsed.database)
+        engine = sa.create_engine(parsed)
+        _configure_sqlite(engine)
+    elif backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise StoreError(f"{where}: use a postgresql+psycopg:// URL (psycopg 3)")
+        try:
+            engine = sa.create_engine(parsed, pool_pre_ping=True)
+        except ImportError as error:
+            raise StoreError(
+                f"{where}: PostgreSQL needs psycopg: pip install 'review-archiver[postgres]'"
+            ) from error
+    else:
+        raise StoreError(f"{where}: unsupported database {backend!r} (use SQLite or PostgreSQL)")
+    return engine
+
+
+def _check_sqlite_path(database: str | None) -> None:
+    if not database or database == ":memory:":
+        raise StoreError("an in-memory SQLite database cannot hold an archive: give a file")
+    folder = Path(database).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise StoreError(f"{database}: folder {folder} does not exist")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from the sqlite3 module, so BEGIN is ours.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode survives a killed process; only an OS crash may lose
+        # the last commits, never consistency.
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _sqlite_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Yield a connection inside one write transaction, committed on success.
+
+    On SQLite the write lock is taken at BEGIN (waiting up to the busy timeout).
+    Raises StoreError naming the database when it refuses the connection or the
+    transaction; errors raised by the caller's code pass through unchanged.
+    """
+    try:
+        connection = engine.connect()
+    except DBAPIError as error:
+        raise store_error(engine, error) from error
+    with connection:
+        connection.execution_options(**{_WRITE_OPTION: True})
+        try:
+            transaction = connection.begin()
+        except DBAPIError as error:
+            raise store_error(engine, error) from error
+        with transaction:
+            yield connection
+
+
+def store_error(engine: Engine, error: SQLAlchemyError) -> StoreError:
+    """Return a StoreError naming *engine*'s database for a driver *error*."""
+    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    where = describe_url(engine.url.render_as_string(hide_password=False))
+    return StoreError(f"database {where}: {detail}")

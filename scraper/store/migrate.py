@@ -1,0 +1,131 @@
+"""Schema migrations, run programmatically with Alembic.
+
+The migration scripts ship inside the package (``scraper/schema/migrations``), so an
+installed wheel finds them next to its own code; no ``alembic.ini`` is needed.
+Upgrades run inside one write transaction holding a lock (PostgreSQL advisory
+lock, SQLite write lock), so two processes opening a new database at once do not
+both try to create it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from scraper.errors import StoreError
+from scraper.store.engine import describe_url, store_error, write_transaction
+
+__all__ = [
+    "SchemaState",
+    "alembic_config",
+    "ensure_current",
+    "migrations_folder",
+    "schema_state",
+    "upgrade",
+]
+
+#: Arbitrary constant naming the migration lock among PostgreSQL advisory locks.
+_PG_MIGRATION_LOCK = 0x7265_7669_6577  # "review"
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """Where a database stands: its revision(s) and the newest this version knows."""
+
+    current: tuple[str, ...]
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == (self.head,)
+
+
+def migrations_folder() -> Path:
+    """Return the folder of the Alembic scripts inside the installed package."""
+    import scraper.schema
+
+    return Path(scraper.schema.__file__).resolve().parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Return an Alembic Config for the packaged scripts, bound to *connection* if given."""
+    config = Config()
+    config.set_main_option("script_location", str(migrations_folder()))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _head() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships 0001
+        raise StoreError("no migration scripts found in the installed package")
+    return head
+
+
+def _state(connection: Connection) -> SchemaState:
+    current = MigrationContext.configure(connection).get_current_heads()
+    return SchemaState(current=tuple(current), head=_head())
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """Return the database's revision and the newest one; raises StoreError if unreachable."""
+    try:
+        with engine.connect() as connection:
+            return _state(connection)
+    except DBAPIError as error:
+        raise store_error(engine, error) from error
+
+
+def upgrade(engine: Engine) -> SchemaState:
+    """Migrate the database to the newest revision; return its state before the upgrade.
+
+    Raises StoreError naming the database when it is unreachable, belongs to
+    something else (tables but no revision), or has a revision newer than this
+    version of review-archiver knows.
+    """
+    try:
+        with write_transaction(engine) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
+            before = _state(connection)
+            if before.up_to_date:
+                return before
+            _check_upgradable(engine, connection, before)
+            command.upgrade(alembic_config(connection), "head")
+            return before
+    except DBAPIError as error:
+        raise store_error(engine, error) from error
+
+
+def ensure_current(engine: Engine) -> None:
+    """Upgrade the database if it is not at the newest revision (cheap when it is)."""
+    if not schema_state(engine).up_to_date:
+        upgrade(engine)
+
+
+def _check_upgradable(engine: Engine, connection: Connection, state: SchemaState) -> None:
+    where = describe_url(engine.url.render_as_string(hide_password=False))
+    script = ScriptDirectory.from_config(alembic_config())
+    known = {revision.revision for revision in script.walk_revisions()}
+    unknown = [revision for revision in state.current if revision not in known]
+    if unknown:
+        raise StoreError(
+            f"database {where} is at schema revision {', '.join(unknown)}, newer than this "
+            f"version of review-archiver knows (newest: {state.head}): upgrade the program"
+        )
+    if not state.current:
+        existing = sa.inspect(connection).get_table_names()
+        if existing:
+            raise StoreError(
+                f"database {where} holds tables ({', '.join(sorted(existing)[:5])}) but no "
+                "review-archiver schema revision: refusing to write into it"
+            )
