@@ -14,13 +14,19 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.records import Entry, Layout, PageKind, PageResult, Review
+from scraper.records import Layout, PageKind, PageResult, Review
 from scraper.sites._blocked import block_reason
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.current import parse_current_review
 from scraper.sites.mal.fields import MalformedReview
 from scraper.sites.mal.legacy import is_legacy_review, parse_legacy_review
-from scraper.sites.mal.page import canonical_url, guess_kind, next_page_url, page_entry
+from scraper.sites.mal.page import (
+    PageContext,
+    canonical_url,
+    guess_kind,
+    next_page_url,
+    page_context,
+)
 
 __all__ = ["MAL", "MalSite"]
 
@@ -55,23 +61,25 @@ class MalSite:
         layout, elements = _review_elements(tree)
         if layout is None:
             return _no_reviews(tree, page_url)
-        entry = page_entry(tree, page_url)
-        reviews, problems = _parse_elements(layout, elements, entry)
+        context = page_context(tree, page_url)
+        reviews, problems = _parse_elements(layout, elements, context)
         if not reviews:
             return PageResult(
                 kind=PageKind.UNRECOGNISED,
                 url=page_url,
-                entry=entry,
+                entry=context.entry,
                 layout=layout,
                 problem=f"{len(elements)} {layout} review element(s) but no readable review: "
                 + "; ".join(problems),
             )
-        titleblocks = tree.css_first(sel.CUR_TITLEBLOCK) is not None
+        mixed = len({review.entry.url for review in reviews}) > 1 or (
+            tree.css_first(sel.CUR_TITLEBLOCK) is not None
+        )
         return PageResult(
-            kind=guess_kind(page_url, titleblocks),
+            kind=guess_kind(context, len(reviews), mixed),
             url=page_url,
             reviews=tuple(reviews),
-            entry=entry,
+            entry=context.entry,
             next_url=next_page_url(tree, url),
             layout=layout,
             problem="; ".join(problems) if problems else None,
@@ -89,7 +97,7 @@ def _review_elements(tree: LexborHTMLParser) -> tuple[Layout | None, list[Lexbor
 
 
 def _parse_elements(
-    layout: Layout, elements: list[LexborNode], entry: Entry | None
+    layout: Layout, elements: list[LexborNode], context: PageContext
 ) -> tuple[list[Review], list[str]]:
     parse = parse_current_review if layout == "current" else parse_legacy_review
     reviews: list[Review] = []
@@ -97,7 +105,7 @@ def _parse_elements(
     seen: set[int] = set()
     for number, element in enumerate(elements, start=1):
         try:
-            review = parse(element, entry)
+            review = parse(element, context)
         except MalformedReview as error:
             problems.append(f"review element {number} skipped: {error}")
             continue

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import REACTION_KINDS, Entry, Review
+from scraper.records import REACTION_KINDS, Entry, Review, User
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.fields import (
     MalformedReview,
@@ -17,7 +17,7 @@ from scraper.sites.mal.fields import (
     seen_count,
     user_from,
 )
-from scraper.sites.mal.page import entry_from_url
+from scraper.sites.mal.page import PageContext, entry_from_url
 from scraper.sites.mal.text import body_text, clean_inline
 
 __all__ = ["parse_current_review"]
@@ -64,27 +64,37 @@ def _tags(element: LexborNode) -> tuple[list[str], set[str], str]:
     return labels, kinds, counter
 
 
-def _is_marker(node: LexborNode) -> bool:
-    # The "..." between the visible start and the hidden rest is page chrome.
-    return sel.CUR_TEXT_MARKER_CLASS in (node.attributes.get("class") or "").split()
+def _is_chrome(node: LexborNode) -> bool:
+    # The "..." between the visible start and the hidden rest, and the entry
+    # picture that pages mixing entries float inside the text, are page chrome.
+    classes = (node.attributes.get("class") or "").split()
+    return any(name in classes for name in sel.CUR_TEXT_CHROME_CLASSES)
 
 
-def _entry(element: LexborNode, page_entry: Entry | None) -> Entry:
+def _entry(element: LexborNode, context: PageContext) -> Entry:
     """Return the review's own entry (mixed pages) or the page's entry."""
-    link = element.css_first(sel.CUR_TITLEBLOCK)
-    if link is not None:
-        entry = entry_from_url(link.attributes.get("href") or "", clean_inline(link.text()))
+    for link in element.css(sel.CUR_TITLEBLOCK):
+        title = clean_inline(link.text())
+        entry = entry_from_url(link.attributes.get("href") or "", title) if title else None
         if entry is not None:
             return entry
-    if page_entry is None:
+    if context.entry is None:
         raise MalformedReview("no entry: neither a titleblock link nor an entry page")
-    return page_entry
+    return context.entry
 
 
-def parse_current_review(element: LexborNode, page_entry: Entry | None) -> Review:
+def _user(element: LexborNode, context: PageContext) -> User:
+    """Return the reviewer; a user's reviews page may name them only once, at the top."""
+    link = element.css_first(sel.CUR_USERNAME)
+    if link is None and context.owner is not None:
+        return context.owner
+    return user_from(link, element.css_first(sel.CUR_AVATAR))
+
+
+def parse_current_review(element: LexborNode, context: PageContext) -> Review:
     """Return the record for one ``div.review-element``; raise MalformedReview."""
     mal_id = review_id(element.css(sel.CUR_PERMALINK) or element.css(sel.LEG_PERMALINK))
-    entry = _entry(element, page_entry)
+    entry = _entry(element, context)
     date_node = element.css_first(sel.CUR_DATE)
     if date_node is None:
         raise MalformedReview("no date")
@@ -99,7 +109,7 @@ def parse_current_review(element: LexborNode, page_entry: Entry | None) -> Revie
         mal_id=mal_id,
         type=entry.type,
         entry=entry,
-        user=user_from(element.css_first(sel.CUR_USERNAME), element.css_first(sel.CUR_AVATAR)),
+        user=_user(element, context),
         date=parse_date(date_node.text(), date_node.attributes.get("title")),
         score=parse_int(score_node.text() if score_node else None, "reviewer's rating"),
         tags=tuple(labels),
@@ -110,6 +120,6 @@ def parse_current_review(element: LexborNode, page_entry: Entry | None) -> Revie
         reactions=_reactions(element),
         helpful_count=None,
         scores=None,
-        review=body_text(text_node, _is_marker),
+        review=body_text(text_node, _is_chrome),
         layout="current",
     )

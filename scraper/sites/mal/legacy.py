@@ -6,7 +6,7 @@ import re
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import Entry, Review
+from scraper.records import Entry, Review, User
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.fields import (
     MalformedReview,
@@ -16,7 +16,7 @@ from scraper.sites.mal.fields import (
     seen_count,
     user_from,
 )
-from scraper.sites.mal.page import entry_from_url
+from scraper.sites.mal.page import PageContext, entry_from_url
 from scraper.sites.mal.text import body_text, clean_inline
 
 __all__ = ["is_legacy_review", "parse_legacy_review"]
@@ -74,6 +74,14 @@ def _user(header: LexborNode) -> LexborNode | None:
     return None
 
 
+def _reviewer(header: LexborNode, context: PageContext) -> User:
+    """Return the reviewer; a user's reviews page may name them only once, at the top."""
+    link = _user(header)
+    if link is None and context.owner is not None:
+        return context.owner
+    return user_from(link, header.css_first(sel.LEG_AVATAR))
+
+
 def _mal_id(element: LexborNode) -> int:
     try:
         return review_id(element.css(sel.LEG_PERMALINK))
@@ -85,7 +93,7 @@ def _mal_id(element: LexborNode) -> int:
         return int(match.group(1))
 
 
-def _entry(header: LexborNode, page_entry: Entry | None) -> Entry:
+def _entry(header: LexborNode, context: PageContext) -> Entry:
     # Pages that mix entries name each review's entry in its header; the body
     # may link other titles, so it is never searched.
     for link in header.css(sel.LEG_ENTRY_LINK):
@@ -93,19 +101,19 @@ def _entry(header: LexborNode, page_entry: Entry | None) -> Entry:
         entry = entry_from_url(link.attributes.get("href") or "", title) if title else None
         if entry is not None:
             return entry
-    if page_entry is None:
+    if context.entry is None:
         raise MalformedReview("no entry: neither an entry link nor an entry page")
-    return page_entry
+    return context.entry
 
 
-def parse_legacy_review(element: LexborNode, page_entry: Entry | None) -> Review:
+def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
     """Return the record for one legacy ``div.borderDark``; raise MalformedReview."""
     body = element.css_first(sel.LEG_BODY)
     header = _header(element)
     meta = header.css_first(sel.LEG_META)
     if body is None or meta is None:
         raise MalformedReview("no body or no rating column")
-    entry = _entry(header, page_entry)
+    entry = _entry(header, context)
     meta_text = clean_inline(meta.text())
     overall = _OVERALL.search(meta_text)
     if overall is None:
@@ -122,7 +130,7 @@ def parse_legacy_review(element: LexborNode, page_entry: Entry | None) -> Review
         mal_id=_mal_id(element),
         type=entry.type,
         entry=entry,
-        user=user_from(_user(header), header.css_first(sel.LEG_AVATAR)),
+        user=_reviewer(header, context),
         date=parse_date(
             date_node.text() if date_node else None,
             date_node.attributes.get("title") if date_node else None,

@@ -8,29 +8,30 @@ mirror is crawled on itself.
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.records import Entry, PageKind
+from scraper.records import Entry, PageKind, User
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.text import clean_inline
 
 __all__ = [
     "MAL_ORIGIN",
+    "PageContext",
     "canonical_url",
     "entry_from_url",
     "guess_kind",
     "next_page_url",
     "on_mal",
-    "page_entry",
+    "page_context",
 ]
 
 MAL_ORIGIN = "https://myanimelist.net"
 
 _ENTRY_PATH = re.compile(r"^/(anime|manga)/(\d+)(?:/([^/?#]*))?")
-_PROFILE_REVIEWS_PATH = re.compile(r"^/profile/[^/]+/reviews/?$")
-_ENTRY_REVIEWS_PATH = re.compile(r"^/(anime|manga)/\d+(?:/[^/]*)?/reviews/?$")
+_PROFILE_REVIEWS_PATH = re.compile(r"^/profile/([^/]+)/reviews/?$")
 # Titles look like "Cowboy Bebop - Reviews - MyAnimeList.net".
 _TITLE_SUFFIX = re.compile(r"\s+-\s+Reviews\s+-\s+MyAnimeList\.net\s*$", re.IGNORECASE)
 
@@ -96,32 +97,60 @@ def _entry_title(tree: LexborHTMLParser) -> str:
     return clean_inline(_TITLE_SUFFIX.sub("", text))
 
 
-def page_entry(tree: LexborHTMLParser, page_url: str | None) -> Entry | None:
-    """Return the entry an entry reviews page is about, or None on other pages."""
-    if not page_url:
-        return None
-    path = urlsplit(page_url).path
-    if _ENTRY_REVIEWS_PATH.match(path) is None:
-        return None
-    return entry_from_url(page_url, _entry_title(tree))
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    """What the page as a whole says about its reviews.
 
-
-def guess_kind(page_url: str | None, has_titleblocks: bool) -> PageKind:
-    """Return the kind of review page *page_url* is.
-
-    Falls back on structure (reviews naming their own entries) when the page
-    carries no address at all.
+    ``entry`` is set on an entry's reviews page, ``owner`` on a user's reviews
+    page (whose review boxes may not repeat the reviewer's name).
     """
-    if page_url:
-        parts = urlsplit(page_url)
-        if _ENTRY_REVIEWS_PATH.match(parts.path):
-            return PageKind.ENTRY_REVIEWS
-        if _PROFILE_REVIEWS_PATH.match(parts.path):
-            return PageKind.USER_REVIEWS
-        if parts.path.rstrip("/") == "/reviews.php":
-            query = parse_qs(parts.query)
-            return PageKind.SINGLE_REVIEW if "id" in query else PageKind.RECENT_REVIEWS
-    return PageKind.RECENT_REVIEWS if has_titleblocks else PageKind.ENTRY_REVIEWS
+
+    url: str | None
+    kind: PageKind | None
+    entry: Entry | None
+    owner: User | None
+
+
+def _owner(tree: LexborHTMLParser, name: str) -> User:
+    image = tree.css_first(sel.PROFILE_IMAGE)
+    src = None
+    if image is not None:
+        src = image.attributes.get("data-src") or image.attributes.get("src")
+    return User(username=name, url=f"{MAL_ORIGIN}/profile/{name}", image_url=src or None)
+
+
+def page_context(tree: LexborHTMLParser, page_url: str | None) -> PageContext:
+    """Return what the page's address (and head) say about the reviews on it."""
+    if not page_url:
+        return PageContext(url=None, kind=None, entry=None, owner=None)
+    parts = urlsplit(page_url)
+    entry = None
+    if _ENTRY_PATH.match(parts.path) is not None:
+        entry = entry_from_url(page_url, _entry_title(tree))
+    profile = _PROFILE_REVIEWS_PATH.match(parts.path)
+    owner = _owner(tree, unquote(profile.group(1))) if profile is not None else None
+    return PageContext(url=page_url, kind=_kind_from_url(page_url), entry=entry, owner=owner)
+
+
+def _kind_from_url(page_url: str) -> PageKind | None:
+    parts = urlsplit(page_url)
+    if _ENTRY_PATH.match(parts.path) is not None:
+        return PageKind.ENTRY_REVIEWS
+    if _PROFILE_REVIEWS_PATH.match(parts.path) is not None:
+        return PageKind.USER_REVIEWS
+    if parts.path.rstrip("/") == "/reviews.php":
+        query = parse_qs(parts.query)
+        return PageKind.SINGLE_REVIEW if "id" in query else PageKind.RECENT_REVIEWS
+    return None
+
+
+def guess_kind(context: PageContext, review_count: int, names_entries: bool) -> PageKind:
+    """Return the kind of review page; structure decides when the address is silent."""
+    if context.kind is not None:
+        return context.kind
+    if names_entries:
+        return PageKind.SINGLE_REVIEW if review_count == 1 else PageKind.RECENT_REVIEWS
+    return PageKind.ENTRY_REVIEWS
 
 
 def _is_more_link(node: LexborNode) -> bool:
@@ -132,7 +161,7 @@ def next_page_url(tree: LexborHTMLParser, url: str | None) -> str | None:
     """Return the "More Reviews" address on the host of *url*, or None on the last page."""
     link = tree.css_first(sel.MORE_REVIEWS)
     if link is None:
-        link = next(filter(_is_more_link, tree.css(sel.LEGACY_PAGER_LINKS)), None)
+        link = next(filter(_is_more_link, tree.css(sel.PAGER_LINKS)), None)
     href = link.attributes.get("href") if link is not None else None
     if not href or href.startswith(("#", "javascript:")):
         return None

@@ -16,9 +16,13 @@ OG_URL = 'meta[property="og:url"]'
 OG_TITLE = 'meta[property="og:title"]'
 #: The entry title heading on entry pages (fallback when og:title is missing).
 ENTRY_HEADING = "h1.title-name, h1 span[itemprop='name']"
+#: The profile owner's picture on a user's reviews page.
+PROFILE_IMAGE = "div.user-image img"
 #: "More Reviews": current pages mark it for analytics; legacy pages only by its text.
 MORE_REVIEWS = 'a[data-ga-click-type="review-more-reviews"]'
-LEGACY_PAGER_LINKS = "div.ml4 a, div.mt4 a, div.reviews-horiznav-nav-sort-block ~ div a"
+#: Links that carry a page number: where a legacy "More Reviews" is looked for.
+PAGER_LINKS = 'a[href*="p="]'
+
 MORE_REVIEWS_TEXT = "More Reviews"
 
 # --- current layout (late 2022 on) ---------------------------------------------
@@ -35,7 +39,9 @@ CUR_USERNAME = "div.username a"
 CUR_TAG = "div.tags div.tag"
 #: The body: visible start, ``span.js-visible`` ("..."), ``span.js-hidden`` rest.
 CUR_TEXT = "div.text"
-CUR_TEXT_MARKER_CLASS = "js-visible"
+#: Chrome inside the body: the "..." marker and, on pages mixing entries, the
+#: entry's picture floated into the text.
+CUR_TEXT_CHROME_CLASSES = ("js-visible", "thumb-right")
 CUR_SCORE = "div.rating span.num"
 CUR_PERMALINK = "div.open a"
 #: On pages mixing entries (recent, a user's reviews, permalinks): the entry link.
