@@ -1,0 +1,339 @@
+"""The Fetcher: the only object in review-archiver that talks to the network.
+
+One ``fetch(url)`` is: check the URL, then for each redirect hop (at most
+``max_redirects``, loops refused) ask robots.txt, wait for the host's turn, send
+the request (retrying transient failures with backoff, each retry waiting its turn
+again) and read the body under the size cap. What comes back is a ``FetchedPage``;
+every failure is one of the ``FetchError`` classes of ``scraper.errors``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Self
+from urllib.parse import urljoin
+
+import httpx
+
+from scraper.config import CrawlSettings, FetchSettings
+from scraper.errors import (
+    BadURL,
+    BodyTooLarge,
+    FetchError,
+    HTTPStatusError,
+    NotHTML,
+    RateLimited,
+    RobotsDisallowed,
+    TooManyRedirects,
+    TransientFetchError,
+)
+from scraper.fetch.body import ACCEPT_ENCODING, CappedBody, read_capped
+from scraper.fetch.retry import parse_retry_after, retry_call
+from scraper.fetch.robots import RobotsCache, RobotsFile, RobotsPolicy
+from scraper.fetch.throttle import LocalThrottle, Throttle
+from scraper.fetch.urls import canonicalize, host_key, require_http
+from scraper.records import FetchedPage
+
+__all__ = ["HTML_TYPES", "PACING_MARGIN", "Fetcher"]
+
+#: Content types we accept as pages; anything else is refused as NotHTML.
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_RATE_LIMITS = frozenset({429, 503})
+#: RFC 9309 asks crawlers to follow at least five redirects for robots.txt.
+_ROBOTS_REDIRECTS = 5
+_DEFAULT_DELAY = CrawlSettings().delay
+#: Added to every non-zero interval: requests leave us exactly ``delay`` apart but
+#: reach the server with a little jitter, and the server's view is the one that counts.
+PACING_MARGIN = 0.005
+_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
+
+
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    """One HTTP answer: the request sent and what came back (body already capped)."""
+
+    url: str
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    request_headers: tuple[tuple[str, str], ...]
+    body: bytes
+    at: datetime
+
+    def header(self, name: str) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lowered), None)
+
+
+def _pairs(raw: list[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    return tuple((k.decode("latin-1"), v.decode("latin-1")) for k, v in raw)
+
+
+class Fetcher:
+    """Fetches pages politely. Use it as a context manager (it holds a connection pool).
+
+    ``delay`` is the minimum interval between request starts to one host; a
+    robots.txt Crawl-delay larger than it wins. ``throttle`` and ``robots`` default
+    to in-process ones; ``transport`` replaces httpx's network transport; ``sleep``
+    is what retry waits call (tests inject a fast or recording one).
+    """
+
+    def __init__(
+        self,
+        settings: FetchSettings | None = None,
+        *,
+        delay: float = _DEFAULT_DELAY,
+        throttle: Throttle | None = None,
+        robots: RobotsPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        random_fraction: Callable[[], float] = random.random,
+    ) -> None:
+        self.settings = settings or FetchSettings()
+        self.delay = max(delay, 0.0)
+        self.throttle: Throttle = throttle or LocalThrottle()
+        if robots is None:
+            robots = RobotsCache(self.settings)
+        if isinstance(robots, RobotsCache) and robots.loader is None:
+            robots.loader = self.load_robots
+        self.robots: RobotsPolicy = robots
+        self._sleep = sleep
+        self._random = random_fraction
+        timeouts = self.settings.timeouts
+        self._client = httpx.Client(
+            transport=transport,
+            follow_redirects=False,  # each hop is robots-checked and throttled here
+            timeout=httpx.Timeout(
+                connect=timeouts.connect,
+                read=timeouts.read,
+                write=timeouts.write,
+                pool=timeouts.pool,
+            ),
+            headers={
+                "User-Agent": self.settings.user_agent,
+                "Accept": _ACCEPT,
+                "Accept-Encoding": ACCEPT_ENCODING,
+            },
+            trust_env=False,  # no proxies or netrc picked up from the environment
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._client.close()
+
+    def interval(self, host: str) -> float:
+        """Return the seconds to keep between request starts to *host* (a host key):
+        the larger of ``delay`` and robots.txt's Crawl-delay, plus a small margin."""
+        return _paced(max(self.delay, self.robots.crawl_delay(host) or 0.0))
+
+    def fetch(
+        self, url: str, *, etag: str | None = None, last_modified: str | None = None
+    ) -> FetchedPage:
+        """Return the page at *url*, following redirects; a 304 comes back with status 304.
+
+        *etag* / *last_modified* are sent as If-None-Match / If-Modified-Since on
+        the first hop. Raises BadURL, RobotsDisallowed, NotHTML, BodyTooLarge,
+        TooManyRedirects, HTTPStatusError (a final 4xx), RateLimited or
+        TransientFetchError (after retries, or when robots.txt is unreadable).
+        """
+        requested = require_http(url)
+        current = requested
+        seen = {canonicalize(current)}
+        conditional: dict[str, str] = {}
+        if etag:
+            conditional["If-None-Match"] = etag
+        if last_modified:
+            conditional["If-Modified-Since"] = last_modified
+        for _ in range(self.settings.max_redirects + 1):
+            self._check_robots(current)
+            hop = self._request(current, conditional)
+            if hop.status not in _REDIRECTS:
+                return self._page(requested, hop)
+            location = hop.header("location")
+            if not location:
+                raise HTTPStatusError(
+                    f"{hop.status} redirect without a Location", url=current, status=hop.status
+                )
+            try:
+                target = require_http(urljoin(current, location))
+            except BadURL as error:
+                raise BadURL(f"redirected to a bad URL: {error.message}", url=requested) from None
+            key = canonicalize(target)
+            if key in seen:
+                raise TooManyRedirects(f"redirect loop: {current} -> {target}", url=requested)
+            seen.add(key)
+            current, conditional = target, {}
+        raise TooManyRedirects(
+            f"more than {self.settings.max_redirects} redirects (last: {current})", url=requested
+        )
+
+    def _check_robots(self, url: str) -> None:
+        if self.robots.allowed(url):
+            return
+        host = host_key(url)
+        reason = self.robots.unavailable(host)
+        if reason is not None:
+            # RFC 9309: an unreachable robots.txt means "disallow all for now"; the
+            # URL itself is fine, so this is worth retrying later.
+            raise TransientFetchError(f"{reason}; not fetching from {host} for now", url=url)
+        raise RobotsDisallowed("robots.txt disallows this URL for our user agent", url=url)
+
+    def _request(self, url: str, conditional: dict[str, str]) -> _Hop:
+        host = host_key(url)
+
+        def attempt() -> _Hop:
+            self.throttle.wait_turn(host, self.interval(host))
+            return self._send(url, conditional)
+
+        return retry_call(attempt, self.settings, sleep=self._sleep, random_fraction=self._random)
+
+    def _send(self, url: str, conditional: dict[str, str]) -> _Hop:
+        """Send one GET and classify the answer; raises the FetchError that fits."""
+        request = self._client.build_request("GET", url, headers=conditional)
+        try:
+            response = self._client.send(request, stream=True)
+        except httpx.TimeoutException as error:
+            raise TransientFetchError(f"timed out ({type(error).__name__})", url=url) from None
+        except httpx.TransportError as error:
+            detail = str(error) or type(error).__name__
+            raise TransientFetchError(f"network error: {detail}", url=url) from None
+        try:
+            return self._read(url, request, response)
+        finally:
+            response.close()
+
+    def _read(self, url: str, request: httpx.Request, response: httpx.Response) -> _Hop:
+        status = response.status_code
+        hop = _Hop(
+            url=url,
+            status=status,
+            headers=_pairs(response.headers.raw),
+            request_headers=_pairs(request.headers.raw),
+            body=b"",
+            at=datetime.now(UTC),
+        )
+        reason = f"{status} {response.reason_phrase}".strip()
+        if status in _RATE_LIMITS:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            message = reason
+            if retry_after is not None:
+                message = f"{reason} (Retry-After {retry_after:g} s)"
+                if retry_after > self.settings.max_retry_after:
+                    message += f", longer than the {self.settings.max_retry_after:g} s we wait"
+            raise RateLimited(message, url=url, status=status, retry_after=retry_after)
+        if status >= 500 or status == 408:
+            raise TransientFetchError(reason, url=url, status=status)
+        if status >= 400:
+            raise HTTPStatusError(reason, url=url, status=status)
+        if status in _REDIRECTS or status == 304 or status == 204:
+            return hop
+        if status >= 300:
+            raise HTTPStatusError(f"{reason} (not a redirect we follow)", url=url, status=status)
+        self._check_html(url, response)
+        return _replace_body(hop, self._body(url, response))
+
+    def _check_html(self, url: str, response: httpx.Response) -> None:
+        content_type = response.headers.get("content-type")
+        if content_type is None:
+            return  # unlabelled: the parser decides what it is
+        media = content_type.split(";", 1)[0].strip().lower()
+        if media not in HTML_TYPES:
+            raise NotHTML(f"not an HTML page (Content-Type: {content_type})", url=url)
+
+    def _body(self, url: str, response: httpx.Response) -> bytes:
+        limit = self.settings.max_body_bytes
+        encoding = response.headers.get("content-encoding", "")
+        declared = response.headers.get("content-length", "")
+        plain = encoding.strip().lower() in ("", "identity")
+        if plain and declared.isdigit() and int(declared) > limit:
+            raise BodyTooLarge(
+                f"body of {int(declared)} bytes is over the {limit}-byte cap", url=url
+            )
+        try:
+            return read_capped(response.iter_raw(), encoding, limit)
+        except CappedBody:
+            raise BodyTooLarge(
+                f"body passed the {limit}-byte cap (counted after decompression)", url=url
+            ) from None
+        except FetchError as error:
+            raise FetchError(error.message, url=url) from None
+        except httpx.TimeoutException:
+            raise TransientFetchError("timed out while reading the body", url=url) from None
+        except httpx.TransportError as error:
+            # A body cut short (fewer bytes than Content-Length) lands here.
+            raise TransientFetchError(f"body cut short: {error}", url=url) from None
+
+    def _page(self, requested: str, hop: _Hop) -> FetchedPage:
+        return FetchedPage(
+            requested_url=requested,
+            final_url=hop.url,
+            status=hop.status,
+            headers=hop.headers,
+            body=hop.body,
+            fetched_at=hop.at,
+            request_headers=hop.request_headers,
+        )
+
+    def load_robots(self, host: str) -> RobotsFile:
+        """Fetch ``host``'s robots.txt once (throttled, redirects followed, no retries).
+
+        Returns a RobotsFile; network trouble gives ``status=None`` with ``error``.
+        """
+        url = f"{host}/robots.txt"
+        now = datetime.now(UTC)
+        try:
+            for _ in range(_ROBOTS_REDIRECTS + 1):
+                hop_host = host_key(url)
+                self.throttle.wait_turn(hop_host, _paced(self.delay))
+                status, location, body = self._robots_hop(url)
+                if status in _REDIRECTS and location:
+                    url = require_http(urljoin(url, location))
+                    continue
+                if 200 <= status < 300:
+                    text = body.decode("utf-8", errors="replace")
+                    return RobotsFile(host=host, status=status, body=text, fetched_at=now)
+                if status in _REDIRECTS:
+                    status = 404  # a redirect with no target: RFC 9309 treats it as unavailable
+                return RobotsFile(host=host, status=status, body=None, fetched_at=now)
+        except (httpx.HTTPError, FetchError) as error:
+            text = f"{type(error).__name__}: {error}".rstrip(": ")
+            return RobotsFile(host=host, status=None, body=None, fetched_at=now, error=text)
+        # Too many redirects: RFC 9309 says to treat robots.txt as unavailable (4xx).
+        return RobotsFile(host=host, status=404, body=None, fetched_at=now)
+
+    def _robots_hop(self, url: str) -> tuple[int, str | None, bytes]:
+        with self._client.stream("GET", url) as response:
+            body = b""
+            if 200 <= response.status_code < 300:
+                encoding = response.headers.get("content-encoding", "")
+                try:
+                    body = read_capped(
+                        response.iter_raw(), encoding, self.settings.robots_max_bytes
+                    )
+                except CappedBody as capped:
+                    body = capped.partial  # parse the first robots_max_bytes, as RFC 9309 allows
+            return response.status_code, response.headers.get("location"), body
+
+
+def _paced(interval: float) -> float:
+    return interval + PACING_MARGIN if interval > 0 else 0.0
+
+
+def _replace_body(hop: _Hop, body: bytes) -> _Hop:
+    return _Hop(hop.url, hop.status, hop.headers, hop.request_headers, body, hop.at)
