@@ -1,0 +1,211 @@
+"""Ingesting one fetched page: raw body + raw page row + parsed records, in one transaction.
+
+The page is parsed before the transaction opens (parsing is pure and the slowest
+step, so the write lock is held only for the writes). A page the parser cannot
+read is still stored raw, with its error on the raw page row, so nothing fetched
+is ever lost and ``reviews reparse`` can read it again once the parser improves.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
+
+from scraper import __version__
+from scraper.errors import ParseError, ScraperError
+from scraper.records import FetchedPage, PageKind, PageResult
+from scraper.schema.tables import fetch_errors, raw_pages
+from scraper.store.bodies import store_body
+from scraper.store.engine import store_error, write_transaction
+from scraper.store.upsert import RecordCounts, store_records
+
+__all__ = [
+    "PARSER_VERSION",
+    "IngestReport",
+    "ParseOutcome",
+    "ingest_page",
+    "parse_fetched",
+    "record_fetch_error",
+]
+
+#: Stored on each raw page, so a reparse can tell which parser read it last.
+PARSER_VERSION = __version__
+
+#: SQLSTATEs worth running the page's transaction again for (PostgreSQL).
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOutcome:
+    """What the parser made of a page: a result, an error, or (for review pages) both."""
+
+    result: PageResult | None
+    error: ParseError | None
+
+    @property
+    def kind(self) -> PageKind | None:
+        return self.result.kind if self.result is not None else None
+
+    @property
+    def error_text(self) -> str | None:
+        if self.error is None:
+            return None
+        return f"{type(self.error).__name__}: {self.error.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What ``ingest_page`` stored for one page.
+
+    ``error`` is the page's ParseError (the raw page is stored all the same) and
+    ``result`` what the parser read, None when it could not read the page at all.
+    """
+
+    raw_page_id: int
+    page_kind: PageKind | None
+    reviews_new: int
+    reviews_updated: int
+    reviews_unchanged: int
+    error: ParseError | None
+    result: PageResult | None
+
+
+def parse_fetched(body: bytes, url: str | None, charset: str | None) -> ParseOutcome:
+    """Parse a page body; return its outcome, never raising for a bad page.
+
+    A parser bug (any exception) is reported as a ParseError naming it, so that
+    the page is still stored and can be reparsed once the parser is fixed.
+    """
+    from scraper.sites import parse_page
+
+    try:
+        result = parse_page(body, url, charset=charset)
+    except ParseError as error:
+        error.url = error.url or url
+        return ParseOutcome(None, error)
+    except Exception as error:  # a parser bug must not lose the fetched page
+        message = f"the parser failed: {type(error).__name__}: {error}"
+        return ParseOutcome(None, ParseError(message, url=url))
+    try:
+        result.raise_for_kind()
+    except ParseError as error:
+        error.url = error.url or url
+        return ParseOutcome(result, error)
+    return ParseOutcome(result, None)
+
+
+def ingest_page(
+    engine: Engine,
+    page: FetchedPage,
+    *,
+    source: str = "http",
+    crawl_run_id: int | None = None,
+    parsed: ParseOutcome | None = None,
+) -> IngestReport:
+    """Store *page* (body, raw page row, records, observations) in one transaction.
+
+    *parsed* skips parsing when the caller already parsed the body. Returns an
+    IngestReport; a page that fails to parse is stored raw and its ParseError is in
+    the report (with ``raw_page_id`` set), not raised. Raises StoreError naming the
+    database and URL when the database refuses the page (nothing of it is stored).
+    """
+    outcome = parsed or parse_fetched(page.body, page.final_url, page.charset)
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with write_transaction(engine) as connection:
+                raw_page_id = _insert_raw_page(connection, page, source, crawl_run_id, outcome)
+                records = outcome.result.reviews if outcome.result is not None else ()
+                counts = store_records(
+                    connection,
+                    raw_page_id=raw_page_id,
+                    observed_at=page.fetched_at,
+                    records=records,
+                )
+            break
+        except DBAPIError as error:
+            if attempt < _ATTEMPTS and _retryable(error):
+                time.sleep(0.05 * attempt)
+                continue
+            failure = store_error(engine, error)
+            failure.url = page.final_url
+            raise failure from error
+    if outcome.error is not None:
+        outcome.error.raw_page_id = raw_page_id
+    return _report(raw_page_id, outcome, counts)
+
+
+def _report(raw_page_id: int, outcome: ParseOutcome, counts: RecordCounts) -> IngestReport:
+    return IngestReport(
+        raw_page_id=raw_page_id,
+        page_kind=outcome.kind,
+        reviews_new=counts.new,
+        reviews_updated=counts.updated,
+        reviews_unchanged=counts.unchanged,
+        error=outcome.error,
+        result=outcome.result,
+    )
+
+
+def _retryable(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in _RETRY_SQLSTATES
+
+
+def _insert_raw_page(
+    connection: Connection,
+    page: FetchedPage,
+    source: str,
+    crawl_run_id: int | None,
+    outcome: ParseOutcome,
+) -> int:
+    stored = store_body(connection, page.body, url=page.final_url)
+    kind = outcome.kind
+    row = {
+        "requested_url": page.requested_url,
+        "final_url": page.final_url,
+        "status": page.status,
+        "headers": [list(pair) for pair in page.headers],
+        "request_headers": [list(pair) for pair in page.request_headers] or None,
+        "fetched_at": page.fetched_at,
+        "body_sha256": stored.sha256,
+        "source": source,
+        "crawl_run_id": crawl_run_id,
+        "page_kind": kind.value if kind is not None else None,
+        "review_count": len(outcome.result.reviews) if outcome.result is not None else 0,
+        "parse_error": outcome.error_text,
+        "parser_version": PARSER_VERSION,
+    }
+    return int(connection.execute(sa.insert(raw_pages).returning(raw_pages.c.id), row).scalar_one())
+
+
+def record_fetch_error(
+    engine: Engine,
+    url: str,
+    error: ScraperError,
+    *,
+    crawl_run_id: int | None = None,
+    raw_page_id: int | None = None,
+) -> None:
+    """Store one row in ``fetch_errors`` for *error* at *url*.
+
+    Raises StoreError naming the database when it refuses the row.
+    """
+    row = {
+        "url": url,
+        "occurred_at": datetime.now(UTC),
+        "error": type(error).__name__,
+        "message": error.message,
+        "status": getattr(error, "status", None),
+        "raw_page_id": raw_page_id if raw_page_id is not None else error.raw_page_id,
+        "crawl_run_id": crawl_run_id,
+    }
+    try:
+        with write_transaction(engine) as connection:
+            connection.execute(sa.insert(fetch_errors), row)
+    except DBAPIError as failure:
+        raise store_error(engine, failure) from failure

@@ -1,0 +1,402 @@
+"""Writing one page's review records into the normalized tables, inside the caller's transaction.
+
+Rules kept here, for import, archive and reparse alike:
+
+- Nothing is duplicated: entries, tags, reviews and user names are upserted on
+  their natural keys (ON CONFLICT), so the same page twice only adds observations.
+- A review row holds the values of the newest capture by ``fetched_at``: its upsert
+  only overwrites when ``last_seen_at <= observed_at``, so captures imported out of
+  order still leave the newest values (and tags follow the same rule).
+- Users have no stable key on the page: a known review keeps its user (and renames
+  it when the capture is newer); a new review finds its user by any name seen.
+- Concurrent writers on PostgreSQL take advisory locks per username (sorted) before
+  creating users, and touch rows in key order, so they neither duplicate users nor
+  deadlock on each other's rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from scraper.records import Review
+from scraper.schema.tables import (
+    REACTION_COLUMNS,
+    entries,
+    review_observations,
+    review_tags,
+    reviews,
+    tags,
+    user_names,
+    users,
+)
+from scraper.store.dialect import insert
+
+__all__ = ["RecordCounts", "store_records", "text_sha256"]
+
+#: The review fields whose change makes a newer capture an "update". Reaction and
+#: helpful counts grow on every capture: they are kept, but are not edits.
+_CONTENT_FIELDS = (
+    "entry_id",
+    "date",
+    "score",
+    "is_spoiler",
+    "is_preliminary",
+    "episodes_watched",
+    "chapters_read",
+    "scores",
+    "body_sha256",
+    "layout",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordCounts:
+    """How the reviews of one page compared with what was stored."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    changed_ids: frozenset[int] = frozenset()
+
+
+def text_sha256(text: str) -> str:
+    """Return the hex sha256 of a review body (UTF-8): the observation's fingerprint."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def store_records(
+    connection: Connection, *, raw_page_id: int, observed_at: datetime, records: Sequence[Review]
+) -> RecordCounts:
+    """Upsert *records* seen on raw page *raw_page_id* at *observed_at*; return the counts.
+
+    Runs inside the caller's transaction; database errors propagate as SQLAlchemy errors.
+    """
+    unique = sorted({record.mal_id: record for record in reversed(records)}.values(), key=_id)
+    if not unique:
+        return RecordCounts()
+    _lock_usernames(connection, {record.user.username for record in unique})
+    before = _existing(connection, [record.mal_id for record in unique])
+    entry_ids = _upsert_entries(connection, unique, observed_at)
+    user_ids = _resolve_users(connection, unique, before, observed_at)
+    rows = [_review_row(record, entry_ids, user_ids, observed_at, raw_page_id) for record in unique]
+    won = _upsert_reviews(connection, rows, observed_at)
+    _store_tags(connection, [record for record in unique if record.mal_id in won])
+    _store_observations(connection, unique, raw_page_id, observed_at)
+    return _classify(rows, unique, before, observed_at)
+
+
+def _id(record: Review) -> int:
+    return record.mal_id
+
+
+def _lock_usernames(connection: Connection, names: Iterable[str]) -> None:
+    if connection.dialect.name != "postgresql":
+        return  # SQLite writers are serialized by BEGIN IMMEDIATE already
+    keys = sorted({_lock_key(name) for name in names})
+    connection.execute(
+        sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+        {"keys": keys},
+    )
+
+
+def _lock_key(name: str) -> int:
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    columns = [reviews.c.id, reviews.c.user_id, reviews.c.last_seen_at]
+    query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
+    query = query.where(reviews.c.id.in_(ids)).order_by(reviews.c.id)
+    if connection.dialect.name == "postgresql":
+        query = query.with_for_update()
+    found = {row.id: dict(row._mapping) for row in connection.execute(query)}
+    if found:
+        tag_rows = connection.execute(
+            sa.select(review_tags.c.review_id, tags.c.name)
+            .join(tags, tags.c.id == review_tags.c.tag_id)
+            .where(review_tags.c.review_id.in_(list(found)))
+            .order_by(review_tags.c.review_id, review_tags.c.position)
+        )
+        for review_id, name in tag_rows:
+            found[review_id].setdefault("tags", []).append(name)
+    return found
+
+
+def _newer(table: sa.Table, excluded: Any, column: str) -> Any:
+    """The stored value unless this capture is at least as new as the stored one."""
+    return sa.case(
+        (excluded.last_seen_at >= table.c.last_seen_at, excluded[column]),
+        else_=table.c[column],
+    )
+
+
+def _extreme(table: sa.Table, excluded: Any, column: str, *, earliest: bool) -> Any:
+    older = excluded[column] < table.c[column]
+    keep_new = older if earliest else sa.not_(older)
+    return sa.case((keep_new, excluded[column]), else_=table.c[column])
+
+
+def _upsert_entries(
+    connection: Connection, records: Sequence[Review], observed_at: datetime
+) -> dict[tuple[str, int], int]:
+    unique = {(r.entry.type, r.entry.mal_id): r.entry for r in records}
+    rows = [
+        {
+            "type": entry.type,
+            "mal_id": entry.mal_id,
+            "title": entry.title,
+            "url": entry.url,
+            "first_seen_at": observed_at,
+            "last_seen_at": observed_at,
+        }
+        for _, entry in sorted(unique.items())
+    ]
+    statement = insert(connection, entries).values(rows)
+    excluded = statement.excluded
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["type", "mal_id"],
+            set_={
+                "title": _newer(entries, excluded, "title"),
+                "url": _newer(entries, excluded, "url"),
+                "first_seen_at": _extreme(entries, excluded, "first_seen_at", earliest=True),
+                "last_seen_at": _extreme(entries, excluded, "last_seen_at", earliest=False),
+            },
+        )
+    )
+    found = connection.execute(
+        sa.select(entries.c.id, entries.c.type, entries.c.mal_id).where(
+            sa.tuple_(entries.c.type, entries.c.mal_id).in_(list(unique))
+        )
+    )
+    return {(row.type, row.mal_id): row.id for row in found}
+
+
+def _resolve_users(
+    connection: Connection,
+    records: Sequence[Review],
+    before: dict[int, dict[str, Any]],
+    observed_at: datetime,
+) -> dict[int, int]:
+    """Return review id → user id, creating users for names never seen before."""
+    chosen = {r.mal_id: before[r.mal_id]["user_id"] for r in records if r.mal_id in before}
+    unknown = {r.user.username: r.user for r in records if r.mal_id not in before}
+    by_name: dict[str, int] = {}
+    if unknown:
+        for name, user_id in connection.execute(
+            sa.select(user_names.c.username, sa.func.min(user_names.c.user_id))
+            .where(user_names.c.username.in_(list(unknown)))
+            .group_by(user_names.c.username)
+        ):
+            by_name[name] = user_id
+        missing = [unknown[name] for name in sorted(unknown) if name not in by_name]
+        if missing:
+            created = connection.execute(
+                sa.insert(users).returning(users.c.id, sort_by_parameter_order=True),
+                [_user_row(user, observed_at) for user in missing],
+            )
+            by_name.update(zip((u.username for u in missing), created.scalars(), strict=True))
+    for record in records:
+        if record.mal_id not in chosen:
+            chosen[record.mal_id] = by_name[record.user.username]
+    _refresh_users(connection, records, chosen, observed_at)
+    return chosen
+
+
+def _user_row(user: Any, observed_at: datetime) -> dict[str, Any]:
+    return {
+        "username": user.username,
+        "url": user.url,
+        "image_url": user.image_url,
+        "name_seen_at": observed_at,
+    }
+
+
+def _refresh_users(
+    connection: Connection, records: Sequence[Review], chosen: dict[int, int], observed_at: datetime
+) -> None:
+    """Rename users seen under a new name in a newer capture; remember every name."""
+    seen = {chosen[r.mal_id]: r.user for r in records}
+    updates = [
+        {"uid": user_id, **_user_row(user, observed_at)} for user_id, user in sorted(seen.items())
+    ]
+    connection.execute(
+        sa.update(users)
+        .where(users.c.id == sa.bindparam("uid"), users.c.name_seen_at < observed_at)
+        .values(
+            username=sa.bindparam("username"),
+            url=sa.bindparam("url"),
+            image_url=sa.bindparam("image_url"),
+            name_seen_at=sa.bindparam("name_seen_at"),
+        ),
+        updates,
+    )
+    names = sorted({(user_id, user.username) for user_id, user in seen.items()})
+    statement = insert(connection, user_names).values(
+        [
+            {"user_id": uid, "username": name, "first_seen_at": observed_at}
+            | {"last_seen_at": observed_at}
+            for uid, name in names
+        ]
+    )
+    excluded = statement.excluded
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["user_id", "username"],
+            set_={
+                "first_seen_at": _extreme(user_names, excluded, "first_seen_at", earliest=True),
+                "last_seen_at": _extreme(user_names, excluded, "last_seen_at", earliest=False),
+            },
+        )
+    )
+
+
+def _reactions(record: Review) -> dict[str, int | None]:
+    values = record.reactions or {}
+    return {f"reactions_{kind}": values.get(kind) for kind in REACTION_COLUMNS}
+
+
+def _review_row(
+    record: Review,
+    entry_ids: dict[tuple[str, int], int],
+    user_ids: dict[int, int],
+    observed_at: datetime,
+    raw_page_id: int,
+) -> dict[str, Any]:
+    return {
+        "id": record.mal_id,
+        "entry_id": entry_ids[(record.entry.type, record.entry.mal_id)],
+        "user_id": user_ids[record.mal_id],
+        "type": record.type,
+        "date": record.date,
+        "score": record.score,
+        "is_spoiler": record.is_spoiler,
+        "is_preliminary": record.is_preliminary,
+        "episodes_watched": record.episodes_watched,
+        "chapters_read": record.chapters_read,
+        **_reactions(record),
+        "helpful_count": record.helpful_count,
+        "scores": dict(record.scores) if record.scores is not None else None,
+        "body": record.review,
+        "body_sha256": text_sha256(record.review),
+        "layout": record.layout,
+        "first_seen_at": observed_at,
+        "last_seen_at": observed_at,
+        "last_raw_page_id": raw_page_id,
+    }
+
+
+_KEEP_ON_UPDATE = {"id", "user_id", "first_seen_at"}
+
+
+def _upsert_reviews(
+    connection: Connection, rows: list[dict[str, Any]], observed_at: datetime
+) -> set[int]:
+    """Insert or refresh review rows; return the ids whose latest values are this capture's."""
+    statement = insert(connection, reviews).values(rows)
+    excluded = statement.excluded
+    statement = statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={name: excluded[name] for name in rows[0] if name not in _KEEP_ON_UPDATE},
+        where=reviews.c.last_seen_at <= excluded.last_seen_at,
+    ).returning(reviews.c.id)
+    won = set(connection.execute(statement).scalars())
+    ids = [row["id"] for row in rows]
+    connection.execute(
+        sa.update(reviews)
+        .where(reviews.c.id.in_(ids), reviews.c.first_seen_at > observed_at)
+        .values(first_seen_at=observed_at)
+    )
+    return won
+
+
+def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
+    """Replace the tags of reviews whose latest values come from this capture."""
+    if not records:
+        return
+    ids = [record.mal_id for record in records]
+    connection.execute(sa.delete(review_tags).where(review_tags.c.review_id.in_(ids)))
+    names = sorted({name for record in records for name in record.tags})
+    if not names:
+        return
+    connection.execute(
+        insert(connection, tags)
+        .values([{"name": name} for name in names])
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    tag_ids = dict(
+        connection.execute(sa.select(tags.c.name, tags.c.id).where(tags.c.name.in_(names))).all()
+    )
+    links = {
+        (record.mal_id, tag_ids[name]): position
+        for record in records
+        for position, name in reversed(list(enumerate(record.tags)))
+    }
+    connection.execute(
+        sa.insert(review_tags),
+        [{"review_id": r, "tag_id": t, "position": p} for (r, t), p in sorted(links.items())],
+    )
+
+
+def _store_observations(
+    connection: Connection, records: Sequence[Review], raw_page_id: int, observed_at: datetime
+) -> None:
+    rows = [
+        {
+            "review_id": record.mal_id,
+            "raw_page_id": raw_page_id,
+            "observed_at": observed_at,
+            "username": record.user.username,
+            "score": record.score,
+            **_reactions(record),
+            "helpful_count": record.helpful_count,
+            "scores": dict(record.scores) if record.scores is not None else None,
+            "tags": list(record.tags),
+            "review_sha256": text_sha256(record.review),
+        }
+        for record in records
+    ]
+    statement = insert(connection, review_observations).values(rows)
+    excluded = statement.excluded
+    # A reparse of the same raw page refreshes what the current parser reads.
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["review_id", "raw_page_id"],
+            set_={
+                name: excluded[name] for name in rows[0] if name not in {"review_id", "raw_page_id"}
+            },
+        )
+    )
+
+
+def _classify(
+    rows: list[dict[str, Any]],
+    records: Sequence[Review],
+    before: dict[int, dict[str, Any]],
+    observed_at: datetime,
+) -> RecordCounts:
+    new = updated = unchanged = 0
+    changed: set[int] = set()
+    for row, record in zip(rows, records, strict=True):
+        old = before.get(row["id"])
+        if old is None:
+            new += 1
+            changed.add(row["id"])
+        elif old["last_seen_at"] <= observed_at and (
+            any(old[name] != row[name] for name in _CONTENT_FIELDS)
+            or tuple(old.get("tags", ())) != tuple(record.tags)
+        ):
+            updated += 1
+            changed.add(row["id"])
+        else:
+            unchanged += 1
+    return RecordCounts(new, updated, unchanged, frozenset(changed))
