@@ -1,0 +1,244 @@
+"""Ingesting pages: history, idempotency, capture order, failures (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from scraper.errors import BlockedPage, NotAReviewPage, ParseError, StoreError, TooManyRedirects
+from scraper.records import FetchedPage, PageKind
+from scraper.schema.tables import (
+    fetch_errors,
+    raw_bodies,
+    raw_pages,
+    review_observations,
+    review_tags,
+    reviews,
+    tags,
+    user_names,
+    users,
+)
+from scraper.store.bodies import load_body
+from scraper.store.engine import open_engine
+from scraper.store.ingest import ingest_page, record_fetch_error
+
+HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
+PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
+CAPTURES = {
+    "anime-91234-reviews-2021-03-legacy.html": datetime(2021, 3, 2, 10, 0, tzinfo=UTC),
+    "anime-91234-reviews-2022-05-legacy.html": datetime(2022, 5, 10, 18, 30, tzinfo=UTC),
+    "anime-91234-reviews-2026-02.html": datetime(2026, 2, 14, 8, 5, tzinfo=UTC),
+}
+
+
+def _expected(name: str) -> dict[int, dict[str, object]]:
+    path = HISTORY / name.replace(".html", ".expected.jsonl")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return {record["mal_id"]: record for record in map(json.loads, lines)}
+
+
+def fetched(name: str, at: datetime | None = None, body: bytes | None = None) -> FetchedPage:
+    return FetchedPage(
+        requested_url=PAGE_URL,
+        final_url=PAGE_URL,
+        status=200,
+        headers=(("Content-Type", "text/html; charset=utf-8"),),
+        body=body if body is not None else (HISTORY / name).read_bytes(),
+        fetched_at=at or CAPTURES[name],
+    )
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = open_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(CAPTURES)), ids=lambda o: "")
+def test_three_captures_in_any_order_keep_history_and_newest_values(
+    engine: Engine, order: tuple[str, ...]
+) -> None:
+    for name in order:
+        report = ingest_page(engine, fetched(name), source="file")
+        assert report.error is None and report.page_kind is PageKind.ENTRY_REVIEWS
+
+    newest = _expected("anime-91234-reviews-2026-02.html")[900001]
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(reviews).where(reviews.c.id == 900001)).one()
+        assert (row.score, row.layout, row.body) == (7, "current", newest["review"])
+        assert row.helpful_count is None and row.reactions_overall == 104
+        assert row.first_seen_at == CAPTURES["anime-91234-reviews-2021-03-legacy.html"]
+        assert row.last_seen_at == CAPTURES["anime-91234-reviews-2026-02.html"]
+        user = connection.execute(sa.select(users).where(users.c.id == row.user_id)).one()
+        assert user.username == "Marrow-Finch"
+        names = connection.execute(
+            sa.select(user_names.c.username).where(user_names.c.user_id == row.user_id)
+        ).scalars()
+        assert sorted(names) == ["Marrow-Finch", "MarrowFinch"]
+        tag_names = connection.execute(
+            sa.select(tags.c.name)
+            .join(review_tags, review_tags.c.tag_id == tags.c.id)
+            .where(review_tags.c.review_id == 900001)
+        ).scalars()
+        assert list(tag_names) == ["Recommended"]
+        history = connection.execute(
+            sa.select(review_observations)
+            .where(review_observations.c.review_id == 900001)
+            .order_by(review_observations.c.observed_at)
+        ).all()
+    assert [o.observed_at for o in history] == sorted(CAPTURES.values())
+    assert [o.username for o in history] == ["MarrowFinch", "MarrowFinch", "Marrow-Finch"]
+    assert [o.score for o in history] == [6, 7, 7]
+    assert [o.helpful_count for o in history] == [12, 40, None]
+    bodies = [_expected(name)[900001]["review"] for name in CAPTURES]
+    assert [o.review_sha256 for o in history] == [
+        hashlib.sha256(str(body).encode()).hexdigest() for body in bodies
+    ]
+    assert history[0].review_sha256 != history[1].review_sha256
+    assert _count(engine, reviews) == 3
+    assert _count(engine, users) == 3
+    assert _count(engine, review_observations) == 7
+
+
+def test_the_same_page_twice_adds_observations_only(engine: Engine) -> None:
+    name = "anime-91234-reviews-2026-02.html"
+    first = ingest_page(engine, fetched(name))
+    assert (first.reviews_new, first.reviews_updated, first.reviews_unchanged) == (3, 0, 0)
+    counts = {t.name: _count(engine, t) for t in (reviews, users, tags, user_names, raw_bodies)}
+    second = ingest_page(engine, fetched(name))
+    assert (second.reviews_new, second.reviews_updated, second.reviews_unchanged) == (0, 0, 3)
+    assert second.raw_page_id != first.raw_page_id
+    assert {t.name: _count(engine, t) for t in (reviews, users, tags, user_names, raw_bodies)} == (
+        counts
+    )
+    assert _count(engine, raw_pages) == 2
+    assert _count(engine, review_observations) == 6
+
+
+def test_updates_are_counted_only_for_newer_captures(engine: Engine) -> None:
+    old, mid, new = CAPTURES
+    ingest_page(engine, fetched(new))
+    report = ingest_page(engine, fetched(old))
+    # An older capture adds history but changes no latest value.
+    assert (report.reviews_new, report.reviews_updated, report.reviews_unchanged) == (0, 0, 2)
+    report = ingest_page(engine, fetched(mid, at=datetime(2027, 1, 1, tzinfo=UTC)))
+    assert (report.reviews_new, report.reviews_updated, report.reviews_unchanged) == (0, 2, 0)
+
+
+def test_a_page_that_fails_to_parse_is_stored_raw_with_its_error(engine: Engine) -> None:
+    blocked = b"<html><head><title>Access denied</title></head><body><h1>Access denied</h1>" + (
+        b"<p>Please complete the captcha to continue.</p></body></html>"
+    )
+    report = ingest_page(engine, fetched("x", at=datetime(2026, 1, 1, tzinfo=UTC), body=blocked))
+    assert isinstance(report.error, ParseError)
+    assert isinstance(report.error, (BlockedPage, NotAReviewPage))
+    assert report.error.raw_page_id == report.raw_page_id
+    assert report.error.url == PAGE_URL
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(raw_pages).where(raw_pages.c.id == report.raw_page_id)
+        ).one()
+        assert row.parse_error and type(report.error).__name__ in row.parse_error
+        assert row.review_count == 0 and row.page_kind == report.page_kind
+        assert load_body(connection, row.body_sha256) == blocked
+    assert _count(engine, reviews) == 0
+
+
+def test_bodies_are_stored_once_and_recaptures_compress_against_the_last(engine: Engine) -> None:
+    name = "anime-91234-reviews-2026-02.html"
+    body = (HISTORY / name).read_bytes()
+    changed = body.replace(b"gorgeous", b"beautiful")
+    ingest_page(engine, fetched(name))
+    ingest_page(engine, fetched(name, at=datetime(2026, 3, 1, tzinfo=UTC)))
+    ingest_page(engine, fetched(name, at=datetime(2026, 4, 1, tzinfo=UTC), body=changed))
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(raw_bodies.c.sha256, raw_bodies.c.encoding, raw_bodies.c.data)
+        ).all()
+        assert sorted(row.encoding for row in stored) == ["zstd", "zstd-ref"]
+        for row in stored:
+            original = body if row.encoding == "zstd" else changed
+            assert load_body(connection, row.sha256) == original
+            assert len(row.data) < len(original) / 3
+
+
+def test_a_damaged_body_is_reported_not_returned(engine: Engine) -> None:
+    report = ingest_page(engine, fetched("anime-91234-reviews-2026-02.html"))
+    with engine.begin() as connection:
+        sha = connection.execute(
+            sa.select(raw_pages.c.body_sha256).where(raw_pages.c.id == report.raw_page_id)
+        ).scalar_one()
+        connection.execute(sa.update(raw_bodies).values(encoding="lz4"))
+        with pytest.raises(StoreError, match="unknown encoding"):
+            load_body(connection, sha)
+        with pytest.raises(StoreError, match="missing"):
+            load_body(connection, "0" * 64)
+
+
+def test_fetch_errors_are_recorded(engine: Engine) -> None:
+    error = TooManyRedirects("12 redirects", url="https://myanimelist.net/a")
+    record_fetch_error(engine, "https://myanimelist.net/a", error)
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(fetch_errors)).one()
+    assert (row.url, row.error, row.message) == (
+        "https://myanimelist.net/a",
+        "TooManyRedirects",
+        "12 redirects",
+    )
+
+
+def test_concurrent_ingest_of_overlapping_pages(postgres_url: str, corpus_dir: Path) -> None:
+    corpus = sorted((corpus_dir / "mal").glob("*.html"))
+    engine = open_engine(postgres_url)
+    pages = [fetched(name) for name in CAPTURES]
+    pages += [
+        fetched("c", at=datetime(2022, 10, 1, tzinfo=UTC), body=path.read_bytes())
+        for path in corpus
+    ]
+    failures: list[BaseException] = []
+
+    def worker(shift: int) -> None:
+        try:
+            for page in pages[shift:] + pages[:shift]:
+                ingest_page(engine, page)
+        except BaseException as error:  # reported by the main thread
+            failures.append(error)
+
+    threads = [threading.Thread(target=worker, args=(shift,)) for shift in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    total_reviews = sum(_count_parsed(page) for page in pages)
+    assert _count(engine, raw_pages) == 4 * len(pages)
+    assert _count(engine, review_observations) == 4 * total_reviews
+    with engine.connect() as connection:
+        dupes = connection.execute(
+            sa.select(users.c.username, sa.func.count())
+            .group_by(users.c.username)
+            .having(sa.func.count() > 1)
+        ).all()
+    assert dupes == []
+    engine.dispose()
+
+
+def _count_parsed(page: FetchedPage) -> int:
+    from scraper.sites import parse_page
+
+    return len(parse_page(page.body, page.final_url, charset="utf-8").reviews)
