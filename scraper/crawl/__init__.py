@@ -1,1 +1,31 @@
-"""crawl"""
+"""The crawler: a persistent frontier shared by every process that uses the database,
+a per-host budget kept in the database, and the loop that fetches, stores and follows
+"More Reviews" chains. ``crawl`` is the one entry point.
+
+Importing this package loads SQLAlchemy: the CLI and ``scraper.api`` import it inside
+the functions that crawl.
+"""
+
+from __future__ import annotations
+
+from scraper.crawl._crawl import CrawlProgress, CrawlReport
+from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
+from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
+from scraper.crawl._seeds import MODES, crawl_key, normalise
+from scraper.crawl._start import LastCrawl, crawl, last_unfinished_crawl
+
+__all__ = [
+    "MODES",
+    "CrawlProgress",
+    "CrawlReport",
+    "DatabaseRobotsStore",
+    "DatabaseThrottle",
+    "Frontier",
+    "FrontierCounts",
+    "FrontierItem",
+    "LastCrawl",
+    "crawl",
+    "crawl_key",
+    "last_unfinished_crawl",
+    "normalise",
+]

@@ -1,0 +1,297 @@
+"""The crawl: seeds → frontier → fetch → ingest → next page → ..., until the frontier of
+the crawl is empty or a limit is reached, recorded as one row of ``crawl_runs``.
+
+Worker threads (``concurrency``) each lease one URL at a time from the shared
+frontier; other processes pointed at the same PostgreSQL database do the same, and
+the per-host interval they all obey lives in the database (``DatabaseThrottle``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._frontier import Frontier, FrontierCounts
+from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
+from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
+from scraper.crawl._step import Event, Step, StepOutcome
+from scraper.errors import SiteBlocked
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from scraper.fetch.client import Fetcher
+    from scraper.fetch.robots import RobotsCache
+
+__all__ = ["CrawlProgress", "CrawlReport", "Runner"]
+
+#: How often the run's figures are written to ``crawl_runs`` while it goes.
+SAVE_EVERY = 2.0
+#: Longest single wait for a queued URL to come due (limits and stops are seen).
+IDLE_POLL = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlReport:
+    """What one ``crawl`` did. ``outcome`` is the ``crawl_runs`` outcome:
+    ``success``, ``page_errors`` or ``site_blocked``; ``open_urls`` counts URLs left
+    queued (a limit stopped the run: the same command continues)."""
+
+    run_id: int
+    crawl_key: str
+    pages: int
+    reviews_new: int
+    reviews_updated: int
+    reviews_unchanged: int
+    not_modified: int
+    robots_skipped: int
+    errors: int
+    elapsed: float
+    outcome: str
+    message: str | None = None
+    open_urls: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CrawlProgress:
+    """Sent to the ``progress`` callback after each URL."""
+
+    url: str
+    event: str
+    message: str | None
+    figures: RunFigures
+    frontier: FrontierCounts
+
+
+ProgressCallback = Callable[[CrawlProgress], None]
+
+
+class Runner:
+    """Runs one crawl's workers to the end; see ``scraper.crawl.crawl``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        frontier: Frontier,
+        *,
+        settings: CrawlSettings,
+        fetch_settings: FetchSettings,
+        mode: str,
+        refresh_after: float | None,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.engine = engine
+        self.frontier = frontier
+        self.settings = settings
+        self.fetch_settings = fetch_settings
+        self.mode = mode
+        self.refresh_after = refresh_after
+        self.progress = progress
+        self.throttle = DatabaseThrottle(engine)
+        self.figures = RunFigures()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._active = 0
+        self._leased = 0
+        self._limit_message: str | None = None
+        self._started = time.monotonic()
+        self._saved = self._started
+        self._counts = FrontierCounts()
+        self._counted = 0.0
+        self.run_id = 0
+
+    # --- the whole run ----------------------------------------------------------------
+
+    def run(
+        self, *, crawl_key: str, seeds: Sequence[str], options: dict[str, object], job: str | None
+    ) -> CrawlReport:
+        """Record the run, work until done, close the run; return its report.
+
+        Raises SiteBlocked (the run closed as ``site_blocked``), StoreError, or
+        KeyboardInterrupt (closed as ``interrupted``); queued URLs stay for a resume.
+        """
+        mark_dead_runs(self.engine, crawl_key)
+        run_id = start_run(self.engine, crawl_key=crawl_key, seeds=seeds, options=options, job=job)
+        self.run_id = run_id
+        step = Step(
+            engine=self.engine,
+            frontier=self.frontier,
+            throttle=self.throttle,
+            settings=self.settings,
+            fetch_settings=self.fetch_settings,
+            run_id=run_id,
+            mode=self.mode,
+            refresh_after=self.refresh_after,
+        )
+        try:
+            self._work_all(step)
+        except SiteBlocked as error:
+            self._close(run_id, "site_blocked", str(error))
+            raise
+        except BaseException as error:
+            outcome = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            self._close(run_id, outcome, f"{type(error).__name__}: {error}")
+            raise
+        outcome = "page_errors" if self.figures.errors else "success"
+        message = self._limit_message
+        self._close(run_id, outcome, message)
+        return CrawlReport(
+            run_id=run_id,
+            crawl_key=crawl_key,
+            elapsed=time.monotonic() - self._started,
+            outcome=outcome,
+            message=message,
+            open_urls=self.frontier.counts().open,
+            **self.figures.as_dict(),
+        )
+
+    def _close(self, run_id: int, outcome: str, message: str | None) -> None:
+        finish_run(self.engine, run_id, self.figures, outcome=outcome, message=message)
+
+    def _work_all(self, step: Step) -> None:
+        robots = self._robots()
+        threads = [
+            threading.Thread(target=self._worker, args=(step, robots), name=f"crawl-{n}")
+            for n in range(max(self.settings.concurrency, 1) - 1)
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            self._worker(step, robots)  # the calling thread is a worker too
+        except BaseException:
+            self._stop.set()
+            raise
+        finally:
+            for thread in threads:
+                thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def _robots(self) -> RobotsCache:
+        from scraper.fetch.robots import RobotsCache
+
+        return RobotsCache(self.fetch_settings, store=DatabaseRobotsStore(self.engine))
+
+    # --- one worker ---------------------------------------------------------------------
+
+    def _worker(self, step: Step, robots: RobotsCache) -> None:
+        from scraper.fetch.client import Fetcher
+
+        host = [""]  # the host this worker is fetching from, for the backoff sleep
+
+        def backoff_sleep(seconds: float) -> None:
+            # The Fetcher's retry waits (Retry-After, 5xx backoff) hold back every
+            # worker and process, not just this one: the host asked for a pause.
+            if host[0]:
+                self.throttle.push_back(host[0], seconds)
+            time.sleep(seconds)
+
+        try:
+            with Fetcher(
+                self.fetch_settings,
+                delay=self.settings.delay,
+                throttle=self.throttle,
+                robots=robots,
+                sleep=backoff_sleep,
+            ) as fetcher:
+                while not self._stop.is_set():
+                    if not self._take_one(step, fetcher, host):
+                        break
+        except BaseException as error:
+            with self._lock:
+                if self._error is None:
+                    self._error = error
+            self._stop.set()
+            if threading.current_thread() is threading.main_thread():
+                raise
+
+    def _take_one(self, step: Step, fetcher: Fetcher, host: list[str]) -> bool:
+        """Lease and process one URL, or wait for one; return False when the run is over."""
+        if not self._within_limits():
+            return False
+        with self._lock:
+            items = self.frontier.lease(1)
+            if items:
+                self._active += 1
+                self._leased += 1
+            active = self._active
+        if not items:
+            return self._wait_for_work(active)
+        item = items[0]
+        host[0] = item.host
+        try:
+            outcome = step.process(item, fetcher)
+        except SiteBlocked:
+            raise
+        except BaseException:
+            self.frontier.release(item)  # not done: the next run fetches it again
+            raise
+        finally:
+            host[0] = ""
+            with self._lock:
+                self._active -= 1
+        self._tally(outcome)
+        return True
+
+    def _within_limits(self) -> bool:
+        limit = self.settings.max_pages
+        if limit is not None and self._leased >= limit:
+            self._limit_message = f"stopped after {limit} pages (--max-pages)"
+            return False
+        max_time = self.settings.max_time
+        if max_time is not None and time.monotonic() - self._started >= max_time:
+            self._limit_message = f"stopped after {max_time:g} s (--max-time)"
+            return False
+        return True
+
+    def _wait_for_work(self, active: int) -> bool:
+        due = self.frontier.next_due_at()
+        if due is None and active == 0:
+            return False  # nothing open and nobody here is about to add anything
+        wait = IDLE_POLL if due is None else (due - datetime.now(UTC)).total_seconds()
+        self._stop.wait(min(max(wait, 0.01), IDLE_POLL))
+        return True
+
+    # --- figures ------------------------------------------------------------------------
+
+    def _tally(self, outcome: StepOutcome) -> None:
+        figures = self.figures
+        with self._lock:
+            if outcome.event in (Event.STORED, Event.NOT_MODIFIED):
+                figures.pages += 1
+            figures.not_modified += outcome.event is Event.NOT_MODIFIED
+            figures.robots_skipped += outcome.event is Event.ROBOTS
+            figures.errors += outcome.event is Event.FAILED or outcome.page_error
+            figures.reviews_new += outcome.reviews_new
+            figures.reviews_updated += outcome.reviews_updated
+            figures.reviews_unchanged += outcome.reviews_unchanged
+            now = time.monotonic()
+            save = now - self._saved >= SAVE_EVERY
+            if save:
+                self._saved = now
+            snapshot = RunFigures(**figures.as_dict())
+        if save:
+            save_figures(self.engine, self.run_id, snapshot)
+        if self.progress is not None:
+            self.progress(
+                CrawlProgress(
+                    outcome.url,
+                    outcome.event.value,
+                    outcome.message,
+                    snapshot,
+                    self._frontier_counts(now),
+                )
+            )
+
+    def _frontier_counts(self, now: float) -> FrontierCounts:
+        # Counting is a query: a progress display does not need it more than 4 times a second.
+        if now - self._counted >= 0.25:
+            self._counts = self.frontier.counts()
+            self._counted = now
+        return self._counts

@@ -1,0 +1,205 @@
+"""The per-host budget, shared through the ``hosts`` table by every crawling process.
+
+``hosts.next_request_at`` (epoch seconds) is the earliest instant anyone may start
+the next request to the host. A worker takes its turn with one compare-and-set::
+
+    UPDATE hosts SET next_request_at = now + interval
+    WHERE host = :host AND next_request_at <= now
+
+Exactly one of several racing workers (threads, processes, machines) changes the
+row; the others read the new time and sleep until then. The turn is claimed at the
+moment the request starts, not booked ahead, so a worker that oversleeps only
+delays itself and never squeezes the gap before the next worker's request.
+
+Processes on several machines compare wall clocks: keep them NTP-synchronised.
+
+The table also carries the politeness state that must outlive one process: the
+count of consecutive refusals (403/429/block pages), which stretches the interval
+(doubling per refusal) and, past a limit, stops the crawl.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from scraper.fetch.robots import RobotsFile
+from scraper.schema.tables import hosts
+from scraper.store.dialect import insert
+from scraper.store.engine import write_transaction
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["DatabaseRobotsStore", "DatabaseThrottle"]
+
+#: Added to every interval: request start times seen by the server jitter by a
+#: millisecond or two against the moment the turn was claimed.
+SAFETY_MARGIN = 0.003
+
+#: The interval stops doubling after this many refusals (2**6 = 64 times slower).
+MAX_SLOWDOWN_STEPS = 6
+
+#: The interval refusals stretch when the crawl runs with no delay at all.
+MIN_SLOWDOWN_BASE = 0.05
+
+
+class DatabaseThrottle:
+    """A ``Throttle`` whose per-host schedule lives in the database (see module doc)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        max_sleep: float = 5.0,
+    ) -> None:
+        self.engine = engine
+        self._clock = clock
+        self._sleep = sleep
+        # Long waits are cut into pieces so a pushed-back or relaxed schedule is seen.
+        self._max_sleep = max_sleep
+        self._known: set[str] = set()
+
+    def wait_turn(self, host: str, min_interval: float) -> None:
+        """Block until this worker may start a request to *host*; claim that turn.
+
+        The interval after this request is *min_interval* doubled for each refusal
+        the host gave recently. Raises StoreError when the database refuses.
+        """
+        self._ensure_row(host)
+        while True:
+            now = self._clock()
+            with write_transaction(self.engine) as conn:
+                refusals = self._refusals(conn, host)
+                interval = _stretched(min_interval, refusals) + SAFETY_MARGIN
+                claimed = conn.execute(
+                    sa.update(hosts)
+                    .where(hosts.c.host == host, hosts.c.next_request_at <= now)
+                    .values(next_request_at=now + interval)
+                ).rowcount
+                if claimed:
+                    return
+                next_at = conn.execute(
+                    sa.select(hosts.c.next_request_at).where(hosts.c.host == host)
+                ).scalar_one()
+            self._sleep(min(max(next_at - self._clock(), 0.0), self._max_sleep))
+
+    def push_back(self, host: str, seconds: float) -> None:
+        """Let no one start a request to *host* for *seconds* from now (Retry-After)."""
+        self._ensure_row(host)
+        until = self._clock() + seconds
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                sa.update(hosts)
+                .where(hosts.c.host == host, hosts.c.next_request_at < until)
+                .values(next_request_at=until)
+            )
+
+    def note_refusal(self, host: str) -> int:
+        """Count one more consecutive refusal from *host*; return the new count."""
+        self._ensure_row(host)
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                sa.update(hosts).where(hosts.c.host == host).values(refusals=hosts.c.refusals + 1)
+            )
+            return self._refusals(conn, host)
+
+    def clear_refusals(self, host: str) -> None:
+        """The host served a good page: back to the normal pace."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                sa.update(hosts)
+                .where(hosts.c.host == host, hosts.c.refusals != 0)
+                .values(refusals=0)
+            )
+
+    def refusals(self, host: str) -> int:
+        """Return the current count of consecutive refusals from *host*."""
+        with self.engine.connect() as conn:
+            return self._refusals(conn, host)
+
+    @staticmethod
+    def _refusals(conn: Connection, host: str) -> int:
+        value = conn.execute(sa.select(hosts.c.refusals).where(hosts.c.host == host)).scalar()
+        return int(value or 0)
+
+    def _ensure_row(self, host: str) -> None:
+        if host in self._known:
+            return
+        with write_transaction(self.engine) as conn:
+            exists = conn.execute(sa.select(hosts.c.host).where(hosts.c.host == host)).first()
+            if exists is None:
+                conn.execute(_new_host(conn, host))
+        self._known.add(host)
+
+
+def _stretched(interval: float, refusals: int) -> float:
+    """The interval after *refusals* consecutive refusals: doubled for each one.
+
+    A zero interval (``--delay 0``) still backs off, from ``MIN_SLOWDOWN_BASE``.
+    """
+    if refusals <= 0:
+        return interval
+    return max(interval, MIN_SLOWDOWN_BASE) * float(2 ** min(refusals, MAX_SLOWDOWN_STEPS))
+
+
+class DatabaseRobotsStore:
+    """A ``RobotsStore`` keeping each host's robots.txt in the ``hosts`` table, so every
+    crawling process (on any machine) fetches a host's file once per TTL, not once each.
+
+    A failed fetch (5xx, no answer) is stored with no status and no text: readers
+    treat it as "everything disallowed" for the short failure TTL only.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def load(self, host: str) -> RobotsFile | None:
+        """Return the stored file for *host*, or None when it was never fetched."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(
+                    hosts.c.robots_txt, hosts.c.robots_status, hosts.c.robots_fetched_at
+                ).where(hosts.c.host == host)
+            ).first()
+        if row is None or row.robots_fetched_at is None:
+            return None
+        return RobotsFile(
+            host=host,
+            status=row.robots_status,
+            body=row.robots_txt,
+            fetched_at=row.robots_fetched_at,
+            error=None if row.robots_status is not None else "stored failure",
+        )
+
+    def save(self, robots: RobotsFile) -> None:
+        """Store *robots* as the host's current file."""
+        values = {
+            "robots_txt": robots.body,
+            "robots_status": robots.status,
+            "robots_fetched_at": robots.fetched_at,
+        }
+        with write_transaction(self.engine) as conn:
+            updated = conn.execute(
+                sa.update(hosts).where(hosts.c.host == robots.host).values(**values)
+            ).rowcount
+            if not updated:
+                conn.execute(_new_host(conn, robots.host))
+                conn.execute(sa.update(hosts).where(hosts.c.host == robots.host).values(**values))
+
+    def save_crawl_delay(self, host: str, delay: float | None) -> None:
+        """Record the Crawl-delay robots.txt asks of us (shown by ``reviews stats``)."""
+        with write_transaction(self.engine) as conn:
+            conn.execute(sa.update(hosts).where(hosts.c.host == host).values(crawl_delay=delay))
+
+
+def _new_host(conn: Connection, host: str) -> sa.Executable:
+    """An INSERT of a fresh ``hosts`` row that does nothing when the host is there."""
+    row = {"host": host, "next_request_at": 0.0, "refusals": 0}
+    statement: sa.Executable = insert(conn, hosts).values(row).on_conflict_do_nothing()
+    return statement

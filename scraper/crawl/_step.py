@@ -1,0 +1,230 @@
+"""One frontier URL, start to finish: fetch it (conditionally), store it, queue its next
+page, and decide what a failure means (retry later, give up, slow down, stop).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._frontier import Frontier, FrontierItem
+from scraper.crawl._hosts import DatabaseThrottle
+from scraper.crawl._seeds import normalise
+from scraper.crawl._validators import (
+    Validators,
+    find_stored,
+    load_validators,
+    save_validators,
+    stored_next_url,
+)
+from scraper.errors import (
+    BadURL,
+    FetchError,
+    HTTPStatusError,
+    NotHTML,
+    RateLimited,
+    RobotsDisallowed,
+    ScraperError,
+    SiteBlocked,
+    is_transient,
+)
+from scraper.fetch.urls import host_key
+from scraper.records import FetchedPage, PageKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from scraper.fetch.client import Fetcher
+
+__all__ = ["Event", "Step", "StepOutcome"]
+
+#: Statuses that mean "you, go away" rather than "this page is broken".
+_REFUSAL_STATUSES = frozenset({403, 429})
+
+#: How many times one URL is leased before a transient failure becomes final.
+MAX_URL_ATTEMPTS = 3
+
+
+class Event(enum.StrEnum):
+    """What became of one frontier URL."""
+
+    STORED = "stored"  # fetched (200) and ingested
+    NOT_MODIFIED = "not_modified"  # 304: the stored capture still holds
+    FRESH = "fresh"  # checked recently (refresh_after): not requested at all
+    RECOVERED = "recovered"  # stored by a run that died before marking it done
+    ROBOTS = "robots"  # robots.txt disallows it: never requested
+    RETRY = "retry"  # transient failure: queued again for later
+    REFUSED = "refused"  # 403/429/block page: host slowed down, URL queued again
+    FAILED = "failed"  # given up on (error recorded)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """One URL's outcome, with the review counts its page brought."""
+
+    event: Event
+    url: str
+    message: str | None = None
+    reviews_new: int = 0
+    reviews_updated: int = 0
+    reviews_unchanged: int = 0
+    page_error: bool = False  # stored, but the parser could not read it
+
+
+@dataclass
+class Step:
+    """Processes frontier URLs for one crawl (shared by its worker threads)."""
+
+    engine: Engine
+    frontier: Frontier
+    throttle: DatabaseThrottle
+    settings: CrawlSettings
+    fetch_settings: FetchSettings
+    run_id: int
+    mode: str
+    refresh_after: float | None
+
+    def process(self, item: FrontierItem, fetcher: Fetcher) -> StepOutcome:
+        """Handle one leased URL and return its outcome.
+
+        Raises SiteBlocked when the host refused us ``max_refusals`` times in a row
+        (the URL is queued again first), StoreError when the database fails.
+        """
+        if item.attempts > 1:
+            recovered = find_stored(self.engine, item.url, self.frontier.crawl_key, item.added_at)
+            if recovered is not None:
+                self.frontier.mark_done(item, raw_page_id=recovered)
+                self._follow(item, stored_next_url(self.engine, recovered))
+                return StepOutcome(Event.RECOVERED, item.url)
+        known = load_validators(self.engine, item.url)
+        fresh_for = self.refresh_after
+        if known is not None and fresh_for is not None and known.age(_now()) < fresh_for:
+            return self._fresh(item, known)
+        try:
+            page = fetcher.fetch(
+                item.url,
+                etag=known.etag if known else None,
+                last_modified=known.last_modified if known else None,
+            )
+        except FetchError as error:
+            return self._fetch_failed(item, error)
+        if page.status == 304 and known is not None:
+            return self._not_modified(item, page, known)
+        return self._store(item, page)
+
+    # --- the page came ---------------------------------------------------------------
+
+    def _store(self, item: FrontierItem, page: FetchedPage) -> StepOutcome:
+        from scraper.store.ingest import ingest_page
+
+        report = ingest_page(self.engine, page, crawl_run_id=self.run_id)
+        if report.page_kind is PageKind.BLOCKED:
+            reason = report.error.message if report.error else "a block page"
+            return self._refused(item, f"served a block page ({reason})")
+        self.throttle.clear_refusals(item.host)
+        save_validators(self.engine, item.url, page, report.raw_page_id)
+        self.frontier.mark_done(item, raw_page_id=report.raw_page_id)
+        result = report.result
+        ends_chain = self.mode == "incremental" and report.reviews_new == 0
+        if result is not None and not ends_chain:
+            self._follow(item, result.next_url)
+        return StepOutcome(
+            Event.STORED,
+            item.url,
+            message=report.error.message if report.error else None,
+            reviews_new=report.reviews_new,
+            reviews_updated=report.reviews_updated,
+            reviews_unchanged=report.reviews_unchanged,
+            page_error=report.error is not None,
+        )
+
+    def _not_modified(
+        self, item: FrontierItem, page: FetchedPage, known: Validators
+    ) -> StepOutcome:
+        # Unchanged since the stored capture: not parsed or stored again, but its chain
+        # is still followed in a full crawl (later pages may have changed).
+        self.throttle.clear_refusals(item.host)
+        save_validators(self.engine, item.url, page, known.raw_page_id)
+        self.frontier.mark_done(item, raw_page_id=known.raw_page_id)
+        if self.mode == "full":
+            self._follow(item, stored_next_url(self.engine, known.raw_page_id))
+        return StepOutcome(Event.NOT_MODIFIED, item.url)
+
+    def _fresh(self, item: FrontierItem, known: Validators) -> StepOutcome:
+        age = known.age(_now())
+        self.frontier.mark_skipped(item, f"fresh: checked {age:.0f} s ago")
+        if self.mode == "full":
+            self._follow(item, stored_next_url(self.engine, known.raw_page_id))
+        return StepOutcome(Event.FRESH, item.url)
+
+    def _follow(self, item: FrontierItem, next_url: str | None) -> None:
+        if not next_url:
+            return
+        try:
+            url = normalise(next_url, mode=self.mode)
+        except BadURL as error:
+            self._record(item.url, error)
+            return
+        self.frontier.add([(url, host_key(url))], depth=item.depth + 1, discovered_from=item.url)
+
+    # --- the page did not come ---------------------------------------------------------
+
+    def _fetch_failed(self, item: FrontierItem, error: FetchError) -> StepOutcome:
+        if isinstance(error, RobotsDisallowed):
+            self._record(item.url, error)
+            self.frontier.mark_skipped(item, error.message)
+            return StepOutcome(Event.ROBOTS, item.url, message=error.message)
+        status = getattr(error, "status", None)
+        if isinstance(error, RateLimited) or (
+            isinstance(error, HTTPStatusError) and status in _REFUSAL_STATUSES
+        ):
+            retry_after = error.retry_after if isinstance(error, RateLimited) else None
+            if retry_after:
+                self.throttle.push_back(item.host, retry_after)
+            self._record(item.url, error)
+            return self._refused(item, error.message, wait=retry_after)
+        self._record(item.url, error)
+        if is_transient(error) and item.attempts < MAX_URL_ATTEMPTS:
+            self.frontier.retry_later(item, self._backoff(item), error.message)
+            return StepOutcome(Event.RETRY, item.url, message=error.message)
+        if isinstance(error, NotHTML):
+            self.frontier.mark_skipped(item, error.message)
+        else:
+            self.frontier.mark_failed(item, error.message)
+        return StepOutcome(Event.FAILED, item.url, message=error.message)
+
+    def _refused(
+        self, item: FrontierItem, reason: str, *, wait: float | None = None
+    ) -> StepOutcome:
+        """The host refused us: count it (shared by all workers), slow down, maybe stop."""
+        refusals = self.throttle.note_refusal(item.host)
+        pause = max(wait or 0.0, self.settings.delay * 2**refusals)
+        self.frontier.retry_later(item, _after(pause), reason)
+        if refusals >= self.settings.max_refusals:
+            raise SiteBlocked(
+                f"{item.host} refused {refusals} requests in a row (last: {reason}); "
+                "stopping instead of hammering it. Wait before crawling it again.",
+                url=item.url,
+            )
+        return StepOutcome(Event.REFUSED, item.url, message=reason)
+
+    def _backoff(self, item: FrontierItem) -> datetime:
+        settings = self.fetch_settings
+        wait = min(settings.backoff_max, settings.backoff_initial * 2 ** (item.attempts - 1))
+        return _after(wait)
+
+    def _record(self, url: str, error: ScraperError) -> None:
+        from scraper.store.ingest import record_fetch_error
+
+        record_fetch_error(self.engine, url, error, crawl_run_id=self.run_id)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _after(seconds: float) -> datetime:
+    return _now() + timedelta(seconds=seconds)

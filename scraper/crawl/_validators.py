@@ -1,0 +1,130 @@
+"""What the crawler remembers about a URL between runs (the ``url_validators`` table):
+the validators for conditional requests and when the page was last checked, plus
+reading a stored capture back to find its "More Reviews" link without fetching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from scraper.records import FetchedPage
+from scraper.schema.tables import crawl_runs, raw_pages, url_validators
+from scraper.store.dialect import insert
+from scraper.store.engine import write_transaction
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+__all__ = ["Validators", "find_stored", "load_validators", "save_validators", "stored_next_url"]
+
+
+@dataclass(frozen=True, slots=True)
+class Validators:
+    """The stored state of one URL."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    last_checked_at: datetime
+    raw_page_id: int | None
+
+    def age(self, now: datetime) -> float:
+        """Seconds since the URL was last checked."""
+        return (now - self.last_checked_at).total_seconds()
+
+
+def load_validators(engine: Engine, url: str) -> Validators | None:
+    """Return what is stored for *url*, or None when it was never fetched."""
+    v = url_validators.c
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(v.etag, v.last_modified, v.last_checked_at, v.raw_page_id).where(v.url == url)
+        ).first()
+    if row is None:
+        return None
+    return Validators(url, row.etag, row.last_modified, row.last_checked_at, row.raw_page_id)
+
+
+def save_validators(engine: Engine, url: str, page: FetchedPage, raw_page_id: int | None) -> None:
+    """Record a fetch of *url*: its validators, status, and the capture it produced.
+
+    A 304 keeps the stored validators and capture and only moves ``last_checked_at``;
+    ``last_changed_at`` moves when a 200's body differs from the previous capture's.
+    """
+    now = datetime.now(UTC)
+    v = url_validators.c
+    with write_transaction(engine) as conn:
+        previous = conn.execute(
+            sa.select(raw_pages.c.body_sha256)
+            .select_from(url_validators.join(raw_pages, raw_pages.c.id == v.raw_page_id))
+            .where(v.url == url)
+        ).scalar()
+        values: dict[str, object] = {"last_checked_at": now, "last_status": page.status}
+        if page.status != 304:
+            values.update(
+                etag=page.header("etag"),
+                last_modified=page.header("last-modified"),
+                raw_page_id=raw_page_id,
+            )
+            if previous != hashlib.sha256(page.body).hexdigest():
+                values["last_changed_at"] = now
+        statement = insert(conn, url_validators).values(url=url, **values)
+        conn.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
+
+
+def find_stored(engine: Engine, url: str, crawl_key: str, since: datetime) -> int | None:
+    """Return the id of a page this crawl already stored for *url* since *since*, or None.
+
+    A worker killed between storing a page and marking its frontier row done left
+    exactly this behind; finding it is what keeps a resumed crawl from storing the
+    page twice.
+    """
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.select(raw_pages.c.id)
+            .join(crawl_runs, crawl_runs.c.id == raw_pages.c.crawl_run_id)
+            .where(
+                raw_pages.c.requested_url == url,
+                crawl_runs.c.crawl_key == crawl_key,
+                raw_pages.c.fetched_at >= since,
+            )
+            .order_by(raw_pages.c.id.desc())
+            .limit(1)
+        ).scalar()
+    return int(found) if found is not None else None
+
+
+def stored_next_url(engine: Engine, raw_page_id: int | None) -> str | None:
+    """Return the "More Reviews" link of a stored capture (None: last page or unknown).
+
+    Used when the page itself is not fetched again (a 304, a fresh page, a recovered
+    one): its chain must still be followed. Raises StoreError for a damaged body.
+    """
+    if raw_page_id is None:
+        return None
+    from scraper.sites import parse_page
+    from scraper.store.bodies import load_body
+
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(raw_pages.c.final_url, raw_pages.c.headers, raw_pages.c.body_sha256).where(
+                raw_pages.c.id == raw_page_id
+            )
+        ).first()
+        if row is None:
+            return None
+        body = load_body(conn, row.body_sha256)
+    page = FetchedPage(
+        requested_url=row.final_url,
+        final_url=row.final_url,
+        status=200,
+        headers=tuple((str(k), str(v)) for k, v in row.headers or ()),
+        body=body,
+        fetched_at=datetime.now(UTC),
+    )
+    return parse_page(page.body, page.final_url, charset=page.charset).next_url

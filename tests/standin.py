@@ -1,0 +1,411 @@
+"""A stand-in MyAnimeList site for crawl tests, served on 127.0.0.1.
+
+It generates current-layout entry review pages like the ones in ``fixtures/mal``
+(``div.review-element`` with ``data-reactions``, tags, hidden text continuation,
+permalinks, "More Reviews" chains, canonical links), with its own generated text,
+so ``scraper.sites.parse_page`` reads them like real ones. The text is made from a
+small word list of ours, seeded per review: the same site always serves the same
+pages, byte for byte.
+
+Like MAL, an entry's listing hides spoiler and preliminary reviews unless the URL
+asks for them (``spoiler=on&preliminary=on``) and reads newest first with
+``sort=newest``. ``add_review`` adds a review between two crawls (what an
+incremental job must find).
+
+Use::
+
+    site = StandinSite()
+    site.add_entry("anime", 1, "Space_Cowboys", "Space Cowboys", reviews=45)
+    with serve_standin(site) as server:   # a siteserver.Site subclass
+        seed = site.entry_url(server.base, "anime", 1)
+        ...
+        server.log                        # every request the server saw
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import json
+import random
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from urllib.parse import parse_qs, urlencode
+
+from siteserver import Reply, Site, serve
+
+MAL = "https://myanimelist.net"
+
+_WORDS = [
+    "orbit",
+    "lantern",
+    "harbor",
+    "quiet",
+    "engine",
+    "river",
+    "ledger",
+    "copper",
+    "signal",
+    "meadow",
+    "tunnel",
+    "static",
+    "canvas",
+    "ember",
+    "thread",
+    "glacier",
+    "compass",
+    "velvet",
+    "archive",
+    "rhythm",
+    "pylon",
+    "saltwater",
+    "cascade",
+    "monsoon",
+    "lattice",
+    "beacon",
+    "tempo",
+    "quarry",
+    "nebula",
+    "garden",
+    "cipher",
+]
+
+_TAGS = {
+    "recommended": "Recommended",
+    "mixed-feelings": "Mixed Feelings",
+    "not-recommended": "Not Recommended",
+    "funny": "Funny",
+    "informative": "Informative",
+    "well-written": "Well-written",
+    "creative": "Creative",
+}
+
+PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class StandinReview:
+    """One generated review (ids are unique across the whole site)."""
+
+    id: int
+    kind: str
+    entry_id: int
+    username: str
+    date: datetime
+    score: int
+    verdict: str  # recommended / mixed-feelings / not-recommended
+    spoiler: bool
+    preliminary: int | None  # episodes or chapters seen, for preliminary reviews
+    #: nice, love it, funny, confusing, informative, well-written, creative
+    reactions: tuple[int, ...]
+    paragraphs: tuple[str, ...]
+
+
+@dataclass
+class StandinEntry:
+    kind: str
+    mal_id: int
+    slug: str
+    title: str
+    reviews: list[StandinReview] = field(default_factory=list)
+
+    @property
+    def path(self) -> str:
+        return f"/{self.kind}/{self.mal_id}/{self.slug}/reviews"
+
+
+class StandinSite:
+    """Generated entries with reviews, and the pages that list them."""
+
+    def __init__(self, *, seed: int = 7, per_page: int = PER_PAGE) -> None:
+        self.per_page = per_page
+        self.entries: dict[tuple[str, int], StandinEntry] = {}
+        self.robots_txt = "User-agent: *\nDisallow: /forbidden/\n"
+        self._rng = random.Random(seed)
+        self._next_id = 1000
+        self._clock = datetime(2023, 1, 5, 9, 30, tzinfo=UTC)
+
+    # --- content ------------------------------------------------------------------
+
+    def add_entry(
+        self, kind: str, mal_id: int, slug: str, title: str, *, reviews: int
+    ) -> StandinEntry:
+        """Add an entry with *reviews* generated reviews; return it."""
+        entry = StandinEntry(kind, mal_id, slug, title)
+        self.entries[(kind, mal_id)] = entry
+        for _ in range(reviews):
+            self.add_review(kind, mal_id)
+        return entry
+
+    def add_review(self, kind: str, mal_id: int, **overrides: object) -> StandinReview:
+        """Add one new review (dated after every other) to an entry; return it."""
+        entry = self.entries[(kind, mal_id)]
+        rng = self._rng
+        self._next_id += rng.randint(1, 40)
+        self._clock += timedelta(hours=rng.randint(1, 90), minutes=rng.randint(0, 59))
+        values: dict[str, object] = {
+            "id": self._next_id,
+            "kind": kind,
+            "entry_id": mal_id,
+            "username": f"{rng.choice(_WORDS).title()}{rng.randint(1, 999)}",
+            "date": self._clock,
+            "score": rng.randint(1, 10),
+            "verdict": rng.choice(["recommended", "mixed-feelings", "not-recommended"]),
+            "spoiler": rng.random() < 0.15,
+            "preliminary": rng.randint(1, 11) if rng.random() < 0.15 else None,
+            "reactions": tuple(rng.randint(0, 40) for _ in range(7)),
+            "paragraphs": tuple(_paragraph(rng) for _ in range(rng.randint(2, 5))),
+        }
+        values.update(overrides)
+        review = StandinReview(**values)  # type: ignore[arg-type]
+        entry.reviews.append(review)
+        return review
+
+    def review_ids(self, kind: str | None = None, mal_id: int | None = None) -> set[int]:
+        """Return the ids of every review (of one entry when given)."""
+        return {
+            review.id
+            for (entry_kind, entry_id), entry in self.entries.items()
+            if (kind is None or kind == entry_kind) and (mal_id is None or mal_id == entry_id)
+            for review in entry.reviews
+        }
+
+    # --- addresses ----------------------------------------------------------------
+
+    def entry_url(self, base: str, kind: str, mal_id: int, **query: str) -> str:
+        """Return an entry's review listing on the server at *base* (query optional)."""
+        path = self.entries[(kind, mal_id)].path
+        return f"{base}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def chain_length(self, kind: str, mal_id: int) -> int:
+        """Return how many pages the entry's full listing (nothing hidden) has."""
+        count = len(self.entries[(kind, mal_id)].reviews)
+        return max(1, -(-count // self.per_page))
+
+    # --- pages --------------------------------------------------------------------
+
+    def find_entry(self, path: str) -> StandinEntry | None:
+        """Return the entry whose review listing lives at *path*, or None."""
+        for entry in self.entries.values():
+            if path.rstrip("/") == entry.path:
+                return entry
+        return None
+
+    def listing(self, path: str, query: str) -> str | None:
+        """Return the HTML of the listing at *path*?*query*, or None when there is none."""
+        entry = self.find_entry(path)
+        if entry is None:
+            return None
+        params = {key: values[-1] for key, values in parse_qs(query).items()}
+        page = int(params.get("p", "1")) if params.get("p", "1").isdigit() else 1
+        shown = [
+            review
+            for review in entry.reviews
+            if (params.get("spoiler") == "on" or not review.spoiler)
+            and (params.get("preliminary") == "on" or review.preliminary is None)
+        ]
+        if params.get("sort") == "newest":
+            shown.sort(key=lambda review: review.date, reverse=True)
+        else:  # "most voted", MAL's default
+            shown.sort(key=lambda review: (-sum(review.reactions), review.id))
+        start = (page - 1) * self.per_page
+        chunk = shown[start : start + self.per_page]
+        next_query = None
+        if start + self.per_page < len(shown):
+            next_query = {
+                "sort": params.get("sort", "mostvoted"),
+                "filter_check": "",
+                "filter_hide": "",
+                "preliminary": params.get("preliminary", "off"),
+                "spoiler": params.get("spoiler", "off"),
+                "p": str(page + 1),
+            }
+        return render_listing(entry, chunk, next_query)
+
+
+# --- rendering ------------------------------------------------------------------
+
+
+def _paragraph(rng: random.Random) -> str:
+    sentences = []
+    for _ in range(rng.randint(2, 5)):
+        words = [rng.choice(_WORDS) for _ in range(rng.randint(5, 14))]
+        sentences.append(" ".join(words).capitalize() + rng.choice([".", ".", "!", "?"]))
+    return " ".join(sentences)
+
+
+def _body_html(review: StandinReview) -> str:
+    text = "<br />\n<br />\n".join(html.escape(p, quote=True) for p in review.paragraphs)
+    # Cut like MAL does: a visible start, the "..." marker, the hidden rest.
+    cut = text.find(" ", min(len(text) - 1, 120))
+    if cut < 0:
+        cut = len(text)
+    return (
+        f"{text[:cut]}\n"
+        '                  <span class="js-visible" style="margin-left: -4px;">...</span>\n'
+        f'          <span class="js-hidden" style="display: none;">{text[cut + 1 :]}</span>'
+    )
+
+
+def _tags_html(review: StandinReview, entry: StandinEntry) -> str:
+    href = f"{MAL}{entry.path}"
+    parts = [
+        f'<div class="tag {review.verdict} btn-label js-btn-label" data-id="1" '
+        f'data-href="{href}"><i class="fas fa-star"></i>{_TAGS[review.verdict]}</div>'
+    ]
+    if review.preliminary is not None:
+        unit = "eps" if review.kind == "anime" else "chp"
+        parts.append(
+            '<div class="tag preliminary">Preliminary'
+            f"<span>({review.preliminary}/24 {unit})</span></div>"
+        )
+    if review.spoiler:
+        parts.append('<div class="tag spoiler">Spoiler</div>')
+    return f'<div class="tags">{"".join(parts)}</div>'
+
+
+def render_review(review: StandinReview, entry: StandinEntry) -> str:
+    """Return one ``div.review-element`` as MAL's current layout writes it."""
+    counts = [str(n) for n in review.reactions]
+    reactions = json.dumps(
+        {"icon": ["1", "2"], "num": sum(review.reactions), "count": counts},
+        separators=(",", ":"),
+    )
+    profile = f"{MAL}/profile/{review.username}"
+    avatar = f"https://cdn.myanimelist.net/images/userimages/{review.id % 9000}.jpg"
+    date = review.date
+    hour = date.hour % 12 or 12
+    time_text = f"{hour}:{date.minute:02d} {'AM' if date.hour < 12 else 'PM'}"
+    permalink = f"{MAL}/reviews.php?id={review.id}"
+    more_by = f'More reviews by {review.username} (<span class="num">3</span>)'
+    hidden = 'style="display: none;"'
+    return f"""
+<div class="review-element js-review-element" data-reactions='{reactions}'>
+  <div class="thumbbody mt8">
+    <div class="thumb">
+      <a href="{profile}" class="ga-click" data-ga-click-type="review-anime-reviewer-pic">
+        <img src="{avatar}" data-src="{avatar}" class="lazyloaded" width="48">
+      </a>
+    </div>
+    <div class="body">
+      <div title="{time_text}" class="update_at">{date:%b} {date.day}, {date.year}</div>
+      <div class="username">
+          <a href="{profile}" class="ga-click">{review.username}</a>
+      </div>{_tags_html(review, entry)}
+      <div class="text">
+                {_body_html(review)}
+              </div>
+      <div class="rating mt20 mb20 js-hidden" {hidden}>
+        Reviewer’s Rating: <span class="num">{review.score}</span>
+      </div>
+      <div class="reaction-box mb8 js-hidden" {hidden}>
+        <div class="btn-reaction js-btn-reaction nice" data-id="{review.id}">
+          Nice <span class="num">0</span></div>
+        <div class="more_reviews js-more_reviews" {hidden}>
+          <a href="/profile/{review.username}/reviews">{more_by}</a></div>
+      </div>
+      <div class="bottom-navi"><div class="open">
+        <a href="{permalink}" class="ga-click" data-ga-click-type="review-permalink">Open</a>
+      </div></div>
+    </div>
+  </div>
+</div>"""
+
+
+def render_listing(
+    entry: StandinEntry, reviews: list[StandinReview], next_query: dict[str, str] | None
+) -> str:
+    """Return a whole entry reviews page (head, filters, reviews, "More Reviews")."""
+    canonical = f"{MAL}{entry.path}"
+    title = html.escape(entry.title)
+    more = ""
+    if next_query is not None:
+        href = html.escape(f"{canonical}?{urlencode(next_query)}")
+        more = (
+            f'<div class="ml4 mb8"><a href="{href}" class="ga-click" '
+            'data-ga-click-type="review-more-reviews">More Reviews</a></div>'
+        )
+    body = "".join(render_review(review, entry) for review in reviews)
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<title>
+{title} - Reviews - MyAnimeList.net
+</title>
+<link rel="canonical" href="{canonical}" />
+<meta property="og:title" content="{title}">
+<meta property="og:url" content="{canonical}">
+</head>
+<body>
+<h1 class="title-name"><strong>{title}</strong></h1>
+<div class="reviews-horiznav-nav-sort-block">
+  <span class="mr12 btn-crossedbox js-reviews-chk-preliminary on">Preliminary</span>
+  <span class="mr12 btn-crossedbox js-reviews-chk-spoiler">Spoiler</span>
+</div>
+{more}
+{body}
+{more}
+</body>
+</html>
+"""
+
+
+BLOCK_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><title>Access denied - MyAnimeList.net</title></head>
+<body><h1>Access denied</h1>
+<p>We have detected unusual traffic from your network. Please complete the captcha
+below to continue.</p><div class="g-recaptcha" data-sitekey="x"></div>
+</body></html>
+"""
+
+
+class StandinServer(Site):
+    """A ``siteserver.Site`` that serves a ``StandinSite``'s listings (with ETags).
+
+    Scripted routes (``route``/``sequence``/``page``) still win over generated
+    pages; ``inject(path, *replies)`` plays one-off replies (a 429, a block page)
+    to the next requests for *path* (with or without its query) before the real
+    page is served again.
+    """
+
+    def __init__(self, standin: StandinSite) -> None:
+        super().__init__()
+        self.standin = standin
+        self._injected: dict[str, deque[Reply]] = {}
+
+    def inject(self, path: str, *replies: Reply) -> None:
+        """Answer the next ``len(replies)`` requests for *path* with *replies*."""
+        with self._lock:
+            self._injected.setdefault(path, deque()).extend(replies)
+
+    def _answer(self, path: str, headers: Mapping[str, str]) -> Reply:
+        bare, _, query = path.partition("?")
+        with self._lock:
+            for key in (path, bare):
+                queue = self._injected.get(key)
+                if queue:
+                    return queue.popleft()
+        if self._lookup(path) is not None:
+            return super()._answer(path, headers)
+        page = self.standin.listing(bare, query)
+        if page is None:
+            return super()._answer(path, headers)
+        body = page.encode("utf-8")
+        etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+        if headers.get("if-none-match") == etag:
+            return Reply(code=304, headers=(("ETag", etag),))
+        return Reply.html(body, ETag=etag)
+
+
+@contextmanager
+def serve_standin(standin: StandinSite, *, robots: bool = True) -> Iterator[StandinServer]:
+    """Run *standin* on 127.0.0.1 until the block ends (with its robots.txt)."""
+    server = StandinServer(standin)
+    if robots:
+        server.robots(standin.robots_txt)
+    with serve(server) as running:
+        assert isinstance(running, StandinServer)
+        yield running
