@@ -7,7 +7,7 @@ returns a ``FetchedPage`` or raises a ``FetchError`` (``scraper.errors``).
 implement to share the per-host budget and robots.txt between processes.
 """
 
-from scraper.fetch.client import HTML_TYPES, Fetcher
+from scraper.fetch.client import HTML_TYPES, Fetcher, honest_user_agent
 from scraper.fetch.retry import parse_retry_after
 from scraper.fetch.robots import RobotsCache, RobotsFile, RobotsLoader, RobotsPolicy, RobotsStore
 from scraper.fetch.throttle import LocalThrottle, Throttle
@@ -24,6 +24,7 @@ __all__ = [
     "RobotsStore",
     "Throttle",
     "canonicalize",
+    "honest_user_agent",
     "host_key",
     "parse_retry_after",
     "require_http",

@@ -31,6 +31,7 @@ from scraper.errors import (
     RobotsDisallowed,
     TooManyRedirects,
     TransientFetchError,
+    UsageError,
 )
 from scraper.fetch.body import ACCEPT_ENCODING, CappedBody, read_capped
 from scraper.fetch.retry import parse_retry_after, retry_call
@@ -39,7 +40,7 @@ from scraper.fetch.throttle import LocalThrottle, Throttle
 from scraper.fetch.urls import canonicalize, host_key, require_http
 from scraper.records import FetchedPage
 
-__all__ = ["HTML_TYPES", "PACING_MARGIN", "Fetcher"]
+__all__ = ["HTML_TYPES", "PACING_MARGIN", "Fetcher", "honest_user_agent"]
 
 #: Content types we accept as pages; anything else is refused as NotHTML.
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -52,6 +53,23 @@ _DEFAULT_DELAY = CrawlSettings().delay
 #: reach the server with a little jitter, and the server's view is the one that counts.
 PACING_MARGIN = 0.005
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
+
+
+def honest_user_agent(user_agent: str) -> str:
+    """Return *user_agent* stripped, if it honestly names a tool rather than a browser.
+
+    Raises UsageError for an empty string, one with line breaks, or one that
+    pretends to be a browser (``Mozilla/...``): sites must be able to tell who we are.
+    """
+    text = user_agent.strip()
+    if not text or "\n" in text or "\r" in text:
+        raise UsageError("the user agent must be one non-empty line naming your tool")
+    if text.lower().startswith("mozilla/"):
+        raise UsageError(
+            f"user agent {text!r} looks like a browser's: name your tool and a contact URL, "
+            "e.g. 'mybot/1.0 (+https://example.org/contact)'"
+        )
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,87 @@
+"""``reviews archive URL...``: fetch pages once, politely, and keep them in the archive.
+
+Each URL is fetched through the polite Fetcher (robots.txt, per-host delay,
+retries, size cap) and stored raw with its parsed records. One line per URL on
+stdout says what was stored; failures are named on stderr, the other URLs still
+run, and the exit code is then 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from scraper.cli import ExitCode
+from scraper.cli._common import add_command, add_db_option, warn
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``archive`` sub-command."""
+    parser = add_command(
+        subparsers,
+        "archive",
+        help="fetch review pages once, politely, and store them with their records",
+        description="Fetch each URL once (robots.txt obeyed, at most one request per "
+        "--delay seconds to a host, retries with backoff, Retry-After honoured), store "
+        "the raw page and its review records, and print what was stored. A page that "
+        "fails to parse is still stored raw. Failures are named on stderr and make the "
+        "exit code 3; the other URLs still run.",
+        example="reviews archive 'https://myanimelist.net/anime/1/Cowboy_Bebop/reviews'",
+    )
+    parser.add_argument("urls", nargs="+", metavar="URL", help="an http(s) page to archive")
+    add_db_option(parser)
+    parser.add_argument(
+        "--delay",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="minimum seconds between requests to one host (default 2; "
+        "robots.txt Crawl-delay wins when larger)",
+    )
+    parser.add_argument(
+        "--user-agent",
+        default=None,
+        metavar="UA",
+        help="identify as UA (name your tool and a contact URL; default: review-archiver's)",
+    )
+    parser.set_defaults(run=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds: {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    """Archive ``args.urls``; return 0, or 3 when any URL failed."""
+    from scraper.api import archive
+
+    failed = handled = 0
+    for item in archive(args.urls, db=args.db, delay=args.delay, user_agent=args.user_agent):
+        handled += 1
+        report = item.report
+        if report is None:
+            failed += 1
+            warn("archive", f"error: {item.error}")
+            continue
+        kind = report.page_kind.value if report.page_kind is not None else "unreadable"
+        reviews = len(report.result.reviews) if report.result is not None else 0
+        print(
+            f"{item.url}: stored raw page {report.raw_page_id} ({kind}), {reviews} reviews: "
+            f"{report.reviews_new} new, {report.reviews_updated} updated, "
+            f"{report.reviews_unchanged} unchanged",
+            flush=True,
+        )
+        if item.error is not None:
+            failed += 1
+            warn("archive", f"error: {item.url}: stored raw only: {item.error.message}")
+    if failed:
+        warn("archive", f"{failed} of {handled} URLs failed")
+    return ExitCode.PAGE_ERRORS if failed else ExitCode.OK

@@ -1,0 +1,172 @@
+"""``reviews archive`` end to end: a real local site, real SQLite files and the real
+PostgreSQL server (``db_url``), checked by reading the database afterwards."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from siteserver import Reply, Site, serve
+
+from scraper.api import archive
+from scraper.cli import ExitCode, main
+from scraper.config import FetchSettings, Timeouts
+from scraper.errors import RobotsDisallowed
+
+REPO = Path(__file__).resolve().parent.parent
+PAGE_2026 = REPO / "fixtures" / "history" / "anime-91234-reviews-2026-02.html"
+ENTRY_PATH = "/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
+NOT_REVIEWS = "<html><head><title>Someone's profile</title></head><body><p>Hi.</p></body></html>"
+FAST = FetchSettings(
+    timeouts=Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0),
+    backoff_initial=0.02,
+    backoff_max=0.1,
+    max_attempts=3,
+)
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve() as running:
+        running.robots("User-agent: *\nDisallow: /private\n")
+        running.files({ENTRY_PATH: PAGE_2026})
+        running.page("/profile/someone", NOT_REVIEWS)
+        yield running
+
+
+def _count(db_url: str, table: str, where: str = "") -> int:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return int(
+                connection.execute(sa.text(f"SELECT count(*) FROM {table} {where}")).scalar_one()
+            )
+    finally:
+        engine.dispose()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_archive_stores_pages_and_names_every_failure(
+    site: Site, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.route("/feed.json", Reply.text("{}", "application/json"))
+    dead = f"http://127.0.0.1:{_closed_port()}/anime/1/X/reviews"
+    urls = [
+        site.url(ENTRY_PATH),
+        site.url("/profile/someone"),
+        site.url("/private/page"),
+        site.url("/feed.json"),
+        "ftp://example.org/reviews",
+        dead,
+        site.url(ENTRY_PATH + "#again"),  # the same page: fetched once
+    ]
+    code = main(["archive", *urls, "--db", db_url, "--delay", "0"])
+    out, err = capsys.readouterr()
+    assert code == ExitCode.PAGE_ERRORS
+    assert f"{site.url(ENTRY_PATH)}: stored raw page" in out
+    assert "3 reviews: 3 new, 0 updated, 0 unchanged" in out
+    assert f"{site.url('/profile/someone')}: stored raw page" in out
+    for failed in (
+        site.url("/profile/someone"),
+        site.url("/private/page"),
+        site.url("/feed.json"),
+        "ftp://example.org/reviews",
+        dead,
+    ):
+        assert failed in err, failed
+    assert "robots.txt disallows" in err and "application/json" in err
+    assert "5 of 6 URLs failed" in err
+    assert "Traceback" not in err
+    assert site.log.count(ENTRY_PATH) == 1
+    assert site.log.count("/private/page") == 0
+    assert _count(db_url, "raw_pages") == 2
+    assert _count(db_url, "raw_pages", "WHERE parse_error IS NOT NULL") == 1
+    assert _count(db_url, "reviews") == 3
+    assert _count(db_url, "fetch_errors") == 4
+    assert _count(db_url, "fetch_errors", "WHERE error = 'RobotsDisallowed'") == 1
+
+
+def test_archiving_twice_adds_observations_not_rows(site: Site, db_url: str) -> None:
+    for _ in range(2):
+        results = list(archive([site.url(ENTRY_PATH)], db=db_url, delay=0, settings=FAST))
+        assert [item.error for item in results] == [None]
+    second = results[0].report
+    assert second is not None
+    assert (second.reviews_new, second.reviews_unchanged) == (0, 3)
+    assert _count(db_url, "reviews") == 3
+    assert _count(db_url, "review_observations") == 6
+    assert _count(db_url, "raw_pages") == 2
+
+
+def test_archive_retries_503_and_honours_retry_after(site: Site, sqlite_url: str) -> None:
+    site.sequence(
+        "/anime/5/Y/reviews",
+        [Reply.status(503, retry_after=1), Reply(**_page_reply())],
+    )
+    results = list(archive([site.url("/anime/5/Y/reviews")], db=sqlite_url, delay=0, settings=FAST))
+    assert results[0].report is not None and results[0].error is None
+    first, second = site.log.all("/anime/5/Y/reviews")
+    assert second.at - first.at >= 1.0
+    assert _count(sqlite_url, "reviews") == 3
+
+
+def _page_reply() -> dict[str, object]:
+    reply = Reply.html(PAGE_2026.read_bytes())
+    return {"code": reply.code, "headers": reply.headers, "body": reply.body}
+
+
+def test_archive_keeps_the_delay_between_requests(site: Site, sqlite_url: str) -> None:
+    site.files({f"/anime/{n}/Z/reviews": PAGE_2026 for n in range(3)})
+    urls = [site.url(f"/anime/{n}/Z/reviews") for n in range(3)]
+    results = list(archive(urls, db=sqlite_url, delay=0.3, settings=FAST))
+    assert all(item.error is None for item in results)
+    assert min(site.log.gaps("/")) >= 0.3  # robots.txt and each page, from the server's view
+
+
+def test_user_agent_option_is_sent_and_used_for_robots(
+    site: Site, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site.robots("User-agent: mybot\nDisallow: /anime\n")
+    agent = "mybot/2.0 (+https://example.org/contact)"
+    code = main(
+        ["archive", site.url(ENTRY_PATH), "--db", sqlite_url, "--delay", "0", "--user-agent", agent]
+    )
+    assert code == ExitCode.PAGE_ERRORS
+    assert "robots.txt disallows" in capsys.readouterr().err
+    assert site.log.all("/robots.txt")[0].header("User-Agent") == agent
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--user-agent", "Mozilla/5.0 (X11; Linux x86_64)"),
+        ("--user-agent", " "),
+        ("--delay", "-1"),
+        ("--delay", "soon"),
+    ],
+)
+def test_bad_options_are_usage_errors(
+    option: str, value: str, sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(["archive", "http://127.0.0.1:9/", "--db", sqlite_url, option, value])
+    except SystemExit as exit_:
+        code = int(exit_.code or 0)
+    assert code == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("user agent" in err or "--delay" in err)
+
+
+def test_api_yields_errors_in_order(site: Site, sqlite_url: str) -> None:
+    results = list(archive([site.url("/private/a"), site.url(ENTRY_PATH)], db=sqlite_url, delay=0))
+    assert isinstance(results[0].error, RobotsDisallowed)
+    assert results[0].report is None
+    assert results[1].report is not None and results[1].report.reviews_new == 3
