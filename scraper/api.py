@@ -19,7 +19,14 @@ from scraper.errors import UsageError
 __all__ = [
     "Archived",
     "archive",
+    "install_schedule",
+    "list_runs",
+    "load_jobs",
     "parse_page",
+    "remove_schedule",
+    "run_schedule",
+    "schedule_crontab",
+    "schedule_systemd",
 ]
 
 # --- parsing (no network, no database) ------------------------------------------
@@ -99,5 +106,78 @@ def archive(
 # --- crawl -----------------------------------------------------------------------
 
 # --- jobs and schedules -----------------------------------------------------------
+
+if TYPE_CHECKING:
+    from scraper.jobs.config import JobsFile
+    from scraper.jobs.history import RunRow
+    from scraper.jobs.schedule import SystemdUnit
+
+
+def load_jobs(jobs_path: str | None = None) -> JobsFile:
+    """Return the checked jobs file (default ./reviews.toml). Raises ConfigError."""
+    from scraper.jobs.config import load_jobs as load
+
+    return load(jobs_path)
+
+
+def list_runs(
+    db: str | None = None,
+    job: str | None = None,
+    *,
+    limit: int = 20,
+    jobs_path: str | None = None,
+) -> list[RunRow]:
+    """Return past runs, newest first: from *db* when given, else from the databases of
+    the jobs file's jobs (of *job* only when named), else $REVIEWS_DB / ./reviews.db.
+
+    Raises ConfigError for a broken jobs file or unknown job, StoreError for the database.
+    """
+    from scraper.jobs.history import runs_for
+
+    return runs_for(db, job, limit=limit, jobs_path=jobs_path)
+
+
+def schedule_crontab(jobs_path: str | None = None) -> str:
+    """Return the marked crontab block that runs the jobs file's scheduled jobs."""
+    from scraper.jobs.schedule import crontab_block
+
+    return crontab_block(load_jobs(jobs_path))
+
+
+def schedule_systemd(jobs_path: str | None = None) -> tuple[list[SystemdUnit], list[str]]:
+    """Return systemd service + timer units for the scheduled jobs, and notes naming
+    the jobs whose schedule systemd cannot express."""
+    from scraper.jobs.schedule import systemd_units
+
+    return systemd_units(load_jobs(jobs_path))
+
+
+def install_schedule(jobs_path: str | None = None) -> str:
+    """Install (or replace) the jobs file's block in the user's crontab; return it.
+
+    Raises ConfigError when no job has a schedule, ScraperError when crontab fails.
+    """
+    from scraper.errors import ConfigError
+    from scraper.jobs.schedule import CrontabEditor
+
+    jobs = load_jobs(jobs_path)
+    if all(job.schedule is None for job in jobs.jobs):
+        raise ConfigError(f"{jobs.path}: no job has a schedule: nothing to install")
+    return CrontabEditor().install(jobs)
+
+
+def remove_schedule(jobs_path: str | None = None) -> bool:
+    """Remove the jobs file's block from the user's crontab; return False if absent."""
+    from scraper.jobs.schedule import CrontabEditor
+
+    return CrontabEditor().remove(load_jobs(jobs_path))
+
+
+def run_schedule(jobs_path: str | None = None) -> None:
+    """Run due jobs in the foreground until SIGTERM / Ctrl-C (no cron needed)."""
+    from scraper.jobs.loop import serve
+
+    serve(load_jobs(jobs_path))
+
 
 # --- query and export -------------------------------------------------------------

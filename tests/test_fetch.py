@@ -306,3 +306,21 @@ def test_unreachable_port_is_a_transient_error_naming_the_url() -> None:
             client.fetch(url)
     assert "robots.txt could not be fetched" in str(info.value)
     assert f"127.0.0.1:{port}" in str(info.value)
+
+
+def test_a_shared_robots_cache_outlives_the_fetcher_that_bound_it(site: Site) -> None:
+    from scraper.fetch import RobotsCache
+
+    site.route("/a", Reply.html(PAGE))
+    robots = RobotsCache(FAST)
+    first = fetcher(robots=robots)
+    second = fetcher(robots=robots)
+    with first:
+        first.fetch(site.url("/a"))
+    with serve() as other, second:  # a new host: robots.txt must load through `second`
+        other.robots("User-agent: *\nDisallow: /no\n")
+        other.route("/b", Reply.html(PAGE))
+        assert second.fetch(other.url("/b")).status == 200
+        with pytest.raises(RobotsDisallowed):
+            second.fetch(other.url("/no"))
+    assert other.log.paths() == ["/robots.txt", "/b"]

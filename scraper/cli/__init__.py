@@ -47,7 +47,12 @@ class ExitCode(enum.IntEnum):
 
 
 #: Command modules, in the order ``reviews --help`` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("parse", "archive")
+COMMAND_MODULES: tuple[str, ...] = (
+    "parse",
+    "archive",
+    "jobs",
+    "schedule",
+)
 
 EPILOG = """\
 exit codes: 0 success, 1 failure, 2 usage error, 3 some pages failed,

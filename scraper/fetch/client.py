@@ -117,9 +117,8 @@ class Fetcher:
         self.throttle: Throttle = throttle or LocalThrottle()
         if robots is None:
             robots = RobotsCache(self.settings)
-        if isinstance(robots, RobotsCache) and robots.loader is None:
-            robots.loader = self.load_robots
         self.robots: RobotsPolicy = robots
+        self._bind_robots()
         self._sleep = sleep
         self._random = random_fraction
         timeouts = self.settings.timeouts
@@ -152,8 +151,16 @@ class Fetcher:
         self.close()
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pool (and stop lending it to a shared RobotsCache)."""
+        if isinstance(self.robots, RobotsCache) and self.robots.loader == self.load_robots:
+            self.robots.loader = None
         self._client.close()
+
+    def _bind_robots(self) -> None:
+        # A RobotsCache shared by several Fetchers (crawl workers) loads through
+        # whichever open Fetcher binds it; a closing Fetcher unbinds itself.
+        if isinstance(self.robots, RobotsCache) and self.robots.loader is None:
+            self.robots.loader = self.load_robots
 
     def interval(self, host: str) -> float:
         """Return the seconds to keep between request starts to *host* (a host key):
@@ -202,6 +209,7 @@ class Fetcher:
         )
 
     def _check_robots(self, url: str) -> None:
+        self._bind_robots()
         if self.robots.allowed(url):
             return
         host = host_key(url)
@@ -329,7 +337,8 @@ class Fetcher:
                 if status in _REDIRECTS:
                     status = 404  # a redirect with no target: RFC 9309 treats it as unavailable
                 return RobotsFile(host=host, status=status, body=None, fetched_at=now)
-        except (httpx.HTTPError, FetchError) as error:
+        except (httpx.HTTPError, FetchError, RuntimeError) as error:
+            # RuntimeError: this Fetcher was closed while another thread borrowed it.
             text = f"{type(error).__name__}: {error}".rstrip(": ")
             return RobotsFile(host=host, status=None, body=None, fetched_at=now, error=text)
         # Too many redirects: RFC 9309 says to treat robots.txt as unavailable (4xx).
