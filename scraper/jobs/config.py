@@ -42,7 +42,15 @@ from scraper.config import (
 )
 from scraper.errors import ConfigError
 
-__all__ = ["Job", "JobsFile", "load_jobs", "next_runs", "parse_duration", "validate_schedule"]
+__all__ = [
+    "Job",
+    "JobsFile",
+    "format_duration",
+    "load_jobs",
+    "next_runs",
+    "parse_duration",
+    "validate_schedule",
+]
 
 Mode = Literal["incremental", "full"]
 
@@ -138,6 +146,16 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError(f"a duration must be positive, not {value!r}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """Return *seconds* in the jobs file's units, largest whole unit first: ``7d``,
+    ``90m``, ``2.5s``."""
+    for unit in ("w", "d", "h", "m"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 def validate_schedule(expression: str) -> str:
