@@ -19,7 +19,9 @@ from scraper.errors import UsageError
 __all__ = [
     "Archived",
     "archive",
+    "crawl",
     "install_schedule",
+    "last_unfinished_crawl",
     "list_runs",
     "load_jobs",
     "parse_page",
@@ -104,6 +106,53 @@ def archive(
 
 
 # --- crawl -----------------------------------------------------------------------
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from scraper.crawl import CrawlProgress, CrawlReport, LastCrawl
+
+
+def crawl(
+    db_url: str,
+    seeds: Sequence[str],
+    *,
+    settings: CrawlSettings,
+    fetch_settings: FetchSettings,
+    mode: str = "full",
+    refresh_after: float | None = None,
+    job: str | None = None,
+    resume: bool = True,
+    progress: Callable[[CrawlProgress], None] | None = None,
+) -> CrawlReport:
+    """Crawl from *seeds* (following "More Reviews" chains) into *db_url*; return a report.
+
+    See ``scraper.crawl.crawl``: ``mode`` is "full" or "incremental", *resume*
+    continues an unfinished crawl of the same seeds. Raises UsageError,
+    JobAlreadyRunning (another crawler on the same SQLite file), SiteBlocked,
+    StoreError.
+    """
+    from scraper.crawl import crawl as run_crawl
+
+    return run_crawl(
+        db_url,
+        seeds,
+        settings=settings,
+        fetch_settings=fetch_settings,
+        mode=mode,
+        refresh_after=refresh_after,
+        job=job,
+        resume=resume,
+        progress=progress,
+    )
+
+
+def last_unfinished_crawl(db_url: str) -> LastCrawl | None:
+    """Return the seeds and mode of the newest crawl with URLs left, or None."""
+    from scraper.crawl import last_unfinished_crawl as find
+
+    return find(db_url)
+
 
 # --- jobs and schedules -----------------------------------------------------------
 

@@ -50,6 +50,7 @@ class ExitCode(enum.IntEnum):
 COMMAND_MODULES: tuple[str, ...] = (
     "parse",
     "archive",
+    "crawl",
     "jobs",
     "schedule",
 )
