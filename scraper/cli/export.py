@@ -1,0 +1,106 @@
+"""``reviews export``: the archive out as JSON Lines, CSV or WARC files."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from scraper.cli._common import add_command, add_db_option, warn
+from scraper.cli.query import add_filter_options, query_from_args, utf8_stdout
+from scraper.errors import UsageError
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)b?", re.IGNORECASE)
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+
+
+def parse_size(text: str) -> int:
+    """Read ``500M``, ``1G``, ``200000`` as bytes; raises UsageError naming --max-size."""
+    found = _SIZE.fullmatch(text.strip())
+    size = int(float(found.group(1)) * _UNITS[found.group(2).lower()]) if found else 0
+    if size < 1:
+        raise UsageError(f"--max-size: {text!r} is not a size (e.g. 500M, 1G)")
+    return size
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers,
+        "export",
+        help="write reviews as JSON Lines or CSV, or raw pages as WARC",
+        description="Export the archive: contract records (jsonl), a spreadsheet (csv), "
+        "or the stored raw pages as WARC files (warc: request/response pairs, revisits "
+        "for repeated bodies, a new file at --max-size). Filters select reviews; for "
+        "WARC, the raw pages those reviews were seen on.",
+        example="reviews export --format jsonl --history --out reviews.jsonl",
+    )
+    add_db_option(parser)
+    parser.add_argument("--format", choices=("jsonl", "csv", "warc"), default="jsonl")
+    parser.add_argument("--out", metavar="FILE", help="output file (default: stdout; warc: needed)")
+    parser.add_argument(
+        "--history", action="store_true", help="jsonl: add every capture as 'observations'"
+    )
+    parser.add_argument(
+        "--max-size", metavar="SIZE", default="1G", help="warc: start a new file past SIZE"
+    )
+    add_filter_options(parser)
+    parser.set_defaults(run=run)
+
+
+def _records(args: argparse.Namespace) -> int:
+    from scraper import api
+
+    query = query_from_args(args)
+    if args.out is None:
+        out = utf8_stdout()
+        try:
+            count = api.export_records(
+                args.db, out, format=args.format, query=query, history=args.history
+            )
+        finally:
+            out.flush()
+            out.detach()
+        return count
+    target = Path(args.out)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        # Written aside then renamed: an interrupted export never looks complete.
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            count = api.export_records(
+                args.db, out, format=args.format, query=query, history=args.history
+            )
+        os.replace(partial, target)
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: {error.strerror or error}") from error
+    finally:
+        partial.unlink(missing_ok=True)
+    return count
+
+
+def run(args: argparse.Namespace) -> int:
+    from scraper import api
+
+    if args.format != "warc":
+        count = _records(args)
+        warn("export", f"{count} review(s) written")
+        return 0
+    if args.out is None:
+        raise UsageError("--format warc needs --out FILE (WARC files are binary and roll over)")
+    if args.history:
+        raise UsageError("--history needs --format jsonl")
+    query = query_from_args(args)
+    try:
+        report = api.export_warc(
+            args.db, Path(args.out), query=query, max_size=parse_size(args.max_size)
+        )
+    except OSError as error:
+        raise UsageError(f"--out {args.out}: {error.strerror or error}") from error
+    files = ", ".join(str(path) for path in report.files)
+    warn(
+        "export",
+        f"{report.responses} response(s), {report.revisits} revisit(s), "
+        f"{report.resources} resource(s) written to {files}",
+    )
+    return 0

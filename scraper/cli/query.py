@@ -1,0 +1,136 @@
+"""``reviews query``: find reviews in the archive by entry, user, tag, score, date, text."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Any
+
+from scraper.cli._common import add_command, add_db_option
+
+if TYPE_CHECKING:
+    from scraper.store.read import ReviewQuery
+
+#: Rows a terminal table shows when no --limit is given (a table is built in memory).
+TABLE_ROWS = 50
+
+
+def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    """Add the review filters shared by ``query`` and ``export``."""
+    group = parser.add_argument_group("filters (all optional, combined with AND)")
+    group.add_argument("--entry", help="MAL id (1, anime:1, manga:1) or part of the title")
+    group.add_argument("--user", help="reviewer name, current or former")
+    group.add_argument(
+        "--tag", action="append", default=[], help="tag label, e.g. recommended (repeatable)"
+    )
+    group.add_argument("--type", help="anime or manga")
+    group.add_argument("--min-score", metavar="N", help="lowest score (1-10)")
+    group.add_argument("--max-score", metavar="N", help="highest score (1-10)")
+    group.add_argument("--since", metavar="DATE", help="reviews from DATE (YYYY[-MM[-DD]])")
+    group.add_argument("--until", metavar="DATE", help="reviews up to DATE, inclusive")
+    group.add_argument(
+        "--search", metavar="TEXT", help='full text: words all present, "quoted phrases" in order'
+    )
+    group.add_argument(
+        "--sort",
+        default="id",
+        help="id, date, score, entry or user; --sort=-date reverses (default: id)",
+    )
+    group.add_argument("--limit", metavar="N", help="at most N reviews")
+
+
+def query_from_args(args: argparse.Namespace) -> ReviewQuery:
+    """Return the checked query for the parsed options; raises UsageError naming one."""
+    from scraper.store.read import ReviewQuery
+
+    return ReviewQuery.from_args(
+        entry=args.entry,
+        user=args.user,
+        tags=args.tag,
+        type=args.type,
+        min_score=args.min_score,
+        max_score=args.max_score,
+        since=args.since,
+        until=args.until,
+        search=args.search,
+        sort=args.sort,
+        limit=args.limit,
+    )
+
+
+def utf8_stdout() -> io.TextIOWrapper:
+    """Return stdout as UTF-8 text without newline translation (CSV writes CRLF itself)."""
+    return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers,
+        "query",
+        help="find reviews in the archive",
+        description="Print the reviews matching the filters: a table on a terminal, "
+        "JSON Lines (contract records) otherwise.",
+        example='reviews query --entry "Cowboy Bebop" --tag recommended --search "space western"',
+    )
+    add_db_option(parser)
+    parser.add_argument(
+        "--format",
+        choices=("table", "jsonl", "csv"),
+        default=None,
+        help="output format (default: table on a terminal, else jsonl)",
+    )
+    add_filter_options(parser)
+    parser.set_defaults(run=run)
+
+
+def _table(records: Iterable[dict[str, Any]], out: IO[str], shown: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("id", "date", "entry", "user", "score", "tags", "review", show_lines=False)
+    count = 0
+    for record in records:
+        count += 1
+        text = " ".join(record["review"].split())
+        table.add_row(
+            str(record["mal_id"]),
+            record["date"][:10],
+            record["entry"]["title"],
+            record["user"]["username"],
+            str(record["score"]),
+            ", ".join(record["tags"]),
+            text[:80] + ("…" if len(text) > 80 else ""),
+        )
+    console = Console(file=out)
+    console.print(table)
+    note = f"{count} review(s)" + (
+        f"; showing the first {shown}, see --limit" if count == shown else ""
+    )
+    console.print(note, style="dim")
+
+
+def run(args: argparse.Namespace) -> int:
+    from scraper import api
+    from scraper.export.tabular import write_csv, write_jsonl
+
+    query = query_from_args(args)
+    format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    if format == "table" and query.limit is None:
+        from dataclasses import replace
+
+        query = replace(query, limit=TABLE_ROWS)
+    records: Iterator[dict[str, Any]] = api.query_reviews(args.db, query)
+    out = utf8_stdout()
+    try:
+        if format == "table":
+            _table(records, out, TABLE_ROWS if args.limit is None else -1)
+        elif format == "csv":
+            write_csv(records, out, bom=False)
+        else:
+            write_jsonl(records, out)
+    finally:
+        out.flush()
+        out.detach()
+    return 0

@@ -1,0 +1,72 @@
+"""``reviews sql``: one read-only SQL statement against the archive."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import date, datetime
+from typing import Any
+
+from scraper.cli._common import add_command, add_db_option
+from scraper.cli.query import utf8_stdout
+
+
+def register(subparsers: Any) -> None:
+    parser = add_command(
+        subparsers,
+        "sql",
+        help="run one read-only SQL statement",
+        description="Run one SQL statement on a read-only connection (SQLite) or in a "
+        "read-only transaction (PostgreSQL): a write is refused. Tables: reviews, "
+        "entries, users, tags, review_tags, review_observations, raw_pages; the view "
+        "reviews_view joins reviews with entry titles and usernames.",
+        example='reviews sql "SELECT entry_title, count(*) FROM reviews_view GROUP BY 1"',
+    )
+    add_db_option(parser)
+    parser.add_argument("statement", metavar="SQL", help="the statement (quote it)")
+    parser.add_argument(
+        "--format",
+        choices=("table", "jsonl", "csv"),
+        default=None,
+        help="output format (default: table on a terminal, else jsonl)",
+    )
+    parser.set_defaults(run=run)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes | memoryview):
+        return f"<{len(bytes(value))} bytes>"
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    from scraper import api
+
+    format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
+    out = utf8_stdout()
+    try:
+        with api.run_sql(args.db, args.statement) as result:
+            if format == "table":
+                from rich.console import Console
+                from rich.table import Table
+
+                table = Table(*result.columns)
+                for row in result.rows:
+                    table.add_row(*("" if v is None else str(_plain(v)) for v in row))
+                Console(file=out).print(table)
+            elif format == "csv":
+                writer = csv.writer(out)
+                writer.writerow(result.columns)
+                writer.writerows([_plain(v) for v in row] for row in result.rows)
+            else:
+                for row in result.rows:
+                    record = {k: _plain(v) for k, v in zip(result.columns, row, strict=True)}
+                    out.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+    finally:
+        out.flush()
+        out.detach()
+    return 0

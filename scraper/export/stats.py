@@ -1,0 +1,114 @@
+"""``reviews stats``: what the archive holds, counted by the database.
+
+Totals (reviews, entries, users, observations, raw pages and bodies, bytes),
+then reviews by entry, tag, score and month of the review date.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine
+
+__all__ = ["archive_stats"]
+
+
+def _month(conn: Connection) -> Any:
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import reviews
+
+    if conn.dialect.name == "sqlite":
+        # UTCDateTime keeps "YYYY-MM-DD HH:MM:SS" text on SQLite.
+        return sa.func.substr(reviews.c.date, 1, 7)
+    return sa.func.to_char(reviews.c.date.op("AT TIME ZONE")(sa.literal("UTC")), "YYYY-MM")
+
+
+def _database_bytes(conn: Connection) -> int | None:
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "sqlite":
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+        size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+        return int(pages) * int(size)
+    # The archive's own tables (a schema may share its database with others).
+    total = conn.execute(
+        sa.text(
+            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+        )
+    ).scalar()
+    return int(total) if total is not None else None
+
+
+def _counts(conn: Connection, key: Any) -> list[list[Any]]:
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import reviews
+
+    statement = sa.select(key.label("key"), sa.func.count(reviews.c.id)).group_by(key)
+    return [[k, n] for k, n in conn.execute(statement.order_by(key))]
+
+
+def archive_stats(engine: Engine, *, top: int = 20) -> dict[str, Any]:
+    """Return counts of what the archive holds (JSON-ready).
+
+    ``totals`` maps a name to a count (``database_bytes`` is the file or schema
+    size); ``by_entry`` (the *top* entries), ``by_tag``, ``by_score`` and
+    ``by_month`` are ``[key, reviews]`` pairs. Raises StoreError when the
+    database cannot be read.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scraper.errors import StoreError
+    from scraper.schema import tables as t
+
+    def count(table: Any) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    try:
+        with engine.connect() as conn:
+            body_sizes = conn.execute(
+                sa.select(
+                    sa.func.coalesce(sa.func.sum(t.raw_bodies.c.size), 0),
+                    sa.func.coalesce(sa.func.sum(sa.func.length(t.raw_bodies.c.data)), 0),
+                )
+            ).one()
+            totals = {
+                "reviews": count(t.reviews),
+                "entries": count(t.entries),
+                "users": count(t.users),
+                "observations": count(t.review_observations),
+                "raw_pages": count(t.raw_pages),
+                "raw_bodies": count(t.raw_bodies),
+                "raw_bytes": int(body_sizes[0]),
+                "raw_bytes_stored": int(body_sizes[1]),
+                "fetch_errors": count(t.fetch_errors),
+                "database_bytes": _database_bytes(conn),
+            }
+            n = sa.func.count(t.reviews.c.id).label("n")
+            by_entry = conn.execute(
+                sa.select(t.entries.c.type, t.entries.c.mal_id, t.entries.c.title, n)
+                .join(t.reviews, t.reviews.c.entry_id == t.entries.c.id)
+                .group_by(t.entries.c.id, t.entries.c.type, t.entries.c.mal_id, t.entries.c.title)
+                .order_by(n.desc(), t.entries.c.title)
+                .limit(top)
+            )
+            by_tag = conn.execute(
+                sa.select(t.tags.c.name, sa.func.count(t.review_tags.c.review_id).label("n"))
+                .join(t.review_tags, t.review_tags.c.tag_id == t.tags.c.id)
+                .group_by(t.tags.c.name)
+                .order_by(sa.text("n DESC"), t.tags.c.name)
+            )
+            return {
+                "totals": totals,
+                "by_entry": [[f"{row.title} ({row.type} {row.mal_id})", row.n] for row in by_entry],
+                "by_tag": [[name, n] for name, n in by_tag],
+                "by_score": _counts(conn, t.reviews.c.score),
+                "by_month": _counts(conn, _month(conn)),
+            }
+    except SQLAlchemyError as error:
+        raise StoreError(f"cannot read the archive's statistics: {error}") from error

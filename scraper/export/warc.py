@@ -1,0 +1,249 @@
+"""Export stored raw pages as WARC files (ISO 28500, WARC/1.1) with warcio.
+
+Each file starts with a ``warcinfo`` record. Each stored raw page becomes a
+``request`` / ``response`` pair carrying its original status line and headers
+and the body as served; a body already written earlier in the export becomes a
+``revisit`` record (identical-payload-digest profile) instead of a second copy.
+Pages imported from files (no HTTP exchange behind them) become ``resource``
+records. Every record is gzipped on its own, and a new file is started once the
+current one passes the size limit.
+
+The archive keeps bodies with the transfer and content encodings removed, so
+headers that would make a replay tool decode the body again
+(``Content-Encoding``, ``Transfer-Encoding``) are renamed ``X-Archive-Orig-*``
+(the convention pywb uses) and ``Content-Length`` is made true to the body;
+``scraper.export.warcimport`` undoes this on the way back in.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from io import BytesIO
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from scraper import __version__
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine, Select
+
+__all__ = [
+    "DEFAULT_MAX_SIZE",
+    "ORIG_PREFIX",
+    "REQUESTED_URL_HEADER",
+    "WarcExport",
+    "export_warc",
+    "warc_paths",
+]
+
+DEFAULT_MAX_SIZE = 1_000_000_000  # the customary 1 GB per WARC file
+ORIG_PREFIX = "X-Archive-Orig-"
+#: Extension field keeping the URL asked for when a redirect ended elsewhere.
+REQUESTED_URL_HEADER = "WARC-X-Requested-URL"
+_RENAMED = ("content-encoding", "transfer-encoding")
+
+
+@dataclass(slots=True)
+class WarcExport:
+    """What an export wrote: files, and how many pages went in each way."""
+
+    files: list[Path] = field(default_factory=list)
+    responses: int = 0
+    revisits: int = 0
+    resources: int = 0
+
+
+def warc_paths(first: Path) -> Iterator[Path]:
+    """Yield the file names of an export: *first*, then ``name-00001.warc.gz``, ..."""
+    yield first
+    name = first.name
+    stem = name[: -len(".warc.gz")] if name.endswith(".warc.gz") else first.stem
+    number = 1
+    while True:
+        yield first.with_name(f"{stem}-{number:05d}.warc.gz")
+        number += 1
+
+
+def _warc_date(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def served_headers(headers: Sequence[Sequence[str]], body_size: int) -> list[tuple[str, str]]:
+    """Return response headers fit for the decoded body (see the module docstring)."""
+    result: list[tuple[str, str]] = []
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in _RENAMED and value.strip().lower() != "identity":
+            result.append((ORIG_PREFIX + name, value))
+        elif lowered == "content-length":
+            if value.strip() != str(body_size):
+                result.append((ORIG_PREFIX + name, value))
+        else:
+            result.append((name, value))
+    result.append(("Content-Length", str(body_size)))
+    return result
+
+
+class _Writer:
+    """One export run: the open file, rollover and the digests already written."""
+
+    def __init__(self, first: Path, max_size: int, info: dict[str, str]) -> None:
+        self.names = warc_paths(first)
+        self.max_size = max_size
+        self.info = info
+        self.report = WarcExport()
+        # sha256 of a body -> (payload digest, target URI, WARC-Date, record id)
+        self.written: dict[str, tuple[str, str, str, str]] = {}
+        self.stream: IO[bytes] | None = None
+        self.writer: Any = None
+
+    def _open(self) -> None:
+        from warcio.warcwriter import WARCWriter
+
+        path = next(self.names)
+        self.stream = path.open("wb")
+        self.report.files.append(path)
+        self.writer = WARCWriter(self.stream, gzip=True, warc_version="1.1")
+        info = self.writer.create_warcinfo_record(path.name, self.info)
+        self.writer.write_record(info)
+
+    def _roll(self) -> None:
+        if self.stream is None:
+            self._open()
+        elif self.stream.tell() >= self.max_size:
+            self.stream.close()
+            self._open()
+
+    def close(self) -> None:
+        if self.stream is None:
+            self._open()  # an empty archive still gives a valid file with its warcinfo
+        assert self.stream is not None
+        self.stream.close()
+
+    def page(self, row: Any, body: bytes) -> None:
+        """Write one raw page (request + response, revisit, or resource)."""
+        self._roll()
+        date = _warc_date(row.fetched_at)
+        extra = {"WARC-Date": date}
+        if row.requested_url != row.final_url:
+            extra[REQUESTED_URL_HEADER] = row.requested_url
+        if row.status is None:
+            self._resource(row, body, extra)
+            return
+        from warcio.statusandheaders import StatusAndHeaders
+
+        http_headers = StatusAndHeaders(
+            f"{row.status} {_reason(row.status)}",
+            served_headers(row.headers, len(body)),
+            protocol="HTTP/1.1",
+        )
+        seen = self.written.get(row.body_sha256)
+        if seen is None:
+            response = self.writer.create_warc_record(
+                row.final_url,
+                "response",
+                payload=BytesIO(body),
+                length=len(body),
+                http_headers=http_headers,
+                warc_headers_dict=extra,
+            )
+            self.report.responses += 1
+        else:
+            digest, uri, seen_date, record_id = seen
+            response = self.writer.create_revisit_record(
+                row.final_url, digest, uri, seen_date, http_headers, warc_headers_dict=extra
+            )
+            response.rec_headers.add_header("WARC-Refers-To", record_id)
+            self.report.revisits += 1
+        self._request(row, response.rec_headers.get_header("WARC-Record-ID"), date)
+        self.writer.write_record(response)
+        if seen is None:
+            headers = response.rec_headers
+            self.written[row.body_sha256] = (
+                headers.get_header("WARC-Payload-Digest"),
+                row.final_url,
+                date,
+                headers.get_header("WARC-Record-ID"),
+            )
+
+    def _request(self, row: Any, response_id: str, date: str) -> None:
+        from warcio.statusandheaders import StatusAndHeaders
+
+        parts = urlsplit(row.final_url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = [(name, value) for name, value in (row.request_headers or ())]
+        if not any(name.lower() == "host" for name, _ in headers):
+            headers.insert(0, ("Host", parts.netloc))
+        request = self.writer.create_warc_record(
+            row.final_url,
+            "request",
+            http_headers=StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True),
+            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
+        )
+        self.writer.write_record(request)
+
+    def _resource(self, row: Any, body: bytes, extra: dict[str, str]) -> None:
+        content_type = next(
+            (value for name, value in row.headers if name.lower() == "content-type"),
+            "text/html; charset=utf-8",
+        )
+        record = self.writer.create_warc_record(
+            row.final_url,
+            "resource",
+            payload=BytesIO(body),
+            length=len(body),
+            warc_content_type=content_type,
+            warc_headers_dict=extra,
+        )
+        self.writer.write_record(record)
+        self.report.resources += 1
+
+
+def _reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def export_warc(
+    engine: Engine,
+    out: Path,
+    *,
+    max_size: int = DEFAULT_MAX_SIZE,
+    pages: Select[Any] | None = None,
+    description: str | None = None,
+) -> WarcExport:
+    """Write the stored raw pages (all, or those whose ids *pages* selects) as WARC files.
+
+    Returns what was written. Raises StoreError when a body cannot be read back
+    from the database, OSError when a file cannot be written.
+    """
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import raw_pages
+    from scraper.store.bodies import load_body
+
+    info = {
+        "software": f"review-archiver/{__version__}",
+        "format": "WARC File Format 1.1",
+        "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+        "description": description or "raw pages of a review-archiver database",
+    }
+    writer = _Writer(out, max_size, info)
+    statement = sa.select(raw_pages).order_by(raw_pages.c.id)
+    if pages is not None:
+        statement = statement.where(raw_pages.c.id.in_(pages))
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(yield_per=200).execute(statement)
+            for rows in result.partitions():
+                for row in rows:
+                    writer.page(row, load_body(conn, row.body_sha256))
+    finally:
+        writer.close()
+    return writer.report

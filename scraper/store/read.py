@@ -1,0 +1,395 @@
+"""The read side of the archive: filtered, streaming queries that give back records.
+
+``ReviewQuery`` holds the filters of ``reviews query`` / ``reviews export``;
+``iter_records`` streams contract records (``Review.to_dict()`` shape, built
+from the tables) in constant memory: rows come through a server-side cursor
+(``yield_per``) and the tags and observations of each chunk of reviews are
+fetched with one query per chunk, never one per row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from scraper.errors import UsageError
+from scraper.records import REACTION_KINDS, Entry, Review, User
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection, Engine, Select
+    from sqlalchemy.sql.elements import ColumnElement
+
+__all__ = [
+    "KNOWN_TAGS",
+    "SORT_KEYS",
+    "ReviewQuery",
+    "iter_records",
+    "observation_dict",
+    "parse_when",
+    "raw_pages_of",
+    "select_reviews",
+]
+
+#: Tag labels of contract v1, as ``--tag`` accepts them (case and -/space ignored).
+KNOWN_TAGS: tuple[str, ...] = (
+    "Recommended",
+    "Mixed Feelings",
+    "Not Recommended",
+    "Preliminary",
+    "Spoiler",
+    "Funny",
+    "Informative",
+    "Well-written",
+    "Creative",
+)
+#: ``--sort`` values; a leading ``-`` sorts descending (``--sort=-date``).
+SORT_KEYS: tuple[str, ...] = ("id", "date", "score", "entry", "user")
+CHUNK = 1000
+
+
+def _tag_key(label: str) -> str:
+    return re.sub(r"[\s_-]+", "-", label.strip().lower())
+
+
+_TAG_BY_KEY = {_tag_key(label): label for label in KNOWN_TAGS}
+
+
+def parse_when(value: str, argument: str, *, end: bool = False) -> datetime:
+    """Read ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or an ISO datetime as UTC.
+
+    With *end*, a date-only value means the end of that period (the returned
+    instant is the exclusive upper bound), so ``--until 2020`` keeps all of 2020.
+    Raises UsageError naming *argument* when the value is not a date.
+    """
+    text = value.strip()
+    parts = re.fullmatch(r"(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?", text)
+    try:
+        if parts:
+            year, month, day = (int(p) if p else None for p in parts.groups())
+            start = datetime(year or 1, month or 1, day or 1, tzinfo=UTC)
+            if not end:
+                return start
+            if day is not None:
+                return start + timedelta(days=1)
+            if month is not None:
+                return (start + timedelta(days=32)).replace(day=1)
+            return start.replace(year=start.year + 1)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(
+            f"{argument}: {value!r} is not a date (use YYYY-MM-DD or an ISO date-time)"
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _score(value: int | str | None, argument: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        number = int(value)
+    except ValueError:
+        raise UsageError(f"{argument}: {value!r} is not a whole number from 1 to 10") from None
+    if not 1 <= number <= 10:
+        raise UsageError(f"{argument}: {number} is out of range (scores go from 1 to 10)")
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewQuery:
+    """Which reviews to read, in which order. Every filter is optional.
+
+    ``entry``: a MAL id (``1``, ``anime:1``) or part of the title; ``user``: a
+    username, current or former; ``tags``: all must be present; ``since`` /
+    ``until``: review date, ``until`` exclusive; ``search``: full-text terms.
+    """
+
+    entry: str | None = None
+    user: str | None = None
+    tags: tuple[str, ...] = ()
+    type: str | None = None
+    min_score: int | None = None
+    max_score: int | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str | None = None
+    sort: str = "id"
+    limit: int | None = None
+    _terms: Any = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_args(
+        cls,
+        *,
+        entry: str | None = None,
+        user: str | None = None,
+        tags: Sequence[str] = (),
+        type: str | None = None,
+        min_score: int | str | None = None,
+        max_score: int | str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        search: str | None = None,
+        sort: str = "id",
+        limit: int | str | None = None,
+    ) -> ReviewQuery:
+        """Build a query from command-line strings.
+
+        Returns the checked query; raises UsageError naming the bad option.
+        """
+        from scraper.store.fts import parse_search
+
+        unknown = [tag for tag in tags if _tag_key(tag) not in _TAG_BY_KEY]
+        if unknown:
+            raise UsageError(f"--tag: unknown tag {unknown[0]!r} (known: {', '.join(KNOWN_TAGS)})")
+        if type not in (None, "anime", "manga"):
+            raise UsageError(f"--type: {type!r} is neither anime nor manga")
+        low, high = _score(min_score, "--min-score"), _score(max_score, "--max-score")
+        if low is not None and high is not None and low > high:
+            raise UsageError(f"--min-score {low} is above --max-score {high}")
+        start = parse_when(since, "--since") if since else None
+        stop = parse_when(until, "--until", end=True) if until else None
+        if start and stop and start >= stop:
+            raise UsageError(f"--since {since} is not before --until {until}")
+        if sort.lstrip("-") not in SORT_KEYS:
+            raise UsageError(
+                f"--sort: {sort!r} is not one of {', '.join(SORT_KEYS)} (- to reverse)"
+            )
+        count: int | None = None
+        if limit is not None:
+            try:
+                count = int(limit)
+            except ValueError:
+                count = 0
+            if count < 1:
+                raise UsageError(f"--limit: {limit!r} is not a positive whole number")
+        terms = parse_search(search) if search is not None else None
+        return cls(
+            entry=entry.strip() if entry else None,
+            user=user.strip() if user else None,
+            tags=tuple(_TAG_BY_KEY[_tag_key(tag)] for tag in tags),
+            type=type,
+            min_score=low,
+            max_score=high,
+            since=start,
+            until=stop,
+            search=search,
+            sort=sort,
+            limit=count,
+            _terms=terms,
+        )
+
+    def is_empty(self) -> bool:
+        """Return True when no filter is set (sort and limit aside)."""
+        return not (self.entry or self.user or self.tags or self.type or self.search) and all(
+            v is None for v in (self.min_score, self.max_score, self.since, self.until)
+        )
+
+
+def _conditions(query: ReviewQuery, dialect_name: str) -> list[ColumnElement[bool]]:
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import entries, review_tags, reviews, tags, user_names, users
+    from scraper.store.fts import parse_search, search_condition
+
+    where: list[ColumnElement[bool]] = []
+    if query.entry:
+        found = re.fullmatch(r"(?:(anime|manga)[:/])?(\d+)", query.entry)
+        if found:
+            where.append(entries.c.mal_id == int(found.group(2)))
+            if found.group(1):
+                where.append(entries.c.type == found.group(1))
+        else:
+            where.append(entries.c.title.ilike(f"%{_escape_like(query.entry)}%", escape="\\"))
+    if query.user:
+        name = query.user.lower()
+        former = sa.select(user_names.c.user_id).where(sa.func.lower(user_names.c.username) == name)
+        where.append(sa.or_(sa.func.lower(users.c.username) == name, users.c.id.in_(former)))
+    for label in query.tags:
+        tagged = (
+            sa.select(review_tags.c.review_id)
+            .join(tags, tags.c.id == review_tags.c.tag_id)
+            .where(review_tags.c.review_id == reviews.c.id, tags.c.name == label)
+        )
+        where.append(tagged.exists())
+    if query.type:
+        where.append(reviews.c.type == query.type)
+    if query.min_score is not None:
+        where.append(reviews.c.score >= query.min_score)
+    if query.max_score is not None:
+        where.append(reviews.c.score <= query.max_score)
+    if query.since is not None:
+        where.append(reviews.c.date >= query.since)
+    if query.until is not None:
+        where.append(reviews.c.date < query.until)
+    if query.search is not None:
+        terms = query._terms or parse_search(query.search)
+        where.append(search_condition(dialect_name, terms))
+    return where
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def select_reviews(query: ReviewQuery, dialect_name: str) -> Select[Any]:
+    """Return the SELECT (reviews joined with entry and user) that *query* describes."""
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import entries, reviews, users
+
+    order_columns = {
+        "id": [reviews.c.id],
+        "date": [reviews.c.date, reviews.c.id],
+        "score": [reviews.c.score, reviews.c.id],
+        "entry": [entries.c.title, reviews.c.id],
+        "user": [users.c.username, reviews.c.id],
+    }[query.sort.lstrip("-")]
+    descending = query.sort.startswith("-")
+    statement = (
+        sa.select(
+            reviews,
+            entries.c.mal_id.label("entry_mal_id"),
+            entries.c.type.label("entry_type"),
+            entries.c.title.label("entry_title"),
+            entries.c.url.label("entry_url"),
+            users.c.username.label("user_username"),
+            users.c.url.label("user_url"),
+            users.c.image_url.label("user_image_url"),
+        )
+        .join(entries, entries.c.id == reviews.c.entry_id)
+        .join(users, users.c.id == reviews.c.user_id)
+        .where(*_conditions(query, dialect_name))
+        .order_by(*(column.desc() if descending else column for column in order_columns))
+    )
+    return statement.limit(query.limit) if query.limit else statement
+
+
+def raw_pages_of(query: ReviewQuery, dialect_name: str) -> Select[Any]:
+    """Return a SELECT of the ids of the raw pages on which *query*'s reviews were seen."""
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import review_observations, reviews
+
+    selected = select_reviews(query, dialect_name).with_only_columns(reviews.c.id)
+    return (
+        sa.select(review_observations.c.raw_page_id)
+        .where(review_observations.c.review_id.in_(selected.subquery().select()))
+        .distinct()
+    )
+
+
+def _reactions(row: Any, prefix: str = "reactions_") -> dict[str, int] | None:
+    values = {kind: getattr(row, prefix + kind) for kind in REACTION_KINDS}
+    if all(value is None for value in values.values()):
+        return None
+    return values
+
+
+def _review(row: Any, tag_names: Sequence[str]) -> Review:
+    return Review(
+        mal_id=int(row.id),
+        type=row.type,
+        entry=Entry(
+            mal_id=row.entry_mal_id, type=row.entry_type, title=row.entry_title, url=row.entry_url
+        ),
+        user=User(username=row.user_username, url=row.user_url, image_url=row.user_image_url),
+        date=row.date,
+        score=row.score,
+        tags=tuple(tag_names),
+        is_spoiler=bool(row.is_spoiler),
+        is_preliminary=bool(row.is_preliminary),
+        episodes_watched=row.episodes_watched,
+        chapters_read=row.chapters_read,
+        reactions=_reactions(row),
+        helpful_count=row.helpful_count,
+        scores=row.scores,
+        review=row.body,
+        layout=row.layout,
+    )
+
+
+def _tags_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import review_tags, tags
+
+    found: dict[int, list[str]] = defaultdict(list)
+    rows = conn.execute(
+        sa.select(review_tags.c.review_id, tags.c.name)
+        .join(tags, tags.c.id == review_tags.c.tag_id)
+        .where(review_tags.c.review_id.in_(ids))
+        .order_by(review_tags.c.review_id, review_tags.c.position)
+    )
+    for review_id, name in rows:
+        found[review_id].append(name)
+    return found
+
+
+def observation_dict(row: Any) -> dict[str, Any]:
+    """Return one history entry: ``{observed_at, score, username, reactions,
+    helpful_count, review_sha256}`` from a ``review_observations`` row."""
+    return {
+        "observed_at": row.observed_at.isoformat(),
+        "score": row.score,
+        "username": row.username,
+        "reactions": _reactions(row),
+        "helpful_count": row.helpful_count,
+        "review_sha256": row.review_sha256,
+    }
+
+
+def _observations_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[Any]]:
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import review_observations as obs
+
+    found: dict[int, list[Any]] = defaultdict(list)
+    rows = conn.execute(
+        sa.select(obs)
+        .where(obs.c.review_id.in_(ids))
+        .order_by(obs.c.review_id, obs.c.observed_at, obs.c.id)
+    )
+    for row in rows:
+        found[row.review_id].append(observation_dict(row))
+    return found
+
+
+def iter_records(
+    engine: Engine, query: ReviewQuery | None = None, *, history: bool = False, chunk: int = CHUNK
+) -> Iterator[dict[str, Any]]:
+    """Stream the contract records that *query* selects, in its order.
+
+    With *history*, each record also gets ``observations``: every capture of the
+    review in time order. Memory stays flat whatever the archive's size.
+    Raises UsageError for a search on an engine without full text, StoreError
+    when the database cannot be read.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scraper.errors import StoreError
+
+    query = query or ReviewQuery()
+    statement = select_reviews(query, engine.dialect.name)
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(yield_per=chunk).execute(statement)
+            for rows in result.partitions():
+                yield from _records(conn, rows, history)
+    except SQLAlchemyError as error:
+        raise StoreError(f"cannot read reviews: {error}") from error
+
+
+def _records(conn: Connection, rows: Iterable[Any], history: bool) -> Iterator[dict[str, Any]]:
+    rows = list(rows)
+    ids = [row.id for row in rows]
+    tag_names = _tags_by_review(conn, ids)
+    observations = _observations_by_review(conn, ids) if history else {}
+    for row in rows:
+        record = _review(row, tag_names.get(row.id, ())).to_dict()
+        if history:
+            record["observations"] = observations.get(row.id, [])
+        yield record
