@@ -14,9 +14,9 @@ __all__ = ["block_reason"]
 #: Phrases of refusal and challenge pages (matched on lower-cased text).
 BLOCK_PHRASES = (
     "access denied",
-    "captcha",
     "are you a robot",
     "verify you are human",
+    "confirm you are a person",
     "unusual traffic",
     "too many requests",
     "request blocked",
@@ -24,6 +24,9 @@ BLOCK_PHRASES = (
     "just a moment",
     "rate limit",
 )
+#: Words that mark a challenge only in a title or heading: ordinary pages say
+#: "protected by reCAPTCHA" in their footer.
+_HEADLINE_ONLY = ("captcha", "forbidden")
 
 #: Elements only challenge pages carry.
 BLOCK_ELEMENTS = (
@@ -44,7 +47,7 @@ def block_reason(tree: LexborHTMLParser) -> str | None:
     if tree.css_first(BLOCK_ELEMENTS) is not None:
         return "a captcha / challenge form"
     headlines = " ".join(node.text() for node in tree.css(_HEADLINES)).lower()
-    for phrase in BLOCK_PHRASES:
+    for phrase in BLOCK_PHRASES + _HEADLINE_ONLY:
         if phrase in headlines:
             return f"a page titled {phrase!r}"
     body = tree.body

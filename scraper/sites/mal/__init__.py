@@ -75,11 +75,15 @@ class MalSite:
         mixed = len({review.entry.url for review in reviews}) > 1 or (
             tree.css_first(sel.CUR_TITLEBLOCK) is not None
         )
+        kind = guess_kind(context, len(reviews), mixed)
+        entry = context.entry
+        if entry is None and kind is PageKind.SINGLE_REVIEW:
+            entry = reviews[0].entry  # a permalink page is about its review's entry
         return PageResult(
-            kind=guess_kind(context, len(reviews), mixed),
+            kind=kind,
             url=page_url,
             reviews=tuple(reviews),
-            entry=context.entry,
+            entry=entry,
             next_url=next_page_url(tree, url),
             layout=layout,
             problem="; ".join(problems) if problems else None,

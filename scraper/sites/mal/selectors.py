@@ -77,6 +77,6 @@ LEG_BODY_CHROME_CLASSES = ("js-toggle-review-button", "js-review-btn-helpful")
 
 #: Things that make a page look like a review listing even when no review reads.
 REVIEW_PAGE_HINTS = (
-    "div.review-element, div.js-review-element, div.borderDark, div.textReadability, "
+    "div.review-element, div.js-review-element, div.textReadability, "
     'a[data-ga-click-type="review-more-reviews"], div.reviews-horiznav-nav-sort-block'
 )
