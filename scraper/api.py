@@ -20,15 +20,19 @@ __all__ = [
     "Archived",
     "archive",
     "crawl",
+    "db_info",
+    "import_files",
     "install_schedule",
     "last_unfinished_crawl",
     "list_runs",
     "load_jobs",
     "parse_page",
     "remove_schedule",
+    "reparse",
     "run_schedule",
     "schedule_crontab",
     "schedule_systemd",
+    "upgrade",
 ]
 
 # --- parsing (no network, no database) ------------------------------------------
@@ -101,6 +105,88 @@ def archive(
                     continue
                 report = ingest_page(engine, page, source="http")
                 yield Archived(url, report=report, error=report.error)
+    finally:
+        engine.dispose()
+
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from pathlib import Path
+
+    from scraper.store.files import Imported
+    from scraper.store.migrate import SchemaState
+    from scraper.store.reparse import Progress, ReparseReport
+
+
+def upgrade(db: str | None = None) -> SchemaState:
+    """Create or migrate the database to the newest schema; return its state before.
+
+    Raises StoreError naming the database when it is unreachable or not ours.
+    """
+    from scraper.store.engine import open_engine
+    from scraper.store.migrate import upgrade as migrate
+
+    engine = open_engine(database_url(db), migrate=False)
+    try:
+        return migrate(engine)
+    finally:
+        engine.dispose()
+
+
+def db_info(db: str | None = None) -> tuple[str, SchemaState, dict[str, int]]:
+    """Return the database (password hidden), its schema state and row counts per table.
+
+    Does not migrate. Raises StoreError naming the database when it is unreachable.
+    """
+    from scraper.store.engine import describe_url, open_engine
+    from scraper.store.migrate import row_counts, schema_state
+
+    url = database_url(db)
+    engine = open_engine(url, migrate=False)
+    try:
+        state = schema_state(engine)
+        counts = row_counts(engine) if state.current else {}
+        return describe_url(url), state, counts
+    finally:
+        engine.dispose()
+
+
+def import_files(
+    paths: Iterable[str | Path],
+    *,
+    db: str | None = None,
+    url: str | None = None,
+    fetched_at: datetime | str | None = None,
+) -> Iterator[Imported]:
+    """Store saved pages (files, or folders of ``*.html``); yield one Imported per file.
+
+    *url* defaults to each page's canonical link; *fetched_at* (ISO 8601 text or an
+    aware datetime) to each file's modification time. Raises UsageError for a missing
+    path or a bad *fetched_at* before anything is stored, StoreError for the database.
+    """
+    from scraper.store.engine import open_engine
+    from scraper.store.files import expand_paths, import_paths, parse_fetched_at
+
+    moment = parse_fetched_at(fetched_at) if isinstance(fetched_at, str) else fetched_at
+    files = expand_paths(paths)
+    engine = open_engine(database_url(db))
+    try:
+        yield from import_paths(engine, files, url=url, fetched_at=moment)
+    finally:
+        engine.dispose()
+
+
+def reparse(db: str | None = None, *, progress: Progress | None = None) -> ReparseReport:
+    """Re-run the current parser over every stored raw page; return what changed.
+
+    No network. Raises StoreError naming the database when it refuses a read or write.
+    """
+    from scraper.store.engine import open_engine
+    from scraper.store.reparse import reparse as run
+
+    engine = open_engine(database_url(db))
+    try:
+        return run(engine, progress=progress)
     finally:
         engine.dispose()
 

@@ -51,6 +51,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "parse",
     "archive",
     "crawl",
+    "ingest",
+    "db",
     "jobs",
     "schedule",
 )

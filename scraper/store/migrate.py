@@ -28,6 +28,7 @@ __all__ = [
     "alembic_config",
     "ensure_current",
     "migrations_folder",
+    "row_counts",
     "schema_state",
     "upgrade",
 ]
@@ -129,3 +130,19 @@ def _check_upgradable(engine: Engine, connection: Connection, state: SchemaState
                 f"database {where} holds tables ({', '.join(sorted(existing)[:5])}) but no "
                 "review-archiver schema revision: refusing to write into it"
             )
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Return the number of rows of each archive table, in schema order."""
+    from scraper.schema.tables import metadata
+
+    try:
+        with engine.connect() as connection:
+            return {
+                name: int(
+                    connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                )
+                for name, table in metadata.tables.items()
+            }
+    except DBAPIError as error:
+        raise store_error(engine, error) from error

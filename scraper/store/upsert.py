@@ -89,7 +89,7 @@ def store_records(
     won = _upsert_reviews(connection, rows, observed_at)
     _store_tags(connection, [record for record in unique if record.mal_id in won])
     _store_observations(connection, unique, raw_page_id, observed_at)
-    return _classify(rows, unique, before, observed_at)
+    return _classify(rows, unique, before)
 
 
 def _id(record: Review) -> int:
@@ -113,7 +113,7 @@ def _lock_key(name: str) -> int:
 
 
 def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
-    columns = [reviews.c.id, reviews.c.user_id, reviews.c.last_seen_at]
+    columns = [reviews.c.id, reviews.c.user_id, reviews.c.last_seen_at, reviews.c.last_raw_page_id]
     query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
     query = query.where(reviews.c.id.in_(ids)).order_by(reviews.c.id)
     if connection.dialect.name == "postgresql":
@@ -307,7 +307,14 @@ def _upsert_reviews(
     statement = statement.on_conflict_do_update(
         index_elements=["id"],
         set_={name: excluded[name] for name in rows[0] if name not in _KEEP_ON_UPDATE},
-        where=reviews.c.last_seen_at <= excluded.last_seen_at,
+        where=sa.or_(
+            reviews.c.last_seen_at < excluded.last_seen_at,
+            # Same capture time: the later raw page wins, so a reparse is stable.
+            sa.and_(
+                reviews.c.last_seen_at == excluded.last_seen_at,
+                sa.func.coalesce(reviews.c.last_raw_page_id, 0) <= excluded.last_raw_page_id,
+            ),
+        ),
     ).returning(reviews.c.id)
     won = set(connection.execute(statement).scalars())
     ids = [row["id"] for row in rows]
@@ -378,11 +385,17 @@ def _store_observations(
     )
 
 
+def _is_newest(old: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Whether *row* (this capture) is at least as new as the stored values *old*."""
+    if old["last_seen_at"] != row["last_seen_at"]:
+        return bool(old["last_seen_at"] < row["last_seen_at"])
+    return bool((old["last_raw_page_id"] or 0) <= row["last_raw_page_id"])
+
+
 def _classify(
     rows: list[dict[str, Any]],
     records: Sequence[Review],
     before: dict[int, dict[str, Any]],
-    observed_at: datetime,
 ) -> RecordCounts:
     new = updated = unchanged = 0
     changed: set[int] = set()
@@ -391,7 +404,7 @@ def _classify(
         if old is None:
             new += 1
             changed.add(row["id"])
-        elif old["last_seen_at"] <= observed_at and (
+        elif _is_newest(old, row) and (
             any(old[name] != row[name] for name in _CONTENT_FIELDS)
             or tuple(old.get("tags", ())) != tuple(record.tags)
         ):
