@@ -29,6 +29,7 @@ Routes are matched on the full path with its query first, then on the path alone
 anything else is a 404 HTML page. Routes may be added while the server runs.
 
 Replies (``Reply`` constructors): ``html``, ``text`` (any content type),
+``trickling`` (a body sent a few bytes at a time, each within the read timeout),
 ``status`` (e.g. 404, 503 with ``retry_after``), ``redirect``, ``truncated`` (a
 Content-Length larger than what is sent, then the connection closes), ``endless``
 (chunked, stops only when the client hangs up or ``limit`` bytes went out),
@@ -69,6 +70,9 @@ class Reply:
     declared_length: int | None = None
     #: Stream this many bytes of filler with chunked encoding (an endless body).
     stream_bytes: int | None = None
+    #: Send the body in chunks of ``trickle_bytes`` with ``trickle`` seconds between them.
+    trickle: float = 0.0
+    trickle_bytes: int = 1
 
     @classmethod
     def html(
@@ -111,6 +115,11 @@ class Reply:
     def truncated(cls, body: str | bytes, *, declared: int) -> Reply:
         """Announce *declared* bytes, send *body* (fewer), then close the connection."""
         return replace(cls.html(body), declared_length=declared)
+
+    @classmethod
+    def trickling(cls, body: str | bytes, *, every: float, size: int = 1) -> Reply:
+        """An HTML page sent *size* bytes at a time, *every* seconds (a crawling server)."""
+        return replace(cls.html(body), trickle=every, trickle_bytes=size)
 
     @classmethod
     def endless(cls, *, limit: int = 2**31, content_type: str = HTML) -> Reply:
@@ -313,10 +322,20 @@ class _Handler(BaseHTTPRequestHandler):
         declared = reply.declared_length if reply.declared_length is not None else len(reply.body)
         self.send_header("Content-Length", str(declared))
         self.end_headers()
-        self.wfile.write(reply.body)
+        if reply.trickle:
+            self._trickle(reply)
+        else:
+            self.wfile.write(reply.body)
         if declared != len(reply.body):
             self.wfile.flush()
             self.close_connection = True
+
+    def _trickle(self, reply: Reply) -> None:
+        body, size = reply.body, max(reply.trickle_bytes, 1)
+        for start in range(0, len(body), size):
+            self.wfile.write(body[start : start + size])
+            self.wfile.flush()
+            time.sleep(reply.trickle)
 
     def _stream(self, limit: int) -> None:
         chunk = b"<p>" + b"x" * 65533

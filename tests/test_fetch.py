@@ -324,3 +324,51 @@ def test_a_shared_robots_cache_outlives_the_fetcher_that_bound_it(site: Site) ->
         with pytest.raises(RobotsDisallowed):
             second.fetch(other.url("/no"))
     assert other.log.paths() == ["/robots.txt", "/b"]
+
+
+def test_a_trickling_body_hits_the_total_timeout(site: Site) -> None:
+    site.route("/trickle", Reply.trickling(PAGE, every=0.1, size=4))  # ~1.5 s in all
+    settings = FetchSettings(timeouts=FAST.timeouts, max_attempts=1)
+    with fetcher(settings, total_timeout=0.5) as client, pytest.raises(TransientFetchError) as info:
+        client.fetch(site.url("/trickle"))
+    assert "timed out while reading the body" in str(info.value)
+    with fetcher(settings) as client:  # each gap is far under the read timeout
+        site.route("/trickle-fast", Reply.trickling(PAGE, every=0.01, size=16))
+        assert client.fetch(site.url("/trickle-fast")).body == PAGE.encode()
+
+
+@pytest.mark.parametrize("code", [429, 503])
+def test_robots_429_or_503_means_not_now(site: Site, code: int) -> None:
+    site.robots(code=code)
+    site.route("/a", Reply.html(PAGE))
+    with fetcher() as client, pytest.raises(TransientFetchError, match=f"answered {code}"):
+        client.fetch(site.url("/a"))
+    assert site.log.count("/a") == 0
+
+
+def test_large_robots_txt_is_read_up_to_its_cap(site: Site) -> None:
+    padding = "# " + "x" * 98 + "\n"
+    early = padding * 4500  # ~450 KiB of comments before the rule that matters
+    site.robots(f"User-agent: *\n{early}Disallow: /deep\n{padding * 3000}Disallow: /beyond\n")
+    site.route("/beyond", Reply.html(PAGE))
+    with fetcher() as client:
+        with pytest.raises(RobotsDisallowed):
+            client.fetch(site.url("/deep"))
+        assert client.fetch(site.url("/beyond")).status == 200  # past 512 KiB: not read
+
+
+def test_robots_redirect_is_followed(site: Site) -> None:
+    site.route("/robots.txt", Reply.redirect("/real-robots.txt", code=301))
+    site.route("/real-robots.txt", Reply.text("User-agent: *\nDisallow: /x\n", "text/plain"))
+    with fetcher() as client, pytest.raises(RobotsDisallowed):
+        client.fetch(site.url("/x"))
+
+
+def test_each_redirect_hop_waits_its_turn(site: Site) -> None:
+    site.route("/r1", Reply.redirect("/r2"))
+    site.route("/r2", Reply.redirect("/r3"))
+    site.route("/r3", Reply.html(PAGE))
+    with fetcher(delay=0.2) as client:
+        assert client.fetch(site.url("/r1")).final_url == site.url("/r3")
+    assert site.log.paths() == ["/robots.txt", "/r1", "/r2", "/r3"]
+    assert min(site.log.gaps()) >= 0.2

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -40,7 +40,7 @@ from scraper.fetch.throttle import LocalThrottle, Throttle
 from scraper.fetch.urls import canonicalize, host_key, require_http
 from scraper.records import FetchedPage
 
-__all__ = ["HTML_TYPES", "PACING_MARGIN", "Fetcher", "honest_user_agent"]
+__all__ = ["HTML_TYPES", "PACING_MARGIN", "TOTAL_TIMEOUT", "Fetcher", "honest_user_agent"]
 
 #: Content types we accept as pages; anything else is refused as NotHTML.
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -49,6 +49,9 @@ _RATE_LIMITS = frozenset({429, 503})
 #: RFC 9309 asks crawlers to follow at least five redirects for robots.txt.
 _ROBOTS_REDIRECTS = 5
 _DEFAULT_DELAY = CrawlSettings().delay
+#: The longest one attempt may take, headers and body: a server that trickles a
+#: byte now and then never trips the read timeout, but it trips this.
+TOTAL_TIMEOUT = 120.0
 #: Added to every non-zero interval: requests leave us exactly ``delay`` apart but
 #: reach the server with a little jitter, and the server's view is the one that counts.
 PACING_MARGIN = 0.005
@@ -111,8 +114,10 @@ class Fetcher:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random_fraction: Callable[[], float] = random.random,
+        total_timeout: float = TOTAL_TIMEOUT,
     ) -> None:
         self.settings = settings or FetchSettings()
+        self.total_timeout = total_timeout
         self.delay = max(delay, 0.0)
         self.throttle: Throttle = throttle or LocalThrottle()
         if robots is None:
@@ -232,6 +237,7 @@ class Fetcher:
     def _send(self, url: str, conditional: dict[str, str]) -> _Hop:
         """Send one GET and classify the answer; raises the FetchError that fits."""
         request = self._client.build_request("GET", url, headers=conditional)
+        deadline = time.monotonic() + self.total_timeout
         try:
             response = self._client.send(request, stream=True)
         except httpx.TimeoutException as error:
@@ -240,11 +246,13 @@ class Fetcher:
             detail = str(error) or type(error).__name__
             raise TransientFetchError(f"network error: {detail}", url=url) from None
         try:
-            return self._read(url, request, response)
+            return self._read(url, request, response, deadline)
         finally:
             response.close()
 
-    def _read(self, url: str, request: httpx.Request, response: httpx.Response) -> _Hop:
+    def _read(
+        self, url: str, request: httpx.Request, response: httpx.Response, deadline: float
+    ) -> _Hop:
         status = response.status_code
         hop = _Hop(
             url=url,
@@ -272,7 +280,7 @@ class Fetcher:
         if status >= 300:
             raise HTTPStatusError(f"{reason} (not a redirect we follow)", url=url, status=status)
         self._check_html(url, response)
-        return _replace_body(hop, self._body(url, response))
+        return _replace_body(hop, self._body(url, response, deadline))
 
     def _check_html(self, url: str, response: httpx.Response) -> None:
         content_type = response.headers.get("content-type")
@@ -282,7 +290,7 @@ class Fetcher:
         if media not in HTML_TYPES:
             raise NotHTML(f"not an HTML page (Content-Type: {content_type})", url=url)
 
-    def _body(self, url: str, response: httpx.Response) -> bytes:
+    def _body(self, url: str, response: httpx.Response, deadline: float) -> bytes:
         limit = self.settings.max_body_bytes
         encoding = response.headers.get("content-encoding", "")
         declared = response.headers.get("content-length", "")
@@ -292,14 +300,15 @@ class Fetcher:
                 f"body of {int(declared)} bytes is over the {limit}-byte cap", url=url
             )
         try:
-            return read_capped(response.iter_raw(), encoding, limit)
+            chunks = _before(response.iter_raw(), deadline)
+            return read_capped(chunks, encoding, limit)
         except CappedBody:
             raise BodyTooLarge(
                 f"body passed the {limit}-byte cap (counted after decompression)", url=url
             ) from None
         except FetchError as error:
             raise FetchError(error.message, url=url) from None
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, _Overtime):
             raise TransientFetchError("timed out while reading the body", url=url) from None
         except httpx.TransportError as error:
             # A body cut short (fewer bytes than Content-Length) lands here.
@@ -356,6 +365,17 @@ class Fetcher:
                 except CappedBody as capped:
                     body = capped.partial  # parse the first robots_max_bytes, as RFC 9309 allows
             return response.status_code, response.headers.get("location"), body
+
+
+class _Overtime(Exception):
+    """The body was still arriving when the attempt's total time ran out."""
+
+
+def _before(chunks: Iterator[bytes], deadline: float) -> Iterator[bytes]:
+    for chunk in chunks:
+        if time.monotonic() > deadline:
+            raise _Overtime
+        yield chunk
 
 
 def _paced(interval: float) -> float:

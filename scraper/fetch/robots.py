@@ -4,7 +4,7 @@ Outcomes of fetching ``/robots.txt`` (RFC 9309 section 2.3.1):
 
 - 2xx: its rules apply, matched against our product token; cached ``robots_ttl``.
 - 4xx (and a redirect chain too long to follow): no rules, everything allowed.
-- 5xx or a network error: everything disallowed for that host. The failure is
+- 5xx, 429 or a network error: everything disallowed for that host. The failure is
   kept only ``failure_ttl`` seconds, so a later request fetches robots.txt again.
 
 ``RobotsCache`` loads files through a loader the ``Fetcher`` provides (so the
@@ -36,8 +36,8 @@ __all__ = [
     "robots_token",
 ]
 
-#: How long a failed robots.txt fetch (5xx, network error) keeps a host disallowed
-#: before it is fetched again.
+#: How long a failed robots.txt fetch (5xx, 429, network error) keeps a host
+#: disallowed before it is fetched again.
 FAILURE_TTL = 60.0
 
 
@@ -57,8 +57,12 @@ class RobotsFile:
 
     @property
     def failed(self) -> bool:
-        """True for 5xx or no answer: the host is disallowed until a later fetch."""
-        return self.status is None or self.status >= 500
+        """True for 5xx, 429 or no answer: the host is disallowed until a later fetch.
+
+        RFC 9309 lists 429 among the 4xx that allow everything; a host that asks us
+        to slow down on robots.txt is treated as unavailable instead (as Google does).
+        """
+        return self.status is None or self.status >= 500 or self.status == 429
 
 
 #: Fetches the robots.txt of a host key (``scheme://netloc``); never raises for
