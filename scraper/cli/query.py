@@ -89,7 +89,13 @@ def _table(records: Iterable[dict[str, Any]], out: IO[str], shown: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("id", "date", "entry", "user", "score", "tags", "review", show_lines=False)
+    table = Table(expand=True)
+    for name, width in (("id", None), ("date", None), ("entry", 24), ("user", 16)):
+        table.add_column(name, max_width=width, no_wrap=width is None)
+    table.add_column("score", no_wrap=True)
+    table.add_column("tags", max_width=18)
+    # The review text gets what is left of the line: one line each, cut with an ellipsis.
+    table.add_column("review", no_wrap=True, overflow="ellipsis", ratio=1, min_width=20)
     count = 0
     for record in records:
         count += 1
