@@ -1,0 +1,199 @@
+"""``reviews import``, ``reviews reparse`` and ``reviews db``, and what a killed import leaves."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from scraper.cli import ExitCode, main
+from scraper.errors import ParseError
+from scraper.records import FetchedPage
+from scraper.schema.tables import raw_pages, review_observations, reviews
+from scraper.store.engine import open_engine
+from scraper.store.ingest import ParseOutcome, ingest_page
+
+HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
+PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
+
+
+def _scalar(url: str, query: str) -> int:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sa.text(query)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_import_prints_what_it_stored_and_uses_the_canonical_url(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["import", str(HISTORY), "--db", db_url, "--fetched-at", "2026-02-14T08:05"])
+    out = capsys.readouterr().out
+    assert code == ExitCode.OK
+    assert "stored 3 pages: 3 new" in out
+    assert PAGE_URL in out
+    assert _scalar(db_url, f"SELECT count(*) FROM raw_pages WHERE final_url = '{PAGE_URL}'") == 3
+    assert _scalar(db_url, "SELECT count(*) FROM reviews") == 3
+
+
+def test_a_page_that_fails_to_parse_is_stored_and_makes_exit_3(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "profile.html"
+    page.write_text("<html><body><h1>Some profile</h1><p>No reviews.</p></body></html>")
+    good = HISTORY / "anime-91234-reviews-2026-02.html"
+    code = main(["import", str(page), str(good), "--db", db_url, "--url", PAGE_URL])
+    captured = capsys.readouterr()
+    assert code == ExitCode.PAGE_ERRORS
+    assert "profile.html: stored raw, but:" in captured.err
+    assert "stored 2 pages: 3 new" in captured.out
+    assert _scalar(db_url, "SELECT count(*) FROM raw_pages WHERE parse_error IS NOT NULL") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--fetched-at", "last tuesday"], "--fetched-at: 'last tuesday'"),
+        (["no/such/page.html"], "no/such/page.html: no such file"),
+    ],
+)
+def test_bad_arguments_are_usage_errors_naming_them(
+    sqlite_url: str, argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = [] if argv[0].startswith("no/") else [str(HISTORY)]
+    code = main(["import", *paths, *argv, "--db", sqlite_url])
+    assert code == ExitCode.USAGE
+    assert message in capsys.readouterr().err
+
+
+def test_reparse_fixes_pages_and_is_idempotent(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    engine = open_engine(db_url)
+    name = "anime-91234-reviews-2026-02.html"
+    page = FetchedPage(
+        PAGE_URL, PAGE_URL, 200, (), (HISTORY / name).read_bytes(), datetime(2026, 2, 1, tzinfo=UTC)
+    )
+    # As an older parser would have left it: stored raw, with an error, no records.
+    broken = ParseOutcome(None, ParseError("the parser failed: KeyError: 'x'", url=PAGE_URL))
+    report = ingest_page(engine, page, parsed=broken)
+    assert report.error is not None and report.raw_page_id > 0
+    engine.dispose()
+    assert _scalar(db_url, "SELECT count(*) FROM reviews") == 0
+
+    assert main(["reparse", "--db", db_url]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "reparsed 1 pages: 1 changed, 3 reviews new or changed, 0 new errors, 1 fixed" in out
+    assert _scalar(db_url, "SELECT count(*) FROM review_observations") == 3
+    assert _scalar(db_url, "SELECT count(*) FROM raw_pages WHERE parse_error IS NULL") == 1
+
+    assert main(["reparse", "--db", db_url]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "reparsed 1 pages: 0 changed, 0 reviews new or changed, 0 new errors, 0 fixed" in out
+    assert _scalar(db_url, "SELECT count(*) FROM review_observations") == 3
+
+
+def test_reparse_counts_fixed_errors(db_url: str) -> None:
+    from scraper.store.reparse import reparse
+
+    engine = open_engine(db_url)
+    try:
+        page = FetchedPage(
+            PAGE_URL,
+            PAGE_URL,
+            200,
+            (),
+            (HISTORY / "anime-91234-reviews-2021-03-legacy.html").read_bytes(),
+            datetime(2021, 3, 2, tzinfo=UTC),
+        )
+        ingest_page(engine, page, parsed=ParseOutcome(None, ParseError("old parser bug")))
+        ingest_page(engine, page)
+        seen: list[tuple[int, int]] = []
+        report = reparse(engine, progress=lambda done, total: seen.append((done, total)))
+        assert (report.pages, report.fixed_errors, report.new_errors) == (2, 1, 0)
+        assert seen == [(1, 2), (2, 2)]
+    finally:
+        engine.dispose()
+
+
+def test_db_upgrade_and_info(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["db", "info", "--db", sqlite_url]) == ExitCode.OK
+    assert "none (empty database)" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--db", sqlite_url]) == ExitCode.OK
+    assert "migrated from empty" in capsys.readouterr().out
+    assert main(["db", "upgrade", "--db", sqlite_url]) == ExitCode.OK
+    assert "already at schema revision" in capsys.readouterr().out
+    assert main(["db", "info", "--db", sqlite_url]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert "reviews" in out and "out of date" not in out
+
+
+def test_db_on_an_unreachable_server_is_a_clean_failure(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["db", "info", "--db", "postgresql+psycopg://x@127.0.0.1:1/none"])
+    assert code == ExitCode.FAILURE
+    assert "127.0.0.1:1/none" in capsys.readouterr().err
+
+
+def _many_pages(folder: Path, count: int) -> None:
+    """Distinct copies of the history pages (distinct bodies, same reviews)."""
+    sources = sorted(HISTORY.glob("*.html"))
+    for number in range(count):
+        source = sources[number % len(sources)]
+        text = source.read_text(encoding="utf-8")
+        (folder / f"{number:03d}-{source.name}").write_text(
+            text.replace("</body>", f"<!-- copy {number} --></body>"), encoding="utf-8"
+        )
+
+
+def test_a_killed_import_never_leaves_half_a_page(db_url: str, tmp_path: Path) -> None:
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    _many_pages(pages, 400)
+    open_engine(db_url).dispose()  # migrate first: kills should hit page writes
+    stored_before = 0
+    rng = random.Random(7)
+    for _ in range(3):
+        child = subprocess.Popen(
+            [sys.executable, "-m", "scraper", "import", str(pages), "--db", db_url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        time.sleep(rng.uniform(0.7, 1.6))
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        engine = open_engine(db_url)
+        try:
+            with engine.connect() as connection:
+                observed = (
+                    sa.select(sa.func.count())
+                    .where(review_observations.c.raw_page_id == raw_pages.c.id)
+                    .scalar_subquery()
+                )
+                half = connection.execute(
+                    sa.select(raw_pages.c.id).where(raw_pages.c.review_count != observed)
+                ).all()
+                stored = connection.execute(
+                    sa.select(sa.func.count()).select_from(raw_pages)
+                ).scalar_one()
+                assert connection.execute(sa.select(sa.func.count()).select_from(reviews)).scalar()
+                if connection.dialect.name == "sqlite":
+                    check = connection.exec_driver_sql("PRAGMA integrity_check").scalar()
+                    assert check == "ok"
+        finally:
+            engine.dispose()
+        assert half == []
+        assert stored >= stored_before  # nothing committed before is lost
+        stored_before = stored
+    # The kills landed mid-import (else this test would prove nothing).
+    assert 0 < stored_before < 3 * 400
