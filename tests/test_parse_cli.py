@@ -1,0 +1,117 @@
+"""``reviews parse``: output, exit codes and messages, through the real entry point."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scraper.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+MAL = REPO / "fixtures" / "mal"
+GOOD = MAL / "anime-reviews-current.html"
+
+
+def _lines(text: str) -> list[dict[str, object]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_one_page_prints_its_records_as_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", str(GOOD)]) == 0
+    out, err = capsys.readouterr()
+    expected = (MAL / "anime-reviews-current.expected.jsonl").read_text(encoding="utf-8")
+    assert _lines(out) == _lines(expected)
+    assert err == ""
+
+
+def test_json_format_prints_one_array(capsys: pytest.CaptureFixture[str]) -> None:
+    manga = MAL / "manga-reviews-current.html"
+    assert main(["parse", "--format", "json", str(GOOD), str(manga)]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["mal_id"] for r in records] == [880001, 880002, 880003, 880101, 880102]
+
+
+def test_folder_runs_every_page_and_names_the_bad_ones(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["parse", str(MAL)]) == 3
+    out, err = capsys.readouterr()
+    expected = sum(
+        len(path.read_text(encoding="utf-8").splitlines()) for path in MAL.glob("*.expected.jsonl")
+    )
+    assert len(out.splitlines()) == expected
+    lines = err.splitlines()
+    assert any("blocked-access-denied.html" in line and "block" in line for line in lines)
+    assert any("not-a-review-page.html" in line and "not a review page" in line for line in lines)
+    assert any("unrecognised-layout.html" in line and "not recognised" in line for line in lines)
+    assert any("malformed.html" in line and "skipped" in line for line in lines)
+    assert len(lines) == 4
+
+
+def test_url_option_moves_nothing_in_records(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", "--url", "http://127.0.0.1:1/x", str(GOOD)]) == 0
+    for record in _lines(capsys.readouterr().out):
+        assert str(record["url"]).startswith("https://myanimelist.net/")
+
+
+def test_missing_path_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nope.html"
+    assert main(["parse", str(GOOD), str(missing)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert str(missing) in err and "no such file" in err
+    assert "Traceback" not in err
+
+
+def test_empty_folder_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["parse", str(tmp_path)]) == 2
+    assert "no *.html" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_unreadable_file_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked.html"
+    shutil.copy(GOOD, locked)
+    locked.chmod(0)
+    assert main(["parse", str(locked)]) == 2
+    assert "not readable" in capsys.readouterr().err
+
+
+def test_binary_garbage_is_reported_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    junk = tmp_path / "junk.html"
+    junk.write_bytes(bytes(range(256)) * 8)
+    assert main(["parse", str(junk), str(GOOD)]) == 3
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 3
+    assert "junk.html" in err
+
+
+def test_real_process_stays_light_and_exits_3() -> None:
+    # The whole command in its own interpreter: the exit code the shell sees,
+    # and proof that parsing never imports the database or HTTP stacks.
+    probe = (
+        "import sys; from scraper.cli import main; code = main(sys.argv[1:]); "
+        "heavy = sorted(m for m in ('sqlalchemy', 'httpx', 'rich', 'alembic', 'warcio') "
+        "if m in sys.modules); print('HEAVY', heavy, file=sys.stderr); raise SystemExit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "parse", str(MAL)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 3
+    assert "HEAVY []" in done.stderr
+    assert "Traceback" not in done.stderr

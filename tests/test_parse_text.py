@@ -1,0 +1,128 @@
+"""Byte decoding and body-text rules, each on a small page written for the case."""
+
+from __future__ import annotations
+
+import codecs
+
+import pytest
+
+from scraper.api import parse_page
+from scraper.sites._decode import decode_html, sniff_meta_charset
+from scraper.sites.mal.text import decode_entities, normalise_body
+
+TEXT = "Ed’s café — 星"
+
+
+def test_bare_utf8_page_is_not_mojibake() -> None:
+    data = f"<html><body><p>{TEXT}</p></body></html>".encode()
+    assert TEXT in decode_html(data)
+    assert "â€™" not in decode_html(data)
+
+
+def test_http_charset_wins_over_meta() -> None:
+    data = '<meta charset="utf-8"><p>caf\xe9</p>'.encode("latin-1")
+    assert "café" in decode_html(data, "iso-8859-1")
+
+
+def test_meta_charset_and_http_equiv_are_read() -> None:
+    body = "<p>café</p>"
+    meta = ('<meta charset="windows-1252">' + body).encode("cp1252")
+    equiv = (
+        '<meta http-equiv="Content-Type" content="text/html; charset=ISO-8859-1">' + body
+    ).encode("latin-1")
+    assert sniff_meta_charset(meta) == "cp1252"
+    assert "café" in decode_html(meta)
+    assert "café" in decode_html(equiv)
+
+
+def test_bom_decides_when_the_caller_gives_no_charset() -> None:
+    page = f"<p>{TEXT}</p>"
+    assert decode_html(codecs.BOM_UTF8 + page.encode()) == page
+    assert decode_html(codecs.BOM_UTF16_LE + page.encode("utf-16-le")) == page
+
+
+def test_unknown_charset_names_fall_back_instead_of_failing() -> None:
+    data = f"<p>{TEXT}</p>".encode()
+    assert TEXT in decode_html(data, "no-such-charset")
+    assert TEXT in decode_html(b'<meta charset="bogus">' + data)
+
+
+def test_undecodable_bytes_are_replaced_not_raised() -> None:
+    assert "\ufffd" in decode_html(b"<p>bad \xff\xfe byte</p>")
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("Ed&rsquo;s", "Ed’s"),
+        ("&amp;quot;Story&amp;quot;", '"Story"'),
+        ("Black &amp;amp; White", "Black & White"),
+        ("&amp;#039;quoted&amp;#039;", "'quoted'"),
+        ("?a=1&para=2", "?a=1&para=2"),  # no semicolon: a URL, not an entity
+        ("AT&T", "AT&T"),
+    ],
+)
+def test_entities_decoded_until_none_left(raw: str, text: str) -> None:
+    assert decode_entities(raw) == text
+
+
+def test_body_rules_lines_and_blank_runs() -> None:
+    raw = "  one\t two \u00a0 three \n\n\n\n four&amp;nbsp;five \n"
+    assert normalise_body(raw) == "one two three\n\nfour five"
+
+
+REACTIONS = '{"num":3,"count":["1","1","1","0","0","0","0"]}'
+
+
+def _review_page(text_html: str) -> str:
+    return f"""<html><head><link rel="canonical" href="https://myanimelist.net/anime/7/X/reviews">
+<meta property="og:title" content="X"></head><body>
+<div class="review-element js-review-element" data-reactions='{REACTIONS}'>
+<div class="thumbbody"><div class="body">
+<div title="1:05 PM" class="update_at">Feb 29, 2024</div>
+<div class="username"><a href="/profile/Someone">Someone</a></div>
+<div class="tags"><div class="tag recommended"><i class="fas fa-star"></i>Recommended</div></div>
+<div class="text">{text_html}</div>
+<div class="rating">Reviewer’s Rating: <span class="num">7</span></div>
+<div class="open"><a href="/reviews.php?id=42">Open</a></div>
+</div></div></div></body></html>"""
+
+
+def test_relative_links_and_comments_in_a_minimal_current_page() -> None:
+    page = _review_page("Start<!-- hidden note --> of it<br>next <b>bold</b> line")
+    result = parse_page(page)
+    (review,) = result.reviews
+    assert review.review == "Start of it\nnext bold line"
+    assert review.user.url == "https://myanimelist.net/profile/Someone"
+    assert review.url == "https://myanimelist.net/reviews.php?id=42"
+    assert review.date.isoformat() == "2024-02-29T13:05:00+00:00"
+    assert review.reactions == {
+        "overall": 3,
+        "nice": 1,
+        "love_it": 1,
+        "funny": 1,
+        "confusing": 0,
+        "informative": 0,
+        "well_written": 0,
+        "creative": 0,
+    }
+
+
+def test_impossible_date_skips_the_review_with_a_reason() -> None:
+    page = _review_page("text").replace("Feb 29, 2024", "Feb 30, 2024")
+    result = parse_page(page)
+    assert result.kind.value == "unrecognised"
+    assert result.problem is not None and "impossible date" in result.problem
+
+
+def test_broken_reaction_json_is_named() -> None:
+    page = _review_page("text").replace('"num":3', '"num":"many"')
+    result = parse_page(page)
+    assert not result.reviews
+    assert result.problem is not None and "data-reactions" in result.problem
+
+
+def test_midnight_and_noon_read_as_utc() -> None:
+    midnight = parse_page(_review_page("a").replace("1:05 PM", "12:00 AM")).reviews[0]
+    noon = parse_page(_review_page("a").replace("1:05 PM", "12:30 PM")).reviews[0]
+    assert midnight.date.hour == 0 and noon.date.hour == 12 and noon.date.minute == 30
