@@ -174,9 +174,11 @@ class Runner:
             raise self._error
 
     def _robots(self) -> RobotsCache:
-        from scraper.fetch.robots import RobotsCache
+        from scraper.fetch.robots import RobotsCache, robots_token
 
-        return RobotsCache(self.fetch_settings, store=DatabaseRobotsStore(self.engine))
+        token = robots_token(self.fetch_settings.user_agent)
+        store = DatabaseRobotsStore(self.engine, token=token)
+        return RobotsCache(self.fetch_settings, store=store)
 
     # --- one worker ---------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from scraper.config import ROBOTS_TOKEN
 from scraper.fetch.robots import RobotsFile
 from scraper.schema.tables import hosts
 from scraper.store.dialect import insert
@@ -156,8 +157,9 @@ class DatabaseRobotsStore:
     treat it as "everything disallowed" for the short failure TTL only.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, token: str = ROBOTS_TOKEN) -> None:
         self.engine = engine
+        self.token = token  # the product token our rules are read for
 
     def load(self, host: str) -> RobotsFile | None:
         """Return the stored file for *host*, or None when it was never fetched."""
@@ -183,6 +185,9 @@ class DatabaseRobotsStore:
             "robots_txt": robots.body,
             "robots_status": robots.status,
             "robots_fetched_at": robots.fetched_at,
+            # Kept for people reading the table (``reviews stats``); the fetcher reads
+            # the rules themselves.
+            "crawl_delay": self._crawl_delay(robots),
         }
         with write_transaction(self.engine) as conn:
             updated = conn.execute(
@@ -192,10 +197,13 @@ class DatabaseRobotsStore:
                 conn.execute(_new_host(conn, robots.host))
                 conn.execute(sa.update(hosts).where(hosts.c.host == robots.host).values(**values))
 
-    def save_crawl_delay(self, host: str, delay: float | None) -> None:
-        """Record the Crawl-delay robots.txt asks of us (shown by ``reviews stats``)."""
-        with write_transaction(self.engine) as conn:
-            conn.execute(sa.update(hosts).where(hosts.c.host == host).values(crawl_delay=delay))
+    def _crawl_delay(self, robots: RobotsFile) -> float | None:
+        if robots.failed or robots.status is None or not 200 <= robots.status < 300:
+            return None
+        from protego import Protego
+
+        delay = Protego.parse(robots.body or "").crawl_delay(self.token)
+        return float(delay) if delay is not None else None
 
 
 def _new_host(conn: Connection, host: str) -> sa.Executable:

@@ -61,7 +61,7 @@ def crawl(
 
     engine = open_engine(db_url)
     key = crawl_key(normalised, mode=mode)
-    with _one_sqlite_crawler(engine):
+    with _disposing(engine), _one_sqlite_crawler(engine):
         frontier = Frontier(engine, key, owner=worker_owner(), lease_seconds=settings.lease_seconds)
         frontier.prepare([(url, host_key(url)) for url in normalised], resume=resume)
         runner = Runner(
@@ -98,6 +98,15 @@ def _check_settings(settings: CrawlSettings, refresh_after: float | None) -> Non
     positive(settings.max_pages, "--max-pages")
     positive(settings.max_time, "--max-time")
     positive(refresh_after, "refresh_after", zero=True)
+
+
+@contextmanager
+def _disposing(engine: Engine) -> Iterator[Engine]:
+    """Yield *engine* and close its connection pool afterwards."""
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager
@@ -151,7 +160,6 @@ def last_unfinished_crawl(db_url: str) -> LastCrawl | None:
     from scraper.schema.tables import crawl_runs, frontier
     from scraper.store.engine import open_engine
 
-    engine = open_engine(db_url)
     still_open = (
         sa.select(frontier.c.id)
         .where(
@@ -160,7 +168,7 @@ def last_unfinished_crawl(db_url: str) -> LastCrawl | None:
         )
         .exists()
     )
-    with engine.connect() as conn:
+    with _disposing(open_engine(db_url)) as engine, engine.connect() as conn:
         row = conn.execute(
             sa.select(crawl_runs.c.seeds, crawl_runs.c.options)
             .where(crawl_runs.c.command == "crawl", still_open)

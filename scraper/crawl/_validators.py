@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from scraper.records import FetchedPage
+from scraper.records import FetchedPage, PageKind
 from scraper.schema.tables import crawl_runs, raw_pages, url_validators
 from scraper.store.dialect import insert
 from scraper.store.engine import write_transaction
@@ -92,6 +92,9 @@ def find_stored(engine: Engine, url: str, crawl_key: str, since: datetime) -> in
                 raw_pages.c.requested_url == url,
                 crawl_runs.c.crawl_key == crawl_key,
                 raw_pages.c.fetched_at >= since,
+                # A block page was stored (nothing fetched is dropped) but never
+                # counted as the page: the URL was queued again for a real answer.
+                sa.func.coalesce(raw_pages.c.page_kind, "") != PageKind.BLOCKED.value,
             )
             .order_by(raw_pages.c.id.desc())
             .limit(1)

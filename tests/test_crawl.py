@@ -1,0 +1,290 @@
+"""The crawl loop against the stand-in MAL site on 127.0.0.1 (tests/standin.py).
+
+Politeness is asserted from the SERVER's request log (arrival times, paths, headers),
+storage from the database itself: every page stored once, every review present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from siteserver import Reply
+from standin import BLOCK_PAGE, StandinServer, StandinSite, serve_standin
+
+from scraper.cli import ExitCode, main
+from scraper.config import CrawlSettings, FetchSettings, Timeouts
+from scraper.crawl import CrawlReport, crawl
+from scraper.errors import SiteBlocked, UsageError
+
+FAST = FetchSettings(
+    timeouts=Timeouts(connect=1.0, read=0.4, write=1.0, pool=1.0),
+    backoff_initial=0.05,
+    backoff_max=0.2,
+    max_attempts=3,
+)
+DELAY = 0.05
+LISTING = "/anime/"
+
+
+@pytest.fixture
+def standin() -> StandinSite:
+    site = StandinSite()
+    site.add_entry("anime", 1, "Space_Cowboys", "Space Cowboys", reviews=45)  # 3 pages
+    site.add_entry("anime", 2, "Quiet_Harbor", "Quiet Harbor", reviews=25)  # 2 pages
+    return site
+
+
+@pytest.fixture
+def server(standin: StandinSite) -> Iterator[StandinServer]:
+    with serve_standin(standin) as running:
+        yield running
+
+
+def seeds(server: StandinServer, *ids: int) -> list[str]:
+    return [server.standin.entry_url(server.base, "anime", mal_id) for mal_id in ids or (1, 2)]
+
+
+def run(db_url: str, urls: list[str], *, delay: float = DELAY, **kwargs: object) -> CrawlReport:
+    settings = CrawlSettings(delay=delay, max_refusals=kwargs.pop("max_refusals", 5))  # type: ignore[arg-type]
+    for name in ("max_pages", "max_time", "concurrency"):
+        if name in kwargs:
+            settings = replace(settings, **{name: kwargs.pop(name)})
+    return crawl(db_url, urls, settings=settings, fetch_settings=FAST, **kwargs)  # type: ignore[arg-type]
+
+
+def query(db_url: str, sql: str) -> list[sa.Row[tuple[object, ...]]]:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def stored_pages(db_url: str) -> dict[str, int]:
+    """requested URL → how many raw pages were stored for it."""
+    rows = query(db_url, "SELECT requested_url, COUNT(*) FROM raw_pages GROUP BY requested_url")
+    return {str(url): int(count) for url, count in rows}
+
+
+def review_ids(db_url: str) -> set[int]:
+    return {int(row[0]) for row in query(db_url, "SELECT id FROM reviews")}
+
+
+def listing_requests(server: StandinServer) -> list[str]:
+    return server.log.paths(LISTING)
+
+
+def test_every_page_of_every_chain_is_stored_once_with_every_review(
+    db_url: str, server: StandinServer
+) -> None:
+    report = run(db_url, seeds(server))
+
+    assert report.outcome == "success"
+    assert report.pages == 5
+    assert report.reviews_new == len(server.standin.review_ids()) == 70
+    assert review_ids(db_url) == server.standin.review_ids()
+    stored = stored_pages(db_url)
+    assert len(stored) == 5 and set(stored.values()) == {1}
+    requested = listing_requests(server)
+    assert len(requested) == len(set(requested)) == 5
+    # Seeds were normalised: spoiler and preliminary reviews are never hidden.
+    assert all("spoiler=on" in path and "preliminary=on" in path for path in requested)
+    run_row = query(db_url, "SELECT outcome, pages, reviews_new, finished_at, pid FROM crawl_runs")
+    assert [tuple(run_row[0])[:3]] == [("success", 5, 70)]
+    assert run_row[0].finished_at is not None and run_row[0].pid > 0
+
+
+def test_robots_disallowed_urls_are_never_requested(sqlite_url: str, standin: StandinSite) -> None:
+    standin.robots_txt = "User-agent: *\nDisallow: /anime/2/\n"
+    with serve_standin(standin) as server:
+        report = run(sqlite_url, seeds(server))
+        assert not server.log.paths("/anime/2/")
+        assert server.log.paths()[0] == "/robots.txt"  # before any other request
+    assert report.robots_skipped == 1
+    assert report.pages == 3
+    errors = query(sqlite_url, "SELECT error, url FROM fetch_errors")
+    assert [row.error for row in errors] == ["RobotsDisallowed"]
+    assert "/anime/2/" in errors[0].url
+
+
+def test_no_two_requests_closer_than_the_delay(sqlite_url: str, server: StandinServer) -> None:
+    run(sqlite_url, seeds(server), delay=0.1)
+    gaps = server.log.gaps()  # robots.txt included: it is a request to the host too
+    assert len(gaps) == 5
+    assert min(gaps) >= 0.1
+
+
+def test_crawl_delay_from_robots_txt_wins_over_a_shorter_delay(
+    sqlite_url: str, standin: StandinSite
+) -> None:
+    standin.robots_txt = "User-agent: *\nCrawl-delay: 0.2\n"
+    with serve_standin(standin) as server:
+        run(sqlite_url, seeds(server, 2), delay=0.02)
+        gaps = server.log.gaps(LISTING)
+    assert len(gaps) == 1 and gaps[0] >= 0.2
+    crawl_delay = query(sqlite_url, "SELECT crawl_delay FROM hosts")[0][0]
+    assert crawl_delay == pytest.approx(0.2)
+
+
+def test_retry_after_is_honoured(sqlite_url: str, server: StandinServer) -> None:
+    page2 = "/anime/1/Space_Cowboys/reviews"
+    server.inject(page2, Reply.status(429, retry_after=1))
+    first = seeds(server, 1)
+    report = run(sqlite_url, first)
+    log = server.log.all(LISTING)
+    refused = next(i for i, item in enumerate(log) if item.path.startswith(page2))
+    assert log[refused + 1].at - log[refused].at >= 1.0
+    assert review_ids(sqlite_url) == server.standin.review_ids("anime", 1)
+    assert report.errors == 0
+
+
+def test_a_burst_of_503s_is_retried_with_backoff(sqlite_url: str, server: StandinServer) -> None:
+    server.inject("/anime/2/Quiet_Harbor/reviews", *[Reply.status(503)] * 3)
+    report = run(sqlite_url, seeds(server))
+    assert review_ids(sqlite_url) == server.standin.review_ids()
+    assert set(stored_pages(sqlite_url).values()) == {1}
+    assert min(server.log.gaps()) >= DELAY
+    assert len(server.log.paths("/anime/2/")) == 2 + 3  # two pages, three refusals
+    # The third 503 exhausted the Fetcher's attempts: recorded, then retried later.
+    assert report.errors == 0
+    assert [row.error for row in query(sqlite_url, "SELECT error FROM fetch_errors")] == [
+        "RateLimited"
+    ]
+
+
+def test_slow_and_truncated_responses_are_retried(sqlite_url: str, server: StandinServer) -> None:
+    server.inject("/anime/1/Space_Cowboys/reviews", Reply.html("late", delay=1.0))
+    server.inject("/anime/2/Quiet_Harbor/reviews", Reply.truncated("<html>cut", declared=5000))
+    report = run(sqlite_url, seeds(server))
+    assert report.outcome == "success"
+    assert review_ids(sqlite_url) == server.standin.review_ids()
+    assert set(stored_pages(sqlite_url).values()) == {1}
+
+
+def test_redirect_loops_and_gzip_bombs_are_recorded_and_the_crawl_goes_on(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    server.route("/loop/a", Reply.redirect("/loop/b"))
+    server.route("/loop/b", Reply.redirect("/loop/a"))
+    server.route("/bomb", Reply.gzip_bomb())
+    bad = [server.url("/loop/a"), server.url("/bomb")]
+    report = run(sqlite_url, [*bad, *seeds(server)])
+    assert report.outcome == "page_errors"
+    assert report.errors == 2
+    assert review_ids(sqlite_url) == server.standin.review_ids()
+    errors = {row.error for row in query(sqlite_url, "SELECT error FROM fetch_errors")}
+    assert errors == {"TooManyRedirects", "BodyTooLarge"}
+
+
+def test_block_pages_slow_the_host_down_then_stop_the_crawl(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    server.inject(LISTING.rstrip("/") + "/1/Space_Cowboys/reviews", *[Reply.html(BLOCK_PAGE)] * 9)
+    with pytest.raises(SiteBlocked, match="refused 4 requests in a row"):
+        run(sqlite_url, seeds(server, 1), delay=0.02, max_refusals=4)
+    gaps = server.log.gaps(LISTING)
+    assert len(gaps) == 3
+    assert gaps[0] < gaps[1] < gaps[2]  # slowed down before giving up
+    run_row = query(sqlite_url, "SELECT outcome, message FROM crawl_runs")[0]
+    assert run_row.outcome == "site_blocked"
+    # Nothing lost: the refused URL waits in the frontier for the next run.
+    assert query(sqlite_url, "SELECT state FROM frontier")[0].state == "queued"
+
+
+def test_a_blocked_crawl_exits_with_code_4(
+    tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.inject("/anime/2/Quiet_Harbor/reviews", *[Reply.status(403)] * 9)
+    args = ["crawl", *seeds(server, 2), "--db", str(tmp_path / "r.db"), "--delay", "0.01"]
+    assert main(args) == ExitCode.SITE_BLOCKED
+    assert "stopped by the site" in capsys.readouterr().err
+
+
+def test_unchanged_pages_come_back_as_304_and_are_not_stored_again(
+    db_url: str, server: StandinServer
+) -> None:
+    run(db_url, seeds(server))
+    before = stored_pages(db_url)
+    second = run(db_url, seeds(server))
+    assert second.not_modified == second.pages == 5
+    assert second.reviews_new == second.reviews_unchanged == 0
+    assert stored_pages(db_url) == before
+    conditional = server.log.all(LISTING)[5:]
+    assert len(conditional) == 5
+    assert all(item.header("If-None-Match") for item in conditional)
+    statuses = {row[0] for row in query(db_url, "SELECT last_status FROM url_validators")}
+    assert statuses == {304}
+
+
+def test_incremental_mode_stops_at_the_first_page_without_a_new_review(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    run(sqlite_url, seeds(server, 1), mode="incremental")
+    assert len(listing_requests(server)) == 3
+    added = server.standin.add_review("anime", 1)
+    report = run(sqlite_url, seeds(server, 1), mode="incremental")
+    assert report.reviews_new == 1
+    assert added.id in review_ids(sqlite_url)
+    # Page 1 (newest first) held the new review; page 2 held none: the chain ends there.
+    later = listing_requests(server)[3:]
+    assert len(later) == 2
+    assert all("sort=newest" in path for path in later)
+
+
+def test_refresh_after_leaves_recently_checked_pages_alone(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    run(sqlite_url, seeds(server))
+    report = run(sqlite_url, seeds(server), refresh_after=3600.0)
+    assert len(listing_requests(server)) == 5  # nothing asked again
+    assert report.pages == 0
+    skipped = query(sqlite_url, "SELECT state, last_error FROM frontier")
+    assert len(skipped) == 5
+    assert {row.state for row in skipped} == {"skipped"}
+
+
+def test_max_pages_stops_and_the_same_command_continues(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    first = run(sqlite_url, seeds(server), max_pages=2)
+    assert first.pages == 2 and first.open_urls > 0
+    assert "--max-pages" in (first.message or "")
+    second = run(sqlite_url, seeds(server))
+    assert second.pages == 3
+    assert review_ids(sqlite_url) == server.standin.review_ids()
+    requested = listing_requests(server)
+    assert len(requested) == len(set(requested)) == 5
+
+
+def test_bad_seeds_and_settings_are_usage_errors(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(UsageError, match=r"ftp://example\.org"):
+        run(sqlite_url, ["ftp://example.org/x"])
+    with pytest.raises(UsageError, match="--delay"):
+        run(sqlite_url, ["http://127.0.0.1:9/x"], delay=-1)
+    with pytest.raises(UsageError, match="mode"):
+        run(sqlite_url, ["http://127.0.0.1:9/x"], mode="sideways")
+    assert main(["crawl", "not a url", "--db", sqlite_url]) == ExitCode.USAGE
+    assert "bad URL" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["crawl", "http://127.0.0.1:9/x", "--max-pages", "0"])
+    assert info.value.code == ExitCode.USAGE
+
+
+def test_the_cli_crawls_and_prints_a_summary(
+    tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "r.db")
+    assert main(["crawl", *seeds(server), "--db", db, "--delay", "0.01"]) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert out.count("stored http://") == 5
+    assert "5 pages" in out and "70 new" in out
+    # --resume with no URL and nothing unfinished is a usage error, said plainly.
+    assert main(["crawl", "--resume", "--db", db]) == ExitCode.USAGE
+    assert "no unfinished crawl" in capsys.readouterr().err
