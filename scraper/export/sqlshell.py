@@ -40,12 +40,28 @@ class SqlResult:
     rows: Iterator[tuple[Any, ...]]
 
 
+# Pragmas whose argument names what to describe rather than a new setting.
+_DESCRIBING_PRAGMAS = {
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "integrity_check",
+    "quick_check",
+}
+
+
 def _authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
     if action in _SQLITE_ALLOWED:
         return sqlite3.SQLITE_OK
-    # PRAGMA reads (table_info(...), journal_mode) are fine; setting one is not.
-    if action == sqlite3.SQLITE_PRAGMA and arg2 is None and arg1 != "query_only":
-        return sqlite3.SQLITE_OK
+    if action == sqlite3.SQLITE_PRAGMA and arg1 is not None:
+        name = arg1.lower()
+        # Reading a pragma (no argument) is fine, except the guard itself; setting one is not.
+        if name in _DESCRIBING_PRAGMAS or (arg2 is None and name != "query_only"):
+            return sqlite3.SQLITE_OK
     return sqlite3.SQLITE_DENY
 
 

@@ -1,0 +1,249 @@
+"""Exports (JSON Lines, CSV, history), stats and read-only SQL on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from test_query_pages import build_archive, expected_records
+
+from scraper.cli import ExitCode, main
+from scraper.export.tabular import CSV_COLUMNS, SCORE_KINDS, TAG_SEPARATOR
+from scraper.records import REACTION_KINDS, FetchedPage
+from scraper.store.engine import open_engine
+from scraper.store.ingest import ingest_page
+
+HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
+CAPTURES = {
+    "anime-91234-reviews-2021-03-legacy": datetime(2021, 3, 1, 12, 0, tzinfo=UTC),
+    "anime-91234-reviews-2022-05-legacy": datetime(2022, 5, 1, 12, 0, tzinfo=UTC),
+    "anime-91234-reviews-2026-02": datetime(2026, 2, 1, 12, 0, tzinfo=UTC),
+}
+ENTRY_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
+
+
+def read_jsonl(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_jsonl_export_is_the_parser_output(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build_archive(db_url).dispose()
+    out = tmp_path / "reviews.jsonl"
+    assert main(["export", "--db", db_url, "--out", str(out)]) == ExitCode.OK
+    assert "7 review(s) written" in capsys.readouterr().err
+    expected = expected_records()
+    assert read_jsonl(out) == [expected[key] for key in sorted(expected)]
+    assert not list(tmp_path.glob("*.partial"))
+
+
+def test_export_to_stdout_with_filters(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    build_archive(db_url).dispose()
+    assert main(["export", "--db", db_url, "--tag", "spoiler", "--type", "anime"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["mal_id"] for line in lines] == [5005]
+
+
+def _from_csv(row: dict[str, str]) -> dict[str, object]:
+    """Rebuild a contract record from a CSV row (the inverse of the flattening)."""
+
+    def number(value: str) -> int | None:
+        return int(value) if value else None
+
+    reactions = {kind: number(row[f"reactions_{kind}"]) for kind in REACTION_KINDS}
+    scores = {kind: number(row[f"scores_{kind}"]) for kind in SCORE_KINDS}
+    return {
+        "mal_id": int(row["mal_id"]),
+        "url": row["url"],
+        "type": row["type"],
+        "entry": {
+            "mal_id": int(row["entry_mal_id"]),
+            "type": row["entry_type"],
+            "title": row["entry_title"],
+            "url": row["entry_url"],
+        },
+        "user": {
+            "username": row["username"],
+            "url": row["user_url"],
+            "image_url": row["user_image_url"] or None,
+        },
+        "date": row["date"],
+        "score": int(row["score"]),
+        "tags": row["tags"].split(TAG_SEPARATOR) if row["tags"] else [],
+        "is_spoiler": row["is_spoiler"] == "true",
+        "is_preliminary": row["is_preliminary"] == "true",
+        "episodes_watched": number(row["episodes_watched"]),
+        "chapters_read": number(row["chapters_read"]),
+        "reactions": None if all(v is None for v in reactions.values()) else reactions,
+        "helpful_count": number(row["helpful_count"]),
+        "scores": None if all(v is None for v in scores.values()) else scores,
+        "review": row["review"],
+        "layout": row["layout"],
+    }
+
+
+def test_csv_round_trip(db_url: str, tmp_path: Path) -> None:
+    build_archive(db_url).dispose()
+    out = tmp_path / "reviews.csv"
+    assert main(["export", "--db", db_url, "--format", "csv", "--out", str(out)]) == 0
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets detect UTF-8
+    with out.open(encoding="utf-8-sig", newline="") as stream:
+        reader = csv.DictReader(stream)
+        assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
+        rows = list(reader)
+    expected = expected_records()
+    assert [_from_csv(row) for row in rows] == [expected[key] for key in sorted(expected)]
+    assert "\n\n" in rows[0]["review"]  # line breaks survive inside quoted cells
+
+
+def test_history_export_shows_each_capture(db_url: str, tmp_path: Path) -> None:
+    engine = open_engine(db_url)
+    try:
+        # Captures imported out of time order: the history is still in time order.
+        for name in sorted(CAPTURES, reverse=True):
+            page = FetchedPage(
+                requested_url=ENTRY_URL,
+                final_url=ENTRY_URL,
+                status=None,
+                headers=(),
+                body=(HISTORY / f"{name}.html").read_bytes(),
+                fetched_at=CAPTURES[name],
+            )
+            assert ingest_page(engine, page, source="file").error is None
+    finally:
+        engine.dispose()
+    out = tmp_path / "history.jsonl"
+    assert main(["export", "--db", db_url, "--history", "--out", str(out)]) == 0
+    records = {record["mal_id"]: record for record in read_jsonl(out)}
+    assert sorted(records) == [900001, 900002, 900003]
+    history = records[900001]["observations"]
+    assert isinstance(history, list)
+    assert [o["observed_at"] for o in history] == [t.isoformat() for t in sorted(CAPTURES.values())]
+    assert [o["username"] for o in history] == ["MarrowFinch", "MarrowFinch", "Marrow-Finch"]
+    assert [o["score"] for o in history] == [6, 7, 7]
+    assert [o["helpful_count"] for o in history] == [12, 40, None]
+    assert history[0]["reactions"] is None and history[2]["reactions"]["overall"] == 104
+    bodies = [_review_text(name, 900001) for name in sorted(CAPTURES, key=CAPTURES.__getitem__)]
+    assert [o["review_sha256"] for o in history] == [
+        hashlib.sha256(body.encode("utf-8")).hexdigest() for body in bodies
+    ]
+    assert len(records[900003]["observations"]) == 1
+    latest = {k: v for k, v in records[900001].items() if k != "observations"}
+    assert latest == _expected("anime-91234-reviews-2026-02", 900001)
+
+
+def _expected(name: str, review_id: int) -> dict[str, object]:
+    for line in (HISTORY / f"{name}.expected.jsonl").read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        if record["mal_id"] == review_id:
+            record.pop("_file", None)
+            return dict(record)
+    raise AssertionError(f"{review_id} is not in {name}")
+
+
+def _review_text(name: str, review_id: int) -> str:
+    return str(_expected(name, review_id)["review"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--format", "csv", "--history"], "--history"),
+        (["--format", "warc"], "--out"),
+        (["--format", "warc", "--out", "x.warc.gz", "--max-size", "lots"], "--max-size"),
+        (["--min-score", "11"], "--min-score"),
+        (["--out", "/no/such/folder/out.jsonl"], "--out"),
+    ],
+)
+def test_bad_export_arguments_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], named: str
+) -> None:
+    db = str(tmp_path / "reviews.db")
+    assert main(["export", "--db", db, *argv]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err
+
+
+def test_stats_counts_the_archive(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    build_archive(db_url, captures=2).dispose()
+    assert main(["stats", "--db", db_url, "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    totals = stats["totals"]
+    assert (totals["reviews"], totals["entries"], totals["users"]) == (7, 3, 5)
+    assert (totals["observations"], totals["raw_pages"], totals["raw_bodies"]) == (14, 6, 3)
+    assert 0 < totals["raw_bytes_stored"] < totals["raw_bytes"]
+    assert totals["database_bytes"] > 0
+    assert stats["by_entry"][0] == ["Harbour Lights (anime 1001)", 3]
+    assert ["Recommended", 3] in stats["by_tag"] and ["Well-written", 1] in stats["by_tag"]
+    assert stats["by_score"] == [[2, 1], [4, 1], [5, 1], [7, 1], [8, 1], [9, 1], [10, 1]]
+    assert stats["by_month"][0] == ["2019-03", 1] and len(stats["by_month"]) == 7
+
+
+def test_sql_reads(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    build_archive(db_url).dispose()
+    sql = (
+        "SELECT entry_title, count(*) AS n FROM reviews_view "
+        "WHERE entry_title LIKE '%Moon%' GROUP BY entry_title"
+    )
+    assert main(["sql", "--db", db_url, sql]) == 0
+    assert json.loads(capsys.readouterr().out) == {"entry_title": "Copper Moon Express", "n": 2}
+    assert (
+        main(["sql", "--db", db_url, "--format", "csv", "SELECT id FROM reviews ORDER BY id"]) == 0
+    )
+    assert capsys.readouterr().out.split() == ["id", *(str(n) for n in range(5001, 5008))]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM reviews",
+        "UPDATE reviews SET score = 1",
+        "INSERT INTO tags (name) VALUES ('Evil')",
+        "DROP TABLE review_tags",
+        "CREATE TABLE notes (x int)",
+        "WITH gone AS (DELETE FROM review_tags RETURNING 1) SELECT count(*) FROM gone",
+    ],
+)
+def test_sql_refuses_writes(
+    db_url: str, capsys: pytest.CaptureFixture[str], statement: str
+) -> None:
+    build_archive(db_url).dispose()
+    code = main(["sql", "--db", db_url, statement])
+    err = capsys.readouterr().err
+    assert code == ExitCode.USAGE
+    assert "Traceback" not in err
+    if not statement.startswith("WITH"):  # SQLite cannot parse DELETE in a CTE at all
+        assert "read-only" in err
+    engine = open_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM review_tags")).scalar_one() == 14
+            assert conn.execute(sa.text("SELECT min(score) FROM reviews")).scalar_one() == 2
+            assert conn.execute(sa.text("SELECT count(*) FROM tags")).scalar_one() == 9
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_guard_cannot_be_lifted_from_inside(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    build_archive(sqlite_url).dispose()
+    assert main(["sql", "--db", sqlite_url, "PRAGMA query_only = 0"]) == ExitCode.USAGE
+    assert "read-only" in capsys.readouterr().err
+    assert main(["sql", "--db", sqlite_url, "SELECT 1; DELETE FROM reviews"]) == ExitCode.USAGE
+    assert main(["sql", "--db", sqlite_url, "PRAGMA table_info(tags)"]) == ExitCode.OK
+    assert '"name": "name"' in capsys.readouterr().out
+
+
+def test_sql_errors_are_named(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sql", "--db", db_url, "SELECT nope FROM nowhere"]) == ExitCode.USAGE
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "Traceback" not in err
+    assert main(["sql", "--db", db_url, "  "]) == ExitCode.USAGE
