@@ -29,6 +29,7 @@ __all__ = [
     "parse_page",
     "remove_schedule",
     "reparse",
+    "run_job",
     "run_schedule",
     "schedule_crontab",
     "schedule_systemd",
@@ -245,6 +246,7 @@ def last_unfinished_crawl(db_url: str) -> LastCrawl | None:
 if TYPE_CHECKING:
     from scraper.jobs.config import JobsFile
     from scraper.jobs.history import RunRow
+    from scraper.jobs.runner import JobRun
     from scraper.jobs.schedule import SystemdUnit
 
 
@@ -270,6 +272,17 @@ def list_runs(
     from scraper.jobs.history import runs_for
 
     return runs_for(db, job, limit=limit, jobs_path=jobs_path)
+
+
+def run_job(job: str, *, jobs_path: str | None = None) -> JobRun:
+    """Run *job* of the jobs file once, under its lock; return what its passes did.
+
+    Raises ConfigError for a broken jobs file or unknown job, JobAlreadyRunning when
+    another run holds the lock, SiteBlocked when the site stops us, StoreError.
+    """
+    from scraper.jobs.runner import run_job as run
+
+    return run(load_jobs(jobs_path).get(job))
 
 
 def schedule_crontab(jobs_path: str | None = None) -> str:

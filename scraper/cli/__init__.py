@@ -55,6 +55,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db",
     "jobs",
     "schedule",
+    "run",
 )
 
 EPILOG = """\

@@ -137,10 +137,6 @@ class JobLock:
             return None
         return LockHolder(row.job, row.owner, row.acquired_at, row.expires_at)
 
-    def attach_run(self, crawl_run_id: int) -> None:
-        """Record which crawl run holds the lock (shown to whoever is refused)."""
-        self._update_own(update(job_locks).values(crawl_run_id=crawl_run_id))
-
     # --- context manager with heartbeat -------------------------------------------
 
     def __enter__(self) -> JobLock:

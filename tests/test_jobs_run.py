@@ -1,0 +1,197 @@
+"""``reviews run`` and ``reviews runs`` from outside (subprocesses), against the
+stand-in MAL site on 127.0.0.1, on a SQLite file and on PostgreSQL.
+
+What a site owner would check is read from the server's own request log; what the
+archive holds, from the database itself.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from standin import StandinServer, StandinSite, serve_standin
+
+from scraper.jobs.locks import JobLock
+from scraper.schema.tables import url_validators
+from scraper.store.engine import open_engine
+
+REVIEWS = [sys.executable, "-m", "scraper"]
+LISTING = "/anime/"
+
+
+@pytest.fixture
+def server() -> Iterator[StandinServer]:
+    site = StandinSite()
+    site.add_entry("anime", 1, "Space_Cowboys", "Space Cowboys", reviews=45)  # 3 pages
+    site.add_entry("anime", 2, "Quiet_Harbor", "Quiet Harbor", reviews=25)  # 2 pages
+    with serve_standin(site) as running:
+        yield running
+
+
+def write_jobs(tmp_path: Path, server: StandinServer, db_url: str, extra: str = "") -> Path:
+    seeds = [server.standin.entry_url(server.base, "anime", mal_id) for mal_id in (1, 2)]
+    path = tmp_path / "reviews.toml"
+    path.write_text(
+        f'[jobs.daily]\nseeds = {seeds!r}\nmode = "incremental"\ndelay = 0\n'
+        f'refresh_after = "7d"\ndb = "{db_url}"\nschedule = "@daily"\n'
+        f'log_file = "logs/daily.log"\n{extra}',
+        encoding="utf-8",
+    )
+    return path
+
+
+def reviews(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*REVIEWS, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def query(db_url: str, sql: str) -> list[sa.Row[tuple[object, ...]]]:
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            return list(conn.execute(sa.text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def age_validators(db_url: str, age: timedelta) -> None:
+    """Make every stored page look last checked *age* ago."""
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(url_validators).values(last_checked_at=datetime.now(UTC) - age))
+    finally:
+        engine.dispose()
+
+
+def review_ids(db_url: str) -> list[int]:
+    return [int(row[0]) for row in query(db_url, "SELECT id FROM reviews")]
+
+
+def requests_per_entry(server: StandinServer, since: int) -> dict[str, list[str]]:
+    paths = server.log.paths(LISTING)[since:]
+    return {
+        entry: [path for path in paths if path.startswith(f"/anime/{entry}/")]
+        for entry in ("1", "2")
+    }
+
+
+def test_consecutive_runs_find_new_reviews_cheaply_and_store_nothing_twice(
+    db_url: str, server: StandinServer, tmp_path: Path
+) -> None:
+    jobs = write_jobs(tmp_path, server, db_url)
+    site = server.standin
+
+    first = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert sorted(review_ids(db_url)) == sorted(site.review_ids())  # everything stored
+    mark = len(server.log.paths(LISTING))
+    assert mark == 5  # 3 + 2 pages, each once
+
+    # Nothing changed: one conditional request per entry, for its newest page.
+    second = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    later = server.log.all(LISTING)[mark:]
+    assert len(later) == 2
+    assert {item.path.split("/")[2] for item in later} == {"1", "2"}
+    assert all("sort=newest" in item.path and "p=" not in item.path for item in later)
+    assert all(item.header("If-None-Match") for item in later)
+    assert len(review_ids(db_url)) == len(site.review_ids())
+
+    # A new review: picked up; the other entry still costs one request.
+    added = site.add_review("anime", 2)
+    mark = len(server.log.paths(LISTING))
+    third = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    assert third.returncode == 0, third.stderr
+    ids = review_ids(db_url)
+    assert added.id in ids and len(ids) == len(set(ids)) == len(site.review_ids())
+    per_entry = requests_per_entry(server, mark)
+    assert len(per_entry["1"]) == 1
+    # The crawler's rule ("stop at the first page bringing no new review") reads page 2
+    # after a page 1 that brought one.
+    assert 1 <= len(per_entry["2"]) <= 2 and "p=" not in per_entry["2"][0]
+
+    # A week later: the stored pages beyond page 1 are stale and re-checked, each
+    # once and conditionally; nothing is duplicated.
+    age_validators(db_url, timedelta(days=8))
+    mark = len(server.log.paths(LISTING))
+    fourth = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    assert fourth.returncode == 0, fourth.stderr
+    later = server.log.all(LISTING)[mark:]
+    stored = {str(row[0]) for row in query(db_url, "SELECT url FROM url_validators")}
+    assert len(later) == len(stored) == len({item.path for item in later})
+    assert all(item.header("If-None-Match") for item in later)
+    assert sorted(review_ids(db_url)) == sorted(site.review_ids())
+
+    runs = reviews("runs", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    assert runs.returncode == 0, runs.stderr
+    lines = runs.stdout.splitlines()
+    assert lines[0].split()[:3] == ["run", "job", "started"]
+    # Four job runs, the last one in two passes (seeds, then the stale pages).
+    assert len(lines) == 1 + 5
+    assert all(" daily " in line and "success" in line for line in lines[1:])
+    assert not any(line.startswith("!") for line in lines)
+    log_text = (tmp_path / "logs" / "daily.log").read_text()
+    assert log_text.count("reviews run daily") >= 4 and "re-checking" in log_text
+
+
+def test_a_second_concurrent_run_is_refused_with_exit_5(
+    db_url: str, server: StandinServer, tmp_path: Path
+) -> None:
+    jobs = write_jobs(tmp_path, server, db_url)
+    engine = open_engine(db_url)
+    try:
+        with JobLock(engine, "daily", owner="elsewhere:4242:cafe"):
+            refused = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    finally:
+        engine.dispose()
+    assert refused.returncode == 5
+    assert "already running" in refused.stderr and "elsewhere:4242:cafe" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert server.log.paths(LISTING) == []  # the site never heard of the refused run
+    assert "elsewhere:4242:cafe" in (tmp_path / "logs" / "daily.log").read_text()
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(
+    sqlite_url: str, server: StandinServer, tmp_path: Path
+) -> None:
+    jobs = write_jobs(tmp_path, server, sqlite_url)
+    engine = open_engine(sqlite_url)
+    long_ago = datetime.now(UTC) - timedelta(hours=1)
+    JobLock(engine, "daily", owner="killed:1:dead", ttl=300, clock=lambda: long_ago).acquire()
+    engine.dispose()
+    done = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "took over the lock" in done.stderr and "killed:1:dead" in done.stderr
+    assert query(sqlite_url, "SELECT owner FROM job_locks") == []  # released at the end
+    assert len(review_ids(sqlite_url)) == len(server.standin.review_ids())
+
+
+def test_failed_runs_stand_out(sqlite_url: str, tmp_path: Path) -> None:
+    with serve_standin(StandinSite()) as server:
+        server.standin.add_entry("anime", 1, "A", "A", reviews=3)
+        server.standin.add_entry("anime", 2, "B", "B", reviews=3)
+        jobs = write_jobs(tmp_path, server, sqlite_url)
+        server.standin.entries.pop(("anime", 2))  # its listing now answers 404
+        done = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    runs = reviews("runs", "--db", sqlite_url, cwd=tmp_path)
+    line = runs.stdout.splitlines()[1]
+    assert line.startswith("!") and "page_errors" in line
+
+
+def test_unknown_job_and_missing_jobs_file_are_usage_errors(tmp_path: Path) -> None:
+    missing = reviews("run", "daily", cwd=tmp_path)
+    assert missing.returncode == 2 and "jobs file not found" in missing.stderr
+    (tmp_path / "reviews.toml").write_text('[jobs.a]\nseeds = ["http://127.0.0.1:9/"]\n')
+    unknown = reviews("run", "daily", cwd=tmp_path)
+    assert unknown.returncode == 2 and "no job named 'daily' (jobs: a)" in unknown.stderr
+    empty = reviews("runs", "--db", str(tmp_path / "x.db"), cwd=tmp_path)
+    assert empty.returncode == 0 and "no runs recorded yet" in empty.stderr
