@@ -8,7 +8,7 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-__all__ = ["insert"]
+__all__ = ["insert", "insert_for"]
 
 
 def insert(connection: Connection, table: Table) -> Any:
@@ -17,6 +17,11 @@ def insert(connection: Connection, table: Table) -> Any:
     Both dialects' constructs share that API; the return type is ``Any`` because
     SQLAlchemy types them as two unrelated classes.
     """
-    if connection.dialect.name == "postgresql":
+    return insert_for(connection.dialect.name, table)
+
+
+def insert_for(dialect_name: str, table: Table) -> Any:
+    """Return the INSERT of *dialect_name* ("sqlite" or "postgresql") for *table*."""
+    if dialect_name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)

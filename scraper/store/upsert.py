@@ -16,6 +16,7 @@ Rules kept here, for import, archive and reparse alike:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from scraper.schema.tables import (
     user_names,
     users,
 )
-from scraper.store.dialect import insert
+from scraper.store.dialect import insert_for
 
 __all__ = ["RecordCounts", "store_records", "text_sha256"]
 
@@ -160,19 +161,9 @@ def _upsert_entries(
         }
         for _, entry in sorted(unique.items())
     ]
-    statement = insert(connection, entries).values(rows)
-    excluded = statement.excluded
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["type", "mal_id"],
-            set_={
-                "title": _newer(entries, excluded, "title"),
-                "url": _newer(entries, excluded, "url"),
-                "first_seen_at": _extreme(entries, excluded, "first_seen_at", earliest=True),
-                "last_seen_at": _extreme(entries, excluded, "last_seen_at", earliest=False),
-            },
-        )
-    )
+    # executemany with one statement shape: compiled once and cached, unlike a
+    # multi-row VALUES whose SQL changes with the row count.
+    connection.execute(_entries_upsert(connection.dialect.name), rows)
     found = connection.execute(
         sa.select(entries.c.id, entries.c.type, entries.c.mal_id).where(
             sa.tuple_(entries.c.type, entries.c.mal_id).in_(list(unique))
@@ -241,22 +232,13 @@ def _refresh_users(
         updates,
     )
     names = sorted({(user_id, user.username) for user_id, user in seen.items()})
-    statement = insert(connection, user_names).values(
+    connection.execute(
+        _user_names_upsert(connection.dialect.name),
         [
             {"user_id": uid, "username": name, "first_seen_at": observed_at}
             | {"last_seen_at": observed_at}
             for uid, name in names
-        ]
-    )
-    excluded = statement.excluded
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["user_id", "username"],
-            set_={
-                "first_seen_at": _extreme(user_names, excluded, "first_seen_at", earliest=True),
-                "last_seen_at": _extreme(user_names, excluded, "last_seen_at", earliest=False),
-            },
-        )
+        ],
     )
 
 
@@ -302,21 +284,7 @@ def _upsert_reviews(
     connection: Connection, rows: list[dict[str, Any]], observed_at: datetime
 ) -> set[int]:
     """Insert or refresh review rows; return the ids whose latest values are this capture's."""
-    statement = insert(connection, reviews).values(rows)
-    excluded = statement.excluded
-    statement = statement.on_conflict_do_update(
-        index_elements=["id"],
-        set_={name: excluded[name] for name in rows[0] if name not in _KEEP_ON_UPDATE},
-        where=sa.or_(
-            reviews.c.last_seen_at < excluded.last_seen_at,
-            # Same capture time: the later raw page wins, so a reparse is stable.
-            sa.and_(
-                reviews.c.last_seen_at == excluded.last_seen_at,
-                sa.func.coalesce(reviews.c.last_raw_page_id, 0) <= excluded.last_raw_page_id,
-            ),
-        ),
-    ).returning(reviews.c.id)
-    won = set(connection.execute(statement).scalars())
+    won = set(connection.execute(_reviews_upsert(connection.dialect.name), rows).scalars())
     ids = [row["id"] for row in rows]
     connection.execute(
         sa.update(reviews)
@@ -336,9 +304,8 @@ def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
     if not names:
         return
     connection.execute(
-        insert(connection, tags)
-        .values([{"name": name} for name in names])
-        .on_conflict_do_nothing(index_elements=["name"])
+        _tags_insert(connection.dialect.name),
+        [{"name": name} for name in names],
     )
     tag_ids = dict(
         connection.execute(sa.select(tags.c.name, tags.c.id).where(tags.c.name.in_(names))).all()
@@ -372,16 +339,10 @@ def _store_observations(
         }
         for record in records
     ]
-    statement = insert(connection, review_observations).values(rows)
-    excluded = statement.excluded
     # A reparse of the same raw page refreshes what the current parser reads.
     connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["review_id", "raw_page_id"],
-            set_={
-                name: excluded[name] for name in rows[0] if name not in {"review_id", "raw_page_id"}
-            },
-        )
+        _observations_upsert(connection.dialect.name),
+        rows,
     )
 
 
@@ -413,3 +374,76 @@ def _classify(
         else:
             unchanged += 1
     return RecordCounts(new, updated, unchanged, frozenset(changed))
+
+
+# --- statements, built once per dialect (building ``excluded`` is not free) ----------
+
+
+@functools.cache
+def _entries_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect, entries)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["type", "mal_id"],
+        set_={
+            "title": _newer(entries, excluded, "title"),
+            "url": _newer(entries, excluded, "url"),
+            "first_seen_at": _extreme(entries, excluded, "first_seen_at", earliest=True),
+            "last_seen_at": _extreme(entries, excluded, "last_seen_at", earliest=False),
+        },
+    )
+
+
+@functools.cache
+def _user_names_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect, user_names)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["user_id", "username"],
+        set_={
+            "first_seen_at": _extreme(user_names, excluded, "first_seen_at", earliest=True),
+            "last_seen_at": _extreme(user_names, excluded, "last_seen_at", earliest=False),
+        },
+    )
+
+
+#: Review columns an upsert overwrites (the latest values and where they came from).
+_REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON_UPDATE)
+
+
+@functools.cache
+def _reviews_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect, reviews)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={name: excluded[name] for name in _REVIEW_LATEST},
+        where=sa.or_(
+            reviews.c.last_seen_at < excluded.last_seen_at,
+            # Same capture time: the later raw page wins, so a reparse is stable.
+            sa.and_(
+                reviews.c.last_seen_at == excluded.last_seen_at,
+                sa.func.coalesce(reviews.c.last_raw_page_id, 0) <= excluded.last_raw_page_id,
+            ),
+        ),
+    ).returning(reviews.c.id)
+
+
+@functools.cache
+def _tags_insert(dialect: str) -> Any:
+    return insert_for(dialect, tags).on_conflict_do_nothing(index_elements=["name"])
+
+
+_OBSERVATION_VALUES = tuple(
+    c.name for c in review_observations.columns if c.name not in {"id", "review_id", "raw_page_id"}
+)
+
+
+@functools.cache
+def _observations_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect, review_observations)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["review_id", "raw_page_id"],
+        set_={name: excluded[name] for name in _OBSERVATION_VALUES},
+    )
