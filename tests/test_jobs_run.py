@@ -17,7 +17,10 @@ import pytest
 import sqlalchemy as sa
 from standin import StandinServer, StandinSite, serve_standin
 
+from scraper.jobs.config import load_jobs
+from scraper.jobs.history import last_started
 from scraper.jobs.locks import JobLock
+from scraper.jobs.loop import ChildRunner, Scheduler
 from scraper.schema.tables import url_validators
 from scraper.store.engine import open_engine
 
@@ -193,5 +196,32 @@ def test_unknown_job_and_missing_jobs_file_are_usage_errors(tmp_path: Path) -> N
     (tmp_path / "reviews.toml").write_text('[jobs.a]\nseeds = ["http://127.0.0.1:9/"]\n')
     unknown = reviews("run", "daily", cwd=tmp_path)
     assert unknown.returncode == 2 and "no job named 'daily' (jobs: a)" in unknown.stderr
-    empty = reviews("runs", "--db", str(tmp_path / "x.db"), cwd=tmp_path)
+    nowhere = reviews("runs", "--db", str(tmp_path / "x.db"), cwd=tmp_path)
+    assert nowhere.returncode == 1 and "no database at" in nowhere.stderr
+    assert not (tmp_path / "x.db").exists()  # reading the history creates nothing
+    open_engine(f"sqlite:///{tmp_path / 'y.db'}").dispose()
+    empty = reviews("runs", "--db", str(tmp_path / "y.db"), cwd=tmp_path)
     assert empty.returncode == 0 and "no runs recorded yet" in empty.stderr
+
+
+def test_the_loop_runs_a_due_job_in_a_child_and_then_remembers_it(
+    sqlite_url: str, server: StandinServer, tmp_path: Path
+) -> None:
+    jobs = load_jobs(write_jobs(tmp_path, server, sqlite_url))
+    now = datetime.now().astimezone()
+    assert last_started(sqlite_url, "daily") is None
+    assert not (tmp_path / "reviews.db").exists()  # asking created no database
+    loop = Scheduler(
+        jobs,
+        runner=ChildRunner(jobs),
+        clock=lambda: now,
+        last_start=lambda job: now - timedelta(days=2),
+    )
+    assert loop.tick() == [("daily", 0)]  # missed while down: caught up once
+    assert len(review_ids(sqlite_url)) == len(server.standin.review_ids())
+    started = last_started(sqlite_url, "daily")
+    assert started is not None and abs((started - datetime.now(UTC)).total_seconds()) < 60
+    # A loop started afterwards reads the last start from the database: nothing due.
+    restarted = Scheduler(jobs, runner=ChildRunner(jobs), clock=lambda: now + timedelta(minutes=1))
+    assert restarted.last["daily"] == started
+    assert restarted.due(now + timedelta(minutes=1)) == []

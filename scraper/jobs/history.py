@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from scraper.config import DEFAULT_JOBS_FILE, database_url
+from scraper.errors import StoreError
 from scraper.schema.tables import crawl_runs
 from scraper.store.engine import open_engine, store_error
 
@@ -52,8 +53,21 @@ class RunRow:
         return self.outcome in FAILED_OUTCOMES
 
 
+def missing_sqlite_file(db_url: str) -> Path | None:
+    """Return the path of *db_url*'s SQLite file when it does not exist yet, else None
+    (reading the history must not create an empty archive as a side effect)."""
+    url = sa.make_url(db_url)
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return None
+    path = Path(url.database).expanduser()
+    return None if path.exists() else path
+
+
 @contextmanager
 def _engine(db_url: str) -> Iterator[Engine]:
+    missing = missing_sqlite_file(db_url)
+    if missing is not None:
+        raise StoreError(f"no database at {missing}: no run has been recorded there yet")
     engine = open_engine(db_url)
     try:
         yield engine
@@ -108,6 +122,8 @@ def last_started(db_url: str, job: str) -> datetime | None:
 
     Raises StoreError when the database cannot be opened or read.
     """
+    if missing_sqlite_file(db_url) is not None:
+        return None
     query = sa.select(sa.func.max(crawl_runs.c.started_at)).where(crawl_runs.c.job == job)
     with _engine(db_url) as engine, engine.connect() as conn:
         # max() keeps the column's type, so the value comes back as an aware datetime.
