@@ -379,32 +379,28 @@ def _classify(
 # --- statements, built once per dialect (building ``excluded`` is not free) ----------
 
 
-@functools.cache
-def _entries_upsert(dialect: str) -> Any:
-    statement = insert_for(dialect, entries)
+def _seen_span_upsert(dialect: str, table: sa.Table, key: list[str], latest: list[str]) -> Any:
+    """Upsert on *key* that widens first/last_seen_at and takes *latest* from newer captures."""
+    statement = insert_for(dialect, table)
     excluded = statement.excluded
     return statement.on_conflict_do_update(
-        index_elements=["type", "mal_id"],
-        set_={
-            "title": _newer(entries, excluded, "title"),
-            "url": _newer(entries, excluded, "url"),
-            "first_seen_at": _extreme(entries, excluded, "first_seen_at", earliest=True),
-            "last_seen_at": _extreme(entries, excluded, "last_seen_at", earliest=False),
+        index_elements=key,
+        set_={name: _newer(table, excluded, name) for name in latest}
+        | {
+            "first_seen_at": _extreme(table, excluded, "first_seen_at", earliest=True),
+            "last_seen_at": _extreme(table, excluded, "last_seen_at", earliest=False),
         },
     )
+
+
+@functools.cache
+def _entries_upsert(dialect: str) -> Any:
+    return _seen_span_upsert(dialect, entries, ["type", "mal_id"], ["title", "url"])
 
 
 @functools.cache
 def _user_names_upsert(dialect: str) -> Any:
-    statement = insert_for(dialect, user_names)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=["user_id", "username"],
-        set_={
-            "first_seen_at": _extreme(user_names, excluded, "first_seen_at", earliest=True),
-            "last_seen_at": _extreme(user_names, excluded, "last_seen_at", earliest=False),
-        },
-    )
+    return _seen_span_upsert(dialect, user_names, ["user_id", "username"], [])
 
 
 #: Review columns an upsert overwrites (the latest values and where they came from).
