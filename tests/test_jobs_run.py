@@ -7,6 +7,8 @@ archive holds, from the database itself.
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -188,6 +190,33 @@ def test_failed_runs_stand_out(sqlite_url: str, tmp_path: Path) -> None:
     runs = reviews("runs", "--db", sqlite_url, cwd=tmp_path)
     line = runs.stdout.splitlines()[1]
     assert line.startswith("!") and "page_errors" in line
+    # On a terminal: a table, the failed run in bold red.
+    on_terminal = on_a_terminal("runs", "--db", sqlite_url, cwd=tmp_path)
+    assert "\x1b[1;31m" in on_terminal and "page_errors" in on_terminal
+    assert "!" not in on_terminal.replace("\x1b", "")
+
+
+def on_a_terminal(*args: str, cwd: Path) -> str:
+    """Run ``reviews`` with its stdout on a pseudo-terminal; return what it showed."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160", "TERM": "xterm-256color"}
+    env.pop("NO_COLOR", None)
+    with subprocess.Popen(
+        [*REVIEWS, *args], cwd=cwd, stdout=follower, stderr=subprocess.PIPE, env=env
+    ) as child:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        assert child.wait(timeout=60) == 0
+    os.close(leader)
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def test_unknown_job_and_missing_jobs_file_are_usage_errors(tmp_path: Path) -> None:

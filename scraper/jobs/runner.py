@@ -33,7 +33,7 @@ from scraper.crawl import CrawlProgress, CrawlReport, crawl, normalise
 from scraper.jobs.config import Job
 from scraper.jobs.locks import DEFAULT_LOCK_TTL, JobLock, LockHolder
 from scraper.schema.tables import url_validators
-from scraper.store.engine import open_engine
+from scraper.store.engine import describe_url, open_engine
 
 __all__ = ["JobRun", "run_job", "stale_pages"]
 
@@ -93,7 +93,8 @@ def run_job(job: Job, *, lock_ttl: float = DEFAULT_LOCK_TTL) -> JobRun:
 
 def _passes(engine: Engine, job: Job) -> list[CrawlReport]:
     incremental = job.mode == "incremental"
-    log.info("job %s: %s crawl of %d seed(s) into %s", job.name, job.mode, len(job.seeds), job.db)
+    where = describe_url(job.db)  # never a password in a log file
+    log.info("job %s: %s crawl of %d seed(s) into %s", job.name, job.mode, len(job.seeds), where)
     first = _crawl(job, job.seeds, job.crawl_settings(), None if incremental else job.refresh_after)
     reports = [first]
     if not incremental or job.refresh_after is None or first.open_urls:
