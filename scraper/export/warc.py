@@ -37,6 +37,7 @@ __all__ = [
     "REQUESTED_URL_HEADER",
     "WarcExport",
     "export_warc",
+    "served_headers",
     "warc_paths",
 ]
 
@@ -79,12 +80,12 @@ def served_headers(headers: Sequence[Sequence[str]], body_size: int) -> list[tup
         lowered = name.lower()
         if lowered in _RENAMED and value.strip().lower() != "identity":
             result.append((ORIG_PREFIX + name, value))
-        elif lowered == "content-length":
-            if value.strip() != str(body_size):
-                result.append((ORIG_PREFIX + name, value))
+        elif lowered == "content-length" and value.strip() != str(body_size):
+            # The length of the encoded transfer: keep it, and say the true one.
+            result.append((ORIG_PREFIX + name, value))
+            result.append(("Content-Length", str(body_size)))
         else:
             result.append((name, value))
-    result.append(("Content-Length", str(body_size)))
     return result
 
 

@@ -99,16 +99,40 @@ def iter_warc_pages(
 
     seen = {} if seen is None else seen
     try:
+        _check_warc(path)
         with path.open("rb") as stream:
             records = ArchiveIterator(stream)
             for record in records:
-                page = _page(record, seen, report, (path, records.get_record_offset()))
+                page = _page(record, seen, report, path)
                 if page is not None:
+                    if record.rec_type != "revisit":
+                        # Asked only now: warcio reads the record to its end to answer.
+                        digest = record.rec_headers.get_header("WARC-Payload-Digest")
+                        seen.setdefault(digest or "", (path, records.get_record_offset()))
                     yield page
     except OSError as error:
         raise UsageError(f"{path}: cannot read: {error.strerror or error}") from error
     except ArchiveLoadFailed as error:
         raise UsageError(f"{path}: not a WARC file ({error})") from error
+
+
+def _check_warc(path: Path) -> None:
+    """Raise UsageError unless *path* starts like a WARC file (plain or gzipped).
+
+    warcio reads nearly anything as records of some kind; a text file would
+    otherwise pass as a WARC with odd records in it.
+    """
+    import gzip
+
+    with path.open("rb") as stream:
+        start = stream.read(2)
+        stream.seek(0)
+        try:
+            head = gzip.GzipFile(fileobj=stream).read(5) if start == b"\x1f\x8b" else stream.read(5)
+        except (OSError, EOFError):
+            head = b""
+    if head != b"WARC/":
+        raise UsageError(f"{path}: not a WARC file (it does not start with a WARC record)")
 
 
 def _payload_at(where: tuple[Path, int]) -> bytes:
@@ -121,9 +145,7 @@ def _payload_at(where: tuple[Path, int]) -> bytes:
         return bytes(record.content_stream().read())
 
 
-def _page(
-    record: Any, seen: PayloadIndex, report: WarcImport, where: tuple[Path, int]
-) -> FetchedPage | None:
+def _page(record: Any, seen: PayloadIndex, report: WarcImport, path: Path) -> FetchedPage | None:
     if record.rec_type not in ("response", "resource", "revisit"):
         return None
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -136,14 +158,12 @@ def _page(
         original = seen.get(digest or "")
         if original is None:
             report.errors.append(
-                f"{where[0]}: revisit of {url}: the record it refers to was not imported"
+                f"{path}: revisit of {url}: the record it refers to was not imported"
             )
             return None
         body = _payload_at(original)
     else:
         body = record.content_stream().read()
-        if digest:
-            seen.setdefault(digest, where)
     status = None if record.rec_type == "resource" else record.http_headers.get_statuscode()
     return FetchedPage(
         requested_url=record.rec_headers.get_header(REQUESTED_URL_HEADER) or url,

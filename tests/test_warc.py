@@ -1,0 +1,267 @@
+"""WARC export and import: warcio check passes, and a re-import gives the same archive."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from dataclasses import replace
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from test_query_pages import PAGES, build_archive, page_of
+
+from scraper.cli import ExitCode, main
+from scraper.export.warc import export_warc, served_headers
+from scraper.export.warcimport import import_warcs, is_review_url
+from scraper.store.engine import open_engine
+from scraper.store.ingest import ingest_page
+from scraper.store.read import iter_records
+
+WARCIO = Path(sys.executable).with_name("warcio")
+
+
+def warcio_check(*paths: Path) -> None:
+    done = subprocess.run(
+        [str(WARCIO), "check", "-v", *map(str, paths)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "digest pass" in done.stdout
+
+
+def records(url: str) -> list[dict[str, Any]]:
+    engine = open_engine(url)
+    try:
+        return list(iter_records(engine, history=True))
+    finally:
+        engine.dispose()
+
+
+def raw_pages(url: str) -> list[tuple[Any, ...]]:
+    """The raw pages as stored, minus what an import cannot know (ids, source)."""
+    from scraper.schema.tables import raw_pages as table
+
+    columns = [
+        table.c[name]
+        for name in (
+            "requested_url",
+            "final_url",
+            "status",
+            "headers",
+            "fetched_at",
+            "body_sha256",
+            "page_kind",
+            "review_count",
+        )
+    ]
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            statement = sa.select(*columns).order_by(table.c.fetched_at, table.c.final_url)
+            return [tuple(row) for row in conn.execute(statement)]
+    finally:
+        engine.dispose()
+
+
+def build_varied_archive(url: str) -> None:
+    """The known archive, twice (revisits), plus pages that test the WARC's corners."""
+    build_archive(url, captures=2).dispose()
+    engine = open_engine(url)
+    try:
+        base = page_of(*PAGES[0])
+        later = base.fetched_at.replace(year=2025)
+        # A page saved from disk: no HTTP exchange behind it (a resource record).
+        ingest_page(engine, replace(base, status=None, headers=(), fetched_at=later), source="file")
+        # Served gzipped and chunked: the archive keeps the decoded body.
+        served = (
+            ("Content-Type", "text/html; charset=utf-8"),
+            ("Content-Encoding", "gzip"),
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Length", "123"),
+        )
+        moved = replace(
+            page_of(*PAGES[1]),
+            requested_url="https://myanimelist.net/anime/1002/Old_Name/reviews",
+            headers=served,
+            fetched_at=later.replace(month=2),
+        )
+        ingest_page(engine, moved)
+    finally:
+        engine.dispose()
+
+
+def test_export_check_import_gives_an_identical_archive(db_url: str, tmp_path: Path) -> None:
+    build_varied_archive(db_url)
+    out = tmp_path / "archive.warc.gz"
+    assert main(["export", "--db", db_url, "--format", "warc", "--out", str(out)]) == 0
+    warcio_check(out)
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert main(["import-warc", "--db", fresh, str(out)]) == ExitCode.OK
+    assert records(fresh) == records(db_url)
+    assert raw_pages(fresh) == raw_pages(db_url)
+    # The second import finds every page already stored and adds nothing.
+    engine = open_engine(fresh)
+    try:
+        again = import_warcs(engine, [out])
+    finally:
+        engine.dispose()
+    assert (again.pages, again.already_stored, again.errors) == (0, 8, [])
+    assert raw_pages(fresh) == raw_pages(db_url)
+
+
+def test_identical_bodies_become_revisits_and_files_roll_over(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    build_varied_archive(sqlite_url)
+    engine = open_engine(sqlite_url)
+    try:
+        report = export_warc(engine, tmp_path / "small.warc.gz", max_size=2500)
+    finally:
+        engine.dispose()
+    # A body served again (even at another URL) is a revisit, across files too.
+    assert (report.responses, report.revisits, report.resources) == (3, 4, 1)
+    names = [path.name for path in report.files]
+    assert names[:3] == ["small.warc.gz", "small-00001.warc.gz", "small-00002.warc.gz"]
+    assert len(names) >= 4
+    warcio_check(*report.files)
+    from warcio.archiveiterator import ArchiveIterator
+
+    for path in report.files:
+        with path.open("rb") as stream:
+            assert next(iter(ArchiveIterator(stream))).rec_type == "warcinfo"
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    engine = open_engine(fresh)
+    try:
+        imported = import_warcs(engine, report.files)
+    finally:
+        engine.dispose()
+    assert (imported.pages, imported.errors) == (8, [])
+    assert records(fresh) == records(sqlite_url)
+
+
+def test_a_filtered_export_holds_the_pages_of_those_reviews(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    build_archive(sqlite_url, captures=2).dispose()
+    out = tmp_path / "one.warc.gz"
+    argv = ["export", "--db", sqlite_url, "--format", "warc", "--out", str(out), "--entry", "1002"]
+    assert main(argv) == 0
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    assert main(["import-warc", "--db", fresh, str(out)]) == 0
+    assert [r["mal_id"] for r in records(fresh)] == [5004, 5005]
+
+
+def _wget_style_warc(path: Path) -> bytes:
+    """A WARC as another crawler writes it: robots.txt, an image, and a review page
+    served gzipped and chunked, with request records and a metadata record."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    url, body = page_of(*PAGES[2]).final_url, page_of(*PAGES[2]).body
+    zipped = gzip.compress(body)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(zipped), zipped)
+    with path.open("wb") as stream:
+        writer = WARCWriter(stream, gzip=True)
+        writer.write_record(writer.create_warcinfo_record(path.name, {"software": "Wget/1.21"}))
+        exchanges = [
+            ("https://myanimelist.net/robots.txt", "text/plain", [], b"User-agent: *\n"),
+            ("https://cdn.myanimelist.net/images/a.jpg", "image/jpeg", [], b"\xff\xd8\xff"),
+            (
+                url,
+                "text/html; charset=UTF-8",
+                [("Content-Encoding", "gzip"), ("Transfer-Encoding", "chunked")],
+                chunked,
+            ),
+        ]
+        for target, kind, extra, payload in exchanges:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", kind), *extra], "HTTP/1.1")
+            request = StatusAndHeaders("GET / HTTP/1.1", [("Host", "x")], is_http_request=True)
+            writer.write_record(writer.create_warc_record(target, "request", http_headers=request))
+            record = writer.create_warc_record(
+                target,
+                "response",
+                payload=BytesIO(payload),
+                length=len(payload),
+                http_headers=headers,
+            )
+            writer.write_record(record)
+        metadata = writer.create_warc_record(
+            url,
+            "metadata",
+            payload=BytesIO(b"outlinks: none\n"),
+            length=15,
+            warc_content_type="text/plain",
+        )
+        writer.write_record(metadata)
+    return body
+
+
+def test_import_reads_review_pages_from_another_tools_warc(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "wget.warc.gz"
+    body = _wget_style_warc(path)
+    assert main(["import-warc", "--db", db_url, str(path)]) == ExitCode.OK
+    assert "1 page(s) stored with 2 review(s)" in capsys.readouterr().err
+    assert [r["mal_id"] for r in records(db_url)] == [5006, 5007]
+    engine = open_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT source, body_sha256 FROM raw_pages")).one()
+    finally:
+        engine.dispose()
+    import hashlib
+
+    assert tuple(stored) == ("warc", hashlib.sha256(body).hexdigest())  # decoded body kept
+
+
+def test_bad_warc_files_are_named_and_the_others_imported(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.warc.gz"
+    _wget_style_warc(good)
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not a WARC file\n" * 10)
+    missing = tmp_path / "missing.warc.gz"
+    code = main(["import-warc", "--db", sqlite_url, str(text), str(missing), str(good)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.PAGE_ERRORS
+    assert "notes.txt: not a WARC file" in err and "missing.warc.gz: cannot read" in err
+    assert "1 page(s) stored" in err and "Traceback" not in err
+    assert [r["mal_id"] for r in records(sqlite_url)] == [5006, 5007]
+
+
+def test_headers_are_made_true_to_the_decoded_body() -> None:
+    headers = [
+        ("Content-Type", "text/html"),
+        ("Content-Encoding", "gzip"),
+        ("Content-Length", "10"),
+        ("Transfer-Encoding", "chunked"),
+    ]
+    assert served_headers(headers, 42) == [
+        ("Content-Type", "text/html"),
+        ("X-Archive-Orig-Content-Encoding", "gzip"),
+        ("X-Archive-Orig-Content-Length", "10"),
+        ("Content-Length", "42"),
+        ("X-Archive-Orig-Transfer-Encoding", "chunked"),
+    ]
+    assert served_headers([("Content-Length", "42")], 42) == [("Content-Length", "42")]
+
+
+@pytest.mark.parametrize(
+    ("url", "review_page"),
+    [
+        ("https://myanimelist.net/anime/1/Cowboy_Bebop/reviews?p=2", True),
+        ("https://myanimelist.net/manga/2/Berserk/reviews", True),
+        ("https://myanimelist.net/reviews.php?id=7406", True),
+        ("https://myanimelist.net/profile/TheLlama/reviews", True),
+        ("http://127.0.0.1:8080/anime/1/x/reviews", True),
+        ("https://myanimelist.net/anime/1/Cowboy_Bebop", False),
+        ("https://myanimelist.net/robots.txt", False),
+    ],
+)
+def test_which_urls_are_review_pages(url: str, review_page: bool) -> None:
+    assert is_review_url(url) is review_page
