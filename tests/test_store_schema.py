@@ -136,3 +136,41 @@ def test_migrations_are_found_next_to_the_installed_package() -> None:
     assert (folder / "env.py").is_file()
     assert (folder / "script.py.mako").is_file()
     assert (folder / "versions" / "0001_initial.py").is_file()
+
+
+@pytest.mark.slow
+def test_an_installed_wheel_creates_and_migrates_its_database(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import zipfile
+
+    repo = Path(__file__).resolve().parent.parent
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(repo)],
+        capture_output=True,
+        text=True,
+    )
+    wheels = list(tmp_path.glob("*.whl"))
+    if built.returncode != 0 or not wheels:
+        pytest.skip(f"cannot build a wheel here: {built.stderr.strip()[-200:]}")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        wheel.extractall(site)
+    script = (
+        "import sys, scraper\n"
+        "from scraper.store.engine import open_engine\n"
+        "from scraper.store.migrate import schema_state\n"
+        f"assert scraper.__file__.startswith({str(site)!r}), scraper.__file__\n"
+        f"engine = open_engine('sqlite:///{tmp_path}/fresh.db')\n"
+        "print(schema_state(engine).up_to_date)\n"
+    )
+    # The unpacked wheel comes first on the path, ahead of the editable checkout.
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "True"

@@ -16,7 +16,6 @@ Rules kept here, for import, archive and reparse alike:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,14 +29,19 @@ from scraper.records import Review
 from scraper.schema.tables import (
     REACTION_COLUMNS,
     entries,
-    review_observations,
     review_tags,
     reviews,
     tags,
     user_names,
     users,
 )
-from scraper.store.dialect import insert_for
+from scraper.store.statements import (
+    entries_upsert,
+    observations_upsert,
+    reviews_upsert,
+    tags_insert,
+    user_names_upsert,
+)
 
 __all__ = ["RecordCounts", "store_records", "text_sha256"]
 
@@ -132,20 +136,6 @@ def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any
     return found
 
 
-def _newer(table: sa.Table, excluded: Any, column: str) -> Any:
-    """The stored value unless this capture is at least as new as the stored one."""
-    return sa.case(
-        (excluded.last_seen_at >= table.c.last_seen_at, excluded[column]),
-        else_=table.c[column],
-    )
-
-
-def _extreme(table: sa.Table, excluded: Any, column: str, *, earliest: bool) -> Any:
-    older = excluded[column] < table.c[column]
-    keep_new = older if earliest else sa.not_(older)
-    return sa.case((keep_new, excluded[column]), else_=table.c[column])
-
-
 def _upsert_entries(
     connection: Connection, records: Sequence[Review], observed_at: datetime
 ) -> dict[tuple[str, int], int]:
@@ -163,7 +153,7 @@ def _upsert_entries(
     ]
     # executemany with one statement shape: compiled once and cached, unlike a
     # multi-row VALUES whose SQL changes with the row count.
-    connection.execute(_entries_upsert(connection.dialect.name), rows)
+    connection.execute(entries_upsert(connection.dialect.name), rows)
     found = connection.execute(
         sa.select(entries.c.id, entries.c.type, entries.c.mal_id).where(
             sa.tuple_(entries.c.type, entries.c.mal_id).in_(list(unique))
@@ -233,7 +223,7 @@ def _refresh_users(
     )
     names = sorted({(user_id, user.username) for user_id, user in seen.items()})
     connection.execute(
-        _user_names_upsert(connection.dialect.name),
+        user_names_upsert(connection.dialect.name),
         [
             {"user_id": uid, "username": name, "first_seen_at": observed_at}
             | {"last_seen_at": observed_at}
@@ -277,14 +267,11 @@ def _review_row(
     }
 
 
-_KEEP_ON_UPDATE = {"id", "user_id", "first_seen_at"}
-
-
 def _upsert_reviews(
     connection: Connection, rows: list[dict[str, Any]], observed_at: datetime
 ) -> set[int]:
     """Insert or refresh review rows; return the ids whose latest values are this capture's."""
-    won = set(connection.execute(_reviews_upsert(connection.dialect.name), rows).scalars())
+    won = set(connection.execute(reviews_upsert(connection.dialect.name), rows).scalars())
     ids = [row["id"] for row in rows]
     connection.execute(
         sa.update(reviews)
@@ -304,7 +291,7 @@ def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
     if not names:
         return
     connection.execute(
-        _tags_insert(connection.dialect.name),
+        tags_insert(connection.dialect.name),
         [{"name": name} for name in names],
     )
     tag_ids = dict(
@@ -341,7 +328,7 @@ def _store_observations(
     ]
     # A reparse of the same raw page refreshes what the current parser reads.
     connection.execute(
-        _observations_upsert(connection.dialect.name),
+        observations_upsert(connection.dialect.name),
         rows,
     )
 
@@ -374,72 +361,3 @@ def _classify(
         else:
             unchanged += 1
     return RecordCounts(new, updated, unchanged, frozenset(changed))
-
-
-# --- statements, built once per dialect (building ``excluded`` is not free) ----------
-
-
-def _seen_span_upsert(dialect: str, table: sa.Table, key: list[str], latest: list[str]) -> Any:
-    """Upsert on *key* that widens first/last_seen_at and takes *latest* from newer captures."""
-    statement = insert_for(dialect, table)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=key,
-        set_={name: _newer(table, excluded, name) for name in latest}
-        | {
-            "first_seen_at": _extreme(table, excluded, "first_seen_at", earliest=True),
-            "last_seen_at": _extreme(table, excluded, "last_seen_at", earliest=False),
-        },
-    )
-
-
-@functools.cache
-def _entries_upsert(dialect: str) -> Any:
-    return _seen_span_upsert(dialect, entries, ["type", "mal_id"], ["title", "url"])
-
-
-@functools.cache
-def _user_names_upsert(dialect: str) -> Any:
-    return _seen_span_upsert(dialect, user_names, ["user_id", "username"], [])
-
-
-#: Review columns an upsert overwrites (the latest values and where they came from).
-_REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON_UPDATE)
-
-
-@functools.cache
-def _reviews_upsert(dialect: str) -> Any:
-    statement = insert_for(dialect, reviews)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=["id"],
-        set_={name: excluded[name] for name in _REVIEW_LATEST},
-        where=sa.or_(
-            reviews.c.last_seen_at < excluded.last_seen_at,
-            # Same capture time: the later raw page wins, so a reparse is stable.
-            sa.and_(
-                reviews.c.last_seen_at == excluded.last_seen_at,
-                sa.func.coalesce(reviews.c.last_raw_page_id, 0) <= excluded.last_raw_page_id,
-            ),
-        ),
-    ).returning(reviews.c.id)
-
-
-@functools.cache
-def _tags_insert(dialect: str) -> Any:
-    return insert_for(dialect, tags).on_conflict_do_nothing(index_elements=["name"])
-
-
-_OBSERVATION_VALUES = tuple(
-    c.name for c in review_observations.columns if c.name not in {"id", "review_id", "raw_page_id"}
-)
-
-
-@functools.cache
-def _observations_upsert(dialect: str) -> Any:
-    statement = insert_for(dialect, review_observations)
-    excluded = statement.excluded
-    return statement.on_conflict_do_update(
-        index_elements=["review_id", "raw_page_id"],
-        set_={name: excluded[name] for name in _OBSERVATION_VALUES},
-    )

@@ -1,0 +1,107 @@
+"""The upsert statements of the store, built once per dialect and cached.
+
+Building a statement's ``excluded`` namespace costs more than running it, and
+executemany with one fixed statement lets SQLAlchemy compile it once: together
+that made ingest three times faster than multi-row VALUES built per page.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import sqlalchemy as sa
+
+from scraper.schema.tables import entries, review_observations, reviews, tags, user_names
+from scraper.store.dialect import insert_for
+
+__all__ = [
+    "entries_upsert",
+    "observations_upsert",
+    "reviews_upsert",
+    "tags_insert",
+    "user_names_upsert",
+]
+
+#: Review columns an upsert leaves alone: the key, the reviewer, the first sighting.
+_KEEP_ON_UPDATE = {"id", "user_id", "first_seen_at"}
+
+
+def _newer(table: sa.Table, excluded: Any, column: str) -> Any:
+    """The stored value unless this capture is at least as new as the stored one."""
+    return sa.case(
+        (excluded.last_seen_at >= table.c.last_seen_at, excluded[column]),
+        else_=table.c[column],
+    )
+
+
+def _extreme(table: sa.Table, excluded: Any, column: str, *, earliest: bool) -> Any:
+    older = excluded[column] < table.c[column]
+    keep_new = older if earliest else sa.not_(older)
+    return sa.case((keep_new, excluded[column]), else_=table.c[column])
+
+
+def _seen_span_upsert(dialect: str, table: sa.Table, key: list[str], latest: list[str]) -> Any:
+    """Upsert on *key* that widens first/last_seen_at and takes *latest* from newer captures."""
+    statement = insert_for(dialect, table)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=key,
+        set_={name: _newer(table, excluded, name) for name in latest}
+        | {
+            "first_seen_at": _extreme(table, excluded, "first_seen_at", earliest=True),
+            "last_seen_at": _extreme(table, excluded, "last_seen_at", earliest=False),
+        },
+    )
+
+
+@functools.cache
+def entries_upsert(dialect: str) -> Any:
+    return _seen_span_upsert(dialect, entries, ["type", "mal_id"], ["title", "url"])
+
+
+@functools.cache
+def user_names_upsert(dialect: str) -> Any:
+    return _seen_span_upsert(dialect, user_names, ["user_id", "username"], [])
+
+
+#: Review columns an upsert overwrites (the latest values and where they came from).
+_REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON_UPDATE)
+
+
+@functools.cache
+def reviews_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect, reviews)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["id"],
+        set_={name: excluded[name] for name in _REVIEW_LATEST},
+        where=sa.or_(
+            reviews.c.last_seen_at < excluded.last_seen_at,
+            # Same capture time: the later raw page wins, so a reparse is stable.
+            sa.and_(
+                reviews.c.last_seen_at == excluded.last_seen_at,
+                sa.func.coalesce(reviews.c.last_raw_page_id, 0) <= excluded.last_raw_page_id,
+            ),
+        ),
+    ).returning(reviews.c.id)
+
+
+@functools.cache
+def tags_insert(dialect: str) -> Any:
+    return insert_for(dialect, tags).on_conflict_do_nothing(index_elements=["name"])
+
+
+_OBSERVATION_VALUES = tuple(
+    c.name for c in review_observations.columns if c.name not in {"id", "review_id", "raw_page_id"}
+)
+
+
+@functools.cache
+def observations_upsert(dialect: str) -> Any:
+    statement = insert_for(dialect, review_observations)
+    excluded = statement.excluded
+    return statement.on_conflict_do_update(
+        index_elements=["review_id", "raw_page_id"],
+        set_={name: excluded[name] for name in _OBSERVATION_VALUES},
+    )
