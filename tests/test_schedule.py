@@ -319,6 +319,26 @@ def test_a_run_longer_than_the_interval_is_followed_by_one_run_only(tmp_path: Pa
     assert runs == ["hourly@06:00", "hourly@08:30", "hourly@11:30"]
 
 
+def test_a_changed_jobs_file_is_taken_and_a_broken_one_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock, runs = Clock(at(5, 30)), []
+    loop = loop_for(tmp_path, clock, at(1, 10), runs)
+    loop.tick()
+    path = tmp_path / "reviews.toml"
+    assert loop.reload_if_changed() is False
+    path.write_text(
+        path.read_text() + '[jobs.daily]\nseeds = ["https://x.org/"]\nschedule = "@daily"\n'
+    )
+    assert loop.reload_if_changed() is True
+    assert [job.name for job in loop.jobs] == ["hourly", "daily"]
+    assert loop.last["hourly"] == at(5, 30)  # the run already made is remembered
+    path.write_text(path.read_text() + "mode = 3\n")
+    assert loop.reload_if_changed() is False
+    assert "broken, keeping the jobs in use" in caplog.text and "key 'mode'" in caplog.text
+    assert [job.name for job in loop.jobs] == ["hourly", "daily"]
+
+
 def test_the_loop_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     path = write_jobs(tmp_path, '[jobs.yearly]\nseeds = ["https://x.org/"]\nschedule = "@yearly"\n')
     child = subprocess.Popen(

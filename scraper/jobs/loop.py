@@ -7,8 +7,9 @@ start comes from the job's ``crawl_runs`` rows, so a restarted loop remembers.
 
 Each run is a child process (``reviews run NAME``), so a crash or a leak in one run
 never takes the loop down, and the job's lock, log file and exit code work exactly
-as under cron. The clock is injectable, so the catch-up rule is tested without
-waiting for real time to pass.
+as under cron. The jobs file is read again when it changes (a broken edit is
+logged, the jobs in use stay). The clock is injectable, so the catch-up rule is
+tested without waiting for real time to pass.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import subprocess
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 
-from scraper.errors import ScraperError
+from scraper.errors import ConfigError, ScraperError
 from scraper.jobs.config import Job, JobsFile
 from scraper.jobs.schedule import reviews_command
 
@@ -63,21 +65,51 @@ class Scheduler:
         clock: Clock = local_now,
         last_start: LastStart = last_start_in_db,
     ) -> None:
-        self.jobs = [job for job in jobs.jobs if job.schedule is not None]
         self.runner = runner
         self.clock = clock
-        start = clock()
-        #: When each job last started; a job never run counts from the loop's start,
-        #: so it waits for its first fire time as under cron.
+        self.last_start = last_start
+        #: When each job last started; a job never run counts from when the loop
+        #: first saw it, so it waits for its first fire time as under cron.
         self.last: dict[str, datetime] = {}
+        self.jobs: list[Job] = []
+        self.path = jobs.path
+        self._stamp = _stamp(jobs.path)
+        self._take(jobs)
+
+    def _take(self, jobs: JobsFile) -> None:
+        self.jobs = [job for job in jobs.jobs if job.schedule is not None]
+        start = self.clock()
         for job in self.jobs:
+            if job.name in self.last:
+                continue
             try:
-                self.last[job.name] = last_start(job) or start
+                self.last[job.name] = self.last_start(job) or start
             except ScraperError as error:
                 log.warning(
                     "job %s: cannot read its past runs (%s); counting from now", job.name, error
                 )
                 self.last[job.name] = start
+
+    def reload_if_changed(self) -> bool:
+        """Read the jobs file again when it changed on disk; return True if it was taken.
+
+        Jobs kept keep their last start. A broken file is logged and the jobs in use
+        stay (a typo must not stop a loop that runs for months).
+        """
+        from scraper.jobs.config import load_jobs
+
+        stamp = _stamp(self.path)
+        if stamp == self._stamp:
+            return False
+        self._stamp = stamp
+        try:
+            jobs = load_jobs(self.path)
+        except ConfigError as error:
+            log.error("the jobs file changed but is broken, keeping the jobs in use: %s", error)
+            return False
+        self._take(jobs)
+        log.info("jobs file reloaded: %s", ", ".join(job.name for job in self.jobs) or "no jobs")
+        return True
 
     def next_time(self, job: Job) -> datetime:
         """Return the first fire time of *job* after its last start."""
@@ -115,10 +147,19 @@ class Scheduler:
     def run_forever(self, stop: threading.Event) -> None:
         """Run due jobs until *stop* is set (by SIGTERM/SIGINT through ``serve``)."""
         while not stop.is_set():
+            self.reload_if_changed()
             self.tick()
             if stop.is_set():
                 break
             stop.wait(self.seconds_to_next())
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return (status.st_mtime_ns, status.st_size)
 
 
 class ChildRunner:
