@@ -53,7 +53,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import pairwise
 from pathlib import Path
 
-__all__ = ["LoggedRequest", "Reply", "RequestLog", "Site", "serve"]
+__all__ = ["ARRIVAL_JITTER", "LoggedRequest", "Reply", "RequestLog", "Site", "serve"]
+
+#: How much shorter than the client's spacing a gap in the log may read. Arrival
+#: times are taken by a server thread, which a loaded 2-core machine can wake a few
+#: milliseconds late for one request and on time for the next. The Fetcher keeps
+#: a margin of the same size (scraper.fetch.client.PACING_MARGIN), so asserting
+#: ``gap >= delay - ARRIVAL_JITTER`` still catches any real shortfall.
+ARRIVAL_JITTER = 0.01
 
 HTML = "text/html; charset=utf-8"
 

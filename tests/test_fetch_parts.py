@@ -7,7 +7,6 @@ import threading
 import time
 import zlib
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 
 import pytest
 
@@ -115,27 +114,52 @@ def test_read_capped_stops_at_the_cap_and_refuses_odd_encodings() -> None:
 
 
 def test_local_throttle_spaces_starts_per_host_across_threads() -> None:
-    throttle = LocalThrottle()
-    starts: dict[str, list[float]] = {"a": [], "b": []}
+    # A frozen clock: each thread's sleep says exactly which start it was given,
+    # whatever the machine's scheduling does to real time.
+    waits: dict[str, list[float]] = {"a": [], "b": []}
     lock = threading.Lock()
+    local = threading.local()
+
+    def sleep(seconds: float) -> None:
+        with lock:
+            waits[local.host].append(round(seconds, 6))
+
+    throttle = LocalThrottle(clock=lambda: 100.0, sleep=sleep)
 
     def worker(host: str) -> None:
+        local.host = host
         throttle.wait_turn(host, 0.1)
-        with lock:
-            starts[host].append(time.monotonic())
 
     threads = [threading.Thread(target=worker, args=(h,)) for h in "aaaabb"]
-    began = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    for host, times in starts.items():
-        times.sort()
-        gaps = [b - a for a, b in pairwise(times)]
-        assert all(gap >= 0.099 for gap in gaps), (host, gaps)
-    # host b is not held up by host a's queue
-    assert max(starts["b"]) - began < 0.2
+    assert sorted(waits["a"]) == [0.1, 0.2, 0.3]  # the first start needs no wait
+    assert waits["b"] == [0.1]  # host b keeps its own queue
+
+
+def test_local_throttle_counts_from_a_late_wake_up() -> None:
+    now = [0.0]
+
+    def oversleep(seconds: float) -> None:
+        now[0] += seconds + 0.5  # a busy machine woke us half a second late
+
+    waits: list[float] = []
+    throttle = LocalThrottle(clock=lambda: now[0], sleep=lambda s: (waits.append(s), oversleep(s)))
+    throttle.wait_turn("h", 1.0)  # t=0, no wait
+    throttle.wait_turn("h", 1.0)  # waits 1 s, wakes at 1.5
+    throttle.wait_turn("h", 1.0)  # must wait until 2.5, not 2.0
+    assert waits == [1.0, 1.0]
+    assert now[0] == 3.0
+
+
+def test_local_throttle_really_sleeps() -> None:
+    throttle = LocalThrottle()
+    began = time.monotonic()
+    for _ in range(3):
+        throttle.wait_turn("h", 0.05)
+    assert time.monotonic() - began >= 0.1
 
 
 class MemoryStore:

@@ -54,7 +54,7 @@ _DEFAULT_DELAY = CrawlSettings().delay
 TOTAL_TIMEOUT = 120.0
 #: Added to every non-zero interval: requests leave us exactly ``delay`` apart but
 #: reach the server with a little jitter, and the server's view is the one that counts.
-PACING_MARGIN = 0.005
+PACING_MARGIN = 0.01
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
 

@@ -58,3 +58,9 @@ class LocalThrottle:
             self._last_start[host] = start
         if start > now:
             self._sleep(start - now)
+            # A late wake-up (a busy machine) moves this start, and so the next one.
+            woke = self._clock()
+            if woke > start:
+                with self._lock:
+                    if self._last_start.get(host) == start:
+                        self._last_start[host] = woke
