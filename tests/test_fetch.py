@@ -287,6 +287,12 @@ def test_etag_and_last_modified_give_a_304(site: Site) -> None:
     assert site.log.all("/cached")[1].header("If-None-Match") == '"v1"'
 
 
+def test_a_304_to_a_plain_request_is_an_error(site: Site) -> None:
+    site.route("/odd", Reply(code=304))
+    with fetcher() as client, pytest.raises(HTTPStatusError, match="not conditional"):
+        client.fetch(site.url("/odd"))
+
+
 @pytest.mark.parametrize(
     "url", ["ftp://example.org/x", "file:///etc/passwd", "not a url", "http://", "http://h:99999/"]
 )

@@ -193,6 +193,11 @@ class Fetcher:
         for _ in range(self.settings.max_redirects + 1):
             self._check_robots(current)
             hop = self._request(current, conditional)
+            if hop.status == 304 and not conditional:
+                # Nothing of ours to be "not modified" from: a broken cache or server.
+                raise HTTPStatusError(
+                    "304 to a request that was not conditional", url=current, status=304
+                )
             if hop.status not in _REDIRECTS:
                 return self._page(requested, hop)
             location = hop.header("location")
