@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import pty
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -177,6 +179,32 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(
     assert "took over the lock" in done.stderr and "killed:1:dead" in done.stderr
     assert query(sqlite_url, "SELECT owner FROM job_locks") == []  # released at the end
     assert len(review_ids(sqlite_url)) == len(server.standin.review_ids())
+
+
+def test_sigterm_closes_the_run_as_interrupted_and_frees_the_lock(
+    sqlite_url: str, server: StandinServer, tmp_path: Path
+) -> None:
+    jobs = write_jobs(tmp_path, server, sqlite_url, extra="")
+    jobs.write_text(jobs.read_text().replace("delay = 0", "delay = 0.5"))
+    with subprocess.Popen(
+        [*REVIEWS, "run", "daily", "--jobs", str(jobs)],
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as child:
+        deadline = time.monotonic() + 30
+        while not server.log.paths(LISTING) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 130
+        assert child.stderr is not None
+        stderr = child.stderr.read()
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert len(server.log.paths(LISTING)) < 5
+    assert query(sqlite_url, "SELECT owner FROM job_locks") == []
+    assert [row[0] for row in query(sqlite_url, "SELECT outcome FROM crawl_runs")] == [
+        "interrupted"
+    ]
 
 
 def test_failed_runs_stand_out(sqlite_url: str, tmp_path: Path) -> None:

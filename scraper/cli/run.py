@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from datetime import datetime
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
@@ -20,6 +22,7 @@ from scraper.errors import (
 )
 
 if TYPE_CHECKING:
+    from scraper.jobs.config import Job
     from scraper.jobs.history import RunRow
 
 __all__ = ["register", "run", "run_history"]
@@ -73,12 +76,23 @@ def _positive(text: str) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the job; return its exit code. Every failure is logged (stderr and log file)."""
     from scraper import api
-    from scraper.jobs.logs import logging_to
 
     job = api.load_jobs(args.jobs).get(args.job)
+    # systemd and `docker stop` send SIGTERM: stop like Ctrl-C, so the crawl is closed
+    # as interrupted and the job's lock released at once rather than left to expire.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _run_logged(api, job, args.jobs)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_logged(api: Any, job: Job, jobs_path: str | None) -> int:
+    from scraper.jobs.logs import logging_to
+
     with logging_to(f"reviews run {job.name}", job.log_file) as log:
         try:
-            result = api.run_job(job.name, jobs_path=args.jobs)
+            result = api.run_job(job.name, jobs_path=jobs_path)
         except JobAlreadyRunning as error:
             log.error("%s", error)
             return ExitCode.ALREADY_RUNNING
@@ -104,6 +118,10 @@ def run(args: argparse.Namespace) -> int:
             result.total("errors"),
         )
     return _EXIT_CODES.get(result.outcome, ExitCode.FAILURE)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def run_history(args: argparse.Namespace) -> int:
