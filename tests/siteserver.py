@@ -6,7 +6,7 @@ method, path with query, headers), so tests assert politeness from the site's si
 
 Use it as a context manager::
 
-    from siteserver import Reply, serve
+    from siteserver import ARRIVAL_JITTER, Reply, serve
 
     with serve() as site:
         site.robots("User-agent: *\\nDisallow: /private\\nCrawl-delay: 0.2\\n")
@@ -15,7 +15,9 @@ Use it as a context manager::
         site.route("/slow", Reply.html("late", delay=2.0))    # headers after 2 s
         url = site.url("/anime/1/X/reviews")
         ...
-        assert site.log.gaps("/anime/") >= ...               # seconds between arrivals
+        assert min(site.log.gaps("/anime/")) >= 0.2 - ARRIVAL_JITTER  # arrival gaps
+        assert site.log.count("/private") == 0
+        assert site.log.all()[0].header("User-Agent").startswith("review-archiver/")
 
 or in a test module, as a fixture (do not import a fixture by name: ruff reads it
 as a redefinition)::
@@ -33,8 +35,8 @@ Replies (``Reply`` constructors): ``html``, ``text`` (any content type),
 ``status`` (e.g. 404, 503 with ``retry_after``), ``redirect``, ``truncated`` (a
 Content-Length larger than what is sent, then the connection closes), ``endless``
 (chunked, stops only when the client hangs up or ``limit`` bytes went out),
-``gzip_bomb`` (a small gzip body that inflates to ``size`` bytes), and any of them
-with ``delay`` (seconds before the status line: a slow server). ``site.page(...,
+``gzip_bomb`` (a small gzip body that inflates to ``size`` bytes); any of them
+``.slow(seconds)`` (a wait before the status line) or ``.with_headers(...)``. ``site.page(...,
 etag=..., last_modified=...)`` answers 304 to a matching If-None-Match /
 If-Modified-Since. ``site.sequence`` plays replies in order, repeating the last.
 ``site.files({path: file})`` / ``site.folder(dir, path_of)`` serve saved pages.
@@ -140,7 +142,12 @@ class Reply:
         return cls(headers=headers, body=_bomb(size))
 
     def with_headers(self, **headers: str) -> Reply:
+        """This reply with more headers (``_`` in a name stands for ``-``)."""
         return replace(self, headers=self.headers + tuple(_header_pairs(headers)))
+
+    def slow(self, seconds: float) -> Reply:
+        """This reply, sent only after *seconds* (a slow server)."""
+        return replace(self, delay=seconds)
 
 
 def _header_pairs(headers: Mapping[str, str]) -> list[tuple[str, str]]:

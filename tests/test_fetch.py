@@ -174,7 +174,7 @@ def test_final_404_is_not_retried(site: Site) -> None:
 
 
 def test_slow_response_times_out_and_is_retried(site: Site) -> None:
-    site.route("/slow", Reply.html(PAGE, delay=1.5))
+    site.route("/slow", Reply.status(404).slow(1.5))  # even a 404 must come in time
     with fetcher() as client, pytest.raises(TransientFetchError) as info:
         client.fetch(site.url("/slow"))
     assert "timed out" in str(info.value)
