@@ -3,6 +3,8 @@ job and key."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,6 +63,36 @@ def test_a_good_file_is_read_in_full(tmp_path: Path) -> None:
     assert weekly.db == "postgresql+psycopg://me@db.example/reviews"
     assert weekly.fetch_settings().user_agent.startswith("my-archiver/1.0")
     assert weekly.schedule == "@weekly" and weekly.log_file is None
+
+
+def test_jobs_check_says_what_each_job_does_without_the_password(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("me@db.example", "me:s3cret@db.example"))
+    done = subprocess.run(
+        [sys.executable, "-m", "scraper", "jobs", "check", "--jobs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith(f"{path}: 2 jobs, all valid")
+    assert "job daily" in out and "job full-weekly" in out
+    assert "incremental (newest first" in out and "full (every page" in out
+    assert "at most 200 pages, at most 1h" in out
+    assert "older than 1w are re-checked" in out
+    assert f"database:   {tmp_path / 'archive.db'}" in out
+    assert "s3cret" not in out and "me:***@db.example" in out
+    assert "next runs:" in out and str(tmp_path / "logs" / "daily.log") in out
+    listed = subprocess.run(
+        [sys.executable, "-m", "scraper", "jobs", "list", "--jobs", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert [line.split("\t")[:3] for line in listed.stdout.splitlines()] == [
+        ["daily", "incremental", "30 4 * * *"],
+        ["full-weekly", "full", "@weekly"],
+    ]
 
 
 def test_unknown_job_is_named_with_the_known_ones(tmp_path: Path) -> None:

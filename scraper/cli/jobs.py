@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command
@@ -74,10 +75,21 @@ def _next(job: Job, now: datetime, count: int) -> str:
     return ", ".join(f"{time:%Y-%m-%d %H:%M %Z}" for time in next_runs(job.schedule, now, count))
 
 
+def _describe_db(url: str) -> str:
+    """The database for people: an SQLite file as its path, a server URL without its
+    password (SQLAlchemy is not loaded just for this: `jobs check` stays quick)."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def describe_job(job: Job, now: datetime) -> list[str]:
     """Return the lines saying what *job* will do, with its next 3 run times after *now*."""
     from scraper.jobs.config import format_duration
-    from scraper.store.engine import describe_url
 
     limits = [f"delay {format_duration(job.delay) if job.delay else '0s'} between requests"]
     if job.max_pages is not None:
@@ -97,7 +109,7 @@ def describe_job(job: Job, now: datetime) -> list[str]:
         f"  mode:       {_MODES[job.mode]}",
         f"  limits:     {', '.join(limits)}",
         f"  refresh:    {refresh}",
-        f"  database:   {describe_url(job.db)}",
+        f"  database:   {_describe_db(job.db)}",
         f"  user agent: {job.user_agent}",
         f"  schedule:   {job.schedule or 'none (run it by hand or from your own scheduler)'}",
     ]
