@@ -15,6 +15,7 @@ from scraper.config import USER_AGENT, FetchSettings, Timeouts
 from scraper.errors import (
     BadURL,
     BodyTooLarge,
+    FetchError,
     HTTPStatusError,
     NotHTML,
     RateLimited,
@@ -378,3 +379,21 @@ def test_each_redirect_hop_waits_its_turn(site: Site) -> None:
         assert client.fetch(site.url("/r1")).final_url == site.url("/r3")
     assert site.log.paths() == ["/robots.txt", "/r1", "/r2", "/r3"]
     assert min(site.log.gaps()) >= 0.2 - ARRIVAL_JITTER
+
+
+def test_undecodable_body_is_an_error_naming_the_url(site: Site) -> None:
+    site.route(
+        "/broken-gzip",
+        Reply(headers=(("Content-Type", "text/html"), ("Content-Encoding", "gzip")), body=b"no"),
+    )
+    site.route(
+        "/brotli",
+        Reply(headers=(("Content-Type", "text/html"), ("Content-Encoding", "br")), body=b"x"),
+    )
+    with fetcher() as client:
+        with pytest.raises(FetchError, match="corrupt gzip") as info:
+            client.fetch(site.url("/broken-gzip"))
+        assert site.url("/broken-gzip") in str(info.value)
+        with pytest.raises(FetchError, match="unsupported Content-Encoding"):
+            client.fetch(site.url("/brotli"))
+    assert site.log.all("/brotli")[0].header("Accept-Encoding") == "gzip, deflate"
