@@ -3,13 +3,17 @@
 ``hosts.next_request_at`` (epoch seconds) is the earliest instant anyone may start
 the next request to the host. A worker takes its turn with one compare-and-set::
 
-    UPDATE hosts SET next_request_at = now + interval
+    UPDATE hosts SET next_request_at = now + interval + HOLD
     WHERE host = :host AND next_request_at <= now
 
 Exactly one of several racing workers (threads, processes, machines) changes the
-row; the others read the new time and sleep until then. The turn is claimed at the
-moment the request starts, not booked ahead, so a worker that oversleeps only
-delays itself and never squeezes the gap before the next worker's request.
+row; the others read the new time and sleep until then. While the request is on
+its way the host is *held*; when its answer is in (``release``), the holder sets
+``next_request_at = now + interval``. So the interval runs from the end of one
+exchange to the start of the next: however late a descheduled process's request
+reaches the server, the next one (from any process) arrives at least an interval
+after it, as the server sees it, and one request at a time is in flight. A holder
+that died (``kill -9``) blocks the host for ``hold`` seconds at most.
 
 Processes on several machines compare wall clocks: keep them NTP-synchronised.
 
@@ -20,6 +24,7 @@ count of consecutive refusals (403/429/block pages), which stretches the interva
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -37,9 +42,13 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseRobotsStore", "DatabaseThrottle"]
 
-#: Added to every interval: request start times seen by the server jitter by a
-#: millisecond or two against the moment the turn was claimed.
-SAFETY_MARGIN = 0.003
+#: Added to every interval, against clock rounding between processes.
+SAFETY_MARGIN = 0.001
+
+#: How long a claimed turn holds the host before the holder releases it: longer
+#: than any request takes to reach the server, short enough that a killed holder
+#: does not stall the host for long.
+DEFAULT_HOLD = 1.0
 
 #: The interval stops doubling after this many refusals (2**6 = 64 times slower).
 MAX_SLOWDOWN_STEPS = 6
@@ -58,40 +67,70 @@ class DatabaseThrottle:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         max_sleep: float = 5.0,
+        hold: float = DEFAULT_HOLD,
     ) -> None:
         self.engine = engine
+        self.hold = hold
         self._clock = clock
         self._sleep = sleep
         # Long waits are cut into pieces so a pushed-back or relaxed schedule is seen.
         self._max_sleep = max_sleep
         self._known: set[str] = set()
+        self._held = threading.local()  # (host, hold_until, interval) of this thread
 
     def wait_turn(self, host: str, min_interval: float) -> None:
         """Block until this worker may start a request to *host*; claim that turn.
 
         The interval after this request is *min_interval* doubled for each refusal
-        the host gave recently. Raises StoreError when the database refuses.
+        the host gave recently. A turn this thread still holds is released first
+        (its request is over: this thread is about to send another). Raises
+        StoreError when the database refuses.
         """
+        self.release()
         self._ensure_row(host)
         while True:
             now = self._clock()
             with write_transaction(self.engine) as conn:
                 refusals = self._refusals(conn, host)
                 interval = _stretched(min_interval, refusals) + SAFETY_MARGIN
+                held_until = now + interval + self.hold
                 claimed = conn.execute(
                     sa.update(hosts)
                     .where(hosts.c.host == host, hosts.c.next_request_at <= now)
-                    .values(next_request_at=now + interval)
+                    .values(next_request_at=held_until)
                 ).rowcount
                 if claimed:
+                    self._held.turn = (host, held_until, interval)
                     return
                 next_at = conn.execute(
                     sa.select(hosts.c.next_request_at).where(hosts.c.host == host)
                 ).scalar_one()
             self._sleep(min(max(next_at - self._clock(), 0.0), self._max_sleep))
 
+    def release(self) -> None:
+        """This thread's request is answered: the host's next turn is an interval from now.
+
+        Does nothing when the thread holds no turn, or when its hold was replaced
+        meanwhile (a Retry-After push, or the hold expired and someone else claimed).
+        """
+        turn = getattr(self._held, "turn", None)
+        if turn is None:
+            return
+        self._held.turn = None
+        host, held_until, interval = turn
+        with write_transaction(self.engine) as conn:
+            conn.execute(
+                sa.update(hosts)
+                .where(
+                    hosts.c.host == host,
+                    sa.func.abs(hosts.c.next_request_at - held_until) < 1e-6,
+                )
+                .values(next_request_at=self._clock() + interval)
+            )
+
     def push_back(self, host: str, seconds: float) -> None:
         """Let no one start a request to *host* for *seconds* from now (Retry-After)."""
+        self.release()
         self._ensure_row(host)
         until = self._clock() + seconds
         with write_transaction(self.engine) as conn:

@@ -111,6 +111,10 @@ class Step:
             )
         except FetchError as error:
             return self._fetch_failed(item, error)
+        finally:
+            # The answer is in: the host's interval runs from now, overlapping the
+            # parsing and storing below.
+            self.throttle.release()
         if page.status == 304 and known is not None:
             return self._not_modified(item, page, known)
         return self._store(item, page)
