@@ -196,18 +196,24 @@ def _conditions(query: ReviewQuery, dialect_name: str) -> list[ColumnElement[boo
     from scraper.store.fts import parse_search, search_condition
 
     where: list[ColumnElement[bool]] = []
+    # Entries and users are matched in their own small tables first (uncorrelated
+    # subqueries, evaluated once), so the reviews are then reached by their indexes.
     if query.entry:
         found = re.fullmatch(r"(?:(anime|manga)[:/])?(\d+)", query.entry)
+        matching = sa.select(entries.c.id)
         if found:
-            where.append(entries.c.mal_id == int(found.group(2)))
+            matching = matching.where(entries.c.mal_id == int(found.group(2)))
             if found.group(1):
-                where.append(entries.c.type == found.group(1))
+                matching = matching.where(entries.c.type == found.group(1))
         else:
-            where.append(entries.c.title.ilike(f"%{_escape_like(query.entry)}%", escape="\\"))
+            pattern = f"%{_escape_like(query.entry)}%"
+            matching = matching.where(entries.c.title.ilike(pattern, escape="\\"))
+        where.append(reviews.c.entry_id.in_(matching))
     if query.user:
         name = query.user.lower()
+        current = sa.select(users.c.id).where(sa.func.lower(users.c.username) == name)
         former = sa.select(user_names.c.user_id).where(sa.func.lower(user_names.c.username) == name)
-        where.append(sa.or_(sa.func.lower(users.c.username) == name, users.c.id.in_(former)))
+        where.append(reviews.c.user_id.in_(sa.union(current, former)))
     for label in query.tags:
         tagged = (
             sa.select(review_tags.c.review_id)
@@ -250,22 +256,42 @@ def select_reviews(query: ReviewQuery, dialect_name: str) -> Select[Any]:
     }[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
     statement = (
-        sa.select(
-            reviews,
-            entries.c.mal_id.label("entry_mal_id"),
-            entries.c.type.label("entry_type"),
-            entries.c.title.label("entry_title"),
-            entries.c.url.label("entry_url"),
-            users.c.username.label("user_username"),
-            users.c.url.label("user_url"),
-            users.c.image_url.label("user_image_url"),
-        )
+        sa.select(*_record_columns())
         .join(entries, entries.c.id == reviews.c.entry_id)
         .join(users, users.c.id == reviews.c.user_id)
         .where(*_conditions(query, dialect_name))
         .order_by(*(column.desc() if descending else column for column in order_columns))
     )
     return statement.limit(query.limit) if query.limit else statement
+
+
+def _record_columns() -> list[Any]:
+    """The columns a record is built from, in the order ``_review`` unpacks them."""
+    from scraper.schema.tables import entries, reviews, users
+
+    c = reviews.c
+    return [
+        c.id,
+        c.type,
+        entries.c.mal_id,
+        entries.c.type,
+        entries.c.title,
+        entries.c.url,
+        users.c.username,
+        users.c.url,
+        users.c.image_url,
+        c.date,
+        c.score,
+        c.is_spoiler,
+        c.is_preliminary,
+        c.episodes_watched,
+        c.chapters_read,
+        *(c[f"reactions_{kind}"] for kind in REACTION_KINDS),
+        c.helpful_count,
+        c.scores,
+        c.body,
+        c.layout,
+    ]
 
 
 def raw_pages_of(query: ReviewQuery, dialect_name: str) -> Select[Any]:
@@ -282,33 +308,38 @@ def raw_pages_of(query: ReviewQuery, dialect_name: str) -> Select[Any]:
     )
 
 
-def _reactions(row: Any, prefix: str = "reactions_") -> dict[str, int] | None:
-    values = {kind: getattr(row, prefix + kind) for kind in REACTION_KINDS}
-    if all(value is None for value in values.values()):
+def _reactions(values: Sequence[int | None]) -> dict[str, int] | None:
+    if all(value is None for value in values):
         return None
-    return values
+    return dict(zip(REACTION_KINDS, values, strict=True))  # type: ignore[arg-type]
 
 
-def _review(row: Any, tag_names: Sequence[str]) -> Review:
+_REACTIONS_AT = 15  # where the reaction columns start in ``_record_columns``
+_REACTIONS_END = _REACTIONS_AT + len(REACTION_KINDS)
+
+
+def _review(row: Sequence[Any], tag_names: Sequence[str]) -> Review:
+    # Unpacked by position: attribute access per field is the export's hot spot.
+    (review_id, kind, entry_id, entry_type, title, entry_url, username, user_url, image_url,
+     date, score, spoiler, preliminary, episodes, chapters) = row[:_REACTIONS_AT]  # fmt: skip
+    helpful, scores, body, layout = row[_REACTIONS_END:]
     return Review(
-        mal_id=int(row.id),
-        type=row.type,
-        entry=Entry(
-            mal_id=row.entry_mal_id, type=row.entry_type, title=row.entry_title, url=row.entry_url
-        ),
-        user=User(username=row.user_username, url=row.user_url, image_url=row.user_image_url),
-        date=row.date,
-        score=row.score,
+        mal_id=int(review_id),
+        type=kind,
+        entry=Entry(mal_id=entry_id, type=entry_type, title=title, url=entry_url),
+        user=User(username=username, url=user_url, image_url=image_url),
+        date=date,
+        score=score,
         tags=tuple(tag_names),
-        is_spoiler=bool(row.is_spoiler),
-        is_preliminary=bool(row.is_preliminary),
-        episodes_watched=row.episodes_watched,
-        chapters_read=row.chapters_read,
-        reactions=_reactions(row),
-        helpful_count=row.helpful_count,
-        scores=row.scores,
-        review=row.body,
-        layout=row.layout,
+        is_spoiler=bool(spoiler),
+        is_preliminary=bool(preliminary),
+        episodes_watched=episodes,
+        chapters_read=chapters,
+        reactions=_reactions(row[_REACTIONS_AT:_REACTIONS_END]),
+        helpful_count=helpful,
+        scores=scores,
+        review=body,
+        layout=layout,
     )
 
 
@@ -336,7 +367,7 @@ def observation_dict(row: Any) -> dict[str, Any]:
         "observed_at": row.observed_at.isoformat(),
         "score": row.score,
         "username": row.username,
-        "reactions": _reactions(row),
+        "reactions": _reactions([row._mapping[f"reactions_{kind}"] for kind in REACTION_KINDS]),
         "helpful_count": row.helpful_count,
         "review_sha256": row.review_sha256,
     }
@@ -385,11 +416,11 @@ def iter_records(
 
 def _records(conn: Connection, rows: Iterable[Any], history: bool) -> Iterator[dict[str, Any]]:
     rows = list(rows)
-    ids = [row.id for row in rows]
+    ids = [row[0] for row in rows]
     tag_names = _tags_by_review(conn, ids)
     observations = _observations_by_review(conn, ids) if history else {}
     for row in rows:
-        record = _review(row, tag_names.get(row.id, ())).to_dict()
+        record = _review(row, tag_names.get(row[0], ())).to_dict()
         if history:
-            record["observations"] = observations.get(row.id, [])
+            record["observations"] = observations.get(row[0], [])
         yield record
