@@ -47,7 +47,9 @@ def _pages(rounds: int) -> list[FetchedPage]:
             body = path.read_bytes()
             # What changes between captures: counters and timestamps in the page.
             body = body.replace(b"</body>", f"<!-- capture {number} -->\n</body>".encode())
-            url = f"https://myanimelist.net/bench/{index}"
+            # The page's own canonical URL: captures of one page share it, as they would.
+            result = parse_fetched(body, None, "utf-8").result
+            url = (result.url if result else None) or f"https://myanimelist.net/bench/{index}"
             pages.append(
                 FetchedPage(
                     requested_url=url,

@@ -177,6 +177,44 @@ def test_bodies_are_stored_once_and_recaptures_compress_against_the_last(engine:
             assert len(row.data) < len(original) / 3
 
 
+def test_base_chains_stay_short_and_every_body_reads_back(engine: Engine) -> None:
+    name = "anime-91234-reviews-2026-02.html"
+    body = (HISTORY / name).read_bytes()
+    other = "https://myanimelist.net/anime/5/Other/reviews"
+    elsewhere = "https://mirror.example/anime/5/Other/reviews"
+
+    def store(url: str, day: int, text: bytes) -> tuple[str, str]:
+        page = FetchedPage(url, url, 200, (), text, datetime(2026, 3, day, tzinfo=UTC))
+        report = ingest_page(engine, page)
+        with engine.connect() as connection:
+            sha = connection.execute(
+                sa.select(raw_pages.c.body_sha256).where(raw_pages.c.id == report.raw_page_id)
+            ).scalar_one()
+            encoding = connection.execute(
+                sa.select(raw_bodies.c.encoding).where(raw_bodies.c.sha256 == sha)
+            ).scalar_one()
+        return sha, encoding
+
+    versions = [body.replace(b"gorgeous", f"gorgeous {n}".encode()) for n in range(5)]
+    stored = [
+        store(PAGE_URL, 1, versions[0]),  # first page of the site: no base
+        store(other, 2, versions[1]),  # first capture of its URL: a same-site base
+        store(other, 3, versions[2]),  # recapture: the newest capture of its URL
+        store(other, 4, versions[3]),  # chain at its limit: shares that capture's base
+        store(elsewhere, 5, versions[4]),  # another site: no base
+    ]
+    assert [encoding for _, encoding in stored] == [
+        "zstd",
+        "zstd-ref",
+        "zstd-ref2",
+        "zstd-ref2",
+        "zstd",
+    ]
+    with engine.connect() as connection:
+        for (sha, _), original in zip(stored, versions, strict=True):
+            assert load_body(connection, sha) == original
+
+
 def test_a_damaged_body_is_reported_not_returned(engine: Engine) -> None:
     report = ingest_page(engine, fetched("anime-91234-reviews-2026-02.html"))
     with engine.begin() as connection:

@@ -1,20 +1,26 @@
 """Raw page bodies: stored once per sha256 of the payload, compressed with zstandard.
 
 Measured on real MAL review pages (``bench/bench_ingest.py`` prints the figures):
-zstd level 3 alone stores a page at about 1/4.4 of its size in under 1 ms, zlib and
-lzma do no better for many times the cost. What makes an archive small is that it
-keeps *captures of the same page*: a body is compressed with the newest earlier
-capture of the same URL as a zstd dictionary (``zstd-ref``), which stores a
-recapture at about 1/27 of its size. The base is always a plain ``zstd`` body, so
-reading any body takes at most two decompressions.
+zstd level 3 alone keeps a page at about 1/4.4 of its size in under 1 ms; zlib and
+lzma do no better for many times the cost. What makes the archive small is that
+pages share most of their bytes with pages already stored, so a body is compressed
+with an earlier body as a zstd dictionary (its *base*):
 
-``zstd-ref`` data is the base's 32-byte sha256 digest followed by the zstd frame.
+- a recapture of the same URL against the newest earlier capture (about 1/27);
+- a first capture against a recent page of the same site (about 1/7): same
+  header, footer, scripts and review markup.
+
+Encodings: ``zstd`` (no base), ``zstd-ref`` (base is ``zstd``), ``zstd-ref2`` (base is
+``zstd-ref``). Chains stop there, so reading any body takes at most three
+decompressions. A referencing body's data is the base's 32-byte sha256 digest
+followed by the zstd frame.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 import zstandard
@@ -22,15 +28,20 @@ from sqlalchemy.engine import Connection
 
 from scraper.errors import StoreError
 from scraper.schema.tables import raw_bodies, raw_pages
+from scraper.store.dialect import insert
 
-__all__ = ["ZSTD_LEVEL", "StoredBody", "body_sha256", "load_body", "store_body"]
+__all__ = ["ENCODINGS", "ZSTD_LEVEL", "StoredBody", "body_sha256", "load_body", "store_body"]
 
 #: Level 3 is zstd's default: level 9 gains ~7% on these pages for 3x the time.
 ZSTD_LEVEL = 3
 
-PLAIN = "zstd"
-REFERENCED = "zstd-ref"
+#: Encoding → how many bases stand behind a body stored that way.
+ENCODINGS = {"zstd": 0, "zstd-ref": 1, "zstd-ref2": 2}
+_BY_DEPTH = {depth: name for name, depth in ENCODINGS.items()}
+_MAX_DEPTH = 2
 _DIGEST_SIZE = 32
+#: How many of the newest raw pages are searched for a same-site base.
+_RECENT_PAGES = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +62,9 @@ def body_sha256(body: bytes) -> str:
 def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
     """Store *body* unless an identical one is stored already; return its key.
 
-    *url* (the page's final URL) picks the capture used as compression base. Runs in
+    *url* (the page's final URL) picks the base it is compressed against. Runs in
     the caller's transaction; safe against a concurrent insert of the same body.
+    Raises StoreError when a stored base cannot be read.
     """
     digest = body_sha256(body)
     present = connection.execute(
@@ -62,15 +74,14 @@ def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
         return StoredBody(digest, len(body), None, None)
     base = _find_base(connection, url)
     if base is None:
-        encoding = PLAIN
+        encoding = _BY_DEPTH[0]
         data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
     else:
-        base_sha, base_body = base
+        base_sha, base_depth = base
+        base_body = load_body(connection, base_sha)
         compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=_raw_dict(base_body))
-        encoding = REFERENCED
+        encoding = _BY_DEPTH[base_depth + 1]
         data = bytes.fromhex(base_sha) + compressor.compress(body)
-    from scraper.store.dialect import insert
-
     statement = insert(connection, raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
     connection.execute(
         statement, {"sha256": digest, "size": len(body), "encoding": encoding, "data": data}
@@ -81,25 +92,30 @@ def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
 def load_body(connection: Connection, sha256: str) -> bytes:
     """Return the payload stored under *sha256*.
 
-    Raises StoreError when it is missing, its encoding is unknown, or it does not
-    decompress to the bytes its key promises.
+    Raises StoreError when it (or its base) is missing, its encoding is unknown,
+    or it does not decompress to the bytes its key promises.
     """
-    encoding, data = _row(connection, sha256)
-    if encoding == PLAIN:
-        body = zstandard.ZstdDecompressor().decompress(data)
-    elif encoding == REFERENCED:
-        base_sha = data[:_DIGEST_SIZE].hex()
-        base_encoding, base_data = _row(connection, base_sha)
-        if base_encoding != PLAIN:
-            raise StoreError(f"raw body {sha256}: its base {base_sha} is not a plain body")
-        base_body = zstandard.ZstdDecompressor().decompress(base_data)
-        decompressor = zstandard.ZstdDecompressor(dict_data=_raw_dict(base_body))
-        body = decompressor.decompress(data[_DIGEST_SIZE:])
-    else:
-        raise StoreError(f"raw body {sha256}: unknown encoding {encoding!r}")
+    body = _decode(connection, sha256, _MAX_DEPTH)
     if body_sha256(body) != sha256:
         raise StoreError(f"raw body {sha256}: stored data does not match its sha256")
     return body
+
+
+def _decode(connection: Connection, sha256: str, depth_left: int) -> bytes:
+    encoding, data = _row(connection, sha256)
+    depth = ENCODINGS.get(encoding)
+    if depth is None:
+        raise StoreError(f"raw body {sha256}: unknown encoding {encoding!r}")
+    if depth > depth_left:
+        raise StoreError(f"raw body {sha256}: its chain of bases is too long")
+    try:
+        if depth == 0:
+            return zstandard.ZstdDecompressor().decompress(data)
+        base_body = _decode(connection, data[:_DIGEST_SIZE].hex(), depth - 1)
+        decompressor = zstandard.ZstdDecompressor(dict_data=_raw_dict(base_body))
+        return decompressor.decompress(data[_DIGEST_SIZE:])
+    except zstandard.ZstdError as error:
+        raise StoreError(f"raw body {sha256}: cannot decompress: {error}") from error
 
 
 def _row(connection: Connection, sha256: str) -> tuple[str, bytes]:
@@ -111,18 +127,51 @@ def _row(connection: Connection, sha256: str) -> tuple[str, bytes]:
     return str(row.encoding), bytes(row.data)
 
 
-def _find_base(connection: Connection, url: str) -> tuple[str, bytes] | None:
-    """Return (sha256, body) of the newest plain-stored capture of *url*, if any."""
-    row = connection.execute(
-        sa.select(raw_bodies.c.sha256, raw_bodies.c.data)
+def _find_base(connection: Connection, url: str) -> tuple[str, int] | None:
+    """Return (sha256, depth) of the body to compress against, or None for no base."""
+    same_url = connection.execute(
+        sa.select(raw_bodies.c.sha256, raw_bodies.c.encoding, raw_bodies.c.data)
         .join(raw_pages, raw_pages.c.body_sha256 == raw_bodies.c.sha256)
-        .where(raw_pages.c.final_url == url, raw_bodies.c.encoding == PLAIN)
+        .where(raw_pages.c.final_url == url)
         .order_by(raw_pages.c.fetched_at.desc(), raw_pages.c.id.desc())
         .limit(1)
     ).first()
-    if row is None:
+    if same_url is not None:
+        depth = ENCODINGS.get(same_url.encoding)
+        if depth is not None and depth < _MAX_DEPTH:
+            return str(same_url.sha256), depth
+        if depth == _MAX_DEPTH:
+            # The newest capture is as deep as chains go: share its own base instead.
+            return bytes(same_url.data[:_DIGEST_SIZE]).hex(), _MAX_DEPTH - 1
+    return _same_site_base(connection, url)
+
+
+def _same_site_base(connection: Connection, url: str) -> tuple[str, int] | None:
+    """Return a recent plain body of a page on the same site (scheme and host)."""
+    site = _site(url)
+    if not site:
         return None
-    return str(row.sha256), zstandard.ZstdDecompressor().decompress(bytes(row.data))
+    recent = (
+        sa.select(raw_pages.c.id)
+        .order_by(raw_pages.c.id.desc())
+        .limit(_RECENT_PAGES)
+        .scalar_subquery()
+    )
+    rows = connection.execute(
+        sa.select(raw_pages.c.final_url, raw_bodies.c.sha256)
+        .join(raw_bodies, raw_bodies.c.sha256 == raw_pages.c.body_sha256)
+        .where(raw_bodies.c.encoding == _BY_DEPTH[0], raw_pages.c.id.in_(recent))
+        .order_by(raw_pages.c.id.desc())
+    )
+    for page_url, sha in rows:
+        if _site(page_url) == site:
+            return str(sha), 0
+    return None
+
+
+def _site(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
 
 
 def _raw_dict(content: bytes) -> zstandard.ZstdCompressionDict:

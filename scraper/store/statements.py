@@ -70,12 +70,18 @@ _REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON
 
 
 @functools.cache
-def reviews_upsert(dialect: str) -> Any:
+def reviews_upsert(dialect: str, *, same_body: bool = False) -> Any:
+    """Upsert reviews, overwriting only from captures at least as new as the stored one.
+
+    With *same_body* (rows whose stored body is already this text) the body is left
+    out of the UPDATE: full-text indexes then have nothing to redo for the row.
+    """
     statement = insert_for(dialect, reviews)
     excluded = statement.excluded
+    skip = {"body", "body_sha256"} if same_body else set()
     return statement.on_conflict_do_update(
         index_elements=["id"],
-        set_={name: excluded[name] for name in _REVIEW_LATEST},
+        set_={name: excluded[name] for name in _REVIEW_LATEST if name not in skip},
         where=sa.or_(
             reviews.c.last_seen_at < excluded.last_seen_at,
             # Same capture time: the later raw page wins, so a reparse is stable.

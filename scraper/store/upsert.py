@@ -91,7 +91,7 @@ def store_records(
     entry_ids = _upsert_entries(connection, unique, observed_at)
     user_ids = _resolve_users(connection, unique, before, observed_at)
     rows = [_review_row(record, entry_ids, user_ids, observed_at, raw_page_id) for record in unique]
-    won = _upsert_reviews(connection, rows, observed_at)
+    won = _upsert_reviews(connection, rows, before, observed_at)
     _store_tags(connection, [record for record in unique if record.mal_id in won])
     _store_observations(connection, unique, raw_page_id, observed_at)
     return _classify(rows, unique, before)
@@ -268,10 +268,22 @@ def _review_row(
 
 
 def _upsert_reviews(
-    connection: Connection, rows: list[dict[str, Any]], observed_at: datetime
+    connection: Connection,
+    rows: list[dict[str, Any]],
+    before: dict[int, dict[str, Any]],
+    observed_at: datetime,
 ) -> set[int]:
     """Insert or refresh review rows; return the ids whose latest values are this capture's."""
-    won = set(connection.execute(reviews_upsert(connection.dialect.name), rows).scalars())
+    dialect = connection.dialect.name
+    same = [r for r in rows if r["body_sha256"] == before.get(r["id"], {}).get("body_sha256")]
+    other = [r for r in rows if r["body_sha256"] != before.get(r["id"], {}).get("body_sha256")]
+    won: set[int] = set()
+    for statement, batch in (
+        (reviews_upsert(dialect, same_body=True), same),
+        (reviews_upsert(dialect), other),
+    ):
+        if batch:
+            won.update(connection.execute(statement, batch).scalars())
     ids = [row["id"] for row in rows]
     connection.execute(
         sa.update(reviews)
