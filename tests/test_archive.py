@@ -171,3 +171,13 @@ def test_api_yields_errors_in_order(site: Site, sqlite_url: str) -> None:
     assert isinstance(results[0].error, RobotsDisallowed)
     assert results[0].report is None
     assert results[1].report is not None and results[1].report.reviews_new == 3
+
+
+def test_an_unusable_database_is_a_clean_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-such-folder" / "reviews.db"
+    code = main(["archive", "http://127.0.0.1:9/page", "--db", str(missing)])
+    err = capsys.readouterr().err
+    assert code == ExitCode.FAILURE
+    assert str(missing.parent) in err and "Traceback" not in err
