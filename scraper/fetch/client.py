@@ -101,7 +101,8 @@ class Fetcher:
     ``delay`` is the minimum interval between request starts to one host; a
     robots.txt Crawl-delay larger than it wins. ``throttle`` and ``robots`` default
     to in-process ones; ``transport`` replaces httpx's network transport; ``sleep``
-    is what retry waits call (tests inject a fast or recording one).
+    is what retry waits call (tests inject a fast or recording one);
+    ``total_timeout`` bounds one attempt, headers and body together.
     """
 
     def __init__(
