@@ -33,6 +33,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from siteserver import Reply, Site, serve
@@ -409,3 +410,29 @@ def serve_standin(standin: StandinSite, *, robots: bool = True) -> Iterator[Stan
     with serve(server) as running:
         assert isinstance(running, StandinServer)
         yield running
+
+
+# --- checking what a crawl of the stand-in stored ---------------------------------
+
+
+def query(db_url: str, sql: str) -> list[Any]:
+    """Return the rows of one SQL statement run on *db_url* (a fresh engine, closed)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.text(sql)).all())
+    finally:
+        engine.dispose()
+
+
+def stored_pages(db_url: str) -> dict[str, int]:
+    """Return requested URL → how many raw pages were stored for it."""
+    rows = query(db_url, "SELECT requested_url, COUNT(*) FROM raw_pages GROUP BY requested_url")
+    return {str(url): int(count) for url, count in rows}
+
+
+def stored_review_ids(db_url: str) -> set[int]:
+    """Return the ids of the reviews in the archive at *db_url*."""
+    return {int(row[0]) for row in query(db_url, "SELECT id FROM reviews")}

@@ -11,9 +11,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 from siteserver import Reply
-from standin import BLOCK_PAGE, StandinServer, StandinSite, serve_standin
+from standin import (
+    BLOCK_PAGE,
+    StandinServer,
+    StandinSite,
+    query,
+    serve_standin,
+    stored_pages,
+    stored_review_ids,
+)
 
 from scraper.cli import ExitCode, main
 from scraper.config import CrawlSettings, FetchSettings, Timeouts
@@ -56,25 +63,6 @@ def run(db_url: str, urls: list[str], *, delay: float = DELAY, **kwargs: object)
     return crawl(db_url, urls, settings=settings, fetch_settings=FAST, **kwargs)  # type: ignore[arg-type]
 
 
-def query(db_url: str, sql: str) -> list[sa.Row[tuple[object, ...]]]:
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(sql)).all())
-    finally:
-        engine.dispose()
-
-
-def stored_pages(db_url: str) -> dict[str, int]:
-    """requested URL → how many raw pages were stored for it."""
-    rows = query(db_url, "SELECT requested_url, COUNT(*) FROM raw_pages GROUP BY requested_url")
-    return {str(url): int(count) for url, count in rows}
-
-
-def review_ids(db_url: str) -> set[int]:
-    return {int(row[0]) for row in query(db_url, "SELECT id FROM reviews")}
-
-
 def listing_requests(server: StandinServer) -> list[str]:
     return server.log.paths(LISTING)
 
@@ -87,7 +75,7 @@ def test_every_page_of_every_chain_is_stored_once_with_every_review(
     assert report.outcome == "success"
     assert report.pages == 5
     assert report.reviews_new == len(server.standin.review_ids()) == 70
-    assert review_ids(db_url) == server.standin.review_ids()
+    assert stored_review_ids(db_url) == server.standin.review_ids()
     stored = stored_pages(db_url)
     assert len(stored) == 5 and set(stored.values()) == {1}
     requested = listing_requests(server)
@@ -139,14 +127,14 @@ def test_retry_after_is_honoured(sqlite_url: str, server: StandinServer) -> None
     log = server.log.all(LISTING)
     refused = next(i for i, item in enumerate(log) if item.path.startswith(page2))
     assert log[refused + 1].at - log[refused].at >= 1.0
-    assert review_ids(sqlite_url) == server.standin.review_ids("anime", 1)
+    assert stored_review_ids(sqlite_url) == server.standin.review_ids("anime", 1)
     assert report.errors == 0
 
 
 def test_a_burst_of_503s_is_retried_with_backoff(sqlite_url: str, server: StandinServer) -> None:
     server.inject("/anime/2/Quiet_Harbor/reviews", *[Reply.status(503)] * 3)
     report = run(sqlite_url, seeds(server))
-    assert review_ids(sqlite_url) == server.standin.review_ids()
+    assert stored_review_ids(sqlite_url) == server.standin.review_ids()
     assert set(stored_pages(sqlite_url).values()) == {1}
     assert min(server.log.gaps()) >= DELAY
     assert len(server.log.paths("/anime/2/")) == 2 + 3  # two pages, three refusals
@@ -162,7 +150,7 @@ def test_slow_and_truncated_responses_are_retried(sqlite_url: str, server: Stand
     server.inject("/anime/2/Quiet_Harbor/reviews", Reply.truncated("<html>cut", declared=5000))
     report = run(sqlite_url, seeds(server))
     assert report.outcome == "success"
-    assert review_ids(sqlite_url) == server.standin.review_ids()
+    assert stored_review_ids(sqlite_url) == server.standin.review_ids()
     assert set(stored_pages(sqlite_url).values()) == {1}
 
 
@@ -176,7 +164,7 @@ def test_redirect_loops_and_gzip_bombs_are_recorded_and_the_crawl_goes_on(
     report = run(sqlite_url, [*bad, *seeds(server)])
     assert report.outcome == "page_errors"
     assert report.errors == 2
-    assert review_ids(sqlite_url) == server.standin.review_ids()
+    assert stored_review_ids(sqlite_url) == server.standin.review_ids()
     errors = {row.error for row in query(sqlite_url, "SELECT error FROM fetch_errors")}
     assert errors == {"TooManyRedirects", "BodyTooLarge"}
 
@@ -229,7 +217,7 @@ def test_incremental_mode_stops_at_the_first_page_without_a_new_review(
     added = server.standin.add_review("anime", 1)
     report = run(sqlite_url, seeds(server, 1), mode="incremental")
     assert report.reviews_new == 1
-    assert added.id in review_ids(sqlite_url)
+    assert added.id in stored_review_ids(sqlite_url)
     # Page 1 (newest first) held the new review; page 2 held none: the chain ends there.
     later = listing_requests(server)[3:]
     assert len(later) == 2
@@ -256,7 +244,7 @@ def test_max_pages_stops_and_the_same_command_continues(
     assert "--max-pages" in (first.message or "")
     second = run(sqlite_url, seeds(server))
     assert second.pages == 3
-    assert review_ids(sqlite_url) == server.standin.review_ids()
+    assert stored_review_ids(sqlite_url) == server.standin.review_ids()
     requested = listing_requests(server)
     assert len(requested) == len(set(requested)) == 5
 

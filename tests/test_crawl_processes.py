@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from standin import StandinServer, StandinSite, serve_standin
+from standin import (
+    StandinServer,
+    StandinSite,
+    query,
+    serve_standin,
+    stored_pages,
+    stored_review_ids,
+)
 
 from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl import crawl
@@ -45,22 +52,12 @@ def start(db: str, urls: list[str], *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def query(db_url: str, sql: str) -> list[sa.Row[tuple[object, ...]]]:
-    engine = sa.create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            return list(conn.execute(sa.text(sql)).all())
-    finally:
-        engine.dispose()
-
-
 def assert_complete_and_single(db_url: str, server: StandinServer) -> None:
     """Every page of every chain stored exactly once; every review present."""
-    pages = query(db_url, "SELECT requested_url, COUNT(*) FROM raw_pages GROUP BY requested_url")
+    pages = stored_pages(db_url)
     assert len(pages) == 4 * 4  # four entries, 70 reviews = four pages each
-    assert {int(count) for _, count in pages} == {1}
-    ids = {int(row[0]) for row in query(db_url, "SELECT id FROM reviews")}
-    assert ids == server.standin.review_ids()
+    assert set(pages.values()) == {1}
+    assert stored_review_ids(db_url) == server.standin.review_ids()
 
 
 def wait_for_requests(server: StandinServer, count: int, timeout: float = 30.0) -> None:
