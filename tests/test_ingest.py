@@ -221,6 +221,9 @@ def test_a_damaged_body_is_reported_not_returned(engine: Engine) -> None:
         sha = connection.execute(
             sa.select(raw_pages.c.body_sha256).where(raw_pages.c.id == report.raw_page_id)
         ).scalar_one()
+        connection.execute(sa.update(raw_bodies).values(data=b"not zstd at all"))
+        with pytest.raises(StoreError, match="cannot decompress"):
+            load_body(connection, sha)
         connection.execute(sa.update(raw_bodies).values(encoding="lz4"))
         with pytest.raises(StoreError, match="unknown encoding"):
             load_body(connection, sha)

@@ -60,6 +60,19 @@ def test_a_page_that_fails_to_parse_is_stored_and_makes_exit_3(
     assert _scalar(db_url, "SELECT count(*) FROM raw_pages WHERE parse_error IS NOT NULL") == 1
 
 
+def test_empty_and_binary_files_are_stored_raw_and_reported(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty.html").write_bytes(b"")
+    (tmp_path / "noise.html").write_bytes(bytes(range(256)) * 40)
+    code = main(["import", str(tmp_path), "--db", sqlite_url, "--fetched-at", "2026-01-01"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.PAGE_ERRORS
+    assert "empty.html: stored raw, but:" in err and "noise.html: stored raw, but:" in err
+    assert "Traceback" not in err
+    assert _scalar(sqlite_url, "SELECT count(*) FROM raw_pages WHERE parse_error IS NOT NULL") == 2
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -174,3 +174,23 @@ def test_an_installed_wheel_creates_and_migrates_its_database(tmp_path: Path) ->
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "True"
+
+
+def test_an_out_of_date_database_is_upgraded_on_first_use(db_url: str) -> None:
+    from alembic import command
+
+    from scraper.store.migrate import alembic_config
+
+    bare = open_engine(db_url, migrate=False)
+    try:
+        with bare.begin() as connection:
+            command.upgrade(alembic_config(connection), "0001")
+        assert schema_state(bare).current == ("0001",)
+    finally:
+        bare.dispose()
+    # Opening without migrating did not mark the URL as checked in this process.
+    engine = open_engine(db_url)
+    try:
+        assert schema_state(engine).up_to_date
+    finally:
+        engine.dispose()
