@@ -265,3 +265,33 @@ def test_headers_are_made_true_to_the_decoded_body() -> None:
 )
 def test_which_urls_are_review_pages(url: str, review_page: bool) -> None:
     assert is_review_url(url) is review_page
+
+
+def test_cdxj_index_points_at_each_capture(sqlite_url: str, tmp_path: Path) -> None:
+    import json
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    build_varied_archive(sqlite_url)
+    out = tmp_path / "indexed.warc.gz"
+    argv = ["export", "--db", sqlite_url, "--format", "warc", "--out", str(out), "--cdxj"]
+    assert main([*argv, "--max-size", "4000"]) == 0
+    indexes = sorted(tmp_path.glob("*.cdxj"))
+    assert {p.name for p in indexes} == {
+        p.name.replace(".warc.gz", ".cdxj") for p in tmp_path.glob("*.warc.gz")
+    }
+    assert len(indexes) > 1
+    seen = []
+    for index in indexes:
+        lines = index.read_text(encoding="utf-8").splitlines()
+        assert lines == sorted(lines)
+        for line in lines:
+            key, timestamp, fields = line.split(" ", 2)
+            entry = json.loads(fields)
+            with (tmp_path / entry["filename"]).open("rb") as stream:
+                stream.seek(int(entry["offset"]))
+                record = next(iter(ArchiveIterator(stream)))
+            assert record.rec_headers.get_header("WARC-Target-URI") == entry["url"]
+            assert key.startswith("net,myanimelist)/") and len(timestamp) == 14
+            seen.append(record.rec_type)
+    assert sorted(seen) == ["resource"] + ["response"] * 3 + ["revisit"] * 4

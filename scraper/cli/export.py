@@ -45,6 +45,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--max-size", metavar="SIZE", default="1G", help="warc: start a new file past SIZE"
     )
+    parser.add_argument(
+        "--cdxj", action="store_true", help="warc: write a CDXJ index beside each file (pywb)"
+    )
     add_filter_options(parser)
     parser.set_defaults(run=run)
 
@@ -93,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
     query = query_from_args(args)
     try:
         report = api.export_warc(
-            args.db, Path(args.out), query=query, max_size=parse_size(args.max_size)
+            args.db,
+            Path(args.out),
+            query=query,
+            max_size=parse_size(args.max_size),
+            cdxj=args.cdxj,
         )
     except OSError as error:
         raise UsageError(f"--out {args.out}: {error.strerror or error}") from error
@@ -103,4 +110,6 @@ def run(args: argparse.Namespace) -> int:
         f"{report.responses} response(s), {report.revisits} revisit(s), "
         f"{report.resources} resource(s) written to {files}",
     )
+    for index in report.indexes:
+        warn("export", f"index {index}")
     return 0

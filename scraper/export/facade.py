@@ -72,11 +72,17 @@ def export_records(
 
 
 def export_warc(
-    db: str | None, out: Path, *, query: ReviewQuery | None = None, max_size: int | None = None
+    db: str | None,
+    out: Path,
+    *,
+    query: ReviewQuery | None = None,
+    max_size: int | None = None,
+    cdxj: bool = False,
 ) -> WarcExport:
     """Write stored raw pages as WARC files starting at *out*; return files and counts.
 
-    With a *query* that filters, only the raw pages its reviews were seen on.
+    With a *query* that filters, only the raw pages its reviews were seen on; with
+    *cdxj*, a CDXJ index beside each file.
     Raises StoreError when the database fails, OSError when a file cannot be written.
     """
     from scraper.export.warc import DEFAULT_MAX_SIZE
@@ -89,7 +95,8 @@ def export_warc(
         pages = None
         if query is not None and not query.is_empty():
             pages = raw_pages_of(query, engine.dialect.name)
-        return write_warc(engine, out, max_size=max_size or DEFAULT_MAX_SIZE, pages=pages)
+        size = max_size or DEFAULT_MAX_SIZE
+        return write_warc(engine, out, max_size=size, pages=pages, cdxj=cdxj)
     finally:
         engine.dispose()
 

@@ -27,6 +27,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scraper import __version__
+from scraper.export.cdxj import CdxjIndex
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine, Select
@@ -53,6 +54,7 @@ class WarcExport:
     """What an export wrote: files, and how many pages went in each way."""
 
     files: list[Path] = field(default_factory=list)
+    indexes: list[Path] = field(default_factory=list)
     responses: int = 0
     revisits: int = 0
     resources: int = 0
@@ -92,8 +94,10 @@ def served_headers(headers: Sequence[Sequence[str]], body_size: int) -> list[tup
 class _Writer:
     """One export run: the open file, rollover and the digests already written."""
 
-    def __init__(self, first: Path, max_size: int, info: dict[str, str]) -> None:
+    def __init__(self, first: Path, max_size: int, info: dict[str, str], cdxj: bool) -> None:
         self.names = warc_paths(first)
+        self.cdxj = cdxj
+        self.index: CdxjIndex | None = None
         self.max_size = max_size
         self.info = info
         self.report = WarcExport()
@@ -108,6 +112,7 @@ class _Writer:
         path = next(self.names)
         self.stream = path.open("wb")
         self.report.files.append(path)
+        self.index = CdxjIndex(path) if self.cdxj else None
         self.writer = WARCWriter(self.stream, gzip=True, warc_version="1.1")
         info = self.writer.create_warcinfo_record(path.name, self.info)
         self.writer.write_record(info)
@@ -116,14 +121,27 @@ class _Writer:
         if self.stream is None:
             self._open()
         elif self.stream.tell() >= self.max_size:
-            self.stream.close()
+            self._close_file()
             self._open()
+
+    def _close_file(self) -> None:
+        assert self.stream is not None
+        self.stream.close()
+        if self.index is not None:
+            self.report.indexes.append(self.index.write())
 
     def close(self) -> None:
         if self.stream is None:
             self._open()  # an empty archive still gives a valid file with its warcinfo
+        self._close_file()
+
+    def _write(self, record: Any) -> None:
+        """Write *record*; index it when it holds (or points to) a capture."""
         assert self.stream is not None
-        self.stream.close()
+        offset = self.stream.tell()
+        self.writer.write_record(record)
+        if self.index is not None and record.rec_type in ("response", "revisit", "resource"):
+            self.index.add(record, offset, self.stream.tell() - offset)
 
     def page(self, row: Any, body: bytes) -> None:
         """Write one raw page (request + response, revisit, or resource)."""
@@ -161,7 +179,7 @@ class _Writer:
             response.rec_headers.add_header("WARC-Refers-To", record_id)
             self.report.revisits += 1
         self._request(row, response.rec_headers.get_header("WARC-Record-ID"), date)
-        self.writer.write_record(response)
+        self._write(response)
         if seen is None:
             headers = response.rec_headers
             self.written[row.body_sha256] = (
@@ -200,7 +218,7 @@ class _Writer:
             warc_content_type=content_type,
             warc_headers_dict=extra,
         )
-        self.writer.write_record(record)
+        self._write(record)
         self.report.resources += 1
 
 
@@ -218,8 +236,11 @@ def export_warc(
     max_size: int = DEFAULT_MAX_SIZE,
     pages: Select[Any] | None = None,
     description: str | None = None,
+    cdxj: bool = False,
 ) -> WarcExport:
     """Write the stored raw pages (all, or those whose ids *pages* selects) as WARC files.
+
+    With *cdxj*, each WARC file gets a sorted CDXJ index beside it (``<name>.cdxj``).
 
     Returns what was written. Raises StoreError when a body cannot be read back
     from the database, OSError when a file cannot be written.
@@ -235,7 +256,7 @@ def export_warc(
         "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
         "description": description or "raw pages of a review-archiver database",
     }
-    writer = _Writer(out, max_size, info)
+    writer = _Writer(out, max_size, info, cdxj)
     statement = sa.select(raw_pages).order_by(raw_pages.c.id)
     if pages is not None:
         statement = statement.where(raw_pages.c.id.in_(pages))

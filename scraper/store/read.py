@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +98,26 @@ def _score(value: int | str | None, argument: str) -> int | None:
     return number
 
 
+def _limit(value: int | str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise UsageError(f"--limit: {value!r} is not a positive whole number")
+    return count
+
+
+def _tags(labels: Sequence[str]) -> tuple[str, ...]:
+    """Return the contract labels for *labels* (case, spaces and dashes ignored)."""
+    unknown = [label for label in labels if _tag_key(label) not in _TAG_BY_KEY]
+    if unknown:
+        raise UsageError(f"--tag: unknown tag {unknown[0]!r} (known: {', '.join(KNOWN_TAGS)})")
+    return tuple(_TAG_BY_KEY[_tag_key(label)] for label in labels)
+
+
 @dataclass(frozen=True, slots=True)
 class ReviewQuery:
     """Which reviews to read, in which order. Every filter is optional.
@@ -118,7 +138,6 @@ class ReviewQuery:
     search: str | None = None
     sort: str = "id"
     limit: int | None = None
-    _terms: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_args(
@@ -142,9 +161,6 @@ class ReviewQuery:
         """
         from scraper.store.fts import parse_search
 
-        unknown = [tag for tag in tags if _tag_key(tag) not in _TAG_BY_KEY]
-        if unknown:
-            raise UsageError(f"--tag: unknown tag {unknown[0]!r} (known: {', '.join(KNOWN_TAGS)})")
         if type not in (None, "anime", "manga"):
             raise UsageError(f"--type: {type!r} is neither anime nor manga")
         low, high = _score(min_score, "--min-score"), _score(max_score, "--max-score")
@@ -158,19 +174,12 @@ class ReviewQuery:
             raise UsageError(
                 f"--sort: {sort!r} is not one of {', '.join(SORT_KEYS)} (- to reverse)"
             )
-        count: int | None = None
-        if limit is not None:
-            try:
-                count = int(limit)
-            except ValueError:
-                count = 0
-            if count < 1:
-                raise UsageError(f"--limit: {limit!r} is not a positive whole number")
-        terms = parse_search(search) if search is not None else None
+        if search is not None:
+            parse_search(search)  # refuse an empty search now, naming --search
         return cls(
             entry=entry.strip() if entry else None,
             user=user.strip() if user else None,
-            tags=tuple(_TAG_BY_KEY[_tag_key(tag)] for tag in tags),
+            tags=_tags(tags),
             type=type,
             min_score=low,
             max_score=high,
@@ -178,8 +187,7 @@ class ReviewQuery:
             until=stop,
             search=search,
             sort=sort,
-            limit=count,
-            _terms=terms,
+            limit=_limit(limit),
         )
 
     def is_empty(self) -> bool:
@@ -232,8 +240,7 @@ def _conditions(query: ReviewQuery, dialect_name: str) -> list[ColumnElement[boo
     if query.until is not None:
         where.append(reviews.c.date < query.until)
     if query.search is not None:
-        terms = query._terms or parse_search(query.search)
-        where.append(search_condition(dialect_name, terms))
+        where.append(search_condition(dialect_name, parse_search(query.search)))
     return where
 
 
