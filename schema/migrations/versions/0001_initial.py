@@ -27,8 +27,7 @@ def _utc() -> sa.DateTime:
 
 
 def _reaction_columns() -> list[sa.Column[int]]:
-    kinds = ("overall", "nice", "love_it", "funny", "confusing", "informative")
-    kinds += ("well_written", "creative")
+    kinds = "overall nice love_it funny confusing informative well_written creative".split()
     return [sa.Column(f"reactions_{kind}", sa.Integer(), nullable=True) for kind in kinds]
 
 
