@@ -27,7 +27,16 @@ def _utc() -> sa.DateTime:
 
 
 def _reaction_columns() -> list[sa.Column[int]]:
-    kinds = "overall nice love_it funny confusing informative well_written creative".split()
+    kinds = [
+        "overall",
+        "nice",
+        "love_it",
+        "funny",
+        "confusing",
+        "informative",
+        "well_written",
+        "creative",
+    ]
     return [sa.Column(f"reactions_{kind}", sa.Integer(), nullable=True) for kind in kinds]
 
 
