@@ -110,8 +110,9 @@ class Frontier:
         added = 0
         with write_transaction(self.engine) as conn:
             for row in rows:
-                result = conn.execute(insert(conn, frontier).values(row).on_conflict_do_nothing())
-                added += max(result.rowcount, 0)
+                # RETURNING, not rowcount: drivers disagree on rowcount after DO NOTHING.
+                statement = insert(conn, frontier).values(row).on_conflict_do_nothing()
+                added += len(conn.execute(statement.returning(frontier.c.id)).all())
         return added
 
     def prepare(self, seeds: Iterable[tuple[str, str]], *, resume: bool = True) -> str:
