@@ -110,6 +110,13 @@ def test_export_check_import_gives_an_identical_archive(db_url: str, tmp_path: P
         engine.dispose()
     assert (again.pages, again.already_stored, again.errors) == (0, 8, [])
     assert raw_pages(fresh) == raw_pages(db_url)
+    # Nor does importing it into the archive it came from.
+    engine = open_engine(db_url)
+    try:
+        assert import_warcs(engine, [out]).already_stored == 8
+    finally:
+        engine.dispose()
+    assert raw_pages(db_url) == raw_pages(fresh)
 
 
 def test_identical_bodies_become_revisits_and_files_roll_over(
