@@ -163,12 +163,13 @@ def import_files(
 
     *url* defaults to each page's canonical link; *fetched_at* (ISO 8601 text or an
     aware datetime) to each file's modification time. Raises UsageError for a missing
-    path or a bad *fetched_at* before anything is stored, StoreError for the database.
+    path, a bad *url* or *fetched_at* before anything is stored, StoreError for the database.
     """
     from scraper.store.engine import open_engine
-    from scraper.store.files import expand_paths, import_paths, parse_fetched_at
+    from scraper.store.files import check_page_url, expand_paths, import_paths, parse_fetched_at
 
     moment = parse_fetched_at(fetched_at) if isinstance(fetched_at, str) else fetched_at
+    url = check_page_url(url) if url is not None else None
     files = expand_paths(paths)
     engine = open_engine(database_url(db))
     try:

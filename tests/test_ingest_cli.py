@@ -78,6 +78,7 @@ def test_empty_and_binary_files_are_stored_raw_and_reported(
     [
         (["--fetched-at", "last tuesday"], "--fetched-at: 'last tuesday'"),
         (["no/such/page.html"], "no/such/page.html: no such file"),
+        (["--url", "myanimelist.net/anime/1"], "--url: 'myanimelist.net/anime/1' is not"),
     ],
 )
 def test_bad_arguments_are_usage_errors_naming_them(

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
@@ -19,7 +20,7 @@ from scraper.errors import ScraperError, UsageError
 from scraper.records import FetchedPage
 from scraper.store.ingest import IngestReport, ingest_page, parse_fetched
 
-__all__ = ["Imported", "expand_paths", "import_paths", "parse_fetched_at"]
+__all__ = ["Imported", "check_page_url", "expand_paths", "import_paths", "parse_fetched_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,14 @@ def parse_fetched_at(value: str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def check_page_url(url: str) -> str:
+    """Return *url* when it is an absolute http(s) URL; raise UsageError naming it otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise UsageError(f"--url: {url!r} is not an absolute http(s) URL")
+    return url
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
