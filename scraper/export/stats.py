@@ -52,6 +52,58 @@ def _counts(conn: Connection, key: Any) -> list[list[Any]]:
     return [[k, n] for k, n in conn.execute(statement.order_by(key))]
 
 
+def _totals(conn: Connection) -> dict[str, int | None]:
+    import sqlalchemy as sa
+
+    from scraper.schema import tables as t
+
+    def count(table: Any) -> int:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+    raw, stored = conn.execute(
+        sa.select(
+            sa.func.coalesce(sa.func.sum(t.raw_bodies.c.size), 0),
+            sa.func.coalesce(sa.func.sum(sa.func.length(t.raw_bodies.c.data)), 0),
+        )
+    ).one()
+    return {
+        "reviews": count(t.reviews),
+        "entries": count(t.entries),
+        "users": count(t.users),
+        "observations": count(t.review_observations),
+        "raw_pages": count(t.raw_pages),
+        "raw_bodies": count(t.raw_bodies),
+        "raw_bytes": int(raw),
+        "raw_bytes_stored": int(stored),
+        "fetch_errors": count(t.fetch_errors),
+        "database_bytes": _database_bytes(conn),
+    }
+
+
+def _by_entry_and_tag(conn: Connection, top: int) -> tuple[list[list[Any]], list[list[Any]]]:
+    import sqlalchemy as sa
+
+    from scraper.schema import tables as t
+
+    n = sa.func.count(t.reviews.c.id).label("n")
+    by_entry = conn.execute(
+        sa.select(t.entries.c.type, t.entries.c.mal_id, t.entries.c.title, n)
+        .join(t.reviews, t.reviews.c.entry_id == t.entries.c.id)
+        .group_by(t.entries.c.id, t.entries.c.type, t.entries.c.mal_id, t.entries.c.title)
+        .order_by(n.desc(), t.entries.c.title)
+        .limit(top)
+    )
+    tagged = sa.func.count(t.review_tags.c.review_id).label("n")
+    by_tag = conn.execute(
+        sa.select(t.tags.c.name, tagged)
+        .join(t.review_tags, t.review_tags.c.tag_id == t.tags.c.id)
+        .group_by(t.tags.c.name)
+        .order_by(tagged.desc(), t.tags.c.name)
+    )
+    entries = [[f"{row.title} ({row.type} {row.mal_id})", row.n] for row in by_entry]
+    return entries, [[name, count] for name, count in by_tag]
+
+
 def archive_stats(engine: Engine, *, top: int = 20) -> dict[str, Any]:
     """Return counts of what the archive holds (JSON-ready).
 
@@ -60,54 +112,19 @@ def archive_stats(engine: Engine, *, top: int = 20) -> dict[str, Any]:
     ``by_month`` are ``[key, reviews]`` pairs. Raises StoreError when the
     database cannot be read.
     """
-    import sqlalchemy as sa
     from sqlalchemy.exc import SQLAlchemyError
 
     from scraper.errors import StoreError
-    from scraper.schema import tables as t
-
-    def count(table: Any) -> int:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+    from scraper.schema.tables import reviews
 
     try:
         with engine.connect() as conn:
-            body_sizes = conn.execute(
-                sa.select(
-                    sa.func.coalesce(sa.func.sum(t.raw_bodies.c.size), 0),
-                    sa.func.coalesce(sa.func.sum(sa.func.length(t.raw_bodies.c.data)), 0),
-                )
-            ).one()
-            totals = {
-                "reviews": count(t.reviews),
-                "entries": count(t.entries),
-                "users": count(t.users),
-                "observations": count(t.review_observations),
-                "raw_pages": count(t.raw_pages),
-                "raw_bodies": count(t.raw_bodies),
-                "raw_bytes": int(body_sizes[0]),
-                "raw_bytes_stored": int(body_sizes[1]),
-                "fetch_errors": count(t.fetch_errors),
-                "database_bytes": _database_bytes(conn),
-            }
-            n = sa.func.count(t.reviews.c.id).label("n")
-            by_entry = conn.execute(
-                sa.select(t.entries.c.type, t.entries.c.mal_id, t.entries.c.title, n)
-                .join(t.reviews, t.reviews.c.entry_id == t.entries.c.id)
-                .group_by(t.entries.c.id, t.entries.c.type, t.entries.c.mal_id, t.entries.c.title)
-                .order_by(n.desc(), t.entries.c.title)
-                .limit(top)
-            )
-            by_tag = conn.execute(
-                sa.select(t.tags.c.name, sa.func.count(t.review_tags.c.review_id).label("n"))
-                .join(t.review_tags, t.review_tags.c.tag_id == t.tags.c.id)
-                .group_by(t.tags.c.name)
-                .order_by(sa.text("n DESC"), t.tags.c.name)
-            )
+            by_entry, by_tag = _by_entry_and_tag(conn, top)
             return {
-                "totals": totals,
-                "by_entry": [[f"{row.title} ({row.type} {row.mal_id})", row.n] for row in by_entry],
-                "by_tag": [[name, n] for name, n in by_tag],
-                "by_score": _counts(conn, t.reviews.c.score),
+                "totals": _totals(conn),
+                "by_entry": by_entry,
+                "by_tag": by_tag,
+                "by_score": _counts(conn, reviews.c.score),
                 "by_month": _counts(conn, _month(conn)),
             }
     except SQLAlchemyError as error:
