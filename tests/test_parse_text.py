@@ -126,3 +126,33 @@ def test_midnight_and_noon_read_as_utc() -> None:
     midnight = parse_page(_review_page("a").replace("1:05 PM", "12:00 AM")).reviews[0]
     noon = parse_page(_review_page("a").replace("1:05 PM", "12:30 PM")).reviews[0]
     assert midnight.date.hour == 0 and noon.date.hour == 12 and noon.date.minute == 30
+
+
+@pytest.mark.parametrize(
+    "tag_html",
+    [
+        '<div class="tag well-written"><img alt="Well-written" src="x.png">Well-written</div>',
+        '<div class="tag well-written"><i class="fa-pen"></i>Well-written</div>',
+        '<div class="tag well-written"><span>Well-written</span></div>',
+        '<div class="tag well-written"><i>Well-written</i>Well-written</div>',
+        '<div class="tag well-written">Well-writtenWell-written</div>',
+    ],
+)
+def test_tag_label_is_read_once_whatever_its_icon(tag_html: str) -> None:
+    page = _review_page("a").replace(
+        '<i class="fas fa-star"></i>Recommended</div>', f"Recommended</div>{tag_html}"
+    )
+    assert parse_page(page).reviews[0].tags == ("Recommended", "Well-written")
+
+
+def test_time_printed_after_the_date_is_read() -> None:
+    page = _review_page("a").replace(
+        '<div title="1:05 PM" class="update_at">Feb 29, 2024</div>',
+        '<div class="update_at">Feb 29, 2024 9:41 PM</div>',
+    )
+    assert parse_page(page).reviews[0].date.isoformat() == "2024-02-29T21:41:00+00:00"
+
+
+def test_control_characters_in_a_page_do_not_break_lines() -> None:
+    review = parse_page(_review_page("one\x01two<br>three\x00four")).reviews[0]
+    assert review.review == "onetwo\nthree\ufffdfour"

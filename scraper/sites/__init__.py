@@ -16,7 +16,7 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper.errors import ParseError
 from scraper.records import PageKind, PageResult
 from scraper.sites._blocked import block_reason
-from scraper.sites._decode import decode_html
+from scraper.sites._decode import decode_html, scrub_controls
 from scraper.sites.mal import MAL
 
 __all__ = ["SITES", "Site", "parse_page"]
@@ -51,10 +51,7 @@ def parse_page(
     ``raise_for_kind()`` to turn them into errors). Raises ParseError (or a
     subclass) only when the input cannot be read as a page at all.
     """
-    text = decode_html(html, charset)
-    # NUL characters end the document early for the C parser; the HTML spec
-    # treats them as parse errors to replace, which is what a browser shows.
-    text = text.replace("\x00", "\ufffd")
+    text = scrub_controls(decode_html(html, charset))
     try:
         tree = LexborHTMLParser(text)
     except Exception as error:  # the C parser's failures have no common class

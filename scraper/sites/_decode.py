@@ -13,7 +13,11 @@ from __future__ import annotations
 import codecs
 import re
 
-__all__ = ["decode_html", "sniff_meta_charset"]
+__all__ = ["LINE_MARK", "decode_html", "scrub_controls", "sniff_meta_charset"]
+
+#: Marks a ``<br>`` while a parser reads text out of the tree. No page keeps
+#: it: ``scrub_controls`` deletes it (browsers render U+0001 as nothing).
+LINE_MARK = "\x01"
 
 #: How far into the page a meta charset may sit (the HTML spec says 1024 bytes;
 #: real pages put dozens of <link> tags first, so look further).
@@ -70,3 +74,14 @@ def decode_html(data: bytes | str, charset: str | None = None) -> str:
     if codec == "utf-8" and data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     return data.decode(codec, "replace")
+
+
+def scrub_controls(text: str) -> str:
+    """Return *text* ready for the C parser: NUL as U+FFFD, no ``LINE_MARK``.
+
+    A NUL would end the document early for the parser; the HTML spec replaces
+    it, which is what a browser shows.
+    """
+    if "\x00" in text or LINE_MARK in text:
+        return text.replace("\x00", "\ufffd").replace(LINE_MARK, "")
+    return text

@@ -43,10 +43,22 @@ def _reactions(element: LexborNode) -> Mapping[str, int] | None:
     return dict(zip(REACTION_KINDS, [total, *counts], strict=False))
 
 
-def _own_text(node: LexborNode) -> str:
-    """Return the text of *node*'s direct text children (not its icons or spans)."""
-    own = [child.text_content or "" for child in node.iter(include_text=True) if child.is_text_node]
-    return clean_inline("".join(own))
+def _label(tag: LexborNode, classes: list[str]) -> str | None:
+    """Return a tag's label as displayed, once.
+
+    The label is the tag's own text; its icon (an ``<i>``, an ``<img alt>``,
+    a span repeating the word) and the preliminary ``(N/M eps)`` counter are
+    not. A tag whose words all sit in child elements falls back to the label
+    its kind always shows.
+    """
+    own = [child.text_content or "" for child in tag.iter(include_text=True) if child.is_text_node]
+    label = clean_inline("".join(own))
+    half = len(label) // 2
+    if label and len(label) % 2 == 0 and label[:half] == label[half:]:
+        label = label[:half]  # "Well-writtenWell-written": icon text and label
+    if label:
+        return label
+    return next((sel.TAG_LABELS[name] for name in classes if name in sel.TAG_LABELS), None)
 
 
 def _tags(element: LexborNode) -> tuple[list[str], set[str], str]:
@@ -55,20 +67,14 @@ def _tags(element: LexborNode) -> tuple[list[str], set[str], str]:
     kinds: set[str] = set()
     counter = ""
     for tag in element.css(sel.CUR_TAG):
-        kinds.update((tag.attributes.get("class") or "").split())
-        label = _own_text(tag)
+        classes = (tag.attributes.get("class") or "").split()
+        kinds.update(classes)
+        label = _label(tag, classes)
         if label:
             labels.append(label)
-        if "preliminary" in (tag.attributes.get("class") or "").split():
+        if "preliminary" in classes:
             counter = tag.text()
     return labels, kinds, counter
-
-
-def _is_chrome(node: LexborNode) -> bool:
-    # The "..." between the visible start and the hidden rest, and the entry
-    # picture that pages mixing entries float inside the text, are page chrome.
-    classes = (node.attributes.get("class") or "").split()
-    return any(name in classes for name in sel.CUR_TEXT_CHROME_CLASSES)
 
 
 def _entry(element: LexborNode, context: PageContext) -> Entry:
@@ -120,6 +126,6 @@ def parse_current_review(element: LexborNode, context: PageContext) -> Review:
         reactions=_reactions(element),
         helpful_count=None,
         scores=None,
-        review=body_text(text_node, _is_chrome),
+        review=body_text(text_node, sel.CUR_TEXT_CHROME),
         layout="current",
     )

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from selectolax.lexbor import LexborNode
 
 from scraper.records import User
-from scraper.sites.mal.page import on_mal
+from scraper.sites.mal.page import MAL_ORIGIN
 from scraper.sites.mal.text import clean_inline
 
 __all__ = [
@@ -64,7 +64,8 @@ def parse_date(day_text: str | None, time_text: str | None) -> datetime:
         raise MalformedReview(f"unreadable date {clean_inline(day_text or '')!r}")
     month = _MONTHS[match.group(1).lower()]
     hour = minute = 0
-    clock = _TIME.search(time_text or "")
+    # The time sits in the element's title; some captures print it after the date.
+    clock = _TIME.search(time_text or "") or _TIME.search(day_text or "", match.end())
     if clock is not None:
         hour, minute = int(clock.group(1)) % 12, int(clock.group(2))
         if clock.group(3).lower() == "p":
@@ -98,7 +99,7 @@ def user_from(link: LexborNode | None, avatar: LexborNode | None) -> User:
         image = avatar.attributes.get("data-src") or avatar.attributes.get("src") or None
     return User(
         username=name,
-        url=on_mal(f"/profile/{match.group(1)}"),
+        url=f"{MAL_ORIGIN}/profile/{match.group(1)}",
         image_url=image.strip() if image else None,
     )
 

@@ -32,17 +32,6 @@ def is_legacy_review(element: LexborNode) -> bool:
     return element.css_first(sel.LEG_BODY) is not None
 
 
-def _is_chrome(node: LexborNode) -> bool:
-    # Sub-score table, Helpful button and read-more toggle sit inside the body
-    # markup but are not review text.
-    attributes = node.attributes
-    node_id = attributes.get("id") or ""
-    if node_id.startswith(sel.LEG_BODY_CHROME_ID_PREFIXES):
-        return True
-    classes = (attributes.get("class") or "").split()
-    return any(name in classes for name in sel.LEG_BODY_CHROME_CLASSES)
-
-
 def _header(element: LexborNode) -> LexborNode:
     """Return the box's header (everything before the body), or the box itself."""
     for child in element.iter():
@@ -126,6 +115,8 @@ def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
     )
     # "N of M episodes seen" counts even when the review is not preliminary.
     seen = seen_count(meta_text)
+    scores = _scores(body)  # before body_text, which removes the table
+
     return Review(
         mal_id=_mal_id(element),
         type=entry.type,
@@ -143,7 +134,7 @@ def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
         chapters_read=seen if entry.type == "manga" else None,
         reactions=None,
         helpful_count=parse_int(helpful.text(), "helpful count") if helpful else None,
-        scores=_scores(body),
-        review=body_text(body, _is_chrome),
+        scores=scores,
+        review=body_text(body, sel.LEG_BODY_CHROME),
         layout="legacy",
     )

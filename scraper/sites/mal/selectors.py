@@ -37,11 +37,24 @@ CUR_DATE = "div.update_at"
 CUR_USERNAME = "div.username a"
 #: One tag each; the kind is a class (``recommended``, ``preliminary``...).
 CUR_TAG = "div.tags div.tag"
+#: The label each tag kind displays (used when a tag's words sit only in
+#: child elements).
+TAG_LABELS = {
+    "recommended": "Recommended",
+    "mixed-feelings": "Mixed Feelings",
+    "not-recommended": "Not Recommended",
+    "preliminary": "Preliminary",
+    "spoiler": "Spoiler",
+    "funny": "Funny",
+    "informative": "Informative",
+    "well-written": "Well-written",
+    "creative": "Creative",
+}
 #: The body: visible start, ``span.js-visible`` ("..."), ``span.js-hidden`` rest.
 CUR_TEXT = "div.text"
 #: Chrome inside the body: the "..." marker and, on pages mixing entries, the
 #: entry's picture floated into the text.
-CUR_TEXT_CHROME_CLASSES = ("js-visible", "thumb-right")
+CUR_TEXT_CHROME = "span.js-visible, div.thumb-right"
 CUR_SCORE = "div.rating span.num"
 CUR_PERMALINK = "div.open a"
 #: On pages mixing entries (recent, a user's reviews, permalinks): the entry link.
@@ -70,8 +83,10 @@ LEG_ENTRY_LINK = 'a[href*="/anime/"], a[href*="/manga/"]'
 
 #: Inside a legacy body, elements that are page chrome, not review text: the
 #: sub-score table, the Helpful button and the read-more toggle.
-LEG_BODY_CHROME_ID_PREFIXES = ("score", "revhelp_output_", "reviewToggle")
-LEG_BODY_CHROME_CLASSES = ("js-toggle-review-button", "js-review-btn-helpful")
+LEG_BODY_CHROME = (
+    'div[id^="score"], div[id^="revhelp_output_"], a[id^="reviewToggle"], '
+    "a.js-toggle-review-button, div.js-review-btn-helpful"
+)
 
 # --- page kinds ---------------------------------------------------------------
 
