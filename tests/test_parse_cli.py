@@ -115,3 +115,28 @@ def test_real_process_stays_light_and_exits_3() -> None:
     assert done.returncode == 3
     assert "HEAVY []" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_many_pages_use_workers_and_keep_order(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pages = sorted(MAL.glob("*.html"))
+    for number in range(30):  # above the worker threshold
+        page = pages[number % len(pages)]
+        shutil.copy(page, tmp_path / f"{number:03d}-{page.name}")
+    assert main(["parse", "--jobs", "1", str(tmp_path)]) == 3
+    alone = capsys.readouterr()
+    assert main(["parse", "--jobs", "2", str(tmp_path)]) == 3
+    workers = capsys.readouterr()
+    assert workers.out == alone.out and workers.out.count("\n") > 30
+    assert workers.err == alone.err
+
+
+def test_bad_jobs_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", "--jobs", "0", str(GOOD)]) == 2
+    assert "--jobs" in capsys.readouterr().err
+
+
+def test_a_device_is_not_a_page(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", os.devnull]) == 2
+    assert "not a file or folder" in capsys.readouterr().err

@@ -61,7 +61,7 @@ def parse_page(
             return site.parse(tree, url)
     reason = block_reason(tree)
     if reason is not None:
-        return PageResult(kind=PageKind.BLOCKED, url=url, problem=f"blocked: {reason}")
+        return PageResult(kind=PageKind.BLOCKED, url=url, problem=f"blocked page: {reason}")
     return PageResult(
-        kind=PageKind.NOT_REVIEW_PAGE, url=url, problem="not a page of a known review site"
+        kind=PageKind.NOT_REVIEW_PAGE, url=url, problem="not a review page of any known site"
     )

@@ -69,8 +69,8 @@ class MalSite:
                 url=page_url,
                 entry=context.entry,
                 layout=layout,
-                problem=f"{len(elements)} {layout} review element(s) but no readable review: "
-                + "; ".join(problems),
+                problem=f"layout not recognised: {len(elements)} {layout} review element(s) "
+                "but no readable review: " + "; ".join(problems),
             )
         mixed = len({review.entry.url for review in reviews}) > 1 or (
             tree.css_first(sel.CUR_TITLEBLOCK) is not None
@@ -125,9 +125,7 @@ def _parse_elements(
 def _no_reviews(tree: LexborHTMLParser, page_url: str | None) -> PageResult:
     reason = block_reason(tree)
     if reason is not None:
-        return PageResult(
-            kind=PageKind.BLOCKED, url=page_url, problem=f"blocked by the site: {reason}"
-        )
+        return PageResult(kind=PageKind.BLOCKED, url=page_url, problem=f"blocked page: {reason}")
     path = urlsplit(page_url or "").path + "?" + urlsplit(page_url or "").query
     looks_like = tree.css_first(sel.REVIEW_PAGE_HINTS) is not None or any(
         word in path for word in _REVIEW_PATH_WORDS
@@ -136,10 +134,12 @@ def _no_reviews(tree: LexborHTMLParser, page_url: str | None) -> PageResult:
         return PageResult(
             kind=PageKind.UNRECOGNISED,
             url=page_url,
-            problem="looks like a review page but no review element was recognised "
-            "(has the layout changed?)",
+            problem="looks like a review page, but its layout is not recognised: "
+            "no review element found (has the page changed?)",
         )
-    return PageResult(kind=PageKind.NOT_REVIEW_PAGE, url=page_url, problem="not a review page")
+    return PageResult(
+        kind=PageKind.NOT_REVIEW_PAGE, url=page_url, problem="not a review page: no reviews on it"
+    )
 
 
 MAL = MalSite()

@@ -59,7 +59,7 @@ def clean_inline(text: str) -> str:
 
 def _collapse(text: str) -> str:
     """Return *text* with each whitespace run as one space and none beside a BREAK."""
-    if any(space in text for space in _OTHER_SPACES):
+    if not text.isascii() and any(space in text for space in _OTHER_SPACES):
         text = _SPACES.sub(" ", text)
     else:
         # str.split() collapses in C: many times faster than a regex over the body.
