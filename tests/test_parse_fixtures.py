@@ -89,7 +89,8 @@ def test_malformed_review_is_skipped_and_named() -> None:
     result = parse_page((MAL_FIXTURES / "anime-reviews-current-malformed.html").read_bytes())
     assert [review.mal_id for review in result.reviews] == [880004]
     assert result.problem is not None
-    assert "review element 2 skipped" in result.problem and "rating" in result.problem
+    assert "review element 2 (review 880006) skipped" in result.problem
+    assert "rating" in result.problem
 
 
 def test_mirror_host_moves_next_link_but_not_records() -> None:

@@ -18,7 +18,7 @@ from scraper.records import Layout, PageKind, PageResult, Review
 from scraper.sites._blocked import block_reason
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.current import parse_current_review
-from scraper.sites.mal.fields import MalformedReview
+from scraper.sites.mal.fields import MalformedReview, review_id
 from scraper.sites.mal.legacy import is_legacy_review, parse_legacy_review
 from scraper.sites.mal.page import (
     PageContext,
@@ -70,7 +70,7 @@ class MalSite:
                 entry=context.entry,
                 layout=layout,
                 problem=f"layout not recognised: {len(elements)} {layout} review element(s) "
-                "but no readable review: " + "; ".join(problems),
+                "but no readable review: " + _summary(problems),
             )
         mixed = len({review.entry.url for review in reviews}) > 1 or (
             tree.css_first(sel.CUR_TITLEBLOCK) is not None
@@ -111,7 +111,7 @@ def _parse_elements(
         try:
             review = parse(element, context)
         except MalformedReview as error:
-            problems.append(f"review element {number} skipped: {error}")
+            problems.append(f"review element {number}{_id_note(element)} skipped: {error}")
             continue
         # A page repeats nothing legitimately; a duplicate is a broken page.
         if review.mal_id in seen:
@@ -120,6 +120,20 @@ def _parse_elements(
         seen.add(review.mal_id)
         reviews.append(review)
     return reviews, problems
+
+
+def _id_note(element: LexborNode) -> str:
+    """Return " (review N)" when the broken element still names its review."""
+    try:
+        return f" (review {review_id(element.css(sel.LEG_PERMALINK))})"
+    except MalformedReview:
+        return ""
+
+
+def _summary(problems: list[str], limit: int = 3) -> str:
+    """Return the first few problems joined, saying how many more there were."""
+    shown = "; ".join(problems[:limit])
+    return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")
 
 
 def _no_reviews(tree: LexborHTMLParser, page_url: str | None) -> PageResult:
