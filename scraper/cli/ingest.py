@@ -38,6 +38,13 @@ def register(subparsers: Any) -> None:
         metavar="TIME",
         help="when the page(s) were captured, ISO 8601 (no zone means UTC)",
     )
+    parser.add_argument(
+        "--jobs",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="processes that parse pages (default: up to 4 for more than a few files)",
+    )
     add_db_option(parser)
     parser.set_defaults(run=run_import)
 
@@ -54,12 +61,25 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run_reparse)
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
+    return value
+
+
 def run_import(args: argparse.Namespace) -> int:
     """Import ``args.paths``; return 0, or 3 when any page failed."""
     from scraper.api import import_files
 
     pages = failed = new = updated = unchanged = 0
-    for item in import_files(args.paths, db=args.db, url=args.url, fetched_at=args.fetched_at):
+    items = import_files(
+        args.paths, db=args.db, url=args.url, fetched_at=args.fetched_at, workers=args.jobs
+    )
+    for item in items:
         report = item.report
         if report is None:
             failed += 1

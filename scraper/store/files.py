@@ -4,11 +4,20 @@ A saved page has no HTTP exchange behind it: its URL comes from ``--url`` or fro
 the page's own canonical link (a ``file://`` URL when it has none), and its
 capture time from ``--fetched-at`` or else the file's modification time, which is
 when the browser or tool saved it.
+
+Parsing is the slow step, so a large import parses in worker processes while this
+process writes pages in order, each in its own transaction as ``ingest_page`` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import multiprocessing
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from scraper.errors import ScraperError, UsageError
 from scraper.records import FetchedPage
-from scraper.store.ingest import IngestReport, ingest_page, parse_fetched
+from scraper.store.ingest import IngestReport, ParseOutcome, ingest_page, parse_fetched
 
 __all__ = ["Imported", "check_page_url", "expand_paths", "import_paths", "parse_fetched_at"]
 
@@ -80,33 +89,101 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 def import_paths(
     engine: Engine,
-    files: Iterable[Path],
+    files: Sequence[Path],
     *,
     url: str | None = None,
     fetched_at: datetime | None = None,
+    workers: int | None = None,
 ) -> Iterator[Imported]:
-    """Store each file as a raw page with its records; yield one Imported per file.
+    """Store each file as a raw page with its records; yield one Imported per file, in order.
 
-    A file that cannot be read is yielded with its error and the next one runs.
-    Raises StoreError when the database refuses a page.
+    Pages are parsed by *workers* processes (default: up to 4 when there are many
+    files) while this process writes, one transaction per page. A file that cannot be
+    read is yielded with its error and the next one runs. Raises StoreError when the
+    database refuses a page.
     """
-    for path in files:
-        try:
-            body = path.read_bytes()
-            modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        except OSError as error:
-            reason = error.strerror or str(error)
-            yield Imported(path, url, None, UsageError(f"{path}: cannot read: {reason}"))
+    if workers is None:
+        workers = min(4, os.cpu_count() or 1) if len(files) >= _POOL_THRESHOLD else 1
+    jobs = [(path, url) for path in files]
+    loaded = _parallel(_load, jobs, workers) if workers > 1 else map(_load, jobs)
+    for item in loaded:
+        if item.outcome is None:
+            error = UsageError(f"{item.path}: cannot read: {item.read_error}")
+            yield Imported(item.path, url, None, error)
             continue
-        yield _import_one(engine, path, body, url, fetched_at or modified)
+        yield _store(engine, item, item.outcome, url, fetched_at or item.modified)
 
 
-def _import_one(
-    engine: Engine, path: Path, body: bytes, url: str | None, fetched_at: datetime
+#: Below this many files, starting worker processes costs more than it saves.
+_POOL_THRESHOLD = 16
+
+
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """A file read and parsed (in a worker process): what the writer needs."""
+
+    path: Path
+    body: bytes
+    modified: datetime
+    outcome: ParseOutcome | None
+    read_error: str | None = None
+
+
+def _load(job: tuple[Path, str | None]) -> _Loaded:
+    path, url = job
+    try:
+        body = path.read_bytes()
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError as error:
+        return _Loaded(path, b"", datetime.now(UTC), None, error.strerror or str(error))
+    return _Loaded(path, body, modified, parse_fetched(body, url, None))
+
+
+def _parallel(
+    function: Callable[[tuple[Path, str | None]], _Loaded],
+    jobs: Sequence[tuple[Path, str | None]],
+    workers: int,
+) -> Iterator[_Loaded]:
+    """Yield ``function(job)`` in order, with at most a few pages per worker in flight."""
+    # spawn: workers never inherit this process's open database connections.
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+    pending: deque[Future[_Loaded]] = deque()
+    try:
+        for job in jobs:
+            pending.append(pool.submit(function, job))
+            if len(pending) >= 4 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Make a worker end when the importing process dies (even by ``kill -9``).
+
+    Workers block on a queue whose write end they hold themselves, so they would
+    otherwise wait forever once their parent is gone.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _store(
+    engine: Engine, item: _Loaded, outcome: ParseOutcome, url: str | None, fetched_at: datetime
 ) -> Imported:
-    outcome = parse_fetched(body, url, None)
     page_url = url or (outcome.result.url if outcome.result is not None else None)
-    page_url = page_url or path.resolve().as_uri()
+    page_url = page_url or item.path.resolve().as_uri()
     if outcome.error is not None:
         outcome.error.url = outcome.error.url or page_url
     page = FetchedPage(
@@ -114,8 +191,8 @@ def _import_one(
         final_url=page_url,
         status=None,
         headers=(),
-        body=body,
+        body=item.body,
         fetched_at=fetched_at,
     )
     report = ingest_page(engine, page, source="file", parsed=outcome)
-    return Imported(path, page_url, report, report.error)
+    return Imported(item.path, page_url, report, report.error)
