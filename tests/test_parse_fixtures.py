@@ -146,3 +146,23 @@ def test_blocked_page_with_site_chrome_is_still_blocked() -> None:
     html = (MAL_FIXTURES / "not-a-review-page.html").read_text(encoding="utf-8")
     challenge = html.replace("<h2>Synopsis</h2>", '<div class="g-recaptcha"></div><h2>x</h2>')
     assert parse_page(challenge).kind is PageKind.BLOCKED
+
+
+@pytest.mark.parametrize(
+    ("href", "served", "expected"),
+    [
+        ("?p=3", None, "https://myanimelist.net/anime/90001/Starlight_Courier/reviews?p=3"),
+        ("reviews?p=3", None, "https://myanimelist.net/anime/90001/Starlight_Courier/reviews?p=3"),
+        (
+            "/anime/90001/x/reviews?p=3",
+            "http://127.0.0.1:5/a",
+            "http://127.0.0.1:5/anime/90001/x/reviews?p=3",
+        ),
+    ],
+)
+def test_relative_more_reviews_link_is_read_against_the_page(
+    href: str, served: str | None, expected: str
+) -> None:
+    html = (MAL_FIXTURES / "anime-reviews-legacy.html").read_text(encoding="utf-8")
+    page = html.replace("https://myanimelist.net/anime/90001/Starlight_Courier/reviews?p=2", href)
+    assert parse_page(page, served).next_url == expected

@@ -84,7 +84,7 @@ class MalSite:
             url=page_url,
             reviews=tuple(reviews),
             entry=entry,
-            next_url=next_page_url(tree, url),
+            next_url=next_page_url(tree, url, page_url),
             layout=layout,
             problem="; ".join(problems) if problems else None,
         )

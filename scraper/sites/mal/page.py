@@ -36,15 +36,18 @@ _PROFILE_REVIEWS_PATH = re.compile(r"^/profile/([^/]+)/reviews/?$")
 _TITLE_SUFFIX = re.compile(r"\s+-\s+Reviews\s+-\s+MyAnimeList\.net\s*$", re.IGNORECASE)
 
 
-def on_mal(href: str, base: str = MAL_ORIGIN) -> str:
-    """Return *href* (absolute or relative) as an address on https://myanimelist.net."""
-    parts = urlsplit(urljoin(base + "/", href.strip()))
+def on_mal(href: str, base: str = MAL_ORIGIN + "/") -> str:
+    """Return *href* (absolute, or relative to *base*) as an address on myanimelist.net."""
+    parts = urlsplit(urljoin(base, href.strip()))
     return urlunsplit(("https", "myanimelist.net", parts.path, parts.query, ""))
 
 
-def _rebase(href: str, url: str | None) -> str:
-    """Return *href* on the scheme and host of *url* (myanimelist.net when None)."""
-    absolute = on_mal(href)
+def _rebase(href: str, url: str | None, page_url: str | None) -> str:
+    """Return *href* on the scheme and host of *url* (myanimelist.net when None).
+
+    A relative *href* is read against the page's own address, as a browser would.
+    """
+    absolute = on_mal(href, page_url or MAL_ORIGIN + "/")
     if not url:
         return absolute
     served = urlsplit(url)
@@ -157,12 +160,17 @@ def _is_more_link(node: LexborNode) -> bool:
     return clean_inline(node.text()) == sel.MORE_REVIEWS_TEXT
 
 
-def next_page_url(tree: LexborHTMLParser, url: str | None) -> str | None:
-    """Return the "More Reviews" address on the host of *url*, or None on the last page."""
+def next_page_url(
+    tree: LexborHTMLParser, url: str | None, page_url: str | None = None
+) -> str | None:
+    """Return the "More Reviews" address on the host of *url*, or None on the last page.
+
+    *page_url* is the page's own address, against which a relative link is read.
+    """
     link = tree.css_first(sel.MORE_REVIEWS)
     if link is None:
         link = next(filter(_is_more_link, tree.css(sel.PAGER_LINKS)), None)
     href = link.attributes.get("href") if link is not None else None
     if not href or href.startswith(("#", "javascript:")):
         return None
-    return _rebase(href, url)
+    return _rebase(href, url, page_url)
