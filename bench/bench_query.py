@@ -42,6 +42,8 @@ FILTERS = (
     {"tags": ["recommended"], "type": "manga", "until": "2024-06"},
     {"min_score": "9", "since": "2023-01-01", "sort": "-score"},
     {"user": "{user}", "sort": "date"},  # a real name, looked up (case ignored)
+    {"entry": "{title}", "sort": "-date"},  # one entry's full title
+    {"search": "ka", "sort": "-date"},  # a frequent word, newest first
 )
 
 
@@ -87,12 +89,15 @@ def main(argv: list[str] | None = None) -> int:
         with engine.connect() as conn:
             total = conn.exec_driver_sql("SELECT count(*) FROM reviews").scalar_one()
             user = conn.exec_driver_sql("SELECT username FROM users WHERE id = 5").scalar_one()
+            title = conn.exec_driver_sql("SELECT title FROM entries WHERE id = 5").scalar_one()
         print(f"archive: {total:,} reviews ({engine.dialect.name})")
         medians = []
         for label, cases in (("full text", [{"search": s} for s in SEARCHES]), ("filter", FILTERS)):
             for options in cases:
                 if options.get("user") == "{user}":
                     options = {**options, "user": user.upper()}
+                if options.get("entry") == "{title}":
+                    options = {**options, "entry": title}
                 median, count = _median_ms(engine, options, args.runs)
                 medians.append((label, median))
                 print(f"  {label:9} {median:8.1f} ms median  ({count:2} shown)  {options}")

@@ -82,6 +82,9 @@ def test_records_are_what_the_parser_produced(archive: tuple[str, sa.Engine]) ->
         ({"until": "2019-03-02"}, [5001]),  # a date-only --until keeps that whole day
         ({"since": "2021-11-30T23:59:00+00:00", "until": "2021-12"}, [5003]),
         ({"entry": "Harbour", "min_score": "5", "tags": ["recommended"]}, [5001]),
+        # Most entries match: SQLite walks the sort index (same answer either way).
+        ({"entry": "o", "limit": "2", "sort": "-date"}, [5005, 5003]),
+        ({"entry": "o", "limit": "3", "sort": "-score", "max_score": "8"}, [5003, 5002, 5005]),
     ],
 )
 def test_filters_select_the_right_reviews(

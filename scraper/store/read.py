@@ -197,7 +197,9 @@ class ReviewQuery:
         )
 
 
-def _conditions(query: ReviewQuery, dialect_name: str) -> list[ColumnElement[bool]]:
+def _conditions(
+    query: ReviewQuery, dialect_name: str, wide_entry: bool
+) -> list[ColumnElement[bool]]:
     import sqlalchemy as sa
 
     from scraper.schema.tables import entries, review_tags, reviews, tags, user_names, users
@@ -216,7 +218,9 @@ def _conditions(query: ReviewQuery, dialect_name: str) -> list[ColumnElement[boo
         else:
             pattern = f"%{_escape_like(query.entry)}%"
             matching = matching.where(entries.c.title.ilike(pattern, escape="\\"))
-        where.append(reviews.c.entry_id.in_(matching))
+        # "+ 0" keeps SQLite off the entry index when many entries match (see iter_records).
+        column = reviews.c.entry_id + 0 if wide_entry else reviews.c.entry_id
+        where.append(column.in_(matching))
     if query.user:
         name = query.user.lower()
         current = sa.select(users.c.id).where(sa.func.lower(users.c.username) == name)
@@ -248,16 +252,24 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def select_reviews(query: ReviewQuery, dialect_name: str) -> Select[Any]:
-    """Return the SELECT (reviews joined with entry and user) that *query* describes."""
+def select_reviews(
+    query: ReviewQuery, dialect_name: str, *, wide_entry: bool = False
+) -> Select[Any]:
+    """Return the SELECT (reviews joined with entry and user) that *query* describes.
+
+    *wide_entry*: the entry filter matches many entries, so reading the sort
+    index until the limit beats reading every review of those entries.
+    """
     import sqlalchemy as sa
 
     from scraper.schema.tables import entries, reviews, users
 
     order_columns = {
         "id": [reviews.c.id],
-        "date": [reviews.c.date, reviews.c.id],
-        "score": [reviews.c.score, reviews.c.id],
+        # No id tie-break on the indexed keys: it would stop SQLite from reading the
+        # date / score index in order and stopping at --limit (ties: index order).
+        "date": [reviews.c.date],
+        "score": [reviews.c.score],
         "entry": [entries.c.title, reviews.c.id],
         "user": [users.c.username, reviews.c.id],
     }[query.sort.lstrip("-")]
@@ -266,7 +278,7 @@ def select_reviews(query: ReviewQuery, dialect_name: str) -> Select[Any]:
         sa.select(*_record_columns())
         .join(entries, entries.c.id == reviews.c.entry_id)
         .join(users, users.c.id == reviews.c.user_id)
-        .where(*_conditions(query, dialect_name))
+        .where(*_conditions(query, dialect_name, wide_entry))
         .order_by(*(column.desc() if descending else column for column in order_columns))
     )
     return statement.limit(query.limit) if query.limit else statement
@@ -411,14 +423,41 @@ def iter_records(
     from scraper.errors import StoreError
 
     query = query or ReviewQuery()
-    statement = select_reviews(query, engine.dialect.name)
     try:
         with engine.connect() as conn:
+            wide = _wide_entry_match(conn, query)
+            statement = select_reviews(query, engine.dialect.name, wide_entry=wide)
             result = conn.execution_options(yield_per=chunk).execute(statement)
             for rows in result.partitions():
                 yield from _records(conn, rows, history)
     except SQLAlchemyError as error:
         raise StoreError(f"cannot read reviews: {error}") from error
+
+
+def _wide_entry_match(conn: Connection, query: ReviewQuery) -> bool:
+    """Whether a title filter matches so many entries that SQLite should walk the
+    sort index instead (its planner has no estimate for a LIKE on another table).
+
+    Walking the index reads about limit / f reviews where f is the share of
+    entries matched; using the entry index reads about f * reviews, then sorts.
+    """
+    if conn.dialect.name != "sqlite" or not query.limit or not query.entry:
+        return False
+    if query.sort.lstrip("-") not in ("id", "date", "score") or query.entry.isdigit():
+        return False
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import entries, reviews
+
+    pattern = f"%{_escape_like(query.entry)}%"
+    matched = conn.execute(
+        sa.select(sa.func.count()).where(entries.c.title.ilike(pattern, escape="\\"))
+    ).scalar_one()
+    total = conn.execute(sa.select(sa.func.count()).select_from(entries)).scalar_one()
+    count = conn.execute(sa.select(sa.func.max(sa.literal_column("rowid")))
+                         .select_from(reviews)).scalar() or 0  # fmt: skip
+    share = matched / total if total else 0.0
+    return bool(share) and query.limit / share < share * count
 
 
 def _records(conn: Connection, rows: Iterable[Any], history: bool) -> Iterator[dict[str, Any]]:
