@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import codecs
+from pathlib import Path
 
 import pytest
 
 from scraper.api import parse_page
 from scraper.sites._decode import decode_html, sniff_meta_charset
 from scraper.sites.mal.text import decode_entities, normalise_body
+
+MAL = Path(__file__).resolve().parent.parent / "fixtures" / "mal"
 
 TEXT = "Ed’s café — 星"
 
@@ -156,3 +159,17 @@ def test_time_printed_after_the_date_is_read() -> None:
 def test_control_characters_in_a_page_do_not_break_lines() -> None:
     review = parse_page(_review_page("one\x01two<br>three\x00four")).reviews[0]
     assert review.review == "onetwo\nthree\ufffdfour"
+
+
+def test_older_legacy_buttons_and_toggles_stay_out_of_the_body() -> None:
+    page = (MAL / "anime-reviews-legacy.html").read_text(encoding="utf-8")
+    plain_toggle = '<a href="javascript:void(0);" onclick="show(870001)">read more</a>'
+    page = page.replace(
+        '<a href="javascript:void(0);" id="reviewToggle870001"', plain_toggle + "<a"
+    ).replace(
+        '<div id="revhelp_output_870001"',
+        '<button type="button">Not Helpful</button><div id="revhelp_output_870001"',
+    )
+    first = parse_page(page).reviews[0]
+    assert "read more" not in first.review and "Helpful" not in first.review
+    assert first.review.endswith("which is a bold, good choice.")

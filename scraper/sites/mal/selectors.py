@@ -85,7 +85,7 @@ LEG_ENTRY_LINK = 'a[href*="/anime/"], a[href*="/manga/"]'
 #: sub-score table, the Helpful button and the read-more toggle.
 LEG_BODY_CHROME = (
     'div[id^="score"], div[id^="revhelp_output_"], a[id^="reviewToggle"], '
-    "a.js-toggle-review-button, div.js-review-btn-helpful"
+    'a.js-toggle-review-button, div.js-review-btn-helpful, a[href^="javascript:"]'
 )
 
 # --- page kinds ---------------------------------------------------------------

@@ -36,7 +36,9 @@ _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]
 # input like ``&amp;amp;amp;...`` from costing more than it must.
 _MAX_DECODE_ROUNDS = 16
 
-_NOT_TEXT = "script, style, template"
+# Never review text wherever they sit: code, and form controls (Helpful /
+# spoiler buttons of older pages).
+_NOT_TEXT = "script, style, template, noscript, button, form, select, textarea"
 
 
 def decode_entities(text: str) -> str:
