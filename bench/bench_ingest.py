@@ -103,6 +103,26 @@ def _report(name: str, url: str, pages: list[FetchedPage]) -> None:
     )
 
 
+def _import_files(name: str, url: str, pages: list[FetchedPage], workers: int) -> None:
+    """Time ``import_paths`` (what ``reviews import`` runs) over the pages saved as files."""
+    from scraper.store.files import import_paths
+
+    with tempfile.TemporaryDirectory() as folder:
+        files = []
+        for number, page in enumerate(pages):
+            path = Path(folder) / f"{number:04d}.html"
+            path.write_bytes(page.body)
+            files.append(path)
+        engine = open_engine(url)
+        try:
+            started = time.perf_counter()
+            count = sum(1 for _ in import_paths(engine, files, workers=workers))
+            rate = count / (time.perf_counter() - started)
+        finally:
+            engine.dispose()
+    print(f"{name:10} {count:4} files: {rate:6.1f} pages/s importing with {workers} parse workers")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=10, help="captures per page (default 10)")
@@ -115,6 +135,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         _report("sqlite 1x", f"sqlite:///{folder}/first.db", first)
         _report(f"sqlite {args.rounds}x", f"sqlite:///{folder}/many.db", recaptures)
+        # Enough files that starting the parse workers (~0.5 s) does not dominate.
+        many = _pages(args.rounds * 10)
+        for workers in (1, 2):
+            _import_files("sqlite", f"sqlite:///{folder}/import{workers}.db", many, workers)
     if not args.pg:
         print("postgresql: skipped (give --pg URL or set $REVIEWS_TEST_POSTGRES_URL)")
         return 0
@@ -129,6 +153,8 @@ def main() -> int:
                 connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
             try:
                 _report(name, scratch, pages)
+                if pages is recaptures:
+                    _import_files("pg", scratch, pages, 2)
             finally:
                 with admin.connect() as connection:
                     connection.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

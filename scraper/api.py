@@ -158,14 +158,14 @@ def import_files(
     db: str | None = None,
     url: str | None = None,
     fetched_at: datetime | str | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> Iterator[Imported]:
     """Store saved pages (files, or folders of ``*.html``); yield one Imported per file.
 
     *url* defaults to each page's canonical link; *fetched_at* (ISO 8601 text or an
     aware datetime) to each file's modification time. Raises UsageError for a missing
     path, a bad *url* or *fetched_at* before anything is stored, StoreError for the database.
-    *workers* processes parse pages (default: up to 4 for a large import).
+    With *workers* > 1, that many processes parse pages while this one writes.
     """
     from scraper.store.engine import open_engine
     from scraper.store.files import check_page_url, expand_paths, import_paths, parse_fetched_at

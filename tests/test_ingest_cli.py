@@ -195,16 +195,18 @@ def test_a_killed_import_never_leaves_half_a_page(db_url: str, tmp_path: Path) -
     open_engine(db_url).dispose()  # migrate first: kills should hit page writes
     stored_before = 0
     rng = random.Random(7)
-    for _ in range(3):
+    for jobs in ("1", "2", "1"):
         child = subprocess.Popen(
-            [sys.executable, "-m", "scraper", "import", str(pages), "--db", db_url],
+            [sys.executable, "-m", "scraper", "import", str(pages), "--db", db_url, "--jobs", jobs],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         time.sleep(rng.uniform(0.7, 1.6))
+        workers = _children(child.pid)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
+        _wait_gone(workers)  # parse workers end with their parent
         engine = open_engine(db_url)
         try:
             with engine.connect() as connection:
@@ -229,3 +231,27 @@ def test_a_killed_import_never_leaves_half_a_page(db_url: str, tmp_path: Path) -
         stored_before = stored
     # The kills landed mid-import (else this test would prove nothing).
     assert 0 < stored_before < 3 * 400
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found += [int(n) for n in (task / "children").read_text().split()]
+    return found
+
+
+def _wait_gone(pids: list[int], seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    alive = list(pids)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [pid for pid in alive if _running(pid)]
+    assert alive == [], f"worker processes outlived the killed import: {alive}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has ended

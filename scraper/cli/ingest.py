@@ -41,9 +41,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--jobs",
         type=_positive,
-        default=None,
+        default=1,
         metavar="N",
-        help="processes that parse pages (default: up to 4 for more than a few files)",
+        help="processes that parse pages while one writes (default 1; more pays off "
+        "on idle cores and hundreds of files)",
     )
     add_db_option(parser)
     parser.set_defaults(run=run_import)

@@ -93,57 +93,55 @@ def import_paths(
     *,
     url: str | None = None,
     fetched_at: datetime | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> Iterator[Imported]:
     """Store each file as a raw page with its records; yield one Imported per file, in order.
 
-    Pages are parsed by *workers* processes (default: up to 4 when there are many
-    files) while this process writes, one transaction per page. A file that cannot be
-    read is yielded with its error and the next one runs. Raises StoreError when the
-    database refuses a page.
+    With *workers* > 1, that many processes parse pages while this process writes,
+    one transaction per page (it pays off on free cores and hundreds of files). A
+    file that cannot be read is yielded with its error and the next one runs.
+    Raises StoreError when the database refuses a page.
     """
-    if workers is None:
-        workers = min(4, os.cpu_count() or 1) if len(files) >= _POOL_THRESHOLD else 1
     jobs = [(path, url) for path in files]
-    loaded = _parallel(_load, jobs, workers) if workers > 1 else map(_load, jobs)
-    for item in loaded:
+    parsed = _parallel(_parse_file, jobs, workers) if workers > 1 else map(_parse_file, jobs)
+    for item in parsed:
+        try:
+            # Read again here rather than ship the bytes back from a worker process.
+            body = item.path.read_bytes() if item.outcome is not None else b""
+        except OSError as failure:
+            item = _Parsed(item.path, item.modified, None, failure.strerror or str(failure))
         if item.outcome is None:
             error = UsageError(f"{item.path}: cannot read: {item.read_error}")
             yield Imported(item.path, url, None, error)
             continue
-        yield _store(engine, item, item.outcome, url, fetched_at or item.modified)
-
-
-#: Below this many files, starting worker processes costs more than it saves.
-_POOL_THRESHOLD = 16
+        yield _store(engine, item, body, item.outcome, url, fetched_at or item.modified)
 
 
 @dataclass(frozen=True, slots=True)
-class _Loaded:
-    """A file read and parsed (in a worker process): what the writer needs."""
+class _Parsed:
+    """A file parsed (perhaps in a worker process): its time and what the parser read."""
 
     path: Path
-    body: bytes
     modified: datetime
     outcome: ParseOutcome | None
     read_error: str | None = None
 
 
-def _load(job: tuple[Path, str | None]) -> _Loaded:
+def _parse_file(job: tuple[Path, str | None]) -> _Parsed:
     path, url = job
     try:
         body = path.read_bytes()
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except OSError as error:
-        return _Loaded(path, b"", datetime.now(UTC), None, error.strerror or str(error))
-    return _Loaded(path, body, modified, parse_fetched(body, url, None))
+        return _Parsed(path, datetime.now(UTC), None, error.strerror or str(error))
+    return _Parsed(path, modified, parse_fetched(body, url, None))
 
 
 def _parallel(
-    function: Callable[[tuple[Path, str | None]], _Loaded],
+    function: Callable[[tuple[Path, str | None]], _Parsed],
     jobs: Sequence[tuple[Path, str | None]],
     workers: int,
-) -> Iterator[_Loaded]:
+) -> Iterator[_Parsed]:
     """Yield ``function(job)`` in order, with at most a few pages per worker in flight."""
     # spawn: workers never inherit this process's open database connections.
     pool = ProcessPoolExecutor(
@@ -152,7 +150,7 @@ def _parallel(
         initializer=_exit_with_parent,
         initargs=(os.getpid(),),
     )
-    pending: deque[Future[_Loaded]] = deque()
+    pending: deque[Future[_Parsed]] = deque()
     try:
         for job in jobs:
             pending.append(pool.submit(function, job))
@@ -180,7 +178,12 @@ def _exit_with_parent(parent: int) -> None:
 
 
 def _store(
-    engine: Engine, item: _Loaded, outcome: ParseOutcome, url: str | None, fetched_at: datetime
+    engine: Engine,
+    item: _Parsed,
+    body: bytes,
+    outcome: ParseOutcome,
+    url: str | None,
+    fetched_at: datetime,
 ) -> Imported:
     page_url = url or (outcome.result.url if outcome.result is not None else None)
     page_url = page_url or item.path.resolve().as_uri()
@@ -191,7 +194,7 @@ def _store(
         final_url=page_url,
         status=None,
         headers=(),
-        body=item.body,
+        body=body,
         fetched_at=fetched_at,
     )
     report = ingest_page(engine, page, source="file", parsed=outcome)
