@@ -283,3 +283,39 @@ def _count_parsed(page: FetchedPage) -> int:
     from scraper.sites import parse_page
 
     return len(parse_page(page.body, page.final_url, charset="utf-8").reviews)
+
+
+@pytest.mark.parametrize("newest_first", [False, True])
+def test_real_captures_in_either_order_keep_the_newest_values(
+    engine: Engine, corpus_dir: Path, newest_first: bool
+) -> None:
+    folder = corpus_dir / "mal"
+    captures = [
+        ("anime-1-reviews-2022-06-legacy", datetime(2022, 6, 15, tzinfo=UTC)),
+        ("anime-1-reviews-2022-10", datetime(2022, 10, 15, tzinfo=UTC)),
+    ]
+    url = "https://myanimelist.net/anime/1/Cowboy_Bebop/reviews"
+    for stem, at in reversed(captures) if newest_first else captures:
+        body = (folder / f"{stem}.html").read_bytes()
+        report = ingest_page(engine, FetchedPage(url, url, 200, (), body, at))
+        assert report.error is None
+    expected: dict[int, dict[str, object]] = {}
+    for stem, _ in captures:  # oldest first: newer records overwrite older ones
+        for line in (folder / f"{stem}.expected.jsonl").read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            expected[record["mal_id"]] = record
+    with engine.connect() as connection:
+        rows = {row.id: row for row in connection.execute(sa.select(reviews))}
+        observations = connection.execute(
+            sa.select(sa.func.count()).select_from(review_observations)
+        ).scalar_one()
+    assert set(rows) == set(expected)
+    for review_id, record in expected.items():
+        row = rows[review_id]
+        assert (row.score, row.layout, row.body) == (
+            record["score"],
+            record["layout"],
+            record["review"],
+        )
+        assert row.helpful_count == record["helpful_count"]
+    assert observations == 40
