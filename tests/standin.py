@@ -121,13 +121,20 @@ class StandinEntry:
 class StandinSite:
     """Generated entries with reviews, and the pages that list them."""
 
-    def __init__(self, *, seed: int = 7, per_page: int = PER_PAGE) -> None:
+    def __init__(
+        self, *, seed: int = 7, per_page: int = PER_PAGE, shared_text: bool = False
+    ) -> None:
         self.per_page = per_page
+        #: All reviews reuse the first review's text: a site of 10,000 pages stays small.
+        self.shared_text = shared_text
+        self._text: tuple[str, ...] | None = None
         self.entries: dict[tuple[str, int], StandinEntry] = {}
         self.robots_txt = "User-agent: *\nDisallow: /forbidden/\n"
         self._rng = random.Random(seed)
         self._next_id = 1000
         self._clock = datetime(2023, 1, 5, 9, 30, tzinfo=UTC)
+        #: Grows with every change of content (cached pages of older versions are stale).
+        self.version = 0
 
     # --- content ------------------------------------------------------------------
 
@@ -158,12 +165,20 @@ class StandinSite:
             "spoiler": rng.random() < 0.15,
             "preliminary": rng.randint(1, 11) if rng.random() < 0.15 else None,
             "reactions": tuple(rng.randint(0, 40) for _ in range(7)),
-            "paragraphs": tuple(_paragraph(rng) for _ in range(rng.randint(2, 5))),
+            "paragraphs": self._paragraphs(),
         }
         values.update(overrides)
         review = StandinReview(**values)  # type: ignore[arg-type]
         entry.reviews.append(review)
+        self.version += 1
         return review
+
+    def _paragraphs(self) -> tuple[str, ...]:
+        if self.shared_text and self._text is not None:
+            return self._text
+        text = tuple(_paragraph(self._rng) for _ in range(self._rng.randint(2, 5)))
+        self._text = self._text or text
+        return text
 
     def review_ids(self, kind: str | None = None, mal_id: int | None = None) -> set[int]:
         """Return the ids of every review (of one entry when given)."""
@@ -376,6 +391,7 @@ class StandinServer(Site):
         super().__init__()
         self.standin = standin
         self._injected: dict[str, deque[Reply]] = {}
+        self._pages: dict[tuple[int, str, str], tuple[bytes, str]] = {}
 
     def inject(self, path: str, *replies: Reply) -> None:
         """Answer the next ``len(replies)`` requests for *path* with *replies*."""
@@ -391,14 +407,32 @@ class StandinServer(Site):
                     return queue.popleft()
         if self._lookup(path) is not None:
             return super()._answer(path, headers)
-        page = self.standin.listing(bare, query)
-        if page is None:
+        rendered = self._render(bare, query)
+        if rendered is None:
             return super()._answer(path, headers)
-        body = page.encode("utf-8")
-        etag = f'"{hashlib.sha256(body).hexdigest()[:20]}"'
+        body, etag = rendered
         if headers.get("if-none-match") == etag:
             return Reply(code=304, headers=(("ETag", etag),))
         return Reply.html(body, ETag=etag)
+
+    def _render(self, path: str, query: str) -> tuple[bytes, str] | None:
+        # Pages are cached until the content changes, so the site answers as fast as a
+        # real one's cache would and benchmarks time the crawler, not the generator.
+        key = (self.standin.version, path, query)
+        with self._lock:
+            cached = self._pages.get(key)
+        if cached is not None:
+            return cached
+        page = self.standin.listing(path, query)
+        if page is None:
+            return None
+        body = page.encode("utf-8")
+        rendered = (body, f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+        with self._lock:
+            if len(self._pages) > 50_000:
+                self._pages.clear()
+            self._pages[key] = rendered
+        return rendered
 
 
 @contextmanager

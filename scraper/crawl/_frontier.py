@@ -18,7 +18,8 @@ to ``queued`` with a ``not_before`` time (retry later).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from scraper.store.dialect import insert
 from scraper.store.engine import write_transaction
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["Frontier", "FrontierCounts", "FrontierItem"]
 
@@ -95,11 +96,13 @@ class Frontier:
         *,
         depth: int = 0,
         discovered_from: str | None = None,
+        conn: Connection | None = None,
     ) -> int:
         """Queue ``(canonical_url, host)`` pairs not yet in this crawl; return how many were new.
 
         A URL already present in any state is left alone: that is what makes "no URL
         fetched twice in a run" hold even when two workers discover the same link.
+        With *conn*, the rows are written in that (the caller's) transaction.
         """
         rows = [
             self._row(url, host, depth=depth, discovered_from=discovered_from)
@@ -108,11 +111,11 @@ class Frontier:
         if not rows:
             return 0
         added = 0
-        with write_transaction(self.engine) as conn:
+        with self._writing(conn) as writer:
             for row in rows:
                 # RETURNING, not rowcount: drivers disagree on rowcount after DO NOTHING.
-                statement = insert(conn, frontier).values(row).on_conflict_do_nothing()
-                added += len(conn.execute(statement.returning(frontier.c.id)).all())
+                statement = insert(writer, frontier).values(row).on_conflict_do_nothing()
+                added += len(writer.execute(statement.returning(frontier.c.id)).all())
         return added
 
     def prepare(self, seeds: Iterable[tuple[str, str]], *, resume: bool = True) -> str:
@@ -252,9 +255,12 @@ class Frontier:
 
     # --- finishing -----------------------------------------------------------------
 
-    def mark_done(self, item: FrontierItem, *, raw_page_id: int | None = None) -> None:
-        """Record *item* as fetched and stored (``raw_page_id``: the stored page)."""
-        self._finish(item, state=DONE, raw_page_id=raw_page_id, done_at=_now())
+    def mark_done(
+        self, item: FrontierItem, *, raw_page_id: int | None = None, conn: Connection | None = None
+    ) -> None:
+        """Record *item* as fetched and stored (``raw_page_id``: the stored page), in the
+        caller's transaction when *conn* is given."""
+        self._finish(item, state=DONE, raw_page_id=raw_page_id, done_at=_now(), conn=conn)
 
     def mark_failed(self, item: FrontierItem, error: str) -> None:
         """Record *item* as given up on, with the error's message."""
@@ -273,16 +279,31 @@ class Frontier:
         self._finish(item, state=QUEUED, attempts=frontier.c.attempts - 1)
 
     def _finish(
-        self, item: FrontierItem, *, state: str, lease: bool = False, **values: Any
+        self,
+        item: FrontierItem,
+        *,
+        state: str,
+        lease: bool = False,
+        conn: Connection | None = None,
+        **values: Any,
     ) -> None:
         expires = _now() + timedelta(seconds=self.lease_seconds) if lease else None
         owner = self.owner if state == LEASED else None
-        with write_transaction(self.engine) as conn:
-            conn.execute(
+        with self._writing(conn) as writer:
+            writer.execute(
                 sa.update(frontier)
                 .where(frontier.c.id == item.id)
                 .values(state=state, lease_owner=owner, lease_expires_at=expires, **values)
             )
+
+    @contextmanager
+    def _writing(self, conn: Connection | None) -> Iterator[Connection]:
+        """Yield *conn* (the caller's transaction), or a new write transaction."""
+        if conn is not None:
+            yield conn
+            return
+        with write_transaction(self.engine) as own:
+            yield own
 
     # --- looking -------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ class DatabaseThrottle:
         # Long waits are cut into pieces so a pushed-back or relaxed schedule is seen.
         self._max_sleep = max_sleep
         self._known: set[str] = set()
+        self._seen_refusals: dict[str, int] = {}
         self._held = threading.local()  # (host, hold_until, interval) of this thread
 
     def wait_turn(self, host: str, min_interval: float) -> None:
@@ -151,6 +152,9 @@ class DatabaseThrottle:
 
     def clear_refusals(self, host: str) -> None:
         """The host served a good page: back to the normal pace."""
+        if self._seen_refusals.get(host) == 0:
+            return  # none when this worker last looked: spare a write per page
+        self._seen_refusals[host] = 0
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
@@ -163,10 +167,10 @@ class DatabaseThrottle:
         with self.engine.connect() as conn:
             return self._refusals(conn, host)
 
-    @staticmethod
-    def _refusals(conn: Connection, host: str) -> int:
+    def _refusals(self, conn: Connection, host: str) -> int:
         value = conn.execute(sa.select(hosts.c.refusals).where(hosts.c.host == host)).scalar()
-        return int(value or 0)
+        self._seen_refusals[host] = int(value or 0)
+        return self._seen_refusals[host]
 
     def _ensure_row(self, host: str) -> None:
         if host in self._known:

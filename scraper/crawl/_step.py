@@ -33,9 +33,10 @@ from scraper.errors import (
 )
 from scraper.fetch.urls import host_key
 from scraper.records import FetchedPage, PageKind
+from scraper.store.engine import write_transaction
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
     from scraper.fetch.client import Fetcher
 
@@ -128,13 +129,10 @@ class Step:
         if report.page_kind is PageKind.BLOCKED:
             reason = report.error.message if report.error else "a block page"
             return self._refused(item, f"served a block page ({reason})")
-        self.throttle.clear_refusals(item.host)
-        save_validators(self.engine, item.url, page, report.raw_page_id)
-        self.frontier.mark_done(item, raw_page_id=report.raw_page_id)
         result = report.result
         ends_chain = self.mode == "incremental" and report.reviews_new == 0
-        if result is not None and not ends_chain:
-            self._follow(item, result.next_url)
+        next_url = None if result is None or ends_chain else result.next_url
+        self._complete(item, page, report.raw_page_id, next_url)
         return StepOutcome(
             Event.STORED,
             item.url,
@@ -150,12 +148,24 @@ class Step:
     ) -> StepOutcome:
         # Unchanged since the stored capture: not parsed or stored again, but its chain
         # is still followed in a full crawl (later pages may have changed).
-        self.throttle.clear_refusals(item.host)
-        save_validators(self.engine, item.url, page, known.raw_page_id)
-        self.frontier.mark_done(item, raw_page_id=known.raw_page_id)
+        next_url = None
         if self.mode == "full":
-            self._follow(item, stored_next_url(self.engine, known.raw_page_id))
+            next_url = stored_next_url(self.engine, known.raw_page_id)
+        self._complete(item, page, known.raw_page_id, next_url)
         return StepOutcome(Event.NOT_MODIFIED, item.url)
+
+    def _complete(
+        self, item: FrontierItem, page: FetchedPage, raw_page_id: int | None, next_url: str | None
+    ) -> None:
+        """The host answered well: its validators, the row done and the next page queued,
+        in one transaction (a crash leaves all or nothing of it)."""
+        self.throttle.clear_refusals(item.host)
+        follow = self._next(item, next_url)
+        with write_transaction(self.engine) as conn:
+            save_validators(conn, item.url, page, raw_page_id)
+            self.frontier.mark_done(item, raw_page_id=raw_page_id, conn=conn)
+            if follow is not None:
+                self._queue(item, follow, conn)
 
     def _fresh(self, item: FrontierItem, known: Validators) -> StepOutcome:
         age = known.age(_now())
@@ -165,14 +175,24 @@ class Step:
         return StepOutcome(Event.FRESH, item.url)
 
     def _follow(self, item: FrontierItem, next_url: str | None) -> None:
+        follow = self._next(item, next_url)
+        if follow is not None:
+            self._queue(item, follow, None)
+
+    def _next(self, item: FrontierItem, next_url: str | None) -> str | None:
+        """Return the URL to queue after *item* (normalised), or None."""
         if not next_url:
-            return
+            return None
         try:
-            url = normalise(next_url, mode=self.mode)
+            return normalise(next_url, mode=self.mode)
         except BadURL as error:
             self._record(item.url, error)
-            return
-        self.frontier.add([(url, host_key(url))], depth=item.depth + 1, discovered_from=item.url)
+            return None
+
+    def _queue(self, item: FrontierItem, url: str, conn: Connection | None) -> None:
+        self.frontier.add(
+            [(url, host_key(url))], depth=item.depth + 1, discovered_from=item.url, conn=conn
+        )
 
     # --- the page did not come ---------------------------------------------------------
 

@@ -15,10 +15,9 @@ import sqlalchemy as sa
 from scraper.records import FetchedPage, PageKind
 from scraper.schema.tables import crawl_runs, raw_pages, url_validators
 from scraper.store.dialect import insert
-from scraper.store.engine import write_transaction
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["Validators", "find_stored", "load_validators", "save_validators", "stored_next_url"]
 
@@ -50,31 +49,31 @@ def load_validators(engine: Engine, url: str) -> Validators | None:
     return Validators(url, row.etag, row.last_modified, row.last_checked_at, row.raw_page_id)
 
 
-def save_validators(engine: Engine, url: str, page: FetchedPage, raw_page_id: int | None) -> None:
-    """Record a fetch of *url*: its validators, status, and the capture it produced.
+def save_validators(conn: Connection, url: str, page: FetchedPage, raw_page_id: int | None) -> None:
+    """Record a fetch of *url* in the caller's write transaction: its validators,
+    status, and the capture it produced.
 
     A 304 keeps the stored validators and capture and only moves ``last_checked_at``;
     ``last_changed_at`` moves when a 200's body differs from the previous capture's.
     """
     now = datetime.now(UTC)
     v = url_validators.c
-    with write_transaction(engine) as conn:
-        previous = conn.execute(
-            sa.select(raw_pages.c.body_sha256)
-            .select_from(url_validators.join(raw_pages, raw_pages.c.id == v.raw_page_id))
-            .where(v.url == url)
-        ).scalar()
-        values: dict[str, object] = {"last_checked_at": now, "last_status": page.status}
-        if page.status != 304:
-            values.update(
-                etag=page.header("etag"),
-                last_modified=page.header("last-modified"),
-                raw_page_id=raw_page_id,
-            )
-            if previous != hashlib.sha256(page.body).hexdigest():
-                values["last_changed_at"] = now
-        statement = insert(conn, url_validators).values(url=url, **values)
-        conn.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
+    previous = conn.execute(
+        sa.select(raw_pages.c.body_sha256)
+        .select_from(url_validators.join(raw_pages, raw_pages.c.id == v.raw_page_id))
+        .where(v.url == url)
+    ).scalar()
+    values: dict[str, object] = {"last_checked_at": now, "last_status": page.status}
+    if page.status != 304:
+        values.update(
+            etag=page.header("etag"),
+            last_modified=page.header("last-modified"),
+            raw_page_id=raw_page_id,
+        )
+        if previous != hashlib.sha256(page.body).hexdigest():
+            values["last_changed_at"] = now
+    statement = insert(conn, url_validators).values(url=url, **values)
+    conn.execute(statement.on_conflict_do_update(index_elements=["url"], set_=values))
 
 
 def find_stored(engine: Engine, url: str, crawl_key: str, since: datetime) -> int | None:
