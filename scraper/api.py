@@ -19,18 +19,24 @@ from scraper.errors import UsageError
 __all__ = [
     "Archived",
     "archive",
+    "archive_stats",
     "crawl",
     "db_info",
+    "export_records",
+    "export_warc",
     "import_files",
+    "import_warc",
     "install_schedule",
     "last_unfinished_crawl",
     "list_runs",
     "load_jobs",
     "parse_page",
+    "query_reviews",
     "remove_schedule",
     "reparse",
     "run_job",
     "run_schedule",
+    "run_sql",
     "schedule_crontab",
     "schedule_systemd",
     "upgrade",
@@ -332,3 +338,12 @@ def run_schedule(jobs_path: str | None = None) -> None:
 
 
 # --- query and export -------------------------------------------------------------
+
+from scraper.export.facade import (  # noqa: E402  (re-exported; light to import)
+    archive_stats,
+    export_records,
+    export_warc,
+    import_warc,
+    query_reviews,
+    run_sql,
+)

@@ -56,6 +56,11 @@ COMMAND_MODULES: tuple[str, ...] = (
     "jobs",
     "schedule",
     "run",
+    "query",
+    "export",
+    "importwarc",
+    "stats",
+    "sql",
 )
 
 EPILOG = """\
