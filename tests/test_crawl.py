@@ -212,7 +212,8 @@ def test_unchanged_pages_come_back_as_304_and_are_not_stored_again(
 def test_incremental_mode_stops_at_the_first_page_without_a_new_review(
     sqlite_url: str, server: StandinServer
 ) -> None:
-    run(sqlite_url, seeds(server, 1), mode="incremental")
+    run(sqlite_url, seeds(server, 1), mode="incremental", job="nightly")
+    assert [row.job for row in query(sqlite_url, "SELECT job FROM crawl_runs")] == ["nightly"]
     assert len(listing_requests(server)) == 3
     added = server.standin.add_review("anime", 1)
     report = run(sqlite_url, seeds(server, 1), mode="incremental")
@@ -276,3 +277,19 @@ def test_the_cli_crawls_and_prints_a_summary(
     # --resume with no URL and nothing unfinished is a usage error, said plainly.
     assert main(["crawl", "--resume", "--db", db]) == ExitCode.USAGE
     assert "no unfinished crawl" in capsys.readouterr().err
+
+
+def test_resume_without_urls_continues_the_last_unfinished_crawl(
+    tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = str(tmp_path / "r.db")
+    first = ["crawl", *seeds(server), "--db", db, "--delay", "0.01", "--max-pages", "2"]
+    assert main(first) == ExitCode.OK
+    assert "URLs left: run the same command again" in capsys.readouterr().out
+    assert main(["crawl", "--resume", "--db", db, "--delay", "0.01"]) == ExitCode.OK
+    captured = capsys.readouterr()
+    assert "resuming the crawl of 2 seed URL(s)" in captured.err
+    assert "3 pages" in captured.out
+    requested = listing_requests(server)
+    assert len(requested) == len(set(requested)) == 5
+    assert stored_review_ids(f"sqlite:///{db}") == server.standin.review_ids()
