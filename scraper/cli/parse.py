@@ -140,8 +140,16 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
         return
     import multiprocessing
 
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _quiet_worker) as pool:
         yield from pool.imap(_parse_file, work, chunksize=_CHUNK)
+
+
+def _quiet_worker() -> None:
+    # Ctrl-C is the parent's to handle (it stops the pool); workers that saw
+    # it too would each print a traceback.
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _start_methods() -> list[str]:
