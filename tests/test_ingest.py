@@ -115,6 +115,26 @@ def test_three_captures_in_any_order_keep_history_and_newest_values(
     assert _count(engine, review_observations) == 7
 
 
+def test_a_new_review_under_a_renamed_users_new_name_joins_that_user(engine: Engine) -> None:
+    old, _, new = CAPTURES
+    ingest_page(engine, fetched(old))
+    page = (HISTORY / new).read_bytes()
+    start = page.index(b'<div class="review-element js-review-element"', page.index(b"900003"))
+    end = page.index(b'<div class="review-element js-review-element"', start + 1)
+    # A second review by Marrow-Finch (formerly MarrowFinch) on the 2026 page.
+    extra = page[start:end].replace(b"900001", b"900004").replace(b"second watch", b"third")
+    report = ingest_page(engine, fetched(new, body=page[:start] + extra + page[start:]))
+    assert report.reviews_new == 2  # 900003 and 900004
+    with engine.connect() as connection:
+        owners = dict(
+            connection.execute(
+                sa.select(reviews.c.id, reviews.c.user_id).where(reviews.c.id.in_([900001, 900004]))
+            ).all()
+        )
+    assert owners[900001] == owners[900004]
+    assert _count(engine, users) == 3
+
+
 def test_the_same_page_twice_adds_observations_only(engine: Engine) -> None:
     name = "anime-91234-reviews-2026-02.html"
     first = ingest_page(engine, fetched(name))

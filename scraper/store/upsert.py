@@ -170,15 +170,21 @@ def _resolve_users(
 ) -> dict[int, int]:
     """Return review id → user id, creating users for names never seen before."""
     chosen = {r.mal_id: before[r.mal_id]["user_id"] for r in records if r.mal_id in before}
-    unknown = {r.user.username: r.user for r in records if r.mal_id not in before}
-    by_name: dict[str, int] = {}
+    # A known review names its user's current name: a new review on the same page
+    # under that name is by the same user, even before the rename is stored.
+    by_name = {r.user.username: chosen[r.mal_id] for r in records if r.mal_id in chosen}
+    unknown = {
+        r.user.username: r.user
+        for r in records
+        if r.mal_id not in before and r.user.username not in by_name
+    }
     if unknown:
         for name, user_id in connection.execute(
             sa.select(user_names.c.username, sa.func.min(user_names.c.user_id))
             .where(user_names.c.username.in_(list(unknown)))
             .group_by(user_names.c.username)
         ):
-            by_name[name] = user_id
+            by_name.setdefault(name, user_id)
         missing = [unknown[name] for name in sorted(unknown) if name not in by_name]
         if missing:
             created = connection.execute(
