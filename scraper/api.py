@@ -143,13 +143,14 @@ def upgrade(db: str | None = None) -> SchemaState:
 def db_info(db: str | None = None) -> tuple[str, SchemaState, dict[str, int]]:
     """Return the database (password hidden), its schema state and row counts per table.
 
-    Does not migrate. Raises StoreError naming the database when it is unreachable.
+    Neither creates nor migrates. Raises StoreError naming the database when it is
+    unreachable or (SQLite) does not exist.
     """
     from scraper.store.engine import describe_url, open_engine
     from scraper.store.migrate import row_counts, schema_state
 
     url = database_url(db)
-    engine = open_engine(url, migrate=False)
+    engine = open_engine(url, migrate=False, create=False)
     try:
         state = schema_state(engine)
         counts = row_counts(engine) if state.current else {}

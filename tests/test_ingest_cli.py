@@ -141,8 +141,9 @@ def test_reparse_counts_fixed_errors(db_url: str) -> None:
 
 
 def test_db_upgrade_and_info(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["db", "info", "--db", sqlite_url]) == ExitCode.OK
-    assert "none (empty database)" in capsys.readouterr().out
+    assert main(["db", "info", "--db", sqlite_url]) == ExitCode.FAILURE
+    assert "no database there yet" in capsys.readouterr().err
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()
     assert main(["db", "upgrade", "--db", sqlite_url]) == ExitCode.OK
     assert "migrated from empty" in capsys.readouterr().out
     assert main(["db", "upgrade", "--db", sqlite_url]) == ExitCode.OK

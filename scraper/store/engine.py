@@ -47,17 +47,18 @@ def describe_url(url: str) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def open_engine(url: str, *, migrate: bool = True) -> Engine:
+def open_engine(url: str, *, migrate: bool = True, create: bool = True) -> Engine:
     """Return an engine for *url*, creating and migrating the database on first use.
 
     A SQLite database gets WAL journaling, ``foreign_keys=ON`` and a busy timeout on
     every connection. With *migrate* (the default) the database is upgraded to the
-    newest schema revision once per URL and process.
+    newest schema revision once per URL and process. Without *create*, a SQLite
+    file that does not exist yet is an error rather than a new database.
 
     Raises StoreError (naming the database) for a bad URL, an unreachable server,
     an unwritable path, or a database whose schema this version cannot use.
     """
-    engine = _create_engine(url)
+    engine = _create_engine(url, create=create)
     if migrate and url not in _migrated:
         from scraper.store.migrate import ensure_current
 
@@ -72,7 +73,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     return engine
 
 
-def _create_engine(url: str) -> Engine:
+def _create_engine(url: str, *, create: bool) -> Engine:
     where = describe_url(url)
     try:
         parsed = sa.make_url(url)
@@ -80,7 +81,7 @@ def _create_engine(url: str) -> Engine:
         raise StoreError(f"not a database URL: {url!r}") from error
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        _check_sqlite_path(parsed.database)
+        _check_sqlite_path(parsed.database, create=create)
         engine = sa.create_engine(parsed)
         _configure_sqlite(engine)
     elif backend == "postgresql":
@@ -97,9 +98,11 @@ def _create_engine(url: str) -> Engine:
     return engine
 
 
-def _check_sqlite_path(database: str | None) -> None:
+def _check_sqlite_path(database: str | None, *, create: bool) -> None:
     if not database or database == ":memory:":
         raise StoreError("an in-memory SQLite database cannot hold an archive: give a file")
+    if not create and not Path(database).expanduser().exists():
+        raise StoreError(f"{database}: no database there yet (reviews db upgrade creates one)")
     folder = Path(database).expanduser().resolve().parent
     if not folder.is_dir():
         raise StoreError(f"{database}: folder {folder} does not exist")
