@@ -8,6 +8,7 @@ nothing the second time.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,16 +58,14 @@ def reparse(engine: Engine, *, progress: Progress | None = None) -> ReparseRepor
             total = int(
                 connection.execute(sa.select(sa.func.count()).select_from(raw_pages)).scalar_one()
             )
-        totals = {"pages": 0, "pages_changed": 0, "reviews_changed": 0}
-        totals |= {"new_errors": 0, "fixed_errors": 0}
+        totals: Counter[str] = Counter()
         last_id = 0
         while True:
             batch = _next_batch(engine, last_id)
             if not batch:
                 break
             for row in batch:
-                for key, value in _reparse_one(engine, row).items():
-                    totals[key] += value
+                totals.update(_reparse_one(engine, row))
                 totals["pages"] += 1
                 if progress is not None:
                     progress(totals["pages"], total)
