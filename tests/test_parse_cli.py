@@ -140,3 +140,10 @@ def test_bad_jobs_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
 def test_a_device_is_not_a_page(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["parse", os.devnull]) == 2
     assert "not a file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["http://[broken", "ftp://example.org/x", "just words"])
+def test_bad_url_option_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["parse", "--url", bad, str(GOOD)]) == 2
+    err = capsys.readouterr().err
+    assert "--url" in err and "Traceback" not in err

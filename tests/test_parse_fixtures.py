@@ -166,3 +166,24 @@ def test_relative_more_reviews_link_is_read_against_the_page(
     html = (MAL_FIXTURES / "anime-reviews-legacy.html").read_text(encoding="utf-8")
     page = html.replace("https://myanimelist.net/anime/90001/Starlight_Courier/reviews?p=2", href)
     assert parse_page(page, served).next_url == expected
+
+
+def test_unparseable_addresses_in_a_page_are_ignored_not_fatal() -> None:
+    html = (MAL_FIXTURES / "recent-reviews-current.html").read_text(encoding="utf-8")
+    broken = html.replace(
+        'href="https://myanimelist.net/reviews.php?t=anime"', 'href="http://[broken"'
+    ).replace(
+        'href="https://myanimelist.net/anime/90002/Moth_and_Tideglass" class="title',
+        'href="http://[x" class="title',
+    )
+    result = parse_page(broken, "http://127.0.0.1:9/reviews.php?t=anime")
+    assert result.url == "https://myanimelist.net/reviews.php?t=anime"  # og:url still names it
+    assert [review.mal_id for review in result.reviews] == [880202, 880203]
+    assert result.problem is not None and "880201" in result.problem
+
+
+def test_unusable_url_argument_is_a_usage_error() -> None:
+    from scraper.errors import UsageError
+
+    with pytest.raises(UsageError, match="not a usable URL"):
+        parse_page(b"<html></html>", "http://[broken")

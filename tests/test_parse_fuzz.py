@@ -106,3 +106,22 @@ def test_wrong_encodings(name: str, encoding: str, declared: str | None) -> None
 @given(data=st.one_of(st.binary(max_size=2000), st.text(max_size=2000)))
 def test_arbitrary_input(data: bytes | str) -> None:
     check(data)
+
+
+@SETTINGS
+@given(
+    name=st.sampled_from(REVIEW_PAGES),
+    pick=st.integers(min_value=0),
+    value=st.one_of(
+        st.text(max_size=40),
+        st.sampled_from(["http://[x", "javascript:void(0)", "//", "?p=", "/profile/", "{"]),
+    ),
+)
+def test_corrupted_attributes(name: str, pick: int, value: str) -> None:
+    tree = LexborHTMLParser(PAGES[name].decode("utf-8"))
+    nodes = tree.css("a[href], link[href], meta[content], div[data-reactions], div[title]")
+    node = nodes[pick % len(nodes)]
+    for attribute in ("href", "content", "data-reactions", "title"):
+        if attribute in node.attributes:
+            node.attrs[attribute] = value
+    check(tree.html or "", "http://127.0.0.1:8080/anime/90001/Starlight_Courier/reviews")

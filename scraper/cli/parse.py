@@ -144,6 +144,18 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
         yield from pool.imap(_parse_file, work, chunksize=_CHUNK)
 
 
+def _check_url(url: str) -> None:
+    """Raise UsageError unless *url* is an absolute http(s) address."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise UsageError(f"--url {url!r} is not a URL ({error})") from None
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise UsageError(f"--url {url!r} must be an absolute http(s) URL")
+
+
 def _quiet_worker() -> None:
     # Ctrl-C is the parent's to handle (it stops the pool); workers that saw
     # it too would each print a traceback.
@@ -163,6 +175,8 @@ def run(args: argparse.Namespace) -> int:
     files = expand_paths(args.paths)
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
+    if args.url is not None:
+        _check_url(args.url)
     if hasattr(sys.stdout, "reconfigure"):
         # Records are UTF-8 by contract, whatever the terminal's locale says.
         sys.stdout.reconfigure(encoding="utf-8")

@@ -10,10 +10,11 @@ touches the network or a database, so every parser is testable from a file.
 from __future__ import annotations
 
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from scraper.errors import ParseError
+from scraper.errors import ParseError, UsageError
 from scraper.records import PageKind, PageResult
 from scraper.sites._blocked import block_reason
 from scraper.sites._decode import decode_html, scrub_controls
@@ -49,8 +50,14 @@ def parse_page(
     while ``next_url`` keeps the scheme and host of *url*. Non-review, blocked
     and unrecognised pages come back as a PageResult of that kind (call
     ``raise_for_kind()`` to turn them into errors). Raises ParseError (or a
-    subclass) only when the input cannot be read as a page at all.
+    subclass) only when the input cannot be read as a page at all, and
+    UsageError when *url* is not an address at all.
     """
+    if url is not None:
+        try:
+            urlsplit(url)
+        except ValueError as error:
+            raise UsageError(f"not a usable URL: {url!r} ({error})") from None
     text = scrub_controls(decode_html(html, charset))
     try:
         tree = LexborHTMLParser(text)

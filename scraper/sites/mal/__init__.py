@@ -49,11 +49,9 @@ class MalSite:
             return True
         canonical = tree.css_first(sel.CANONICAL)
         href = canonical.attributes.get("href") if canonical is not None else None
-        if href and urlsplit(href).netloc in _MAL_HOSTS:
+        if _on_mal_host(href) or tree.css_first(sel.REVIEW_PAGE_HINTS) is not None:
             return True
-        if tree.css_first(sel.REVIEW_PAGE_HINTS) is not None:
-            return True
-        return bool(url) and urlsplit(url or "").netloc in _MAL_HOSTS
+        return _on_mal_host(url)
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
         """Return what the page holds; see the module docstring for broken elements."""
@@ -88,6 +86,13 @@ class MalSite:
             layout=layout,
             problem="; ".join(problems) if problems else None,
         )
+
+
+def _on_mal_host(address: str | None) -> bool:
+    try:
+        return bool(address) and urlsplit(address or "").netloc in _MAL_HOSTS
+    except ValueError:  # an unparseable address names no host
+        return False
 
 
 def _review_elements(tree: LexborHTMLParser) -> tuple[Layout | None, list[LexborNode]]:

@@ -36,21 +36,28 @@ _PROFILE_REVIEWS_PATH = re.compile(r"^/profile/([^/]+)/reviews/?$")
 _TITLE_SUFFIX = re.compile(r"\s+-\s+Reviews\s+-\s+MyAnimeList\.net\s*$", re.IGNORECASE)
 
 
-def on_mal(href: str, base: str = MAL_ORIGIN + "/") -> str:
-    """Return *href* (absolute, or relative to *base*) as an address on myanimelist.net."""
-    parts = urlsplit(urljoin(base, href.strip()))
+def on_mal(href: str, base: str = MAL_ORIGIN + "/") -> str | None:
+    """Return *href* (absolute, or relative to *base*) as an address on myanimelist.net.
+
+    Returns None for an address that cannot be parsed at all (``http://[x``):
+    page content is never trusted to be well-formed.
+    """
+    try:
+        parts = urlsplit(urljoin(base, href.strip()))
+    except ValueError:
+        return None
     return urlunsplit(("https", "myanimelist.net", parts.path, parts.query, ""))
 
 
-def _rebase(href: str, url: str | None, page_url: str | None) -> str:
+def _rebase(href: str, url: str | None, page_url: str | None) -> str | None:
     """Return *href* on the scheme and host of *url* (myanimelist.net when None).
 
     A relative *href* is read against the page's own address, as a browser would.
     """
     absolute = on_mal(href, page_url or MAL_ORIGIN + "/")
-    if not url:
+    if absolute is None or not url:
         return absolute
-    served = urlsplit(url)
+    served = urlsplit(url)  # parse_page has checked that *url* parses
     if not served.scheme or not served.netloc:
         return absolute
     parts = urlsplit(absolute)
@@ -71,16 +78,17 @@ def canonical_url(tree: LexborHTMLParser, url: str | None) -> str | None:
     The page's ``<link rel=canonical>`` / ``og:url`` wins over the *url* it was
     served from, because a mirror's address says nothing about the page.
     """
-    href = _attr(tree, sel.CANONICAL, "href") or _attr(tree, sel.OG_URL, "content")
-    if href:
-        return on_mal(href)
-    return on_mal(url) if url else None
+    for href in (_attr(tree, sel.CANONICAL, "href"), _attr(tree, sel.OG_URL, "content"), url):
+        address = on_mal(href) if href else None
+        if address is not None:
+            return address
+    return None
 
 
 def entry_from_url(href: str, title: str) -> Entry | None:
     """Return the entry an ``/anime|manga/{id}/{Slug}...`` address names, or None."""
-    path = urlsplit(on_mal(href)).path
-    match = _ENTRY_PATH.match(path)
+    address = on_mal(href)
+    match = _ENTRY_PATH.match(urlsplit(address).path) if address else None
     if match is None:
         return None
     kind, mal_id, slug = match.groups()
