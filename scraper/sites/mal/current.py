@@ -36,7 +36,7 @@ def _reactions(element: LexborNode) -> Mapping[str, int] | None:
         data = json.loads(raw)
         counts = [int(value) for value in data["count"]]
         total = int(data["num"])
-    except (ValueError, TypeError, KeyError) as error:
+    except (ValueError, TypeError, KeyError, RecursionError) as error:
         raise MalformedReview(f"unreadable data-reactions ({error})") from None
     if len(counts) < len(REACTION_KINDS) - 1:
         raise MalformedReview(f"data-reactions holds {len(counts)} counts, expected 7")
