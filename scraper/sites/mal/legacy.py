@@ -47,12 +47,10 @@ def _scores(body: LexborNode) -> dict[str, int] | None:
         return None
     scores: dict[str, int] = {}
     for row in table.css(sel.LEG_SCORE_ROW):
-        cells = row.css("td")
-        if len(cells) < 2:
-            continue
-        label = clean_inline(cells[0].text()).lower()
+        cells = [cell.text() for cell in row.iter() if cell.tag == "td"]
+        label = clean_inline(cells[0]).lower() if len(cells) >= 2 else ""
         if label:
-            scores[label] = parse_int(cells[1].text(), f"{label} sub-score")
+            scores[label] = parse_int(cells[1], f"{label} sub-score")
     return scores or None
 
 

@@ -9,7 +9,6 @@ lines shrink to one.
 
 from __future__ import annotations
 
-import html
 import re
 
 from selectolax.lexbor import LexborNode
@@ -43,12 +42,16 @@ _NOT_TEXT = "script, style, template, noscript, button, form, select, textarea"
 
 def decode_entities(text: str) -> str:
     """Return *text* with HTML entities decoded repeatedly until none is left."""
+    if "&" not in text:
+        return text
+    # Imported here: most pages need no second decoding, and the entity table
+    # costs start-up time every `reviews parse` would pay.
+    from html import unescape
+
     for _ in range(_MAX_DECODE_ROUNDS):
-        if "&" not in text:
-            break
-        decoded = _ENTITY.sub(lambda match: html.unescape(match.group(0)), text)
-        if decoded == text:
-            break
+        decoded = _ENTITY.sub(lambda match: unescape(match.group(0)), text)
+        if decoded == text or "&" not in decoded:
+            return decoded
         text = decoded
     return text
 
