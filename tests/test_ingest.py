@@ -263,9 +263,11 @@ def test_fetch_errors_are_recorded(engine: Engine) -> None:
     )
 
 
-def test_concurrent_ingest_of_overlapping_pages(postgres_url: str, corpus_dir: Path) -> None:
-    corpus = sorted((corpus_dir / "mal").glob("*.html"))
-    engine = open_engine(postgres_url)
+def test_concurrent_ingest_of_overlapping_pages(db_url: str) -> None:
+    # Real pages too when the shared corpus is here: more reviews and users per page.
+    corpus_folder = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "mal"
+    corpus = sorted(corpus_folder.glob("*.html"))
+    engine = open_engine(db_url)
     pages = [fetched(name) for name in CAPTURES]
     pages += [
         fetched("c", at=datetime(2022, 10, 1, tzinfo=UTC), body=path.read_bytes())
