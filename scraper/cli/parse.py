@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="worker processes (default: one per CPU from 24 pages on; 1: none)",
+        help="worker processes (default: one per idle CPU from 24 pages on; 1: none)",
     )
     parser.set_defaults(run=run)
 
@@ -132,9 +132,7 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
     starting workers would cost more than it saves.
     """
     work = [(str(path), url) for path in files]
-    workers = jobs if jobs is not None else min(os.cpu_count() or 1, _MAX_WORKERS)
-    if jobs is None and len(work) < _PARALLEL_FROM:
-        workers = 1
+    workers = jobs if jobs is not None else _idle_cpus() if len(work) >= _PARALLEL_FROM else 1
     if workers < 2 or "fork" not in _start_methods():
         yield from map(_parse_file, work)
         return
@@ -142,6 +140,19 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
 
     with multiprocessing.get_context("fork").Pool(workers, _quiet_worker) as pool:
         yield from pool.imap(_parse_file, work, chunksize=_CHUNK)
+
+
+def _idle_cpus() -> int:
+    """Return how many workers the machine can run now: its CPUs not already busy.
+
+    On a loaded machine extra processes only add start-up and hand-over cost.
+    """
+    cpus = min(os.cpu_count() or 1, _MAX_WORKERS)
+    try:
+        busy = os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this platform
+        busy = 0.0
+    return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
 def _check_url(url: str) -> None:
