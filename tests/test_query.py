@@ -153,6 +153,18 @@ def test_postgres_search_uses_the_gin_index(archive: tuple[str, sa.Engine]) -> N
     assert "ix_reviews_body_fts" in plan
 
 
+def test_the_migration_indexes_what_the_queries_search() -> None:
+    import importlib
+
+    from scraper.store import fts
+
+    migration = importlib.import_module("scraper.schema.migrations.versions.0002_fulltext")
+    assert fts.PG_BODY_VECTOR in migration._POSTGRES_UP[0]
+    assert f"ADD COLUMN {fts.PG_FTS_COLUMN} tsvector" in migration._POSTGRES_UP[0]
+    assert f"INDEX {fts.PG_FTS_INDEX}" in migration._POSTGRES_UP[1]
+    assert f"CREATE VIRTUAL TABLE {fts.FTS_TABLE} USING fts5" in migration._SQLITE_UP[0]
+
+
 def test_datasette_finds_the_fts_table_and_view(archive: tuple[str, sa.Engine]) -> None:
     engine = archive[1]
     if engine.dialect.name != "sqlite":

@@ -425,6 +425,10 @@ def iter_records(
     query = query or ReviewQuery()
     try:
         with engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # A server-side cursor is planned for its first 10% of rows by default,
+                # which picks "walk the primary key, test each body" over the GIN index.
+                conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
             wide = _wide_entry_match(conn, query)
             statement = select_reviews(query, engine.dialect.name, wide_entry=wide)
             result = conn.execution_options(yield_per=chunk).execute(statement)
