@@ -173,3 +173,11 @@ def test_older_legacy_buttons_and_toggles_stay_out_of_the_body() -> None:
     first = parse_page(page).reviews[0]
     assert "read more" not in first.review and "Helpful" not in first.review
     assert first.review.endswith("which is a bold, good choice.")
+
+
+def test_utf8_bytes_go_to_the_parser_scrubbed_and_without_bom() -> None:
+    page = codecs.BOM_UTF8 + _review_page("one\x01two<br>three\x00four é").encode()
+    review = parse_page(page).reviews[0]
+    assert review.review == "onetwo\nthree\ufffdfour é"
+    latin = parse_page(_review_page("café").encode("latin-1"), charset="latin-1")
+    assert latin.reviews[0].review == "café"

@@ -17,7 +17,7 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper.errors import ParseError, UsageError
 from scraper.records import PageKind, PageResult
 from scraper.sites._blocked import block_reason
-from scraper.sites._decode import decode_html, scrub_controls
+from scraper.sites._decode import parser_input
 from scraper.sites.mal import MAL
 
 __all__ = ["SITES", "Site", "parse_page"]
@@ -58,9 +58,9 @@ def parse_page(
             urlsplit(url)
         except ValueError as error:
             raise UsageError(f"not a usable URL: {url!r} ({error})") from None
-    text = scrub_controls(decode_html(html, charset))
+    source = parser_input(html, charset)
     try:
-        tree = LexborHTMLParser(text)
+        tree = LexborHTMLParser(source)
     except Exception as error:  # the C parser's failures have no common class
         raise ParseError(f"the HTML parser refused the page: {error}", url=url) from error
     for site in SITES:

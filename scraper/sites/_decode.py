@@ -13,7 +13,13 @@ from __future__ import annotations
 import codecs
 import re
 
-__all__ = ["LINE_MARK", "decode_html", "scrub_controls", "sniff_meta_charset"]
+__all__ = [
+    "LINE_MARK",
+    "decode_html",
+    "parser_input",
+    "scrub_controls",
+    "sniff_meta_charset",
+]
 
 #: Marks a ``<br>`` while a parser reads text out of the tree. No page keeps
 #: it: ``scrub_controls`` deletes it (browsers render U+0001 as nothing).
@@ -58,6 +64,18 @@ def sniff_meta_charset(data: bytes) -> str | None:
     return _known(_META_OVERRIDES.get(declared, declared))
 
 
+def _codec(data: bytes, charset: str | None) -> tuple[str, int]:
+    """Return (codec, bytes of BOM to skip) by the module's order of authority."""
+    declared = _known(charset)
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            if declared is None:
+                return codec, len(bom)
+            if declared == "utf-8" and codec == "utf-8":
+                return declared, len(bom)
+    return declared or sniff_meta_charset(data) or "utf-8", 0
+
+
 def decode_html(data: bytes | str, charset: str | None = None) -> str:
     """Return the page's text.
 
@@ -67,13 +85,27 @@ def decode_html(data: bytes | str, charset: str | None = None) -> str:
     """
     if isinstance(data, str):
         return data
-    for bom, codec in _BOMS:
-        if data.startswith(bom) and _known(charset) is None:
-            return data[len(bom) :].decode(codec, "replace")
-    codec = _known(charset) or sniff_meta_charset(data) or "utf-8"
-    if codec == "utf-8" and data.startswith(codecs.BOM_UTF8):
-        data = data[len(codecs.BOM_UTF8) :]
-    return data.decode(codec, "replace")
+    codec, skip = _codec(data, charset)
+    return data[skip:].decode(codec, "replace")
+
+
+def parser_input(data: bytes | str, charset: str | None = None) -> bytes | str:
+    """Return what the C parser should read: UTF-8 bytes as they are, else text.
+
+    The parser reads UTF-8 itself (bad bytes become U+FFFD, as with
+    ``decode_html``), so a UTF-8 page skips a decode and a re-encode: the
+    common case, and a tenth of the parse time on a large page. Control
+    characters are scrubbed as ``scrub_controls`` does.
+    """
+    if isinstance(data, str):
+        return scrub_controls(data)
+    codec, skip = _codec(data, charset)
+    if codec != "utf-8":
+        return scrub_controls(data[skip:].decode(codec, "replace"))
+    data = data[skip:] if skip else data
+    if b"\x00" in data or b"\x01" in data:
+        data = data.replace(b"\x00", "\ufffd".encode()).replace(b"\x01", b"")
+    return data
 
 
 def scrub_controls(text: str) -> str:
