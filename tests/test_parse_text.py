@@ -179,5 +179,5 @@ def test_utf8_bytes_go_to_the_parser_scrubbed_and_without_bom() -> None:
     page = codecs.BOM_UTF8 + _review_page("one\x01two<br>three\x00four é").encode()
     review = parse_page(page).reviews[0]
     assert review.review == "onetwo\nthree\ufffdfour é"
-    latin = parse_page(_review_page("café").encode("latin-1"), charset="latin-1")
+    latin = parse_page(_review_page("café").encode("cp1252"), charset="cp1252")
     assert latin.reviews[0].review == "café"
