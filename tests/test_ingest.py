@@ -135,6 +135,38 @@ def test_a_new_review_under_a_renamed_users_new_name_joins_that_user(engine: Eng
     assert _count(engine, users) == 3
 
 
+@pytest.mark.parametrize("same_avatar", [True, False])
+def test_a_user_seen_first_under_a_new_name_is_merged_when_the_rename_shows(
+    engine: Engine, same_avatar: bool
+) -> None:
+    old, _, new = CAPTURES
+    ingest_page(engine, fetched(old))  # 900001 by MarrowFinch
+    page = (HISTORY / new).read_bytes()
+    start = page.index(b'<div class="review-element js-review-element"', page.index(b"900003"))
+    end = page.index(b'<div class="review-element js-review-element"', start + 1)
+    extra = page[start:end].replace(b"900001", b"900004").replace(b"second watch", b"third")
+    if not same_avatar:
+        extra = extra.replace(b"7700101", b"7799999")
+    # A page with only the new review, under the new name, captured first...
+    lone = page[: page.index(b'<div class="review-element')] + extra + b"</div></body></html>"
+    ingest_page(engine, fetched(new, at=datetime(2026, 1, 1, tzinfo=UTC), body=lone))
+    assert _count(engine, users) == 3
+    # ...then the page that shows the old review under the new name.
+    ingest_page(engine, fetched(new))
+    with engine.connect() as connection:
+        owners = dict(
+            connection.execute(
+                sa.select(reviews.c.id, reviews.c.user_id).where(reviews.c.id.in_([900001, 900004]))
+            ).all()
+        )
+        names = connection.execute(
+            sa.select(user_names.c.username).where(user_names.c.user_id == owners[900001])
+        ).scalars()
+        assert sorted(names) == ["Marrow-Finch", "MarrowFinch"]
+    assert (owners[900001] == owners[900004]) is same_avatar
+    assert _count(engine, users) == (3 if same_avatar else 4)
+
+
 def test_the_same_page_twice_adds_observations_only(engine: Engine) -> None:
     name = "anime-91234-reviews-2026-02.html"
     first = ingest_page(engine, fetched(name))

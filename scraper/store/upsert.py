@@ -7,17 +7,16 @@ Rules kept here, for import, archive and reparse alike:
 - A review row holds the values of the newest capture by ``fetched_at``: its upsert
   only overwrites when ``last_seen_at <= observed_at``, so captures imported out of
   order still leave the newest values (and tags follow the same rule).
-- Users have no stable key on the page: a known review keeps its user (and renames
-  it when the capture is newer); a new review finds its user by any name seen.
+- Users: see ``scraper.store.users``.
 - Concurrent writers on PostgreSQL take advisory locks per username (sorted) before
-  creating users, and touch rows in key order, so they neither duplicate users nor
+  touching users, and touch rows in key order, so they neither duplicate users nor
   deadlock on each other's rows.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,16 +31,14 @@ from scraper.schema.tables import (
     review_tags,
     reviews,
     tags,
-    user_names,
-    users,
 )
 from scraper.store.statements import (
     entries_upsert,
     observations_upsert,
     reviews_upsert,
     tags_insert,
-    user_names_upsert,
 )
+from scraper.store.users import lock_usernames, resolve_users
 
 __all__ = ["RecordCounts", "store_records", "text_sha256"]
 
@@ -86,10 +83,10 @@ def store_records(
     unique = sorted({record.mal_id: record for record in reversed(records)}.values(), key=_id)
     if not unique:
         return RecordCounts()
-    _lock_usernames(connection, {record.user.username for record in unique})
+    lock_usernames(connection, {record.user.username for record in unique})
     before = _existing(connection, [record.mal_id for record in unique])
     entry_ids = _upsert_entries(connection, unique, observed_at)
-    user_ids = _resolve_users(connection, unique, before, observed_at)
+    user_ids = resolve_users(connection, unique, before, observed_at)
     rows = [_review_row(record, entry_ids, user_ids, observed_at, raw_page_id) for record in unique]
     won = _upsert_reviews(connection, rows, before, observed_at)
     _store_tags(connection, [record for record in unique if record.mal_id in won])
@@ -99,22 +96,6 @@ def store_records(
 
 def _id(record: Review) -> int:
     return record.mal_id
-
-
-def _lock_usernames(connection: Connection, names: Iterable[str]) -> None:
-    if connection.dialect.name != "postgresql":
-        return  # SQLite writers are serialized by BEGIN IMMEDIATE already
-    keys = sorted({_lock_key(name) for name in names})
-    connection.execute(
-        sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-        {"keys": keys},
-    )
-
-
-def _lock_key(name: str) -> int:
-    return int.from_bytes(
-        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
-    )
 
 
 def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -160,82 +141,6 @@ def _upsert_entries(
         )
     )
     return {(row.type, row.mal_id): row.id for row in found}
-
-
-def _resolve_users(
-    connection: Connection,
-    records: Sequence[Review],
-    before: dict[int, dict[str, Any]],
-    observed_at: datetime,
-) -> dict[int, int]:
-    """Return review id → user id, creating users for names never seen before."""
-    chosen = {r.mal_id: before[r.mal_id]["user_id"] for r in records if r.mal_id in before}
-    # A known review names its user's current name: a new review on the same page
-    # under that name is by the same user, even before the rename is stored.
-    by_name = {r.user.username: chosen[r.mal_id] for r in records if r.mal_id in chosen}
-    unknown = {
-        r.user.username: r.user
-        for r in records
-        if r.mal_id not in before and r.user.username not in by_name
-    }
-    if unknown:
-        for name, user_id in connection.execute(
-            sa.select(user_names.c.username, sa.func.min(user_names.c.user_id))
-            .where(user_names.c.username.in_(list(unknown)))
-            .group_by(user_names.c.username)
-        ):
-            by_name.setdefault(name, user_id)
-        missing = [unknown[name] for name in sorted(unknown) if name not in by_name]
-        if missing:
-            created = connection.execute(
-                sa.insert(users).returning(users.c.id, sort_by_parameter_order=True),
-                [_user_row(user, observed_at) for user in missing],
-            )
-            by_name.update(zip((u.username for u in missing), created.scalars(), strict=True))
-    for record in records:
-        if record.mal_id not in chosen:
-            chosen[record.mal_id] = by_name[record.user.username]
-    _refresh_users(connection, records, chosen, observed_at)
-    return chosen
-
-
-def _user_row(user: Any, observed_at: datetime) -> dict[str, Any]:
-    return {
-        "username": user.username,
-        "url": user.url,
-        "image_url": user.image_url,
-        "name_seen_at": observed_at,
-    }
-
-
-def _refresh_users(
-    connection: Connection, records: Sequence[Review], chosen: dict[int, int], observed_at: datetime
-) -> None:
-    """Rename users seen under a new name in a newer capture; remember every name."""
-    seen = {chosen[r.mal_id]: r.user for r in records}
-    updates = [
-        {"uid": user_id, **_user_row(user, observed_at)} for user_id, user in sorted(seen.items())
-    ]
-    connection.execute(
-        sa.update(users)
-        .where(users.c.id == sa.bindparam("uid"), users.c.name_seen_at < observed_at)
-        .values(
-            username=sa.bindparam("username"),
-            url=sa.bindparam("url"),
-            image_url=sa.bindparam("image_url"),
-            name_seen_at=sa.bindparam("name_seen_at"),
-        ),
-        updates,
-    )
-    names = sorted({(user_id, user.username) for user_id, user in seen.items()})
-    connection.execute(
-        user_names_upsert(connection.dialect.name),
-        [
-            {"user_id": uid, "username": name, "first_seen_at": observed_at}
-            | {"last_seen_at": observed_at}
-            for uid, name in names
-        ],
-    )
 
 
 def _reactions(record: Review) -> dict[str, int | None]:
