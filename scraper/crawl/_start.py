@@ -73,16 +73,23 @@ def crawl(
             refresh_after=refresh_after,
             progress=progress,
         )
-        options: dict[str, object] = {
-            "mode": mode,
-            "delay": settings.delay,
-            "concurrency": settings.concurrency,
-            "max_pages": settings.max_pages,
-            "max_time": settings.max_time,
-            "refresh_after": refresh_after,
-            "user_agent": fetch_settings.user_agent,
-        }
+        options = _options(settings, fetch_settings, mode, refresh_after)
         return runner.run(crawl_key=key, seeds=normalised, options=options, job=job)
+
+
+def _options(
+    settings: CrawlSettings, fetch_settings: FetchSettings, mode: str, refresh_after: float | None
+) -> dict[str, object]:
+    """The options recorded with the run (``crawl_runs.options``)."""
+    return {
+        "mode": mode,
+        "delay": settings.delay,
+        "concurrency": settings.concurrency,
+        "max_pages": settings.max_pages,
+        "max_time": settings.max_time,
+        "refresh_after": refresh_after,
+        "user_agent": fetch_settings.user_agent,
+    }
 
 
 def _check_settings(settings: CrawlSettings, refresh_after: float | None) -> None:
