@@ -209,6 +209,8 @@ def test_sql_reads(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
         "DROP TABLE review_tags",
         "CREATE TABLE notes (x int)",
         "WITH gone AS (DELETE FROM review_tags RETURNING 1) SELECT count(*) FROM gone",
+        "COMMIT; DELETE FROM review_tags",  # ending the read-only transaction first
+        "SELECT 1; DROP TABLE review_tags",
     ],
 )
 def test_sql_refuses_writes(
@@ -219,7 +221,9 @@ def test_sql_refuses_writes(
     err = capsys.readouterr().err
     assert code == ExitCode.USAGE
     assert "Traceback" not in err
-    if not statement.startswith("WITH"):  # SQLite cannot parse DELETE in a CTE at all
+    if ";" in statement:
+        assert "one statement at a time" in err or "read-only" in err
+    elif not statement.startswith("WITH"):  # SQLite cannot parse DELETE in a CTE at all
         assert "read-only" in err
     engine = open_engine(db_url)
     try:

@@ -5,7 +5,8 @@ and an authorizer that only lets reads through (so a ``PRAGMA query_only = 0``
 in the statement cannot lift the guard). PostgreSQL: inside a transaction
 opened with ``SET TRANSACTION READ ONLY``, rolled back afterwards. A write is
 refused by the database with an error, which comes back as a UsageError saying
-that the command is read-only. One statement per call.
+that the command is read-only. One statement per call, enforced by the drivers
+(sqlite3 refuses a second one; PostgreSQL gets a prepared statement).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def _authorize(action: int, arg1: str | None, arg2: str | None, *_: Any) -> int:
 
 def _refusal(sql: str, error: BaseException) -> UsageError:
     detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+    if "multiple commands" in detail or "one statement at a time" in detail:
+        return UsageError(f"reviews sql runs one statement at a time; refused: {sql!r}")
     written = ("read-only", "readonly", "not authorized", "query_only", "prohibited")
     if any(word in detail.lower() for word in written):
         return UsageError(f"reviews sql is read-only; refused: {sql!r} ({detail})")
@@ -86,15 +89,18 @@ def read_only_sql(engine: Engine, sql: str) -> Iterator[SqlResult]:
     raw = engine.raw_connection()
     try:
         driver: Any = raw.driver_connection
-        cursor = raw.cursor()
+        cursor: Any = raw.cursor()
         try:
             if engine.dialect.name == "sqlite":
                 cursor.execute("PRAGMA query_only = ON")
                 driver.set_authorizer(_authorize)
+                cursor.execute(sql)  # sqlite3 refuses a second statement itself
             else:
                 raw.rollback()  # READ ONLY must be the transaction's first statement
                 cursor.execute("SET TRANSACTION READ ONLY")
-            cursor.execute(sql)
+                # A prepared statement is one statement: "COMMIT; DELETE ..." would
+                # otherwise end the read-only transaction and run the rest outside it.
+                cursor.execute(sql, prepare=True)
         except Exception as error:
             if _is_driver_error(error):
                 raise _refusal(sql, error) from error
