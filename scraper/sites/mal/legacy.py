@@ -13,7 +13,6 @@ from scraper.sites.mal.fields import (
     parse_date,
     parse_int,
     review_id,
-    seen_count,
     user_from,
 )
 from scraper.sites.mal.page import PageContext, entry_from_url
@@ -22,6 +21,8 @@ from scraper.sites.mal.text import body_text, clean_inline
 __all__ = ["is_legacy_review", "parse_legacy_review"]
 
 _OVERALL = re.compile(r"Overall\s+Rating\s*:?\s*(\d+)", re.IGNORECASE)
+# "26 of 26 episodes seen", "13 of ? episodes seen", "95 of 162 chapters read"
+_SEEN_LINE = re.compile(r"(\d+)\s+of\s+(?:\d+|\?)\s+(?:episodes|chapters)", re.IGNORECASE)
 _HELPFUL_ID = re.compile(r"rhelp(\d+)$")
 # The reviewer's own profile link (not "/profile/NAME/reviews", "All reviews").
 _PROFILE_ONLY = re.compile(r"/profile/[^/?#]+/?$")
@@ -112,7 +113,8 @@ def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
         for icon in header.css(sel.LEG_TAG_ICON)
     )
     # "N of M episodes seen" counts even when the review is not preliminary.
-    seen = seen_count(meta_text)
+    seen_line = _SEEN_LINE.search(meta_text)
+    seen = int(seen_line.group(1)) if seen_line else None
     scores = _scores(body)  # before body_text, which removes the table
 
     return Review(
