@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,22 @@ def test_robots_disallowed_urls_are_never_requested(sqlite_url: str, standin: St
     errors = query(sqlite_url, "SELECT error, url FROM fetch_errors")
     assert [row.error for row in errors] == ["RobotsDisallowed"]
     assert "/anime/2/" in errors[0].url
+
+
+def test_an_unreadable_robots_txt_disallows_the_host_for_now(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    server.route("/robots.txt", Reply.status(503))
+    report = run(sqlite_url, seeds(server, 1), max_time=1.0)
+    assert server.log.paths() == ["/robots.txt"]  # nothing else was asked for
+    assert report.open_urls == 1 and "--max-time" in (report.message or "")
+    row = query(sqlite_url, "SELECT state, not_before, last_error FROM frontier")[0]
+    assert row.state == "queued" and "robots.txt answered 503" in row.last_error
+    # Asked again once the failure has run out, not at once (it would only fail again).
+    retry_at = datetime.fromisoformat(str(row.not_before)).replace(tzinfo=UTC)
+    assert retry_at > datetime.now(UTC) + timedelta(seconds=30)
+    stored = query(sqlite_url, "SELECT robots_status, robots_txt FROM hosts")[0]
+    assert (stored.robots_status, stored.robots_txt) == (503, None)  # never "allow all"
 
 
 def test_no_two_requests_closer_than_the_delay(sqlite_url: str, server: StandinServer) -> None:

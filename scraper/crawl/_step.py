@@ -31,6 +31,7 @@ from scraper.errors import (
     SiteBlocked,
     is_transient,
 )
+from scraper.fetch.robots import FAILURE_TTL
 from scraper.fetch.urls import host_key
 from scraper.records import FetchedPage, PageKind
 from scraper.store.engine import write_transaction
@@ -111,7 +112,7 @@ class Step:
                 last_modified=known.last_modified if known else None,
             )
         except FetchError as error:
-            return self._fetch_failed(item, error)
+            return self._fetch_failed(item, error, fetcher)
         finally:
             # The answer is in: the host's interval runs from now, overlapping the
             # parsing and storing below.
@@ -196,7 +197,7 @@ class Step:
 
     # --- the page did not come ---------------------------------------------------------
 
-    def _fetch_failed(self, item: FrontierItem, error: FetchError) -> StepOutcome:
+    def _fetch_failed(self, item: FrontierItem, error: FetchError, fetcher: Fetcher) -> StepOutcome:
         if isinstance(error, RobotsDisallowed):
             self._record(item.url, error)
             self.frontier.mark_skipped(item, error.message)
@@ -212,7 +213,7 @@ class Step:
             return self._refused(item, error.message, wait=retry_after)
         self._record(item.url, error)
         if is_transient(error) and item.attempts < MAX_URL_ATTEMPTS:
-            self.frontier.retry_later(item, self._backoff(item), error.message)
+            self.frontier.retry_later(item, self._backoff(item, fetcher), error.message)
             return StepOutcome(Event.RETRY, item.url, message=error.message)
         if isinstance(error, NotHTML):
             self.frontier.mark_skipped(item, error.message)
@@ -235,9 +236,13 @@ class Step:
             )
         return StepOutcome(Event.REFUSED, item.url, message=reason)
 
-    def _backoff(self, item: FrontierItem) -> datetime:
+    def _backoff(self, item: FrontierItem, fetcher: Fetcher) -> datetime:
         settings = self.fetch_settings
         wait = min(settings.backoff_max, settings.backoff_initial * 2 ** (item.attempts - 1))
+        if fetcher.robots.unavailable(item.host) is not None:
+            # robots.txt could not be read: the host stays disallowed until it is
+            # fetched again, so asking sooner would only fail again.
+            wait = max(wait, FAILURE_TTL)
         return _after(wait)
 
     def _record(self, url: str, error: ScraperError) -> None:
