@@ -68,7 +68,9 @@ LEG_BODY = "div.textReadability"
 #: Right column: date (time in ``title``), "N of M episodes seen", "Overall Rating: N".
 LEG_META = "div.mb8"
 LEG_DATE = "div[title]"
-LEG_AVATAR = "div.picSurround img"
+#: (On pages mixing entries the box's picture may be the entry's: only a
+#: picture linking to a profile is the reviewer's.)
+LEG_AVATAR = 'div.picSurround a[href*="/profile/"] img'
 LEG_PROFILE_LINK = 'a[href*="/profile/"]'
 #: ``<span id="rhelp{id}">1488</span> people found this review helpful``
 LEG_HELPFUL = 'span[id^="rhelp"]'
