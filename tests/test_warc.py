@@ -17,6 +17,7 @@ from test_query_pages import PAGES, build_archive, page_of
 from scraper.cli import ExitCode, main
 from scraper.export.warc import export_warc, served_headers
 from scraper.export.warcimport import import_warcs, is_review_url
+from scraper.schema.tables import raw_pages as raw
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
 from scraper.store.read import iter_records
@@ -51,6 +52,7 @@ def raw_pages(url: str) -> list[tuple[Any, ...]]:
             "final_url",
             "status",
             "headers",
+            "request_headers",
             "fetched_at",
             "body_sha256",
             "page_kind",
@@ -74,7 +76,8 @@ def build_varied_archive(url: str) -> None:
         base = page_of(*PAGES[0])
         later = base.fetched_at.replace(year=2025)
         # A page saved from disk: no HTTP exchange behind it (a resource record).
-        ingest_page(engine, replace(base, status=None, headers=(), fetched_at=later), source="file")
+        saved = replace(base, status=None, headers=(), request_headers=(), fetched_at=later)
+        ingest_page(engine, saved, source="file")
         # Served gzipped and chunked: the archive keeps the decoded body.
         served = (
             ("Content-Type", "text/html; charset=utf-8"),
@@ -185,14 +188,19 @@ def _wget_style_warc(path: Path) -> bytes:
         ]
         for target, kind, extra, payload in exchanges:
             headers = StatusAndHeaders("200 OK", [("Content-Type", kind), *extra], "HTTP/1.1")
-            request = StatusAndHeaders("GET / HTTP/1.1", [("Host", "x")], is_http_request=True)
-            writer.write_record(writer.create_warc_record(target, "request", http_headers=request))
+            sent = StatusAndHeaders("GET / HTTP/1.1", [("Host", "x")], is_http_request=True)
+            request = writer.create_warc_record(target, "request", http_headers=sent)
+            writer.write_record(request)
             record = writer.create_warc_record(
                 target,
                 "response",
                 payload=BytesIO(payload),
                 length=len(payload),
                 http_headers=headers,
+                # Here the response names its request (our own files do the reverse).
+                warc_headers_dict={
+                    "WARC-Concurrent-To": request.rec_headers.get_header("WARC-Record-ID")
+                },
             )
             writer.write_record(record)
         metadata = writer.create_warc_record(
@@ -217,12 +225,15 @@ def test_import_reads_review_pages_from_another_tools_warc(
     engine = open_engine(db_url)
     try:
         with engine.connect() as conn:
-            stored = conn.execute(sa.text("SELECT source, body_sha256 FROM raw_pages")).one()
+            stored = conn.execute(
+                sa.select(raw.c.source, raw.c.body_sha256, raw.c.request_headers, raw.c.headers)
+            ).one()
     finally:
         engine.dispose()
     import hashlib
 
-    assert tuple(stored) == ("warc", hashlib.sha256(body).hexdigest())  # decoded body kept
+    assert tuple(stored[:3]) == ("warc", hashlib.sha256(body).hexdigest(), [["Host", "x"]])
+    assert ["Content-Encoding", "gzip"] in stored.headers  # as served; the body is decoded
 
 
 def test_bad_warc_files_are_named_and_the_others_imported(

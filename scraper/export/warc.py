@@ -194,9 +194,8 @@ class _Writer:
 
         parts = urlsplit(row.final_url)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        # The headers as sent (httpx records Host too); none made up when none were kept.
         headers = [(name, value) for name, value in (row.request_headers or ())]
-        if not any(name.lower() == "host" for name, _ in headers):
-            headers.insert(0, ("Host", parts.netloc))
         request = self.writer.create_warc_record(
             row.final_url,
             "request",

@@ -102,8 +102,12 @@ def iter_warc_pages(
         _check_warc(path)
         with path.open("rb") as stream:
             records = ArchiveIterator(stream)
+            requests = _Requests()
             for record in records:
-                page = _page(record, seen, report, path)
+                if record.rec_type == "request":
+                    requests.add(record)
+                    continue
+                page = _page(record, seen, report, path, requests)
                 if page is not None:
                     if record.rec_type != "revisit":
                         # Asked only now: warcio reads the record to its end to answer.
@@ -145,7 +149,40 @@ def _payload_at(where: tuple[Path, int]) -> bytes:
         return bytes(record.content_stream().read())
 
 
-def _page(record: Any, seen: PayloadIndex, report: WarcImport, path: Path) -> FetchedPage | None:
+class _Requests:
+    """Request headers waiting for their response, linked either way by
+    WARC-Concurrent-To (ours point at the response, wget's response at the request)."""
+
+    LIMIT = 1000  # unanswered requests kept at most (memory stays bounded)
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def add(self, record: Any) -> None:
+        if record.http_headers is None:
+            return
+        headers = tuple((str(k), str(v)) for k, v in record.http_headers.headers)
+        ids = [record.rec_headers.get_header("WARC-Record-ID")]
+        ids += [v for k, v in record.rec_headers.headers if k.lower() == "warc-concurrent-to"]
+        for key in ids:
+            if key:
+                self.by_id[key] = headers
+        while len(self.by_id) > self.LIMIT:
+            self.by_id.pop(next(iter(self.by_id)))
+
+    def take(self, record: Any) -> tuple[tuple[str, str], ...]:
+        """Return the request headers belonging to response *record* (or none)."""
+        keys = [record.rec_headers.get_header("WARC-Record-ID")]
+        keys += [v for k, v in record.rec_headers.headers if k.lower() == "warc-concurrent-to"]
+        for key in keys:
+            if key and key in self.by_id:
+                return self.by_id.pop(key)
+        return ()
+
+
+def _page(
+    record: Any, seen: PayloadIndex, report: WarcImport, path: Path, requests: _Requests
+) -> FetchedPage | None:
     if record.rec_type not in ("response", "resource", "revisit"):
         return None
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
@@ -172,6 +209,7 @@ def _page(record: Any, seen: PayloadIndex, report: WarcImport, path: Path) -> Fe
         headers=headers,
         body=body,
         fetched_at=_fetched_at(record),
+        request_headers=requests.take(record),
     )
 
 
