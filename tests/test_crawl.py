@@ -124,6 +124,18 @@ def test_no_two_requests_closer_than_the_delay(sqlite_url: str, server: StandinS
     assert min(gaps) >= 0.1
 
 
+def test_worker_threads_share_the_frontier_and_the_host_budget(
+    db_url: str, server: StandinServer
+) -> None:
+    report = run(db_url, seeds(server), delay=0.05, concurrency=3)
+    assert report.pages == 5
+    assert set(stored_pages(db_url).values()) == {1}
+    assert stored_review_ids(db_url) == server.standin.review_ids()
+    requested = listing_requests(server)
+    assert len(requested) == len(set(requested)) == 5
+    assert min(server.log.gaps()) >= 0.05
+
+
 def test_crawl_delay_from_robots_txt_wins_over_a_shorter_delay(
     sqlite_url: str, standin: StandinSite
 ) -> None:
