@@ -139,9 +139,26 @@ def test_identical_bodies_become_revisits_and_files_roll_over(
     warcio_check(*report.files)
     from warcio.archiveiterator import ArchiveIterator
 
+    responses, refers = {}, []
     for path in report.files:
         with path.open("rb") as stream:
-            assert next(iter(ArchiveIterator(stream))).rec_type == "warcinfo"
+            found = list(ArchiveIterator(stream))
+        assert found[0].rec_type == "warcinfo"
+        for record in found:
+            headers = record.rec_headers
+            if record.rec_type == "response":
+                responses[headers.get_header("WARC-Record-ID")] = headers.get_header(
+                    "WARC-Payload-Digest"
+                )
+            elif record.rec_type == "revisit":
+                refers.append(
+                    (
+                        headers.get_header("WARC-Refers-To"),
+                        headers.get_header("WARC-Payload-Digest"),
+                    )
+                )
+    # Each revisit names a response written before it, with that response's digest.
+    assert len(refers) == 4 and all(responses.get(ref) == digest for ref, digest in refers)
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
     engine = open_engine(fresh)
     try:

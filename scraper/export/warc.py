@@ -17,8 +17,11 @@ headers that would make a replay tool decode the body again
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from io import BytesIO
@@ -30,7 +33,7 @@ from scraper import __version__
 from scraper.export.cdxj import CdxjIndex
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine, Select
+    from sqlalchemy import Connection, Engine, Select
 
 __all__ = [
     "DEFAULT_MAX_SIZE",
@@ -92,19 +95,34 @@ def served_headers(headers: Sequence[Sequence[str]], body_size: int) -> list[tup
 
 
 class _Writer:
-    """One export run: the open file, rollover and the digests already written."""
+    """One export run: the open file and its rollover, and revisit decisions.
 
-    def __init__(self, first: Path, max_size: int, info: dict[str, str], cdxj: bool) -> None:
+    Record ids are derived from the raw page ids within a namespace drawn for
+    this export, so a revisit can name the response it refers to without
+    remembering anything: memory stays flat however many pages are written.
+    """
+
+    def __init__(
+        self,
+        first: Path,
+        max_size: int,
+        info: dict[str, str],
+        cdxj: bool,
+        earlier: Callable[[Any], Any],
+    ) -> None:
         self.names = warc_paths(first)
         self.cdxj = cdxj
         self.index: CdxjIndex | None = None
         self.max_size = max_size
         self.info = info
+        self.earlier = earlier
+        self.namespace = uuid.uuid4()
         self.report = WarcExport()
-        # sha256 of a body -> (payload digest, target URI, WARC-Date, record id)
-        self.written: dict[str, tuple[str, str, str, str]] = {}
         self.stream: IO[bytes] | None = None
         self.writer: Any = None
+
+    def _id(self, raw_page_id: int, kind: str) -> str:
+        return f"<urn:uuid:{uuid.uuid5(self.namespace, f'{raw_page_id}/{kind}')}>"
 
     def _open(self) -> None:
         from warcio.warcwriter import WARCWriter
@@ -160,8 +178,9 @@ class _Writer:
             served_headers(row.headers, len(body)),
             protocol="HTTP/1.1",
         )
-        seen = self.written.get(row.body_sha256)
-        if seen is None:
+        extra["WARC-Record-ID"] = self._id(row.id, "response")
+        original = self.earlier(row)
+        if original is None:
             response = self.writer.create_warc_record(
                 row.final_url,
                 "response",
@@ -172,22 +191,18 @@ class _Writer:
             )
             self.report.responses += 1
         else:
-            digest, uri, seen_date, record_id = seen
             response = self.writer.create_revisit_record(
-                row.final_url, digest, uri, seen_date, http_headers, warc_headers_dict=extra
-            )
-            response.rec_headers.add_header("WARC-Refers-To", record_id)
-            self.report.revisits += 1
-        self._request(row, response.rec_headers.get_header("WARC-Record-ID"), date)
-        self._write(response)
-        if seen is None:
-            headers = response.rec_headers
-            self.written[row.body_sha256] = (
-                headers.get_header("WARC-Payload-Digest"),
                 row.final_url,
-                date,
-                headers.get_header("WARC-Record-ID"),
+                _payload_digest(body),  # what warcio wrote on the original response
+                original.final_url,
+                _warc_date(original.fetched_at),
+                http_headers,
+                warc_headers_dict=extra,
             )
+            response.rec_headers.add_header("WARC-Refers-To", self._id(original.id, "response"))
+            self.report.revisits += 1
+        self._request(row, extra["WARC-Record-ID"], date)
+        self._write(response)
 
     def _request(self, row: Any, response_id: str, date: str) -> None:
         from warcio.statusandheaders import StatusAndHeaders
@@ -200,7 +215,11 @@ class _Writer:
             row.final_url,
             "request",
             http_headers=StatusAndHeaders(f"GET {target} HTTP/1.1", headers, is_http_request=True),
-            warc_headers_dict={"WARC-Date": date, "WARC-Concurrent-To": response_id},
+            warc_headers_dict={
+                "WARC-Date": date,
+                "WARC-Record-ID": self._id(row.id, "request"),
+                "WARC-Concurrent-To": response_id,
+            },
         )
         self.writer.write_record(request)
 
@@ -219,6 +238,35 @@ class _Writer:
         )
         self._write(record)
         self.report.resources += 1
+
+
+def _payload_digest(body: bytes) -> str:
+    return "sha1:" + base64.b32encode(hashlib.sha1(body).digest()).decode("ascii")
+
+
+def _earlier_capture(conn: Connection, pages: Select[Any] | None) -> Callable[[Any], Any]:
+    """Return a lookup: the first exported HTTP capture with the same body as a row,
+    if it comes before that row (then the row is written as a revisit of it)."""
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import raw_pages
+
+    def earlier(row: Any) -> Any:
+        statement = (
+            sa.select(raw_pages.c.id, raw_pages.c.final_url, raw_pages.c.fetched_at)
+            .where(
+                raw_pages.c.body_sha256 == row.body_sha256,
+                raw_pages.c.id < row.id,
+                raw_pages.c.status.is_not(None),
+            )
+            .order_by(raw_pages.c.id)
+            .limit(1)
+        )
+        if pages is not None:
+            statement = statement.where(raw_pages.c.id.in_(pages))
+        return conn.execute(statement).first()
+
+    return earlier
 
 
 def _reason(status: int) -> str:
@@ -255,16 +303,16 @@ def export_warc(
         "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
         "description": description or "raw pages of a review-archiver database",
     }
-    writer = _Writer(out, max_size, info, cdxj)
     statement = sa.select(raw_pages).order_by(raw_pages.c.id)
     if pages is not None:
         statement = statement.where(raw_pages.c.id.in_(pages))
-    try:
-        with engine.connect() as conn:
+    with engine.connect() as conn:
+        writer = _Writer(out, max_size, info, cdxj, _earlier_capture(conn, pages))
+        try:
             result = conn.execution_options(yield_per=200).execute(statement)
             for rows in result.partitions():
                 for row in rows:
                     writer.page(row, load_body(conn, row.body_sha256))
-    finally:
-        writer.close()
+        finally:
+            writer.close()
     return writer.report
