@@ -37,8 +37,9 @@ def register(subparsers: Any) -> None:
         help="crawl review listings and their 'More Reviews' chains, politely and resumably",
         description="Start from seed URLs (entry reviews, recent reviews, a user's reviews, "
         "single reviews), follow each listing's 'More Reviews' chain, and store every page "
-        "with its records. robots.txt is obeyed, requests to a host start at least --delay "
-        "seconds apart (robots.txt Crawl-delay wins when larger), Retry-After is honoured, "
+        "with its records. robots.txt is obeyed, one request at a time goes to a host and the "
+        "next starts at least --delay seconds after the previous one was answered "
+        "(robots.txt Crawl-delay wins when larger), Retry-After is honoured, "
         "and pages already stored are asked for conditionally (ETag / Last-Modified). "
         "The frontier lives in the database: run the same command again (or --resume) "
         "after an interruption to continue. Several processes may share one PostgreSQL "
@@ -55,7 +56,8 @@ def register(subparsers: Any) -> None:
         type=_number(float, "seconds", zero=True),
         default=_DEFAULTS.delay,
         metavar="S",
-        help=f"minimum seconds between request starts to one host (default {_DEFAULTS.delay:g})",
+        help="minimum seconds from one answer of a host to the next request to it "
+        f"(default {_DEFAULTS.delay:g})",
     )
     parser.add_argument(
         "--max-pages",
