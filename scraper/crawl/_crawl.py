@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from scraper.fetch.client import Fetcher
-    from scraper.fetch.robots import RobotsCache
+    from scraper.fetch.robots import RobotsCache, RobotsFile
 
 __all__ = ["CrawlProgress", "CrawlReport", "Runner"]
 
@@ -105,6 +105,7 @@ class Runner:
         self._counts = FrontierCounts()
         self._counted = 0.0
         self.run_id = 0
+        self._local = threading.local()  # each worker thread's Fetcher
 
     # --- the whole run ----------------------------------------------------------------
 
@@ -178,7 +179,13 @@ class Runner:
 
         token = robots_token(self.fetch_settings.user_agent)
         store = DatabaseRobotsStore(self.engine, token=token)
-        return RobotsCache(self.fetch_settings, store=store)
+        # One cache for all workers, loading through the asking worker's own Fetcher:
+        # no worker's Fetcher is lent to the others (it may be closing or not ready).
+        return RobotsCache(self.fetch_settings, store=store, loader=self._load_robots)
+
+    def _load_robots(self, host: str) -> RobotsFile:
+        fetcher: Fetcher = self._local.fetcher
+        return fetcher.load_robots(host)
 
     # --- one worker ---------------------------------------------------------------------
 
@@ -202,6 +209,7 @@ class Runner:
                 robots=robots,
                 sleep=backoff_sleep,
             ) as fetcher:
+                self._local.fetcher = fetcher
                 while not self._stop.is_set():
                     if not self._take_one(step, fetcher, host):
                         break
