@@ -13,7 +13,7 @@ Exit codes (documented in the README and in ``reviews --help``):
 2     usage: a bad argument, option, path or jobs file
 3     finished, but some pages failed (errors named on stderr)
 4     stopped by the site: repeated refusals or block pages
-5     the job is already running elsewhere (lock held)
+5     already running: a job lock or the SQLite crawl lock is held
 ====  ==============================================================
 """
 
@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 
 from scraper import __version__
+from scraper.cli._common import HelpFormatter
 from scraper.errors import (
     ConfigError,
     JobAlreadyRunning,
@@ -65,7 +66,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 EPILOG = """\
 exit codes: 0 success, 1 failure, 2 usage error, 3 some pages failed,
-            4 stopped by the site, 5 job already running
+            4 stopped by the site, 5 already running (a job lock or a crawl lock)
 
 Example:
   reviews parse fixtures/mal/ > records.jsonl
@@ -86,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="reviews",
         description="Keep a faithful, queryable archive of review pages (MyAnimeList first).",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"reviews {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -7,6 +7,20 @@ import sys
 from typing import Any
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Wrap prose paragraphs to the terminal; keep indented lines (examples) as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = []
+        for paragraph in text.split("\n\n"):
+            lines = paragraph.splitlines()
+            if any(line[:1].isspace() for line in lines[1:]):
+                paragraphs.append("\n".join(indent + line for line in lines))
+            else:
+                paragraphs.append(super()._fill_text(paragraph, width, indent))
+        return "\n\n".join(paragraphs)
+
+
 def add_db_option(parser: argparse.ArgumentParser) -> None:
     """Add ``--db`` (SQLite path or SQLAlchemy URL; default $REVIEWS_DB or ./reviews.db)."""
     parser.add_argument(
@@ -27,7 +41,7 @@ def add_command(
         help=help,
         description=description,
         epilog=f"Example:\n  {example}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     return parser
 
