@@ -18,16 +18,13 @@ from scraper.sites._decode import LINE_MARK as BREAK
 __all__ = ["body_text", "clean_inline", "decode_entities", "normalise_body"]
 
 # Source whitespace that renders as a single space (U+00A0 included: the
-# contract counts non-breaking spaces as plain whitespace). A lone " " is left
-# alone: matching every word gap makes the collapse several times slower.
-_SPACES = re.compile(r"[\t\r\n\f\v\u00a0][ \t\r\n\f\v\u00a0]*| [ \t\r\n\f\v\u00a0]+")
-_THREE_BREAKS = BREAK * 3
-# Characters str.split() counts as whitespace but the contract does not: it
-# collapses spaces, tabs, newlines and non-breaking spaces only.
-_OTHER_SPACES = (
-    "\x1c\x1d\x1e\x1f\x85\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006"
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
+# contract counts non-breaking spaces as plain whitespace). Other Unicode
+# spaces (U+2003...) are text, not source whitespace, and are kept. Each is
+# first turned into " " with str.replace (a memchr-speed scan when absent),
+# then runs of spaces shrink in one regex pass: about five times faster than
+# str.split()/join, which builds one string per word of the body.
+_SOURCE_SPACES = "\n\t\r\f\v\u00a0"
+_SPACE_RUN = re.compile("  +")
 # Named or numeric references with their semicolon. Requiring the semicolon
 # keeps ``?a=1&para=2`` in a quoted URL from turning into ``¶=2``.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -63,13 +60,11 @@ def clean_inline(text: str) -> str:
 
 
 def _collapse(text: str) -> str:
-    """Return *text* with each whitespace run as one space and none beside a BREAK."""
-    if not text.isascii() and any(space in text for space in _OTHER_SPACES):
-        text = _SPACES.sub(" ", text)
-    else:
-        # str.split() collapses in C: many times faster than a regex over the body.
-        text = " ".join(text.split())
-    return text.replace(" " + BREAK, BREAK).replace(BREAK + " ", BREAK)
+    """Return *text* with each run of source whitespace as one space."""
+    for space in _SOURCE_SPACES:
+        if space in text:
+            text = text.replace(space, " ")
+    return _SPACE_RUN.sub(" ", text) if "  " in text else text
 
 
 def normalise_body(raw: str, line_break: str = "\n") -> str:
@@ -84,12 +79,14 @@ def normalise_body(raw: str, line_break: str = "\n") -> str:
         decoded = decode_entities(text)
         if decoded != text:
             text = _collapse(decoded)
-    # Three or more breaks in a row leave one blank line; none at either end.
-    # (A replace loop: each pass is a fast search, a regex scans every char.)
-    while _THREE_BREAKS in text:
-        text = text.replace(_THREE_BREAKS, BREAK + BREAK)
-    text = text.strip(BREAK + " ")
-    return text.replace(BREAK, "\n")
+    if BREAK not in text:
+        return text.strip(" ")
+    # One strip per line (a few dozen per review) trims the spaces beside
+    # every break; then three or more breaks in a row leave one blank line.
+    text = "\n".join([line.strip(" ") for line in text.split(BREAK)])
+    while "\n\n\n" in text:
+        text = text.replace("\n\n\n", "\n\n")
+    return text.strip("\n")
 
 
 def body_text(node: LexborNode, chrome: str | None = None) -> str:
