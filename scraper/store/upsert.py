@@ -33,8 +33,10 @@ from scraper.schema.tables import (
     tags,
 )
 from scraper.store.statements import (
+    REVIEWS_UPDATE,
     entries_upsert,
     observations_upsert,
+    reviews_update_rows,
     reviews_upsert,
     tags_insert,
 )
@@ -89,7 +91,7 @@ def store_records(
     user_ids = resolve_users(connection, unique, before, observed_at)
     rows = [_review_row(record, entry_ids, user_ids, observed_at, raw_page_id) for record in unique]
     won = _upsert_reviews(connection, rows, before, observed_at)
-    _store_tags(connection, [record for record in unique if record.mal_id in won])
+    _store_tags(connection, [r for r in unique if r.mal_id in won and _tags_changed(r, before)])
     _store_observations(connection, unique, raw_page_id, observed_at)
     return _classify(rows, unique, before)
 
@@ -99,7 +101,13 @@ def _id(record: Review) -> int:
 
 
 def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
-    columns = [reviews.c.id, reviews.c.user_id, reviews.c.last_seen_at, reviews.c.last_raw_page_id]
+    columns = [
+        reviews.c.id,
+        reviews.c.user_id,
+        reviews.c.first_seen_at,
+        reviews.c.last_seen_at,
+        reviews.c.last_raw_page_id,
+    ]
     query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
     query = query.where(reviews.c.id.in_(ids)).order_by(reviews.c.id)
     if connection.dialect.name == "postgresql":
@@ -184,24 +192,41 @@ def _upsert_reviews(
     before: dict[int, dict[str, Any]],
     observed_at: datetime,
 ) -> set[int]:
-    """Insert or refresh review rows; return the ids whose latest values are this capture's."""
-    dialect = connection.dialect.name
-    same = [r for r in rows if r["body_sha256"] == before.get(r["id"], {}).get("body_sha256")]
-    other = [r for r in rows if r["body_sha256"] != before.get(r["id"], {}).get("body_sha256")]
-    won: set[int] = set()
-    for statement, batch in (
-        (reviews_upsert(dialect, same_body=True), same),
-        (reviews_upsert(dialect), other),
-    ):
+    """Insert or refresh review rows; return the ids whose latest values are this capture's.
+
+    Known reviews are locked (see ``_existing``), so which of them this capture
+    refreshes is decided here; only new ones go through the upsert, which settles
+    a race with a writer inserting the same review meanwhile.
+    """
+    fresh = [row for row in rows if row["id"] not in before]
+    newer = [row for row in rows if row["id"] in before and _is_newest(before[row["id"]], row)]
+    won = {row["id"] for row in newer}
+    if fresh:
+        won.update(connection.execute(reviews_upsert(connection.dialect.name), fresh).scalars())
+    same = [row for row in newer if row["body_sha256"] == before[row["id"]]["body_sha256"]]
+    edited = [row for row in newer if row["body_sha256"] != before[row["id"]]["body_sha256"]]
+    for batch, same_body in ((same, True), (edited, False)):
         if batch:
-            won.update(connection.execute(statement, batch).scalars())
-    ids = [row["id"] for row in rows]
-    connection.execute(
-        sa.update(reviews)
-        .where(reviews.c.id.in_(ids), reviews.c.first_seen_at > observed_at)
-        .values(first_seen_at=observed_at)
-    )
+            connection.execute(REVIEWS_UPDATE, reviews_update_rows(batch, same_body=same_body))
+    # An older capture imported late moves first_seen_at back; a new row may have
+    # met one inserted meanwhile by another writer.
+    earlier = [
+        row["id"]
+        for row in rows
+        if row["id"] not in before or before[row["id"]]["first_seen_at"] > observed_at
+    ]
+    if earlier:
+        connection.execute(
+            sa.update(reviews)
+            .where(reviews.c.id.in_(earlier), reviews.c.first_seen_at > observed_at)
+            .values(first_seen_at=observed_at)
+        )
     return won
+
+
+def _tags_changed(record: Review, before: dict[int, dict[str, Any]]) -> bool:
+    old = before.get(record.mal_id)
+    return old is None or tuple(old.get("tags", ())) != tuple(record.tags)
 
 
 def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
