@@ -42,6 +42,7 @@ __all__ = [
     "StandinReview",
     "StandinServer",
     "StandinSite",
+    "age_validators",
     "query",
     "serve_standin",
     "stored_pages",
@@ -310,3 +311,17 @@ def stored_pages(db_url: str) -> dict[str, int]:
 def stored_review_ids(db_url: str) -> set[int]:
     """Return the ids of the reviews in the archive at *db_url*."""
     return {int(row[0]) for row in query(db_url, "SELECT id FROM reviews")}
+
+
+def age_validators(db_url: str, age: timedelta) -> None:
+    """Make every page stored at *db_url* look last checked *age* ago."""
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import url_validators
+
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.update(url_validators).values(last_checked_at=datetime.now(UTC) - age))
+    finally:
+        engine.dispose()

@@ -17,6 +17,7 @@ from standin import (
     BLOCK_PAGE,
     StandinServer,
     StandinSite,
+    age_validators,
     query,
     serve_standin,
     stored_pages,
@@ -238,7 +239,7 @@ def test_unchanged_pages_come_back_as_304_and_are_not_stored_again(
     assert statuses == {304}
 
 
-def test_incremental_mode_stops_at_the_first_page_without_a_new_review(
+def test_incremental_mode_stops_at_the_first_page_holding_a_stored_review(
     sqlite_url: str, server: StandinServer
 ) -> None:
     run(sqlite_url, seeds(server, 1), mode="incremental", job="nightly")
@@ -248,10 +249,56 @@ def test_incremental_mode_stops_at_the_first_page_without_a_new_review(
     report = run(sqlite_url, seeds(server, 1), mode="incremental")
     assert report.reviews_new == 1
     assert added.id in stored_review_ids(sqlite_url)
-    # Page 1 (newest first) held the new review; page 2 held none: the chain ends there.
+    # Page 1 (newest first) held the new review next to stored ones: nothing older
+    # can be new, so page 2 is never asked for.
     later = listing_requests(server)[3:]
-    assert len(later) == 2
-    assert all("sort=newest" in path for path in later)
+    assert len(later) == 1
+    assert "sort=newest" in later[0] and "p=" not in later[0]
+
+
+def test_incremental_mode_follows_the_chain_while_every_review_is_new(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    run(sqlite_url, seeds(server, 2), mode="incremental")
+    assert len(listing_requests(server)) == 2
+    for _ in range(site_page := server.standin.per_page):
+        server.standin.add_review("anime", 2)
+    report = run(sqlite_url, seeds(server, 2), mode="incremental")
+    # Page 1 is all new: page 2 may hold more new ones and is read; it shows stored
+    # reviews, so page 3 is not.
+    assert report.reviews_new == site_page
+    assert len(listing_requests(server)) == 2 + 2
+    assert stored_review_ids(sqlite_url) == server.standin.review_ids("anime", 2)
+
+
+def test_incremental_mode_asks_for_its_seeds_and_rechecks_only_stale_pages(
+    db_url: str, server: StandinServer
+) -> None:
+    run(db_url, seeds(server), mode="incremental")
+    assert len(listing_requests(server)) == 5
+    added = server.standin.add_review("anime", 2)
+    # Checked a moment ago, yet the seeds are asked for (conditionally): a new
+    # review is found at once, not a refresh period later.
+    report = run(db_url, seeds(server), mode="incremental", refresh_after=3600.0)
+    assert added.id in stored_review_ids(db_url) and report.rechecks == 0
+    later = server.log.all(LISTING)[5:]
+    assert len(later) == 2 and all("p=" not in item.path for item in later)
+    assert all(item.header("If-None-Match") for item in later)
+
+    # Once every stored page is stale, each is asked for once, conditionally, in
+    # the same crawl; nothing is stored twice.
+    age_validators(db_url, timedelta(days=2))
+    mark = len(server.log.all(LISTING))
+    report = run(db_url, seeds(server), mode="incremental", refresh_after=3600.0)
+    stored_urls = query(db_url, "SELECT url FROM url_validators")
+    assert report.rechecks == len(stored_urls) - 2 == 3
+    later = server.log.all(LISTING)[mark:]
+    assert len(later) == len({item.path for item in later}) == len(stored_urls)
+    assert all(item.header("If-None-Match") for item in later)
+    assert report.not_modified == 4  # all but entry 2's page 2 (its new review moved one)
+    assert stored_review_ids(db_url) == server.standin.review_ids()
+    runs = query(db_url, "SELECT COUNT(*) FROM crawl_runs")
+    assert runs[0][0] == 3  # one run each, the re-checks included
 
 
 def test_refresh_after_leaves_recently_checked_pages_alone(

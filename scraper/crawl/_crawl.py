@@ -55,6 +55,7 @@ class CrawlReport:
     outcome: str
     message: str | None = None
     open_urls: int = 0
+    rechecks: int = 0  # stale stored pages queued for a conditional re-check
 
 
 @dataclass(frozen=True, slots=True)

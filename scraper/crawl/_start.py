@@ -8,7 +8,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,7 @@ from scraper.crawl._crawl import CrawlReport, ProgressCallback, Runner
 from scraper.crawl._frontier import Frontier
 from scraper.crawl._process import worker_owner
 from scraper.crawl._seeds import check_mode, crawl_key, normalise_seeds
+from scraper.crawl._validators import stale_pages
 from scraper.errors import BadURL, JobAlreadyRunning, UsageError
 
 if TYPE_CHECKING:
@@ -41,10 +43,13 @@ def crawl(
 
     Seeds are normalised (entry review listings show every review; ``mode=
     "incremental"`` reads them newest first and stops a chain at the first page
-    with no new review). The same seeds and mode name the same crawl: with
-    *resume* an unfinished one is continued (by this process alone, or together
-    with others on PostgreSQL), a finished one starts over. *refresh_after*
-    (seconds) leaves pages checked more recently than that alone.
+    holding a review already stored, or bringing none new). The same seeds and
+    mode name the same crawl: with *resume* an unfinished one is continued (by
+    this process alone, or together with others on PostgreSQL), a finished one
+    starts over. *refresh_after* (seconds): a full crawl leaves pages checked more
+    recently than that alone; an incremental one always asks for its seeds
+    (conditionally) and also re-checks, conditionally, the stored pages of the
+    seeds' listings checked longer ago than that (``CrawlReport.rechecks``).
 
     Raises UsageError for bad seeds or settings, JobAlreadyRunning when another
     process crawls the same SQLite file, SiteBlocked when the site keeps refusing
@@ -64,6 +69,12 @@ def crawl(
     with _disposing(engine), _one_sqlite_crawler(engine):
         frontier = Frontier(engine, key, owner=worker_owner(), lease_seconds=settings.lease_seconds)
         frontier.prepare([(url, host_key(url)) for url in normalised], resume=resume)
+        rechecks = 0
+        if mode == "incremental" and refresh_after is not None:
+            # Pages beyond the newest ones are not reached by the chain (it stops at
+            # the first known review): the stale ones are asked for conditionally.
+            stale = stale_pages(engine, normalised, refresh_after, now=datetime.now(UTC))
+            rechecks = frontier.add([(url, host_key(url)) for url in stale], depth=1)
         runner = Runner(
             engine,
             frontier,
@@ -74,7 +85,8 @@ def crawl(
             progress=progress,
         )
         options = _options(settings, fetch_settings, mode, refresh_after)
-        return runner.run(crawl_key=key, seeds=normalised, options=options, job=job)
+        report = runner.run(crawl_key=key, seeds=normalised, options=options, job=job)
+        return replace(report, rechecks=rechecks)
 
 
 def _options(

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from scraper.fetch.client import Fetcher
+    from scraper.store.ingest import IngestReport
 
 __all__ = ["Event", "Step", "StepOutcome"]
 
@@ -103,7 +104,15 @@ class Step:
                 return StepOutcome(Event.RECOVERED, item.url)
         known = load_validators(self.engine, item.url)
         fresh_for = self.refresh_after
-        if known is not None and fresh_for is not None and known.age(_now()) < fresh_for:
+        # Only a full crawl leaves recently checked pages alone: an incremental one
+        # must ask for its listings' newest pages every time (new reviews land there),
+        # and its stale pages were chosen for it when the crawl started.
+        if (
+            self.mode == "full"
+            and known is not None
+            and fresh_for is not None
+            and known.age(_now()) < fresh_for
+        ):
             return self._fresh(item, known)
         try:
             page = fetcher.fetch(
@@ -131,8 +140,7 @@ class Step:
             reason = report.error.message if report.error else "a block page"
             return self._refused(item, f"served a block page ({reason})")
         result = report.result
-        ends_chain = self.mode == "incremental" and report.reviews_new == 0
-        next_url = None if result is None or ends_chain else result.next_url
+        next_url = None if result is None or self._ends_chain(report) else result.next_url
         self._complete(item, page, report.raw_page_id, next_url)
         return StepOutcome(
             Event.STORED,
@@ -143,6 +151,18 @@ class Step:
             reviews_unchanged=report.reviews_unchanged,
             page_error=report.error is not None,
         )
+
+    def _ends_chain(self, report: IngestReport) -> bool:
+        """Return True when an incremental crawl stops following this page's chain.
+
+        Listings read newest first: once a page shows one review we already hold,
+        every later page holds only older ones, so asking for it costs the site a
+        request for nothing. A page bringing no new review at all ends it too.
+        """
+        if self.mode != "incremental":
+            return False
+        seen_before = report.reviews_updated + report.reviews_unchanged
+        return report.reviews_new == 0 or seen_before > 0
 
     def _not_modified(
         self, item: FrontierItem, page: FetchedPage, known: Validators

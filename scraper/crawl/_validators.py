@@ -6,9 +6,11 @@ reading a stored capture back to find its "More Reviews" link without fetching.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
@@ -19,7 +21,14 @@ from scraper.store.dialect import insert
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["Validators", "find_stored", "load_validators", "save_validators", "stored_next_url"]
+__all__ = [
+    "Validators",
+    "find_stored",
+    "load_validators",
+    "save_validators",
+    "stale_pages",
+    "stored_next_url",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,3 +139,35 @@ def stored_next_url(engine: Engine, raw_page_id: int | None) -> str | None:
         fetched_at=datetime.now(UTC),
     )
     return parse_page(page.body, page.final_url, charset=page.charset).next_url
+
+
+def stale_pages(
+    engine: Engine, seeds: Sequence[str], refresh_after: float, *, now: datetime
+) -> list[str]:
+    """Return the stored pages of the *seeds*' listings (same address, any query) last
+    checked more than *refresh_after* seconds before *now*, oldest check first.
+
+    The seeds themselves are left out: an incremental crawl asks for them anyway.
+    """
+    cutoff = now - timedelta(seconds=refresh_after)
+    bases = {_address(seed) for seed in seeds}
+    v = url_validators.c
+    same_listing = sa.or_(*(v.url.startswith(base, autoescape=True) for base in bases))
+    with engine.connect() as conn:
+        urls = (
+            conn.execute(
+                sa.select(v.url)
+                .where(same_listing, v.last_checked_at < cutoff)
+                .order_by(v.last_checked_at, v.url)
+            )
+            .scalars()
+            .all()
+        )
+    # startswith also matched longer paths (``/reviews`` vs ``/reviewsX``): keep exact ones.
+    return [url for url in urls if _address(url) in bases and url not in seeds]
+
+
+def _address(url: str) -> str:
+    """*url* without its query: the listing every page of one chain shares."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

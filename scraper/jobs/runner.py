@@ -1,41 +1,33 @@
 """``reviews run JOB``: one run of one job, under its lock.
 
-A run has up to two passes, each one crawl (one ``crawl_runs`` row, tagged with the
-job's name):
+A run is one crawl (one ``crawl_runs`` row, tagged with the job's name) of the
+job's seeds in its mode, with its ``refresh_after``. The crawler does the rest:
 
-1. the seeds, in the job's mode. In incremental mode the listings are read newest
-   first and each chain stops at the first page bringing no new review; the seeds
-   are always requested (conditionally, with the stored ETag / Last-Modified), since
-   their first page is where new reviews appear. The pass keeps the same crawl key
-   from run to run, so a run cut short by ``max_pages``/``max_time`` or a kill is
-   continued by the next one.
-2. incremental mode with ``refresh_after`` only: the stored pages of the seeds'
-   listings last checked longer ago than that, re-requested conditionally so
-   changed counts and edits are picked up (a 304 costs the site next to nothing).
-   It runs only when pass 1 finished, within what is left of the limits.
+- incremental: listings read newest first, each chain stopped at the first page
+  holding a review already stored; the seeds are always requested (conditionally,
+  with the stored ETag / Last-Modified), and the stored pages of their listings
+  last checked longer ago than ``refresh_after`` are re-requested conditionally in
+  the same crawl, so changed counts and edits are picked up (a 304 costs the site
+  next to nothing);
+- full: every chain walked; pages checked more recently than ``refresh_after``
+  are not requested at all, the others conditionally.
 
-In full mode ``refresh_after`` goes to the crawler as is: pages checked more
-recently are not requested at all, the others conditionally.
+The crawl keeps the same key from run to run, so a run cut short by
+``max_pages``/``max_time`` or a kill is continued by the next one.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
-
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from dataclasses import dataclass
 
 from scraper.config import CrawlSettings
-from scraper.crawl import CrawlProgress, CrawlReport, crawl, normalise
+from scraper.crawl import CrawlProgress, CrawlReport, crawl
 from scraper.jobs.config import Job
 from scraper.jobs.locks import DEFAULT_LOCK_TTL, JobLock, LockHolder
-from scraper.schema.tables import url_validators
 from scraper.store.engine import describe_url, open_engine
 
-__all__ = ["JobRun", "run_job", "stale_pages"]
+__all__ = ["JobRun", "run_job"]
 
 log = logging.getLogger("scraper.jobs")
 
@@ -83,7 +75,7 @@ def run_job(job: Job, *, lock_ttl: float = DEFAULT_LOCK_TTL) -> JobRun:
                     job.name,
                     lock.taken_over.describe(),
                 )
-            reports = _passes(engine, job)
+            reports = _passes(job)
             if lock.lost:
                 log.error("job %s: the lock was lost during the run", job.name)
             return JobRun(job.name, tuple(reports), lock.taken_over)
@@ -91,24 +83,13 @@ def run_job(job: Job, *, lock_ttl: float = DEFAULT_LOCK_TTL) -> JobRun:
         engine.dispose()
 
 
-def _passes(engine: Engine, job: Job) -> list[CrawlReport]:
-    incremental = job.mode == "incremental"
+def _passes(job: Job) -> list[CrawlReport]:
     where = describe_url(job.db)  # never a password in a log file
     log.info("job %s: %s crawl of %d seed(s) into %s", job.name, job.mode, len(job.seeds), where)
-    first = _crawl(job, job.seeds, job.crawl_settings(), None if incremental else job.refresh_after)
-    reports = [first]
-    if not incremental or job.refresh_after is None or first.open_urls:
-        return reports
-    settings = _left_over(job.crawl_settings(), first)
-    if settings is None:
-        log.info("job %s: limits reached, stale pages wait for the next run", job.name)
-        return reports
-    seeds = [normalise(seed, mode=job.mode) for seed in job.seeds]
-    stale = stale_pages(engine, seeds, job.refresh_after, now=datetime.now(UTC))
-    if stale:
-        log.info("job %s: re-checking %d stale page(s) conditionally", job.name, len(stale))
-        reports.append(_crawl(job, stale, settings, None))
-    return reports
+    report = _crawl(job, job.seeds, job.crawl_settings(), job.refresh_after)
+    if report.rechecks:
+        log.info("job %s: re-checked %d stale page(s) conditionally", job.name, report.rechecks)
+    return [report]
 
 
 def _crawl(
@@ -147,37 +128,3 @@ def _log_progress(progress: CrawlProgress) -> None:
     if progress.event in _LOGGED_EVENTS:
         detail = f" ({progress.message})" if progress.message else ""
         log.warning("%s: %s%s", progress.url, progress.event, detail)
-
-
-def _left_over(settings: CrawlSettings, spent: CrawlReport) -> CrawlSettings | None:
-    """The limits left after *spent*, or None when one is used up."""
-    pages = None if settings.max_pages is None else settings.max_pages - spent.pages
-    time = None if settings.max_time is None else settings.max_time - spent.elapsed
-    if (pages is not None and pages <= 0) or (time is not None and time <= 0):
-        return None
-    return replace(settings, max_pages=pages, max_time=time)
-
-
-def stale_pages(
-    engine: Engine, seeds: list[str], refresh_after: float, *, now: datetime
-) -> list[str]:
-    """Return the stored pages of the *seeds*' listings (same address, any query) last
-    checked more than *refresh_after* seconds before *now*, oldest check first; the
-    seeds themselves excluded (the first pass requests them anyway)."""
-    cutoff = now - timedelta(seconds=refresh_after)
-    bases = {_base(seed) for seed in seeds}
-    v = url_validators.c
-    matches = sa.or_(*(v.url.startswith(base, autoescape=True) for base in bases))
-    query = (
-        sa.select(v.url)
-        .where(matches, v.last_checked_at < cutoff)
-        .order_by(v.last_checked_at, v.url)
-    )
-    with engine.connect() as conn:
-        urls = conn.execute(query).scalars().all()
-    return [url for url in urls if _base(url) in bases and url not in seeds]
-
-
-def _base(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
