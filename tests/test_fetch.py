@@ -333,6 +333,33 @@ def test_a_shared_robots_cache_outlives_the_fetcher_that_bound_it(site: Site) ->
     assert other.log.paths() == ["/robots.txt", "/b"]
 
 
+def test_a_fetcher_is_ready_before_it_lends_itself_to_a_shared_robots_cache(
+    site: Site,
+) -> None:
+    from scraper.fetch import RobotsCache, RobotsFile
+
+    loaded: list[RobotsFile] = []
+
+    class EagerCache(RobotsCache):
+        """Uses a loader the instant it is bound, as another worker thread may."""
+
+        @property  # type: ignore[override]
+        def loader(self) -> object:
+            return self._bound
+
+        @loader.setter
+        def loader(self, value: object) -> None:
+            self._bound = value
+            if callable(value):
+                loaded.append(value(site.base))
+
+    site.route("/a", Reply.html(PAGE))
+    with fetcher(robots=EagerCache(FAST)) as client:
+        assert client.fetch(site.url("/a")).status == 200
+    assert [file.status for file in loaded] == [200]
+    assert site.log.paths() == ["/robots.txt", "/robots.txt", "/a"]
+
+
 def test_a_trickling_body_hits_the_total_timeout(site: Site) -> None:
     site.route("/trickle", Reply.trickling(PAGE, every=0.1, size=4))  # ~1.5 s in all
     settings = FetchSettings(timeouts=FAST.timeouts, max_attempts=1)

@@ -124,7 +124,6 @@ class Fetcher:
         if robots is None:
             robots = RobotsCache(self.settings)
         self.robots: RobotsPolicy = robots
-        self._bind_robots()
         self._sleep = sleep
         self._random = random_fraction
         timeouts = self.settings.timeouts
@@ -144,6 +143,9 @@ class Fetcher:
             },
             trust_env=False,  # no proxies or netrc picked up from the environment
         )
+        # Last: once bound, another thread sharing the cache may call load_robots at
+        # once, so everything it uses must exist by then.
+        self._bind_robots()
 
     def __enter__(self) -> Self:
         return self
