@@ -81,8 +81,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"reviews: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the full ``reviews`` argument parser."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Return the ``reviews`` argument parser.
+
+    When *command* (the first word of the command line) names a module of
+    ``COMMAND_MODULES``, only that module is imported and registered: every
+    command module costs start-up time, and ``reviews parse`` has a start-up
+    goal. If that module does not register *command* itself, or *command* is
+    None or anything else (``--help``, a typo), the full parser is returned.
+    """
     parser = _Parser(
         prog="reviews",
         description="Keep a faithful, queryable archive of review pages (MyAnimeList first).",
@@ -92,16 +99,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reviews {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    for name in COMMAND_MODULES:
+    alone = command in COMMAND_MODULES
+    for name in (command,) if alone else COMMAND_MODULES:
         module = importlib.import_module(f"scraper.cli.{name}")
         module.register(subparsers)
+    if alone and command not in subparsers.choices:
+        return build_parser()
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``reviews`` command and return its exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(words[0] if words else None)
+    args = parser.parse_args(words)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:
