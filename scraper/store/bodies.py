@@ -19,6 +19,8 @@ followed by the zstd frame.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -42,6 +44,43 @@ _MAX_DEPTH = 2
 _DIGEST_SIZE = 32
 #: How many of the newest raw pages are searched for a same-site base.
 _RECENT_PAGES = 200
+#: Bodies kept in memory as bases (about 250 KB each), and ready-made dictionaries.
+_CACHED_BODIES = 16
+_CACHED_DICTS = 4
+
+
+class _Recent:
+    """A small thread-safe LRU map from body sha256 to something derived from it.
+
+    Keys are content hashes, so an entry is right for any database: a base's bytes
+    are what its sha256 says whichever archive it came from.
+    """
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> object | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+#: A crawl compresses a page against one stored moments before (the same site's
+#: base, or the previous capture of the URL): reading and decompressing it again,
+#: and digesting it into a dictionary, cost more than compressing the page itself.
+_bodies = _Recent(_CACHED_BODIES)
+_dicts = _Recent(_CACHED_DICTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +117,12 @@ def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
         data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
     else:
         base_sha, base_depth = base
-        base_body = load_body(connection, base_sha)
-        compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=_raw_dict(base_body))
+        compressor = zstandard.ZstdCompressor(
+            level=ZSTD_LEVEL, dict_data=_compression_dict(connection, base_sha)
+        )
         encoding = _BY_DEPTH[base_depth + 1]
         data = bytes.fromhex(base_sha) + compressor.compress(body)
+    _bodies.put(digest, body)
     statement = insert(connection, raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
     connection.execute(
         statement, {"sha256": digest, "size": len(body), "encoding": encoding, "data": data}
@@ -116,6 +157,22 @@ def _decode(connection: Connection, sha256: str, depth_left: int) -> bytes:
         return decompressor.decompress(data[_DIGEST_SIZE:])
     except zstandard.ZstdError as error:
         raise StoreError(f"raw body {sha256}: cannot decompress: {error}") from error
+
+
+def _compression_dict(connection: Connection, sha256: str) -> zstandard.ZstdCompressionDict:
+    """Return the base *sha256* as a compression dictionary, from memory when recent."""
+    cached = _dicts.get(sha256)
+    if isinstance(cached, zstandard.ZstdCompressionDict):
+        return cached
+    body = _bodies.get(sha256)
+    if not isinstance(body, bytes):
+        body = load_body(connection, sha256)
+        _bodies.put(sha256, body)
+    dictionary = _raw_dict(body)
+    # Digested once for the level in use; shared by threads (zstd only reads it).
+    dictionary.precompute_compress(level=ZSTD_LEVEL)
+    _dicts.put(sha256, dictionary)
+    return dictionary
 
 
 def _row(connection: Connection, sha256: str) -> tuple[str, bytes]:
