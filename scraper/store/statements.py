@@ -59,7 +59,9 @@ def _seen_span_upsert(dialect: str, table: sa.Table, key: list[str], latest: lis
 
 @functools.cache
 def entries_upsert(dialect: str) -> Any:
-    return _seen_span_upsert(dialect, entries, ["type", "mal_id"], ["title", "url"])
+    """Upsert entries, returning (id, type, mal_id) of each."""
+    statement = _seen_span_upsert(dialect, entries, ["type", "mal_id"], ["title", "url"])
+    return statement.returning(entries.c.id, entries.c.type, entries.c.mal_id)
 
 
 @functools.cache

@@ -27,10 +27,10 @@ from sqlalchemy.engine import Connection
 from scraper.records import Review
 from scraper.schema.tables import (
     REACTION_COLUMNS,
-    entries,
     review_tags,
     reviews,
     tags,
+    users,
 )
 from scraper.store.statements import (
     REVIEWS_UPDATE,
@@ -92,7 +92,7 @@ def store_records(
     rows = [_review_row(record, entry_ids, user_ids, observed_at, raw_page_id) for record in unique]
     won = _upsert_reviews(connection, rows, before, observed_at)
     _store_tags(connection, [r for r in unique if r.mal_id in won and _tags_changed(r, before)])
-    _store_observations(connection, unique, raw_page_id, observed_at)
+    _store_observations(connection, rows, unique)
     return _classify(rows, unique, before)
 
 
@@ -107,11 +107,14 @@ def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any
         reviews.c.first_seen_at,
         reviews.c.last_seen_at,
         reviews.c.last_raw_page_id,
+        users.c.username,
     ]
     query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
+    query = query.join(users, users.c.id == reviews.c.user_id)
     query = query.where(reviews.c.id.in_(ids)).order_by(reviews.c.id)
     if connection.dialect.name == "postgresql":
-        query = query.with_for_update()
+        # Locks the reviews only: their users are serialized by lock_usernames.
+        query = query.with_for_update(of=reviews)
     found = {row.id: dict(row._mapping) for row in connection.execute(query)}
     if found:
         tag_rows = connection.execute(
@@ -140,14 +143,8 @@ def _upsert_entries(
         }
         for _, entry in sorted(unique.items())
     ]
-    # executemany with one statement shape: compiled once and cached, unlike a
-    # multi-row VALUES whose SQL changes with the row count.
-    connection.execute(entries_upsert(connection.dialect.name), rows)
-    found = connection.execute(
-        sa.select(entries.c.id, entries.c.type, entries.c.mal_id).where(
-            sa.tuple_(entries.c.type, entries.c.mal_id).in_(list(unique))
-        )
-    )
+    # executemany with one statement shape, which RETURNING gives each row's id.
+    found = connection.execute(entries_upsert(connection.dialect.name), rows)
     return {(row.type, row.mal_id): row.id for row in found}
 
 
@@ -257,28 +254,26 @@ def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
 
 
 def _store_observations(
-    connection: Connection, records: Sequence[Review], raw_page_id: int, observed_at: datetime
+    connection: Connection, rows: list[dict[str, Any]], records: Sequence[Review]
 ) -> None:
-    rows = [
+    """Store one observation per review row (what *records* showed on the row's raw page)."""
+    observations = [
         {
             "review_id": record.mal_id,
-            "raw_page_id": raw_page_id,
-            "observed_at": observed_at,
+            "raw_page_id": row["last_raw_page_id"],
+            "observed_at": row["last_seen_at"],
             "username": record.user.username,
             "score": record.score,
             **_reactions(record),
             "helpful_count": record.helpful_count,
-            "scores": dict(record.scores) if record.scores is not None else None,
+            "scores": row["scores"],
             "tags": list(record.tags),
-            "review_sha256": text_sha256(record.review),
+            "review_sha256": row["body_sha256"],
         }
-        for record in records
+        for row, record in zip(rows, records, strict=True)
     ]
     # A reparse of the same raw page refreshes what the current parser reads.
-    connection.execute(
-        observations_upsert(connection.dialect.name),
-        rows,
-    )
+    connection.execute(observations_upsert(connection.dialect.name), observations)
 
 
 def _is_newest(old: dict[str, Any], row: dict[str, Any]) -> bool:

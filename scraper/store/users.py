@@ -59,6 +59,7 @@ def resolve_users(
 ) -> dict[int, int]:
     """Return review id → user id, creating users for names never seen before.
 
+    *before* holds the stored reviews' rows, with their user's current ``username``.
     Also renames users seen under a newer name and records every name seen.
     """
     chosen = {r.mal_id: before[r.mal_id]["user_id"] for r in records if r.mal_id in before}
@@ -88,8 +89,18 @@ def resolve_users(
         if record.mal_id not in chosen:
             chosen[record.mal_id] = by_name[record.user.username]
     _refresh_users(connection, records, chosen, observed_at)
+    if not unknown and not _renamed(records, before):
+        return chosen  # no user got a new current name: nobody new to merge with
     merged = _merge_same_people(connection, chosen.values())
     return {review_id: merged.get(user_id, user_id) for review_id, user_id in chosen.items()}
+
+
+def _renamed(records: Sequence[Review], before: dict[int, dict[str, Any]]) -> bool:
+    """Whether a known review shows its user under a name other than the current one."""
+    return any(
+        record.mal_id in before and before[record.mal_id]["username"] != record.user.username
+        for record in records
+    )
 
 
 def _user_row(user: Any, observed_at: datetime) -> dict[str, Any]:
