@@ -233,6 +233,8 @@ class StandinServer(Site):
         self.standin = standin
         self._injected: dict[str, deque[Reply]] = {}
         self._pages: dict[tuple[int, str, str], tuple[bytes, str]] = {}
+        #: Seconds each generated page takes to answer (a far or busy site).
+        self.answer_delay = 0.0
 
     def inject(self, path: str, *replies: Reply) -> None:
         """Answer the next ``len(replies)`` requests for *path* with *replies*."""
@@ -253,8 +255,8 @@ class StandinServer(Site):
             return super()._answer(path, headers)
         body, etag = rendered
         if headers.get("if-none-match") == etag:
-            return Reply(code=304, headers=(("ETag", etag),))
-        return Reply.html(body, ETag=etag)
+            return Reply(code=304, headers=(("ETag", etag),), delay=self.answer_delay)
+        return Reply.html(body, ETag=etag, delay=self.answer_delay)
 
     def _render(self, path: str, query: str) -> tuple[bytes, str] | None:
         # Pages are cached until the content changes, so the site answers as fast as a

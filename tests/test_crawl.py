@@ -125,6 +125,18 @@ def test_no_two_requests_closer_than_the_delay(sqlite_url: str, server: StandinS
     assert min(gaps) >= 0.1
 
 
+def test_the_delay_runs_between_request_starts_not_after_slow_answers(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    server.answer_delay = 0.15  # a far site: each page takes 150 ms to come back
+    run(sqlite_url, seeds(server, 1), delay=0.1)
+    gaps = server.log.gaps(LISTING)
+    assert len(gaps) == 2
+    assert min(gaps) >= 0.1
+    # Counted from the answers, each gap would be 0.25 s: idle time nobody asked for.
+    assert max(gaps) < 0.1 + 0.15
+
+
 def test_worker_threads_share_the_frontier_and_the_host_budget(
     db_url: str, server: StandinServer
 ) -> None:

@@ -8,12 +8,20 @@ the next request to the host. A worker takes its turn with one compare-and-set::
 
 Exactly one of several racing workers (threads, processes, machines) changes the
 row; the others read the new time and sleep until then. While the request is on
-its way the host is *held*; when its answer is in (``release``), the holder sets
-``next_request_at = now + interval``. So the interval runs from the end of one
-exchange to the start of the next: however late a descheduled process's request
-reaches the server, the next one (from any process) arrives at least an interval
-after it, as the server sees it, and one request at a time is in flight. A holder
-that died (``kill -9``) blocks the host for ``hold`` seconds at most.
+its way the host is *held*, so one request at a time is in flight. When its
+answer is in (``release``), the holder sets the next start an interval after this
+request's start, counted from the later of two instants:
+
+- the claim (the request leaves right after it): the interval is one between
+  request starts, as the issue asks, and a crawl spends no time beyond it;
+- the answer, but never more than ``TRANSIT_ALLOWANCE`` after the claim. The
+  server logged the request somewhere between claim and answer; counting from the
+  answer when it came quickly (a nearby site, loopback) means that however late a
+  descheduled process's request reached the server, the next one arrives at least
+  an interval after it, as the server sees it. A slow answer (a far site) costs at
+  most the allowance, which still covers a request arriving that much late.
+
+A holder that died (``kill -9``) blocks the host for ``hold`` seconds at most.
 
 Processes on several machines compare wall clocks: keep them NTP-synchronised.
 
@@ -42,8 +50,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseRobotsStore", "DatabaseThrottle"]
 
-#: Added to every interval, against clock rounding between processes.
-SAFETY_MARGIN = 0.001
+#: How far after a request's start its answer may move the next start (module doc).
+TRANSIT_ALLOWANCE = 0.05
 
 #: How long a claimed turn holds the host before the holder releases it: longer
 #: than any request takes to reach the server, short enough that a killed holder
@@ -93,23 +101,26 @@ class DatabaseThrottle:
             now = self._clock()
             with write_transaction(self.engine) as conn:
                 refusals = self._refusals(conn, host)
-                interval = _stretched(min_interval, refusals) + SAFETY_MARGIN
+                interval = _stretched(min_interval, refusals)
                 held_until = now + interval + self.hold
                 claimed = conn.execute(
                     sa.update(hosts)
                     .where(hosts.c.host == host, hosts.c.next_request_at <= now)
                     .values(next_request_at=held_until)
                 ).rowcount
-                if claimed:
-                    self._held.turn = (host, held_until, interval)
-                    return
-                next_at = conn.execute(
-                    sa.select(hosts.c.next_request_at).where(hosts.c.host == host)
-                ).scalar_one()
+                if not claimed:
+                    next_at = conn.execute(
+                        sa.select(hosts.c.next_request_at).where(hosts.c.host == host)
+                    ).scalar_one()
+            if claimed:
+                # Read after the commit: the request leaves now, not when we asked.
+                self._held.turn = (host, held_until, interval, self._clock())
+                return
             self._sleep(min(max(next_at - self._clock(), 0.0), self._max_sleep))
 
     def release(self) -> None:
-        """This thread's request is answered: the host's next turn is an interval from now.
+        """This thread's request is answered: set the host's next turn an interval
+        after the request's start (see the module doc for which instant counts).
 
         Does nothing when the thread holds no turn, or when its hold was replaced
         meanwhile (a Retry-After push, or the hold expired and someone else claimed).
@@ -118,7 +129,8 @@ class DatabaseThrottle:
         if turn is None:
             return
         self._held.turn = None
-        host, held_until, interval = turn
+        host, held_until, interval, started = turn
+        counted_from = min(self._clock(), started + TRANSIT_ALLOWANCE)
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
@@ -126,7 +138,7 @@ class DatabaseThrottle:
                     hosts.c.host == host,
                     sa.func.abs(hosts.c.next_request_at - held_until) < 1e-6,
                 )
-                .values(next_request_at=self._clock() + interval)
+                .values(next_request_at=counted_from + interval)
             )
 
     def push_back(self, host: str, seconds: float) -> None:

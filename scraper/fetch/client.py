@@ -52,9 +52,10 @@ _DEFAULT_DELAY = CrawlSettings().delay
 #: The longest one attempt may take, headers and body: a server that trickles a
 #: byte now and then never trips the read timeout, but it trips this.
 TOTAL_TIMEOUT = 120.0
-#: Added to every non-zero interval: requests leave us exactly ``delay`` apart but
-#: reach the server with a little jitter, and the server's view is the one that counts.
-PACING_MARGIN = 0.01
+#: Added once to every non-zero interval: requests leave us exactly ``delay`` apart
+#: but reach the server with a little jitter, and the server's view is the one that
+#: counts. A few milliseconds: more would be idle time politeness does not ask for.
+PACING_MARGIN = 0.003
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
 
