@@ -149,6 +149,16 @@ def test_worker_threads_share_the_frontier_and_the_host_budget(
     assert min(server.log.gaps()) >= 0.05
 
 
+def test_with_no_delay_threads_still_ask_a_host_one_request_at_a_time(
+    db_url: str, server: StandinServer
+) -> None:
+    server.answer_delay = 0.03
+    report = run(db_url, seeds(server), delay=0.0, concurrency=3)
+    assert report.pages == 5 and set(stored_pages(db_url).values()) == {1}
+    # Each request arrives only after the previous answer (30 ms) was sent.
+    assert min(server.log.gaps(LISTING)) >= 0.03
+
+
 def test_crawl_delay_from_robots_txt_wins_over_a_shorter_delay(
     sqlite_url: str, standin: StandinSite
 ) -> None:

@@ -93,7 +93,8 @@ class Runner:
         self.mode = mode
         self.refresh_after = refresh_after
         self.progress = progress
-        self.throttle = DatabaseThrottle(engine)
+        # A SQLite file is crawled by one process (see _start): its pacing can stay here.
+        self.throttle = DatabaseThrottle(engine, alone=engine.dialect.name == "sqlite")
         self.figures = RunFigures()
         self._lock = threading.Lock()
         self._stop = threading.Event()

@@ -76,16 +76,24 @@ class DatabaseThrottle:
         sleep: Callable[[float], None] = time.sleep,
         max_sleep: float = 5.0,
         hold: float = DEFAULT_HOLD,
+        alone: bool = False,
     ) -> None:
         self.engine = engine
         self.hold = hold
+        #: No other process uses this database (a SQLite file takes one crawler):
+        #: one request at a time per host is then kept in memory, and a host with no
+        #: interval to keep costs the database nothing.
+        self.alone = alone
+        self._gates: dict[str, threading.Lock] = {}
+        self._pushed: dict[str, float] = {}  # push_back times, for in-memory turns
         self._clock = clock
         self._sleep = sleep
         # Long waits are cut into pieces so a pushed-back or relaxed schedule is seen.
         self._max_sleep = max_sleep
         self._known: set[str] = set()
         self._seen_refusals: dict[str, int] = {}
-        self._held = threading.local()  # (host, hold_until, interval) of this thread
+        # (host, held_until or None for an in-memory turn, interval, start) per thread
+        self._held = threading.local()
 
     def wait_turn(self, host: str, min_interval: float) -> None:
         """Block until this worker may start a request to *host*; claim that turn.
@@ -97,6 +105,13 @@ class DatabaseThrottle:
         """
         self.release()
         self._ensure_row(host)
+        if self.alone:
+            self._enter_gate(host)
+            if min_interval <= 0 and self._seen_refusals.get(host) == 0:
+                # The schedule would say "now" every time: two transactions per page
+                # for nothing. (Refusals, once seen, stretch the interval: see below.)
+                self._held.turn = (host, None, 0.0, self._clock())
+                return
         while True:
             now = self._clock()
             with write_transaction(self.engine) as conn:
@@ -130,6 +145,10 @@ class DatabaseThrottle:
             return
         self._held.turn = None
         host, held_until, interval, started = turn
+        if self.alone:
+            self._gates[host].release()
+        if held_until is None:
+            return  # an in-memory turn: nothing was written
         counted_from = min(self._clock(), started + TRANSIT_ALLOWANCE)
         with write_transaction(self.engine) as conn:
             conn.execute(
@@ -146,12 +165,25 @@ class DatabaseThrottle:
         self.release()
         self._ensure_row(host)
         until = self._clock() + seconds
+        self._pushed[host] = max(self._pushed.get(host, 0.0), until)
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
                 .where(hosts.c.host == host, hosts.c.next_request_at < until)
                 .values(next_request_at=until)
             )
+
+    def _enter_gate(self, host: str) -> None:
+        """Take *host*'s in-process gate (one request at a time), once any Retry-After
+        pause pushed by this process has run out."""
+        gate = self._gates.setdefault(host, threading.Lock())  # setdefault is atomic
+        while True:
+            gate.acquire()
+            wait = self._pushed.get(host, 0.0) - self._clock()
+            if wait <= 0:
+                return
+            gate.release()
+            self._sleep(min(wait, self._max_sleep))
 
     def note_refusal(self, host: str) -> int:
         """Count one more consecutive refusal from *host*; return the new count."""
