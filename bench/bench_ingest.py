@@ -172,22 +172,25 @@ def main() -> int:
     for name, paths in sets.items():
         size = sum(p.stat().st_size for p in paths)
         print(f"{name}: {len(paths)} pages, {size} bytes: {', '.join(p.name for p in paths)}")
-    with tempfile.TemporaryDirectory() as folder, _pg_schemas(args.pg or "") as pg_url:
-        databases: dict[str, Callable[[], str]] = {
-            "sqlite": lambda: f"sqlite:///{folder}/{uuid.uuid4().hex}.db"
-        }
-        if args.pg:
-            databases["postgresql"] = pg_url
-        for database, new_url in databases.items():
-            print(database)
-            for name, paths in sets.items():
-                _report(f"{name} first", new_url(), _pages(paths, 1))
-                _report(f"{name} {args.rounds}x", new_url(), _pages(paths, args.rounds))
-            many = _pages(sets["fixtures"], args.rounds)
-            _import_files("fixtures", new_url(), many, 2)
+    with tempfile.TemporaryDirectory() as folder:
+        _bench("sqlite", lambda: f"sqlite:///{folder}/{uuid.uuid4().hex}.db", sets, args.rounds)
     if not args.pg:
         print("postgresql: skipped (give --pg URL or set $REVIEWS_TEST_POSTGRES_URL)")
+        return 0
+    with _pg_schemas(args.pg) as scratch:
+        _bench("postgresql", scratch, sets, args.rounds)
     return 0
+
+
+def _bench(
+    database: str, new_url: Callable[[], str], sets: dict[str, list[Path]], rounds: int
+) -> None:
+    """Print the figures for one database; *new_url* gives an empty database each call."""
+    print(database)
+    for name, paths in sets.items():
+        _report(f"{name} first", new_url(), _pages(paths, 1))
+        _report(f"{name} {rounds}x", new_url(), _pages(paths, rounds))
+    _import_files("fixtures", new_url(), _pages(sets["fixtures"], rounds), 2)
 
 
 if __name__ == "__main__":
