@@ -128,11 +128,13 @@ class Step:
             self.throttle.release()
         if page.status == 304 and known is not None:
             return self._not_modified(item, page, known)
-        return self._store(item, page)
+        return self._store(item, page, known)
 
     # --- the page came ---------------------------------------------------------------
 
-    def _store(self, item: FrontierItem, page: FetchedPage) -> StepOutcome:
+    def _store(
+        self, item: FrontierItem, page: FetchedPage, known: Validators | None
+    ) -> StepOutcome:
         from scraper.store.ingest import ingest_page
 
         report = ingest_page(self.engine, page, crawl_run_id=self.run_id)
@@ -141,7 +143,7 @@ class Step:
             return self._refused(item, f"served a block page ({reason})")
         result = report.result
         next_url = None if result is None or self._ends_chain(report) else result.next_url
-        self._complete(item, page, report.raw_page_id, next_url)
+        self._complete(item, page, report.raw_page_id, next_url, known)
         return StepOutcome(
             Event.STORED,
             item.url,
@@ -172,18 +174,23 @@ class Step:
         next_url = None
         if self.mode == "full":
             next_url = stored_next_url(self.engine, known.raw_page_id)
-        self._complete(item, page, known.raw_page_id, next_url)
+        self._complete(item, page, known.raw_page_id, next_url, known)
         return StepOutcome(Event.NOT_MODIFIED, item.url)
 
     def _complete(
-        self, item: FrontierItem, page: FetchedPage, raw_page_id: int | None, next_url: str | None
+        self,
+        item: FrontierItem,
+        page: FetchedPage,
+        raw_page_id: int | None,
+        next_url: str | None,
+        known: Validators | None,
     ) -> None:
         """The host answered well: its validators, the row done and the next page queued,
         in one transaction (a crash leaves all or nothing of it)."""
         self.throttle.clear_refusals(item.host)
         follow = self._next(item, next_url)
         with write_transaction(self.engine) as conn:
-            save_validators(conn, item.url, page, raw_page_id)
+            save_validators(conn, item.url, page, raw_page_id, known)
             self.frontier.mark_done(item, raw_page_id=raw_page_id, conn=conn)
             if follow is not None:
                 self._queue(item, follow, conn)

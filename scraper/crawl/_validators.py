@@ -40,6 +40,7 @@ class Validators:
     last_modified: str | None
     last_checked_at: datetime
     raw_page_id: int | None
+    body_sha256: str | None = None  # of the stored capture, to tell a changed body
 
     def age(self, now: datetime) -> float:
         """Seconds since the URL was last checked."""
@@ -51,27 +52,35 @@ def load_validators(engine: Engine, url: str) -> Validators | None:
     v = url_validators.c
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(v.etag, v.last_modified, v.last_checked_at, v.raw_page_id).where(v.url == url)
+            sa.select(
+                v.etag, v.last_modified, v.last_checked_at, v.raw_page_id, raw_pages.c.body_sha256
+            )
+            .select_from(url_validators.outerjoin(raw_pages, raw_pages.c.id == v.raw_page_id))
+            .where(v.url == url)
         ).first()
     if row is None:
         return None
-    return Validators(url, row.etag, row.last_modified, row.last_checked_at, row.raw_page_id)
+    return Validators(
+        url, row.etag, row.last_modified, row.last_checked_at, row.raw_page_id, row.body_sha256
+    )
 
 
-def save_validators(conn: Connection, url: str, page: FetchedPage, raw_page_id: int | None) -> None:
+def save_validators(
+    conn: Connection,
+    url: str,
+    page: FetchedPage,
+    raw_page_id: int | None,
+    known: Validators | None,
+) -> None:
     """Record a fetch of *url* in the caller's write transaction: its validators,
-    status, and the capture it produced.
+    status, and the capture it produced. *known* is what ``load_validators`` found
+    before the fetch (None: never fetched).
 
     A 304 keeps the stored validators and capture and only moves ``last_checked_at``;
     ``last_changed_at`` moves when a 200's body differs from the previous capture's.
     """
     now = datetime.now(UTC)
-    v = url_validators.c
-    previous = conn.execute(
-        sa.select(raw_pages.c.body_sha256)
-        .select_from(url_validators.join(raw_pages, raw_pages.c.id == v.raw_page_id))
-        .where(v.url == url)
-    ).scalar()
+    previous = known.body_sha256 if known is not None else None
     values: dict[str, object] = {"last_checked_at": now, "last_status": page.status}
     if page.status != 304:
         values.update(
