@@ -10,6 +10,7 @@ alarm), never an empty success.
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -56,7 +57,8 @@ class MalSite:
     def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
         """Return what the page holds; see the module docstring for broken elements."""
         page_url = canonical_url(tree, url)
-        layout, elements = _review_elements(tree)
+        parts = page_parts(tree)
+        layout, elements = parts.layout, parts.reviews
         if layout is None:
             return _no_reviews(tree, page_url)
         context = page_context(tree, page_url)
@@ -70,10 +72,12 @@ class MalSite:
                 problem=f"layout not recognised: {len(elements)} {layout} review element(s) "
                 "but no readable review: " + _summary(problems),
             )
-        mixed = len({review.entry.url for review in reviews}) > 1 or (
-            tree.css_first(sel.CUR_TITLEBLOCK) is not None
-        )
-        kind = guess_kind(context, len(reviews), mixed)
+        kind = context.kind
+        if kind is None:  # the address is silent: the page's structure decides
+            mixed = len({review.entry.url for review in reviews}) > 1 or (
+                tree.css_first(sel.CUR_TITLEBLOCK) is not None
+            )
+            kind = guess_kind(context, len(reviews), mixed)
         entry = context.entry
         if entry is None and kind is PageKind.SINGLE_REVIEW:
             entry = reviews[0].entry  # a permalink page is about its review's entry
@@ -82,10 +86,48 @@ class MalSite:
             url=page_url,
             reviews=tuple(reviews),
             entry=entry,
-            next_url=next_page_url(tree, url, page_url),
+            next_url=next_page_url(tree, parts.more, url, page_url),
             layout=layout,
             problem="; ".join(problems) if problems else None,
         )
+
+
+class PageParts(NamedTuple):
+    """What one walk of a page found: its review elements and "More Reviews" link."""
+
+    layout: Layout | None
+    reviews: list[LexborNode]
+    more: LexborNode | None
+
+
+def page_parts(tree: LexborHTMLParser) -> PageParts:
+    """Return the page's review elements (current layout first) and "More Reviews" link.
+
+    One walk with ``sel.PAGE_PARTS``; each node is told apart by its tag and
+    classes, which is what the selectors in that list say.
+    """
+    current: list[LexborNode] = []
+    boxes: list[LexborNode] = []
+    more: LexborNode | None = None
+    attr, marked = sel.MORE_REVIEWS_ATTR
+    previous = 0
+    for node in tree.css(sel.PAGE_PARTS):
+        if node.mem_id == previous:  # matched by two selectors of the list
+            continue
+        previous = node.mem_id
+        if node.tag == "a":
+            if more is None and node.attributes.get(attr) == marked:
+                more = node
+            continue
+        classes = (node.attributes.get("class") or "").split()
+        if "review-element" in classes and "js-review-element" in classes:
+            current.append(node)
+        elif "borderDark" in classes:
+            boxes.append(node)
+    if current:
+        return PageParts("current", current, more)
+    legacy = [box for box in boxes if is_legacy_review(box)]
+    return PageParts("legacy" if legacy else None, legacy, more)
 
 
 def _on_mal_host(address: str | None) -> bool:
@@ -93,16 +135,6 @@ def _on_mal_host(address: str | None) -> bool:
         return bool(address) and urlsplit(address or "").netloc in _MAL_HOSTS
     except ValueError:  # an unparseable address names no host
         return False
-
-
-def _review_elements(tree: LexborHTMLParser) -> tuple[Layout | None, list[LexborNode]]:
-    current = tree.css(sel.CUR_REVIEW)
-    if current:
-        return "current", current
-    legacy = [box for box in tree.css(sel.LEG_REVIEW) if is_legacy_review(box)]
-    if legacy:
-        return "legacy", legacy
-    return None, []
 
 
 def _parse_elements(

@@ -169,13 +169,18 @@ def _is_more_link(node: LexborNode) -> bool:
 
 
 def next_page_url(
-    tree: LexborHTMLParser, url: str | None, page_url: str | None = None
+    tree: LexborHTMLParser,
+    more: LexborNode | None,
+    url: str | None,
+    page_url: str | None = None,
 ) -> str | None:
     """Return the "More Reviews" address on the host of *url*, or None on the last page.
 
-    *page_url* is the page's own address, against which a relative link is read.
+    *more* is the page's marked "More Reviews" link, if it has one; else the
+    link with a page number whose text says so is looked for. *page_url* is
+    the page's own address, against which a relative link is read.
     """
-    link = tree.css_first(sel.MORE_REVIEWS)
+    link = more
     if link is None:
         link = next(filter(_is_more_link, tree.css(sel.PAGER_LINKS)), None)
     href = link.attributes.get("href") if link is not None else None

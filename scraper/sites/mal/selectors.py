@@ -24,6 +24,8 @@ MORE_REVIEWS = 'a[data-ga-click-type="review-more-reviews"]'
 PAGER_LINKS = 'a[href*="p="]'
 
 MORE_REVIEWS_TEXT = "More Reviews"
+#: The attribute that marks the current layout's "More Reviews" link.
+MORE_REVIEWS_ATTR = ("data-ga-click-type", "review-more-reviews")
 
 # --- current layout (late 2022 on) ---------------------------------------------
 
@@ -89,6 +91,15 @@ LEG_BODY_CHROME = (
     'div[id^="score"], div[id^="revhelp_output_"], a[id^="reviewToggle"], '
     'a.js-toggle-review-button, div.js-review-btn-helpful, a[href^="javascript:"]'
 )
+
+# --- one walk per page ------------------------------------------------------------
+
+#: Every walk of the tree costs a good part of parsing the page, so the page's
+#: review containers of both layouts and its marked "More Reviews" link are
+#: found in one walk, then told apart by tag and class (``mal.page_parts``).
+#: (``PAGER_LINKS`` is not in it: it matches many links, each costing a Python
+#: object, and is only needed on pages without the marked link.)
+PAGE_PARTS = ", ".join((CUR_REVIEW, LEG_REVIEW, MORE_REVIEWS))
 
 # --- page kinds ---------------------------------------------------------------
 
