@@ -147,3 +147,31 @@ def test_bad_url_option_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture
     assert main(["parse", "--url", bad, str(GOOD)]) == 2
     err = capsys.readouterr().err
     assert "--url" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        'plain ascii with "quotes" and a back\\slash\nand a line',
+        'Ed’s café — 星\n\n"quoted" \\ back',
+        "control \x02 char and ’",
+        "line separator \u2028 and ’",
+        "soft hyphen \xad, zero width \u200b, delete \x7f ’",
+        "surrogate-free astral 😀 ’",
+        "\x00body\x00 in the body ’",
+        "",
+    ],
+)
+def test_record_json_is_exactly_json_dumps(body: str) -> None:
+    from scraper.cli.parse import record_json
+    from scraper.records import Review
+
+    line = (MAL / "anime-reviews-current.expected.jsonl").read_text(encoding="utf-8")
+    record = json.loads(line.splitlines()[0])
+    record["review"] = body
+    review = Review.from_dict(record)
+    assert record_json(review) == json.dumps(review.to_dict(), ensure_ascii=False)
+    # A title that looks like the body's stand-in changes nothing either.
+    record["entry"]["title"] = "\x00body\x00"
+    tricky = Review.from_dict(record)
+    assert record_json(tricky) == json.dumps(tricky.to_dict(), ensure_ascii=False)
