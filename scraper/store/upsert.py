@@ -15,6 +15,7 @@ Rules kept here, for import, archive and reparse alike:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -101,6 +102,21 @@ def _id(record: Review) -> int:
 
 
 def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Return the stored rows of reviews *ids* (locked on PostgreSQL), with their tags."""
+    dialect = connection.dialect.name
+    result = connection.execute(_existing_query(dialect), {"ids": ids})
+    found = {row.id: row._asdict() for row in result}
+    if found:
+        for row in found.values():
+            row["tags"] = []
+        for review_id, name in connection.execute(_TAGS_QUERY, {"ids": list(found)}):
+            found[review_id]["tags"].append(name)
+    return found
+
+
+@functools.cache
+def _existing_query(dialect: str) -> sa.Select[Any]:
+    """The stored rows of reviews (bound ``ids``), built once: building costs as much as running."""
     columns = [
         reviews.c.id,
         reviews.c.user_id,
@@ -111,21 +127,19 @@ def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any
     ]
     query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
     query = query.join(users, users.c.id == reviews.c.user_id)
-    query = query.where(reviews.c.id.in_(ids)).order_by(reviews.c.id)
-    if connection.dialect.name == "postgresql":
-        # Locks the reviews only: their users are serialized by lock_usernames.
-        query = query.with_for_update(of=reviews)
-    found = {row.id: dict(row._mapping) for row in connection.execute(query)}
-    if found:
-        tag_rows = connection.execute(
-            sa.select(review_tags.c.review_id, tags.c.name)
-            .join(tags, tags.c.id == review_tags.c.tag_id)
-            .where(review_tags.c.review_id.in_(list(found)))
-            .order_by(review_tags.c.review_id, review_tags.c.position)
-        )
-        for review_id, name in tag_rows:
-            found[review_id].setdefault("tags", []).append(name)
-    return found
+    query = query.where(reviews.c.id.in_(sa.bindparam("ids", expanding=True)))
+    if dialect == "postgresql":
+        # Locks the reviews only (in key order): their users are serialized by lock_usernames.
+        query = query.order_by(reviews.c.id).with_for_update(of=reviews)
+    return query
+
+
+_TAGS_QUERY = (
+    sa.select(review_tags.c.review_id, tags.c.name)
+    .join(tags, tags.c.id == review_tags.c.tag_id)
+    .where(review_tags.c.review_id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(review_tags.c.review_id, review_tags.c.position)
+)
 
 
 def _upsert_entries(
@@ -223,7 +237,7 @@ def _upsert_reviews(
 
 def _tags_changed(record: Review, before: dict[int, dict[str, Any]]) -> bool:
     old = before.get(record.mal_id)
-    return old is None or tuple(old.get("tags", ())) != tuple(record.tags)
+    return old is None or tuple(old["tags"]) != tuple(record.tags)
 
 
 def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
@@ -297,7 +311,7 @@ def _classify(
             changed.add(row["id"])
         elif _is_newest(old, row) and (
             any(old[name] != row[name] for name in _CONTENT_FIELDS)
-            or tuple(old.get("tags", ())) != tuple(record.tags)
+            or tuple(old["tags"]) != tuple(record.tags)
         ):
             updated += 1
             changed.add(row["id"])
