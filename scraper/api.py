@@ -10,7 +10,7 @@ SQLAlchemy or httpx loaded (a measured goal of the project).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from scraper.config import CrawlSettings, FetchSettings, database_url
@@ -51,21 +51,17 @@ from scraper.sites import parse_page  # re-exported
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    from scraper.errors import ScraperError
-    from scraper.store.ingest import IngestReport
+    from scraper.crawl import Archived
 
 
-@dataclass(frozen=True, slots=True)
-class Archived:
-    """One URL handled by ``archive``.
+def __getattr__(name: str) -> object:
+    # ``Archived`` lives with the code that makes it (scraper.crawl, which loads
+    # SQLAlchemy): handed out on first use, so importing this module stays light.
+    if name == "Archived":
+        from scraper.crawl import Archived
 
-    ``report`` is what was stored (None when the page could not be fetched);
-    ``error`` the fetch error, or the ParseError of a page stored raw only.
-    """
-
-    url: str
-    report: IngestReport | None = None
-    error: ScraperError | None = None
+        return Archived
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def archive(
@@ -78,16 +74,18 @@ def archive(
 ) -> Iterator[Archived]:
     """Fetch each URL once, politely, and store it; yield one Archived per URL, in order.
 
-    Repeated URLs (same canonical form) are fetched once. A fetch failure (bad URL,
+    Repeated URLs (same canonical form) are fetched once. A URL archived before is
+    asked for conditionally (its stored ETag / Last-Modified): a 304 is yielded with
+    ``unchanged_since`` and nothing is stored again. A fetch failure (bad URL,
     robots.txt, network, non-HTML, oversized) is recorded in ``fetch_errors`` and
     yielded; the next URL still runs. A page that fails to parse is stored raw and
-    yielded with its ParseError. Raises StoreError when the database is unusable
-    and UsageError for a dishonest user agent or a negative delay.
+    yielded with its ParseError. The run is recorded in ``crawl_runs`` (command
+    ``archive``). Raises StoreError when the database is unusable and UsageError
+    for a dishonest user agent or a negative delay.
     """
-    from scraper.errors import FetchError
-    from scraper.fetch import Fetcher, canonicalize, honest_user_agent
+    from scraper.crawl import archive_pages
+    from scraper.fetch import honest_user_agent
     from scraper.store.engine import open_engine
-    from scraper.store.ingest import ingest_page, record_fetch_error
 
     settings = settings or FetchSettings()
     if user_agent is not None:
@@ -96,22 +94,8 @@ def archive(
     if pace < 0:
         raise UsageError(f"--delay must be 0 or more seconds, not {pace:g}")
     engine = open_engine(database_url(db))
-    seen: set[str] = set()
     try:
-        with Fetcher(settings, delay=pace) as fetcher:
-            for url in urls:
-                try:
-                    key = canonicalize(url)
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    page = fetcher.fetch(url)
-                except FetchError as error:
-                    record_fetch_error(engine, url, error)
-                    yield Archived(url, error=error)
-                    continue
-                report = ingest_page(engine, page, source="http")
-                yield Archived(url, report=report, error=report.error)
+        yield from archive_pages(engine, urls, settings=settings, delay=pace)
     finally:
         engine.dispose()
 

@@ -181,3 +181,41 @@ def test_an_unusable_database_is_a_clean_failure(
     err = capsys.readouterr().err
     assert code == ExitCode.FAILURE
     assert str(missing.parent) in err and "Traceback" not in err
+
+
+def test_archiving_again_is_a_conditional_request_and_each_run_is_recorded(
+    site: Site, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "/anime/77/Validated/reviews"
+    site.page(
+        path, PAGE_2026.read_bytes(), etag='"v1"', last_modified="Tue, 03 Feb 2026 10:00:00 GMT"
+    )
+    args = ["archive", site.url(path), site.url("/private/x"), "--db", db_url, "--delay", "0"]
+    assert main(args) == ExitCode.PAGE_ERRORS  # the robots-disallowed URL
+    assert main(args) == ExitCode.PAGE_ERRORS
+    out = capsys.readouterr().out
+    assert f"{site.url(path)}: not modified since raw page 1" in out
+    served = site.log.all(path)
+    assert [item.header("If-None-Match") for item in served] == [None, '"v1"']
+    assert served[1].header("If-Modified-Since") == "Tue, 03 Feb 2026 10:00:00 GMT"
+    assert _count(db_url, "raw_pages") == 1  # the 304 stored nothing again
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            runs = connection.execute(
+                sa.text(
+                    "SELECT command, outcome, pages, not_modified, reviews_new, robots_skipped,"
+                    " errors, finished_at FROM crawl_runs ORDER BY id"
+                )
+            ).all()
+            checked = connection.execute(
+                sa.text("SELECT last_status, raw_page_id FROM url_validators")
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(run)[:7] for run in runs] == [
+        ("archive", "page_errors", 1, 0, 3, 1, 1),
+        ("archive", "page_errors", 1, 1, 0, 1, 1),
+    ]
+    assert all(run.finished_at is not None for run in runs)
+    assert [tuple(row) for row in checked] == [(304, 1)]

@@ -25,8 +25,10 @@ def register(subparsers: Any) -> None:
         help="fetch review pages once, politely, and store them with their records",
         description="Fetch each URL once (robots.txt obeyed, at most one request per "
         "--delay seconds to a host, retries with backoff, Retry-After honoured), store "
-        "the raw page and its review records, and print what was stored. A page that "
-        "fails to parse is still stored raw. Failures are named on stderr and make the "
+        "the raw page and its review records, and print what was stored. A page archived "
+        "before is asked for conditionally (ETag / Last-Modified): a 304 stores nothing "
+        "again. A page that fails to parse is still stored raw. The run is recorded in the "
+        "history (reviews runs). Failures are named on stderr and make the "
         "exit code 3; the other URLs still run.",
         example="reviews archive 'https://myanimelist.net/anime/1/Cowboy_Bebop/reviews'",
     )
@@ -67,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
     for item in archive(args.urls, db=args.db, delay=args.delay, user_agent=args.user_agent):
         handled += 1
         report = item.report
+        if item.unchanged_since is not None:
+            print(f"{item.url}: not modified since raw page {item.unchanged_since}", flush=True)
+            continue
         if report is None:
             failed += 1
             warn("archive", f"error: {item.error}")

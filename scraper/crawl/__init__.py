@@ -8,6 +8,7 @@ the functions that crawl.
 
 from __future__ import annotations
 
+from scraper.crawl._archive import Archived, archive_pages
 from scraper.crawl._crawl import CrawlProgress, CrawlReport
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
@@ -16,6 +17,7 @@ from scraper.crawl._start import LastCrawl, crawl, last_unfinished_crawl
 
 __all__ = [
     "MODES",
+    "Archived",
     "CrawlProgress",
     "CrawlReport",
     "DatabaseRobotsStore",
@@ -24,6 +26,7 @@ __all__ = [
     "FrontierCounts",
     "FrontierItem",
     "LastCrawl",
+    "archive_pages",
     "crawl",
     "crawl_key",
     "last_unfinished_crawl",
