@@ -7,6 +7,7 @@ per-host interval), as ``scheme://netloc`` — the key of the ``hosts`` table.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import SplitResult, quote, unquote_plus, urlsplit, urlunsplit
 
 from scraper.errors import BadURL
@@ -18,6 +19,8 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters left as they are in a path: RFC 3986 unreserved, sub-delims, ":@/" and
 # "%" (an existing escape is kept, never escaped twice).
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+#: Spaces and control characters: never part of a URL we send.
+_UNSAFE_CHAR = re.compile(r"[\x00-\x20\x7f]")
 
 
 def _split(url: str) -> SplitResult:
@@ -25,7 +28,7 @@ def _split(url: str) -> SplitResult:
     if not isinstance(url, str) or not url.strip():
         raise BadURL("empty URL", url=str(url))
     text = url.strip()
-    if any(ord(char) < 0x21 or char == "\x7f" for char in text):
+    if _UNSAFE_CHAR.search(text):
         raise BadURL(f"URL {text!r} holds spaces or control characters", url=text)
     try:
         parts = urlsplit(text)
