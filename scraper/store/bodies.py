@@ -18,10 +18,12 @@ followed by the zstd frame.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -30,7 +32,7 @@ from sqlalchemy.engine import Connection
 
 from scraper.errors import StoreError
 from scraper.schema.tables import raw_bodies, raw_pages
-from scraper.store.dialect import insert
+from scraper.store.dialect import insert_for
 
 __all__ = ["ENCODINGS", "ZSTD_LEVEL", "StoredBody", "body_sha256", "load_body", "store_body"]
 
@@ -106,9 +108,7 @@ def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
     Raises StoreError when a stored base cannot be read.
     """
     digest = body_sha256(body)
-    present = connection.execute(
-        sa.select(sa.literal(1)).where(raw_bodies.c.sha256 == digest)
-    ).first()
+    present = connection.execute(_PRESENT, {"sha": digest}).first()
     if present is not None:
         return StoredBody(digest, len(body), None, None)
     base = _find_base(connection, url)
@@ -123,9 +123,9 @@ def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
         encoding = _BY_DEPTH[base_depth + 1]
         data = bytes.fromhex(base_sha) + compressor.compress(body)
     _bodies.put(digest, body)
-    statement = insert(connection, raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
     connection.execute(
-        statement, {"sha256": digest, "size": len(body), "encoding": encoding, "data": data}
+        _insert_body(connection.dialect.name),
+        {"sha256": digest, "size": len(body), "encoding": encoding, "data": data},
     )
     return StoredBody(digest, len(body), len(data), encoding)
 
@@ -184,22 +184,38 @@ def _row(connection: Connection, sha256: str) -> tuple[str, bytes]:
     return str(row.encoding), bytes(row.data)
 
 
+# Statements built once: building one costs about as much as running it.
+_PRESENT = sa.select(sa.literal(1)).where(raw_bodies.c.sha256 == sa.bindparam("sha"))
+#: The newest capture of a URL: its body, and the digest its data starts with when
+#: it has a base (not the whole data: only that is needed).
+_NEWEST_OF_URL = (
+    sa.select(
+        raw_bodies.c.sha256,
+        raw_bodies.c.encoding,
+        sa.func.substr(raw_bodies.c.data, 1, _DIGEST_SIZE).label("head"),
+    )
+    .join(raw_pages, raw_pages.c.body_sha256 == raw_bodies.c.sha256)
+    .where(raw_pages.c.final_url == sa.bindparam("url"))
+    .order_by(raw_pages.c.fetched_at.desc(), raw_pages.c.id.desc())
+    .limit(1)
+)
+
+
+@functools.cache
+def _insert_body(dialect: str) -> Any:
+    return insert_for(dialect, raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
+
+
 def _find_base(connection: Connection, url: str) -> tuple[str, int] | None:
     """Return (sha256, depth) of the body to compress against, or None for no base."""
-    same_url = connection.execute(
-        sa.select(raw_bodies.c.sha256, raw_bodies.c.encoding, raw_bodies.c.data)
-        .join(raw_pages, raw_pages.c.body_sha256 == raw_bodies.c.sha256)
-        .where(raw_pages.c.final_url == url)
-        .order_by(raw_pages.c.fetched_at.desc(), raw_pages.c.id.desc())
-        .limit(1)
-    ).first()
+    same_url = connection.execute(_NEWEST_OF_URL, {"url": url}).first()
     if same_url is not None:
         depth = ENCODINGS.get(same_url.encoding)
         if depth is not None and depth < _MAX_DEPTH:
             return str(same_url.sha256), depth
         if depth == _MAX_DEPTH:
             # The newest capture is as deep as chains go: share its own base instead.
-            return bytes(same_url.data[:_DIGEST_SIZE]).hex(), _MAX_DEPTH - 1
+            return bytes(same_url.head).hex(), _MAX_DEPTH - 1
     return _same_site_base(connection, url)
 
 
