@@ -34,15 +34,27 @@ __all__ = ["lock_usernames", "resolve_users"]
 _AVATAR_ID = re.compile(r"/userimages/(\d+)\.")
 
 
+# Statements built once: building one costs about as much as running it.
+_LOCK = sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+#: A user's current name, from a capture newer than the one that gave the stored name.
+_RENAME = (
+    sa.update(users)
+    .where(users.c.id == sa.bindparam("uid"), users.c.name_seen_at < sa.bindparam("name_seen_at"))
+    .values(
+        username=sa.bindparam("username"),
+        url=sa.bindparam("url"),
+        image_url=sa.bindparam("image_url"),
+        name_seen_at=sa.bindparam("name_seen_at"),
+    )
+)
+
+
 def lock_usernames(connection: Connection, names: Iterable[str]) -> None:
     """Take a transaction-long PostgreSQL advisory lock per username, in key order."""
     if connection.dialect.name != "postgresql":
         return  # SQLite writers are serialized by BEGIN IMMEDIATE already
     keys = sorted({_lock_key(name) for name in names})
-    connection.execute(
-        sa.text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
-        {"keys": keys},
-    )
+    connection.execute(_LOCK, {"keys": keys})
 
 
 def _lock_key(name: str) -> int:
@@ -120,17 +132,7 @@ def _refresh_users(
     updates = [
         {"uid": user_id, **_user_row(user, observed_at)} for user_id, user in sorted(seen.items())
     ]
-    connection.execute(
-        sa.update(users)
-        .where(users.c.id == sa.bindparam("uid"), users.c.name_seen_at < observed_at)
-        .values(
-            username=sa.bindparam("username"),
-            url=sa.bindparam("url"),
-            image_url=sa.bindparam("image_url"),
-            name_seen_at=sa.bindparam("name_seen_at"),
-        ),
-        updates,
-    )
+    connection.execute(_RENAME, updates)
     names = sorted({(user_id, user.username) for user_id, user in seen.items()})
     connection.execute(
         user_names_upsert(connection.dialect.name),
