@@ -21,6 +21,7 @@ from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
 from scraper.crawl._step import Event, Step, StepOutcome
+from scraper.crawl._validators import Validators, load_many_validators
 from scraper.errors import SiteBlocked
 
 if TYPE_CHECKING:
@@ -106,8 +107,8 @@ class Runner:
         self._error: BaseException | None = None
         self._active = 0
         self._taken = 0  # URLs handed to workers
-        # Leased but not yet handed out: (item, when leased, monotonic).
-        self._buffer: deque[tuple[FrontierItem, float]] = deque()
+        # Leased but not yet handed out: (item, its stored validators, when leased).
+        self._buffer: deque[tuple[FrontierItem, Validators | None, float]] = deque()
         self._limit_message: str | None = None
         self._started = time.monotonic()
         self._saved = self._started
@@ -236,16 +237,17 @@ class Runner:
         if not self._within_limits():
             return False
         with self._lock:
-            item = self._next_item()
-            if item is not None:
+            taken = self._next_item()
+            if taken is not None:
                 self._active += 1
                 self._taken += 1
             active = self._active
-        if item is None:
+        if taken is None:
             return self._wait_for_work(active)
+        item, known = taken
         host[0] = item.host
         try:
-            outcome = step.process(item, fetcher)
+            outcome = step.process(item, fetcher, known)
         except SiteBlocked:
             raise
         except BaseException:
@@ -258,19 +260,21 @@ class Runner:
         self._tally(outcome)
         return True
 
-    def _next_item(self) -> FrontierItem | None:
-        """The next leased URL for a worker (leasing more when none is left), or None
-        when none is due. Called under ``self._lock``."""
+    def _next_item(self) -> tuple[FrontierItem, Validators | None] | None:
+        """The next leased URL for a worker, with its stored validators (leasing more
+        when none is left), or None when none is due. Called under ``self._lock``."""
         if not self._buffer:
             room = LEASE_BATCH if self.settings.delay == 0 else 1
             if self.settings.max_pages is not None:
                 room = min(room, self.settings.max_pages - self._taken)
+            items = self.frontier.lease(max(room, 1))
+            known = load_many_validators(self.engine, [item.url for item in items])
             now = time.monotonic()
-            self._buffer.extend((item, now) for item in self.frontier.lease(max(room, 1)))
+            self._buffer.extend((item, known.get(item.url), now) for item in items)
         while self._buffer:
-            item, leased_at = self._buffer.popleft()
+            item, validators, leased_at = self._buffer.popleft()
             if time.monotonic() - leased_at < self.frontier.lease_seconds / 2:
-                return item
+                return item, validators
             # Held too long behind slow pages: its lease may run out mid-fetch and
             # another worker take it too. Hand it back while it is surely ours.
             self.frontier.release(item)

@@ -16,7 +16,6 @@ from scraper.crawl._seeds import normalise
 from scraper.crawl._validators import (
     Validators,
     find_stored,
-    load_validators,
     save_validators,
     stored_next_url,
 )
@@ -90,8 +89,11 @@ class Step:
     mode: str
     refresh_after: float | None
 
-    def process(self, item: FrontierItem, fetcher: Fetcher) -> StepOutcome:
-        """Handle one leased URL and return its outcome.
+    def process(
+        self, item: FrontierItem, fetcher: Fetcher, known: Validators | None
+    ) -> StepOutcome:
+        """Handle one leased URL and return its outcome. *known* is what
+        ``load_validators`` found for it (read when it was leased).
 
         Raises SiteBlocked when the host refused us ``max_refusals`` times in a row
         (the URL is queued again first), StoreError when the database fails.
@@ -102,7 +104,6 @@ class Step:
                 self.frontier.mark_done(item, raw_page_id=recovered)
                 self._follow(item, stored_next_url(self.engine, recovered))
                 return StepOutcome(Event.RECOVERED, item.url)
-        known = load_validators(self.engine, item.url)
         fresh_for = self.refresh_after
         # Only a full crawl leaves recently checked pages alone: an incremental one
         # must ask for its listings' newest pages every time (new reviews land there),

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Validators",
     "find_stored",
+    "load_many_validators",
     "load_validators",
     "save_validators",
     "stale_pages",
@@ -49,20 +50,29 @@ class Validators:
 
 def load_validators(engine: Engine, url: str) -> Validators | None:
     """Return what is stored for *url*, or None when it was never fetched."""
+    return load_many_validators(engine, [url]).get(url)
+
+
+def load_many_validators(engine: Engine, urls: Sequence[str]) -> dict[str, Validators]:
+    """Return what is stored for each of *urls* that was ever fetched, by URL
+    (one query for a whole batch of leased URLs)."""
+    if not urls:
+        return {}
     v = url_validators.c
     with engine.connect() as conn:
-        row = conn.execute(
+        rows = conn.execute(
             sa.select(
-                v.etag, v.last_modified, v.last_checked_at, v.raw_page_id, raw_pages.c.body_sha256
+                v.url,
+                v.etag,
+                v.last_modified,
+                v.last_checked_at,
+                v.raw_page_id,
+                raw_pages.c.body_sha256,
             )
             .select_from(url_validators.outerjoin(raw_pages, raw_pages.c.id == v.raw_page_id))
-            .where(v.url == url)
-        ).first()
-    if row is None:
-        return None
-    return Validators(
-        url, row.etag, row.last_modified, row.last_checked_at, row.raw_page_id, row.body_sha256
-    )
+            .where(v.url.in_(list(urls)))
+        ).all()
+    return {row.url: Validators(*row) for row in rows}
 
 
 def save_validators(
