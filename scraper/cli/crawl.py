@@ -37,8 +37,8 @@ def register(subparsers: Any) -> None:
         help="crawl review listings and their 'More Reviews' chains, politely and resumably",
         description="Start from seed URLs (entry reviews, recent reviews, a user's reviews, "
         "single reviews), follow each listing's 'More Reviews' chain, and store every page "
-        "with its records. robots.txt is obeyed, one request at a time goes to a host and the "
-        "next starts at least --delay seconds after the previous one was answered "
+        "with its records. robots.txt is obeyed, one request at a time goes to a host and "
+        "request starts are at least --delay seconds apart as the site sees them "
         "(robots.txt Crawl-delay wins when larger), Retry-After is honoured, "
         "and pages already stored are asked for conditionally (ETag / Last-Modified). "
         "The frontier lives in the database: run the same command again (or --resume) "
@@ -56,8 +56,8 @@ def register(subparsers: Any) -> None:
         type=_number(float, "seconds", zero=True),
         default=_DEFAULTS.delay,
         metavar="S",
-        help="minimum seconds from one answer of a host to the next request to it "
-        f"(default {_DEFAULTS.delay:g})",
+        help="minimum seconds between two request starts to one host, one request at a "
+        f"time (default {_DEFAULTS.delay:g})",
     )
     parser.add_argument(
         "--max-pages",
@@ -86,7 +86,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--incremental",
         action="store_true",
-        help="read listings newest first and stop each chain at the first page with no new review",
+        help="read listings newest first and stop each chain at the first page holding a "
+        "review already stored",
     )
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument(

@@ -15,7 +15,7 @@ from scraper.fetch.urls import canonicalize
 __all__ = ["MODES", "check_mode", "crawl_key", "is_entry_reviews", "normalise", "normalise_seeds"]
 
 #: ``full`` reads every page of every chain; ``incremental`` reads listings newest
-#: first and stops a chain at the first page that brings no new review.
+#: first and stops a chain at the first page holding a review already stored.
 MODES = ("full", "incremental")
 
 #: ``/anime/1/Cowboy_Bebop/reviews`` and ``/manga/2/Berserk/reviews`` (slug optional).
