@@ -236,6 +236,22 @@ def test_block_pages_slow_the_host_down_then_stop_the_crawl(
     assert query(sqlite_url, "SELECT state FROM frontier")[0].state == "queued"
 
 
+def test_urls_leased_ahead_are_given_back_when_the_crawl_stops(
+    sqlite_url: str, standin: StandinSite
+) -> None:
+    standin.add_entry("anime", 3, "Third", "Third", reviews=3)
+    with serve_standin(standin) as server:
+        for path in ("/anime/1/Space_Cowboys/reviews", "/anime/2/Quiet_Harbor/reviews"):
+            server.inject(path, *[Reply.status(403)] * 5)
+        # --delay 0 leases the three seeds at once; the second 403 stops the crawl.
+        with pytest.raises(SiteBlocked):
+            run(sqlite_url, seeds(server, 1, 2, 3), delay=0.0, max_refusals=2)
+        assert not server.log.paths("/anime/3/")
+    rows = query(sqlite_url, "SELECT url, state, attempts FROM frontier ORDER BY id")
+    assert [row.state for row in rows] == ["queued"] * 3  # nothing left leased
+    assert "/anime/3/" in rows[2].url and rows[2].attempts == 0  # its lease did not count
+
+
 def test_a_blocked_crawl_exits_with_code_4(
     tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
