@@ -1,17 +1,21 @@
 """The data that flows through the archive: review records (contract v1), page
 results from the site parsers, and fetched pages from the network or from disk.
 
-These are plain frozen dataclasses with no behaviour beyond conversion to the
+These are plain immutable records (named tuples: cheap to import and to build,
+which `reviews parse` needs) with no behaviour beyond conversion to the
 contract's JSON shape, so every layer can share them without importing another.
+``FetchedPage`` lives in ``scraper.fetched`` and is loaded on first use.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+
+if TYPE_CHECKING:
+    from scraper.fetched import FetchedPage
 
 __all__ = [
     "REACTION_KINDS",
@@ -39,8 +43,7 @@ REACTION_KINDS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """An anime or manga that reviews are about."""
 
     mal_id: int
@@ -52,8 +55,7 @@ class Entry:
         return {"mal_id": self.mal_id, "type": self.type, "title": self.title, "url": self.url}
 
 
-@dataclass(frozen=True, slots=True)
-class User:
+class User(NamedTuple):
     """A reviewer as named on the page it was read from."""
 
     username: str
@@ -64,8 +66,7 @@ class User:
         return {"username": self.username, "url": self.url, "image_url": self.image_url}
 
 
-@dataclass(frozen=True, slots=True)
-class Review:
+class Review(NamedTuple):
     """One review record, contract v1 (see shared/record-contract.md).
 
     ``date`` is timezone-aware (UTC). ``reactions`` and ``scores`` are plain
@@ -171,8 +172,7 @@ _REVIEW_KINDS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class PageResult:
+class PageResult(NamedTuple):
     """What a site parser read from one page.
 
     ``url`` is the page's canonical URL on the site's own host (when known);
@@ -202,38 +202,11 @@ class PageResult:
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class FetchedPage:
-    """A page as it came off the network (or from a saved file / WARC record).
+def __getattr__(name: str) -> Any:
+    # FetchedPage is a dataclass (callers use dataclasses.replace on it);
+    # loading it on first use keeps `dataclasses` out of `reviews parse`.
+    if name == "FetchedPage":
+        from scraper.fetched import FetchedPage
 
-    ``body`` is the decoded-from-transfer-encoding payload (what the server
-    meant to send, after gzip/br removal), ``headers`` the response headers as
-    (name, value) pairs in order. ``status`` is None for pages imported from
-    disk with no HTTP exchange behind them.
-    """
-
-    requested_url: str
-    final_url: str
-    status: int | None
-    headers: tuple[tuple[str, str], ...]
-    body: bytes
-    fetched_at: datetime
-    request_headers: tuple[tuple[str, str], ...] = field(default=())
-
-    def header(self, name: str) -> str | None:
-        """Return the first header called *name* (case-insensitive), or None."""
-        lowered = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lowered:
-                return value
-        return None
-
-    @property
-    def charset(self) -> str | None:
-        """The charset named by the Content-Type header, if any."""
-        content_type = self.header("content-type") or ""
-        for part in content_type.split(";")[1:]:
-            key, _, value = part.strip().partition("=")
-            if key.strip().lower() == "charset" and value.strip():
-                return value.strip().strip("\"'")
-        return None
+        return FetchedPage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
