@@ -8,7 +8,7 @@ mirror is crawled on itself.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -108,8 +108,7 @@ def _entry_title(tree: LexborHTMLParser) -> str:
     return clean_inline(_TITLE_SUFFIX.sub("", text))
 
 
-@dataclass(frozen=True, slots=True)
-class PageContext:
+class PageContext(NamedTuple):
     """What the page as a whole says about its reviews.
 
     ``entry`` is set on an entry's reviews page, ``owner`` on a user's reviews
