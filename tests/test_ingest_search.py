@@ -1,0 +1,75 @@
+"""Known reviews are refreshed with a plain UPDATE: the full-text index must follow (both DBs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from scraper.records import FetchedPage
+from scraper.schema.tables import reviews
+from scraper.store.engine import open_engine
+from scraper.store.ingest import IngestReport, ingest_page
+from scraper.store.read import ReviewQuery, iter_records
+
+PAGE = (
+    Path(__file__).resolve().parent.parent
+    / "fixtures"
+    / "history"
+    / "anime-91234-reviews-2026-02.html"
+)
+URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
+EDITED = 900003  # the review whose text says "gorgeous"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = open_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def _ingest(engine: Engine, day: int, body: bytes) -> IngestReport:
+    at = datetime(2026, 3, day, tzinfo=UTC)
+    return ingest_page(engine, FetchedPage(URL, URL, 200, (), body, at))
+
+
+def _found(engine: Engine, words: str) -> list[int]:
+    query = ReviewQuery.from_args(search=words)
+    return sorted(record["mal_id"] for record in iter_records(engine, query))
+
+
+def test_search_follows_edits_and_ignores_older_captures(engine: Engine) -> None:
+    original = PAGE.read_bytes()
+    edited = original.replace(b"gorgeous", b"luminous")
+    recounted = edited.replace(b"&quot;num&quot;: 8,", b"&quot;num&quot;: 9,")  # one more reaction
+    assert _ingest(engine, 1, original).reviews_new == 3
+    assert _found(engine, "gorgeous") == [EDITED]
+
+    report = _ingest(engine, 3, edited)
+    assert (report.reviews_new, report.reviews_updated, report.reviews_unchanged) == (0, 1, 2)
+    assert _found(engine, "gorgeous") == []
+    assert _found(engine, "luminous") == [EDITED]
+
+    # An older capture imported late changes nothing the search sees.
+    report = _ingest(engine, 2, original)
+    assert (report.reviews_updated, report.reviews_unchanged) == (0, 3)
+    assert _found(engine, "gorgeous") == []
+    assert _found(engine, '"harbour at night is luminous"') == [EDITED]
+
+    # A newer capture with the same text and one more reaction (not an edit): the row
+    # takes the new count and moves on, the text stays searchable.
+    report = _ingest(engine, 4, recounted)
+    assert (report.reviews_updated, report.reviews_unchanged) == (0, 3)
+    assert _found(engine, "luminous") == [EDITED]
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(
+                reviews.c.first_seen_at, reviews.c.last_seen_at, reviews.c.reactions_overall
+            ).where(reviews.c.id == EDITED)
+        ).one()
+    assert tuple(row) == (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC), 9)
