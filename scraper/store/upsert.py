@@ -4,9 +4,14 @@ Rules kept here, for import, archive and reparse alike:
 
 - Nothing is duplicated: entries, tags, reviews and user names are upserted on
   their natural keys (ON CONFLICT), so the same page twice only adds observations.
-- A review row holds the values of the newest capture by ``fetched_at``: its upsert
-  only overwrites when ``last_seen_at <= observed_at``, so captures imported out of
+- A review row holds the values of the newest capture by ``fetched_at``: it is
+  only overwritten when ``last_seen_at <= observed_at``, so captures imported out of
   order still leave the newest values (and tags follow the same rule).
+- Known reviews are read (and locked) first, and refreshed with a plain UPDATE
+  that leaves the body out when it did not change; only new ones are upserted.
+  PostgreSQL computes the generated full-text vector of every row an INSERT
+  proposes, even one ON CONFLICT turns into an update: that was most of the
+  time of a recaptured page. Tags are rewritten only when they changed.
 - Users: see ``scraper.store.users``.
 - Concurrent writers on PostgreSQL take advisory locks per username (sorted) before
   touching users, and touch rows in key order, so they neither duplicate users nor
