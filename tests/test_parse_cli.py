@@ -175,3 +175,35 @@ def test_record_json_is_exactly_json_dumps(body: str) -> None:
     record["entry"]["title"] = "\x00body\x00"
     tricky = Review.from_dict(record)
     assert record_json(tricky) == json.dumps(tricky.to_dict(), ensure_ascii=False)
+
+
+def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture[str]) -> None:
+    # Start-up is part of the speed goal: `reviews parse` registers only its
+    # own command module and never loads dataclasses, the api facade or shutil.
+    probe = (
+        "import sys; from scraper.cli import main; code = main(sys.argv[1:]); "
+        "loaded = sorted(m for m in sys.modules if m.startswith('scraper.cli.') "
+        "or m in ('dataclasses', 'scraper.api', 'scraper.config', 'shutil')); "
+        "print('LOADED', loaded, file=sys.stderr); raise SystemExit(code)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "parse", str(GOOD)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "LOADED ['scraper.cli._common', 'scraper.cli.parse']" in done.stderr
+    # The full parser is still there for help, and for names a module does
+    # not register itself (the `ingest` module registers `import`).
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    listing = capsys.readouterr().out
+    for command in ("parse", "archive", "crawl", "import", "export", "import-warc", "sql"):
+        assert f"    {command} " in listing or f"    {command}\n" in listing
+    with pytest.raises(SystemExit) as stopped:
+        main(["ingest"])
+    assert stopped.value.code == 2
+    assert "invalid choice: 'ingest'" in capsys.readouterr().err
