@@ -51,8 +51,7 @@ def _label(tag: LexborNode, classes: list[str]) -> str | None:
     not. A tag whose words all sit in child elements falls back to the label
     its kind always shows.
     """
-    own = [child.text_content or "" for child in tag.iter(include_text=True) if child.is_text_node]
-    label = clean_inline("".join(own))
+    label = clean_inline(tag.text(deep=False))  # its own text nodes, not its children's
     half = len(label) // 2
     if label and len(label) % 2 == 0 and label[:half] == label[half:]:
         label = label[:half]  # "Well-writtenWell-written": icon text and label
