@@ -9,17 +9,18 @@ the next request to the host. A worker takes its turn with one compare-and-set::
 Exactly one of several racing workers (threads, processes, machines) changes the
 row; the others read the new time and sleep until then. While the request is on
 its way the host is *held*, so one request at a time is in flight. When its
-answer is in (``release``), the holder sets the next start an interval after this
-request's start, counted from the later of two instants:
+answer is in (``release``), the holder sets the next start one interval after
 
-- the claim (the request leaves right after it): the interval is one between
-  request starts, as the issue asks, and a crawl spends no time beyond it;
-- the answer, but never more than ``TRANSIT_ALLOWANCE`` after the claim. The
-  server logged the request somewhere between claim and answer; counting from the
-  answer when it came quickly (a nearby site, loopback) means that however late a
-  descheduled process's request reached the server, the next one arrives at least
-  an interval after it, as the server sees it. A slow answer (a far site) costs at
-  most the allowance, which still covers a request arriving that much late.
+    min(answer, start + TRANSIT_ALLOWANCE)
+
+where *start* is the instant the claim committed (the request leaves right after).
+The interval is one between request starts, as the issue asks, so a crawl idles
+no longer than politeness requires; but the server logged the request somewhere
+between start and answer, and counting from a quick answer (a nearby site,
+loopback) means that however late a descheduled process's request reached the
+server, the next one arrives at least an interval after it, as the server sees
+it. A slow answer (a far site) adds at most the allowance, which also covers a
+request that reached the server that much late.
 
 A holder that died (``kill -9``) blocks the host for ``hold`` seconds at most.
 
@@ -105,13 +106,23 @@ class DatabaseThrottle:
         """
         self.release()
         self._ensure_row(host)
-        if self.alone:
-            self._enter_gate(host)
-            if min_interval <= 0 and self._seen_refusals.get(host) == 0:
-                # The schedule would say "now" every time: two transactions per page
-                # for nothing. (Refusals, once seen, stretch the interval: see below.)
-                self._held.turn = (host, None, 0.0, self._clock())
-                return
+        if not self.alone:
+            self._claim(host, min_interval)
+            return
+        self._enter_gate(host)
+        if min_interval <= 0 and self._seen_refusals.get(host) == 0:
+            # The schedule would say "now" every time: two transactions per page for
+            # nothing. (Refusals, once seen, stretch the interval: see _claim.)
+            self._held.turn = (host, None, 0.0, self._clock())
+            return
+        try:
+            self._claim(host, min_interval)
+        except BaseException:
+            self._gates[host].release()  # no turn taken: the gate must not stay shut
+            raise
+
+    def _claim(self, host: str, min_interval: float) -> None:
+        """Claim the host's turn in the database (module doc), sleeping until it is due."""
         while True:
             now = self._clock()
             with write_transaction(self.engine) as conn:
