@@ -108,10 +108,11 @@ def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
     Raises StoreError when a stored base cannot be read.
     """
     digest = body_sha256(body)
-    present = connection.execute(_PRESENT, {"sha": digest}).first()
-    if present is not None:
+    # One round trip: is this body stored already, and the URL's newest capture.
+    found = {row.kind: row for row in connection.execute(_LOOKUP, {"sha": digest, "url": url})}
+    if _STORED in found:
         return StoredBody(digest, len(body), None, None)
-    base = _find_base(connection, url)
+    base = _find_base(connection, url, found.get(_NEWEST))
     if base is None:
         encoding = _BY_DEPTH[0]
         data = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(body)
@@ -185,7 +186,6 @@ def _row(connection: Connection, sha256: str) -> tuple[str, bytes]:
 
 
 # Statements built once: building one costs about as much as running it.
-_PRESENT = sa.select(sa.literal(1)).where(raw_bodies.c.sha256 == sa.bindparam("sha"))
 #: The newest capture of a URL: its body, and the digest its data starts with when
 #: it has a base (not the whole data: only that is needed).
 _NEWEST_OF_URL = (
@@ -198,6 +198,18 @@ _NEWEST_OF_URL = (
     .where(raw_pages.c.final_url == sa.bindparam("url"))
     .order_by(raw_pages.c.fetched_at.desc(), raw_pages.c.id.desc())
     .limit(1)
+    .subquery()
+)
+_STORED, _NEWEST = 0, 1
+#: The body itself when stored (kind 0), and the newest capture of the URL (kind 1).
+_LOOKUP = sa.union_all(
+    sa.select(
+        sa.literal(_STORED).label("kind"),
+        raw_bodies.c.sha256,
+        raw_bodies.c.encoding,
+        sa.func.substr(raw_bodies.c.data, 1, 0).label("head"),
+    ).where(raw_bodies.c.sha256 == sa.bindparam("sha")),
+    sa.select(sa.literal(_NEWEST), *_NEWEST_OF_URL.c),
 )
 
 
@@ -206,9 +218,13 @@ def _insert_body(dialect: str) -> Any:
     return insert_for(dialect, raw_bodies).on_conflict_do_nothing(index_elements=["sha256"])
 
 
-def _find_base(connection: Connection, url: str) -> tuple[str, int] | None:
-    """Return (sha256, depth) of the body to compress against, or None for no base."""
-    same_url = connection.execute(_NEWEST_OF_URL, {"url": url}).first()
+def _find_base(
+    connection: Connection, url: str, same_url: sa.Row[Any] | None
+) -> tuple[str, int] | None:
+    """Return (sha256, depth) of the body to compress against, or None for no base.
+
+    *same_url* is the newest capture of *url* (sha256, encoding, head), if any.
+    """
     if same_url is not None:
         depth = ENCODINGS.get(same_url.encoding)
         if depth is not None and depth < _MAX_DEPTH:
