@@ -245,22 +245,31 @@ def _tags_changed(record: Review, before: dict[int, dict[str, Any]]) -> bool:
     return old is None or tuple(old["tags"]) != tuple(record.tags)
 
 
+_UNTAG = sa.delete(review_tags).where(
+    review_tags.c.review_id.in_(sa.bindparam("ids", expanding=True))
+)
+_TAG_IDS = sa.select(tags.c.name, tags.c.id).where(
+    tags.c.name.in_(sa.bindparam("names", expanding=True))
+)
+
+
 def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
     """Replace the tags of reviews whose latest values come from this capture."""
     if not records:
         return
     ids = [record.mal_id for record in records]
-    connection.execute(sa.delete(review_tags).where(review_tags.c.review_id.in_(ids)))
+    connection.execute(_UNTAG, {"ids": ids})
     names = sorted({name for record in records for name in record.tags})
     if not names:
         return
-    connection.execute(
-        tags_insert(connection.dialect.name),
-        [{"name": name} for name in names],
-    )
-    tag_ids = dict(
-        connection.execute(sa.select(tags.c.name, tags.c.id).where(tags.c.name.in_(names))).all()
-    )
+    # Tags are few and seen again and again: read first, insert only the missing.
+    tag_ids = dict(connection.execute(_TAG_IDS, {"names": names}).all())
+    missing = [name for name in names if name not in tag_ids]
+    if missing:
+        connection.execute(
+            tags_insert(connection.dialect.name), [{"name": name} for name in missing]
+        )
+        tag_ids.update(connection.execute(_TAG_IDS, {"names": missing}).all())
     links = {
         (record.mal_id, tag_ids[name]): position
         for record in records
