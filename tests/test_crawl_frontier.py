@@ -16,7 +16,14 @@ from itertools import pairwise
 import pytest
 from sqlalchemy.engine import Engine
 
-from scraper.crawl import DatabaseRobotsStore, DatabaseThrottle, Frontier, crawl_key, normalise
+from scraper.crawl import (
+    DatabaseRobotsStore,
+    DatabaseThrottle,
+    Frontier,
+    crawl_key,
+    normalise,
+    stale_pages,
+)
 from scraper.errors import BadURL
 from scraper.fetch.robots import RobotsFile
 from scraper.store.engine import open_engine
@@ -185,3 +192,32 @@ def test_seeds_are_normalised() -> None:
     a, b = "http://x/a", "http://x/b"
     assert crawl_key([a, b], mode="full") == crawl_key([b, a, a], mode="full")
     assert crawl_key([a], mode="full") != crawl_key([a], mode="incremental")
+
+
+def test_stale_pages_are_the_old_pages_of_the_seeds_own_listings(engine: Engine) -> None:
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import url_validators
+
+    now = datetime.now(UTC)
+    anime = f"{HOST}/reviews.php?t=anime"
+    checked = {
+        anime: now - timedelta(days=9),  # a seed: asked for anyway
+        f"{HOST}/reviews.php?p=2&t=anime": now - timedelta(days=9),
+        f"{HOST}/reviews.php?filter=1&p=3&t=anime": now - timedelta(days=8),
+        f"{HOST}/reviews.php?p=4&t=anime": now - timedelta(hours=1),  # fresh
+        f"{HOST}/reviews.php?p=2&t=manga": now - timedelta(days=9),  # another listing
+        f"{HOST}/reviews.phpx?p=2&t=anime": now - timedelta(days=9),  # another address
+    }
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(url_validators),
+            [
+                {"url": url, "last_checked_at": at, "last_status": 200}
+                for url, at in checked.items()
+            ],
+        )
+    assert stale_pages(engine, [anime], 7 * 86400.0, now=now) == [
+        f"{HOST}/reviews.php?p=2&t=anime",
+        f"{HOST}/reviews.php?filter=1&p=3&t=anime",
+    ]

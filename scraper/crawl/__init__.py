@@ -14,6 +14,7 @@ from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._seeds import MODES, crawl_key, normalise
 from scraper.crawl._start import LastCrawl, crawl, last_unfinished_crawl
+from scraper.crawl._validators import stale_pages
 
 __all__ = [
     "MODES",
@@ -31,4 +32,5 @@ __all__ = [
     "crawl_key",
     "last_unfinished_crawl",
     "normalise",
+    "stale_pages",
 ]

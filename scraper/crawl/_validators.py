@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import sqlalchemy as sa
 
@@ -163,10 +163,14 @@ def stored_next_url(engine: Engine, raw_page_id: int | None) -> str | None:
 def stale_pages(
     engine: Engine, seeds: Sequence[str], refresh_after: float, *, now: datetime
 ) -> list[str]:
-    """Return the stored pages of the *seeds*' listings (same address, any query) last
-    checked more than *refresh_after* seconds before *now*, oldest check first.
+    """Return the stored pages of the *seeds*' listings last checked more than
+    *refresh_after* seconds before *now*, oldest check first.
 
-    The seeds themselves are left out: an incremental crawl asks for them anyway.
+    A page belongs to a seed's listing when it has the seed's address and every
+    query parameter of the seed but ``p`` (the page number), so the chain's own
+    links (which add sorting and filter fields) count while another listing at the
+    same address (``reviews.php?t=manga`` for ``?t=anime``) does not. The seeds
+    themselves are left out: an incremental crawl asks for them anyway.
     """
     cutoff = now - timedelta(seconds=refresh_after)
     bases = {_address(seed) for seed in seeds}
@@ -182,11 +186,21 @@ def stale_pages(
             .scalars()
             .all()
         )
-    # startswith also matched longer paths (``/reviews`` vs ``/reviewsX``): keep exact ones.
-    return [url for url in urls if _address(url) in bases and url not in seeds]
+    return [
+        url for url in urls if url not in seeds and any(_in_listing(url, seed) for seed in seeds)
+    ]
 
 
 def _address(url: str) -> str:
     """*url* without its query: the listing every page of one chain shares."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def _in_listing(url: str, seed: str) -> bool:
+    """True when *url* is a page of *seed*'s listing (see ``stale_pages``)."""
+    if _address(url) != _address(seed):
+        return False  # startswith also matched longer paths (``/reviews`` vs ``/reviewsX``)
+    have = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    wanted = parse_qsl(urlsplit(seed).query, keep_blank_values=True)
+    return all(have.get(key) == value for key, value in wanted if key != "p")
