@@ -74,6 +74,21 @@ def test_body_rules_lines_and_blank_runs() -> None:
     assert normalise_body(raw) == "one two three\n\nfour five"
 
 
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("a" + " " * 40 + "b  c \t\t d", "a b c d"),
+        ("   lead and trail   ", "lead and trail"),
+        ("one \n  \n two\n\n\n\n\nthree", "one\n\ntwo\n\nthree"),
+        ("em\u2003space\u3000kept \u00a0 nbsp not", "em\u2003space\u3000kept nbsp not"),
+        ("a &amp;nbsp;&amp;nbsp; b", "a b"),
+        ("  \n \t ", ""),
+    ],
+)
+def test_whitespace_runs_collapse_and_other_spaces_stay(raw: str, text: str) -> None:
+    assert normalise_body(raw) == text
+
+
 REACTIONS = '{"num":3,"count":["1","1","1","0","0","0","0"]}'
 
 
