@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from scraper.records import FetchedPage
-from scraper.schema.tables import reviews
+from scraper.schema.tables import review_observations, review_tags, reviews, tags
 from scraper.store.engine import open_engine
 from scraper.store.ingest import IngestReport, ingest_page
 from scraper.store.read import ReviewQuery, iter_records
@@ -73,3 +73,42 @@ def test_search_follows_edits_and_ignores_older_captures(engine: Engine) -> None
             ).where(reviews.c.id == EDITED)
         ).one()
     assert tuple(row) == (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC), 9)
+
+
+def _tags(engine: Engine) -> dict[int, list[str]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(review_tags.c.review_id, tags.c.name)
+            .join(tags, tags.c.id == review_tags.c.tag_id)
+            .order_by(review_tags.c.review_id, review_tags.c.position)
+        )
+        found: dict[int, list[str]] = {}
+        for review_id, name in rows:
+            found.setdefault(review_id, []).append(name)
+        return found
+
+
+def test_tags_follow_newer_captures_even_without_the_newest_observation(engine: Engine) -> None:
+    original = PAGE.read_bytes()
+    first = _ingest(engine, 1, original)
+    # A reparse that no longer reads a review removes its observation of that page:
+    # its tags must then be read from the tag tables (900001's did not change).
+    with engine.begin() as connection:
+        connection.execute(
+            sa.delete(review_observations).where(
+                review_observations.c.raw_page_id == first.raw_page_id,
+                review_observations.c.review_id.in_([900001, 900002]),
+            )
+        )
+    retagged = original.replace(b">Well-written</div>", b">Funny</div>")
+    report = _ingest(engine, 2, retagged)
+    assert (report.reviews_updated, report.reviews_unchanged) == (1, 2)
+    assert _tags(engine) == {
+        900001: ["Recommended"],
+        900002: ["Recommended", "Funny"],
+        900003: ["Mixed Feelings", "Preliminary"],
+    }
+    # And back again, this time with the newest observation in place.
+    report = _ingest(engine, 3, original)
+    assert (report.reviews_updated, report.reviews_unchanged) == (1, 2)
+    assert _tags(engine)[900002] == ["Recommended", "Well-written"]
