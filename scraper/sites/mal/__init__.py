@@ -45,11 +45,11 @@ class MalSite:
         site_name = tree.css_first('meta[property="og:site_name"]')
         if (
             site_name is not None
-            and "myanimelist" in (site_name.attributes.get("content") or "").lower()
+            and "myanimelist" in (site_name.attrs.get("content") or "").lower()
         ):
             return True
         canonical = tree.css_first(sel.CANONICAL)
-        href = canonical.attributes.get("href") if canonical is not None else None
+        href = canonical.attrs.get("href") if canonical is not None else None
         if _on_mal_host(href) or tree.css_first(sel.REVIEW_PAGE_HINTS) is not None:
             return True
         return _on_mal_host(url)
@@ -116,10 +116,10 @@ def page_parts(tree: LexborHTMLParser) -> PageParts:
             continue
         previous = node.mem_id
         if node.tag == "a":
-            if more is None and node.attributes.get(attr) == marked:
+            if more is None and node.attrs.get(attr) == marked:
                 more = node
             continue
-        classes = (node.attributes.get("class") or "").split()
+        classes = (node.attrs.get("class") or "").split()
         if "review-element" in classes and "js-review-element" in classes:
             current.append(node)
         elif "borderDark" in classes:

@@ -29,7 +29,7 @@ def _reactions(element: LexborNode) -> Mapping[str, int] | None:
     The visible counters are always 0 in static HTML (JavaScript fills them),
     so the JSON attribute is the only truth; no attribute means unknown (None).
     """
-    raw = element.attributes.get(sel.CUR_REACTIONS_ATTR)
+    raw = element.attrs.get(sel.CUR_REACTIONS_ATTR)
     if raw is None:
         return None
     try:
@@ -66,7 +66,7 @@ def _tags(element: LexborNode) -> tuple[list[str], set[str], str]:
     kinds: set[str] = set()
     counter = ""
     for tag in element.css(sel.CUR_TAG):
-        classes = (tag.attributes.get("class") or "").split()
+        classes = (tag.attrs.get("class") or "").split()
         kinds.update(classes)
         label = _label(tag, classes)
         if label:
@@ -80,7 +80,7 @@ def _entry(element: LexborNode, context: PageContext) -> Entry:
     """Return the review's own entry (mixed pages) or the page's entry."""
     for link in element.css(sel.CUR_TITLEBLOCK):
         title = clean_inline(link.text())
-        entry = entry_from_url(link.attributes.get("href") or "", title) if title else None
+        entry = entry_from_url(link.attrs.get("href") or "", title) if title else None
         if entry is not None:
             return entry
     if context.entry is None:
@@ -115,7 +115,7 @@ def parse_current_review(element: LexborNode, context: PageContext) -> Review:
         type=entry.type,
         entry=entry,
         user=_user(element, context),
-        date=parse_date(date_node.text(), date_node.attributes.get("title")),
+        date=parse_date(date_node.text(), date_node.attrs.get("title")),
         score=parse_int(score_node.text() if score_node else None, "reviewer's rating"),
         tags=tuple(labels),
         is_spoiler="spoiler" in kinds,

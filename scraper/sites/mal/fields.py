@@ -79,7 +79,7 @@ def parse_date(day_text: str | None, time_text: str | None) -> datetime:
 def review_id(links: list[LexborNode]) -> int:
     """Return the review id from the first ``reviews.php?id=N`` link; raise MalformedReview."""
     for link in links:
-        match = _REVIEW_ID.search(link.attributes.get("href") or "")
+        match = _REVIEW_ID.search(link.attrs.get("href") or "")
         if match is not None:
             return int(match.group(1))
     raise MalformedReview("no permalink (reviews.php?id=N)")
@@ -89,14 +89,14 @@ def user_from(link: LexborNode | None, avatar: LexborNode | None) -> User:
     """Return the reviewer named by a profile *link*; raise MalformedReview."""
     if link is None:
         raise MalformedReview("no reviewer link")
-    href = link.attributes.get("href") or ""
+    href = link.attrs.get("href") or ""
     match = _PROFILE.search(href)
     name = clean_inline(link.text())
     if match is None or not name:
         raise MalformedReview("no reviewer name")
     image = None
     if avatar is not None:
-        image = avatar.attributes.get("data-src") or avatar.attributes.get("src") or None
+        image = avatar.attrs.get("data-src") or avatar.attrs.get("src") or None
     return User(
         username=name,
         url=f"{MAL_ORIGIN}/profile/{match.group(1)}",

@@ -57,7 +57,7 @@ def _scores(body: LexborNode) -> dict[str, int] | None:
 
 def _user(header: LexborNode) -> LexborNode | None:
     for link in header.css(sel.LEG_PROFILE_LINK):
-        if _PROFILE_ONLY.search(link.attributes.get("href") or "") and link.text(strip=True):
+        if _PROFILE_ONLY.search(link.attrs.get("href") or "") and link.text(strip=True):
             return link
     return None
 
@@ -75,7 +75,7 @@ def _mal_id(element: LexborNode) -> int:
         return review_id(element.css(sel.LEG_PERMALINK))
     except MalformedReview:
         helpful = element.css_first(sel.LEG_HELPFUL)
-        match = _HELPFUL_ID.search(helpful.attributes.get("id") or "") if helpful else None
+        match = _HELPFUL_ID.search(helpful.attrs.get("id") or "") if helpful else None
         if match is None:
             raise
         return int(match.group(1))
@@ -86,7 +86,7 @@ def _entry(header: LexborNode, context: PageContext) -> Entry:
     # may link other titles, so it is never searched.
     for link in header.css(sel.LEG_ENTRY_LINK):
         title = clean_inline(link.text())
-        entry = entry_from_url(link.attributes.get("href") or "", title) if title else None
+        entry = entry_from_url(link.attrs.get("href") or "", title) if title else None
         if entry is not None:
             return entry
     if context.entry is None:
@@ -124,7 +124,7 @@ def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
         user=_reviewer(header, context),
         date=parse_date(
             date_node.text() if date_node else None,
-            date_node.attributes.get("title") if date_node else None,
+            date_node.attrs.get("title") if date_node else None,
         ),
         score=int(overall.group(1)),
         tags=("Preliminary",) if preliminary else (),

@@ -68,7 +68,7 @@ def _attr(tree: LexborHTMLParser, selector: str, name: str) -> str | None:
     node = tree.css_first(selector)
     if node is None:
         return None
-    value = node.attributes.get(name)
+    value = node.attrs.get(name)
     return value.strip() if value and value.strip() else None
 
 
@@ -125,7 +125,7 @@ def _owner(tree: LexborHTMLParser, name: str) -> User:
     image = tree.css_first(sel.PROFILE_IMAGE)
     src = None
     if image is not None:
-        src = image.attributes.get("data-src") or image.attributes.get("src")
+        src = image.attrs.get("data-src") or image.attrs.get("src")
     return User(username=name, url=f"{MAL_ORIGIN}/profile/{name}", image_url=src or None)
 
 
@@ -182,7 +182,7 @@ def next_page_url(
     link = more
     if link is None:
         link = next(filter(_is_more_link, tree.css(sel.PAGER_LINKS)), None)
-    href = link.attributes.get("href") if link is not None else None
+    href = link.attrs.get("href") if link is not None else None
     if not href or href.startswith(("#", "javascript:")):
         return None
     return _rebase(href, url, page_url)
