@@ -24,6 +24,7 @@ from scraper.fetch import (
 )
 from scraper.fetch.body import CappedBody, read_capped
 from scraper.fetch.robots import robots_token
+from scraper.fetch.throttle import TRANSIT_ALLOWANCE
 
 
 @pytest.mark.parametrize(
@@ -152,6 +153,26 @@ def test_local_throttle_counts_from_a_late_wake_up() -> None:
     throttle.wait_turn("h", 1.0)  # must wait until 2.5, not 2.0
     assert waits == [1.0, 1.0]
     assert now[0] == 3.0
+
+
+def test_local_throttle_counts_from_a_quick_answer_but_not_a_slow_one() -> None:
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        now[0] += seconds
+
+    throttle = LocalThrottle(clock=lambda: now[0], sleep=sleep)
+    throttle.wait_turn("h", 1.0)  # starts at 0
+    now[0] = 0.02
+    throttle.answered()  # a quick answer: the server saw the request by now
+    throttle.wait_turn("h", 1.0)
+    assert waits == [1.0] and now[0] == 1.02
+    now[0] = 1.02 + 0.4
+    throttle.answered()  # a slow answer moves the next start by the allowance only
+    throttle.wait_turn("h", 1.0)
+    assert now[0] == pytest.approx(1.02 + TRANSIT_ALLOWANCE + 1.0)
 
 
 def test_local_throttle_really_sleeps() -> None:

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 
 from scraper.config import ROBOTS_TOKEN
 from scraper.fetch.robots import RobotsFile
+from scraper.fetch.throttle import TRANSIT_ALLOWANCE
 from scraper.schema.tables import hosts
 from scraper.store.dialect import insert
 from scraper.store.engine import write_transaction
@@ -50,9 +51,6 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["DatabaseRobotsStore", "DatabaseThrottle"]
-
-#: How far after a request's start its answer may move the next start (module doc).
-TRANSIT_ALLOWANCE = 0.05
 
 #: How long a claimed turn holds the host before the holder releases it: longer
 #: than any request takes to reach the server, short enough that a killed holder
@@ -170,6 +168,10 @@ class DatabaseThrottle:
                 )
                 .values(next_request_at=counted_from + interval)
             )
+
+    def answered(self) -> None:
+        """The Fetcher's word that this thread's request got its answer: ``release``."""
+        self.release()
 
     def push_back(self, host: str, seconds: float) -> None:
         """Let no one start a request to *host* for *seconds* from now (Retry-After)."""

@@ -123,10 +123,8 @@ class Step:
             )
         except FetchError as error:
             return self._fetch_failed(item, error, fetcher)
-        finally:
-            # The answer is in: the host's interval runs from now, overlapping the
-            # parsing and storing below.
-            self.throttle.release()
+        # The Fetcher told the throttle when the answer came: the host's next
+        # interval already runs, overlapping the parsing and storing below.
         if page.status == 304 and known is not None:
             return self._not_modified(item, page, known)
         return self._store(item, page, known)

@@ -239,7 +239,10 @@ class Fetcher:
 
         def attempt() -> _Hop:
             self.throttle.wait_turn(host, self.interval(host))
-            return self._send(url, conditional)
+            try:
+                return self._send(url, conditional)
+            finally:
+                self.throttle.answered()
 
         return retry_call(attempt, self.settings, sleep=self._sleep, random_fraction=self._random)
 
@@ -345,7 +348,10 @@ class Fetcher:
             for _ in range(_ROBOTS_REDIRECTS + 1):
                 hop_host = host_key(url)
                 self.throttle.wait_turn(hop_host, _paced(self.delay))
-                status, location, body = self._robots_hop(url)
+                try:
+                    status, location, body = self._robots_hop(url)
+                finally:
+                    self.throttle.answered()
                 if status in _REDIRECTS and location:
                     url = require_http(urljoin(url, location))
                     continue

@@ -2,9 +2,15 @@
 ``min_interval`` seconds apart.
 
 ``Throttle`` is the protocol the Fetcher calls before every request it starts (the
-robots.txt fetch, each retry and each redirect hop included). ``LocalThrottle``
-keeps the budget in this process; a database-backed throttle with the same one
-method shares it between processes (see ``scraper.crawl``).
+robots.txt fetch, each retry and each redirect hop included) and once its answer
+is in. ``LocalThrottle`` keeps the budget in this process; a database-backed
+throttle with the same methods shares it between processes (see ``scraper.crawl``).
+
+Which instant an interval counts from: the request's start, except that a quick
+answer moves it to the answer (at most ``TRANSIT_ALLOWANCE`` later). The server
+logs a request somewhere between its start and its answer; counting from a quick
+answer keeps the gaps the server sees at least the interval however late a
+request left, while a slow, far site costs at most the allowance per request.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["LocalThrottle", "Throttle"]
+__all__ = ["TRANSIT_ALLOWANCE", "LocalThrottle", "Throttle"]
+
+#: How far after a request's start its answer may move the next start (module doc).
+TRANSIT_ALLOWANCE = 0.05
 
 
 class Throttle(Protocol):
@@ -27,6 +36,11 @@ class Throttle(Protocol):
         call for the same host returns no earlier than *min_interval* seconds
         after this one did.
         """
+        ...
+
+    def answered(self) -> None:
+        """The request of the turn this thread claimed last got its answer (or
+        failed): the next start may count from now (see the module doc)."""
         ...
 
 
@@ -48,6 +62,8 @@ class LocalThrottle:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._last_start: dict[str, float] = {}
+        self._interval: dict[str, float] = {}
+        self._claimed = threading.local()  # (host, start) of this thread's last turn
 
     def wait_turn(self, host: str, min_interval: float) -> None:
         """Block until a request to *host* may start; see ``Throttle.wait_turn``."""
@@ -56,6 +72,7 @@ class LocalThrottle:
             previous = self._last_start.get(host)
             start = now if previous is None else max(now, previous + max(min_interval, 0.0))
             self._last_start[host] = start
+            self._interval[host] = max(min_interval, 0.0)
         if start > now:
             self._sleep(start - now)
             # A late wake-up (a busy machine) moves this start, and so the next one.
@@ -64,3 +81,18 @@ class LocalThrottle:
                 with self._lock:
                     if self._last_start.get(host) == start:
                         self._last_start[host] = woke
+                start = woke
+        self._claimed.turn = (host, start)
+
+    def answered(self) -> None:
+        """Count the host's next interval from this answer when it came quickly."""
+        turn = getattr(self._claimed, "turn", None)
+        if turn is None:
+            return
+        self._claimed.turn = None
+        host, start = turn
+        counted_from = min(self._clock(), start + TRANSIT_ALLOWANCE)
+        with self._lock:
+            # Only while no later start was reserved meanwhile (threads share hosts).
+            if self._last_start.get(host) == start:
+                self._last_start[host] = counted_from
