@@ -196,3 +196,36 @@ def test_utf8_bytes_go_to_the_parser_scrubbed_and_without_bom() -> None:
     assert review.review == "onetwo\nthree\ufffdfour é"
     latin = parse_page(_review_page("café").encode("cp1252"), charset="cp1252")
     assert latin.reviews[0].review == "café"
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "https://myanimelist.net/anime/1/Cowboy_Bebop/reviews?p=2",
+        "  https://myanimelist.net/reviews.php?id=7406  ",
+        "https://myanimelist.net/anime/1/../2",
+        "https://myanimelist.net/anime/1?",
+        "https://myanimelist.net/anime/1#reviews",
+        "https://myanimelist.net/anime/1;x?y=1",
+        "https://myanimelist.net/profile/a b",
+        "https://myanimelist.net/profile/é?q=ü",
+        "https://myanimelist.net",
+        "http://myanimelist.net/anime/1",
+        "../reviews?p=3",
+        "http://[x",
+    ],
+)
+def test_addresses_on_mal_match_the_urllib_route(href: str) -> None:
+    # on_mal skips urllib for plain myanimelist.net addresses; it must give
+    # exactly what joining and splitting them would.
+    from urllib.parse import urljoin, urlsplit, urlunsplit
+
+    from scraper.sites.mal.page import on_mal
+
+    base = "https://myanimelist.net/anime/1/Cowboy_Bebop/reviews"
+    try:
+        parts = urlsplit(urljoin(base, href.strip()))
+        expected = urlunsplit(("https", "myanimelist.net", parts.path, parts.query, ""))
+    except ValueError:
+        expected = None
+    assert on_mal(href, base) == expected

@@ -34,6 +34,13 @@ _ENTRY_PATH = re.compile(r"^/(anime|manga)/(\d+)(?:/([^/?#]*))?")
 _PROFILE_REVIEWS_PATH = re.compile(r"^/profile/([^/]+)/reviews/?$")
 # Titles look like "Cowboy Bebop - Reviews - MyAnimeList.net".
 _TITLE_SUFFIX = re.compile(r"\s+-\s+Reviews\s+-\s+MyAnimeList\.net\s*$", re.IGNORECASE)
+# Most links on a page are already plain https://myanimelist.net addresses;
+# for those, joining and splitting with urllib (several microseconds a link)
+# gives back what this match holds. Parameters (;), fragments, an empty
+# query, spaces and controls are left to urllib, which treats them specially.
+_PLAIN_MAL = re.compile(
+    r"https://myanimelist\.net(/[^?#;\s\x00-\x1f\x7f]*)(\?[^#;\s\x00-\x1f\x7f]+)?"
+)
 
 
 def on_mal(href: str, base: str = MAL_ORIGIN + "/") -> str | None:
@@ -42,8 +49,11 @@ def on_mal(href: str, base: str = MAL_ORIGIN + "/") -> str | None:
     Returns None for an address that cannot be parsed at all (``http://[x``):
     page content is never trusted to be well-formed.
     """
+    href = href.strip()
+    if _PLAIN_MAL.fullmatch(href) is not None:
+        return href
     try:
-        parts = urlsplit(urljoin(base, href.strip()))
+        parts = urlsplit(urljoin(base, href))
     except ValueError:
         return None
     return urlunsplit(("https", "myanimelist.net", parts.path, parts.query, ""))
