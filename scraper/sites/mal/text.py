@@ -37,16 +37,32 @@ _MAX_DECODE_ROUNDS = 16
 _NOT_TEXT = "script, style, template, noscript, button, form, select, textarea"
 
 
+#: Decoded references, by their text: a page repeats the same few (&rsquo;,
+#: &quot;, &amp;) hundreds of times. Bounded so odd pages cannot grow it.
+_DECODED: dict[str, str] = {}
+_DECODED_MAX = 4096
+
+
+def _decode_reference(match: re.Match[str]) -> str:
+    reference = match.group(0)
+    value = _DECODED.get(reference)
+    if value is None:
+        # Imported here: most pages need no second decoding, and the entity
+        # table costs start-up time every `reviews parse` would pay.
+        from html import unescape
+
+        value = unescape(reference)
+        if len(_DECODED) < _DECODED_MAX:
+            _DECODED[reference] = value
+    return value
+
+
 def decode_entities(text: str) -> str:
     """Return *text* with HTML entities decoded repeatedly until none is left."""
     if "&" not in text:
         return text
-    # Imported here: most pages need no second decoding, and the entity table
-    # costs start-up time every `reviews parse` would pay.
-    from html import unescape
-
     for _ in range(_MAX_DECODE_ROUNDS):
-        decoded = _ENTITY.sub(lambda match: unescape(match.group(0)), text)
+        decoded = _ENTITY.sub(_decode_reference, text)
         if decoded == text or "&" not in decoded:
             return decoded
         text = decoded
