@@ -59,11 +59,11 @@ __all__ = ["ARRIVAL_JITTER", "LoggedRequest", "Reply", "RequestLog", "Site", "se
 
 #: How much shorter than the client's spacing a gap in the log may read. Arrival
 #: times are taken by a server thread, which a loaded 2-core machine can wake a few
-#: milliseconds late for one request and on time for the next. It applies to the
-#: in-process Fetcher, which spaces request starts with only a few milliseconds of
-#: margin (scraper.fetch.client.PACING_MARGIN); asserting ``gap >= delay -
-#: ARRIVAL_JITTER`` still catches any real shortfall. Crawl tests need none: the
-#: crawler's host budget counts from the answer when it comes quickly.
+#: milliseconds late for one request and on time for the next. Both throttles
+#: count an interval from a quick answer (scraper.fetch.throttle), which the server
+#: sent after logging the request, so on loopback the gaps hold without it; the
+#: Fetcher tests keep it for requests whose answers are slow (then intervals count
+#: from the start), and it still catches any real shortfall.
 ARRIVAL_JITTER = 0.01
 
 HTML = "text/html; charset=utf-8"

@@ -52,10 +52,10 @@ _DEFAULT_DELAY = CrawlSettings().delay
 #: The longest one attempt may take, headers and body: a server that trickles a
 #: byte now and then never trips the read timeout, but it trips this.
 TOTAL_TIMEOUT = 120.0
-#: Added once to every non-zero interval: requests leave us exactly ``delay`` apart
-#: but reach the server with a little jitter, and the server's view is the one that
-#: counts. A few milliseconds: more would be idle time politeness does not ask for.
-PACING_MARGIN = 0.003
+#: Added once to every non-zero interval, against clock rounding. Jitter on the way
+#: to the server is covered by counting intervals from quick answers (see
+#: scraper.fetch.throttle); more margin would be idle time politeness does not ask for.
+PACING_MARGIN = 0.001
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
 
