@@ -24,12 +24,15 @@ is stored, its id) so a message can always name what went wrong where::
     ├── StoreError                 the database refused or is not usable
     └── JobAlreadyRunning          another run of the job holds its lock
 
+    Terminated (a BaseException, like KeyboardInterrupt): SIGTERM asked us to stop.
+
 Which failures are transient is decided here, in ``is_transient``, and nowhere else.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "INTERRUPTS",
     "BadURL",
     "BlockedPage",
     "BodyTooLarge",
@@ -46,6 +49,7 @@ __all__ = [
     "ScraperError",
     "SiteBlocked",
     "StoreError",
+    "Terminated",
     "TooManyRedirects",
     "TransientFetchError",
     "UsageError",
@@ -170,6 +174,22 @@ class StoreError(ScraperError):
 
 class JobAlreadyRunning(ScraperError):
     """Another run of the same job holds its lock."""
+
+
+class Terminated(BaseException):
+    """SIGTERM asked the process to stop (systemd, ``docker stop``, a scheduler).
+
+    Handled like Ctrl-C: work in flight is rolled back, the run is closed as
+    interrupted, locks are released, the exit code is 130. It is a BaseException so
+    ``except Exception`` never swallows it, but deliberately not a KeyboardInterrupt:
+    CPython 3.11 marks the process to die by SIGINT when a KeyboardInterrupt passes
+    through ``exec()`` (as a lazy import that builds a dataclass does), even after the
+    exception was handled, which would turn our documented 130 into -SIGINT.
+    """
+
+
+#: What stops a run cleanly, as opposed to a failure.
+INTERRUPTS: tuple[type[BaseException], ...] = (KeyboardInterrupt, Terminated)
 
 
 def is_transient(error: BaseException) -> bool:

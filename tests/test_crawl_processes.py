@@ -171,3 +171,23 @@ def test_a_second_crawler_on_one_sqlite_file_is_refused_with_code_5(
         first.kill()
         first.communicate()
     assert not server.log.paths("/anime/2/")
+
+
+def test_sigterm_stops_a_crawl_cleanly_and_the_next_run_completes_it(
+    tmp_path: Path, server: StandinServer
+) -> None:
+    db = str(tmp_path / "r.db")
+    with start(db, seeds(server), "--delay", "0.2") as process:
+        wait_for_requests(server, 2)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    url = f"sqlite:///{db}"
+    assert [row[0] for row in query(url, "SELECT outcome FROM crawl_runs")] == ["interrupted"]
+    assert query(url, "SELECT count(*) FROM frontier WHERE state = 'leased'") == [(0,)]
+
+    with start(db, seeds(server), "--delay", "0") as again:
+        _, stderr = again.communicate(timeout=60)
+    assert again.returncode == 0, stderr
+    assert_complete_and_single(url, server)

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from scraper import __version__
 from scraper.cli._common import HelpFormatter
 from scraper.errors import (
+    INTERRUPTS,
     ConfigError,
     JobAlreadyRunning,
     ScraperError,
@@ -115,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     try:
         code: int = args.run(args)
-    except KeyboardInterrupt:
+    except INTERRUPTS:
         print("reviews: interrupted", file=sys.stderr)
         return 130
     except (UsageError, ConfigError) as error:

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
+
+from scraper.errors import Terminated
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -48,6 +54,24 @@ def _terminal_columns() -> int:
         except (AttributeError, ValueError, OSError):
             columns = 0
     return columns or 80
+
+
+@contextmanager
+def sigterm_stops() -> Iterator[None]:
+    """While the block runs, SIGTERM (systemd, ``docker stop``) raises Terminated.
+
+    Long commands then stop like Ctrl-C: the page in flight is rolled back, the
+    run is closed as interrupted and locks are released at once, not left to expire.
+    """
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

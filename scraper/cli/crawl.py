@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, warn
+from scraper.cli._common import add_command, add_db_option, sigterm_stops, warn
 from scraper.config import CrawlSettings, FetchSettings, database_url
 from scraper.errors import UsageError
 
@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         max_pages=args.max_pages,
         max_time=args.max_time,
     )
-    with _progress_display() as show:
+    with sigterm_stops(), _progress_display() as show:
         report = crawl(
             db_url,
             seeds,

@@ -4,16 +4,15 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 from datetime import datetime
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option
+from scraper.cli._common import add_command, add_db_option, sigterm_stops
 from scraper.cli.jobs import add_jobs_option
 from scraper.errors import (
+    INTERRUPTS,
     ConfigError,
     JobAlreadyRunning,
     ScraperError,
@@ -78,13 +77,8 @@ def run(args: argparse.Namespace) -> int:
     from scraper import api
 
     job = api.load_jobs(args.jobs).get(args.job)
-    # systemd and `docker stop` send SIGTERM: stop like Ctrl-C, so the crawl is closed
-    # as interrupted and the job's lock released at once rather than left to expire.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with sigterm_stops():
         return _run_logged(api, job, args.jobs)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _run_logged(api: Any, job: Job, jobs_path: str | None) -> int:
@@ -105,7 +99,7 @@ def _run_logged(api: Any, job: Job, jobs_path: str | None) -> int:
         except ScraperError as error:
             log.error("failed: %s", error)
             return ExitCode.FAILURE
-        except KeyboardInterrupt:
+        except INTERRUPTS:
             log.error("interrupted: the next run continues where this one stopped")
             return 130
         log.info(
@@ -118,10 +112,6 @@ def _run_logged(api: Any, job: Job, jobs_path: str | None) -> int:
             result.total("errors"),
         )
     return _EXIT_CODES.get(result.outcome, ExitCode.FAILURE)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def run_history(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
 from scraper.crawl._step import Event, Step, StepOutcome
 from scraper.crawl._validators import Validators, load_many_validators
-from scraper.errors import SiteBlocked
+from scraper.errors import INTERRUPTS, SiteBlocked
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -125,7 +125,7 @@ class Runner:
         """Record the run, work until done, close the run; return its report.
 
         Raises SiteBlocked (the run closed as ``site_blocked``), StoreError, or
-        KeyboardInterrupt (closed as ``interrupted``); queued URLs stay for a resume.
+        KeyboardInterrupt / Terminated (closed as ``interrupted``); queued URLs stay for a resume.
         """
         mark_dead_runs(self.engine, crawl_key)
         run_id = start_run(self.engine, crawl_key=crawl_key, seeds=seeds, options=options, job=job)
@@ -146,7 +146,7 @@ class Runner:
             self._close(run_id, "site_blocked", str(error))
             raise
         except BaseException as error:
-            outcome = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+            outcome = "interrupted" if isinstance(error, INTERRUPTS) else "failed"
             self._close(run_id, outcome, f"{type(error).__name__}: {error}")
             raise
         outcome = "page_errors" if self.figures.errors else "success"
