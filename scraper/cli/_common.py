@@ -6,7 +6,7 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -72,6 +72,27 @@ def sigterm_stops() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Callable[[str], Any]:
+    """Return an argparse ``type`` reading a finite number of *unit* above 0 (or >= 0).
+
+    ``kind`` is ``int`` or ``float``; a bad value is reported by argparse, naming the
+    option, with exit code 2.
+    """
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of {unit}: {text!r}") from None
+        if not (value >= 0 if zero else value > 0) or value == float("inf"):
+            raise argparse.ArgumentTypeError(
+                f"must be {'0 or more' if zero else 'more than 0'} {unit}: {text!r}"
+            )
+        return value
+
+    return parse
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, warn
+from scraper.cli._common import add_command, add_db_option, number, warn
 
 __all__ = ["register", "run"]
 
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     add_db_option(parser)
     parser.add_argument(
         "--delay",
-        type=_seconds,
+        type=number(float, "seconds", zero=True),
         default=None,
         metavar="S",
         help="minimum seconds between requests to one host (default 2; "
@@ -49,16 +49,6 @@ def register(subparsers: Any) -> None:
         help="identify as UA (name your tool and a contact URL; default: review-archiver's)",
     )
     parser.set_defaults(run=run)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds: {text!r}")
-    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,7 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, sigterm_stops, warn
+from scraper.cli._common import add_command, add_db_option, number, sigterm_stops, warn
 from scraper.config import CrawlSettings, FetchSettings, database_url
 from scraper.errors import UsageError
 
@@ -53,7 +53,7 @@ def register(subparsers: Any) -> None:
     add_db_option(parser)
     parser.add_argument(
         "--delay",
-        type=_number(float, "seconds", zero=True),
+        type=number(float, "seconds", zero=True),
         default=_DEFAULTS.delay,
         metavar="S",
         help="minimum seconds between two request starts to one host, one request at a "
@@ -61,13 +61,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--max-pages",
-        type=_number(int, "pages"),
+        type=number(int, "pages"),
         metavar="N",
         help="stop after N URLs (the rest stays queued)",
     )
     parser.add_argument(
         "--max-time",
-        type=_number(float, "seconds"),
+        type=number(float, "seconds"),
         metavar="S",
         help="stop starting new pages after S seconds (the rest stays queued)",
     )
@@ -78,7 +78,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=_number(int, "workers"),
+        type=number(int, "workers"),
         default=_DEFAULTS.concurrency,
         metavar="N",
         help="worker threads in this process (the per-host delay still holds; default 1)",
@@ -101,21 +101,6 @@ def register(subparsers: Any) -> None:
         help="forget the unfinished frontier of these URLs and start over",
     )
     parser.set_defaults(run=run)
-
-
-def _number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Callable[[str], Any]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number of {unit}: {text!r}") from None
-        if not (value >= 0 if zero else value > 0) or value == float("inf"):
-            raise argparse.ArgumentTypeError(
-                f"must be {'0 or more' if zero else 'more than 0'} {unit}: {text!r}"
-            )
-        return value
-
-    return parse
 
 
 def run(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, warn
+from scraper.cli._common import add_command, add_db_option, number, warn
 
 __all__ = ["register", "run_import", "run_reparse"]
 
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--jobs",
-        type=_positive,
+        type=number(int, "workers"),
         default=1,
         metavar="N",
         help="processes that parse pages while one writes (default 1; more pays off "
@@ -60,16 +60,6 @@ def register(subparsers: Any) -> None:
     )
     add_db_option(parser)
     parser.set_defaults(run=run_reparse)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more: {text!r}")
-    return value
 
 
 def run_import(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, sigterm_stops
+from scraper.cli._common import add_command, add_db_option, number, sigterm_stops
 from scraper.cli.jobs import add_jobs_option
 from scraper.errors import (
     INTERRUPTS,
@@ -60,16 +60,12 @@ def register(subparsers: Any) -> None:
         example="reviews runs daily --limit 10",
     )
     history.add_argument("job", metavar="JOB", nargs="?", default=None, help="only this job")
-    history.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    history.add_argument(
+        "--limit", type=number(int, "runs"), default=20, help="how many (default 20)"
+    )
     add_jobs_option(history)
     add_db_option(history)
     history.set_defaults(run=run_history)
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, not {text!r}")
-    return int(text)
 
 
 def run(args: argparse.Namespace) -> int:
