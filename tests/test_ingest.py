@@ -30,6 +30,7 @@ from scraper.schema.tables import (
 from scraper.store.bodies import load_body
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page, record_fetch_error
+from scraper.store.reparse import reparse
 
 HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
@@ -373,3 +374,27 @@ def test_real_captures_in_either_order_keep_the_newest_values(
         )
         assert row.helpful_count == record["helpful_count"]
     assert observations == 40
+
+
+def test_captures_with_one_capture_time_agree_on_review_and_user_name(engine: Engine) -> None:
+    """Files saved together share a time: the later raw page wins for the review row
+    and for its user's current name alike, and a reparse of the older page keeps it."""
+    same_time = datetime(2026, 3, 1, tzinfo=UTC)
+    for name in CAPTURES:  # oldest content first, all at one instant
+        ingest_page(engine, fetched(name, same_time), source="file")
+    with engine.connect() as connection:
+        row = connection.execute(
+            sa.select(users.c.username, reviews.c.score)
+            .join(reviews, reviews.c.user_id == users.c.id)
+            .where(reviews.c.id == 900001)
+        ).one()
+    assert tuple(row) == ("Marrow-Finch", 7)
+
+    reparse(engine)
+    with engine.connect() as connection:
+        name = connection.execute(
+            sa.select(users.c.username)
+            .join(reviews, reviews.c.user_id == users.c.id)
+            .where(reviews.c.id == 900001)
+        ).scalar_one()
+    assert name == "Marrow-Finch"

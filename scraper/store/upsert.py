@@ -94,7 +94,7 @@ def store_records(
     lock_usernames(connection, {record.user.username for record in unique})
     before = _existing(connection, [record.mal_id for record in unique])
     entry_ids = _upsert_entries(connection, unique, observed_at)
-    user_ids = resolve_users(connection, unique, before, observed_at)
+    user_ids = resolve_users(connection, unique, before, observed_at, raw_page_id)
     rows = [_review_row(record, entry_ids, user_ids, observed_at, raw_page_id) for record in unique]
     won = _upsert_reviews(connection, rows, before, observed_at)
     _store_tags(connection, [r for r in unique if r.mal_id in won and _tags_changed(r, before)])

@@ -49,6 +49,19 @@ _RENAME = (
 )
 
 
+#: The same at an equal capture time: the later raw page wins, as it does for reviews.
+_RENAME_AT_TIE = (
+    sa.update(users)
+    .where(users.c.id == sa.bindparam("uid"), users.c.name_seen_at <= sa.bindparam("name_seen_at"))
+    .values(
+        username=sa.bindparam("username"),
+        url=sa.bindparam("url"),
+        image_url=sa.bindparam("image_url"),
+        name_seen_at=sa.bindparam("name_seen_at"),
+    )
+)
+
+
 def lock_usernames(connection: Connection, names: Iterable[str]) -> None:
     """Take a transaction-long PostgreSQL advisory lock per username, in key order."""
     if connection.dialect.name != "postgresql":
@@ -68,6 +81,7 @@ def resolve_users(
     records: Sequence[Review],
     before: dict[int, dict[str, Any]],
     observed_at: datetime,
+    raw_page_id: int,
 ) -> dict[int, int]:
     """Return review id → user id, creating users for names never seen before.
 
@@ -100,7 +114,16 @@ def resolve_users(
     for record in records:
         if record.mal_id not in chosen:
             chosen[record.mal_id] = by_name[record.user.username]
-    _refresh_users(connection, records, chosen, observed_at)
+    # Captures with the same time (files saved together, say) are ordered like the
+    # review rows: the later raw page wins, so a review and its user's name agree.
+    ties = {
+        chosen[r.mal_id]
+        for r in records
+        if r.mal_id in before
+        and before[r.mal_id]["last_seen_at"] == observed_at
+        and (before[r.mal_id]["last_raw_page_id"] or 0) <= raw_page_id
+    }
+    _refresh_users(connection, records, chosen, observed_at, ties)
     if not unknown and not _renamed(records, before):
         return chosen  # no user got a new current name: nobody new to merge with
     merged = _merge_same_people(connection, chosen.values())
@@ -125,14 +148,23 @@ def _user_row(user: Any, observed_at: datetime) -> dict[str, Any]:
 
 
 def _refresh_users(
-    connection: Connection, records: Sequence[Review], chosen: dict[int, int], observed_at: datetime
+    connection: Connection,
+    records: Sequence[Review],
+    chosen: dict[int, int],
+    observed_at: datetime,
+    ties: set[int],
 ) -> None:
     """Rename users seen under a new name in a newer capture; remember every name."""
     seen = {chosen[r.mal_id]: r.user for r in records}
     updates = [
         {"uid": user_id, **_user_row(user, observed_at)} for user_id, user in sorted(seen.items())
     ]
-    connection.execute(_RENAME, updates)
+    for statement, rows in (
+        (_RENAME, [row for row in updates if row["uid"] not in ties]),
+        (_RENAME_AT_TIE, [row for row in updates if row["uid"] in ties]),
+    ):
+        if rows:
+            connection.execute(statement, rows)
     names = sorted({(user_id, user.username) for user_id, user in seen.items()})
     connection.execute(
         user_names_upsert(connection.dialect.name),
