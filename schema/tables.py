@@ -41,6 +41,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
+from scraper.records import REACTION_KINDS
+
 __all__ = [
     "REACTION_COLUMNS",
     "UTCDateTime",
@@ -99,16 +101,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 #: Reaction kinds as columns (``reactions_<kind>``), in contract order.
-REACTION_COLUMNS: tuple[str, ...] = (
-    "overall",
-    "nice",
-    "love_it",
-    "funny",
-    "confusing",
-    "informative",
-    "well_written",
-    "creative",
-)
+REACTION_COLUMNS: tuple[str, ...] = REACTION_KINDS
 
 
 def _reaction_columns() -> list[Column[Any]]:

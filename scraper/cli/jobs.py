@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["add_jobs_option", "describe_job", "register", "run"]
 
 _MODES = {
-    "incremental": "incremental (newest first; stop at the first page with no new review)",
+    "incremental": "incremental (newest first; stop at the first page holding a stored review)",
     "full": "full (every page of every chain)",
 }
 
