@@ -7,17 +7,18 @@ from collections.abc import Mapping
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import REACTION_KINDS, Entry, Review, User
+from scraper.records import REACTION_KINDS, Review, User
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.fields import (
     MalformedReview,
+    entry_from_links,
     parse_date,
     parse_int,
     review_id,
     seen_count,
     user_from,
 )
-from scraper.sites.mal.page import PageContext, entry_from_url
+from scraper.sites.mal.page import PageContext
 from scraper.sites.mal.text import body_text, clean_inline
 
 __all__ = ["parse_current_review"]
@@ -76,18 +77,6 @@ def _tags(element: LexborNode) -> tuple[list[str], set[str], str]:
     return labels, kinds, counter
 
 
-def _entry(element: LexborNode, context: PageContext) -> Entry:
-    """Return the review's own entry (mixed pages) or the page's entry."""
-    for link in element.css(sel.CUR_TITLEBLOCK):
-        title = clean_inline(link.text())
-        entry = entry_from_url(link.attrs.get("href") or "", title) if title else None
-        if entry is not None:
-            return entry
-    if context.entry is None:
-        raise MalformedReview("no entry: neither a titleblock link nor an entry page")
-    return context.entry
-
-
 def _user(element: LexborNode, context: PageContext) -> User:
     """Return the reviewer; a user's reviews page may name them only once, at the top."""
     link = element.css_first(sel.CUR_USERNAME)
@@ -99,7 +88,7 @@ def _user(element: LexborNode, context: PageContext) -> User:
 def parse_current_review(element: LexborNode, context: PageContext) -> Review:
     """Return the record for one ``div.review-element``; raise MalformedReview."""
     mal_id = review_id(element.css(sel.CUR_PERMALINK) or element.css(sel.LEG_PERMALINK))
-    entry = _entry(element, context)
+    entry = entry_from_links(element, sel.CUR_TITLEBLOCK, context, "a titleblock link")
     date_node = element.css_first(sel.CUR_DATE)
     if date_node is None:
         raise MalformedReview("no date")

@@ -12,12 +12,13 @@ from datetime import UTC, datetime
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import User
-from scraper.sites.mal.page import MAL_ORIGIN
+from scraper.records import Entry, User
+from scraper.sites.mal.page import MAL_ORIGIN, PageContext, entry_from_url
 from scraper.sites.mal.text import clean_inline
 
 __all__ = [
     "MalformedReview",
+    "entry_from_links",
     "parse_date",
     "parse_int",
     "review_id",
@@ -83,6 +84,23 @@ def review_id(links: list[LexborNode]) -> int:
         if match is not None:
             return int(match.group(1))
     raise MalformedReview("no permalink (reviews.php?id=N)")
+
+
+def entry_from_links(node: LexborNode, selector: str, context: PageContext, where: str) -> Entry:
+    """Return the entry named by the first *selector* link in *node* that names one,
+    else the page's own entry; raise MalformedReview when there is neither.
+
+    Pages that mix entries name each review's entry next to it; other pages name
+    one entry for all their reviews.
+    """
+    for link in node.css(selector):
+        title = clean_inline(link.text())
+        entry = entry_from_url(link.attrs.get("href") or "", title) if title else None
+        if entry is not None:
+            return entry
+    if context.entry is None:
+        raise MalformedReview(f"no entry: neither {where} nor an entry page")
+    return context.entry
 
 
 def user_from(link: LexborNode | None, avatar: LexborNode | None) -> User:

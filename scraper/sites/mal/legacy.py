@@ -6,16 +6,17 @@ import re
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import Entry, Review, User
+from scraper.records import Review, User
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.fields import (
     MalformedReview,
+    entry_from_links,
     parse_date,
     parse_int,
     review_id,
     user_from,
 )
-from scraper.sites.mal.page import PageContext, entry_from_url
+from scraper.sites.mal.page import PageContext
 from scraper.sites.mal.text import body_text, clean_inline
 
 __all__ = ["is_legacy_review", "parse_legacy_review"]
@@ -81,19 +82,6 @@ def _mal_id(element: LexborNode) -> int:
         return int(match.group(1))
 
 
-def _entry(header: LexborNode, context: PageContext) -> Entry:
-    # Pages that mix entries name each review's entry in its header; the body
-    # may link other titles, so it is never searched.
-    for link in header.css(sel.LEG_ENTRY_LINK):
-        title = clean_inline(link.text())
-        entry = entry_from_url(link.attrs.get("href") or "", title) if title else None
-        if entry is not None:
-            return entry
-    if context.entry is None:
-        raise MalformedReview("no entry: neither an entry link nor an entry page")
-    return context.entry
-
-
 def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
     """Return the record for one legacy ``div.borderDark``; raise MalformedReview."""
     body = element.css_first(sel.LEG_BODY)
@@ -101,7 +89,8 @@ def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
     meta = header.css_first(sel.LEG_META)
     if body is None or meta is None:
         raise MalformedReview("no body or no rating column")
-    entry = _entry(header, context)
+    # Only the header is searched: the body may link other titles.
+    entry = entry_from_links(header, sel.LEG_ENTRY_LINK, context, "an entry link")
     meta_text = clean_inline(meta.text())
     overall = _OVERALL.search(meta_text)
     if overall is None:
