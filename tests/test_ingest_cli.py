@@ -199,39 +199,51 @@ def test_a_killed_import_never_leaves_half_a_page(db_url: str, tmp_path: Path) -
     for jobs in ("1", "2", "1"):
         child = subprocess.Popen(
             [sys.executable, "-m", "scraper", "import", str(pages), "--db", db_url, "--jobs", jobs],
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
+            text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        time.sleep(rng.uniform(0.7, 1.6))
+        # Kill on observed progress, not after a guessed time (a fast import used to
+        # finish first): each line is printed once its page is committed. Unread lines
+        # fill the pipe after a few hundred pages, so the import cannot finish either.
+        assert child.stdout is not None
+        seen = rng.randint(1, 60)
+        for _ in range(seen):
+            assert child.stdout.readline().startswith(str(pages)), "import ended early"
+        time.sleep(rng.uniform(0.0, 0.05))  # land anywhere in the next page's work
         workers = _children(child.pid)
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
+        child.stdout.close()
         _wait_gone(workers)  # parse workers end with their parent
-        engine = open_engine(db_url)
-        try:
-            with engine.connect() as connection:
-                observed = (
-                    sa.select(sa.func.count())
-                    .where(review_observations.c.raw_page_id == raw_pages.c.id)
-                    .scalar_subquery()
-                )
-                half = connection.execute(
-                    sa.select(raw_pages.c.id).where(raw_pages.c.review_count != observed)
-                ).all()
-                stored = connection.execute(
-                    sa.select(sa.func.count()).select_from(raw_pages)
-                ).scalar_one()
-                if connection.dialect.name == "sqlite":
-                    check = connection.exec_driver_sql("PRAGMA integrity_check").scalar()
-                    assert check == "ok"
-        finally:
-            engine.dispose()
+        half, stored = _half_and_stored(db_url)
         assert half == []
-        assert stored >= stored_before  # nothing committed before is lost
+        assert stored >= stored_before + seen  # every reported page stayed committed
+        assert stored < stored_before + 400  # the kill landed mid-import
         stored_before = stored
-    # The kills landed mid-import (else this test would prove nothing).
-    assert 0 < stored_before < 3 * 400
+
+
+def _half_and_stored(db_url: str) -> tuple[list[int], int]:
+    """Raw pages whose observations are not all stored, and the raw page count."""
+    engine = open_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            observed = (
+                sa.select(sa.func.count())
+                .where(review_observations.c.raw_page_id == raw_pages.c.id)
+                .scalar_subquery()
+            )
+            half = connection.execute(
+                sa.select(raw_pages.c.id).where(raw_pages.c.review_count != observed)
+            ).all()
+            stored = connection.execute(sa.select(sa.func.count()).select_from(raw_pages))
+            if connection.dialect.name == "sqlite":
+                check = connection.exec_driver_sql("PRAGMA integrity_check").scalar()
+                assert check == "ok"
+            return [row.id for row in half], int(stored.scalar_one())
+    finally:
+        engine.dispose()
 
 
 def _children(pid: int) -> list[int]:
