@@ -233,6 +233,27 @@ class Site:
     log: RequestLog = field(default_factory=RequestLog)
     _routes: dict[str, _Route] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Paths whose answers wait (see ``holding``); "" while nothing is held.
+    _held_prefix: str = ""
+    _released: threading.Event = field(default_factory=threading.Event)
+
+    @contextmanager
+    def holding(self, prefix: str) -> Iterator[None]:
+        """Keep requests for paths under *prefix* waiting for their answers until the
+        block ends (they are logged on arrival): a client stays mid-request for as long
+        as a test needs, instead of a guessed delay."""
+        self._released.clear()
+        self._held_prefix = prefix
+        try:
+            yield
+        finally:
+            self._held_prefix = ""
+            self._released.set()
+
+    def _wait_if_held(self, path: str) -> None:
+        prefix = self._held_prefix
+        if prefix and path.startswith(prefix):
+            self._released.wait(timeout=120)
 
     def url(self, path: str = "/") -> str:
         return f"{self.base}{path}"
@@ -318,6 +339,7 @@ class _Handler(BaseHTTPRequestHandler):
         arrived = time.monotonic()
         pairs = tuple((k, v) for k, v in self.headers.items())
         self.site.log.add(LoggedRequest(arrived, self.command, self.path, pairs))
+        self.site._wait_if_held(self.path)
         lowered = {k.lower(): v for k, v in pairs}
         reply = self.site._answer(self.path, lowered)
         try:

@@ -160,13 +160,15 @@ def test_two_runs_started_together_one_is_refused(
     db_url: str, server: StandinServer, tmp_path: Path
 ) -> None:
     jobs = write_jobs(tmp_path, server, db_url)
-    jobs.write_text(jobs.read_text().replace("delay = 0", "delay = 0.3"))
     command = [*REVIEWS, "run", "daily", "--jobs", str(jobs)]
     with subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True) as first:
-        deadline = time.monotonic() + 30
-        while not server.log.paths(LISTING) and time.monotonic() < deadline:
-            time.sleep(0.02)  # the first run holds the lock once it crawls
-        second = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
+        # The first run waits on its first listing page until the second has tried:
+        # however slowly the second starts, the first is still running (and locked).
+        with server.holding(LISTING):
+            deadline = time.monotonic() + 30
+            while not server.log.paths(LISTING) and time.monotonic() < deadline:
+                time.sleep(0.02)  # the first run holds the lock once it crawls
+            second = reviews("run", "daily", "--jobs", str(jobs), cwd=tmp_path)
         assert first.wait(timeout=60) == 0
     assert second.returncode == 5
     assert "job 'daily' is already running: lock held by" in second.stderr
