@@ -158,18 +158,20 @@ def test_a_second_crawler_on_one_sqlite_file_is_refused_with_code_5(
 ) -> None:
     db = str(tmp_path / "r.db")
     first_seeds = [seed for seed in seeds(server) if "/anime/2/" not in seed]
-    # Twelve pages 0.3 s apart: still crawling when the second one has started up.
-    first = start(db, first_seeds, "--delay", "0.3")
-    try:
-        wait_for_requests(server, 1)
-        second = start(db, seeds(server)[1:2], "--delay", "0.3")
-        _, err = second.communicate(timeout=60)
-        assert second.returncode == 5, err
-        assert "another process is crawling" in err and "PostgreSQL" in err
-        assert first.poll() is None  # the first one was not disturbed
-    finally:
-        first.kill()
-        first.communicate()
+    # The first crawl waits on its first page until the second has tried: still
+    # crawling however slowly the second one starts up on a busy machine.
+    with server.holding(LISTING):
+        first = start(db, first_seeds, "--delay", "0.3")
+        try:
+            wait_for_requests(server, 1)
+            second = start(db, seeds(server)[1:2], "--delay", "0.3")
+            _, err = second.communicate(timeout=60)
+            assert second.returncode == 5, err
+            assert "another process is crawling" in err and "PostgreSQL" in err
+            assert first.poll() is None  # the first one was not disturbed
+        finally:
+            first.kill()
+            first.communicate()
     assert not server.log.paths("/anime/2/")
 
 
