@@ -98,14 +98,18 @@ def test_renewal_keeps_a_long_run_locked(engine: Engine) -> None:
 
 
 def test_heartbeat_thread_renews_and_exit_releases(engine: Engine) -> None:
-    with JobLock(engine, "daily", ttl=0.4) as lock:
+    # A ttl well above the renewal interval (ttl / 4): a heartbeat thread a loaded
+    # machine wakes late must not let the lock lapse before the contender tries.
+    with JobLock(engine, "daily", ttl=1.2) as lock:
         first = lock.holder()
         assert first is not None
-        time.sleep(0.35)
-        later = lock.holder()
-        assert later is not None and later.expires_at > first.expires_at
+        deadline = time.monotonic() + 10
+        while (later := lock.holder()) is not None and later.expires_at <= first.expires_at:
+            assert time.monotonic() < deadline, "the heartbeat never renewed the lock"
+            time.sleep(0.02)
+        assert later is not None  # renewed, never dropped
         with pytest.raises(JobAlreadyRunning):
-            JobLock(engine, "daily", ttl=0.4).acquire()
+            JobLock(engine, "daily", ttl=1.2).acquire()
     assert lock.holder() is None
 
 
