@@ -44,11 +44,13 @@ If-Modified-Since. ``site.sequence`` plays replies in order, repeating the last.
 
 from __future__ import annotations
 
+import socket
+import struct
 import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,13 +60,18 @@ from pathlib import Path
 __all__ = ["ARRIVAL_JITTER", "LoggedRequest", "Reply", "RequestLog", "Site", "serve"]
 
 #: How much shorter than the client's spacing a gap in the log may read. Arrival
-#: times are taken by a server thread, which a loaded 2-core machine can wake a few
-#: milliseconds late for one request and on time for the next. Both throttles
+#: times are the kernel's receive times (see ``_Handler.handle_one_request``), so a
+#: server thread woken late does not shorten a gap; a client whose request leaves
+#: late after its turn began can, within the throttles' allowance. Both throttles
 #: count an interval from a quick answer (scraper.fetch.throttle), which the server
 #: sent after logging the request, so on loopback the gaps hold without it; the
 #: Fetcher tests keep it for requests whose answers are slow (then intervals count
 #: from the start), and it still catches any real shortfall.
 ARRIVAL_JITTER = 0.01
+
+#: Linux's SO_TIMESTAMPNS (also the SCM type of its ancillary data); Python 3.11's
+#: socket module does not name it.
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 
 HTML = "text/html; charset=utf-8"
 
@@ -174,7 +181,7 @@ def _bomb(size: int) -> bytes:
 class LoggedRequest:
     """A request as the server received it."""
 
-    at: float  # time.monotonic() when its request line and headers were read
+    at: float  # epoch seconds when the kernel received the request's first bytes
     method: str
     path: str  # with the query string
     headers: tuple[tuple[str, str], ...]
@@ -335,10 +342,30 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         return  # tests read the RequestLog, not stderr
 
+    def handle_one_request(self) -> None:
+        # Stamp the request with the kernel's receive time before reading it: a time
+        # read once this thread runs would be late by however long a loaded machine
+        # took to wake it, and a late stamp followed by a prompt one reads as a gap
+        # shorter than the client kept.
+        self._arrived = self._receive_time()
+        super().handle_one_request()
+
+    def _receive_time(self) -> float:
+        """When the next request's first bytes arrived (waiting for them), in epoch
+        seconds; now, where the kernel gives no timestamp."""
+        try:
+            _, ancillary, _, _ = self.connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+        except OSError:
+            return time.time()
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+                seconds, nanoseconds = struct.unpack("qq", data[:16])
+                return float(seconds) + nanoseconds / 1e9
+        return time.time()
+
     def do_GET(self) -> None:
-        arrived = time.monotonic()
         pairs = tuple((k, v) for k, v in self.headers.items())
-        self.site.log.add(LoggedRequest(arrived, self.command, self.path, pairs))
+        self.site.log.add(LoggedRequest(self._arrived, self.command, self.path, pairs))
         self.site._wait_if_held(self.path)
         lowered = {k.lower(): v for k, v in pairs}
         reply = self.site._answer(self.path, lowered)
@@ -388,6 +415,13 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+
+    def server_bind(self) -> None:
+        # Accepted connections inherit the option, so even a request that arrives
+        # before its connection is accepted carries its receive time.
+        with suppress(OSError):  # no kernel timestamps: arrivals are stamped when read
+            self.socket.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+        super().server_bind()
 
     def handle_error(self, request: object, client_address: object) -> None:
         return  # a client hanging up mid-reply is what several tests do on purpose
