@@ -253,7 +253,9 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait_gone(pids: list[int], seconds: float = 5.0) -> None:
+def _wait_gone(pids: list[int], seconds: float = 20.0) -> None:
+    # A deadline, not a wait: workers poll for their parent every 0.5 s, and one that
+    # is still starting up on a loaded machine checks only once it has started.
     deadline = time.monotonic() + seconds
     alive = list(pids)
     while alive and time.monotonic() < deadline:
