@@ -20,6 +20,7 @@ from scraper.crawl import (
     DatabaseRobotsStore,
     DatabaseThrottle,
     Frontier,
+    FrontierItem,
     crawl_key,
     normalise,
     stale_pages,
@@ -64,27 +65,38 @@ def test_two_workers_never_lease_the_same_url(engine: Engine) -> None:
 
 
 def test_expired_leases_are_handed_out_again(engine: Engine) -> None:
-    quick = Frontier(engine, "k", owner="quick", lease_seconds=0.2)
+    # A lease long enough that a loaded machine cannot let it run out before the
+    # second worker's first try; then wait for the expiry itself, not a guessed time.
+    quick = Frontier(engine, "k", owner="quick", lease_seconds=1.0)
     quick.add(urls("/a"))
     [first] = quick.lease()
     other = Frontier(engine, "k", owner="other")
     assert other.lease() == []
-    time.sleep(0.25)
-    [again] = other.lease()
+    [again] = _lease_when_due(other)
     assert again.url == first.url and again.attempts == 2
+
+
+def _lease_when_due(frontier: Frontier, seconds: float = 10.0) -> list[FrontierItem]:
+    """Lease one URL as soon as one is due (failing after *seconds*)."""
+    deadline = time.monotonic() + seconds
+    while not (items := frontier.lease()):
+        assert time.monotonic() < deadline, "nothing became due"
+        time.sleep(0.02)
+    return items
 
 
 def test_retry_later_waits_for_not_before_and_done_rows_stay_done(engine: Engine) -> None:
     frontier = Frontier(engine, "k", owner="w")
     frontier.add(urls("/a", "/b"))
     a, b = frontier.lease(2)
-    frontier.retry_later(a, datetime.now(UTC) + timedelta(seconds=0.3), "503")
+    retry_at = datetime.now(UTC) + timedelta(seconds=1.0)  # far enough for a busy machine
+    frontier.retry_later(a, retry_at, "503")
     frontier.mark_done(b)
     assert frontier.lease() == []
     due = frontier.next_due_at()
     assert due is not None and due > datetime.now(UTC)
-    time.sleep(0.35)
-    [back] = frontier.lease()
+    [back] = _lease_when_due(frontier)
+    assert datetime.now(UTC) >= retry_at  # not handed out before its time
     assert back.url == a.url
     frontier.mark_failed(back, "gone")
     assert frontier.next_due_at() is None
