@@ -119,6 +119,19 @@ def test_prepare_resumes_unfinished_and_restarts_finished_crawls(engine: Engine)
     assert Frontier(engine, "other", owner="w").counts().total == 0  # keys do not mix
 
 
+def test_a_url_given_back_mid_attempt_keeps_its_attempt_count(engine: Engine) -> None:
+    # A crawl stopped (SIGTERM) while processing a URL may have stored its page
+    # already: the attempt must count, so the next worker looks for that page first
+    # instead of storing it twice. URLs never handed to a worker do not count.
+    frontier = Frontier(engine, "k", owner="w")
+    frontier.add(urls("/a", "/b"))
+    a, b = frontier.lease(2)
+    frontier.release(a, attempted=True)
+    frontier.release(b)
+    again = {item.url: item.attempts for item in frontier.lease(2)}
+    assert again == {a.url: 2, b.url: 1}
+
+
 def test_leases_of_a_dead_process_are_reclaimed_at_once(engine: Engine) -> None:
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

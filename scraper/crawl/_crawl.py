@@ -251,7 +251,9 @@ class Runner:
         except SiteBlocked:
             raise
         except BaseException:
-            self.frontier.release(item)  # not done: the next run fetches it again
+            # Not done, but perhaps stored (interrupted between storing the page and
+            # marking it done): counting the attempt makes the next run look first.
+            self.frontier.release(item, attempted=True)
             raise
         finally:
             host[0] = ""

@@ -274,9 +274,14 @@ class Frontier:
         """Give *item* back to the queue, due again at *not_before*."""
         self._finish(item, state=QUEUED, not_before=not_before, last_error=error)
 
-    def release(self, item: FrontierItem) -> None:
-        """Give *item* back unfetched (the crawl stopped); its attempt does not count."""
-        self._finish(item, state=QUEUED, attempts=frontier.c.attempts - 1)
+    def release(self, item: FrontierItem, *, attempted: bool = False) -> None:
+        """Give *item* back (the crawl stopped). Its attempt does not count unless
+        *attempted*: then its page may already be stored, and the attempt count above
+        one is what makes the next worker look for that page before fetching again."""
+        if attempted:
+            self._finish(item, state=QUEUED)
+        else:
+            self._finish(item, state=QUEUED, attempts=frontier.c.attempts - 1)
 
     def _finish(
         self,
