@@ -46,6 +46,18 @@ class ExitCode(enum.IntEnum):
     PAGE_ERRORS = 3
     SITE_BLOCKED = 4
     ALREADY_RUNNING = 5
+    INTERRUPTED = 130  # Ctrl-C or SIGTERM, as shells report SIGINT
+
+
+def explain(error: ScraperError) -> tuple[ExitCode, str]:
+    """Return the exit code for *error* and the words to say it with (one place for both)."""
+    if isinstance(error, UsageError | ConfigError):
+        return ExitCode.USAGE, f"error: {error}"
+    if isinstance(error, SiteBlocked):
+        return ExitCode.SITE_BLOCKED, f"stopped by the site: {error}"
+    if isinstance(error, JobAlreadyRunning):
+        return ExitCode.ALREADY_RUNNING, str(error)
+    return ExitCode.FAILURE, f"error: {error}"
 
 
 #: Command modules, in the order ``reviews --help`` lists them.
@@ -118,19 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except INTERRUPTS:
         print("reviews: interrupted", file=sys.stderr)
-        return 130
-    except (UsageError, ConfigError) as error:
-        print(f"reviews {args.command}: error: {error}", file=sys.stderr)
-        return ExitCode.USAGE
-    except SiteBlocked as error:
-        print(f"reviews {args.command}: stopped by the site: {error}", file=sys.stderr)
-        return ExitCode.SITE_BLOCKED
-    except JobAlreadyRunning as error:
-        print(f"reviews {args.command}: {error}", file=sys.stderr)
-        return ExitCode.ALREADY_RUNNING
+        return ExitCode.INTERRUPTED
     except ScraperError as error:
-        print(f"reviews {args.command}: error: {error}", file=sys.stderr)
-        return ExitCode.FAILURE
+        exit_code, message = explain(error)
+        print(f"reviews {args.command}: {message}", file=sys.stderr)
+        return exit_code
     except BrokenPipeError:
         # `reviews export | head`: the reader left; that is not our failure.
         sys.stderr.close()

@@ -8,16 +8,12 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from scraper.cli import ExitCode
+from scraper.cli import ExitCode, explain
 from scraper.cli._common import add_command, add_db_option, number, sigterm_stops
 from scraper.cli.jobs import add_jobs_option
 from scraper.errors import (
     INTERRUPTS,
-    ConfigError,
-    JobAlreadyRunning,
     ScraperError,
-    SiteBlocked,
-    UsageError,
 )
 
 if TYPE_CHECKING:
@@ -83,21 +79,13 @@ def _run_logged(api: Any, job: Job, jobs_path: str | None) -> int:
     with logging_to(f"reviews run {job.name}", job.log_file) as log:
         try:
             result = api.run_job(job.name, jobs_path=jobs_path)
-        except JobAlreadyRunning as error:
-            log.error("%s", error)
-            return ExitCode.ALREADY_RUNNING
-        except SiteBlocked as error:
-            log.error("stopped by the site: %s", error)
-            return ExitCode.SITE_BLOCKED
-        except (ConfigError, UsageError) as error:
-            log.error("%s", error)
-            return ExitCode.USAGE
         except ScraperError as error:
-            log.error("failed: %s", error)
-            return ExitCode.FAILURE
+            code, words = explain(error)
+            log.error("%s", words)
+            return code
         except INTERRUPTS:
             log.error("interrupted: the next run continues where this one stopped")
-            return 130
+            return ExitCode.INTERRUPTED
         log.info(
             "job %s: %s: %d pages, %d new and %d updated reviews, %d errors",
             job.name,
