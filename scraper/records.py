@@ -19,11 +19,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REACTION_KINDS",
+    "Author",
     "Entry",
     "FetchedPage",
     "PageKind",
     "PageResult",
+    "Rating",
+    "Record",
     "Review",
+    "ReviewedItem",
     "User",
 ]
 
@@ -144,6 +148,91 @@ class Review(NamedTuple):
             review=data["review"],
             layout=data["layout"],
         )
+
+
+class ReviewedItem(NamedTuple):
+    """The reviewed thing (contract v2 ``item``): an anime, a recipe, a shop."""
+
+    name: str | None
+    type: str | None
+    url: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type, "url": self.url}
+
+
+class Author(NamedTuple):
+    """Who wrote a review (contract v2 ``author``)."""
+
+    name: str | None
+    url: str | None = None
+    image_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "url": self.url, "image_url": self.image_url}
+
+
+class Rating(NamedTuple):
+    """A rating with its scale (contract v2 ``rating``)."""
+
+    value: float
+    best: float = 5.0
+    worst: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": _number(self.value),
+            "best": _number(self.best),
+            "worst": _number(self.worst),
+        }
+
+
+def _number(value: float) -> int | float:
+    """Return *value* as an int when it is whole (``10`` rather than ``10.0`` in JSON)."""
+    return int(value) if float(value).is_integer() else value
+
+
+class Record(NamedTuple):
+    """One review record of any site, contract v2 (see shared/record-contract.md).
+
+    ``site`` and ``id`` together name the review across captures. ``date`` is
+    the page's own text, as precise as it says (ISO 8601), never shifted.
+    ``extra`` holds a site's own keys (MyAnimeList's v1 keys), emitted before
+    the v2 keys by ``to_dict``; the archive stores it as JSON.
+    """
+
+    site: str
+    id: str
+    url: str
+    item: ReviewedItem
+    author: Author
+    date: str | None
+    title: str | None
+    rating: Rating | None
+    body: str | None
+    tags: tuple[str, ...]
+    reactions: Mapping[str, int] | None
+    source: str
+    extra: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the contract record: the site's own keys first, then the v2 keys."""
+        data: dict[str, Any] = dict(self.extra) if self.extra else {}
+        data.update(
+            site=self.site,
+            id=self.id,
+            url=self.url,
+            item=self.item.to_dict(),
+            author=self.author.to_dict(),
+            date=self.date,
+            title=self.title,
+            rating=self.rating.to_dict() if self.rating is not None else None,
+            body=self.body,
+            tags=list(self.tags),
+            reactions=dict(self.reactions) if self.reactions is not None else None,
+            source=self.source,
+        )
+        return data
 
 
 class PageKind(enum.StrEnum):
