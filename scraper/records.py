@@ -1,5 +1,7 @@
-"""The data that flows through the archive: review records (contract v1), page
-results from the site parsers, and fetched pages from the network or from disk.
+"""The data that flows through the archive: review records (contract v2, the same
+shape for every site), page results from the site parsers, and fetched pages from
+the network or from disk. A site's own record shape (MyAnimeList's v1 keys) lives
+in its folder under ``scraper.sites`` and travels in ``Record.extra``.
 
 These are plain immutable records (named tuples: cheap to import and to build,
 which `reviews parse` needs) with no behaviour beyond conversion to the
@@ -11,143 +13,20 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from scraper.fetched import FetchedPage
 
 __all__ = [
-    "REACTION_KINDS",
     "Author",
-    "Entry",
     "FetchedPage",
     "PageKind",
     "PageResult",
     "Rating",
     "Record",
-    "Review",
     "ReviewedItem",
-    "User",
 ]
-
-EntryType = Literal["anime", "manga"]
-Layout = Literal["current", "legacy"]
-
-#: Reaction kinds in contract order; ``overall`` is the total.
-REACTION_KINDS: tuple[str, ...] = (
-    "overall",
-    "nice",
-    "love_it",
-    "funny",
-    "confusing",
-    "informative",
-    "well_written",
-    "creative",
-)
-
-
-class Entry(NamedTuple):
-    """An anime or manga that reviews are about."""
-
-    mal_id: int
-    type: EntryType
-    title: str
-    url: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"mal_id": self.mal_id, "type": self.type, "title": self.title, "url": self.url}
-
-
-class User(NamedTuple):
-    """A reviewer as named on the page it was read from."""
-
-    username: str
-    url: str
-    image_url: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"username": self.username, "url": self.url, "image_url": self.image_url}
-
-
-class Review(NamedTuple):
-    """One review record, contract v1 (see shared/record-contract.md).
-
-    ``date`` is timezone-aware (UTC). ``reactions`` and ``scores`` are plain
-    mappings in contract key order, or None where the layout has none.
-    """
-
-    mal_id: int
-    type: EntryType
-    entry: Entry
-    user: User
-    date: datetime
-    score: int
-    tags: tuple[str, ...]
-    is_spoiler: bool
-    is_preliminary: bool
-    episodes_watched: int | None
-    chapters_read: int | None
-    reactions: Mapping[str, int] | None
-    helpful_count: int | None
-    scores: Mapping[str, int] | None
-    review: str
-    layout: Layout
-
-    @property
-    def url(self) -> str:
-        return f"https://myanimelist.net/reviews.php?id={self.mal_id}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the contract record: JSON-ready, keys in contract order."""
-        return {
-            "mal_id": self.mal_id,
-            "url": self.url,
-            "type": self.type,
-            "entry": self.entry.to_dict(),
-            "user": self.user.to_dict(),
-            "date": self.date.isoformat(),
-            "score": self.score,
-            "tags": list(self.tags),
-            "is_spoiler": self.is_spoiler,
-            "is_preliminary": self.is_preliminary,
-            "episodes_watched": self.episodes_watched,
-            "chapters_read": self.chapters_read,
-            "reactions": dict(self.reactions) if self.reactions is not None else None,
-            "helpful_count": self.helpful_count,
-            "scores": dict(self.scores) if self.scores is not None else None,
-            "review": self.review,
-            "layout": self.layout,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Review:
-        """Build a record from its contract dict (the inverse of ``to_dict``)."""
-        entry = data["entry"]
-        user = data["user"]
-        return cls(
-            mal_id=int(data["mal_id"]),
-            type=data["type"],
-            entry=Entry(
-                mal_id=int(entry["mal_id"]),
-                type=entry["type"],
-                title=entry["title"],
-                url=entry["url"],
-            ),
-            user=User(username=user["username"], url=user["url"], image_url=user["image_url"]),
-            date=datetime.fromisoformat(data["date"]),
-            score=int(data["score"]),
-            tags=tuple(data["tags"]),
-            is_spoiler=bool(data["is_spoiler"]),
-            is_preliminary=bool(data["is_preliminary"]),
-            episodes_watched=data["episodes_watched"],
-            chapters_read=data["chapters_read"],
-            reactions=data["reactions"],
-            helpful_count=data["helpful_count"],
-            scores=data["scores"],
-            review=data["review"],
-            layout=data["layout"],
-        )
 
 
 class ReviewedItem(NamedTuple):
@@ -238,10 +117,10 @@ class Record(NamedTuple):
 class PageKind(enum.StrEnum):
     """What a fetched page turned out to be."""
 
-    ENTRY_REVIEWS = "entry_reviews"  # /anime|manga/{id}/{slug}/reviews
-    SINGLE_REVIEW = "single_review"  # /reviews.php?id=N
-    RECENT_REVIEWS = "recent_reviews"  # /reviews.php?t=anime
-    USER_REVIEWS = "user_reviews"  # /profile/{name}/reviews
+    ENTRY_REVIEWS = "entry_reviews"  # the reviews of one item (a listing, or an item's page)
+    SINGLE_REVIEW = "single_review"  # one review's own page (a permalink)
+    RECENT_REVIEWS = "recent_reviews"  # reviews of many items, newest first
+    USER_REVIEWS = "user_reviews"  # the reviews of one author
     NOT_REVIEW_PAGE = "not_review_page"
     BLOCKED = "blocked"  # captcha / access denied served with any status
     UNRECOGNISED = "unrecognised"  # looks like a review page, yields nothing: drift alarm
@@ -265,16 +144,18 @@ class PageResult(NamedTuple):
     """What a site parser read from one page.
 
     ``url`` is the page's canonical URL on the site's own host (when known);
-    ``next_url`` the "More Reviews" link, None on the last page; ``problem`` a
-    human sentence for the non-review kinds.
+    ``item`` the reviewed thing the page is about (None for a page of many);
+    ``next_url`` the next page of the listing ("More Reviews", ``rel="next"``),
+    None on the last page; ``layout`` the page generation or markup syntax it was
+    read from; ``problem`` a human sentence for the non-review kinds.
     """
 
     kind: PageKind
     url: str | None
-    reviews: tuple[Review, ...] = ()
-    entry: Entry | None = None
+    reviews: tuple[Record, ...] = ()
+    item: ReviewedItem | None = None
     next_url: str | None = None
-    layout: Layout | None = None
+    layout: str | None = None
     problem: str | None = None
 
     def raise_for_kind(self) -> PageResult:

@@ -14,7 +14,8 @@ import pytest
 
 from scraper.cli import ExitCode, main
 from scraper.errors import LayoutNotRecognised, RateLimited, ScraperError, is_transient
-from scraper.records import Entry, PageKind, PageResult, Review, User
+from scraper.records import PageKind, PageResult
+from scraper.sites.mal.v1 import Entry, Review, User, to_record
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,5 +95,5 @@ def test_page_result_raises_for_the_drift_alarm() -> None:
     result = PageResult(kind=PageKind.UNRECOGNISED, url="http://x/r", problem="no reviews")
     with pytest.raises(LayoutNotRecognised, match="no reviews"):
         result.raise_for_kind()
-    ok = PageResult(kind=PageKind.SINGLE_REVIEW, url="http://x/r", reviews=(_review(),))
+    ok = PageResult(kind=PageKind.SINGLE_REVIEW, url="http://x/r", reviews=(to_record(_review()),))
     assert ok.raise_for_kind() is ok

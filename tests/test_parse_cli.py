@@ -164,16 +164,16 @@ def test_bad_url_option_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture
 )
 def test_record_json_is_exactly_json_dumps(body: str) -> None:
     from scraper.cli.parse import record_json
-    from scraper.records import Review
+    from scraper.sites.mal.v1 import Review, to_record
 
     line = (MAL / "anime-reviews-current.expected.jsonl").read_text(encoding="utf-8")
     record = json.loads(line.splitlines()[0])
     record["review"] = body
-    review = Review.from_dict(record)
+    review = to_record(Review.from_dict(record))
     assert record_json(review) == json.dumps(review.to_dict(), ensure_ascii=False)
     # A title that looks like the body's stand-in changes nothing either.
     record["entry"]["title"] = "\x00body\x00"
-    tricky = Review.from_dict(record)
+    tricky = to_record(Review.from_dict(record))
     assert record_json(tricky) == json.dumps(tricky.to_dict(), ensure_ascii=False)
 
 

@@ -8,6 +8,7 @@ Whatever comes back must still honour the record contract.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -40,14 +41,14 @@ def check(data: bytes | str, url: str | None = None, charset: str | None = None)
         assert result.reviews, "a review page kind must carry reviews"
     else:
         assert result.problem, "a page without reviews must say why"
-    ids = [review.mal_id for review in result.reviews]
+    ids = [(review.site, review.id) for review in result.reviews]
     assert len(ids) == len(set(ids))
     for review in result.reviews:
         record = review.to_dict()
         json.dumps(record)
         assert record["url"].startswith("https://myanimelist.net/reviews.php?id=")
         assert record["entry"]["url"].startswith("https://myanimelist.net/")
-        assert review.date.tzinfo is not None
+        assert review.date is not None and datetime.fromisoformat(review.date).tzinfo is not None
 
 
 @SETTINGS

@@ -22,7 +22,7 @@ from scraper.errors import ParseError, UsageError
 from scraper.records import PageKind
 
 if TYPE_CHECKING:
-    from scraper.records import Review
+    from scraper.records import Record
 
 __all__ = ["expand_paths", "record_json", "register", "run"]
 
@@ -38,6 +38,8 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 #: survives parsing (the parser turns it into U+FFFD), so no field can hold it.
 _BODY_SLOT = "\x00body\x00"
 _BODY_SLOT_JSON = _ENCODE(_BODY_SLOT)
+#: The keys that hold a body: v2 ``body``, and a site's own copy (MyAnimeList's v1 ``review``).
+_BODY_KEYS = ("review", "body")
 
 _KIND_PHRASES = {
     PageKind.NOT_REVIEW_PAGE: "not a review page",
@@ -129,17 +131,26 @@ def _json_string(text: str) -> str:
     return encode_basestring(text)
 
 
-def record_json(review: Review) -> str:
+def record_json(review: Record) -> str:
     """Return one contract record as JSON text: what ``json.dumps(review.to_dict(),
-    ensure_ascii=False)`` returns, faster."""
+    ensure_ascii=False)`` returns, faster.
+
+    The body (printed once as v2 ``body`` and, for a site that has one, once
+    more under its own key) is escaped once and put in both places.
+    """
     record = review.to_dict()
-    body = record["review"]
-    record["review"] = _BODY_SLOT
-    text = _ENCODE(record)
-    if text.count(_BODY_SLOT_JSON) != 1:  # cannot happen (see _BODY_SLOT); stay exact
-        record["review"] = body
+    body = record.get("body")
+    if not isinstance(body, str):
         return _ENCODE(record)
-    return text.replace(_BODY_SLOT_JSON, _json_string(body), 1)
+    slots = [key for key in _BODY_KEYS if record.get(key) is body or record.get(key) == body]
+    for key in slots:
+        record[key] = _BODY_SLOT
+    text = _ENCODE(record)
+    if text.count(_BODY_SLOT_JSON) != len(slots):  # cannot happen (see _BODY_SLOT); stay exact
+        for key in slots:
+            record[key] = body
+        return _ENCODE(record)
+    return text.replace(_BODY_SLOT_JSON, _json_string(body))
 
 
 def _parse_file(job: tuple[str, str | None]) -> _PageOutcome:

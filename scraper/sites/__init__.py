@@ -1,32 +1,71 @@
-"""Site parsers: pure functions of (html, url) to review records and the next link.
+"""Sites: pure functions of (html, url) to review records and the next link, and
+everything else the archive needs to know about a site.
 
-A site is an object with a ``name``, ``matches(tree, url)`` and
-``parse(tree, url) -> PageResult`` (the next page travels in
-``PageResult.next_url``). Sites live in ``SITES``, tried in order; adding a
-site means adding a folder beside ``mal/`` and an entry there. Nothing here
-touches the network or a database, so every parser is testable from a file.
+A site (``Site``) recognises and parses its pages (``matches``, ``parse``; the
+next page travels in ``PageResult.next_url``) and decides, for the crawler and
+the store, how its listing URLs are spelled and paged, which URLs are its review
+pages, how its items and authors are keyed, its own filters (tags, item types)
+and which of its own record keys are kept (``scraper.sites._generic.SitePolicy``
+holds the defaults). Sites live in ``SITES``, tried in order: a site of its own
+(MyAnimeList) reads its pages, and the generic schema.org reader any other page.
+Adding a site means adding a folder beside ``mal/`` and one line there. Nothing
+here touches the network or a database, so every parser is testable from a file.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper.errors import ParseError, UsageError
-from scraper.records import PageKind, PageResult
+from scraper.records import PageKind, PageResult, Record
 from scraper.sites._blocked import block_reason
 from scraper.sites._decode import parser_input
+from scraper.sites._generic import SitePolicy
 from scraper.sites.mal import MAL
 
-__all__ = ["SITES", "Site", "parse_page"]
+__all__ = [
+    "GENERIC",
+    "SITES",
+    "Site",
+    "SiteRules",
+    "known_tags",
+    "parse_page",
+    "site_for_record",
+    "site_for_url",
+]
 
 
-class Site(Protocol):
-    """What every site parser provides."""
+class SiteRules(Protocol):
+    """What a site decides for the crawler and the store (see ``SitePolicy``)."""
 
     name: str
+    known_tags: tuple[str, ...]
+    item_types: tuple[str, ...]
+    paging_parameters: tuple[str, ...]
+    counting_extras: tuple[str, ...]
+
+    def owns(self, namespace: str) -> bool: ...
+    def handles_url(self, url: str) -> bool: ...
+    def listing_url(self, url: str, *, mode: str) -> str: ...
+    def in_listing(self, url: str, seed: str) -> bool: ...
+    def is_review_url(self, url: str) -> bool: ...
+    def item_key(self, record: Record) -> str: ...
+    def author_key(self, record: Record) -> str | None: ...
+    def same_author(self, first_image: str | None, second_image: str | None) -> bool: ...
+    def item_keys(self, text: str) -> list[str] | None: ...
+    def stored_extra(self, record: Record) -> dict[str, Any] | None: ...
+    def record_extra(
+        self, record: Record, item_key: str, stored: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None: ...
+    def history_keys(self, observation: Mapping[str, Any]) -> dict[str, Any]: ...
+
+
+class Site(SiteRules, Protocol):
+    """What every registered site provides: its rules, and reading its pages."""
 
     def matches(self, tree: LexborHTMLParser, url: str | None) -> bool:
         """Return True when this site can read the page."""
@@ -37,6 +76,30 @@ class Site(Protocol):
 
 #: Registered sites, tried in order.
 SITES: tuple[Site, ...] = (MAL,)
+
+#: The policy of every site without a folder of its own (pages read from schema.org markup).
+GENERIC: SiteRules = SitePolicy()
+
+
+def site_for_record(namespace: str) -> SiteRules:
+    """Return the site whose records carry ``site`` *namespace* (GENERIC for any other)."""
+    for site in SITES:
+        if site.owns(namespace):
+            return site
+    return GENERIC
+
+
+def site_for_url(url: str) -> SiteRules:
+    """Return the site *url* belongs to (GENERIC for any other address)."""
+    for site in SITES:
+        if site.handles_url(url):
+            return site
+    return GENERIC
+
+
+def known_tags() -> tuple[str, ...]:
+    """Return every registered site's tag labels (for ``--tag``), without repeats."""
+    return tuple(dict.fromkeys(tag for site in SITES for tag in site.known_tags))
 
 
 def parse_page(

@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.records import Layout, PageKind, PageResult, Review
+from scraper.records import PageKind, PageResult, ReviewedItem
 from scraper.sites._blocked import block_reason
 from scraper.sites.mal import selectors as sel
+from scraper.sites.mal.archive import MalPolicy, on_mal_host
 from scraper.sites.mal.current import parse_current_review
 from scraper.sites.mal.fields import MalformedReview, review_id
 from scraper.sites.mal.legacy import is_legacy_review, parse_legacy_review
@@ -28,17 +29,15 @@ from scraper.sites.mal.page import (
     next_page_url,
     page_context,
 )
+from scraper.sites.mal.v1 import Entry, Layout, Review, to_record
 
 __all__ = ["MAL", "MalSite"]
 
-_MAL_HOSTS = ("myanimelist.net", "www.myanimelist.net")
 _REVIEW_PATH_WORDS = ("/reviews", "reviews.php")
 
 
-class MalSite:
-    """The MyAnimeList site parser (see ``scraper.sites.Site``)."""
-
-    name = "mal"
+class MalSite(MalPolicy):
+    """The MyAnimeList site (see ``scraper.sites.Site``): its parser and its policy."""
 
     def matches(self, tree: LexborHTMLParser, url: str | None) -> bool:
         """Return True when the page comes from MyAnimeList (by its content or address)."""
@@ -50,9 +49,9 @@ class MalSite:
             return True
         canonical = tree.css_first(sel.CANONICAL)
         href = canonical.attrs.get("href") if canonical is not None else None
-        if _on_mal_host(href) or tree.css_first(sel.REVIEW_PAGE_HINTS) is not None:
+        if on_mal_host(href) or tree.css_first(sel.REVIEW_PAGE_HINTS) is not None:
             return True
-        return _on_mal_host(url)
+        return on_mal_host(url)
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
         """Return what the page holds; see the module docstring for broken elements."""
@@ -67,7 +66,7 @@ class MalSite:
             return PageResult(
                 kind=PageKind.UNRECOGNISED,
                 url=page_url,
-                entry=context.entry,
+                item=_item(context.entry),
                 layout=layout,
                 problem=f"layout not recognised: {len(elements)} {layout} review element(s) "
                 "but no readable review: " + _summary(problems),
@@ -84,8 +83,8 @@ class MalSite:
         return PageResult(
             kind=kind,
             url=page_url,
-            reviews=tuple(reviews),
-            entry=entry,
+            reviews=tuple(map(to_record, reviews)),
+            item=_item(entry),
             next_url=next_page_url(tree, parts.more, url, page_url),
             layout=layout,
             problem="; ".join(problems) if problems else None,
@@ -130,11 +129,8 @@ def page_parts(tree: LexborHTMLParser) -> PageParts:
     return PageParts("legacy" if legacy else None, legacy, more)
 
 
-def _on_mal_host(address: str | None) -> bool:
-    try:
-        return bool(address) and urlsplit(address or "").netloc in _MAL_HOSTS
-    except ValueError:  # an unparseable address names no host
-        return False
+def _item(entry: Entry | None) -> ReviewedItem | None:
+    return ReviewedItem(entry.title, entry.type, entry.url) if entry is not None else None
 
 
 def _parse_elements(

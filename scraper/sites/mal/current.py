@@ -7,7 +7,6 @@ from collections.abc import Mapping
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import REACTION_KINDS, Review, User
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.fields import (
     MalformedReview,
@@ -20,6 +19,7 @@ from scraper.sites.mal.fields import (
 )
 from scraper.sites.mal.page import PageContext
 from scraper.sites.mal.text import body_text, clean_inline
+from scraper.sites.mal.v1 import REACTION_KINDS, Review, User
 
 __all__ = ["parse_current_review"]
 

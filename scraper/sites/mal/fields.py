@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import Entry, User
 from scraper.sites.mal.page import MAL_ORIGIN, PageContext, entry_from_url
 from scraper.sites.mal.text import clean_inline
+from scraper.sites.mal.v1 import Entry, User
 
 __all__ = [
     "MalformedReview",

@@ -6,7 +6,6 @@ import re
 
 from selectolax.lexbor import LexborNode
 
-from scraper.records import Review, User
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.fields import (
     MalformedReview,
@@ -18,6 +17,7 @@ from scraper.sites.mal.fields import (
 )
 from scraper.sites.mal.page import PageContext
 from scraper.sites.mal.text import body_text, clean_inline
+from scraper.sites.mal.v1 import Review, User
 
 __all__ = ["is_legacy_review", "parse_legacy_review"]
 

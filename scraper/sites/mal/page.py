@@ -13,9 +13,10 @@ from urllib.parse import parse_qs, unquote, urljoin, urlsplit, urlunsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.records import Entry, PageKind, User
+from scraper.records import PageKind
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.text import clean_inline
+from scraper.sites.mal.v1 import Entry, User
 
 __all__ = [
     "MAL_ORIGIN",
