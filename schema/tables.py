@@ -2,8 +2,11 @@
 
 Reading guide (names chosen to read well in Datasette / sqlite-utils):
 
-- ``entries``, ``users`` (+ ``user_names``: every name a user was seen under),
-  ``reviews`` (latest values), ``tags`` / ``review_tags``: the normalized archive.
+- ``items`` (what is reviewed), ``authors`` (+ ``author_names``: every name an
+  author was seen under), ``reviews`` (latest values), ``tags`` / ``review_tags``:
+  the normalized archive. Items, authors and reviews are namespaced by ``site``
+  (contract v2) and keyed within it as the site decides; a site's own record keys
+  are kept as JSON in ``extra``.
 - ``review_observations``: one row each time a review was seen on a raw page; the
   history. ``(review_id, raw_page_id)`` is unique, so re-parsing is idempotent.
 - ``raw_pages``: every fetch or import, with its headers and status; the body is
@@ -23,8 +26,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
-    Boolean,
-    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -41,16 +42,15 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-from scraper.records import REACTION_KINDS
-
 __all__ = [
-    "REACTION_COLUMNS",
     "UTCDateTime",
+    "author_names",
+    "authors",
     "crawl_runs",
-    "entries",
     "fetch_errors",
     "frontier",
     "hosts",
+    "items",
     "job_locks",
     "metadata",
     "raw_bodies",
@@ -60,8 +60,6 @@ __all__ = [
     "reviews",
     "tags",
     "url_validators",
-    "user_names",
-    "users",
 ]
 
 # Deterministic constraint names, so migrations can refer to them on every database.
@@ -100,47 +98,45 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)  # type: ignore[no-any-return]
 
 
-#: Reaction kinds as columns (``reactions_<kind>``), in contract order.
-REACTION_COLUMNS: tuple[str, ...] = REACTION_KINDS
-
-
-def _reaction_columns() -> list[Column[Any]]:
-    return [Column(f"reactions_{kind}", Integer, nullable=True) for kind in REACTION_COLUMNS]
-
-
-entries = Table(
-    "entries",
+items = Table(
+    "items",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("type", String(8), nullable=False),  # "anime" / "manga"
-    Column("mal_id", Integer, nullable=False),
-    Column("title", Text, nullable=False),
-    Column("url", Text, nullable=False),
+    Column("site", Text, nullable=False),  # the records' namespace (contract v2 ``site``)
+    Column("key", Text, nullable=False),  # the item's key within its site (the site decides)
+    Column("type", Text, nullable=True),  # free text: the site's own kind of item
+    Column("name", Text, nullable=True),
+    Column("url", Text, nullable=True),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
-    UniqueConstraint("type", "mal_id"),
-    CheckConstraint("type IN ('anime', 'manga')", name="entry_type"),
+    UniqueConstraint("site", "key"),
+    Index(None, "name"),
 )
 
-users = Table(
-    "users",
+authors = Table(
+    "authors",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("username", Text, nullable=False),  # the newest name seen
-    Column("url", Text, nullable=False),
+    Column("site", Text, nullable=False),
+    # The author's key within its site; NULL where the site names authors only by
+    # names that change (they are then found through ``author_names``).
+    Column("key", Text, nullable=True),
+    Column("name", Text, nullable=True),  # the newest name seen
+    Column("url", Text, nullable=True),
     Column("image_url", Text, nullable=True),
     Column("name_seen_at", UTCDateTime, nullable=False),  # capture that gave the name
-    Index(None, "username"),
+    UniqueConstraint("site", "key"),
+    Index(None, "name"),
 )
 
-user_names = Table(
-    "user_names",
+author_names = Table(
+    "author_names",
     metadata,
-    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("username", Text, primary_key=True),
+    Column("author_id", ForeignKey("authors.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", Text, primary_key=True),
     Column("first_seen_at", UTCDateTime, nullable=False),
     Column("last_seen_at", UTCDateTime, nullable=False),
-    Index(None, "username"),
+    Index(None, "name"),
 )
 
 raw_bodies = Table(
@@ -185,37 +181,49 @@ tags = Table(
 reviews = Table(
     "reviews",
     metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=False),  # MAL review id
-    Column("entry_id", ForeignKey("entries.id"), nullable=False),
-    Column("user_id", ForeignKey("users.id"), nullable=False),
-    Column("type", String(8), nullable=False),
-    Column("date", UTCDateTime, nullable=False),
-    Column("score", Integer, nullable=False),
-    Column("is_spoiler", Boolean, nullable=False),
-    Column("is_preliminary", Boolean, nullable=False),
-    Column("episodes_watched", Integer, nullable=True),
-    Column("chapters_read", Integer, nullable=True),
-    *_reaction_columns(),
-    Column("helpful_count", Integer, nullable=True),
-    Column("scores", JSON, nullable=True),  # legacy sub-scores
-    Column("body", Text, nullable=False),
-    Column("body_sha256", String(64), nullable=False),
-    Column("layout", String(8), nullable=False),
+    # The row id (SQLite: an alias of the rowid, which full text indexes by); the
+    # review's own id is (site, key).
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("site", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("item_id", ForeignKey("items.id"), nullable=False),
+    Column("author_id", ForeignKey("authors.id"), nullable=False),
+    Column("item_type", Text, nullable=True),
+    Column("date_text", Text, nullable=True),  # as the page gives it (ISO 8601)
+    Column("date", UTCDateTime, nullable=True),  # the same instant in UTC, for filters
+    Column("title", Text, nullable=True),
+    Column("rating_value", Float, nullable=True),
+    Column("rating_best", Float, nullable=True),
+    Column("rating_worst", Float, nullable=True),
+    Column("body", Text, nullable=True),
+    Column("body_sha256", String(64), nullable=True),
+    Column("reactions", JSON, nullable=True),  # {kind: count}
+    Column("source", String(16), nullable=False),  # how it was read (mal-current, json-ld...)
+    Column("extra", JSON, nullable=True),  # the site's own keys
     Column("first_seen_at", UTCDateTime, nullable=False),
     # The capture the latest values come from: a later import of an older capture
     # never overwrites them.
     Column("last_seen_at", UTCDateTime, nullable=False),
     Column("last_raw_page_id", ForeignKey("raw_pages.id"), nullable=True),
-    Index(None, "entry_id"),
-    Index(None, "user_id"),
+    UniqueConstraint("site", "key"),
+    Index(None, "item_id"),
+    Index(None, "author_id"),
     Index(None, "date"),
-    Index(None, "score"),
+    Index(None, "rating_value"),
 )
 
 review_tags = Table(
     "review_tags",
     metadata,
-    Column("review_id", ForeignKey("reviews.id", ondelete="CASCADE"), primary_key=True),
+    # BIGINT as revision 0001 made it (on SQLite too, where it is the same integer).
+    Column(
+        "review_id",
+        BigInteger,
+        ForeignKey("reviews.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
     Column("tag_id", ForeignKey("tags.id"), primary_key=True),
     Column("position", Integer, nullable=False),
     Index(None, "tag_id"),
@@ -228,15 +236,15 @@ review_observations = Table(
     Column("review_id", ForeignKey("reviews.id", ondelete="CASCADE"), nullable=False),
     Column("raw_page_id", ForeignKey("raw_pages.id"), nullable=False),
     Column("observed_at", UTCDateTime, nullable=False),
-    Column("username", Text, nullable=False),
-    Column("score", Integer, nullable=False),
-    *_reaction_columns(),
-    Column("helpful_count", Integer, nullable=True),
-    Column("scores", JSON, nullable=True),
+    Column("author_name", Text, nullable=True),
+    Column("rating_value", Float, nullable=True),
+    Column("reactions", JSON, nullable=True),
     Column("tags", JSON, nullable=False),
-    Column("review_sha256", String(64), nullable=False),  # of the body text (UTF-8)
+    Column("body_sha256", String(64), nullable=True),  # of the body text (UTF-8)
+    Column("extra", JSON, nullable=True),
     UniqueConstraint("review_id", "raw_page_id"),
     Index(None, "review_id", "observed_at"),
+    Index(None, "raw_page_id"),
 )
 
 fetch_errors = Table(

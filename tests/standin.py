@@ -312,7 +312,7 @@ def stored_pages(db_url: str) -> dict[str, int]:
 
 def stored_review_ids(db_url: str) -> set[int]:
     """Return the ids of the reviews in the archive at *db_url*."""
-    return {int(row[0]) for row in query(db_url, "SELECT id FROM reviews")}
+    return {int(row[0]) for row in query(db_url, "SELECT key FROM reviews")}
 
 
 def age_validators(db_url: str, age: timedelta) -> None:

@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from test_query_pages import build_archive, expected_records
 
 from scraper.cli import ExitCode, main
-from scraper.export.tabular import CSV_COLUMNS, SCORE_KINDS, TAG_SEPARATOR
-from scraper.records import REACTION_KINDS, FetchedPage
+from scraper.export.tabular import CSV_COLUMNS, TAG_SEPARATOR
+from scraper.records import FetchedPage
+from scraper.sites.mal.archive import SCORE_KINDS
+from scraper.sites.mal.v1 import REACTION_KINDS
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
 
@@ -85,6 +87,22 @@ def _from_csv(row: dict[str, str]) -> dict[str, object]:
         "scores": None if all(v is None for v in scores.values()) else scores,
         "review": row["review"],
         "layout": row["layout"],
+        "site": row["site"],
+        "id": row["id"],
+        "item": {"name": row["item_name"], "type": row["item_type"], "url": row["item_url"]},
+        "author": {
+            "name": row["author_name"],
+            "url": row["author_url"],
+            "image_url": row["author_image_url"] or None,
+        },
+        "title": row["title"] or None,
+        "rating": {
+            "value": int(row["rating_value"]),
+            "best": int(row["rating_best"]),
+            "worst": int(row["rating_worst"]),
+        },
+        "body": row["body"],
+        "source": row["source"],
     }
 
 
@@ -176,11 +194,12 @@ def test_stats_counts_the_archive(db_url: str, capsys: pytest.CaptureFixture[str
     assert main(["stats", "--db", db_url, "--json"]) == 0
     stats = json.loads(capsys.readouterr().out)
     totals = stats["totals"]
-    assert (totals["reviews"], totals["entries"], totals["users"]) == (7, 3, 5)
+    assert (totals["reviews"], totals["items"], totals["authors"]) == (7, 3, 5)
     assert (totals["observations"], totals["raw_pages"], totals["raw_bodies"]) == (14, 6, 3)
     assert 0 < totals["raw_bytes_stored"] < totals["raw_bytes"]
     assert totals["database_bytes"] > 0
-    assert stats["by_entry"][0] == ["Harbour Lights (anime 1001)", 3]
+    assert stats["by_entry"][0] == ["Harbour Lights (myanimelist anime:1001)", 3]
+    assert stats["by_site"] == [["myanimelist", 7]]
     assert ["Recommended", 3] in stats["by_tag"] and ["Well-written", 1] in stats["by_tag"]
     assert stats["by_score"] == [[2, 1], [4, 1], [5, 1], [7, 1], [8, 1], [9, 1], [10, 1]]
     assert stats["by_month"][0] == ["2019-03", 1] and len(stats["by_month"]) == 7
@@ -189,22 +208,21 @@ def test_stats_counts_the_archive(db_url: str, capsys: pytest.CaptureFixture[str
 def test_sql_reads(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     build_archive(db_url).dispose()
     sql = (
-        "SELECT entry_title, count(*) AS n FROM reviews_view "
-        "WHERE entry_title LIKE '%Moon%' GROUP BY entry_title"
+        "SELECT item_name, count(*) AS n FROM reviews_view "
+        "WHERE item_name LIKE '%Moon%' GROUP BY item_name"
     )
     assert main(["sql", "--db", db_url, sql]) == 0
-    assert json.loads(capsys.readouterr().out) == {"entry_title": "Copper Moon Express", "n": 2}
-    assert (
-        main(["sql", "--db", db_url, "--format", "csv", "SELECT id FROM reviews ORDER BY id"]) == 0
-    )
-    assert capsys.readouterr().out.split() == ["id", *(str(n) for n in range(5001, 5008))]
+    assert json.loads(capsys.readouterr().out) == {"item_name": "Copper Moon Express", "n": 2}
+    keys = "SELECT key FROM reviews ORDER BY key"
+    assert main(["sql", "--db", db_url, "--format", "csv", keys]) == 0
+    assert capsys.readouterr().out.split() == ["key", *(str(n) for n in range(5001, 5008))]
 
 
 @pytest.mark.parametrize(
     "statement",
     [
         "DELETE FROM reviews",
-        "UPDATE reviews SET score = 1",
+        "UPDATE reviews SET rating_value = 1",
         "INSERT INTO tags (name) VALUES ('Evil')",
         "DROP TABLE review_tags",
         "CREATE TABLE notes (x int)",
@@ -229,7 +247,7 @@ def test_sql_refuses_writes(
     try:
         with engine.connect() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM review_tags")).scalar_one() == 14
-            assert conn.execute(sa.text("SELECT min(score) FROM reviews")).scalar_one() == 2
+            assert conn.execute(sa.text("SELECT min(rating_value) FROM reviews")).scalar_one() == 2
             assert conn.execute(sa.text("SELECT count(*) FROM tags")).scalar_one() == 9
     finally:
         engine.dispose()

@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 from scraper.errors import BlockedPage, NotAReviewPage, ParseError, StoreError, TooManyRedirects
 from scraper.records import FetchedPage, PageKind
 from scraper.schema.tables import (
+    author_names,
+    authors,
     fetch_errors,
     raw_bodies,
     raw_pages,
@@ -24,8 +26,6 @@ from scraper.schema.tables import (
     review_tags,
     reviews,
     tags,
-    user_names,
-    users,
 )
 from scraper.store.bodies import load_body
 from scraper.store.engine import open_engine
@@ -80,39 +80,39 @@ def test_three_captures_in_any_order_keep_history_and_newest_values(
 
     newest = _expected("anime-91234-reviews-2026-02.html")[900001]
     with engine.connect() as connection:
-        row = connection.execute(sa.select(reviews).where(reviews.c.id == 900001)).one()
-        assert (row.score, row.layout, row.body) == (7, "current", newest["review"])
-        assert row.helpful_count is None and row.reactions_overall == 104
+        row = connection.execute(sa.select(reviews).where(reviews.c.key == "900001")).one()
+        assert (row.rating_value, row.extra["layout"], row.body) == (7, "current", newest["review"])
+        assert row.extra["helpful_count"] is None and row.reactions["overall"] == 104
         assert row.first_seen_at == CAPTURES["anime-91234-reviews-2021-03-legacy.html"]
         assert row.last_seen_at == CAPTURES["anime-91234-reviews-2026-02.html"]
-        user = connection.execute(sa.select(users).where(users.c.id == row.user_id)).one()
-        assert user.username == "Marrow-Finch"
+        user = connection.execute(sa.select(authors).where(authors.c.id == row.author_id)).one()
+        assert user.name == "Marrow-Finch"
         names = connection.execute(
-            sa.select(user_names.c.username).where(user_names.c.user_id == row.user_id)
+            sa.select(author_names.c.name).where(author_names.c.author_id == row.author_id)
         ).scalars()
         assert sorted(names) == ["Marrow-Finch", "MarrowFinch"]
         tag_names = connection.execute(
             sa.select(tags.c.name)
             .join(review_tags, review_tags.c.tag_id == tags.c.id)
-            .where(review_tags.c.review_id == 900001)
+            .where(review_tags.c.review_id == row.id)
         ).scalars()
         assert list(tag_names) == ["Recommended"]
         history = connection.execute(
             sa.select(review_observations)
-            .where(review_observations.c.review_id == 900001)
+            .where(review_observations.c.review_id == row.id)
             .order_by(review_observations.c.observed_at)
         ).all()
     assert [o.observed_at for o in history] == sorted(CAPTURES.values())
-    assert [o.username for o in history] == ["MarrowFinch", "MarrowFinch", "Marrow-Finch"]
-    assert [o.score for o in history] == [6, 7, 7]
-    assert [o.helpful_count for o in history] == [12, 40, None]
+    assert [o.author_name for o in history] == ["MarrowFinch", "MarrowFinch", "Marrow-Finch"]
+    assert [o.rating_value for o in history] == [6, 7, 7]
+    assert [o.extra["helpful_count"] for o in history] == [12, 40, None]
     bodies = [_expected(name)[900001]["review"] for name in CAPTURES]
-    assert [o.review_sha256 for o in history] == [
+    assert [o.body_sha256 for o in history] == [
         hashlib.sha256(str(body).encode()).hexdigest() for body in bodies
     ]
-    assert history[0].review_sha256 != history[1].review_sha256
+    assert history[0].body_sha256 != history[1].body_sha256
     assert _count(engine, reviews) == 3
-    assert _count(engine, users) == 3
+    assert _count(engine, authors) == 3
     assert _count(engine, review_observations) == 7
 
 
@@ -129,11 +129,13 @@ def test_a_new_review_under_a_renamed_users_new_name_joins_that_user(engine: Eng
     with engine.connect() as connection:
         owners = dict(
             connection.execute(
-                sa.select(reviews.c.id, reviews.c.user_id).where(reviews.c.id.in_([900001, 900004]))
+                sa.select(reviews.c.key, reviews.c.author_id).where(
+                    reviews.c.key.in_(["900001", "900004"])
+                )
             ).all()
         )
-    assert owners[900001] == owners[900004]
-    assert _count(engine, users) == 3
+    assert owners["900001"] == owners["900004"]
+    assert _count(engine, authors) == 3
 
 
 @pytest.mark.parametrize("same_avatar", [True, False])
@@ -151,34 +153,36 @@ def test_a_user_seen_first_under_a_new_name_is_merged_when_the_rename_shows(
     # A page with only the new review, under the new name, captured first...
     lone = page[: page.index(b'<div class="review-element')] + extra + b"</div></body></html>"
     ingest_page(engine, fetched(new, at=datetime(2026, 1, 1, tzinfo=UTC), body=lone))
-    assert _count(engine, users) == 3
+    assert _count(engine, authors) == 3
     # ...then the page that shows the old review under the new name.
     ingest_page(engine, fetched(new))
     with engine.connect() as connection:
         owners = dict(
             connection.execute(
-                sa.select(reviews.c.id, reviews.c.user_id).where(reviews.c.id.in_([900001, 900004]))
+                sa.select(reviews.c.key, reviews.c.author_id).where(
+                    reviews.c.key.in_(["900001", "900004"])
+                )
             ).all()
         )
         names = connection.execute(
-            sa.select(user_names.c.username).where(user_names.c.user_id == owners[900001])
+            sa.select(author_names.c.name).where(author_names.c.author_id == owners["900001"])
         ).scalars()
         assert sorted(names) == ["Marrow-Finch", "MarrowFinch"]
-    assert (owners[900001] == owners[900004]) is same_avatar
-    assert _count(engine, users) == (3 if same_avatar else 4)
+    assert (owners["900001"] == owners["900004"]) is same_avatar
+    assert _count(engine, authors) == (3 if same_avatar else 4)
 
 
 def test_the_same_page_twice_adds_observations_only(engine: Engine) -> None:
     name = "anime-91234-reviews-2026-02.html"
     first = ingest_page(engine, fetched(name))
     assert (first.reviews_new, first.reviews_updated, first.reviews_unchanged) == (3, 0, 0)
-    counts = {t.name: _count(engine, t) for t in (reviews, users, tags, user_names, raw_bodies)}
+    counts = {t.name: _count(engine, t) for t in (reviews, authors, tags, author_names, raw_bodies)}
     second = ingest_page(engine, fetched(name))
     assert (second.reviews_new, second.reviews_updated, second.reviews_unchanged) == (0, 0, 3)
     assert second.raw_page_id != first.raw_page_id
-    assert {t.name: _count(engine, t) for t in (reviews, users, tags, user_names, raw_bodies)} == (
-        counts
-    )
+    assert {
+        t.name: _count(engine, t) for t in (reviews, authors, tags, author_names, raw_bodies)
+    } == (counts)
     assert _count(engine, raw_pages) == 2
     assert _count(engine, review_observations) == 6
 
@@ -326,8 +330,8 @@ def test_concurrent_ingest_of_overlapping_pages(db_url: str) -> None:
     assert _count(engine, review_observations) == 4 * total_reviews
     with engine.connect() as connection:
         dupes = connection.execute(
-            sa.select(users.c.username, sa.func.count())
-            .group_by(users.c.username)
+            sa.select(authors.c.name, sa.func.count())
+            .group_by(authors.c.name)
             .having(sa.func.count() > 1)
         ).all()
     assert dupes == []
@@ -360,19 +364,19 @@ def test_real_captures_in_either_order_keep_the_newest_values(
             record = json.loads(line)
             expected[record["mal_id"]] = record
     with engine.connect() as connection:
-        rows = {row.id: row for row in connection.execute(sa.select(reviews))}
+        rows = {int(row.key): row for row in connection.execute(sa.select(reviews))}
         observations = connection.execute(
             sa.select(sa.func.count()).select_from(review_observations)
         ).scalar_one()
     assert set(rows) == set(expected)
     for review_id, record in expected.items():
         row = rows[review_id]
-        assert (row.score, row.layout, row.body) == (
+        assert (row.rating_value, row.extra["layout"], row.body) == (
             record["score"],
             record["layout"],
             record["review"],
         )
-        assert row.helpful_count == record["helpful_count"]
+        assert row.extra["helpful_count"] == record["helpful_count"]
     assert observations == 40
 
 
@@ -384,17 +388,17 @@ def test_captures_with_one_capture_time_agree_on_review_and_user_name(engine: En
         ingest_page(engine, fetched(name, same_time), source="file")
     with engine.connect() as connection:
         row = connection.execute(
-            sa.select(users.c.username, reviews.c.score)
-            .join(reviews, reviews.c.user_id == users.c.id)
-            .where(reviews.c.id == 900001)
+            sa.select(authors.c.name, reviews.c.rating_value)
+            .join(reviews, reviews.c.author_id == authors.c.id)
+            .where(reviews.c.key == "900001")
         ).one()
     assert tuple(row) == ("Marrow-Finch", 7)
 
     reparse(engine)
     with engine.connect() as connection:
         name = connection.execute(
-            sa.select(users.c.username)
-            .join(reviews, reviews.c.user_id == users.c.id)
-            .where(reviews.c.id == 900001)
+            sa.select(authors.c.name)
+            .join(reviews, reviews.c.author_id == authors.c.id)
+            .where(reviews.c.key == "900001")
         ).scalar_one()
     assert name == "Marrow-Finch"

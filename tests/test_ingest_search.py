@@ -68,23 +68,25 @@ def test_search_follows_edits_and_ignores_older_captures(engine: Engine) -> None
     assert _found(engine, "luminous") == [EDITED]
     with engine.connect() as connection:
         row = connection.execute(
-            sa.select(
-                reviews.c.first_seen_at, reviews.c.last_seen_at, reviews.c.reactions_overall
-            ).where(reviews.c.id == EDITED)
+            sa.select(reviews.c.first_seen_at, reviews.c.last_seen_at, reviews.c.reactions).where(
+                reviews.c.key == str(EDITED)
+            )
         ).one()
-    assert tuple(row) == (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC), 9)
+    assert tuple(row)[:2] == (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 4, tzinfo=UTC))
+    assert row.reactions["overall"] == 9
 
 
 def _tags(engine: Engine) -> dict[int, list[str]]:
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.select(review_tags.c.review_id, tags.c.name)
+            sa.select(reviews.c.key, tags.c.name)
+            .join(review_tags, review_tags.c.review_id == reviews.c.id)
             .join(tags, tags.c.id == review_tags.c.tag_id)
-            .order_by(review_tags.c.review_id, review_tags.c.position)
+            .order_by(reviews.c.key, review_tags.c.position)
         )
         found: dict[int, list[str]] = {}
-        for review_id, name in rows:
-            found.setdefault(review_id, []).append(name)
+        for key, name in rows:
+            found.setdefault(int(key), []).append(name)
         return found
 
 
@@ -97,7 +99,9 @@ def test_tags_follow_newer_captures_even_without_the_newest_observation(engine: 
         connection.execute(
             sa.delete(review_observations).where(
                 review_observations.c.raw_page_id == first.raw_page_id,
-                review_observations.c.review_id.in_([900001, 900002]),
+                review_observations.c.review_id.in_(
+                    sa.select(reviews.c.id).where(reviews.c.key.in_(["900001", "900002"]))
+                ),
             )
         )
     retagged = original.replace(b">Well-written</div>", b">Funny</div>")

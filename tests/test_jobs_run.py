@@ -68,7 +68,7 @@ def query(db_url: str, sql: str) -> list[sa.Row[tuple[object, ...]]]:
 
 
 def review_ids(db_url: str) -> list[int]:
-    return [int(row[0]) for row in query(db_url, "SELECT id FROM reviews")]
+    return [int(row[0]) for row in query(db_url, "SELECT key FROM reviews")]
 
 
 def requests_per_entry(server: StandinServer, since: int) -> dict[str, list[str]]:

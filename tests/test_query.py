@@ -174,10 +174,17 @@ def test_datasette_finds_the_fts_table_and_view(archive: tuple[str, sa.Engine]) 
             "SELECT sql FROM sqlite_master WHERE name = 'reviews_fts'"
         ).scalar_one()
         view = conn.exec_driver_sql(
-            "SELECT entry_title, username, tags FROM reviews_view WHERE review_id = 5004"
+            "SELECT site, item_name, author_name, tags FROM reviews_view WHERE key = '5004'"
         ).one()
-    assert "content='reviews'" in sql  # what datasette's detect_fts looks for
-    assert tuple(view) == ("Copper Moon Express", "QuietOtter", "Recommended, Funny, Creative")
+        # sqlite-utils' and datasette's detect_fts: content="<table>" (or content=[<table>])
+        found = conn.exec_driver_sql(
+            "SELECT name FROM sqlite_master WHERE rootpage = 0 AND "
+            "sql LIKE '%VIRTUAL TABLE%USING FTS%content=\"reviews\"%'"
+        ).scalar_one()
+    assert 'content="reviews"' in sql and found == "reviews_fts"
+    site, item, author, tags = view
+    assert (site, item, author) == ("myanimelist", "Copper Moon Express", "QuietOtter")
+    assert json.loads(tags) == ["Recommended", "Funny", "Creative"]
 
 
 @pytest.mark.parametrize(

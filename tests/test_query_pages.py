@@ -213,7 +213,7 @@ def expected_records() -> dict[int, dict[str, Any]]:
     for type_, mal_id, title, reviews in PAGES:
         url, body = render_page(type_, mal_id, title, reviews)
         for review in parse_page(body, url).reviews:
-            found[review.mal_id] = review.to_dict()
+            found[int(review.id)] = review.to_dict()
     return found
 
 

@@ -360,7 +360,7 @@ def test_real_pages_survive_the_round_trip(
             )
             ingest_page(engine, page)
             for review in parse_page(body, url, charset="utf-8").reviews:
-                expected[review.mal_id] = review.to_dict()  # later captures win
+                expected[int(review.id)] = review.to_dict()  # later captures win
         report = export_warc(engine, tmp_path / "real.warc.gz")
     finally:
         engine.dispose()

@@ -1,4 +1,4 @@
-"""``reviews query``: find reviews in the archive by entry, user, tag, score, date, text."""
+"""``reviews query``: find reviews in the archive by site, item, author, tag, rating, date, text."""
 
 from __future__ import annotations
 
@@ -20,12 +20,17 @@ TABLE_ROWS = 50
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
     """Add the review filters shared by ``query`` and ``export``."""
     group = parser.add_argument_group("filters (all optional, combined with AND)")
-    group.add_argument("--entry", help="MAL id (1, anime:1, manga:1) or part of the title")
+    group.add_argument(
+        "--site", help="the reviews' site: a site's own name, or a host (example.com)"
+    )
+    group.add_argument(
+        "--entry", help="part of the reviewed item's name, or its key in the site's own syntax"
+    )
     group.add_argument("--user", help="reviewer name, current or former")
     group.add_argument(
         "--tag", action="append", default=[], help="tag label, e.g. recommended (repeatable)"
     )
-    group.add_argument("--type", help="anime or manga")
+    group.add_argument("--type", help="the reviewed item's type, as its site names it")
     group.add_argument("--min-score", metavar="N", help="lowest score (1-10)")
     group.add_argument("--max-score", metavar="N", help="highest score (1-10)")
     group.add_argument("--since", metavar="DATE", help="reviews from DATE (YYYY[-MM[-DD]])")
@@ -57,6 +62,7 @@ def query_from_args(args: argparse.Namespace) -> ReviewQuery:
         search=args.search,
         sort=args.sort,
         limit=args.limit,
+        site=args.site,
     )
 
 
@@ -90,22 +96,23 @@ def _table(records: Iterable[dict[str, Any]], out: IO[str], shown: int) -> None:
     from rich.table import Table
 
     table = Table(expand=True)
-    for name, width in (("id", None), ("date", None), ("entry", 24), ("user", 16)):
+    for name, width in (("id", None), ("date", None), ("item", 24), ("author", 16)):
         table.add_column(name, max_width=width, no_wrap=width is None)
-    table.add_column("score", no_wrap=True)
+    table.add_column("rating", no_wrap=True)
     table.add_column("tags", max_width=18)
     # The review text gets what is left of the line: one line each, cut with an ellipsis.
     table.add_column("review", no_wrap=True, overflow="ellipsis", ratio=1, min_width=20)
     count = 0
     for record in records:
         count += 1
-        text = " ".join(record["review"].split())
+        text = " ".join((record["body"] or "").split())
+        rating = record["rating"]
         table.add_row(
-            str(record["mal_id"]),
-            record["date"][:10],
-            record["entry"]["title"],
-            record["user"]["username"],
-            str(record["score"]),
+            record["id"],
+            (record["date"] or "")[:10],
+            record["item"]["name"] or "",
+            record["author"]["name"] or "",
+            f"{rating['value']}/{rating['best']}" if rating else "",
             ", ".join(record["tags"]),
             text[:80] + ("…" if len(text) > 80 else ""),
         )

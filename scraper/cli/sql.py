@@ -21,8 +21,8 @@ def register(subparsers: Any) -> None:
         description="Run one SQL statement on a read-only connection (SQLite) or in a "
         "read-only transaction (PostgreSQL): a write is refused. Tables: reviews, "
         "entries, users, tags, review_tags, review_observations, raw_pages; the view "
-        "reviews_view joins reviews with entry titles and usernames.",
-        example='reviews sql "SELECT entry_title, count(*) FROM reviews_view GROUP BY 1"',
+        "reviews_view joins reviews with item names and author names.",
+        example='reviews sql "SELECT item_name, count(*) FROM reviews_view GROUP BY 1"',
     )
     add_db_option(parser)
     parser.add_argument("statement", metavar="SQL", help="the statement (quote it)")

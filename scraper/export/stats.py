@@ -1,7 +1,7 @@
 """``reviews stats``: what the archive holds, counted by the database.
 
-Totals (reviews, entries, users, observations, raw pages and bodies, bytes),
-then reviews by entry, tag, score and month of the review date.
+Totals (reviews, items, authors, observations, raw pages and bodies, bytes),
+then reviews by site, item, tag, rating and month of the review date.
 """
 
 from __future__ import annotations
@@ -49,7 +49,12 @@ def _counts(conn: Connection, key: Any) -> list[list[Any]]:
     from scraper.schema.tables import reviews
 
     statement = sa.select(key.label("key"), sa.func.count(reviews.c.id)).group_by(key)
-    return [[k, n] for k, n in conn.execute(statement.order_by(key))]
+    return [[_whole(k), n] for k, n in conn.execute(statement.order_by(key))]
+
+
+def _whole(value: Any) -> Any:
+    """A rating of 9.0 reads as 9, as records print it."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _totals(conn: Connection) -> dict[str, int | None]:
@@ -68,8 +73,8 @@ def _totals(conn: Connection) -> dict[str, int | None]:
     ).one()
     return {
         "reviews": count(t.reviews),
-        "entries": count(t.entries),
-        "users": count(t.users),
+        "items": count(t.items),
+        "authors": count(t.authors),
         "observations": count(t.review_observations),
         "raw_pages": count(t.raw_pages),
         "raw_bodies": count(t.raw_bodies),
@@ -86,11 +91,12 @@ def _by_entry_and_tag(conn: Connection, top: int) -> tuple[list[list[Any]], list
     from scraper.schema import tables as t
 
     n = sa.func.count(t.reviews.c.id).label("n")
+    items = t.items.c
     by_entry = conn.execute(
-        sa.select(t.entries.c.type, t.entries.c.mal_id, t.entries.c.title, n)
-        .join(t.reviews, t.reviews.c.entry_id == t.entries.c.id)
-        .group_by(t.entries.c.id, t.entries.c.type, t.entries.c.mal_id, t.entries.c.title)
-        .order_by(n.desc(), t.entries.c.title)
+        sa.select(items.site, items.key, items.name, n)
+        .join(t.reviews, t.reviews.c.item_id == items.id)
+        .group_by(items.id, items.site, items.key, items.name)
+        .order_by(n.desc(), items.name)
         .limit(top)
     )
     tagged = sa.func.count(t.review_tags.c.review_id).label("n")
@@ -100,7 +106,7 @@ def _by_entry_and_tag(conn: Connection, top: int) -> tuple[list[list[Any]], list
         .group_by(t.tags.c.name)
         .order_by(tagged.desc(), t.tags.c.name)
     )
-    entries = [[f"{row.title} ({row.type} {row.mal_id})", row.n] for row in by_entry]
+    entries = [[f"{row.name} ({row.site} {row.key})", row.n] for row in by_entry]
     return entries, [[name, count] for name, count in by_tag]
 
 
@@ -122,9 +128,10 @@ def archive_stats(engine: Engine, *, top: int = 20) -> dict[str, Any]:
             by_entry, by_tag = _by_entry_and_tag(conn, top)
             return {
                 "totals": _totals(conn),
+                "by_site": _counts(conn, reviews.c.site),
                 "by_entry": by_entry,
                 "by_tag": by_tag,
-                "by_score": _counts(conn, reviews.c.score),
+                "by_score": _counts(conn, reviews.c.rating_value),
                 "by_month": _counts(conn, _month(conn)),
             }
     except SQLAlchemyError as error:

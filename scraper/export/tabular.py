@@ -4,8 +4,11 @@ Both take any iterable of contract records and write them as they come, so an
 export of millions of reviews holds one record in memory at a time.
 
 CSV is for spreadsheets: UTF-8 with a byte-order mark (so Excel detects the
-encoding), one header row, the nested ``entry`` / ``user`` objects, reactions
-and legacy sub-scores flattened into their own columns, tags joined with "; ".
+encoding), one header row, nested objects flattened into their own columns,
+tags joined with "; ". The first columns are the registered sites' own
+(``Site.csv_columns``: MyAnimeList's v1 keys), empty for other sites' records;
+then the v2 keys every record has (``V2_COLUMNS``), a name already given once
+(``url``, ``date``, ``tags``) not repeated.
 """
 
 from __future__ import annotations
@@ -15,45 +18,36 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
-from scraper.records import REACTION_KINDS
+from scraper.sites import SITES, site_for_record
 
-__all__ = ["CSV_COLUMNS", "SCORE_KINDS", "TAG_SEPARATOR", "csv_row", "write_csv", "write_jsonl"]
+__all__ = ["CSV_COLUMNS", "TAG_SEPARATOR", "V2_COLUMNS", "csv_row", "write_csv", "write_jsonl"]
 
-#: Legacy sub-score kinds, anime and manga together (manga has art, anime animation/sound).
-SCORE_KINDS: tuple[str, ...] = (
-    "overall",
-    "story",
-    "animation",
-    "sound",
-    "art",
-    "character",
-    "enjoyment",
-)
 TAG_SEPARATOR = "; "
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "mal_id",
+#: The v2 keys, flattened: every record has them, whatever its site.
+V2_COLUMNS: tuple[str, ...] = (
+    "site",
+    "id",
     "url",
-    "type",
-    "entry_mal_id",
-    "entry_type",
-    "entry_title",
-    "entry_url",
-    "username",
-    "user_url",
-    "user_image_url",
+    "item_name",
+    "item_type",
+    "item_url",
+    "author_name",
+    "author_url",
+    "author_image_url",
     "date",
-    "score",
+    "title",
+    "rating_value",
+    "rating_best",
+    "rating_worst",
     "tags",
-    "is_spoiler",
-    "is_preliminary",
-    "episodes_watched",
-    "chapters_read",
-    *(f"reactions_{kind}" for kind in REACTION_KINDS),
-    "helpful_count",
-    *(f"scores_{kind}" for kind in SCORE_KINDS),
-    "review",
-    "layout",
+    "reactions",
+    "body",
+    "source",
+)
+
+CSV_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys([*(column for site in SITES for column in site.csv_columns), *V2_COLUMNS])
 )
 
 
@@ -75,24 +69,36 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _v2_cells(record: Mapping[str, Any]) -> dict[str, Any]:
+    item, author = record.get("item") or {}, record.get("author") or {}
+    rating = record.get("rating") or {}
+    reactions = record.get("reactions")
+    return {
+        "site": record.get("site"),
+        "id": record.get("id"),
+        "url": record.get("url"),
+        "item_name": item.get("name"),
+        "item_type": item.get("type"),
+        "item_url": item.get("url"),
+        "author_name": author.get("name"),
+        "author_url": author.get("url"),
+        "author_image_url": author.get("image_url"),
+        "date": record.get("date"),
+        "title": record.get("title"),
+        "rating_value": rating.get("value"),
+        "rating_best": rating.get("best"),
+        "rating_worst": rating.get("worst"),
+        "tags": TAG_SEPARATOR.join(record.get("tags") or ()),
+        "reactions": json.dumps(reactions, ensure_ascii=False) if reactions else None,
+        "body": record.get("body"),
+        "source": record.get("source"),
+    }
+
+
 def csv_row(record: Mapping[str, Any]) -> list[Any]:
     """Return *record* as a CSV row in ``CSV_COLUMNS`` order (empty cells for null)."""
-    entry, user = record["entry"], record["user"]
-    reactions = record.get("reactions") or {}
-    scores = record.get("scores") or {}
-    values: dict[str, Any] = {
-        **{key: record.get(key) for key in CSV_COLUMNS if key in record},
-        "entry_mal_id": entry["mal_id"],
-        "entry_type": entry["type"],
-        "entry_title": entry["title"],
-        "entry_url": entry["url"],
-        "username": user["username"],
-        "user_url": user["url"],
-        "user_image_url": user.get("image_url"),
-        "tags": TAG_SEPARATOR.join(record.get("tags") or ()),
-    }
-    values.update({f"reactions_{kind}": reactions.get(kind) for kind in REACTION_KINDS})
-    values.update({f"scores_{kind}": scores.get(kind) for kind in SCORE_KINDS})
+    values = site_for_record(str(record.get("site"))).csv_cells(record)
+    values.update(_v2_cells(record))
     return [_cell(values.get(column)) for column in CSV_COLUMNS]
 
 

@@ -41,6 +41,8 @@ class SitePolicy:
     paging_parameters: tuple[str, ...] = PAGING_PARAMETERS
     #: Keys of ``stored_extra`` that move on every capture (counts): kept, but not edits.
     counting_extras: tuple[str, ...] = ()
+    #: CSV columns of the site's own keys, before the v2 columns (``csv_cells`` fills them).
+    csv_columns: tuple[str, ...] = ()
 
     def owns(self, namespace: str) -> bool:
         """Return True when records of *namespace* (their ``site``) are this site's."""
@@ -120,6 +122,14 @@ class SitePolicy:
     ) -> Mapping[str, Any] | None:
         """Return ``extra`` for a record read back from the archive (its v2 fields set)."""
         return stored or None
+
+    def observation_extra(self, record: Record) -> dict[str, Any] | None:
+        """Return what of ``record.extra`` each capture (observation) keeps, or None."""
+        return self.stored_extra(record)
+
+    def csv_cells(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Return the cells of ``csv_columns`` for contract record *record* (a dict)."""
+        return {}
 
     def history_keys(self, observation: Mapping[str, Any]) -> dict[str, Any]:
         """Return the site's own keys of one history entry (printed before the v2 keys)."""

@@ -129,10 +129,13 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 @contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction(engine: Engine, *, foreign_keys: bool = True) -> Iterator[Connection]:
     """Yield a connection inside one write transaction, committed on success.
 
     On SQLite the write lock is taken at BEGIN (waiting up to the busy timeout).
+    Without *foreign_keys*, SQLite does not enforce them for the transaction (a
+    schema upgrade that rebuilds tables needs that; the pragma only works outside
+    a transaction, so it is set before BEGIN and set back after).
     Raises StoreError naming the database when it refuses the connection or the
     transaction; errors raised by the caller's code pass through unchanged.
     """
@@ -142,12 +145,19 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         raise store_error(engine, error) from error
     with connection:
         connection.execution_options(**{_WRITE_OPTION: True})
+        raw = connection.connection.dbapi_connection if engine.dialect.name == "sqlite" else None
+        if raw is not None and not foreign_keys:
+            raw.execute("PRAGMA foreign_keys = OFF")
         try:
-            transaction = connection.begin()
-        except DBAPIError as error:
-            raise store_error(engine, error) from error
-        with transaction:
-            yield connection
+            try:
+                transaction = connection.begin()
+            except DBAPIError as error:
+                raise store_error(engine, error) from error
+            with transaction:
+                yield connection
+        finally:
+            if raw is not None and not foreign_keys:
+                raw.execute("PRAGMA foreign_keys = ON")
 
 
 def store_error(engine: Engine, error: SQLAlchemyError) -> StoreError:

@@ -94,7 +94,9 @@ def upgrade(engine: Engine) -> SchemaState:
     version of review-archiver knows.
     """
     try:
-        with write_transaction(engine) as connection:
+        # SQLite rebuilds tables by copy, drop and rename: with foreign keys on, dropping
+        # a parent would delete its children's rows (ON DELETE CASCADE).
+        with write_transaction(engine, foreign_keys=False) as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(sa.text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
             before = _state(connection)
@@ -102,9 +104,19 @@ def upgrade(engine: Engine) -> SchemaState:
                 return before
             _check_upgradable(engine, connection, before)
             command.upgrade(alembic_config(connection), "head")
+            _check_foreign_keys(connection)
             return before
     except DBAPIError as error:
         raise store_error(engine, error) from error
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """Raise StoreError when the upgrade left a row pointing nowhere (SQLite)."""
+    if connection.dialect.name != "sqlite":
+        return
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+    if broken is not None:
+        raise StoreError(f"the upgrade left a broken reference in table {broken[0]}; not committed")
 
 
 def ensure_current(engine: Engine) -> None:

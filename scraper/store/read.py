@@ -1,8 +1,9 @@
 """The read side of the archive: filtered, streaming queries that give back records.
 
 ``ReviewQuery`` holds the filters of ``reviews query`` / ``reviews export``;
-``iter_records`` streams contract records (``Review.to_dict()`` shape, built
-from the tables) in constant memory: rows come through a server-side cursor
+``iter_records`` streams contract records (``Record.to_dict()`` shape, built
+from the tables, with each site's own keys rebuilt by its ``record_extra``) in
+constant memory: rows come through a server-side cursor
 (``yield_per``) and the tags and observations of each chunk of reviews are
 fetched with one query per chunk, never one per row.
 """
@@ -17,14 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from scraper.errors import UsageError
-from scraper.records import REACTION_KINDS, Entry, Review, User
+from scraper.records import Author, Rating, Record, ReviewedItem
+from scraper.sites import SITES, SiteRules, known_tags, site_for_record
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Select
     from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = [
-    "KNOWN_TAGS",
     "SORT_KEYS",
     "ReviewQuery",
     "iter_records",
@@ -34,18 +35,6 @@ __all__ = [
     "select_reviews",
 ]
 
-#: Tag labels of contract v1, as ``--tag`` accepts them (case and -/space ignored).
-KNOWN_TAGS: tuple[str, ...] = (
-    "Recommended",
-    "Mixed Feelings",
-    "Not Recommended",
-    "Preliminary",
-    "Spoiler",
-    "Funny",
-    "Informative",
-    "Well-written",
-    "Creative",
-)
 #: ``--sort`` values; a leading ``-`` sorts descending (``--sort=-date``).
 SORT_KEYS: tuple[str, ...] = ("id", "date", "score", "entry", "user")
 CHUNK = 1000
@@ -55,7 +44,9 @@ def _tag_key(label: str) -> str:
     return re.sub(r"[\s_-]+", "-", label.strip().lower())
 
 
-_TAG_BY_KEY = {_tag_key(label): label for label in KNOWN_TAGS}
+def _generic(site: str | None) -> bool:
+    """Whether *site* (``--site``) is a site without a folder of its own: free tags and types."""
+    return site is not None and not any(registered.owns(site) for registered in SITES)
 
 
 def parse_when(value: str, argument: str, *, end: bool = False) -> datetime:
@@ -110,20 +101,47 @@ def _limit(value: int | str | None) -> int | None:
     return count
 
 
-def _tags(labels: Sequence[str]) -> tuple[str, ...]:
-    """Return the contract labels for *labels* (case, spaces and dashes ignored)."""
-    unknown = [label for label in labels if _tag_key(label) not in _TAG_BY_KEY]
+def _tags(labels: Sequence[str], site: str | None) -> tuple[str, ...]:
+    """Return the sites' own labels for *labels* (case, spaces and dashes ignored).
+
+    A label no registered site knows is refused, unless ``--site`` names a site
+    without a folder of its own (whose tags are whatever its pages say).
+    """
+    known = site_for_record(site).known_tags if site and not _generic(site) else known_tags()
+    by_key = {_tag_key(label): label for label in known}
+    if _generic(site):
+        return tuple(by_key.get(_tag_key(label), label.strip()) for label in labels)
+    unknown = [label for label in labels if _tag_key(label) not in by_key]
     if unknown:
-        raise UsageError(f"--tag: unknown tag {unknown[0]!r} (known: {', '.join(KNOWN_TAGS)})")
-    return tuple(_TAG_BY_KEY[_tag_key(label)] for label in labels)
+        raise UsageError(
+            f"--tag: unknown tag {unknown[0]!r} (known: {', '.join(known)}; "
+            "another site's tags need --site)"
+        )
+    return tuple(by_key[_tag_key(label)] for label in labels)
+
+
+def _type(value: str | None, site: str | None) -> str | None:
+    """Return the item type *value*, refused when no registered site has it (see ``_tags``)."""
+    if value is None or _generic(site):
+        return value.strip() if value else None
+    sites = [site_for_record(site)] if site else list(SITES)
+    types = [kind for one in sites for kind in one.item_types]
+    if value not in types:
+        raise UsageError(
+            f"--type: {value!r} is not one of {', '.join(types)} (another site's types need --site)"
+        )
+    return value
 
 
 @dataclass(frozen=True, slots=True)
 class ReviewQuery:
     """Which reviews to read, in which order. Every filter is optional.
 
-    ``entry``: a MAL id (``1``, ``anime:1``) or part of the title; ``user``: a
-    username, current or former; ``tags``: all must be present; ``since`` /
+    ``site``: the records' namespace (``myanimelist``, ``example.com``);
+    ``entry``: an item key in a site's own syntax (MyAnimeList: ``1``,
+    ``anime:1``), else part of the item's name (or its whole key); ``user``: an
+    author name, current or former; ``tags``: all must be present; ``type``: the
+    item type; ``min_score`` / ``max_score``: the rating's value; ``since`` /
     ``until``: review date, ``until`` exclusive; ``search``: full-text terms.
     """
 
@@ -138,6 +156,7 @@ class ReviewQuery:
     search: str | None = None
     sort: str = "id"
     limit: int | None = None
+    site: str | None = None
 
     @classmethod
     def from_args(
@@ -154,6 +173,7 @@ class ReviewQuery:
         search: str | None = None,
         sort: str = "id",
         limit: int | str | None = None,
+        site: str | None = None,
     ) -> ReviewQuery:
         """Build a query from command-line strings.
 
@@ -161,8 +181,9 @@ class ReviewQuery:
         """
         from scraper.store.fts import parse_search
 
-        if type not in (None, "anime", "manga"):
-            raise UsageError(f"--type: {type!r} is neither anime nor manga")
+        site = site.strip() if site else None
+        if site == "":
+            raise UsageError("--site: give a site, e.g. myanimelist or example.com")
         low, high = _score(min_score, "--min-score"), _score(max_score, "--max-score")
         if low is not None and high is not None and low > high:
             raise UsageError(f"--min-score {low} is above --max-score {high}")
@@ -179,8 +200,8 @@ class ReviewQuery:
         return cls(
             entry=entry.strip() if entry else None,
             user=user.strip() if user else None,
-            tags=_tags(tags),
-            type=type,
+            tags=_tags(tags, site),
+            type=_type(type, site),
             min_score=low,
             max_score=high,
             since=start,
@@ -188,13 +209,23 @@ class ReviewQuery:
             search=search,
             sort=sort,
             limit=_limit(limit),
+            site=site,
         )
 
     def is_empty(self) -> bool:
         """Return True when no filter is set (sort and limit aside)."""
-        return not (self.entry or self.user or self.tags or self.type or self.search) and all(
+        named = self.entry or self.user or self.tags or self.type or self.search or self.site
+        return not named and all(
             v is None for v in (self.min_score, self.max_score, self.since, self.until)
         )
+
+
+def _claimed_items(query: ReviewQuery) -> list[tuple[str, str]]:
+    """Return the (site, item key) pairs ``--entry`` names in a site's own syntax."""
+    if not query.entry:
+        return []
+    sites = [site for site in SITES if query.site is None or site.owns(query.site)]
+    return [(site.name, key) for site in sites for key in (site.item_keys(query.entry) or ())]
 
 
 def _conditions(
@@ -202,30 +233,34 @@ def _conditions(
 ) -> list[ColumnElement[bool]]:
     import sqlalchemy as sa
 
-    from scraper.schema.tables import entries, review_tags, reviews, tags, user_names, users
+    from scraper.schema.tables import author_names, authors, items, review_tags, reviews, tags
     from scraper.store.fts import parse_search, search_condition
 
     where: list[ColumnElement[bool]] = []
-    # Entries and users are matched in their own small tables first (uncorrelated
+    if query.site:
+        where.append(reviews.c.site == query.site)
+    # Items and authors are matched in their own small tables first (uncorrelated
     # subqueries, evaluated once), so the reviews are then reached by their indexes.
     if query.entry:
-        found = re.fullmatch(r"(?:(anime|manga)[:/])?(\d+)", query.entry)
-        matching = sa.select(entries.c.id)
-        if found:
-            matching = matching.where(entries.c.mal_id == int(found.group(2)))
-            if found.group(1):
-                matching = matching.where(entries.c.type == found.group(1))
+        claimed = _claimed_items(query)
+        matching = sa.select(items.c.id)
+        if claimed:
+            matching = matching.where(sa.tuple_(items.c.site, items.c.key).in_(claimed))
         else:
             pattern = f"%{_escape_like(query.entry)}%"
-            matching = matching.where(entries.c.title.ilike(pattern, escape="\\"))
-        # "+ 0" keeps SQLite off the entry index when many entries match (see iter_records).
-        column = reviews.c.entry_id + 0 if wide_entry else reviews.c.entry_id
+            matching = matching.where(
+                sa.or_(items.c.name.ilike(pattern, escape="\\"), items.c.key == query.entry)
+            )
+        # "+ 0" keeps SQLite off the item index when many items match (see iter_records).
+        column = reviews.c.item_id + 0 if wide_entry else reviews.c.item_id
         where.append(column.in_(matching))
     if query.user:
         name = query.user.lower()
-        current = sa.select(users.c.id).where(sa.func.lower(users.c.username) == name)
-        former = sa.select(user_names.c.user_id).where(sa.func.lower(user_names.c.username) == name)
-        where.append(reviews.c.user_id.in_(sa.union(current, former)))
+        current = sa.select(authors.c.id).where(sa.func.lower(authors.c.name) == name)
+        former = sa.select(author_names.c.author_id).where(
+            sa.func.lower(author_names.c.name) == name
+        )
+        where.append(reviews.c.author_id.in_(sa.union(current, former)))
     for label in query.tags:
         tagged = (
             sa.select(review_tags.c.review_id)
@@ -234,11 +269,11 @@ def _conditions(
         )
         where.append(tagged.exists())
     if query.type:
-        where.append(reviews.c.type == query.type)
+        where.append(reviews.c.item_type == query.type)
     if query.min_score is not None:
-        where.append(reviews.c.score >= query.min_score)
+        where.append(reviews.c.rating_value >= query.min_score)
     if query.max_score is not None:
-        where.append(reviews.c.score <= query.max_score)
+        where.append(reviews.c.rating_value <= query.max_score)
     if query.since is not None:
         where.append(reviews.c.date >= query.since)
     if query.until is not None:
@@ -255,29 +290,29 @@ def _escape_like(text: str) -> str:
 def select_reviews(
     query: ReviewQuery, dialect_name: str, *, wide_entry: bool = False
 ) -> Select[Any]:
-    """Return the SELECT (reviews joined with entry and user) that *query* describes.
+    """Return the SELECT (reviews joined with item and author) that *query* describes.
 
-    *wide_entry*: the entry filter matches many entries, so reading the sort
-    index until the limit beats reading every review of those entries.
+    *wide_entry*: the entry filter matches many items, so reading the sort
+    index until the limit beats reading every review of those items.
     """
     import sqlalchemy as sa
 
-    from scraper.schema.tables import entries, reviews, users
+    from scraper.schema.tables import authors, items, reviews
 
     order_columns = {
         "id": [reviews.c.id],
         # No id tie-break on the indexed keys: it would stop SQLite from reading the
-        # date / score index in order and stopping at --limit (ties: index order).
+        # date / rating index in order and stopping at --limit (ties: index order).
         "date": [reviews.c.date],
-        "score": [reviews.c.score],
-        "entry": [entries.c.title, reviews.c.id],
-        "user": [users.c.username, reviews.c.id],
+        "score": [reviews.c.rating_value],
+        "entry": [items.c.name, reviews.c.id],
+        "user": [authors.c.name, reviews.c.id],
     }[query.sort.lstrip("-")]
     descending = query.sort.startswith("-")
     statement = (
         sa.select(*_record_columns())
-        .join(entries, entries.c.id == reviews.c.entry_id)
-        .join(users, users.c.id == reviews.c.user_id)
+        .join(items, items.c.id == reviews.c.item_id)
+        .join(authors, authors.c.id == reviews.c.author_id)
         .where(*_conditions(query, dialect_name, wide_entry))
         .order_by(*(column.desc() if descending else column for column in order_columns))
     )
@@ -285,31 +320,31 @@ def select_reviews(
 
 
 def _record_columns() -> list[Any]:
-    """The columns a record is built from, in the order ``_review`` unpacks them."""
-    from scraper.schema.tables import entries, reviews, users
+    """The columns a record is built from, in the order ``_record`` unpacks them."""
+    from scraper.schema.tables import authors, items, reviews
 
     c = reviews.c
     return [
         c.id,
-        c.type,
-        entries.c.mal_id,
-        entries.c.type,
-        entries.c.title,
-        entries.c.url,
-        users.c.username,
-        users.c.url,
-        users.c.image_url,
-        c.date,
-        c.score,
-        c.is_spoiler,
-        c.is_preliminary,
-        c.episodes_watched,
-        c.chapters_read,
-        *(c[f"reactions_{kind}"] for kind in REACTION_KINDS),
-        c.helpful_count,
-        c.scores,
+        c.site,
+        c.key,
+        c.url,
+        items.c.key,
+        items.c.name,
+        items.c.type,
+        items.c.url,
+        authors.c.name,
+        authors.c.url,
+        authors.c.image_url,
+        c.date_text,
+        c.title,
+        c.rating_value,
+        c.rating_best,
+        c.rating_worst,
         c.body,
-        c.layout,
+        c.reactions,
+        c.source,
+        c.extra,
     ]
 
 
@@ -327,39 +362,25 @@ def raw_pages_of(query: ReviewQuery, dialect_name: str) -> Select[Any]:
     )
 
 
-def _reactions(values: Sequence[int | None]) -> dict[str, int] | None:
-    if all(value is None for value in values):
-        return None
-    return dict(zip(REACTION_KINDS, values, strict=True))  # type: ignore[arg-type]
-
-
-_REACTIONS_AT = 15  # where the reaction columns start in ``_record_columns``
-_REACTIONS_END = _REACTIONS_AT + len(REACTION_KINDS)
-
-
-def _review(row: Sequence[Any], tag_names: Sequence[str]) -> Review:
+def _record(row: Sequence[Any], tag_names: Sequence[str]) -> Record:
     # Unpacked by position: attribute access per field is the export's hot spot.
-    (review_id, kind, entry_id, entry_type, title, entry_url, username, user_url, image_url,
-     date, score, spoiler, preliminary, episodes, chapters) = row[:_REACTIONS_AT]  # fmt: skip
-    helpful, scores, body, layout = row[_REACTIONS_END:]
-    return Review(
-        mal_id=int(review_id),
-        type=kind,
-        entry=Entry(mal_id=entry_id, type=entry_type, title=title, url=entry_url),
-        user=User(username=username, url=user_url, image_url=image_url),
+    (_, site, key, url, item_key, item_name, item_type, item_url, author_name, author_url,
+     image_url, date, title, value, best, worst, body, reactions, source, extra) = row  # fmt: skip
+    record = Record(
+        site=site,
+        id=key,
+        url=url,
+        item=ReviewedItem(name=item_name, type=item_type, url=item_url),
+        author=Author(name=author_name, url=author_url, image_url=image_url),
         date=date,
-        score=score,
+        title=title,
+        rating=Rating(value, best, worst) if value is not None else None,
+        body=body,
         tags=tuple(tag_names),
-        is_spoiler=bool(spoiler),
-        is_preliminary=bool(preliminary),
-        episodes_watched=episodes,
-        chapters_read=chapters,
-        reactions=_reactions(row[_REACTIONS_AT:_REACTIONS_END]),
-        helpful_count=helpful,
-        scores=scores,
-        review=body,
-        layout=layout,
+        reactions=reactions,
+        source=source,
     )
+    return record._replace(extra=site_for_record(site).record_extra(record, item_key, extra))
 
 
 def _tags_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
@@ -379,20 +400,31 @@ def _tags_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]
     return found
 
 
-def observation_dict(row: Any) -> dict[str, Any]:
-    """Return one history entry: ``{observed_at, score, username, reactions,
-    helpful_count, review_sha256}`` from a ``review_observations`` row."""
-    return {
-        "observed_at": row.observed_at.isoformat(),
-        "score": row.score,
-        "username": row.username,
-        "reactions": _reactions([row._mapping[f"reactions_{kind}"] for kind in REACTION_KINDS]),
-        "helpful_count": row.helpful_count,
-        "review_sha256": row.review_sha256,
+def observation_dict(row: Any, site: SiteRules) -> dict[str, Any]:
+    """Return one history entry from a ``review_observations`` row: ``observed_at``,
+    the site's own keys (``site.history_keys``), then ``rating`` (the value),
+    ``author_name``, ``reactions``, ``body_sha256``, ``tags`` and ``extra``."""
+    generic = {
+        "rating": _number(row.rating_value),
+        "author_name": row.author_name,
+        "reactions": row.reactions,
+        "body_sha256": row.body_sha256,
+        "tags": row.tags,
+        "extra": row.extra,
     }
+    entry: dict[str, Any] = {"observed_at": row.observed_at.isoformat()}
+    entry.update(site.history_keys(generic))
+    entry.update(generic)
+    return entry
 
 
-def _observations_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[Any]]:
+def _number(value: float | None) -> int | float | None:
+    return int(value) if value is not None and float(value).is_integer() else value
+
+
+def _observations_by_review(
+    conn: Connection, ids: Sequence[int], sites: dict[int, SiteRules]
+) -> dict[int, list[Any]]:
     import sqlalchemy as sa
 
     from scraper.schema.tables import review_observations as obs
@@ -404,7 +436,7 @@ def _observations_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, l
         .order_by(obs.c.review_id, obs.c.observed_at, obs.c.id)
     )
     for row in rows:
-        found[row.review_id].append(observation_dict(row))
+        found[row.review_id].append(observation_dict(row, sites[row.review_id]))
     return found
 
 
@@ -439,25 +471,25 @@ def iter_records(
 
 
 def _wide_entry_match(conn: Connection, query: ReviewQuery) -> bool:
-    """Whether a title filter matches so many entries that SQLite should walk the
+    """Whether a name filter matches so many items that SQLite should walk the
     sort index instead (its planner has no estimate for a LIKE on another table).
 
     Walking the index reads about limit / f reviews where f is the share of
-    entries matched; using the entry index reads about f * reviews, then sorts.
+    items matched; using the item index reads about f * reviews, then sorts.
     """
     if conn.dialect.name != "sqlite" or not query.limit or not query.entry:
         return False
-    if query.sort.lstrip("-") not in ("id", "date", "score") or query.entry.isdigit():
+    if query.sort.lstrip("-") not in ("id", "date", "score") or _claimed_items(query):
         return False
     import sqlalchemy as sa
 
-    from scraper.schema.tables import entries, reviews
+    from scraper.schema.tables import items, reviews
 
     pattern = f"%{_escape_like(query.entry)}%"
     matched = conn.execute(
-        sa.select(sa.func.count()).where(entries.c.title.ilike(pattern, escape="\\"))
+        sa.select(sa.func.count()).where(items.c.name.ilike(pattern, escape="\\"))
     ).scalar_one()
-    total = conn.execute(sa.select(sa.func.count()).select_from(entries)).scalar_one()
+    total = conn.execute(sa.select(sa.func.count()).select_from(items)).scalar_one()
     count = conn.execute(sa.select(sa.func.max(sa.literal_column("rowid")))
                          .select_from(reviews)).scalar() or 0  # fmt: skip
     share = matched / total if total else 0.0
@@ -468,9 +500,12 @@ def _records(conn: Connection, rows: Iterable[Any], history: bool) -> Iterator[d
     rows = list(rows)
     ids = [row[0] for row in rows]
     tag_names = _tags_by_review(conn, ids)
-    observations = _observations_by_review(conn, ids) if history else {}
+    observations = {}
+    if history:
+        sites = {row[0]: site_for_record(row[1]) for row in rows}
+        observations = _observations_by_review(conn, ids, sites)
     for row in rows:
-        record = _review(row, tag_names.get(row[0], ())).to_dict()
+        record = _record(row, tag_names.get(row[0], ())).to_dict()
         if history:
             record["observations"] = observations.get(row[0], [])
         yield record

@@ -122,7 +122,7 @@ def _reparse_one(engine: Engine, row: Row[tuple[object, ...]]) -> dict[str, int]
         stale = connection.execute(
             sa.delete(review_observations).where(
                 review_observations.c.raw_page_id == page["id"],
-                review_observations.c.review_id.not_in([r.mal_id for r in records]),
+                review_observations.c.review_id.not_in(sorted(counts.review_ids)),
             )
         ).rowcount
     changed_reviews = counts.new + counts.updated

@@ -12,21 +12,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scraper.schema.tables import entries, review_observations, reviews, tags, user_names
+from scraper.schema.tables import author_names, authors, items, review_observations, reviews, tags
 from scraper.store.dialect import insert_for
 
 __all__ = [
     "REVIEWS_UPDATE",
-    "entries_upsert",
+    "author_names_upsert",
+    "authors_insert",
+    "items_upsert",
     "observations_upsert",
     "reviews_update_rows",
     "reviews_upsert",
     "tags_insert",
-    "user_names_upsert",
 ]
 
-#: Review columns an upsert leaves alone: the key, the reviewer, the first sighting.
-_KEEP_ON_UPDATE = {"id", "user_id", "first_seen_at"}
+#: Review columns an upsert leaves alone: the keys, the reviewer, the first sighting.
+_KEEP_ON_UPDATE = {"id", "site", "key", "author_id", "first_seen_at"}
 
 
 def _newer(table: sa.Table, excluded: Any, column: str) -> Any:
@@ -58,29 +59,37 @@ def _seen_span_upsert(dialect: str, table: sa.Table, key: list[str], latest: lis
 
 
 @functools.cache
-def entries_upsert(dialect: str) -> Any:
-    """Upsert entries, returning (id, type, mal_id) of each."""
-    statement = _seen_span_upsert(dialect, entries, ["type", "mal_id"], ["title", "url"])
-    return statement.returning(entries.c.id, entries.c.type, entries.c.mal_id)
+def items_upsert(dialect: str) -> Any:
+    """Upsert items, returning (id, site, key) of each."""
+    statement = _seen_span_upsert(dialect, items, ["site", "key"], ["type", "name", "url"])
+    return statement.returning(items.c.id, items.c.site, items.c.key)
 
 
 @functools.cache
-def user_names_upsert(dialect: str) -> Any:
-    return _seen_span_upsert(dialect, user_names, ["user_id", "username"], [])
+def authors_insert(dialect: str) -> Any:
+    """Insert keyed authors; one another writer inserted meanwhile is left as it is."""
+    return insert_for(dialect, authors).on_conflict_do_nothing(index_elements=["site", "key"])
+
+
+@functools.cache
+def author_names_upsert(dialect: str) -> Any:
+    return _seen_span_upsert(dialect, author_names, ["author_id", "name"], [])
 
 
 #: Review columns an upsert overwrites (the latest values and where they came from).
 _REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON_UPDATE)
+#: The columns of a new review row (the database numbers it).
+REVIEW_COLUMNS = tuple(c.name for c in reviews.columns if c.name != "id")
 
 
 @functools.cache
 def reviews_upsert(dialect: str) -> Any:
     """Insert new reviews; a row another writer inserted meanwhile is overwritten only
-    from a capture at least as new as its own. Returns the ids written."""
+    from a capture at least as new as its own. Returns (id, site, key) of the rows written."""
     statement = insert_for(dialect, reviews)
     excluded = statement.excluded
     return statement.on_conflict_do_update(
-        index_elements=["id"],
+        index_elements=["site", "key"],
         set_={name: excluded[name] for name in _REVIEW_LATEST},
         where=sa.or_(
             reviews.c.last_seen_at < excluded.last_seen_at,
@@ -90,7 +99,7 @@ def reviews_upsert(dialect: str) -> Any:
                 sa.func.coalesce(reviews.c.last_raw_page_id, 0) <= excluded.last_raw_page_id,
             ),
         ),
-    ).returning(reviews.c.id)
+    ).returning(reviews.c.id, reviews.c.site, reviews.c.key)
 
 
 #: The parameter naming the row a ``reviews_update`` changes ("id" is the column's own).

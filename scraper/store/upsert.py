@@ -2,8 +2,10 @@
 
 Rules kept here, for import, archive and reparse alike:
 
-- Nothing is duplicated: entries, tags, reviews and user names are upserted on
+- Nothing is duplicated: items, tags, reviews and author names are upserted on
   their natural keys (ON CONFLICT), so the same page twice only adds observations.
+  Items and reviews are keyed within their site, as the site decides
+  (``scraper.sites``); what a site keeps of its own keys goes to ``extra``.
 - A review row holds the values of the newest capture by ``fetched_at``: it is
   only overwritten when ``last_seen_at <= observed_at``, so captures imported out of
   order still leave the newest values (and tags follow the same rule).
@@ -12,68 +14,71 @@ Rules kept here, for import, archive and reparse alike:
   PostgreSQL computes the generated full-text vector of every row an INSERT
   proposes, even one ON CONFLICT turns into an update: that was most of the
   time of a recaptured page. Tags are rewritten only when they changed.
-- Users: see ``scraper.store.users``.
-- Concurrent writers on PostgreSQL take advisory locks per username (sorted) before
-  touching users, and touch rows in key order, so they neither duplicate users nor
-  deadlock on each other's rows.
+- Authors: see ``scraper.store.authors``.
+- Concurrent writers on PostgreSQL take advisory locks per author (sorted) before
+  touching authors, and touch rows in key order, so they neither duplicate authors
+  nor deadlock on each other's rows.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from scraper.records import Review
-from scraper.schema.tables import (
-    REACTION_COLUMNS,
-    review_tags,
-    reviews,
-    tags,
-    users,
-)
+from scraper.records import Record
+from scraper.schema.tables import authors, review_tags, reviews, tags
+from scraper.sites import SiteRules, site_for_record
+from scraper.store.authors import lock_authors, resolve_authors
 from scraper.store.statements import (
+    REVIEW_COLUMNS,
     REVIEWS_UPDATE,
-    entries_upsert,
+    items_upsert,
     observations_upsert,
     reviews_update_rows,
     reviews_upsert,
     tags_insert,
 )
-from scraper.store.users import lock_usernames, resolve_users
 
-__all__ = ["RecordCounts", "store_records", "text_sha256"]
+__all__ = ["RecordCounts", "ReviewKey", "instant", "store_records", "text_sha256"]
 
-#: The review fields whose change makes a newer capture an "update". Reaction and
-#: helpful counts grow on every capture: they are kept, but are not edits.
+#: A review's identity: (site, key).
+ReviewKey = tuple[str, str]
+
+#: The review fields whose change makes a newer capture an "update". Reaction
+#: counts (and the site's own counts in ``extra``) grow on every capture: they are
+#: kept, but are not edits.
 _CONTENT_FIELDS = (
-    "entry_id",
-    "date",
-    "score",
-    "is_spoiler",
-    "is_preliminary",
-    "episodes_watched",
-    "chapters_read",
-    "scores",
+    "item_id",
+    "date_text",
+    "title",
+    "rating_value",
+    "rating_best",
+    "rating_worst",
     "body_sha256",
-    "layout",
+    "source",
 )
 
 
 @dataclass(frozen=True, slots=True)
 class RecordCounts:
-    """How the reviews of one page compared with what was stored."""
+    """How the reviews of one page compared with what was stored.
+
+    ``review_ids`` are the row ids of every review of the page; ``changed_ids``
+    those that are new or whose latest values changed.
+    """
 
     new: int = 0
     updated: int = 0
     unchanged: int = 0
     changed_ids: frozenset[int] = frozenset()
+    review_ids: frozenset[int] = frozenset()
 
 
 def text_sha256(text: str) -> str:
@@ -81,61 +86,91 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+def instant(date: str | None) -> datetime | None:
+    """Return the UTC instant of an ISO 8601 *date* (a date alone: its midnight; no
+    offset: read as UTC), or None when there is none or it is not ISO 8601."""
+    if not date:
+        return None
+    try:
+        moment = datetime.fromisoformat(date.strip())
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _key(record: Record) -> ReviewKey:
+    return (record.site, record.id)
+
+
 def store_records(
-    connection: Connection, *, raw_page_id: int, observed_at: datetime, records: Sequence[Review]
+    connection: Connection, *, raw_page_id: int, observed_at: datetime, records: Sequence[Record]
 ) -> RecordCounts:
     """Upsert *records* seen on raw page *raw_page_id* at *observed_at*; return the counts.
 
     Runs inside the caller's transaction; database errors propagate as SQLAlchemy errors.
     """
-    unique = sorted({record.mal_id: record for record in reversed(records)}.values(), key=_id)
+    unique = sorted({_key(record): record for record in reversed(records)}.values(), key=_key)
     if not unique:
         return RecordCounts()
-    lock_usernames(connection, {record.user.username for record in unique})
-    before = _existing(connection, [record.mal_id for record in unique])
-    entry_ids = _upsert_entries(connection, unique, observed_at)
-    user_ids = resolve_users(connection, unique, before, observed_at, raw_page_id)
-    rows = [_review_row(record, entry_ids, user_ids, observed_at, raw_page_id) for record in unique]
-    won = _upsert_reviews(connection, rows, before, observed_at)
-    _store_tags(connection, [r for r in unique if r.mal_id in won and _tags_changed(r, before)])
-    _store_observations(connection, rows, unique)
-    return _classify(rows, unique, before)
+    sites = {record.site: site_for_record(record.site) for record in unique}
+    lock_authors(connection, unique, sites)
+    before = _existing(connection, unique)
+    item_ids = _upsert_items(connection, unique, sites, observed_at)
+    author_ids = resolve_authors(connection, unique, sites, before, observed_at, raw_page_id)
+    rows = [
+        _review_row(record, sites[record.site], item_ids, author_ids, observed_at, raw_page_id)
+        for record in unique
+    ]
+    ids, won = _upsert_reviews(connection, rows, before, observed_at)
+    _store_tags(
+        connection,
+        [(ids[_key(r)], r) for r in unique if _key(r) in won and _tags_changed(r, before)],
+    )
+    _store_observations(connection, rows, unique, ids, sites)
+    return _classify(rows, unique, before, ids, sites)
 
 
-def _id(record: Review) -> int:
-    return record.mal_id
-
-
-def _existing(connection: Connection, ids: list[int]) -> dict[int, dict[str, Any]]:
-    """Return the stored rows of reviews *ids* (locked on PostgreSQL), with their tags."""
-    dialect = connection.dialect.name
-    result = connection.execute(_existing_query(dialect), {"ids": ids})
-    found = {row.id: row._asdict() for row in result}
+def _existing(connection: Connection, records: Sequence[Record]) -> dict[ReviewKey, dict[str, Any]]:
+    """Return the stored rows of *records*' reviews (locked on PostgreSQL), with their tags."""
+    by_site: dict[str, list[str]] = {}
+    for record in records:
+        by_site.setdefault(record.site, []).append(record.id)
+    query = _existing_query(connection.dialect.name)
+    found: dict[ReviewKey, dict[str, Any]] = {}
+    for site, keys in sorted(by_site.items()):
+        for row in connection.execute(query, {"site": site, "keys": keys}):
+            found[(row.site, row.key)] = row._asdict() | {"tags": []}
     if found:
-        for row in found.values():
-            row["tags"] = []
-        for review_id, name in connection.execute(_TAGS_QUERY, {"ids": list(found)}):
-            found[review_id]["tags"].append(name)
+        by_id = {row["id"]: row for row in found.values()}
+        for review_id, name in connection.execute(_TAGS_QUERY, {"ids": list(by_id)}):
+            by_id[review_id]["tags"].append(name)
     return found
 
 
 @functools.cache
 def _existing_query(dialect: str) -> sa.Select[Any]:
-    """The stored rows of reviews (bound ``ids``), built once: building costs as much as running."""
+    """The stored rows of one site's reviews (bound ``site``, ``keys``), built once:
+    building costs as much as running."""
     columns = [
         reviews.c.id,
-        reviews.c.user_id,
+        reviews.c.site,
+        reviews.c.key,
+        reviews.c.author_id,
         reviews.c.first_seen_at,
         reviews.c.last_seen_at,
         reviews.c.last_raw_page_id,
-        users.c.username,
+        reviews.c.extra,
+        authors.c.name.label("author_name"),
     ]
     query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
-    query = query.join(users, users.c.id == reviews.c.user_id)
-    query = query.where(reviews.c.id.in_(sa.bindparam("ids", expanding=True)))
+    query = query.join(authors, authors.c.id == reviews.c.author_id)
+    query = query.where(
+        reviews.c.site == sa.bindparam("site"),
+        reviews.c.key.in_(sa.bindparam("keys", expanding=True)),
+    )
     if dialect == "postgresql":
-        # Locks the reviews only (in key order): their users are serialized by lock_usernames.
-        query = query.order_by(reviews.c.id).with_for_update(of=reviews)
+        # Locks the reviews only (in key order): their authors are serialized by lock_authors.
+        query = query.order_by(reviews.c.key).with_for_update(of=reviews)
     return query
 
 
@@ -147,55 +182,57 @@ _TAGS_QUERY = (
 )
 
 
-def _upsert_entries(
-    connection: Connection, records: Sequence[Review], observed_at: datetime
-) -> dict[tuple[str, int], int]:
-    unique = {(r.entry.type, r.entry.mal_id): r.entry for r in records}
+def _upsert_items(
+    connection: Connection,
+    records: Sequence[Record],
+    sites: Mapping[str, SiteRules],
+    observed_at: datetime,
+) -> dict[tuple[str, str], int]:
+    unique = {(r.site, sites[r.site].item_key(r)): r.item for r in records}
     rows = [
         {
-            "type": entry.type,
-            "mal_id": entry.mal_id,
-            "title": entry.title,
-            "url": entry.url,
+            "site": site,
+            "key": key,
+            "type": item.type,
+            "name": item.name,
+            "url": item.url,
             "first_seen_at": observed_at,
             "last_seen_at": observed_at,
         }
-        for _, entry in sorted(unique.items())
+        for (site, key), item in sorted(unique.items())
     ]
     # executemany with one statement shape, which RETURNING gives each row's id.
-    found = connection.execute(entries_upsert(connection.dialect.name), rows)
-    return {(row.type, row.mal_id): row.id for row in found}
-
-
-def _reactions(record: Review) -> dict[str, int | None]:
-    values = record.reactions or {}
-    return {f"reactions_{kind}": values.get(kind) for kind in REACTION_COLUMNS}
+    found = connection.execute(items_upsert(connection.dialect.name), rows)
+    return {(row.site, row.key): row.id for row in found}
 
 
 def _review_row(
-    record: Review,
-    entry_ids: dict[tuple[str, int], int],
-    user_ids: dict[int, int],
+    record: Record,
+    site: SiteRules,
+    item_ids: dict[tuple[str, str], int],
+    author_ids: dict[ReviewKey, int],
     observed_at: datetime,
     raw_page_id: int,
 ) -> dict[str, Any]:
+    rating = record.rating
     return {
-        "id": record.mal_id,
-        "entry_id": entry_ids[(record.entry.type, record.entry.mal_id)],
-        "user_id": user_ids[record.mal_id],
-        "type": record.type,
-        "date": record.date,
-        "score": record.score,
-        "is_spoiler": record.is_spoiler,
-        "is_preliminary": record.is_preliminary,
-        "episodes_watched": record.episodes_watched,
-        "chapters_read": record.chapters_read,
-        **_reactions(record),
-        "helpful_count": record.helpful_count,
-        "scores": dict(record.scores) if record.scores is not None else None,
-        "body": record.review,
-        "body_sha256": text_sha256(record.review),
-        "layout": record.layout,
+        "site": record.site,
+        "key": record.id,
+        "url": record.url,
+        "item_id": item_ids[(record.site, site.item_key(record))],
+        "author_id": author_ids[_key(record)],
+        "item_type": record.item.type,
+        "date_text": record.date,
+        "date": instant(record.date),
+        "title": record.title,
+        "rating_value": rating.value if rating is not None else None,
+        "rating_best": rating.best if rating is not None else None,
+        "rating_worst": rating.worst if rating is not None else None,
+        "body": record.body,
+        "body_sha256": text_sha256(record.body) if record.body is not None else None,
+        "reactions": dict(record.reactions) if record.reactions is not None else None,
+        "source": record.source,
+        "extra": site.stored_extra(record),
         "first_seen_at": observed_at,
         "last_seen_at": observed_at,
         "last_raw_page_id": raw_page_id,
@@ -205,31 +242,44 @@ def _review_row(
 def _upsert_reviews(
     connection: Connection,
     rows: list[dict[str, Any]],
-    before: dict[int, dict[str, Any]],
+    before: dict[ReviewKey, dict[str, Any]],
     observed_at: datetime,
-) -> set[int]:
-    """Insert or refresh review rows; return the ids whose latest values are this capture's.
+) -> tuple[dict[ReviewKey, int], set[ReviewKey]]:
+    """Insert or refresh review rows; return every row's id, and the reviews whose
+    latest values are this capture's.
 
     Known reviews are locked (see ``_existing``), so which of them this capture
     refreshes is decided here; only new ones go through the upsert, which settles
     a race with a writer inserting the same review meanwhile.
     """
-    fresh = [row for row in rows if row["id"] not in before]
-    newer = [row for row in rows if row["id"] in before and _is_newest(before[row["id"]], row)]
-    won = {row["id"] for row in newer}
+    ids = {key: old["id"] for key, old in before.items()}
+    fresh = [row for row in rows if _row_key(row) not in before]
+    newer = [
+        row | {"id": ids[_row_key(row)]}
+        for row in rows
+        if _row_key(row) in before and _is_newest(before[_row_key(row)], row)
+    ]
+    won = {_row_key(row) for row in newer}
     if fresh:
-        won.update(connection.execute(reviews_upsert(connection.dialect.name), fresh).scalars())
-    same = [row for row in newer if row["body_sha256"] == before[row["id"]]["body_sha256"]]
-    edited = [row for row in newer if row["body_sha256"] != before[row["id"]]["body_sha256"]]
+        statement = reviews_upsert(connection.dialect.name)
+        written = connection.execute(statement, [_new_row(row) for row in fresh])
+        for review_id, site, key in written:
+            ids[(site, key)] = review_id
+            won.add((site, key))
+        lost = [_row_key(row) for row in fresh if _row_key(row) not in ids]
+        if lost:  # another writer's newer capture of the same review came first
+            ids.update(_ids_of(connection, lost))
+    same = [row for row in newer if row["body_sha256"] == before[_row_key(row)]["body_sha256"]]
+    edited = [row for row in newer if row["body_sha256"] != before[_row_key(row)]["body_sha256"]]
     for batch, same_body in ((same, True), (edited, False)):
         if batch:
             connection.execute(REVIEWS_UPDATE, reviews_update_rows(batch, same_body=same_body))
     # An older capture imported late moves first_seen_at back; a new row may have
     # met one inserted meanwhile by another writer.
     earlier = [
-        row["id"]
+        ids[_row_key(row)]
         for row in rows
-        if row["id"] not in before or before[row["id"]]["first_seen_at"] > observed_at
+        if _row_key(row) not in before or before[_row_key(row)]["first_seen_at"] > observed_at
     ]
     if earlier:
         connection.execute(
@@ -237,11 +287,29 @@ def _upsert_reviews(
             .where(reviews.c.id.in_(earlier), reviews.c.first_seen_at > observed_at)
             .values(first_seen_at=observed_at)
         )
-    return won
+    return ids, won
 
 
-def _tags_changed(record: Review, before: dict[int, dict[str, Any]]) -> bool:
-    old = before.get(record.mal_id)
+def _row_key(row: Mapping[str, Any]) -> ReviewKey:
+    return (row["site"], row["key"])
+
+
+def _new_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: row[name] for name in REVIEW_COLUMNS}
+
+
+def _ids_of(connection: Connection, keys: Sequence[ReviewKey]) -> dict[ReviewKey, int]:
+    found: dict[ReviewKey, int] = {}
+    for site, key in keys:
+        review_id = connection.execute(
+            sa.select(reviews.c.id).where(reviews.c.site == site, reviews.c.key == key)
+        ).scalar_one()
+        found[(site, key)] = int(review_id)
+    return found
+
+
+def _tags_changed(record: Record, before: dict[ReviewKey, dict[str, Any]]) -> bool:
+    old = before.get(_key(record))
     return old is None or tuple(old["tags"]) != tuple(record.tags)
 
 
@@ -253,13 +321,12 @@ _TAG_IDS = sa.select(tags.c.name, tags.c.id).where(
 )
 
 
-def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
-    """Replace the tags of reviews whose latest values come from this capture."""
+def _store_tags(connection: Connection, records: Sequence[tuple[int, Record]]) -> None:
+    """Replace the tags of reviews (row id, record) whose latest values are this capture's."""
     if not records:
         return
-    ids = [record.mal_id for record in records]
-    connection.execute(_UNTAG, {"ids": ids})
-    names = sorted({name for record in records for name in record.tags})
+    connection.execute(_UNTAG, {"ids": [review_id for review_id, _ in records]})
+    names = sorted({name for _, record in records for name in record.tags})
     if not names:
         return
     # Tags are few and seen again and again: read first, insert only the missing.
@@ -271,8 +338,8 @@ def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
         )
         tag_ids.update(connection.execute(_TAG_IDS, {"names": missing}).all())
     links = {
-        (record.mal_id, tag_ids[name]): position
-        for record in records
+        (review_id, tag_ids[name]): position
+        for review_id, record in records
         for position, name in reversed(list(enumerate(record.tags)))
     }
     connection.execute(
@@ -282,21 +349,24 @@ def _store_tags(connection: Connection, records: Sequence[Review]) -> None:
 
 
 def _store_observations(
-    connection: Connection, rows: list[dict[str, Any]], records: Sequence[Review]
+    connection: Connection,
+    rows: list[dict[str, Any]],
+    records: Sequence[Record],
+    ids: dict[ReviewKey, int],
+    sites: Mapping[str, SiteRules],
 ) -> None:
     """Store one observation per review row (what *records* showed on the row's raw page)."""
     observations = [
         {
-            "review_id": record.mal_id,
+            "review_id": ids[_key(record)],
             "raw_page_id": row["last_raw_page_id"],
             "observed_at": row["last_seen_at"],
-            "username": record.user.username,
-            "score": record.score,
-            **_reactions(record),
-            "helpful_count": record.helpful_count,
-            "scores": row["scores"],
+            "author_name": record.author.name,
+            "rating_value": row["rating_value"],
+            "reactions": row["reactions"],
             "tags": list(record.tags),
-            "review_sha256": row["body_sha256"],
+            "body_sha256": row["body_sha256"],
+            "extra": sites[record.site].observation_extra(record),
         }
         for row, record in zip(rows, records, strict=True)
     ]
@@ -311,24 +381,34 @@ def _is_newest(old: dict[str, Any], row: dict[str, Any]) -> bool:
     return bool((old["last_raw_page_id"] or 0) <= row["last_raw_page_id"])
 
 
+def _content_extra(extra: Mapping[str, Any] | None, site: SiteRules) -> dict[str, Any]:
+    """The site's own keys that are content (its counts left out)."""
+    return {k: v for k, v in (extra or {}).items() if k not in site.counting_extras}
+
+
 def _classify(
     rows: list[dict[str, Any]],
-    records: Sequence[Review],
-    before: dict[int, dict[str, Any]],
+    records: Sequence[Record],
+    before: dict[ReviewKey, dict[str, Any]],
+    ids: dict[ReviewKey, int],
+    sites: Mapping[str, SiteRules],
 ) -> RecordCounts:
     new = updated = unchanged = 0
     changed: set[int] = set()
     for row, record in zip(rows, records, strict=True):
-        old = before.get(row["id"])
+        key = _key(record)
+        old = before.get(key)
+        site = sites[record.site]
         if old is None:
             new += 1
-            changed.add(row["id"])
+            changed.add(ids[key])
         elif _is_newest(old, row) and (
             any(old[name] != row[name] for name in _CONTENT_FIELDS)
+            or _content_extra(old["extra"], site) != _content_extra(row["extra"], site)
             or tuple(old["tags"]) != tuple(record.tags)
         ):
             updated += 1
-            changed.add(row["id"])
+            changed.add(ids[key])
         else:
             unchanged += 1
-    return RecordCounts(new, updated, unchanged, frozenset(changed))
+    return RecordCounts(new, updated, unchanged, frozenset(changed), frozenset(ids.values()))

@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from scraper.records import Record
 from scraper.sites._generic import SitePolicy, address
-from scraper.sites.mal.v1 import SITE
+from scraper.sites.mal.v1 import REACTION_KINDS, SITE
 
 __all__ = ["KNOWN_TAGS", "MalPolicy", "is_entry_reviews"]
 
@@ -49,6 +49,36 @@ _SHOW_ALL = {"spoiler": "on", "preliminary": "on"}
 _ENTRY_ID = re.compile(r"(?:(anime|manga)[:/])?(\d+)")
 #: The account id inside a MAL avatar URL.
 _AVATAR_ID = re.compile(r"/userimages/(\d+)\.")
+
+#: Legacy sub-score kinds, anime and manga together (manga has art, anime animation/sound).
+SCORE_KINDS = ("overall", "story", "animation", "sound", "art", "character", "enjoyment")
+
+#: The v1 keys in CSV, flattened (``entry`` / ``user``, reactions and sub-scores).
+CSV_COLUMNS: tuple[str, ...] = (
+    "mal_id",
+    "url",
+    "type",
+    "entry_mal_id",
+    "entry_type",
+    "entry_title",
+    "entry_url",
+    "username",
+    "user_url",
+    "user_image_url",
+    "date",
+    "score",
+    "tags",
+    "is_spoiler",
+    "is_preliminary",
+    "episodes_watched",
+    "chapters_read",
+    *(f"reactions_{kind}" for kind in REACTION_KINDS),
+    "helpful_count",
+    *(f"scores_{kind}" for kind in SCORE_KINDS),
+    "review",
+    "layout",
+)
+_PLAIN = frozenset(CSV_COLUMNS) - {"tags"}
 
 #: v1 keys kept in the review's ``extra`` (the rest is rebuilt from v2 fields).
 _STORED = (
@@ -83,6 +113,7 @@ class MalPolicy(SitePolicy):
     item_types: tuple[str, ...] = ("anime", "manga")
     paging_parameters: tuple[str, ...] = ("p",)
     counting_extras: tuple[str, ...] = ("helpful_count",)
+    csv_columns: tuple[str, ...] = CSV_COLUMNS
 
     def owns(self, namespace: str) -> bool:
         return namespace == SITE
@@ -168,6 +199,29 @@ class MalPolicy(SitePolicy):
             "review": record.body,
             "layout": kept.get("layout"),
         }
+
+    def observation_extra(self, record: Record) -> dict[str, Any] | None:
+        """What each capture keeps: the helpful count and the legacy sub-scores."""
+        extra = record.extra or {}
+        return {"helpful_count": extra.get("helpful_count"), "scores": extra.get("scores")}
+
+    def csv_cells(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        entry, user = record.get("entry") or {}, record.get("user") or {}
+        reactions = record.get("reactions") or {}
+        scores = record.get("scores") or {}
+        values: dict[str, Any] = {key: value for key, value in record.items() if key in _PLAIN}
+        values.update(
+            entry_mal_id=entry.get("mal_id"),
+            entry_type=entry.get("type"),
+            entry_title=entry.get("title"),
+            entry_url=entry.get("url"),
+            username=user.get("username"),
+            user_url=user.get("url"),
+            user_image_url=user.get("image_url"),
+        )
+        values.update({f"reactions_{kind}": reactions.get(kind) for kind in REACTION_KINDS})
+        values.update({f"scores_{kind}": scores.get(kind) for kind in SCORE_KINDS})
+        return values
 
     def history_keys(self, observation: Mapping[str, Any]) -> dict[str, Any]:
         """The v1 history keys: score, username, reactions, helpful count, body hash."""
