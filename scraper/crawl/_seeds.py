@@ -5,50 +5,37 @@ that names one crawl (its seed set and mode), so the same command resumes it.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from scraper.errors import UsageError
 from scraper.fetch.urls import canonicalize
+from scraper.sites import site_for_url
 
-__all__ = ["MODES", "check_mode", "crawl_key", "is_entry_reviews", "normalise", "normalise_seeds"]
+__all__ = ["MODES", "check_mode", "crawl_key", "follow", "normalise", "normalise_seeds"]
 
 #: ``full`` reads every page of every chain; ``incremental`` reads listings newest
 #: first and stops a chain at the first page holding a review already stored.
 MODES = ("full", "incremental")
 
-#: ``/anime/1/Cowboy_Bebop/reviews`` and ``/manga/2/Berserk/reviews`` (slug optional).
-_ENTRY_REVIEWS = re.compile(r"^/(anime|manga)/\d+(/[^/]*)?/reviews/?$")
-
-#: Entry review listings hide spoiler and preliminary reviews unless asked: always ask.
-_SHOW_ALL = {"spoiler": "on", "preliminary": "on"}
-
-
-def is_entry_reviews(url: str) -> bool:
-    """Return True when *url* is an entry's review listing (anime or manga)."""
-    return bool(_ENTRY_REVIEWS.match(urlsplit(url).path))
-
 
 def normalise(url: str, *, mode: str = "full") -> str:
     """Return the canonical URL the crawl fetches for *url*.
 
-    Entry review listings get ``spoiler=on&preliminary=on`` (no review hidden),
-    ``p=1`` is dropped (the same page as no ``p``), and in incremental mode they
-    are read newest first (``sort=newest``). Raises BadURL for a non-http(s) URL.
+    The URL is canonicalized, then spelled as its site wants its listings read
+    (``Site.listing_url``: MyAnimeList shows every review and, in incremental
+    mode, the newest first). Raises BadURL for a non-http(s) URL.
     """
     url = canonicalize(url)
-    if not is_entry_reviews(url):
-        return url
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query, keep_blank_values=True))
-    query.update(_SHOW_ALL)
-    if query.get("p") == "1":
-        del query["p"]
-    if mode == "incremental":
-        query["sort"] = "newest"
-    rebuilt = urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), ""))
-    return canonicalize(rebuilt)
+    return canonicalize(site_for_url(url).listing_url(url, mode=mode))
+
+
+def follow(page_url: str, next_url: str, *, mode: str) -> str | None:
+    """Return the normalised *next_url* of the page at *page_url*, or None when it
+    leaves the page's host (a chain stays on its seed's host, whatever the site).
+    Raises BadURL for a non-http(s) URL."""
+    target = normalise(next_url, mode=mode)
+    return target if urlsplit(target).netloc == urlsplit(page_url).netloc else None
 
 
 def check_mode(mode: str) -> str:

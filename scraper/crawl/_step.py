@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl._frontier import Frontier, FrontierItem
 from scraper.crawl._hosts import DatabaseThrottle
-from scraper.crawl._seeds import normalise
+from scraper.crawl._seeds import follow
 from scraper.crawl._validators import (
     Validators,
     find_stored,
@@ -211,7 +211,7 @@ class Step:
         if not next_url:
             return None
         try:
-            return normalise(next_url, mode=self.mode)
+            return follow(item.url, next_url, mode=self.mode)
         except BadURL as error:
             self._record(item.url, error)
             return None

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, urlsplit
 
 import sqlalchemy as sa
 
 from scraper.records import FetchedPage, PageKind
 from scraper.schema.tables import crawl_runs, raw_pages, url_validators
+from scraper.sites import address, site_for_url
 from scraper.store.dialect import insert
 
 if TYPE_CHECKING:
@@ -166,14 +166,14 @@ def stale_pages(
     """Return the stored pages of the *seeds*' listings last checked more than
     *refresh_after* seconds before *now*, oldest check first.
 
-    A page belongs to a seed's listing when it has the seed's address and every
-    query parameter of the seed but ``p`` (the page number), so the chain's own
-    links (which add sorting and filter fields) count while another listing at the
-    same address (``reviews.php?t=manga`` for ``?t=anime``) does not. The seeds
-    themselves are left out: an incremental crawl asks for them anyway.
+    Whether a page belongs to a seed's listing is the seed's site's to say
+    (``Site.in_listing``: MyAnimeList's pages share the seed's address and every
+    query parameter of the seed but the page number), and only its review pages
+    (``Site.is_review_url``) are re-checked. The seeds themselves are left out:
+    an incremental crawl asks for them anyway.
     """
     cutoff = now - timedelta(seconds=refresh_after)
-    bases = {_address(seed) for seed in seeds}
+    bases = {address(seed) for seed in seeds}
     v = url_validators.c
     same_listing = sa.or_(*(v.url.startswith(base, autoescape=True) for base in bases))
     with engine.connect() as conn:
@@ -186,21 +186,10 @@ def stale_pages(
             .scalars()
             .all()
         )
-    return [
-        url for url in urls if url not in seeds and any(_in_listing(url, seed) for seed in seeds)
-    ]
+    return [url for url in urls if url not in seeds and any(_in(url, seed) for seed in seeds)]
 
 
-def _address(url: str) -> str:
-    """*url* without its query: the listing every page of one chain shares."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
-def _in_listing(url: str, seed: str) -> bool:
-    """True when *url* is a page of *seed*'s listing (see ``stale_pages``)."""
-    if _address(url) != _address(seed):
-        return False  # startswith also matched longer paths (``/reviews`` vs ``/reviewsX``)
-    have = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
-    wanted = parse_qsl(urlsplit(seed).query, keep_blank_values=True)
-    return all(have.get(key) == value for key, value in wanted if key != "p")
+def _in(url: str, seed: str) -> bool:
+    """True when *url* is a review page of *seed*'s listing (see ``stale_pages``)."""
+    site = site_for_url(seed)
+    return site.in_listing(url, seed) and site.is_review_url(url)

@@ -24,7 +24,7 @@ from scraper.errors import ParseError, UsageError
 from scraper.records import PageKind, PageResult, Record
 from scraper.sites._blocked import block_reason
 from scraper.sites._decode import parser_input
-from scraper.sites._generic import SitePolicy
+from scraper.sites._generic import SitePolicy, address
 from scraper.sites.mal import MAL
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "SITES",
     "Site",
     "SiteRules",
+    "address",
     "known_tags",
     "parse_page",
     "site_for_record",

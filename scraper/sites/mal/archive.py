@@ -119,7 +119,9 @@ class MalPolicy(SitePolicy):
         return namespace == SITE
 
     def handles_url(self, url: str) -> bool:
-        return on_mal_host(url)
+        """Addresses on myanimelist.net, and review pages of a mirror of it (the same
+        paths on another host, as a local stand-in or an archive serves them)."""
+        return on_mal_host(url) or self.is_review_url(url)
 
     def listing_url(self, url: str, *, mode: str) -> str:
         """Entry review listings get ``spoiler=on&preliminary=on`` (no review hidden),
@@ -147,7 +149,7 @@ class MalPolicy(SitePolicy):
         return all(have.get(key) == value for key, value in wanted if key != "p")
 
     def is_review_url(self, url: str) -> bool:
-        return on_mal_host(url) and bool(_REVIEW_PAGE.match(urlsplit(url).path))
+        return bool(_REVIEW_PAGE.match(urlsplit(url).path))
 
     def item_key(self, record: Record) -> str:
         entry = (record.extra or {})["entry"]
