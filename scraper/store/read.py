@@ -262,10 +262,10 @@ def _conditions(
         )
         where.append(reviews.c.author_id.in_(sa.union(current, former)))
     for label in query.tags:
-        tagged = (
-            sa.select(review_tags.c.review_id)
-            .join(tags, tags.c.id == review_tags.c.tag_id)
-            .where(review_tags.c.review_id == reviews.c.id, tags.c.name == label)
+        # Case is ignored: a site without a folder of its own has labels as its pages spell them.
+        named = sa.select(tags.c.id).where(sa.func.lower(tags.c.name) == label.lower())
+        tagged = sa.select(review_tags.c.review_id).where(
+            review_tags.c.review_id == reviews.c.id, review_tags.c.tag_id.in_(named)
         )
         where.append(tagged.exists())
     if query.type:
