@@ -88,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with engine.connect() as conn:
             total = conn.exec_driver_sql("SELECT count(*) FROM reviews").scalar_one()
-            user = conn.exec_driver_sql("SELECT username FROM users WHERE id = 5").scalar_one()
-            title = conn.exec_driver_sql("SELECT title FROM entries WHERE id = 5").scalar_one()
+            user = conn.exec_driver_sql("SELECT name FROM authors WHERE id = 5").scalar_one()
+            title = conn.exec_driver_sql("SELECT name FROM items WHERE id = 5").scalar_one()
         print(f"archive: {total:,} reviews ({engine.dialect.name})")
         medians = []
         for label, cases in (("full text", [{"search": s} for s in SEARCHES]), ("filter", FILTERS)):

@@ -26,8 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from scraper.config import database_url
-from scraper.records import REACTION_KINDS
 from scraper.schema import tables as t
+from scraper.sites.mal.v1 import REACTION_KINDS
 from scraper.store.engine import open_engine
 
 BATCH = 20_000
@@ -86,9 +86,10 @@ class Maker:
             slug = title.replace(" ", "_")
             yield {
                 "id": i,
+                "site": "myanimelist",
+                "key": f"{kind}:{i}",
                 "type": kind,
-                "mal_id": i,
-                "title": f"{title} {i}",
+                "name": f"{title} {i}",
                 "url": f"https://myanimelist.net/{kind}/{i}/{slug}_{i}",
                 "first_seen_at": self.now,
                 "last_seen_at": self.now,
@@ -99,7 +100,8 @@ class Maker:
             name = f"{self.rng.choice(self.words).title()}{i}"
             yield {
                 "id": i,
-                "username": name,
+                "site": "myanimelist",
+                "name": name,
                 "url": f"https://myanimelist.net/profile/{name}",
                 "image_url": None,
                 "name_seen_at": self.now,
@@ -122,23 +124,39 @@ class Maker:
                 labels.append(rng.choice(EXTRA_TAGS))
             reactions = _reactions(rng) if current else dict.fromkeys(REACTION_KINDS)
             body = self.body()
+            scores = None if current else _scores(rng, kind)
+            any_reaction = any(value is not None for value in reactions.values())
             row = {
                 "id": review_id,
-                "entry_id": entry,
-                "user_id": rng.randint(1, self.users),
-                "type": kind,
+                "site": "myanimelist",
+                "key": str(review_id),
+                "url": f"https://myanimelist.net/reviews.php?id={review_id}",
+                "item_id": entry,
+                "author_id": rng.randint(1, self.users),
+                "item_type": kind,
+                "date_text": date.isoformat(),
                 "date": date,
-                "score": rng.randint(1, 10),
-                "is_spoiler": rng.random() < 0.05,
-                "is_preliminary": preliminary,
-                "episodes_watched": rng.randint(1, 12) if preliminary and kind == "anime" else None,
-                "chapters_read": rng.randint(1, 60) if preliminary and kind == "manga" else None,
-                **{f"reactions_{k}": v for k, v in reactions.items()},
-                "helpful_count": None if current else rng.randint(0, 2000),
-                "scores": None if current else _scores(rng, kind),
+                "title": None,
+                "rating_value": rng.randint(1, 10),
+                "rating_best": 10,
+                "rating_worst": 1,
                 "body": body,
                 "body_sha256": hashlib.sha256(body.encode("utf-8")).hexdigest(),
-                "layout": "current" if current else "legacy",
+                "reactions": reactions if any_reaction else None,
+                "source": "mal-current" if current else "mal-legacy",
+                "extra": {
+                    "is_spoiler": rng.random() < 0.05,
+                    "is_preliminary": preliminary,
+                    "episodes_watched": rng.randint(1, 12)
+                    if preliminary and kind == "anime"
+                    else None,
+                    "chapters_read": rng.randint(1, 60)
+                    if preliminary and kind == "manga"
+                    else None,
+                    "helpful_count": None if current else rng.randint(0, 2000),
+                    "scores": scores,
+                    "layout": "current" if current else "legacy",
+                },
                 "first_seen_at": self.now,
                 "last_seen_at": self.now,
                 "last_raw_page_id": (review_id - 1) // REVIEWS_PER_PAGE + 1,
@@ -179,28 +197,27 @@ def _observation(row: dict[str, Any], labels: list[str]) -> dict[str, Any]:
         "review_id": row["id"],
         "raw_page_id": row["last_raw_page_id"],
         "observed_at": row["last_seen_at"],
-        "username": "",  # filled by the caller (needs the user's name)
-        "score": row["score"],
-        **{f"reactions_{k}": row[f"reactions_{k}"] for k in REACTION_KINDS},
-        "helpful_count": row["helpful_count"],
-        "scores": row["scores"],
+        "author_name": "",  # filled by the caller (needs the author's name)
+        "rating_value": row["rating_value"],
+        "reactions": row["reactions"],
         "tags": labels,
-        "review_sha256": row["body_sha256"],
+        "body_sha256": row["body_sha256"],
+        "extra": {key: row["extra"][key] for key in ("helpful_count", "scores")},
     }
 
 
 def _fixed_rows(conn: sa.Connection, maker: Maker) -> dict[int, str]:
     """Insert tags, entries, users, the raw body and pages; return user id -> name."""
     conn.execute(sa.insert(t.tags), [{"id": i, "name": n} for n, i in _TAG_IDS.items()])
-    conn.execute(sa.insert(t.entries), list(maker.entry_rows()))
+    conn.execute(sa.insert(t.items), list(maker.entry_rows()))
     users = list(maker.user_rows())
-    conn.execute(sa.insert(t.users), users)
+    conn.execute(sa.insert(t.authors), users)
     conn.execute(
-        sa.insert(t.user_names),
+        sa.insert(t.author_names),
         [
             {
-                "user_id": u["id"],
-                "username": u["username"],
+                "author_id": u["id"],
+                "name": u["name"],
                 "first_seen_at": maker.now,
                 "last_seen_at": maker.now,
             }
@@ -231,7 +248,7 @@ def _fixed_rows(conn: sa.Connection, maker: Maker) -> dict[int, str]:
                 for page in range(first, min(first + BATCH, maker.pages + 1))
             ],
         )
-    return {u["id"]: u["username"] for u in users}
+    return {u["id"]: u["name"] for u in users}
 
 
 def generate(url: str, n: int, seed: int = 1, *, quiet: bool = False) -> float:
@@ -247,7 +264,7 @@ def generate(url: str, n: int, seed: int = 1, *, quiet: bool = False) -> float:
         for first in range(1, n + 1, BATCH):
             reviews, links, observations = maker.review_rows(first, min(first + BATCH, n + 1))
             for row, observation in zip(reviews, observations, strict=True):
-                observation["username"] = names[row["user_id"]]
+                observation["author_name"] = names[row["author_id"]]
             with engine.begin() as conn:
                 conn.execute(sa.insert(t.reviews), reviews)
                 if links:
