@@ -1,6 +1,6 @@
 """The data that flows through the archive: review records (contract v2, the same
 shape for every site), page results from the site parsers, and fetched pages from
-the network or from disk. A site's own record shape (MyAnimeList's v1 keys) lives
+the network or from disk. A site's own record shape (its contract v1 keys) lives
 in its folder under ``scraper.sites`` and travels in ``Record.extra``.
 
 These are plain immutable records (named tuples: cheap to import and to build,
@@ -30,7 +30,7 @@ __all__ = [
 
 
 class ReviewedItem(NamedTuple):
-    """The reviewed thing (contract v2 ``item``): an anime, a recipe, a shop."""
+    """The reviewed thing (contract v2 ``item``): a show, a recipe, a shop."""
 
     name: str | None
     type: str | None
@@ -76,7 +76,7 @@ class Record(NamedTuple):
 
     ``site`` and ``id`` together name the review across captures. ``date`` is
     the page's own text, as precise as it says (ISO 8601), never shifted.
-    ``extra`` holds a site's own keys (MyAnimeList's v1 keys), emitted before
+    ``extra`` holds a site's own keys (its contract v1 keys), emitted before
     the v2 keys by ``to_dict``; the archive stores it as JSON.
     """
 

@@ -38,7 +38,7 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 #: survives parsing (the parser turns it into U+FFFD), so no field can hold it.
 _BODY_SLOT = "\x00body\x00"
 _BODY_SLOT_JSON = _ENCODE(_BODY_SLOT)
-#: The keys that hold a body: v2 ``body``, and a site's own copy (MyAnimeList's v1 ``review``).
+#: The keys that hold a body: v2 ``body``, and a site's own copy of it (a v1 ``review``).
 _BODY_KEYS = ("review", "body")
 
 _KIND_PHRASES = {

@@ -23,8 +23,8 @@ def normalise(url: str, *, mode: str = "full") -> str:
     """Return the canonical URL the crawl fetches for *url*.
 
     The URL is canonicalized, then spelled as its site wants its listings read
-    (``Site.listing_url``: MyAnimeList shows every review and, in incremental
-    mode, the newest first). Raises BadURL for a non-http(s) URL.
+    (``Site.listing_url``: a listing that hides some reviews unless asked shows
+    them all and, in incremental mode, the newest first). Raises BadURL for a non-http(s) URL.
     """
     url = canonicalize(url)
     return canonicalize(site_for_url(url).listing_url(url, mode=mode))

@@ -167,8 +167,8 @@ def stale_pages(
     *refresh_after* seconds before *now*, oldest check first.
 
     Whether a page belongs to a seed's listing is the seed's site's to say
-    (``Site.in_listing``: MyAnimeList's pages share the seed's address and every
-    query parameter of the seed but the page number), and only its review pages
+    (``Site.in_listing``: pages that share the seed's address and every query
+    parameter of the seed but the page number), and only its review pages
     (``Site.is_review_url``) are re-checked. The seeds themselves are left out:
     an incremental crawl asks for them anyway.
     """

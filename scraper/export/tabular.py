@@ -6,7 +6,7 @@ export of millions of reviews holds one record in memory at a time.
 CSV is for spreadsheets: UTF-8 with a byte-order mark (so Excel detects the
 encoding), one header row, nested objects flattened into their own columns,
 tags joined with "; ". The first columns are the registered sites' own
-(``Site.csv_columns``: MyAnimeList's v1 keys), empty for other sites' records;
+(``Site.csv_columns``: a site's own record keys), empty for other sites' records;
 then the v2 keys every record has (``V2_COLUMNS``), a name already given once
 (``url``, ``date``, ``tags``) not repeated.
 """

@@ -7,7 +7,7 @@ the store, how its listing URLs are spelled and paged, which URLs are its review
 pages, how its items and authors are keyed, its own filters (tags, item types)
 and which of its own record keys are kept (``scraper.sites._generic.SitePolicy``
 holds the defaults). Sites live in ``SITES``, tried in order: a site of its own
-(MyAnimeList) reads its pages, and the generic schema.org reader any other page.
+(``sites/mal/``) reads its pages, and the generic schema.org reader any other page.
 Adding a site means adding a folder beside ``mal/`` and one line there. Nothing
 here touches the network or a database, so every parser is testable from a file.
 """

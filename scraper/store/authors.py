@@ -2,8 +2,8 @@
 
 Each site says how its authors are keyed (``Site.author_key``). Where it gives a
 key (a profile URL, a name that never changes), the author is that key's row.
-Where it gives none (MyAnimeList: users rename themselves, so the page holds no
-stable key), authors are found by every name they were seen under. The rules:
+Where it gives none (its users rename themselves, so the page holds no stable
+key), authors are found by every name they were seen under. The rules:
 
 - a review already stored keeps its author; a capture newer than the one that gave
   the author's current name renames the author, and every name seen is kept in
@@ -12,8 +12,8 @@ stable key), authors are found by every name they were seen under. The rules:
   before on that site (on the same page first: a known review there may show its
   author's new name), else creates one;
 - when a rename gives an author the current name of another author of the same
-  site whom the site calls the same person (``Site.same_author``: MyAnimeList's
-  avatar id), the two are one person seen out of order: the newer row is merged
+  site whom the site calls the same person (``Site.same_author``: an avatar
+  id, say), the two are one person seen out of order: the newer row is merged
   into the older one.
 """
 

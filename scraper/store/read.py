@@ -137,12 +137,12 @@ def _type(value: str | None, site: str | None) -> str | None:
 class ReviewQuery:
     """Which reviews to read, in which order. Every filter is optional.
 
-    ``site``: the records' namespace (``myanimelist``, ``example.com``);
-    ``entry``: an item key in a site's own syntax (MyAnimeList: ``1``,
-    ``anime:1``), else part of the item's name (or its whole key); ``user``: an
-    author name, current or former; ``tags``: all must be present; ``type``: the
-    item type; ``min_score`` / ``max_score``: the rating's value; ``since`` /
-    ``until``: review date, ``until`` exclusive; ``search``: full-text terms.
+    ``site``: the records' namespace (a site's name, or a host: ``example.com``);
+    ``entry``: an item key in a site's own syntax (``Site.item_keys``), else
+    part of the item's name (or its whole key); ``user``: an author name,
+    current or former; ``tags``: all must be present; ``type``: the item type;
+    ``min_score`` / ``max_score``: the rating's value; ``since`` / ``until``:
+    review date, ``until`` exclusive; ``search``: full-text terms.
     """
 
     entry: str | None = None
@@ -183,7 +183,7 @@ class ReviewQuery:
 
         site = site.strip() if site else None
         if site == "":
-            raise UsageError("--site: give a site, e.g. myanimelist or example.com")
+            raise UsageError("--site: give a site, e.g. example.com")
         low, high = _score(min_score, "--min-score"), _score(max_score, "--max-score")
         if low is not None and high is not None and low > high:
             raise UsageError(f"--min-score {low} is above --max-score {high}")
