@@ -8,17 +8,16 @@ stderr and the rest still run; the exit code then says 3.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Iterator
-from json.encoder import encode_basestring, encode_basestring_ascii
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, warn
 from scraper.errors import ParseError, UsageError
+from scraper.jsontext import record_text
 from scraper.records import PageKind
 
 if TYPE_CHECKING:
@@ -31,15 +30,6 @@ _PARALLEL_FROM = 24
 _MAX_WORKERS = 8
 #: Files handed to a worker at a time: enough to make the hand-over cheap.
 _CHUNK = 8
-
-#: One encoder for every record (``json.dumps`` with options builds one per call).
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
-#: Stands in for the body while the rest of a record is encoded. A NUL never
-#: survives parsing (the parser turns it into U+FFFD), so no field can hold it.
-_BODY_SLOT = "\x00body\x00"
-_BODY_SLOT_JSON = _ENCODE(_BODY_SLOT)
-#: The keys that hold a body: v2 ``body``, and a site's own copy of it (a v1 ``review``).
-_BODY_KEYS = ("review", "body")
 
 _KIND_PHRASES = {
     PageKind.NOT_REVIEW_PAGE: "not a review page",
@@ -115,42 +105,10 @@ class _PageOutcome(NamedTuple):
     read_error: str | None = None
 
 
-def _json_string(text: str) -> str:
-    """Return *text* as a JSON string, exactly as ``json.dumps(ensure_ascii=False)`` does.
-
-    The body is most of a record's bytes. The C encoder checks it character by
-    character; three ``str.replace`` calls and one ``isprintable`` scan do the
-    same job several times faster, and any text they cannot vouch for
-    (control characters, separators) goes to the encoder itself.
-    """
-    if text.isascii():
-        return encode_basestring_ascii(text)
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    if escaped.isprintable():
-        return f'"{escaped}"'
-    return encode_basestring(text)
-
-
 def record_json(review: Record) -> str:
     """Return one contract record as JSON text: what ``json.dumps(review.to_dict(),
-    ensure_ascii=False)`` returns, faster.
-
-    The body (printed once as v2 ``body`` and, for a site that has one, once
-    more under its own key) is escaped once and put in both places.
-    """
-    record = review.to_dict()
-    body = record.get("body")
-    if not isinstance(body, str):
-        return _ENCODE(record)
-    slots = [key for key in _BODY_KEYS if record.get(key) is body or record.get(key) == body]
-    for key in slots:
-        record[key] = _BODY_SLOT
-    text = _ENCODE(record)
-    if text.count(_BODY_SLOT_JSON) != len(slots):  # cannot happen (see _BODY_SLOT); stay exact
-        for key in slots:
-            record[key] = body
-        return _ENCODE(record)
-    return text.replace(_BODY_SLOT_JSON, _json_string(body))
+    ensure_ascii=False)`` returns, faster (see ``scraper.jsontext``)."""
+    return record_text(review.to_dict())
 
 
 def _parse_file(job: tuple[str, str | None]) -> _PageOutcome:

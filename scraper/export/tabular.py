@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
+from scraper.jsontext import record_text
 from scraper.sites import SITES, site_for_record
 
 __all__ = ["CSV_COLUMNS", "TAG_SEPARATOR", "V2_COLUMNS", "csv_row", "write_csv", "write_jsonl"]
@@ -55,7 +56,7 @@ def write_jsonl(records: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
     """Write one JSON object per line (UTF-8 text, not ASCII-escaped); return the count."""
     count = 0
     for record in records:
-        out.write(json.dumps(record, ensure_ascii=False))
+        out.write(record_text(record))
         out.write("\n")
         count += 1
     return count

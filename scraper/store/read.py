@@ -10,6 +10,7 @@ fetched with one query per chunk, never one per row.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -321,6 +322,8 @@ def select_reviews(
 
 def _record_columns() -> list[Any]:
     """The columns a record is built from, in the order ``_record`` unpacks them."""
+    import sqlalchemy as sa
+
     from scraper.schema.tables import authors, items, reviews
 
     c = reviews.c
@@ -342,9 +345,10 @@ def _record_columns() -> list[Any]:
         c.rating_best,
         c.rating_worst,
         c.body,
-        c.reactions,
+        # As text, decoded in ``_record``: SQLAlchemy's JSON reading was a quarter of an export.
+        sa.type_coerce(c.reactions, sa.Text),
         c.source,
-        c.extra,
+        sa.type_coerce(c.extra, sa.Text),
     ]
 
 
@@ -377,10 +381,21 @@ def _record(row: Sequence[Any], tag_names: Sequence[str]) -> Record:
         rating=Rating(value, best, worst) if value is not None else None,
         body=body,
         tags=tuple(tag_names),
-        reactions=reactions,
+        reactions=_json(reactions),
         source=source,
     )
-    return record._replace(extra=site_for_record(site).record_extra(record, item_key, extra))
+    stored = _json(extra)
+    return record._replace(extra=site_for_record(site).record_extra(record, item_key, stored))
+
+
+_DECODE = json.JSONDecoder().raw_decode
+
+
+def _json(value: Any) -> Any:
+    """A JSON column read as text (SQLite), or already decoded by the driver."""
+    if isinstance(value, str):
+        return _DECODE(value)[0]
+    return value
 
 
 def _tags_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
