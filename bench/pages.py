@@ -196,10 +196,10 @@ def page_set(count: int, *, recapture: bool = False, only: str | None = None) ->
     """Return *count* real-sized pages, each a first capture of new reviews.
 
     With *recapture*, the same pages with a small change each (a second capture of
-    the same URL). *only* keeps sources whose name starts with it (``grown``,
-    ``anime-1``...).
+    the same URL). *only* keeps one set (``corpus`` or ``grown``) or the sources
+    whose name starts with it (``anime-1``...).
     """
-    chosen = [(name, html) for name, html in sources() if only is None or name.startswith(only)]
+    chosen = [(name, html) for name, html in sources() if _chosen(name, only)]
     if not chosen:
         raise SystemExit(f"no benchmark source pages{f' named {only}*' if only else ''}")
     pages = []
@@ -210,6 +210,14 @@ def page_set(count: int, *, recapture: bool = False, only: str | None = None) ->
             text = text.replace("</body>", f"<!-- capture {copy} recaptured -->\n</body>", 1)
         pages.append(Page(f"{copy:05d}-{name}.html", text.encode("utf-8")))
     return pages
+
+
+def _chosen(name: str, only: str | None) -> bool:
+    if only is None:
+        return True
+    if only == "corpus":
+        return not name.startswith("grown-")
+    return name.startswith(only)
 
 
 def write(folder: Path, pages: list[Page]) -> None:
