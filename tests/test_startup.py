@@ -20,9 +20,11 @@ from scraper.store.migrate import _alembic_head, _head, schema_state
 
 HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 
-#: CPU a read command may cost on top of importing SQLAlchemy, which it needs
-#: (about 0.05 s measured; Alembic alone added about 0.1 s).
-_STARTUP_BUDGET_S = 0.09
+#: CPU a read command may cost, as a multiple of importing SQLAlchemy (which it
+#: needs): 1.15-1.2x measured, 1.9x when Alembic was imported for the revision
+#: check. A ratio of runs taken in turn holds on a loaded machine, where both
+#: slow down alike; a fixed number of seconds does not.
+_STARTUP_BUDGET = 1.45
 
 _READ_COMMANDS = (
     ["query", "--limit", "3"],
@@ -69,17 +71,22 @@ def test_read_commands_do_not_import_alembic(small_db: str, command: list[str]) 
     assert done.stdout.strip().splitlines()[-1] == "0 []"
 
 
-def _cpu_seconds(argv: list[str], runs: int = 3) -> float:
-    """Return the least CPU time (user + system) of *runs* runs of *argv*, bytecode cached."""
+def _cpu_seconds(programs: list[list[str]], runs: int = 5) -> list[float]:
+    """Return the least CPU time (user + system) of each program, run in turn *runs* times.
+
+    Bytecode is cached first, as an installed program has it.
+    """
     env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run(argv, capture_output=True, check=True, env=env)  # writes the bytecode
-    best = float("inf")
+    for argv in programs:
+        subprocess.run(argv, capture_output=True, check=True, env=env)  # writes the bytecode
+    best = [float("inf")] * len(programs)
     for _ in range(runs):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        subprocess.run(argv, capture_output=True, check=True, env=env)
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        spent = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
-        best = min(best, spent)
+        for index, argv in enumerate(programs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(argv, capture_output=True, check=True, env=env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            spent = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            best[index] = min(best[index], spent)
     return best
 
 
@@ -89,8 +96,12 @@ def test_a_read_command_costs_little_more_than_importing_sqlalchemy(
 ) -> None:
     # Bytecode in the test's folder, as an installed program has it cached.
     monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "bytecode"))
-    floor = _cpu_seconds([sys.executable, "-c", "import sqlalchemy"])
-    spent = _cpu_seconds([sys.executable, "-m", "scraper", *command, "--db", small_db])
-    assert spent - floor < _STARTUP_BUDGET_S, (
+    floor, spent = _cpu_seconds(
+        [
+            [sys.executable, "-c", "import sqlalchemy"],
+            [sys.executable, "-m", "scraper", *command, "--db", small_db],
+        ]
+    )
+    assert spent < _STARTUP_BUDGET * floor, (
         f"reviews {command[0]}: {spent:.3f} s CPU, importing SQLAlchemy {floor:.3f} s"
     )
