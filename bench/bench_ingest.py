@@ -1,20 +1,23 @@
 """Benchmark: ingest of saved pages (parse + compress + upsert) into SQLite and PostgreSQL.
 
-Goals (issue 3): >= 200 pages/s into SQLite and >= 100 into PostgreSQL, raw pages
-stored at <= 1/8 of their size. Two sets of pages, reported apart:
+Goals (issues 3 and 13): >= 200 pages/s into SQLite and >= 100 into PostgreSQL, raw
+pages stored at <= 1/8 of their size. Real-sized pages only (``bench/pages.py``), two
+sets reported apart:
 
 - ``corpus``: the real saved MAL pages in ../shared/corpus/mal/ (when present);
-- ``fixtures``: our own pages in fixtures/ (small, written by hand).
+- ``grown``: our fixtures grown to a real page's size (20 long reviews of our text).
 
-For each set and database, two archives are built: "first" (each page once, as a
-first crawl sees it) and "Nx" (each page captured N times, days apart, with a small
-change each time, as re-crawls see it). Parsing is timed on its own, then
+Every copy of a page gets its own entry and review ids, so each is a first capture of
+new reviews. For each set and database, two archives are built: "first" (``--pages``
+distinct pages, each once, as a first crawl sees them) and "Nx" (a tenth as many
+pages, each captured N times, days apart, with a small change each time, as
+re-crawls see them). Parsing is timed on its own, then
 ingest_page is timed with the pages already parsed (store only: compress +
 upsert), after one page of another site has warmed the engine up (statements are
 compiled once per process); "with parse" is pages / (parse + store) time. The
 ratio is the stored size of the measured raw bodies over their raw size.
 
-    .venv/bin/python bench/bench_ingest.py [--rounds N] [--pg URL]
+    .venv/bin/python bench/bench_ingest.py [--pages 60] [--rounds N] [--pg URL]
 """
 
 from __future__ import annotations
@@ -38,22 +41,23 @@ from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page, parse_fetched
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "corpus" / "mal"
+sys.path.insert(0, str(REPO / "bench"))
+
+from pages import CORPUS, page_set  # noqa: E402  (bench/ is not a package)
 
 
-def _sets() -> dict[str, list[Path]]:
-    sets = {"corpus": sorted(CORPUS.glob("*.html")) if CORPUS.is_dir() else []}
-    sets["fixtures"] = sorted((REPO / "fixtures").rglob("*.html"))
-    return {name: paths for name, paths in sets.items() if paths}
+def _sets() -> list[str]:
+    return ["corpus", "grown"] if CORPUS.is_dir() else ["grown"]
 
 
-def _pages(sources: list[Path], rounds: int) -> list[FetchedPage]:
-    """Each source page *rounds* times, each time a recapture with a small change."""
+def _pages(only: str, count: int, rounds: int) -> list[FetchedPage]:
+    """*count* distinct real-sized pages, each *rounds* times with a small change each time."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
+    sources = [page.body for page in page_set(count, only=only)]
     pages = []
     for number in range(rounds):
-        for index, path in enumerate(sources):
-            body = path.read_bytes()
+        for index, source in enumerate(sources):
+            body = source
             # What changes between captures: counters and timestamps in the page.
             body = body.replace(b"</body>", f"<!-- capture {number} -->\n</body>".encode())
             # The page's own canonical URL: captures of one page share it, as they would.
@@ -166,34 +170,37 @@ def _pg_schemas(base: str) -> Iterator[Callable[[], str]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pages", type=int, default=60, help="first captures (default 60)")
     parser.add_argument("--rounds", type=int, default=10, help="captures per page (default 10)")
     parser.add_argument("--pg", default=os.environ.get("REVIEWS_TEST_POSTGRES_URL"))
     args = parser.parse_args()
     sets = _sets()
-    for name, paths in sets.items():
-        size = sum(p.stat().st_size for p in paths)
-        print(f"{name}: {len(paths)} pages, {size} bytes: {', '.join(p.name for p in paths)}")
+    for name in sets:
+        sample = page_set(min(args.pages, 6), only=name)
+        size = sum(len(page.body) for page in sample) / len(sample)
+        print(f"{name}: real-sized pages, {size / 1024:.0f} KiB average")
     with tempfile.TemporaryDirectory() as folder:
-        _bench("sqlite", lambda: f"sqlite:///{folder}/{uuid.uuid4().hex}.db", sets, args.rounds)
+        _bench("sqlite", lambda: f"sqlite:///{folder}/{uuid.uuid4().hex}.db", sets, args)
     if not args.pg:
         print("postgresql: skipped (give --pg URL or set $REVIEWS_TEST_POSTGRES_URL)")
         return 0
     with _pg_schemas(args.pg) as scratch:
-        _bench("postgresql", scratch, sets, args.rounds)
+        _bench("postgresql", scratch, sets, args)
     return 0
 
 
 def _bench(
-    database: str, new_url: Callable[[], str], sets: dict[str, list[Path]], rounds: int
+    database: str, new_url: Callable[[], str], sets: list[str], args: argparse.Namespace
 ) -> None:
     """Print the figures for one database; *new_url* gives an empty database each call."""
     print(database)
-    for name, paths in sets.items():
-        _report(f"{name} first", new_url(), _pages(paths, 1))
-        _report(f"{name} {rounds}x", new_url(), _pages(paths, rounds))
-    for name, paths in sets.items():
+    rounds = args.rounds
+    for name in sets:
+        _report(f"{name} first", new_url(), _pages(name, args.pages, 1))
+        _report(f"{name} {rounds}x", new_url(), _pages(name, max(1, args.pages // 10), rounds))
+    for name in sets:
         # Enough files that starting the parse workers (~0.5 s) does not dominate.
-        _import_files(name, new_url(), _pages(paths, max(rounds, 300 // len(paths))), 2)
+        _import_files(name, new_url(), _pages(name, max(args.pages, 120), 1), 2)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,12 @@ def test_body_rules_lines_and_blank_runs() -> None:
         ("em\u2003space\u3000kept \u00a0 nbsp not", "em\u2003space\u3000kept nbsp not"),
         ("a &amp;nbsp;&amp;nbsp; b", "a b"),
         ("  \n \t ", ""),
+        # Decoded whitespace joins the source run beside it, whatever its kind.
+        ("a \t&nbsp;\t&#10;&#9; b", "a b"),
+        ("x&amp;#32; &#160;\ny", "x\ny"),
+        # A decoded blank line between breaks still counts as blank.
+        ("p\n&nbsp;\n&amp;nbsp; \n\nq", "p\n\nq"),
+        ("\n\nlead\n&#32;\n\n\ntrail\n\n", "lead\n\ntrail"),
     ],
 )
 def test_whitespace_runs_collapse_and_other_spaces_stay(raw: str, text: str) -> None:

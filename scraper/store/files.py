@@ -160,6 +160,25 @@ def _parallel(
             yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        del pool, pending
+        _stop_resource_tracker()
+
+
+def _stop_resource_tracker() -> None:
+    """End the helper process that ``spawn`` workers need, and reap it.
+
+    Python starts it with the first pool and leaves it running until this
+    process exits, without waiting for it: a parent that reaps orphans (an init
+    system, a supervisor, a test runner) would find it a zombie. It is started
+    again if another pool needs it.
+    """
+    import gc
+    from multiprocessing import resource_tracker
+
+    gc.collect()  # the pool's semaphores unregister themselves from the tracker first
+    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
+    if stop is not None:
+        stop()
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -5,23 +5,31 @@ installed wheel finds them next to its own code; no ``alembic.ini`` is needed.
 Upgrades run inside one write transaction holding a lock (PostgreSQL advisory
 lock, SQLite write lock), so two processes opening a new database at once do not
 both try to create it.
+
+Every command checks the revision when it opens a database, so that check is plain
+SQL against Alembic's ``alembic_version`` table and a read of the scripts' own
+``revision``/``down_revision`` lines: importing Alembic costs more start-up time
+than a read command's whole work on a small archive, so it is imported only to
+migrate.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from scraper.errors import StoreError
 from scraper.store.engine import describe_url, store_error, write_transaction
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "SchemaState",
@@ -35,6 +43,13 @@ __all__ = [
 
 #: Arbitrary constant naming the migration lock among PostgreSQL advisory locks.
 _PG_MIGRATION_LOCK = 0x7265_7669_6577  # "review"
+
+#: Alembic's table of applied revisions (its default name; env.py keeps it).
+_VERSION_TABLE = "alembic_version"
+#: ``revision = "0002"`` / ``down_revision: str | None = "0001"`` in a script.
+_REVISION_LINE = re.compile(
+    r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:[\"']([^\"']+)[\"']|None)\s*$", re.MULTILINE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +73,8 @@ def migrations_folder() -> Path:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Return an Alembic Config for the packaged scripts, bound to *connection* if given."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_folder()))
     if connection is not None:
@@ -65,16 +82,50 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
+@cache
 def _head() -> str:
+    """Return the newest revision the packaged scripts know.
+
+    Read from the scripts' text; a history this cannot read as one straight
+    line (branches, a revision set by code) is left to Alembic to judge.
+    """
+    revisions: dict[str, str | None] = {}
+    for script in sorted((migrations_folder() / "versions").glob("*.py")):
+        found = {
+            name: value or None
+            for name, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8"))
+        }
+        revision = found.get("revision")
+        if revision is not None:
+            revisions[revision] = found.get("down_revision")
+    heads = set(revisions) - set(revisions.values())
+    if len(heads) == 1:
+        return heads.pop()
+    return _alembic_head()
+
+
+def _alembic_head() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     if head is None:  # pragma: no cover - the package always ships 0001
         raise StoreError("no migration scripts found in the installed package")
     return head
 
 
+def _current(connection: Connection) -> tuple[str, ...]:
+    """Return the revisions in the database's version table (none when it has none).
+
+    What Alembic's ``MigrationContext.get_current_heads`` answers, in plain SQL.
+    """
+    if not sa.inspect(connection).has_table(_VERSION_TABLE):
+        return ()
+    rows = connection.execute(sa.text(f"SELECT version_num FROM {_VERSION_TABLE}"))
+    return tuple(row[0] for row in rows)
+
+
 def _state(connection: Connection) -> SchemaState:
-    current = MigrationContext.configure(connection).get_current_heads()
-    return SchemaState(current=tuple(current), head=_head())
+    return SchemaState(current=_current(connection), head=_head())
 
 
 def schema_state(engine: Engine) -> SchemaState:
@@ -103,6 +154,8 @@ def upgrade(engine: Engine) -> SchemaState:
             if before.up_to_date:
                 return before
             _check_upgradable(engine, connection, before)
+            from alembic import command
+
             command.upgrade(alembic_config(connection), "head")
             _check_foreign_keys(connection)
             return before
@@ -126,6 +179,8 @@ def ensure_current(engine: Engine) -> None:
 
 
 def _check_upgradable(engine: Engine, connection: Connection, state: SchemaState) -> None:
+    from alembic.script import ScriptDirectory
+
     where = describe_url(engine.url.render_as_string(hide_password=False))
     script = ScriptDirectory.from_config(alembic_config())
     known = {revision.revision for revision in script.walk_revisions()}

@@ -1,0 +1,107 @@
+"""Read commands start fast: no Alembic unless a database must be migrated.
+
+Importing Alembic cost a read command about 0.1 s of CPU, more than its whole
+work on a small archive. The revision check is plain SQL now; these tests keep
+it that way (what is imported, and what a whole process costs).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scraper.store.engine import open_engine
+from scraper.store.migrate import _alembic_head, _head, schema_state
+
+HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
+
+#: CPU a read command may cost, as a multiple of importing SQLAlchemy (which it
+#: needs): 1.15-1.2x measured, 1.9x when Alembic was imported for the revision
+#: check. A ratio of runs taken in turn holds on a loaded machine, where both
+#: slow down alike; a fixed number of seconds does not.
+_STARTUP_BUDGET = 1.45
+
+_READ_COMMANDS = (
+    ["query", "--limit", "3"],
+    ["stats"],
+    ["export", "--format", "jsonl", "--out", os.devnull],
+)
+
+
+@pytest.fixture
+def small_db(tmp_path: Path) -> str:
+    from scraper.cli import main
+
+    path = tmp_path / "reviews.db"
+    assert main(["import", str(HISTORY), "--db", str(path)]) == 0
+    return str(path)
+
+
+def test_the_head_read_from_the_scripts_is_alembics() -> None:
+    assert _head() == _alembic_head()
+
+
+def test_the_revision_check_reads_what_alembic_wrote(sqlite_url: str) -> None:
+    engine = open_engine(sqlite_url)  # creates and migrates with Alembic
+    try:
+        state = schema_state(engine)
+    finally:
+        engine.dispose()
+    assert state.current == (_alembic_head(),)
+    assert state.up_to_date
+
+
+@pytest.mark.parametrize("command", _READ_COMMANDS, ids=lambda argv: argv[0])
+def test_read_commands_do_not_import_alembic(small_db: str, command: list[str]) -> None:
+    program = (
+        "import sys\n"
+        "from scraper.cli import main\n"
+        f"code = main({[*command, '--db', small_db]!r})\n"
+        "loaded = sorted(name for name in sys.modules if name.split('.')[0] == 'alembic')\n"
+        "print(code, loaded)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
+
+
+def _cpu_seconds(programs: list[list[str]], runs: int = 5) -> list[float]:
+    """Return the least CPU time (user + system) of each program, run in turn *runs* times.
+
+    Bytecode is cached first, as an installed program has it.
+    """
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    for argv in programs:
+        subprocess.run(argv, capture_output=True, check=True, env=env)  # writes the bytecode
+    best = [float("inf")] * len(programs)
+    for _ in range(runs):
+        for index, argv in enumerate(programs):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            subprocess.run(argv, capture_output=True, check=True, env=env)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            spent = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+            best[index] = min(best[index], spent)
+    return best
+
+
+@pytest.mark.parametrize("command", _READ_COMMANDS, ids=lambda argv: argv[0])
+def test_a_read_command_costs_little_more_than_importing_sqlalchemy(
+    small_db: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bytecode in the test's folder, as an installed program has it cached.
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "bytecode"))
+    floor, spent = _cpu_seconds(
+        [
+            [sys.executable, "-c", "import sqlalchemy"],
+            [sys.executable, "-m", "scraper", *command, "--db", small_db],
+        ]
+    )
+    assert spent < _STARTUP_BUDGET * floor, (
+        f"reviews {command[0]}: {spent:.3f} s CPU, importing SQLAlchemy {floor:.3f} s"
+    )
