@@ -18,6 +18,7 @@ __all__ = [
     "USER_AGENT",
     "CrawlSettings",
     "FetchSettings",
+    "SchemaOrgLimits",
     "Timeouts",
     "database_url",
 ]
@@ -80,6 +81,29 @@ class CrawlSettings:
     lease_seconds: float = 300.0
     #: Consecutive refusals (403/429/block pages) from one host before the crawl stops.
     max_refusals: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaOrgLimits:
+    """Bounds on the work the schema.org reader does for one page.
+
+    Pages are written by strangers: these keep a hostile or broken page (deep
+    nesting, huge arrays, giant strings, reference cycles) from costing more
+    than a real page ever needs. What is cut is named in ``PageResult.problem``.
+    """
+
+    #: Nesting depth followed into JSON-LD values and microdata/RDFa items.
+    max_depth: int = 48
+    #: Objects (JSON-LD nodes, microdata/RDFa items) looked at per page.
+    max_nodes: int = 100_000
+    #: Review records kept per page (the largest real pages show a few hundred).
+    max_reviews: int = 5_000
+    #: Characters of one JSON-LD script block read at all (a real block is < 1 MB).
+    max_block_chars: int = 8 * 1024 * 1024
+    #: Characters of one text value (a body, a name) kept after reading it.
+    max_text_chars: int = 200_000
+    #: Largest rating number taken as meant; anything bigger is refused.
+    max_rating: float = 1_000_000.0
 
 
 def database_url(db: str | None = None) -> str:

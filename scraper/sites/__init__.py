@@ -26,6 +26,7 @@ from scraper.sites._blocked import block_reason
 from scraper.sites._decode import parser_input
 from scraper.sites._generic import SitePolicy, address
 from scraper.sites.mal import MAL
+from scraper.sites.schemaorg import SCHEMAORG
 
 __all__ = [
     "GENERIC",
@@ -79,7 +80,7 @@ class Site(SiteRules, Protocol):
 
 
 #: Registered sites, tried in order.
-SITES: tuple[Site, ...] = (MAL,)
+SITES: tuple[Site, ...] = (MAL, SCHEMAORG)  # the schema.org reader takes every other page
 
 #: The policy of every site without a folder of its own (pages read from schema.org markup).
 GENERIC: SiteRules = SitePolicy()

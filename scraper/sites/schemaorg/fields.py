@@ -1,0 +1,292 @@
+"""One review node into the fields of a record: item, author, date, title, rating, body, reactions.
+
+Values arrive in every shape schema.org allows and a few it does not: text or
+object or list (the first usable entry counts), ``{"@value": ...}`` wrappers,
+``{"@id": ...}`` references to nodes elsewhere on the page, numbers as
+strings. Every reader returns None for what it cannot read; none raises.
+
+Ratings: ``reviewRating`` (an object, or a bare number) with ``bestRating`` /
+``worstRating``, schema.org's defaults 5 and 1. When the page gives no best
+and the value is above 5, the scale is taken to be 10 (or 100 above 10): a
+``ratingValue`` of 8 with no scale is eight out of ten, not an impossible
+eight out of five. With no worst, a value below 1 means the scale starts at
+0. A rating that is not a finite number, whose scale is upside down, whose
+value lies outside its own scale, or whose numbers are absurdly large is
+refused: the record keeps its other fields with ``rating`` null, and the
+page's problem says why.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urljoin, urlsplit
+
+from scraper.records import Author, Rating, Record, ReviewedItem
+from scraper.sites.schemaorg.graph import Found, local_name, resolve, type_names
+from scraper.sites.schemaorg.markup import Literal
+from scraper.sites.schemaorg.text import inline_text, render_body
+from scraper.sites.schemaorg.values import parse_date, parse_number
+
+if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
+    from scraper.config import SchemaOrgLimits
+
+__all__ = ["Candidate", "PageInfo", "read_candidate"]
+
+Node = dict[str, Any]
+
+_BODY_KEYS = ("reviewBody", "description", "text")
+_PAGE_TYPES = ("WebPage", "WebSite")
+# How many entries of a list value are looked at for the first usable one.
+_LIST_LOOK = 8
+
+
+class PageInfo(NamedTuple):
+    """What every record of a page shares."""
+
+    site: str
+    url: str | None  # the canonical URL
+    base: str | None  # what relative addresses are resolved against
+
+
+class Candidate(NamedTuple):
+    """A review read from one node, before identity and duplicates are settled.
+
+    ``record`` has every field but ``id`` and ``url`` (empty until
+    ``identity.to_records`` settles them from ``own_url`` / ``own_id``).
+    """
+
+    own_url: str | None
+    own_id: str | None
+    record: Record
+    problem: str | None
+
+
+def _entries(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value[:_LIST_LOOK]
+    return [] if value is None else [value]
+
+
+def _text(value: Any) -> str | None:
+    """Return the first text in *value* (str, ``@value`` object, number, list)."""
+    for entry in _entries(value):
+        if isinstance(entry, dict):
+            entry = entry.get("@value")
+        if isinstance(entry, list):
+            entry = entry[0] if entry else None
+        if isinstance(entry, str):
+            if entry.strip():
+                return entry
+        elif isinstance(entry, int | float) and not isinstance(entry, bool):
+            return str(entry)
+    return None
+
+
+def _label(value: Any, limits: SchemaOrgLimits) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    label = inline_text(text[: limits.max_text_chars])
+    return label or None
+
+
+def _address(value: Any, page: PageInfo) -> str | None:
+    """Return the first http(s) address in *value* (text, link, ``{"@id"}``, ``{"url"}``)."""
+    for entry in _entries(value):
+        if isinstance(entry, Literal) and entry.href:
+            entry = entry.href
+        elif isinstance(entry, dict):
+            entry = _text(entry.get("url")) or _text(entry.get("@id"))
+        if isinstance(entry, str):
+            address = _absolute(entry.strip(), page)
+            if address:
+                return address
+    return None
+
+
+def _absolute(address: str, page: PageInfo) -> str | None:
+    if not address or len(address) > 4096 or any(space in address for space in " \n\t"):
+        return None
+    try:
+        joined = urljoin(page.base, address) if page.base else address
+        if urlsplit(joined).scheme in ("http", "https"):
+            return joined
+    except ValueError:
+        return None
+    return None
+
+
+def _node(value: Any, ids: dict[str, Node]) -> Any:
+    """Return the first usable entry of *value*, references resolved."""
+    for entry in _entries(value):
+        entry = resolve(entry, ids)
+        if isinstance(entry, dict | str) and entry:
+            return entry
+    return None
+
+
+def read_item(
+    found: Found, ids: dict[str, Node], page: PageInfo, limits: SchemaOrgLimits
+) -> ReviewedItem:
+    """Return the reviewed item: ``itemReviewed``, else the node holding the review."""
+    holder = found.holder
+    if holder is not None and any(name in _PAGE_TYPES for name in type_names(holder)):
+        holder = None
+    reviewed = _node(found.node.get("itemReviewed"), ids)
+    if isinstance(reviewed, str):
+        href = reviewed.href if isinstance(reviewed, Literal) else None
+        return ReviewedItem(_label(reviewed, limits), None, href and _absolute(href, page))
+    if isinstance(reviewed, dict):
+        name = _label(reviewed.get("name"), limits)
+        types = type_names(reviewed)
+        if name is None and holder is not None:
+            return _from_holder(holder, page, limits)
+        url = _address(reviewed.get("url"), page) or _address(
+            reviewed.get("mainEntityOfPage"), page
+        )
+        return ReviewedItem(name, types[0] if types else None, url)
+    if holder is not None:
+        return _from_holder(holder, page, limits)
+    return ReviewedItem(None, None, None)
+
+
+def _from_holder(holder: Node, page: PageInfo, limits: SchemaOrgLimits) -> ReviewedItem:
+    types = type_names(holder)
+    url = (
+        _address(holder.get("url"), page)
+        or _address(holder.get("mainEntityOfPage"), page)
+        or page.url  # the reviews sit on the item's own page
+    )
+    name = _label(holder.get("name"), limits) or _label(holder.get("headline"), limits)
+    return ReviewedItem(name, types[0] if types else None, url)
+
+
+def read_author(
+    value: Any, ids: dict[str, Node], page: PageInfo, limits: SchemaOrgLimits
+) -> Author:
+    """Return the review's author: text, object (name, url, image) or the first of a list."""
+    author = _node(value, ids)
+    if isinstance(author, str):
+        href = author.href if isinstance(author, Literal) else None
+        name = _label(author, limits)
+        if href is None and name and name.startswith(("http://", "https://")) and " " not in name:
+            return Author(None, _absolute(name, page))
+        return Author(name, href and _absolute(href, page))
+    if not isinstance(author, dict):
+        return Author(None)
+    name = _label(author.get("name"), limits)
+    if name is None:
+        given = _label(author.get("givenName"), limits)
+        family = _label(author.get("familyName"), limits)
+        name = " ".join(part for part in (given, family) if part) or _label(
+            author.get("alternateName"), limits
+        )
+    image = _address(resolve(author.get("image"), ids), page)
+    return Author(name, _address(author.get("url"), page), image)
+
+
+def read_rating(
+    value: Any, ids: dict[str, Node], limits: SchemaOrgLimits
+) -> tuple[Rating | None, str | None]:
+    """Return the rating and, when one was given but refused, why."""
+    rating = _node(value, ids)
+    if rating is None:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            rating = value
+        else:
+            return None, None
+    if isinstance(rating, dict):
+        raw = rating.get("ratingValue")
+        best_given = parse_number(_text(rating.get("bestRating")))
+        worst_given = parse_number(_text(rating.get("worstRating")))
+    else:
+        raw, best_given, worst_given = rating, None, None
+    number = parse_number(_text(raw) if not isinstance(raw, int | float) else raw)
+    if number is None:
+        return None, (f"rating {_text(raw)!r} is not a number" if _text(raw) else None)
+    score = number.value
+    best = best_given.value if best_given else number.best
+    if best is None:
+        best = 5.0 if score <= 5 else 10.0 if score <= 10 else 100.0
+    worst = worst_given.value if worst_given else (1.0 if score >= 1 and best > 1 else 0.0)
+    if max(abs(score), abs(best), abs(worst)) > limits.max_rating:
+        return None, f"rating {score:g} refused: too large"
+    if not worst < best or not worst <= score <= best:
+        return None, f"rating {score:g} refused: outside its scale {worst:g}..{best:g}"
+    return Rating(score, best, worst), None
+
+
+def read_body(node: Node, limits: SchemaOrgLimits) -> str | None:
+    """Return the body: ``reviewBody``, else ``description``, else ``text``, rendered."""
+    for key in _BODY_KEYS:
+        for entry in _entries(node.get(key)):
+            if isinstance(entry, Literal) and entry.rendered:
+                if entry:
+                    return str(entry)
+                continue
+            text = _text(entry)
+            if text:
+                body = render_body(text[: limits.max_text_chars])
+                if body:
+                    return body
+    return None
+
+
+def read_reactions(node: Node, ids: dict[str, Node]) -> dict[str, int] | None:
+    """Return counts by kind (``like``, ``dislike``, ``upvote``...), or None when none is given."""
+    counts: dict[str, int] = {}
+    for entry in _entries(node.get("interactionStatistic")):
+        entry = resolve(entry, ids)
+        if not isinstance(entry, dict):
+            continue
+        kind = entry.get("interactionType")
+        if isinstance(kind, dict):
+            names = type_names(kind)
+            kind = names[0] if names else _text(kind.get("@id"))
+        kind = _text(kind)
+        count = _count(entry.get("userInteractionCount"))
+        name = local_name(kind.strip()) if kind else None
+        if name and count is not None:
+            key = name.removesuffix("Action").lower() or name.lower()
+            counts[key] = counts.get(key, 0) + count
+    for field, key in (("upvoteCount", "upvote"), ("downvoteCount", "downvote")):
+        count = _count(node.get(field))
+        if count is not None:
+            counts[key] = count
+    return counts or None
+
+
+def _count(value: Any) -> int | None:
+    number = parse_number(_text(value) if not isinstance(value, int | float) else value)
+    if number is None or number.value < 0 or number.value > 1e12 or not number.value.is_integer():
+        return None
+    return int(number.value)
+
+
+def read_candidate(
+    found: Found, ids: dict[str, Node], page: PageInfo, source: str, limits: SchemaOrgLimits
+) -> Candidate | None:
+    """Return the review *found* holds, or None when it has neither a body nor a rating."""
+    node = found.node
+    rating, problem = read_rating(node.get("reviewRating"), ids, limits)
+    body = read_body(node, limits)
+    if body is None and rating is None:
+        return None
+    own_id = _text(node.get("@id"))
+    if own_id is not None:  # a blank node's id ("_:b0") names nothing beyond this page
+        own_id = None if own_id.startswith("_:") else _absolute(own_id, page) or own_id
+    record = Record(
+        site=page.site,
+        id="",
+        url="",
+        item=read_item(found, ids, page, limits),
+        author=read_author(node.get("author") or node.get("creator"), ids, page, limits),
+        date=parse_date(_text(node.get("datePublished")) or _text(node.get("dateCreated"))),
+        title=_label(node.get("name"), limits) or _label(node.get("headline"), limits),
+        rating=rating,
+        body=body,
+        tags=(),
+        reactions=read_reactions(node, ids),
+        source=source,
+    )
+    return Candidate(_address(node.get("url"), page), own_id, record, problem)

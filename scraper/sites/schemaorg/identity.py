@@ -1,0 +1,174 @@
+"""Which reviews on a page are one review, and what each one's id is.
+
+Duplicates. A page may mark one review up twice: in JSON-LD and in microdata,
+or in two JSON-LD blocks (an SEO plugin's graph beside a recipe plugin's
+block). Two candidates are one review when their bodies agree (compared with
+whitespace folded and case ignored; a body cut short with "..." agrees with
+the whole), and nothing else disagrees: dates on the same day (or one
+missing), equal ratings on the 0..1 scale (or one missing), and the same author
+name (whitespace and case aside) or one missing: a real page (sizzlingeats)
+holds one text twice, by "Lisa" and by "Lisa says", and those are two. Rating-only
+reviews agree on author, day and rating. The first one read is kept (JSON-LD
+before microdata before RDFa); what it lacks is filled from the other.
+
+Ids. A review's own ``url``, else its ``@id`` (microdata ``itemid``, RDFa
+``resource``), made absolute, is its id, unless that address is not the
+review's own: shared by several reviews of the page, or the reviewed item's
+own address (shops give every review the product's URL). Otherwise the id is
+derived from what editing a review or moving its counts leaves alone:
+``key:`` and the first 24 hex digits of the SHA-256 of the item (its URL,
+else the page's, and its name), the author (name and URL) and the date, so
+that the next capture of the page names the same review again. Reviews that
+share all of those (the same reader twice on one undated page) get ``-2``,
+``-3``... in page order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from scraper.records import Author, Rating, Record, ReviewedItem
+from scraper.sites.schemaorg.fields import Candidate, PageInfo
+
+__all__ = ["merge_duplicates", "to_records"]
+
+# How much of a folded body keys the search for its duplicates; a body cut
+# short ("...") still shares its first characters with the whole one.
+_KEY_CHARS = 48
+_ELLIPSES = ("...", "…", "[...]", "(...)", "read more")
+
+
+def _fold(text: str | None) -> str:
+    return " ".join(text.split()).casefold() if text else ""
+
+
+def _body_key(body: str | None) -> str:
+    folded = _fold(body)
+    for ending in _ELLIPSES:
+        folded = folded.removesuffix(ending).rstrip()
+    return folded
+
+
+def _scaled(rating: Rating | None) -> float | None:
+    if rating is None:
+        return None
+    return round((rating.value - rating.worst) / (rating.best - rating.worst), 6)
+
+
+def _compatible(a: str | None, b: str | None) -> bool:
+    return a is None or b is None or a == b
+
+
+def _same_author(a: Author, b: Author) -> bool:
+    first, second = _fold(a.name), _fold(b.name)
+    return not first or not second or first == second
+
+
+def _same(a: Record, b: Record) -> bool:
+    body_a, body_b = _body_key(a.body), _body_key(b.body)
+    if body_a or body_b:
+        if not (body_a and body_b):
+            return False
+        shorter, longer = sorted((body_a, body_b), key=len)
+        if not longer.startswith(shorter) or (shorter != longer and len(shorter) < _KEY_CHARS):
+            return False
+    elif _fold(a.author.name) != _fold(b.author.name):
+        return False
+    return (
+        _compatible(a.date[:10] if a.date else None, b.date[:10] if b.date else None)
+        and _compatible_rating(a.rating, b.rating)
+        and _same_author(a.author, b.author)
+    )
+
+
+def _compatible_rating(a: Rating | None, b: Rating | None) -> bool:
+    return a is None or b is None or _scaled(a) == _scaled(b)
+
+
+def _fill(kept: Candidate, other: Candidate) -> Candidate:
+    """Return *kept* with what it lacks taken from *other* (and the longer of two bodies)."""
+    mine, theirs = kept.record, other.record
+    body = mine.body
+    if theirs.body and (not body or len(_body_key(theirs.body)) > len(_body_key(body))):
+        body = theirs.body
+    item = ReviewedItem(
+        mine.item.name or theirs.item.name,
+        mine.item.type or theirs.item.type,
+        mine.item.url or theirs.item.url,
+    )
+    author = Author(
+        mine.author.name or theirs.author.name,
+        mine.author.url or theirs.author.url,
+        mine.author.image_url or theirs.author.image_url,
+    )
+    record = mine._replace(
+        item=item,
+        author=author,
+        date=mine.date or theirs.date,
+        title=mine.title or theirs.title,
+        rating=mine.rating or theirs.rating,
+        body=body,
+        reactions=mine.reactions or theirs.reactions,
+    )
+    return Candidate(
+        kept.own_url or other.own_url, kept.own_id or other.own_id, record, kept.problem
+    )
+
+
+def merge_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
+    """Return *candidates* with each review marked up more than once kept once, in order."""
+    kept: list[Candidate] = []
+    by_key: dict[str, list[int]] = {}
+    for candidate in candidates:
+        body = _body_key(candidate.record.body)
+        key = body[:_KEY_CHARS] if body else "\x00" + _fold(candidate.record.author.name)
+        places = by_key.setdefault(key, [])
+        for place in places:
+            if _same(kept[place].record, candidate.record):
+                kept[place] = _fill(kept[place], candidate)
+                break
+        else:
+            places.append(len(kept))
+            kept.append(candidate)
+    return kept
+
+
+def _derived(record: Record, page: PageInfo) -> str:
+    parts = (
+        record.item.url or page.url or "",
+        record.item.name or "",
+        record.author.name or "",
+        record.author.url or "",
+        record.date or "",
+    )
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
+    return "key:" + digest[:24]
+
+
+def to_records(candidates: list[Candidate], page: PageInfo) -> tuple[Record, ...]:
+    """Return the records of *candidates* with their ids settled (see the module docstring)."""
+    owners: dict[str, int] = {}
+    for candidate in candidates:
+        for given in {address for address in (candidate.own_url, candidate.own_id) if address}:
+            owners[given] = owners.get(given, 0) + 1
+    records: list[Record] = []
+    used: dict[str, int] = {}
+    for candidate in candidates:
+        record = candidate.record
+        own = next(
+            (
+                address
+                for address in (candidate.own_url, candidate.own_id)
+                if address and owners[address] == 1 and address != record.item.url
+            ),
+            None,
+        )
+        identifier = own or _derived(record, page)
+        count = used.get(identifier, 0) + 1
+        used[identifier] = count
+        if count > 1:
+            identifier = f"{identifier}-{count}"
+        url = candidate.own_url if own is not None and own == candidate.own_url else None
+        records.append(record._replace(id=identifier, url=url or page.url or ""))
+    return tuple(records)

@@ -1,0 +1,83 @@
+"""JSON-LD script blocks into plain JSON values, forgiving the breakage real pages ship.
+
+Each ``<script type="application/ld+json">`` is read on its own, so one broken
+block never loses another. A block that ``json.loads`` refuses is repaired
+once, leniently, for what generators and hand edits really get wrong: HTML
+comments or CDATA markers around the JSON, raw newlines and control
+characters inside strings, trailing commas, several objects back to back (or
+separated by commas or semicolons), a stray ``;`` at the end. A block still
+unreadable after that is skipped and named in the page's problem.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, NamedTuple
+
+from selectolax.lexbor import LexborNode
+
+__all__ = ["Block", "read_block"]
+
+_WRAPPERS = re.compile(r"<!--|-->|//\s*<!\[CDATA\[|//\s*\]\]>|<!\[CDATA\[|\]\]>")
+# A JSON string, or a comma that only closes nothing (before } or ]).
+_TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(\s*[}\]])', re.DOTALL)
+_BETWEEN = " \t\r\n,;"
+_DECODER = json.JSONDecoder(strict=False)
+
+
+class Block(NamedTuple):
+    """What one script block gave: its values, or why it gave none."""
+
+    values: list[Any]
+    problem: str | None = None
+
+
+def read_block(script: LexborNode, number: int, max_chars: int) -> Block:
+    """Return the JSON values of one JSON-LD script element (never raises)."""
+    text = script.text(deep=True)
+    if len(text) > max_chars:
+        return Block([], f"JSON-LD block {number} skipped: {len(text)} characters is too long")
+    stripped = text.strip()
+    if not stripped:
+        return Block([])
+    try:
+        return Block([json.loads(stripped)])
+    except RecursionError:
+        return Block([], f"JSON-LD block {number} skipped: nested too deeply")
+    except ValueError as error:
+        first_error = error
+    try:
+        values = _lenient(stripped)
+    except RecursionError:
+        return Block([], f"JSON-LD block {number} skipped: nested too deeply")
+    except ValueError:
+        values = []
+    if values:
+        return Block(values)
+    reason = "unreadable JSON"
+    if isinstance(first_error, json.JSONDecodeError):
+        where = f"line {first_error.lineno} column {first_error.colno}"
+        reason = f"unreadable JSON ({first_error.msg} at {where})"
+    return Block([], f"JSON-LD block {number} skipped: {reason}")
+
+
+def _lenient(text: str) -> list[Any]:
+    """Return the values of *text* after the repairs in the module docstring; [] if none."""
+    text = _WRAPPERS.sub("", text)
+    text = _TRAILING_COMMA.sub(lambda match: match.group(1) or match.group(0), text)
+    values: list[Any] = []
+    position = 0
+    end = len(text)
+    while True:
+        while position < end and text[position] in _BETWEEN:
+            position += 1
+        if position >= end:
+            return values
+        try:
+            value, position = _DECODER.raw_decode(text, position)
+        except ValueError:
+            if values:  # what came before the breakage is still good
+                return values
+            raise
+        values.append(value)

@@ -1,0 +1,261 @@
+"""Microdata and RDFa Lite items into the JSON-LD shape ``graph.py`` walks.
+
+Both syntaxes are the same idea spelled with other attributes: an element
+opens an item (``itemscope`` + ``itemtype`` / ``typeof``), elements below it
+name its properties (``itemprop`` / ``property``), and a property element that
+opens an item of its own has that item as its value. Only the items that
+contain a review are built (a review, the items around it, the items inside
+it), so a page whose microdata is only navigation costs one CSS query.
+
+Values follow the microdata rules (``content``, then the URL attribute of
+``a``/``link``/``img``..., ``datetime`` of ``time``, ``value`` of
+``data``/``meter``, else the text): a link keeps its text *and* its address
+(``<a itemprop="author" href="/u/jo">Jo</a>`` is an author named Jo with that
+URL), and a body property (``reviewBody``, ``description``, ``text``) is
+rendered to the contract's body text right away, from the element itself.
+A review item with no property name inside another item (sloppy, but common)
+counts as a review of that item, unless the outer item is the web page itself.
+Microdata ``itemref`` is followed. RDFa is read in its Lite subset: bare
+terms count when the page declares the schema.org vocabulary; ``schema:``
+CURIEs and full IRIs always do.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NamedTuple
+from urllib.parse import urljoin
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from scraper.sites.schemaorg.graph import is_review_type, local_name
+from scraper.sites.schemaorg.text import node_body
+
+if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
+    from scraper.config import SchemaOrgLimits
+
+__all__ = ["MICRODATA", "RDFA", "Literal", "Syntax", "items_with_reviews"]
+
+Node = dict[str, Any]
+
+#: Properties whose value is a body: rendered from the element, not read as a label.
+BODY_PROPERTIES = frozenset({"reviewBody", "description", "text"})
+_URL_ATTRIBUTES = {
+    "a": "href",
+    "area": "href",
+    "link": "href",
+    "img": "src",
+    "audio": "src",
+    "embed": "src",
+    "iframe": "src",
+    "source": "src",
+    "track": "src",
+    "video": "src",
+    "object": "data",
+}
+# Items that are the page itself: a review inside one is not a review *of* it.
+_PAGE_TYPES = frozenset({"WebPage", "WebSite", "WPHeader", "WPFooter", "WPSideBar"})
+# How far up from an element its item may sit (real pages nest a few dozen deep).
+_MAX_CLIMB = 256
+
+
+class Syntax(NamedTuple):
+    """The attributes one syntax spells items with."""
+
+    name: str
+    scope: str  # the attribute that opens an item
+    prop: str  # the attribute that names a property
+    types: str  # the attribute that holds the item's types
+    ids: tuple[str, ...]  # attributes that name the item (become "@id")
+
+
+MICRODATA = Syntax("microdata", "itemscope", "itemprop", "itemtype", ("itemid",))
+RDFA = Syntax("rdfa", "typeof", "property", "typeof", ("resource", "about"))
+
+
+class Literal(str):
+    """A text value read from an element, with the address it links to, if any.
+
+    ``rendered`` marks a body already turned into the contract's body text.
+    """
+
+    href: str | None
+    rendered: bool
+
+    def __new__(cls, text: str, href: str | None = None, rendered: bool = False) -> Literal:
+        value = super().__new__(cls, text)
+        value.href = href
+        value.rendered = rendered
+        return value
+
+
+class _Reader:
+    """One page's items of one syntax, built on demand and bounded."""
+
+    def __init__(
+        self,
+        tree: LexborHTMLParser,
+        syntax: Syntax,
+        base: str | None,
+        limits: SchemaOrgLimits,
+        bare_terms: bool,
+    ) -> None:
+        self.tree = tree
+        self.syntax = syntax
+        self.base = base
+        self.limits = limits
+        self.bare_terms = bare_terms
+        self.built = 0
+
+    def types(self, element: LexborNode) -> list[str]:
+        raw = element.attrs.get(self.syntax.types) or ""
+        names = []
+        for term in raw.split()[:16]:
+            if ":" not in term and not self.bare_terms:
+                continue
+            name = local_name(term)
+            if name:
+                names.append(name)
+        return names
+
+    def is_scope(self, element: LexborNode) -> bool:
+        return self.syntax.scope in element.attrs
+
+    def owner(self, element: LexborNode) -> LexborNode | None:
+        """Return the item element *element*'s property belongs to (its nearest item above)."""
+        parent = element.parent
+        for _ in range(_MAX_CLIMB):
+            if parent is None or parent.tag in ("html", "#document"):
+                return None
+            if self.syntax.scope in parent.attrs:
+                return parent
+            parent = parent.parent
+        return None
+
+    def root(self, review: LexborNode) -> LexborNode:
+        """Return the outermost item that holds *review* through properties (or sloppily)."""
+        element = review
+        for _ in range(self.limits.max_depth):
+            outer = self.owner(element)
+            if outer is None:
+                return element
+            if self.syntax.prop not in element.attrs and (
+                element.mem_id != review.mem_id or _PAGE_TYPES.intersection(self.types(outer))
+            ):
+                return element
+            element = outer
+        return element
+
+    def item(self, element: LexborNode, depth: int) -> Node:
+        """Return the item *element* opens, as a JSON-LD-shaped node."""
+        self.built += 1
+        node: Node = {}
+        types = self.types(element)
+        if types:
+            node["@type"] = types
+        for attribute in self.syntax.ids:
+            identifier = element.attrs.get(attribute)
+            if identifier:
+                node["@id"] = self.absolute(identifier)
+                break
+        if depth >= self.limits.max_depth or self.built > self.limits.max_nodes:
+            return node
+        for child in self.members(element):
+            if self.syntax.prop in child.attrs:
+                value = self.value(child, depth)
+                for name in (child.attrs.get(self.syntax.prop) or "").split()[:8]:
+                    short = local_name(name)
+                    if short:
+                        node.setdefault(short, []).append(value)
+            elif (
+                self.is_scope(child)
+                and is_review_type(self.types(child))
+                and not _PAGE_TYPES.intersection(types)
+            ):
+                node.setdefault("review", []).append(self.item(child, depth + 1))
+        return node
+
+    def members(self, element: LexborNode) -> list[LexborNode]:
+        """Return the property elements (and unnamed review items) that belong to *element*."""
+        selector = f"[{self.syntax.prop}], [{self.syntax.scope}]"
+        mine = []
+        for child in element.css(selector):
+            owner = self.owner(child)
+            if owner is not None and owner.mem_id == element.mem_id:
+                mine.append(child)
+        if self.syntax is MICRODATA:
+            for reference in (element.attrs.get("itemref") or "").split()[:16]:
+                target = self.tree.css_first(f'[id="{_css_string(reference)}"]')
+                if target is not None and self.syntax.prop in target.attrs:
+                    mine.append(target)
+        return mine
+
+    def value(self, element: LexborNode, depth: int) -> Any:
+        if self.is_scope(element):
+            return self.item(element, depth + 1)
+        attrs = element.attrs
+        names = (attrs.get(self.syntax.prop) or "").split()
+        if any(local_name(name) in BODY_PROPERTIES for name in names):
+            content = attrs.get("content")
+            if content is not None:
+                return Literal(content)
+            text = node_body(element)
+            return Literal(text[: self.limits.max_text_chars], rendered=True)
+        content = attrs.get("content")
+        if content is not None:
+            return Literal(content)
+        tag = element.tag or ""
+        if tag == "time":
+            return Literal(attrs.get("datetime") or element.text(deep=True))
+        if tag in ("data", "meter") and attrs.get("value") is not None:
+            return Literal(attrs.get("value") or "")
+        url_attribute = _URL_ATTRIBUTES.get(tag)
+        href = attrs.get(url_attribute) if url_attribute else None
+        if href is None and self.syntax is RDFA:
+            href = attrs.get("resource") or attrs.get("href") or attrs.get("src")
+        text = element.text(deep=True)[: self.limits.max_text_chars]
+        return Literal(text, self.absolute(href) if href else None)
+
+    def absolute(self, address: str) -> str:
+        address = address.strip()
+        if not self.base:
+            return address
+        try:
+            return urljoin(self.base, address)
+        except ValueError:
+            return address
+
+
+def _css_string(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def items_with_reviews(
+    tree: LexborHTMLParser,
+    syntax: Syntax,
+    base: str | None,
+    limits: SchemaOrgLimits,
+) -> tuple[list[Node], bool]:
+    """Return the top items of *syntax* that hold a review, and whether an AggregateRating is there.
+
+    Items are in document order of their first review; each is built once.
+    """
+    scopes = tree.css(f"[{syntax.scope}]")
+    if not scopes:
+        return [], False
+    bare_terms = syntax is MICRODATA or tree.css_first('[vocab*="schema.org"]') is not None
+    reader = _Reader(tree, syntax, base, limits, bare_terms)
+    roots: list[LexborNode] = []
+    seen: set[int] = set()
+    aggregate = False
+    for scope in scopes[: limits.max_nodes]:
+        types = reader.types(scope)
+        if "AggregateRating" in types:
+            aggregate = True
+        if not is_review_type(types):
+            continue
+        root = reader.root(scope)
+        if root.mem_id not in seen:
+            seen.add(root.mem_id)
+            roots.append(root)
+    items = [reader.item(root, 0) for root in roots]
+    return items, aggregate
