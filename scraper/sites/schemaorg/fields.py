@@ -9,8 +9,8 @@ Ratings: ``reviewRating`` (an object, or a bare number) with ``bestRating`` /
 ``worstRating``, schema.org's defaults 5 and 1. When the page gives no best
 and the value is above 5, the scale is taken to be 10 (or 100 above 10): a
 ``ratingValue`` of 8 with no scale is eight out of ten, not an impossible
-eight out of five. With no worst, a value below 1 means the scale starts at
-0. A rating that is not a finite number, whose scale is upside down, whose
+eight out of five. With no worst, a value below 1 (or a percentage) means the
+scale starts at 0. A rating that is not a finite number, whose scale is upside down, whose
 value lies outside its own scale, or whose numbers are absurdly large is
 refused: the record keeps its other fields with ``rating`` null, and the
 page's problem says why.
@@ -96,7 +96,9 @@ def _address(value: Any, page: PageInfo) -> str | None:
         if isinstance(entry, Literal) and entry.href:
             entry = entry.href
         elif isinstance(entry, dict):
-            entry = _text(entry.get("url")) or _text(entry.get("@id"))
+            entry = (
+                _text(entry.get("url")) or _text(entry.get("contentUrl")) or _text(entry.get("@id"))
+            )
         if isinstance(entry, str):
             address = _absolute(entry.strip(), page)
             if address:
@@ -208,7 +210,12 @@ def read_rating(
     best = best_given.value if best_given else number.best
     if best is None:
         best = 5.0 if score <= 5 else 10.0 if score <= 10 else 100.0
-    worst = worst_given.value if worst_given else (1.0 if score >= 1 and best > 1 else 0.0)
+    if worst_given is not None:
+        worst = worst_given.value
+    elif number.percent or score < 1 or best <= 1:
+        worst = 0.0
+    else:
+        worst = 1.0
     if max(abs(score), abs(best), abs(worst)) > limits.max_rating:
         return None, f"rating {score:g} refused: too large"
     if not worst < best or not worst <= score <= best:
@@ -239,10 +246,13 @@ def read_reactions(node: Node, ids: dict[str, Node]) -> dict[str, int] | None:
         entry = resolve(entry, ids)
         if not isinstance(entry, dict):
             continue
-        kind = entry.get("interactionType")
+        kinds = _entries(entry.get("interactionType"))
+        kind = kinds[0] if kinds else None
         if isinstance(kind, dict):
             names = type_names(kind)
             kind = names[0] if names else _text(kind.get("@id"))
+        elif isinstance(kind, Literal) and kind.href:  # microdata <link href=...>
+            kind = kind.href
         kind = _text(kind)
         count = _count(entry.get("userInteractionCount"))
         name = local_name(kind.strip()) if kind else None

@@ -7,9 +7,10 @@ whitespace folded and case ignored; a body cut short with "..." agrees with
 the whole), and nothing else disagrees: dates on the same day (or one
 missing), equal ratings on the 0..1 scale (or one missing), and the same author
 name (whitespace and case aside) or one missing: a real page (sizzlingeats)
-holds one text twice, by "Lisa" and by "Lisa says", and those are two. Rating-only
-reviews agree on author, day and rating. The first one read is kept (JSON-LD
-before microdata before RDFa); what it lacks is filled from the other.
+holds one text twice, by "Lisa" and by "Lisa says", and those are two.
+Rating-only reviews agree on author, day and rating. The first one read is
+kept (JSON-LD before microdata before RDFa); what it lacks is filled from the
+other, and of two dates of the same day the more precise one is kept.
 
 Ids. A review's own ``url``, else its ``@id`` (microdata ``itemid``, RDFa
 ``resource``), made absolute, is its id, unless that address is not the
@@ -105,7 +106,7 @@ def _fill(kept: Candidate, other: Candidate) -> Candidate:
     record = mine._replace(
         item=item,
         author=author,
-        date=mine.date or theirs.date,
+        date=max(mine.date or "", theirs.date or "", key=len) or None,  # the more precise
         title=mine.title or theirs.title,
         rating=mine.rating or theirs.rating,
         body=body,

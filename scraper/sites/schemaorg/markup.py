@@ -104,7 +104,10 @@ class _Reader:
         self.base = base
         self.limits = limits
         self.bare_terms = bare_terms
-        self.built = 0
+        # Elements looked at so far, against limits.max_nodes; and each item
+        # built once (items of nested reviews are shared, not rebuilt).
+        self.work = 0
+        self.built: dict[int, Node] = {}
 
     def types(self, element: LexborNode) -> list[str]:
         raw = element.attrs.get(self.syntax.types) or ""
@@ -147,8 +150,11 @@ class _Reader:
 
     def item(self, element: LexborNode, depth: int) -> Node:
         """Return the item *element* opens, as a JSON-LD-shaped node."""
-        self.built += 1
+        known = self.built.get(element.mem_id)
+        if known is not None:
+            return known
         node: Node = {}
+        self.built[element.mem_id] = node
         types = self.types(element)
         if types:
             node["@type"] = types
@@ -157,7 +163,7 @@ class _Reader:
             if identifier:
                 node["@id"] = self.absolute(identifier)
                 break
-        if depth >= self.limits.max_depth or self.built > self.limits.max_nodes:
+        if depth >= self.limits.max_depth or self.work > self.limits.max_nodes:
             return node
         for child in self.members(element):
             if self.syntax.prop in child.attrs:
@@ -177,8 +183,16 @@ class _Reader:
     def members(self, element: LexborNode) -> list[LexborNode]:
         """Return the property elements (and unnamed review items) that belong to *element*."""
         selector = f"[{self.syntax.prop}], [{self.syntax.scope}]"
-        mine = []
-        for child in element.css(selector):
+        mine: list[LexborNode] = []
+        previous = 0
+        children = element.css(selector)
+        self.work += len(children)
+        if self.work > self.limits.max_nodes:
+            return mine
+        for child in children:
+            if child.mem_id == previous:  # matched by both selectors of the list
+                continue
+            previous = child.mem_id
             owner = self.owner(child)
             if owner is not None and owner.mem_id == element.mem_id:
                 mine.append(child)

@@ -31,7 +31,7 @@ __all__ = ["inline_text", "node_body", "render_body"]
 _MARKUP = re.compile(
     r"</?(?:p|br|div|span|b|i|u|s|em|strong|a|ul|ol|li|h[1-6]|blockquote|img|font|sup|sub"
     r"|small|big|hr|table|tbody|thead|tr|td|th|pre|code|q|cite|abbr|mark|del|ins|strike"
-    r"|figure|figcaption|section|article|center|dl|dt|dd|wbr)(?:\s[^<>]*)?/?>",
+    r"|figure|figcaption|section|article|center|dl|dt|dd|wbr|script|style)(?:\s[^<>]*)?/?>",
     re.IGNORECASE,
 )
 # Tags that lay out lines themselves: with one of them, source newlines are

@@ -76,6 +76,7 @@ class Number(NamedTuple):
 
     value: float
     best: float | None = None
+    percent: bool = False
 
 
 def parse_number(value: object) -> Number | None:
@@ -96,9 +97,10 @@ def parse_number(value: object) -> Number | None:
     if not math.isfinite(number):
         return None
     best = float(_decimal(match.group(2))) if match.group(2) else None
-    if best is None and match.group(3) == "%":
+    percent = match.group(3) == "%"
+    if best is None and percent:
         best = 100.0
-    return Number(number, best)
+    return Number(number, best, percent)
 
 
 def _decimal(text: str) -> str:

@@ -1,0 +1,154 @@
+"""How fast is the schema.org reader? ms/page against the bare lexbor parse, and extruct.
+
+Pages: the shared corpus's real schema.org pages (when present) and our own
+fixtures under fixtures/schemaorg/, each grown to a real page's size (about
+300 KB) with filler markup of the kind real pages carry (navigation, scripts,
+paragraphs without markup), so that the parse is not measured on toy pages.
+
+Three programs over the same pages, in this process, each page read from
+memory (no disk in the timings), by CPU time, best of ``--runs``:
+
+1. the bare ``selectolax.lexbor`` parse of the page plus one CSS query: the
+   floor any lexbor-based reader stands on;
+2. the reader: the same parse, then ``scraper.sites.schemaorg.read_reviews``
+   (JSON-LD, microdata, RDFa, records built);
+3. extruct alone (``extruct.extract`` of JSON-LD, microdata and RDFa), when
+   it is installed: what a library-based reader would cost before building a
+   single record.
+
+Goal (issue 9): (2) ≤ 2.5 × (1), and (2) faster than (3).
+
+    .venv/bin/python bench/bench_schemaorg.py [--runs 5] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from selectolax.lexbor import LexborHTMLParser  # noqa: E402
+
+from scraper.sites.schemaorg import read_reviews  # noqa: E402
+
+CORPUS = REPO.parent / "shared" / "corpus" / "schemaorg"
+FIXTURES = REPO / "fixtures" / "schemaorg"
+#: What a fixture is grown to: the corpus pages are 230-680 KB.
+REAL_SIZE = 300_000
+
+FILLER = (
+    '<nav class="menu"><ul>'
+    + "".join(f'<li class="item"><a href="/category/{n}/">Category {n}</a></li>' for n in range(40))
+    + "</ul></nav>"
+    + "<script>window.dataLayer = window.dataLayer || []; function gtag(){{}}</script>"
+    + "".join(
+        f'<div class="post-teaser"><h3><a href="/post-{n}/">A post about soup {n}</a></h3>'
+        f"<p>Soup is warm &amp; good. This paragraph has no markup that matters {n}.</p></div>"
+        for n in range(30)
+    )
+)
+
+
+def grown(html: str) -> str:
+    """Return *html* with filler before ``</body>`` until it is about ``REAL_SIZE`` long."""
+    copies = max(0, (REAL_SIZE - len(html)) // len(FILLER))
+    filler = FILLER * copies
+    at = html.lower().rfind("</body>")
+    return html + filler if at < 0 else html[:at] + filler + html[at:]
+
+
+def pages() -> list[tuple[str, str]]:
+    found = []
+    if CORPUS.is_dir():
+        for path in sorted(CORPUS.glob("*.html")):
+            found.append((path.name, path.read_bytes().decode("utf-8", "replace")))
+    for path in sorted(FIXTURES.glob("*.html")):
+        found.append((path.name, grown(path.read_text(encoding="utf-8"))))
+    if not found:
+        raise SystemExit("no pages to benchmark")
+    return found
+
+
+def bare(html: str) -> int:
+    return len(LexborHTMLParser(html).css('script[type="application/ld+json"]'))
+
+
+def reader(html: str) -> int:
+    return len(read_reviews(html, "https://example.org/page/"))
+
+
+def extruct_alone() -> Callable[[str], int] | None:
+    try:
+        import extruct
+    except ImportError:
+        return None
+
+    def run(html: str) -> int:
+        data = extruct.extract(
+            html,
+            base_url="https://example.org/page/",
+            syntaxes=["json-ld", "microdata", "rdfa"],
+            uniform=True,
+            errors="ignore",
+        )
+        return sum(len(items) for items in data.values())
+
+    return run
+
+
+def timed(program: Callable[[str], int], htmls: list[str], runs: int, repeat: int) -> float:
+    """Return the best CPU ms/page of *program* over *runs* runs of *repeat* passes."""
+    best = float("inf")
+    for _ in range(runs):
+        start = time.process_time()
+        for _ in range(repeat):
+            for html in htmls:
+                program(html)
+        elapsed = time.process_time() - start
+        best = min(best, elapsed * 1000 / (repeat * len(htmls)))
+    return best
+
+
+def main() -> None:
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--runs", type=int, default=5)
+    options.add_argument("--repeat", type=int, default=3)
+    args = options.parse_args()
+    print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    groups = {"corpus": [], "fixtures (grown)": []}  # type: dict[str, list[str]]
+    for name, html in pages():
+        groups[
+            "fixtures (grown)"
+            if name.endswith(".html") and not (CORPUS / name).exists()
+            else "corpus"
+        ].append(html)
+    groups["all"] = groups["corpus"] + groups["fixtures (grown)"]
+    extruct_run = extruct_alone()
+    for label, htmls in groups.items():
+        if not htmls:
+            continue
+        for html in htmls:  # warm up: compile regexes, fill caches
+            reader(html)
+        size = sum(len(html) for html in htmls) / len(htmls) / 1000
+        floor = timed(bare, htmls, args.runs, args.repeat)
+        ours = timed(reader, htmls, args.runs, args.repeat)
+        line = (
+            f"{label}: {len(htmls)} pages, {size:.0f} KB avg | bare lexbor {floor:.2f} ms/page"
+            f" | reader {ours:.2f} ms/page = {ours / floor:.2f}x bare (goal <= 2.5x)"
+        )
+        if extruct_run is not None:
+            theirs = timed(extruct_run, htmls, max(1, args.runs // 2), 1)
+            line += f" | extruct alone {theirs:.2f} ms/page (reader {theirs / ours:.1f}x faster)"
+        print(line)
+    if extruct_run is None:
+        print("extruct is not installed: pip install extruct to compare")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The schema.org reader: our fixture pages field by field, the real corpus in check form.
+
+Fixtures (fixtures/schemaorg/, see its README) are compared with their full
+expected v2 records; the shared corpus's real pages (skipped when absent) are
+compared in the contract's check form: every expected record matched, nothing
+extra.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selectolax.lexbor import LexborHTMLParser
+
+from scraper.records import PageKind, Record
+from scraper.sites import SITES, parse_page
+from scraper.sites.schemaorg import SCHEMAORG, read_reviews
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemaorg"
+PAGES: dict[str, dict[str, Any]] = json.loads((FIXTURES / "pages.json").read_text("utf-8"))
+FIELDS = ("site", "id", "url", "item", "author", "date", "title", "rating", "body", "tags")
+FIELDS += ("reactions", "source")
+
+
+def expected(name: str) -> list[dict[str, Any]]:
+    path = FIXTURES / name.replace(".html", ".expected.jsonl")
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line]
+
+
+def test_every_fixture_page_is_described() -> None:
+    pages = sorted(path.name for path in FIXTURES.glob("*.html"))
+    assert pages == sorted(PAGES)
+    readme = (FIXTURES / "README.md").read_text("utf-8")
+    for name in pages:
+        assert f"`{name}`" in readme, f"{name} is not in fixtures/schemaorg/README.md"
+        assert (FIXTURES / name.replace(".html", ".expected.jsonl")).is_file()
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_fixture_records_field_by_field(name: str) -> None:
+    page = PAGES[name]
+    records = read_reviews((FIXTURES / name).read_bytes(), page["served_from"])
+    got = [record.to_dict() for record in records]
+    want = expected(name)
+    assert len(got) == len(want), [record["id"] for record in got]
+    for number, (mine, theirs) in enumerate(zip(got, want, strict=True), start=1):
+        assert list(mine) == list(FIELDS)
+        for field in FIELDS:
+            assert mine[field] == theirs[field], f"{name} record {number}: {field}"
+
+
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_fixture_page_kind_url_next_and_problem(name: str) -> None:
+    page = PAGES[name]
+    tree = LexborHTMLParser((FIXTURES / name).read_bytes())
+    result = SCHEMAORG.parse(tree, page["served_from"])
+    assert result.kind.value == page["kind"]
+    assert result.url == page["url"]
+    assert result.next_url == page["next_url"]
+    assert len(result.reviews) == page["reviews"]
+    assert result.problem == page["problem"]
+    if not result.kind.has_reviews:
+        assert result.problem  # a page without reviews says why
+
+
+def test_records_are_json_and_ids_unique_per_page() -> None:
+    for name, page in PAGES.items():
+        records = read_reviews((FIXTURES / name).read_bytes(), page["served_from"])
+        assert len({record.id for record in records}) == len(records), name
+        for record in records:
+            assert isinstance(record, Record)
+            json.dumps(record.to_dict())
+
+
+def test_derived_ids_survive_an_edited_body_and_a_changed_rating() -> None:
+    html = (FIXTURES / "wprm-graph.html").read_text("utf-8")
+    before = read_reviews(html)
+    edited = html.replace("Good soup. We added", "Great soup. We added").replace(
+        '"ratingValue":"4"', '"ratingValue":"5"'
+    )
+    after = read_reviews(edited)
+    assert [record.id for record in before] == [record.id for record in after]
+    assert before[1].body != after[1].body and before[1].rating != after[1].rating
+    assert before[1].id.startswith("key:")
+
+
+def test_registry_tries_mal_first_and_reads_any_other_page() -> None:
+    assert SITES[0].name == "mal" and SITES[-1] is SCHEMAORG
+    result = parse_page((FIXTURES / "rel-next-paging.html").read_bytes())
+    assert result.kind is PageKind.ENTRY_REVIEWS and len(result.reviews) == 2
+    mal = Path(__file__).resolve().parent.parent / "fixtures" / "mal" / "anime-reviews-current.html"
+    assert parse_page(mal.read_bytes()).layout == "current"  # still MAL's own parser
+    empty = parse_page(b"<html><body><p>hello</p></body></html>", "https://example.org/")
+    assert empty.kind is PageKind.NOT_REVIEW_PAGE and "no schema.org Review" in (
+        empty.problem or ""
+    )
+
+
+def test_a_blocked_page_is_blocked_not_empty() -> None:
+    blocked = (
+        Path(__file__).resolve().parent.parent / "fixtures" / "mal" / "blocked-access-denied.html"
+    )
+    result = SCHEMAORG.parse(LexborHTMLParser(blocked.read_bytes()), "https://shop.example/x")
+    assert result.kind is PageKind.BLOCKED
+
+
+# --- the real corpus, in the contract's check form ---------------------------------------
+
+
+def check_form(record: Record) -> dict[str, Any]:
+    rating = record.rating
+    return {
+        "item": {"name": record.item.name, "type": record.item.type},
+        "author": record.author.name,
+        "date": record.date[:10] if record.date else None,
+        "rating": None
+        if rating is None
+        else round((rating.value - rating.worst) / (rating.best - rating.worst), 6),
+        "title": record.title,
+        "body": " ".join(record.body.split()) if record.body else None,
+    }
+
+
+def expected_form(line: str) -> dict[str, Any]:
+    data = json.loads(line)
+    data.pop("_file", None)
+    if data["body"] is not None:
+        data["body"] = " ".join(data["body"].split())
+    if data["rating"] is not None:
+        data["rating"] = round(data["rating"], 6)
+    return data
+
+
+def corpus_pages(corpus_dir: Path) -> list[Path]:
+    folder = corpus_dir / "schemaorg"
+    if not folder.is_dir():
+        pytest.skip(f"no schema.org corpus at {folder}")
+    return sorted(folder.glob("*.html"))
+
+
+def test_corpus_every_record_matched_nothing_extra(corpus_dir: Path) -> None:
+    missing: list[str] = []
+    extra: list[str] = []
+    total = 0
+    for page in corpus_pages(corpus_dir):
+        lines = page.with_name(page.name.replace(".html", ".expected.jsonl")).read_text("utf-8")
+        want = [expected_form(line) for line in lines.splitlines() if line.strip()]
+        got = [check_form(record) for record in read_reviews(page.read_bytes())]
+        total += len(want)
+        unmatched = list(got)
+        for record in want:
+            if record in unmatched:
+                unmatched.remove(record)
+            else:
+                missing.append(f"{page.name}: {record}")
+        extra.extend(f"{page.name}: {record}" for record in unmatched)
+    assert total > 0
+    assert not missing, missing[:3]
+    assert not extra, extra[:3]
+
+
+def test_corpus_pages_are_review_pages_with_their_site(corpus_dir: Path) -> None:
+    for page in corpus_pages(corpus_dir):
+        result = SCHEMAORG.parse(LexborHTMLParser(page.read_bytes()), None)
+        assert result.kind is PageKind.ENTRY_REVIEWS, page.name
+        site = page.name.split("_", 1)[0]
+        assert all(record.site == site for record in result.reviews), page.name
+        assert result.next_url is None, page.name  # their rel="next" links are "next post"

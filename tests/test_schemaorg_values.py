@@ -1,0 +1,208 @@
+"""The schema.org reader's small parts: dates, numbers, ratings, bodies, JSON repair, limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from scraper.config import SchemaOrgLimits
+from scraper.sites.schemaorg import read_page, read_reviews
+from scraper.sites.schemaorg.fields import read_rating
+from scraper.sites.schemaorg.text import inline_text, render_body
+from scraper.sites.schemaorg.values import parse_date, parse_number
+
+LIMITS = SchemaOrgLimits()
+
+
+@pytest.mark.parametrize(
+    ("given", "iso"),
+    [
+        ("2016-01-01", "2016-01-01"),
+        ("2017-11-03T03:01:00+09:00", "2017-11-03T03:01:00+09:00"),
+        ("2017-11-03T03:01:00Z", "2017-11-03T03:01:00+00:00"),
+        ("2022-05-26T08:39:59+0000", "2022-05-26T08:39:59+00:00"),
+        ("2022-05-26 08:39", "2022-05-26T08:39:00"),
+        ("2022-05-26T08:39:59.250-03:30", "2022-05-26T08:39:59.250000-03:30"),
+        ("March 3, 2023", "2023-03-03"),
+        ("Mar. 3rd 2023", "2023-03-03"),
+        ("3 March 2023", "2023-03-03"),
+        ("2023/03/04", "2023-03-04"),
+        ("03/04/2023", "2023-03-04"),  # month first with slashes
+        ("25/12/2023", "2023-12-25"),  # ...unless the first number cannot be a month
+        ("04.03.2023", "2023-03-04"),  # day first with dots
+        ("20230304", "2023-03-04"),
+        ("Fri, 03 Mar 2023 10:00:00 +0100", "2023-03-03T10:00:00+01:00"),
+        ("March 3, 2023 at 12:05 am", "2023-03-03T00:05:00"),
+        ("1678000000", "2023-03-05T07:06:40+00:00"),
+        ("1678000000000", "2023-03-05T07:06:40+00:00"),
+    ],
+)
+def test_dates_as_given_never_shifted(given: str, iso: str) -> None:
+    assert parse_date(given) == iso
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "",
+        "   ",
+        "yesterday",
+        "2023-02-30",
+        "2023-13-01",
+        "2023-01-01T25:00",
+        "13/13/2023",
+        "2023-01-01T10:00+25:00",
+        None,
+        True,
+        [],
+        {},
+        12,
+        float("nan"),
+        "9" * 500,
+    ],
+)
+def test_unreadable_dates_are_null(given: object) -> None:
+    assert parse_date(given) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "value", "best"),
+    [
+        ("4,5", 4.5, None),
+        (" 4.5 ", 4.5, None),
+        ("4/5", 4.0, 5.0),
+        ("8 out of 10", 8.0, 10.0),
+        ("80%", 80.0, 100.0),
+        (["3"], 3.0, None),
+        (4, 4.0, None),
+        ("5 stars", 5.0, None),
+    ],
+)
+def test_numbers_as_strangers_write_them(given: object, value: float, best: float | None) -> None:
+    number = parse_number(given)
+    assert number is not None and number.value == value and number.best == best
+
+
+@pytest.mark.parametrize("given", ["NaN", "inf", "abc", "", "1e400", True, None, {}, float("inf")])
+def test_not_numbers(given: object) -> None:
+    assert parse_number(given) is None
+
+
+@pytest.mark.parametrize(
+    ("rating", "scale"),
+    [
+        ({"ratingValue": "4"}, (4, 5, 1)),
+        ({"ratingValue": "8"}, (8, 10, 1)),  # no scale given: out of 10, not 8 of 5
+        ({"ratingValue": 0}, (0, 5, 0)),
+        ({"ratingValue": "4,5", "bestRating": "5", "worstRating": "1"}, (4.5, 5, 1)),
+        ({"ratingValue": "3", "bestRating": "10", "worstRating": "0"}, (3, 10, 0)),
+        ("5", (5, 5, 1)),
+        (4.5, (4.5, 5, 1)),
+        ([{"ratingValue": "2"}], (2, 5, 1)),
+    ],
+)
+def test_ratings_with_their_scale(rating: object, scale: tuple[float, float, float]) -> None:
+    read, problem = read_rating(rating, {}, LIMITS)
+    assert problem is None and read is not None
+    assert (read.value, read.best, read.worst) == scale
+
+
+@pytest.mark.parametrize(
+    "rating",
+    [
+        {"ratingValue": "7", "bestRating": "5"},
+        {"ratingValue": "3", "bestRating": "1", "worstRating": "5"},
+        {"ratingValue": "1e9", "bestRating": "1e10"},
+        {"ratingValue": "NaN"},
+        {"ratingValue": "5000"},
+    ],
+)
+def test_absurd_ratings_are_refused_and_say_why(rating: object) -> None:
+    read, problem = read_rating(rating, {}, LIMITS)
+    assert read is None and problem
+
+
+@pytest.mark.parametrize(
+    ("raw", "body"),
+    [
+        ("Line one\r\nLine two", "Line one\nLine two"),
+        ("  a   b  \n\n\n\n c ", "a b\n\nc"),
+        ("It&amp;#039;s &amp;amp; good", "It's & good"),
+        ("<p>One</p><p>Two<br>Three</p>", "One\n\nTwo\nThree"),
+        ("See <a href='/x'>this</a>\nthen go", "See this\nthen go"),
+        ("&lt;p&gt;Escaped&lt;/p&gt; markup", "Escaped\n\nmarkup"),
+        ("x<y and I <3 it", "x<y and I <3 it"),
+        ("tab\there\u00a0nbsp", "tab here nbsp"),
+        ("<script>alert(1)</script>Safe", "Safe"),
+        ("&" + "amp;" * 40 + "lt;", "&" + "amp;" * 28 + "lt;"),
+    ],
+)
+def test_bodies_by_the_contract(raw: str, body: str) -> None:
+    assert render_body(raw) == body
+
+
+def test_labels_are_one_line() -> None:
+    assert inline_text("  Tom &amp;amp; Jess\n ") == "Tom & Jess"
+    assert inline_text("<b>Bold</b> name") == "Bold name"
+
+
+def _page(*blocks: str) -> str:
+    scripts = "".join(f'<script type="application/ld+json">{block}</script>' for block in blocks)
+    return f"<html><head>{scripts}</head><body></body></html>"
+
+
+REVIEW = '{"@type":"Review","author":"Ann","reviewBody":"Fine.","datePublished":"2024-01-02"}'
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        REVIEW[:-1] + ",}",  # a trailing comma
+        f"[{REVIEW},]",
+        REVIEW.replace("Fine.", "Fine.\n"),  # raw newline in a string
+        f"<!-- {REVIEW} -->",
+        f"//<![CDATA[\n{REVIEW}\n//]]>",
+        f"{REVIEW};",
+        f'{{"@type":"Thing"}} {REVIEW}',
+        f'{{"@type":"Thing"}},{REVIEW}',
+    ],
+)
+def test_common_json_breakage_is_repaired(block: str) -> None:
+    records = read_reviews(_page(block), "https://shop.example/p")
+    assert [record.author.name for record in records] == ["Ann"]
+
+
+def test_a_broken_block_does_not_lose_the_others_and_is_named() -> None:
+    reading = read_page_of(_page('{"@type": "Review", "author": ', REVIEW))
+    assert [record.author.name for record in reading.records] == ["Ann"]
+    assert reading.problems and "block 1" in reading.problems[0]
+
+
+def read_page_of(html: str):  # type: ignore[no-untyped-def]
+    from selectolax.lexbor import LexborHTMLParser
+
+    return read_page(LexborHTMLParser(html), "https://shop.example/p")
+
+
+def test_reference_cycles_and_self_references_end() -> None:
+    graph = (
+        '{"@graph":[{"@id":"#a","@type":"Product","name":"A","review":{"@id":"#r"},'
+        '"isRelatedTo":{"@id":"#b"}},{"@id":"#b","@type":"Product","isRelatedTo":{"@id":"#a"}},'
+        '{"@id":"#r","@type":"Review","reviewBody":"Loops.","itemReviewed":{"@id":"#r"},'
+        '"author":{"@id":"#r"}}]}'
+    )
+    records = read_reviews(_page(graph), "https://shop.example/p")
+    assert len(records) == 1 and records[0].body == "Loops."
+
+
+def test_limits_bound_the_work() -> None:
+    many = ",".join(
+        f'{{"@type":"Review","author":"U{n}","reviewBody":"Text {n}","datePublished":"2024-01-02"}}'
+        for n in range(50)
+    )
+    html = _page(f'{{"@type":"Product","name":"P","review":[{many}]}}')
+    small = SchemaOrgLimits(max_reviews=10)
+    assert len(read_reviews(html, "https://shop.example/p", limits=small)) == 10
+    deep = '{"a":' * 200 + REVIEW + "}" * 200
+    assert read_reviews(_page(deep), "https://shop.example/p") == ()  # deeper than max_depth
+    shallow = SchemaOrgLimits(max_depth=500)
+    assert len(read_reviews(_page(deep), "https://shop.example/p", limits=shallow)) == 1
