@@ -34,6 +34,9 @@ LIMITS = SchemaOrgLimits()
         ("March 3, 2023 at 12:05 am", "2023-03-03T00:05:00"),
         ("1678000000", "2023-03-05T07:06:40+00:00"),
         ("1678000000000", "2023-03-05T07:06:40+00:00"),
+        ("3. März 2023", "2023-03-03"),
+        ("3 de marzo de 2023", "2023-03-03"),
+        ("le 3 mars 2023", "2023-03-03"),
     ],
 )
 def test_dates_as_given_never_shifted(given: str, iso: str) -> None:
@@ -140,6 +143,18 @@ def test_bodies_by_the_contract(raw: str, body: str) -> None:
     assert render_body(raw) == body
 
 
+def test_all_number_dates_follow_the_page_language() -> None:
+    assert parse_date("03/04/2023", day_first=True) == "2023-04-03"
+    assert parse_date("03/04/2023") == "2023-03-04"
+    assert parse_date("25/12/2023") == parse_date("25/12/2023", day_first=True) == "2023-12-25"
+    assert parse_date("12/25/2023", day_first=True) == "2023-12-25"  # no 25th month
+    html = '<html lang="{}"><script type="application/ld+json">{}</script></html>'
+    review = REVIEW.replace("2024-01-02", "03/04/2023")
+    uk = read_reviews(html.format("en-GB", review), "https://shop.example/p")
+    us = read_reviews(html.format("en-US", review), "https://shop.example/p")
+    assert (uk[0].date, us[0].date) == ("2023-04-03", "2023-03-04")
+
+
 def test_labels_are_one_line() -> None:
     assert inline_text("  Tom &amp;amp; Jess\n ") == "Tom & Jess"
     assert inline_text("<b>Bold</b> name") == "Bold name"
@@ -164,6 +179,7 @@ REVIEW = '{"@type":"Review","author":"Ann","reviewBody":"Fine.","datePublished":
         f"{REVIEW};",
         f'{{"@type":"Thing"}} {REVIEW}',
         f'{{"@type":"Thing"}},{REVIEW}',
+        REVIEW.replace('"', "&quot;"),
     ],
 )
 def test_common_json_breakage_is_repaired(block: str) -> None:

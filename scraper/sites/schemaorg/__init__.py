@@ -45,7 +45,7 @@ from scraper.sites.schemaorg.graph import find_reviews, index
 from scraper.sites.schemaorg.identity import merge_duplicates, to_records
 from scraper.sites.schemaorg.jsonld import read_block
 from scraper.sites.schemaorg.markup import MICRODATA, RDFA, items_with_reviews
-from scraper.sites.schemaorg.page import canonical_url, next_page, site_of
+from scraper.sites.schemaorg.page import canonical_url, day_first, next_page, site_of
 
 if TYPE_CHECKING:
     from scraper.config import SchemaOrgLimits
@@ -108,7 +108,7 @@ def read_page(
     """Return the page's records and what was noticed on the way (never raises)."""
     limits = limits or _default_limits()
     page_url = canonical_url(tree, url)
-    page = PageInfo(site=site_of(page_url), url=page_url, base=url or page_url)
+    page = PageInfo(site_of(page_url), page_url, url or page_url, day_first(tree))
     roots, problems = _json_ld_roots(tree, limits)
     candidates, aggregate, found_problems = _candidates(roots, page, "json-ld", limits)
     problems.extend(found_problems)

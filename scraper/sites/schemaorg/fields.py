@@ -46,6 +46,7 @@ class PageInfo(NamedTuple):
     site: str
     url: str | None  # the canonical URL
     base: str | None  # what relative addresses are resolved against
+    day_first: bool = False  # 03/04/2023 is 3 April (see values.parse_date)
 
 
 class Candidate(NamedTuple):
@@ -291,7 +292,9 @@ def read_candidate(
         url="",
         item=read_item(found, ids, page, limits),
         author=read_author(node.get("author") or node.get("creator"), ids, page, limits),
-        date=parse_date(_text(node.get("datePublished")) or _text(node.get("dateCreated"))),
+        date=parse_date(
+            _text(node.get("datePublished")) or _text(node.get("dateCreated")), page.day_first
+        ),
         title=_label(node.get("name"), limits) or _label(node.get("headline"), limits),
         rating=rating,
         body=body,

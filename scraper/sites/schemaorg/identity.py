@@ -2,9 +2,10 @@
 
 Duplicates. A page may mark one review up twice: in JSON-LD and in microdata,
 or in two JSON-LD blocks (an SEO plugin's graph beside a recipe plugin's
-block). Two candidates are one review when their bodies agree (compared with
-whitespace folded and case ignored; a body cut short with "..." agrees with
-the whole), and nothing else disagrees: dates on the same day (or one
+block). Two candidates are one review when their bodies agree (compared by their
+letters and digits alone, case ignored, so punctuation, quotes, spaces and
+entities a CMS changes on the way do not count; a body cut short with "..."
+agrees with the whole), and nothing else disagrees: dates on the same day (or one
 missing), equal ratings on the 0..1 scale (or one missing), and the same author
 name (whitespace and case aside) or one missing: a real page (sizzlingeats)
 holds one text twice, by "Lisa" and by "Lisa says", and those are two.
@@ -27,6 +28,7 @@ share all of those (the same reader twice on one undated page) get ``-2``,
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 
 from scraper.records import Author, Rating, Record, ReviewedItem
@@ -37,7 +39,8 @@ __all__ = ["merge_duplicates", "to_records"]
 # How much of a folded body keys the search for its duplicates; a body cut
 # short ("...") still shares its first characters with the whole one.
 _KEY_CHARS = 48
-_ELLIPSES = ("...", "…", "[...]", "(...)", "read more")
+_ELLIPSES = ("read more",)
+_NOT_WORD = re.compile(r"[\W_]+")
 
 
 def _fold(text: str | None) -> str:
@@ -45,10 +48,16 @@ def _fold(text: str | None) -> str:
 
 
 def _body_key(body: str | None) -> str:
-    folded = _fold(body)
+    """Return *body* as letters and digits only, case folded: what two copies share.
+
+    Two markups of one review differ in what a CMS does to text on the way
+    (WordPress turns ' into ’ in the page but not in its JSON-LD, entities,
+    spaces, a "..." where one copy is cut short); the words stay.
+    """
+    folded = body.casefold() if body else ""
     for ending in _ELLIPSES:
-        folded = folded.removesuffix(ending).rstrip()
-    return folded
+        folded = folded.rstrip().removesuffix(ending)
+    return _NOT_WORD.sub("", folded)
 
 
 def _scaled(rating: Rating | None) -> float | None:

@@ -5,12 +5,14 @@ block never loses another. A block that ``json.loads`` refuses is repaired
 once, leniently, for what generators and hand edits really get wrong: HTML
 comments or CDATA markers around the JSON, raw newlines and control
 characters inside strings, trailing commas, several objects back to back (or
-separated by commas or semicolons), a stray ``;`` at the end. A block still
+separated by commas or semicolons), a stray ``;`` at the end, a whole block
+HTML-escaped (``{&quot;@type&quot;: ...}``). A block still
 unreadable after that is skipped and named in the page's problem.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from typing import Any, NamedTuple
@@ -65,6 +67,8 @@ def read_block(script: LexborNode, number: int, max_chars: int) -> Block:
 def _lenient(text: str) -> list[Any]:
     """Return the values of *text* after the repairs in the module docstring; [] if none."""
     text = _WRAPPERS.sub("", text)
+    if "&quot;" in text[:200] and '"' not in text[:200]:  # the whole block HTML-escaped
+        text = html.unescape(text)
     text = _TRAILING_COMMA.sub(lambda match: match.group(1) or match.group(0), text)
     values: list[Any] = []
     position = 0

@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-__all__ = ["canonical_url", "next_page", "site_of"]
+__all__ = ["canonical_url", "day_first", "next_page", "site_of"]
 
 _CANONICAL = 'link[rel~="canonical" i]'
 _OG_URL = 'meta[property="og:url"]'
@@ -85,3 +85,14 @@ def next_page(tree: LexborHTMLParser, url: str | None, page_url: str | None) -> 
         if same_host and below and address.split("#", 1)[0] != here.split("#", 1)[0]:
             return address
     return None
+
+
+#: Languages whose all-number dates put the month first (``03/04/2023`` is March 4).
+_MONTH_FIRST_LANGUAGES = ("", "en", "en-us", "en-ph", "en-ca")
+
+
+def day_first(tree: LexborHTMLParser) -> bool:
+    """Return True when the page's language writes all-number dates day first."""
+    root = tree.css_first("html")
+    language = (root.attrs.get("lang") or "").strip().lower().replace("_", "-") if root else ""
+    return language not in _MONTH_FIRST_LANGUAGES

@@ -4,14 +4,17 @@ Dates come back as ISO 8601 text as precise as the page gives them and in the
 page's own offset (``2022-05-26T08:39:59+0000`` becomes
 ``2022-05-26T08:39:59+00:00``, never converted to another zone). Non-ISO
 spellings are read too: ``March 3, 2023``, ``3 Mar 2023``, ``2023/03/03``,
-``03/03/2023`` (all-number dates with ``/`` or ``-`` are month first, as US
-pages write them, unless the first number cannot be a month; with ``.`` day
-first, as European pages write them), RFC 2822 (``Fri, 03 Mar 2023 10:00:00
+``03/04/2023`` (all-number dates with ``/`` or ``-`` are month first on
+pages in US English or with no language, as US pages write them, and day
+first on pages in any other language; with ``.`` always day first; a first
+number above 12 is a day whatever the page says), month names in English,
+French, German, Spanish, Italian, Dutch and Portuguese (``3. März 2023``,
+``3 de marzo de 2023``), RFC 2822 (``Fri, 03 Mar 2023 10:00:00
 +0000``) and Unix timestamps (seconds or milliseconds, read as UTC). Anything
 else is None: an unreadable date is no date, never a guess and never a crash.
 
-Numbers accept strings, decimal commas (``"4,5"``), ``"4/5"`` (the scale
-given along), ``"80%"`` and the one-element arrays some generators emit.
+Numbers accept strings, decimal commas (``"4,5"``), ``"4/5"`` and ``"Rated
+4 out of 5"`` (the scale given along), ``"80%"`` and the one-element arrays some generators emit.
 """
 
 from __future__ import annotations
@@ -31,34 +34,32 @@ _ISO = re.compile(
 )
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
 _NUMERIC = re.compile(r"(\d{1,4})([/.-])(\d{1,2})\2(\d{2,4})(?!\d)")
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        (
-            ("january", "jan"),
-            ("february", "feb"),
-            ("march", "mar"),
-            ("april", "apr"),
-            ("may",),
-            ("june", "jun"),
-            ("july", "jul"),
-            ("august", "aug"),
-            ("september", "sep", "sept"),
-            ("october", "oct"),
-            ("november", "nov"),
-            ("december", "dec"),
-        ),
-        start=1,
-    )
-    for name in names
-}
-_MONTH = (
-    r"(january|february|march|april|may|june|july|august|september|october|november"
-    r"|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)\.?"
+# Month names (and their usual abbreviations) in the languages review pages
+# are most often written in: English, French, German, Spanish, Italian, Dutch,
+# Portuguese. Names shared by two languages mean the same month in both.
+_MONTH_NAMES = (
+    "january jan janvier janv januar jän enero ene gennaio gen januari janeiro",
+    "february feb février févr fevrier februar febrero febbraio febr februari fevereiro fev",
+    "march mar mars märz maerz marzo maart março",
+    "april apr avril avr abril aprile",
+    "may mai mayo maggio mag mei maio",
+    "june jun juin juni junio giugno giu junho",
+    "july jul juillet juil juli julio luglio lug julho",
+    "august aug août aout agosto ago augustus",
+    "september sep sept septembre septiembre settembre set setembro",
+    "october oct octobre oktober okt octubre ottobre ott oktober outubro out",
+    "november nov novembre noviembre novembro",
+    "december dec décembre déc decembre dezember dez diciembre dic dicembre dezembro",
 )
-_DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
-_MONTH_FIRST = re.compile(_MONTH + r"\s+" + _DAY + r",?\s+(\d{4})", re.IGNORECASE)
-_DAY_FIRST = re.compile(_DAY + r"\.?\s+(?:of\s+)?" + _MONTH + r",?\s+(\d{4})", re.IGNORECASE)
+_MONTHS = {
+    name: number for number, names in enumerate(_MONTH_NAMES, start=1) for name in names.split()
+}
+_MONTH = "(" + "|".join(sorted(_MONTHS, key=len, reverse=True)) + r")\.?"
+_DAY = r"(\d{1,2})(?:st|nd|rd|th|er|º|\.)?"
+_MONTH_FIRST = re.compile(r"\b" + _MONTH + r"\s+" + _DAY + r",?\s+(\d{4})", re.IGNORECASE)
+_DAY_FIRST = re.compile(
+    _DAY + r"\s+(?:of\s+|de\s+)?" + _MONTH + r",?\s+(?:de\s+)?(\d{4})", re.IGNORECASE
+)
 _CLOCK = re.compile(
     r"(?:,|\s|at|@)*\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap])?\.?(?:m\.?)?"
     r"\s*(Z|GMT|UTC|[+-]\d{2}:?\d{2})?",
@@ -69,6 +70,10 @@ _NUMBER = re.compile(
     r"(?:(?:/|out\s+of|of)\s*(\d+(?:[.,]\d+)?))?\s*(%|stars?|points?)?\s*",
     re.IGNORECASE,
 )
+
+
+# A label before the number: "Rated 4.5 out of 5", "Rating: 4".
+_LABEL = re.compile(r"^\s*[^\W\d_]+(?:\s+[^\W\d_]+){0,2}\s*:?")
 
 
 class Number(NamedTuple):
@@ -90,7 +95,7 @@ def parse_number(value: object) -> Number | None:
         return Number(number) if math.isfinite(number) else None
     if not isinstance(value, str) or len(value) > 64:
         return None
-    match = _NUMBER.fullmatch(value)
+    match = _NUMBER.fullmatch(_LABEL.sub("", value, count=1))
     if match is None:
         return None
     number = float(_decimal(match.group(1)))
@@ -108,8 +113,12 @@ def _decimal(text: str) -> str:
     return text.replace(",", ".")
 
 
-def parse_date(value: object) -> str | None:
-    """Return *value* as ISO 8601 text, as precise as it is, in its own offset; else None."""
+def parse_date(value: object, day_first: bool = False) -> str | None:
+    """Return *value* as ISO 8601 text, as precise as it is, in its own offset; else None.
+
+    *day_first* reads an ambiguous all-number date such as ``03/04/2023`` as
+    3 April (the page's language is not US English), else as March 4.
+    """
     if isinstance(value, list) and value:
         value = value[0]
     if isinstance(value, bool):
@@ -122,12 +131,12 @@ def parse_date(value: object) -> str | None:
     if not text:
         return None
     try:
-        return _parse_text(text)
+        return _parse_text(text, day_first)
     except (ValueError, OverflowError):  # a date that does not exist (2023-02-30)
         return None
 
 
-def _parse_text(text: str) -> str | None:
+def _parse_text(text: str, day_first: bool) -> str | None:
     match = _ISO.match(text)
     if match is not None:
         year, month, day, hour, minute, second, fraction, zone = match.groups()
@@ -138,10 +147,10 @@ def _parse_text(text: str) -> str | None:
         return _iso(int(year), int(month), int(day), hour, minute, second, None, zone)
     if text.isdigit() and len(text) in (9, 10, 12, 13):
         return _timestamp(float(text))
-    return _parse_words(text)
+    return _parse_words(text, day_first)
 
 
-def _parse_words(text: str) -> str | None:
+def _parse_words(text: str, day_first: bool) -> str | None:
     """Read dates with month names or all-number dates, then an optional clock time."""
     match = _MONTH_FIRST.search(text)
     if match is not None:
@@ -154,11 +163,11 @@ def _parse_words(text: str) -> str | None:
             match = _NUMERIC.search(text)
             if match is None:
                 return None
-            return _numeric(match, text[match.end() :])
+            return _numeric(match, text[match.end() :], day_first)
     return _with_clock(date(int(year), month, int(day)), text[match.end() :])
 
 
-def _numeric(match: re.Match[str], rest: str) -> str | None:
+def _numeric(match: re.Match[str], rest: str, day_first: bool) -> str | None:
     first, separator, second, third = match.groups()
     if len(first) == 4:  # 2023/03/03
         day_value = date(int(first), int(second), int(third))
@@ -166,7 +175,7 @@ def _numeric(match: re.Match[str], rest: str) -> str | None:
     if len(third) != 4:
         return None
     a, b = int(first), int(second)
-    if separator == "." or a > 12:  # day first: 03.03.2023, 25/12/2023
+    if separator == "." or a > 12 or (day_first and b <= 12):  # 03.03.2023, 25/12/2023
         day_number, month_number = a, b
     else:
         month_number, day_number = a, b
