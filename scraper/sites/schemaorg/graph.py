@@ -87,8 +87,8 @@ def type_names(node: Node) -> list[str]:
 def is_review_type(names: Iterable[str]) -> bool:
     """Return True when one of the type *names* is Review or one of its subtypes."""
     for name in names:
-        lowered = name.lower()
-        if lowered.endswith("review") or lowered == "recommendation":
+        # "UserReview", or any spelling of "review" itself; not "VideoPreview".
+        if name.endswith("Review") or name.lower() in ("review", "recommendation"):
             return True
     return False
 
