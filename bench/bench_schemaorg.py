@@ -63,16 +63,18 @@ def grown(html: str) -> str:
     return html + filler if at < 0 else html[:at] + filler + html[at:]
 
 
-def pages() -> list[tuple[str, str]]:
-    found = []
+def pages() -> dict[str, list[str]]:
+    """Return the pages to time, by group: the real corpus, our fixtures grown to size."""
+    groups: dict[str, list[str]] = {"corpus": [], "fixtures (grown)": []}
     if CORPUS.is_dir():
         for path in sorted(CORPUS.glob("*.html")):
-            found.append((path.name, path.read_bytes().decode("utf-8", "replace")))
+            groups["corpus"].append(path.read_bytes().decode("utf-8", "replace"))
     for path in sorted(FIXTURES.glob("*.html")):
-        found.append((path.name, grown(path.read_text(encoding="utf-8"))))
-    if not found:
+        groups["fixtures (grown)"].append(grown(path.read_text(encoding="utf-8")))
+    groups["all"] = groups["corpus"] + groups["fixtures (grown)"]
+    if not groups["all"]:
         raise SystemExit("no pages to benchmark")
-    return found
+    return groups
 
 
 def bare(html: str) -> int:
