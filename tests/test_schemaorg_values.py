@@ -222,3 +222,42 @@ def test_limits_bound_the_work() -> None:
     assert read_reviews(_page(deep), "https://shop.example/p") == ()  # deeper than max_depth
     shallow = SchemaOrgLimits(max_depth=500)
     assert len(read_reviews(_page(deep), "https://shop.example/p", limits=shallow)) == 1
+
+
+def _product(*reviews: str) -> str:
+    block = f'{{"@type":"Product","name":"P","url":"https://shop.example/p","review":[{",".join(reviews)}]}}'
+    return _page(block)
+
+
+def test_an_address_shared_by_several_reviews_is_not_their_id() -> None:
+    shared = '{"@type":"Review","url":"/all-reviews","author":"%s","reviewBody":"B %s"}'
+    records = read_reviews(_product(shared % ("A", 1), shared % ("B", 2)), "https://shop.example/p")
+    assert all(record.id.startswith("key:") for record in records)
+    assert all(record.url == "https://shop.example/p" for record in records)
+    own = '{"@type":"Review","@id":"#r%s","author":"%s","reviewBody":"B %s"}'
+    records = read_reviews(_product(own % (1, "A", 1), own % (2, "B", 2)), "https://shop.example/p")
+    assert [record.id for record in records] == [
+        "https://shop.example/p#r1",
+        "https://shop.example/p#r2",
+    ]
+    blank = '{"@type":"Review","@id":"_:b0","author":"A","reviewBody":"B"}'
+    assert read_reviews(_product(blank), "https://shop.example/p")[0].id.startswith("key:")
+
+
+def test_next_page_is_this_documents_next_page_only() -> None:
+    from selectolax.lexbor import LexborHTMLParser
+
+    from scraper.sites.schemaorg import SCHEMAORG
+
+    base = '<link rel="canonical" href="https://shop.example/p/reviews">'
+    review = f'<script type="application/ld+json">{REVIEW}</script>'
+    cases = {
+        '<a rel="next nofollow" href="?page=2">': "https://shop.example/p/reviews?page=2",
+        '<a rel="next" href="/p/reviews/page/2/">': "https://shop.example/p/reviews/page/2/",
+        '<a rel="next" href="/another-post/">': None,
+        '<a rel="next" href="https://elsewhere.example/p/reviews?page=2">': None,
+        '<a rel="next" href="javascript:void(0)">': None,
+    }
+    for link, wanted in cases.items():
+        tree = LexborHTMLParser(f"<html><head>{base}{review}</head><body>{link}x</a></body></html>")
+        assert SCHEMAORG.parse(tree, "https://shop.example/p/reviews").next_url == wanted, link
