@@ -37,6 +37,9 @@ LIMITS = SchemaOrgLimits()
         ("3. März 2023", "2023-03-03"),
         ("3 de marzo de 2023", "2023-03-03"),
         ("le 3 mars 2023", "2023-03-03"),
+        ("1/2/20", "2020-01-02"),
+        ("Fri Mar 03 2023 10:00:00 GMT+0100 (Central European Time)", "2023-03-03T10:00:00+01:00"),
+        ("March 3, 2023 10:00 UTC", "2023-03-03T10:00:00+00:00"),
     ],
 )
 def test_dates_as_given_never_shifted(given: str, iso: str) -> None:

@@ -10,8 +10,10 @@ first on pages in any other language; with ``.`` always day first; a first
 number above 12 is a day whatever the page says), month names in English,
 French, German, Spanish, Italian, Dutch and Portuguese (``3. März 2023``,
 ``3 de marzo de 2023``), RFC 2822 (``Fri, 03 Mar 2023 10:00:00
-+0000``) and Unix timestamps (seconds or milliseconds, read as UTC). Anything
-else is None: an unreadable date is no date, never a guess and never a crash.
++0000``), JavaScript's ``Mon Mar 03 2023 10:00:00 GMT+0100``, two-digit years
+(``1/2/20``, as Magento writes them: 1970-2069) and Unix timestamps (seconds
+or milliseconds, read as UTC). Anything else is None: an unreadable date is
+no date, never a guess and never a crash.
 
 Numbers accept strings, decimal commas (``"4,5"``), ``"4/5"`` and ``"Rated
 4 out of 5"`` (the scale given along), ``"80%"`` and the one-element arrays some generators emit.
@@ -62,7 +64,7 @@ _DAY_FIRST = re.compile(
 )
 _CLOCK = re.compile(
     r"(?:,|\s|at|@)*\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([ap])?\.?(?:m\.?)?"
-    r"\s*(Z|GMT|UTC|[+-]\d{2}:?\d{2})?",
+    r"\s*(Z|(?:GMT|UTC)?\s*[+-]\d{2}:?\d{2}|GMT|UTC)?",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(
@@ -172,14 +174,18 @@ def _numeric(match: re.Match[str], rest: str, day_first: bool) -> str | None:
     if len(first) == 4:  # 2023/03/03
         day_value = date(int(first), int(second), int(third))
         return _with_clock(day_value, rest)
-    if len(third) != 4:
+    if len(third) == 4:
+        year = int(third)
+    elif len(third) == 2 and len(first) <= 2:  # 1/2/20, as Magento writes it
+        year = 2000 + int(third) if int(third) < 70 else 1900 + int(third)
+    else:
         return None
     a, b = int(first), int(second)
     if separator == "." or a > 12 or (day_first and b <= 12):  # 03.03.2023, 25/12/2023
         day_number, month_number = a, b
     else:
         month_number, day_number = a, b
-    return _with_clock(date(int(third), month_number, day_number), rest)
+    return _with_clock(date(year, month_number, day_number), rest)
 
 
 def _with_clock(day: date, rest: str) -> str:
@@ -193,8 +199,8 @@ def _with_clock(day: date, rest: str) -> str:
         if hours > 12:
             return day.isoformat()
         hours = hours % 12 + (12 if half.lower() == "p" else 0)
-    if zone is not None and zone.upper() in ("GMT", "UTC"):
-        zone = "Z"
+    if zone is not None:
+        zone = zone.upper().removeprefix("GMT").removeprefix("UTC").strip() or "Z"
     return _iso(day.year, day.month, day.day, str(hours), minute, second, None, zone)
 
 
