@@ -264,3 +264,12 @@ def test_next_page_is_this_documents_next_page_only() -> None:
     for link, wanted in cases.items():
         tree = LexborHTMLParser(f"<html><head>{base}{review}</head><body>{link}x</a></body></html>")
         assert SCHEMAORG.parse(tree, "https://shop.example/p/reviews").next_url == wanted, link
+
+
+def test_a_review_of_nothing_named_is_of_the_pages_one_product_only() -> None:
+    orphan = '{"@type":"Review","author":"A","reviewBody":"Which one?"}'
+    one = _page('{"@type":"Product","name":"Lamp"}', orphan)
+    two = _page('{"@type":"Product","name":"Lamp"}', '{"@type":"Product","name":"Desk"}', orphan)
+    assert read_reviews(one, "https://shop.example/p")[0].item.name == "Lamp"
+    assert read_reviews(two, "https://shop.example/p")[0].item.name is None
+    assert read_reviews(_page(orphan), "https://shop.example/p")[0].item.name is None

@@ -40,7 +40,12 @@ from scraper.errors import ParseError
 from scraper.records import PageKind, PageResult, Record
 from scraper.sites._blocked import block_reason
 from scraper.sites._decode import parser_input
-from scraper.sites.schemaorg.fields import Candidate, PageInfo, read_candidate
+from scraper.sites.schemaorg.fields import (
+    Candidate,
+    PageInfo,
+    read_candidate,
+    with_page_item,
+)
 from scraper.sites.schemaorg.graph import find_reviews, index
 from scraper.sites.schemaorg.identity import merge_duplicates, to_records
 from scraper.sites.schemaorg.jsonld import read_block
@@ -87,9 +92,16 @@ def _json_ld_roots(tree: LexborHTMLParser, limits: SchemaOrgLimits) -> tuple[lis
     return roots, problems
 
 
+class _Gathered(NamedTuple):
+    candidates: list[Candidate]
+    aggregate: bool
+    problems: list[str]
+    main: list[dict[str, Any]]  # nodes that may be the page's reviewed thing
+
+
 def _candidates(
     roots: list[Any], page: PageInfo, source: str, limits: SchemaOrgLimits
-) -> tuple[list[Candidate], bool, list[str]]:
+) -> _Gathered:
     graph = index(roots, limits)
     problems = [f"{source}: stopped after {limits.max_nodes} nodes"] if graph.truncated else []
     candidates = []
@@ -99,7 +111,7 @@ def _candidates(
             candidates.append(candidate)
             if candidate.problem:
                 problems.append(f"{source} review {len(candidates)}: {candidate.problem}")
-    return candidates, graph.aggregate, problems
+    return _Gathered(candidates, graph.aggregate, problems, graph.items)
 
 
 def read_page(
@@ -110,15 +122,18 @@ def read_page(
     page_url = canonical_url(tree, url)
     page = PageInfo(site_of(page_url), page_url, url or page_url, day_first(tree))
     roots, problems = _json_ld_roots(tree, limits)
-    candidates, aggregate, found_problems = _candidates(roots, page, "json-ld", limits)
-    problems.extend(found_problems)
+    gathered = _candidates(roots, page, "json-ld", limits)
+    candidates, aggregate, main = gathered.candidates, gathered.aggregate, gathered.main
+    problems.extend(gathered.problems)
     for syntax in (MICRODATA, RDFA):
-        items, has_aggregate = items_with_reviews(tree, syntax, page.base, limits)
-        aggregate = aggregate or has_aggregate
-        if items:
-            more, has_aggregate, found_problems = _candidates(items, page, syntax.name, limits)
-            candidates.extend(more)
-            problems.extend(found_problems)
+        items = items_with_reviews(tree, syntax, page.base, limits)
+        aggregate = aggregate or items.aggregate
+        if items.with_reviews:
+            gathered = _candidates(items.with_reviews, page, syntax.name, limits)
+            candidates.extend(gathered.candidates)
+            problems.extend(gathered.problems)
+            main.extend(gathered.main + items.main)
+    candidates = with_page_item(candidates, main, page, limits)
     merged = merge_duplicates(candidates)[: limits.max_reviews]
     return PageReading(page_url, to_records(merged, page), aggregate, tuple(problems))
 

@@ -30,7 +30,7 @@ from scraper.sites.schemaorg.values import parse_date, parse_number
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
     from scraper.config import SchemaOrgLimits
 
-__all__ = ["Candidate", "PageInfo", "read_candidate"]
+__all__ = ["Candidate", "PageInfo", "read_candidate", "with_page_item"]
 
 Node = dict[str, Any]
 
@@ -303,3 +303,35 @@ def read_candidate(
         source=source,
     )
     return Candidate(_address(node.get("url"), page), own_id, record, problem)
+
+
+_NO_ITEM = ReviewedItem(None, None, None)
+
+
+def with_page_item(
+    candidates: list[Candidate], main: list[Node], page: PageInfo, limits: SchemaOrgLimits
+) -> list[Candidate]:
+    """Return *candidates*, each review that names no item given the page's one reviewed thing.
+
+    A review with no ``itemReviewed`` and nothing holding it (Magento's review
+    list sits outside its Product item; a widget's bare Review block) is about
+    the page's reviewed thing when the page has exactly one: one Product or
+    Recipe, or one node with an ``aggregateRating``, by name. With none, or
+    several, its item stays empty: no guess between two products.
+    """
+    if all(candidate.record.item != _NO_ITEM for candidate in candidates):
+        return candidates
+    named: dict[tuple[str | None, str | None], ReviewedItem] = {}
+    for node in main:
+        item = _from_holder(node, page, limits)
+        if item.name is not None:
+            named.setdefault((item.name, item.type), item)
+    if len(named) != 1:
+        return candidates
+    (item,) = named.values()
+    return [
+        candidate._replace(record=candidate.record._replace(item=item))
+        if candidate.record.item == _NO_ITEM
+        else candidate
+        for candidate in candidates
+    ]

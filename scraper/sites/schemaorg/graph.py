@@ -27,7 +27,16 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
     from scraper.config import SchemaOrgLimits
 
-__all__ = ["Found", "Graph", "find_reviews", "index", "local_name", "type_names"]
+__all__ = [
+    "MAIN_TYPES",
+    "Found",
+    "Graph",
+    "find_reviews",
+    "index",
+    "local_name",
+    "main_items",
+    "type_names",
+]
 
 Node = dict[str, Any]
 
@@ -44,11 +53,31 @@ class Found(NamedTuple):
 
 
 class Graph(NamedTuple):
-    """What the walks saw: the ``@id`` index, and whether any AggregateRating was there."""
+    """What the walks saw: the ``@id`` index, whether any AggregateRating was there,
+    and the nodes that look like the page's reviewed thing (see ``main_items``)."""
 
     ids: dict[str, Node]
     aggregate: bool
     truncated: bool
+    items: list[Node]
+
+
+#: Types that are the reviewed thing of the page they sit on (with any node
+#: that carries an ``aggregateRating``): see ``main_items``.
+MAIN_TYPES = frozenset({"Product", "ProductGroup", "Recipe"})
+
+
+def main_items(nodes: Iterable[Node]) -> list[Node]:
+    """Return the nodes among *nodes* that are a reviewed thing: a Product, a
+    Recipe, or anything with an ``aggregateRating`` (not a review, not a page)."""
+    found = []
+    for node in nodes:
+        names = type_names(node)
+        if is_review_type(names) or any(name.endswith("Page") for name in names):
+            continue
+        if "aggregateRating" in node or MAIN_TYPES.intersection(names):
+            found.append(node)
+    return found
 
 
 def local_name(name: str) -> str | None:
@@ -107,6 +136,7 @@ def index(roots: list[Any], limits: SchemaOrgLimits) -> Graph:
     """Return the ``@id`` index of every node under *roots* (see the module docstring)."""
     ids: dict[str, Node] = {}
     aggregate = False
+    items: list[Node] = []
     stack: list[tuple[Any, int]] = [(root, 0) for root in roots]
     count = 0
     while stack:
@@ -120,21 +150,24 @@ def index(roots: list[Any], limits: SchemaOrgLimits) -> Graph:
             continue
         count += 1
         if count > limits.max_nodes:
-            return Graph(ids, aggregate, truncated=True)
+            return Graph(ids, aggregate, True, main_items(items))
         _normalise_keys(value)
         identifier = value.get("@id")
         if isinstance(identifier, str) and len(value) > 1:
             known = ids.get(identifier)
             if known is None or len(value) > len(known):
                 ids[identifier] = value
-        if not aggregate and ("aggregateRating" in value or "AggregateRating" in type_names(value)):
+        names = type_names(value)
+        if "aggregateRating" in value or MAIN_TYPES.intersection(names):
+            items.append(value)
+        if not aggregate and ("aggregateRating" in value or "AggregateRating" in names):
             aggregate = True
         stack.extend(
             (child, depth + 1)
             for key, child in value.items()
             if isinstance(child, dict | list) and (key == "@graph" or not key.startswith("@"))
         )
-    return Graph(ids, aggregate, truncated=False)
+    return Graph(ids, aggregate, False, main_items(items))
 
 
 def resolve(value: Any, ids: dict[str, Node]) -> Any:

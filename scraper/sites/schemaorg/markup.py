@@ -27,13 +27,13 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.sites.schemaorg.graph import is_review_type, local_name
+from scraper.sites.schemaorg.graph import MAIN_TYPES, is_review_type, local_name
 from scraper.sites.schemaorg.text import node_body
 
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
     from scraper.config import SchemaOrgLimits
 
-__all__ = ["MICRODATA", "RDFA", "Literal", "Syntax", "items_with_reviews"]
+__all__ = ["MICRODATA", "RDFA", "Items", "Literal", "Syntax", "items_with_reviews"]
 
 Node = dict[str, Any]
 
@@ -243,28 +243,39 @@ def _css_string(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+class Items(NamedTuple):
+    """What one syntax holds on a page: items with reviews, and what else the page says."""
+
+    with_reviews: list[Node]  # the top items that hold a review, in document order
+    aggregate: bool  # an AggregateRating item is there
+    main: list[Node]  # Products, Recipes and items with an AggregateRating (names only)
+
+
 def items_with_reviews(
     tree: LexborHTMLParser,
     syntax: Syntax,
     base: str | None,
     limits: SchemaOrgLimits,
-) -> tuple[list[Node], bool]:
-    """Return the top items of *syntax* that hold a review, and whether an AggregateRating is there.
-
-    Items are in document order of their first review; each is built once.
-    """
+) -> Items:
+    """Return the items of *syntax* on the page (see ``Items``); each is built once."""
     scopes = tree.css(f"[{syntax.scope}]")
     if not scopes:
-        return [], False
+        return Items([], False, [])
     bare_terms = syntax is MICRODATA or tree.css_first('[vocab*="schema.org"]') is not None
     reader = _Reader(tree, syntax, base, limits, bare_terms)
     roots: list[LexborNode] = []
     seen: set[int] = set()
+    mains: list[LexborNode] = []
     aggregate = False
     for scope in scopes[: limits.max_nodes]:
         types = reader.types(scope)
         if "AggregateRating" in types:
             aggregate = True
+            holder = reader.owner(scope)
+            if holder is not None:
+                mains.append(holder)
+        elif MAIN_TYPES.intersection(types):
+            mains.append(scope)
         if not is_review_type(types):
             continue
         root = reader.root(scope)
@@ -272,4 +283,8 @@ def items_with_reviews(
             seen.add(root.mem_id)
             roots.append(root)
     items = [reader.item(root, 0) for root in roots]
-    return items, aggregate
+    if not items:
+        return Items([], aggregate, [])
+    # Only their names and types are wanted: built one level deep.
+    main = [reader.item(element, limits.max_depth - 1) for element in mains[:16]]
+    return Items(items, aggregate, main)
