@@ -123,14 +123,7 @@ def main() -> None:
     options.add_argument("--repeat", type=int, default=3)
     args = options.parse_args()
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    groups = {"corpus": [], "fixtures (grown)": []}  # type: dict[str, list[str]]
-    for name, html in pages():
-        groups[
-            "fixtures (grown)"
-            if name.endswith(".html") and not (CORPUS / name).exists()
-            else "corpus"
-        ].append(html)
-    groups["all"] = groups["corpus"] + groups["fixtures (grown)"]
+    groups = pages()
     extruct_run = extruct_alone()
     for label, htmls in groups.items():
         if not htmls:
