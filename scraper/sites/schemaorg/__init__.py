@@ -17,17 +17,20 @@ was skipped on the way (a broken JSON-LD block, a refused rating) is named in
 ``PageResult.problem``. Work is bounded by ``config.SchemaOrgLimits``.
 
 Why no library. extruct (Scrapy's makers) reads all three syntaxes, but it
-parses the page again with lxml and builds RDFa through rdflib: measured by
-``bench/bench_schemaorg.py`` over the shared corpus pages (11 real recipe
-pages, 230–680 KB), extruct alone costs about 40 ms/page against 3.3 ms/page
-for the bare lexbor parse, while this reader, parse included, costs about
-4 ms/page, about 1.2× the bare parse (the issue's goal: ≤ 2.5×, and faster than
-extruct). Correctness was the same on the corpus (every record matched). So
-the page's lexbor tree, which the project already has, is read directly:
-JSON-LD with ``json.loads`` on each script's text, microdata and RDFa by CSS
-queries on their attributes, and only when the page has items that are
-reviews. extruct stays in the test extra, where a test cross-checks this
-reader's JSON-LD and microdata reviews against it.
+parses the page a second time with lxml and builds RDFa through rdflib.
+Measured with ``bench/bench_schemaorg.py`` (CPU time, best of 5, on the
+shared corpus's 11 real pages of 230-680 KB, a 2-core machine under load):
+the bare lexbor parse takes 0.84-1.0 ms/page; this reader, its own parse
+included, 1.6-1.8 ms/page (1.8-2.0x the bare parse; the goal is <= 2.5x);
+extruct alone, before building a single record, 56-65 ms/page, about 35x
+slower than the whole reader (on our fixtures grown to 300 KB: 1.5-1.6x the
+bare parse, extruct 70x slower). Correctness was the same: every one of the
+81 corpus reviews is read, and ``tests/test_schemaorg_extruct.py`` finds the
+same review bodies in extruct's reading of every corpus and fixture page. So
+the lexbor tree the project already has is read directly: JSON-LD with
+``json.loads`` on each script's text, microdata and RDFa by CSS queries on
+their attributes (built only when the page has review items). extruct is in
+the test extra only, for that cross-check.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from scraper.sites.schemaorg.fields import (
     read_candidate,
     with_page_item,
 )
-from scraper.sites.schemaorg.graph import find_reviews, index
+from scraper.sites.schemaorg.graph import walk
 from scraper.sites.schemaorg.identity import merge_duplicates, to_records
 from scraper.sites.schemaorg.jsonld import read_block
 from scraper.sites.schemaorg.markup import MICRODATA, RDFA, items_with_reviews
@@ -57,7 +60,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMAORG", "PageReading", "SchemaOrgSite", "read_page", "read_reviews"]
 
-_JSON_LD = "ld+json"
+# Any spelling of the type: "application/ld+json; charset=utf-8", "Application/LD+JSON".
+_JSON_LD = 'script[type*="ld+json" i]'
 
 
 def _default_limits() -> SchemaOrgLimits:
@@ -77,19 +81,20 @@ class PageReading(NamedTuple):
     problems: tuple[str, ...]
 
 
-def _json_ld_roots(tree: LexborHTMLParser, limits: SchemaOrgLimits) -> tuple[list[Any], list[str]]:
+def _json_ld_roots(
+    tree: LexborHTMLParser, limits: SchemaOrgLimits
+) -> tuple[list[Any], list[str], bool]:
+    """Return the values of every JSON-LD block, what was wrong, and whether IRI keys occur."""
     roots: list[Any] = []
     problems: list[str] = []
-    number = 0
-    for script in tree.css("script[type]"):
-        if _JSON_LD not in (script.attrs.get("type") or "").lower():
-            continue
-        number += 1
+    iri_keys = False
+    for number, script in enumerate(tree.css(_JSON_LD), start=1):
         block = read_block(script, number, limits.max_block_chars)
         roots.extend(block.values)
+        iri_keys = iri_keys or block.iri_keys
         if block.problem:
             problems.append(block.problem)
-    return roots, problems
+    return roots, problems, iri_keys
 
 
 class _Gathered(NamedTuple):
@@ -100,12 +105,12 @@ class _Gathered(NamedTuple):
 
 
 def _candidates(
-    roots: list[Any], page: PageInfo, source: str, limits: SchemaOrgLimits
+    roots: list[Any], page: PageInfo, source: str, limits: SchemaOrgLimits, iri_keys: bool
 ) -> _Gathered:
-    graph = index(roots, limits)
+    graph = walk(roots, limits, iri_keys)
     problems = [f"{source}: stopped after {limits.max_nodes} nodes"] if graph.truncated else []
     candidates = []
-    for found in find_reviews(roots, graph, limits):
+    for found in graph.found:
         candidate = read_candidate(found, graph.ids, page, source, limits)
         if candidate is not None:
             candidates.append(candidate)
@@ -121,15 +126,15 @@ def read_page(
     limits = limits or _default_limits()
     page_url = canonical_url(tree, url)
     page = PageInfo(site_of(page_url), page_url, url or page_url, day_first(tree))
-    roots, problems = _json_ld_roots(tree, limits)
-    gathered = _candidates(roots, page, "json-ld", limits)
+    roots, problems, iri_keys = _json_ld_roots(tree, limits)
+    gathered = _candidates(roots, page, "json-ld", limits, iri_keys)
     candidates, aggregate, main = gathered.candidates, gathered.aggregate, gathered.main
     problems.extend(gathered.problems)
     for syntax in (MICRODATA, RDFA):
         items = items_with_reviews(tree, syntax, page.base, limits)
         aggregate = aggregate or items.aggregate
         if items.with_reviews:
-            gathered = _candidates(items.with_reviews, page, syntax.name, limits)
+            gathered = _candidates(items.with_reviews, page, syntax.name, limits, False)
             candidates.extend(gathered.candidates)
             problems.extend(gathered.problems)
             main.extend(gathered.main + items.main)

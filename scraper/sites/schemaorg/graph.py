@@ -1,16 +1,16 @@
 """Find the Review nodes in JSON-LD-shaped data, wherever they sit, with the item that holds them.
 
 The data is plain JSON values: what the JSON-LD blocks hold, or what
-``markup.py`` builds from microdata and RDFa in the same shape. Two bounded,
-iterative walks (no recursion, so no depth can blow the stack):
-
-1. ``index`` records every node that has an ``@id`` (the richest one when an
-   id is defined twice) and rewrites property names written as IRIs or
-   ``schema:`` CURIEs to their short names.
-2. ``find_reviews`` walks from the roots, following bare ``{"@id": ...}``
-   references to the nodes they name (each node is entered once, so reference
-   cycles end), and yields each review node once, with the node that holds it
-   under its ``review`` / ``reviews`` property when there is one.
+``markup.py`` builds from microdata and RDFa in the same shape. One bounded,
+iterative walk (no recursion, so no depth can blow the stack; each node
+entered once, so shared nodes and cycles end) records every node that has an
+``@id`` (the richest one when an id is defined twice), rewrites property
+names written as IRIs or ``schema:`` CURIEs to their short names, and finds
+each review node once, with the node that holds it under its ``review`` /
+``reviews`` property when there is one. A bare ``{"@id": ...}`` reference
+under ``review`` gives the node it names that holder, after the walk. The
+field readers follow other references (an author, an ``itemReviewed``)
+through the same index.
 
 A node is a review when one of its types is ``Review``, ends with ``Review``
 (``CriticReview``, ``UserReview``, ``EmployerReview``...) or is
@@ -31,11 +31,11 @@ __all__ = [
     "MAIN_TYPES",
     "Found",
     "Graph",
-    "find_reviews",
-    "index",
     "local_name",
     "main_items",
+    "resolve",
     "type_names",
+    "walk",
 ]
 
 Node = dict[str, Any]
@@ -60,6 +60,7 @@ class Graph(NamedTuple):
     aggregate: bool
     truncated: bool
     items: list[Node]
+    found: list[Found]  # each review once, in document order, with its holder
 
 
 #: Types that are the reviewed thing of the page they sit on (with any node
@@ -132,42 +133,79 @@ def _normalise_keys(node: Node) -> None:
             node[name] = value
 
 
-def index(roots: list[Any], limits: SchemaOrgLimits) -> Graph:
-    """Return the ``@id`` index of every node under *roots* (see the module docstring)."""
+def walk(roots: list[Any], limits: SchemaOrgLimits, iri_keys: bool = True) -> Graph:
+    """Return what one walk of *roots* finds (see the module docstring and ``Graph``).
+
+    A review given under an item's ``review`` only as a bare ``{"@id": ...}``
+    reference is the node of that id, wherever the walk met it; it takes the
+    item as its holder. *iri_keys* False skips looking for property names
+    written as IRIs (the caller saw none in the text).
+    """
     ids: dict[str, Node] = {}
     aggregate = False
     items: list[Node] = []
-    stack: list[tuple[Any, int]] = [(root, 0) for root in roots]
+    found: dict[int, Found] = {}
+    references: list[tuple[str, Node]] = []
+    entered: set[int] = set()
+    # (value, the node it hangs from, whether it hangs from a review property, depth)
+    stack: list[tuple[Any, Node | None, bool, int]] = [
+        (root, None, False, 0) for root in reversed(roots)
+    ]
     count = 0
+    truncated = False
     while stack:
-        value, depth = stack.pop()
+        value, parent, under_review, depth = stack.pop()
         if depth > limits.max_depth:
             continue
         if isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value if isinstance(item, dict | list))
+            stack.extend((item, parent, under_review, depth + 1) for item in reversed(value))
             continue
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or id(value) in entered:
             continue
         count += 1
         if count > limits.max_nodes:
-            return Graph(ids, aggregate, True, main_items(items))
-        _normalise_keys(value)
+            truncated = True
+            break
+        entered.add(id(value))
+        if iri_keys:
+            _normalise_keys(value)
         identifier = value.get("@id")
-        if isinstance(identifier, str) and len(value) > 1:
-            known = ids.get(identifier)
-            if known is None or len(value) > len(known):
-                ids[identifier] = value
+        if isinstance(identifier, str):
+            if len(value) > 2 or (len(value) == 2 and "@type" not in value):
+                known = ids.get(identifier)
+                if known is None or len(value) > len(known):
+                    ids[identifier] = value
+            elif under_review and parent is not None:
+                references.append((identifier, parent))
         names = type_names(value)
-        if "aggregateRating" in value or MAIN_TYPES.intersection(names):
+        review = is_review_type(names) if names else under_review and _reviewish(value)
+        if review:
+            if len(found) < limits.max_reviews:
+                found[id(value)] = Found(value, parent if under_review else None)
+        elif "aggregateRating" in value or MAIN_TYPES.intersection(names):
             items.append(value)
-        if not aggregate and ("aggregateRating" in value or "AggregateRating" in names):
+            aggregate = aggregate or "aggregateRating" in value
+        elif "AggregateRating" in names:
             aggregate = True
         stack.extend(
-            (child, depth + 1)
-            for key, child in value.items()
-            if isinstance(child, dict | list) and (key == "@graph" or not key.startswith("@"))
+            reversed(
+                [
+                    (child, value, name in _REVIEW_PROPERTIES, depth + 1)
+                    for name, child in value.items()
+                    if isinstance(child, dict | list)
+                    and (name == "@graph" or not name.startswith("@"))
+                ]
+            )
         )
-    return Graph(ids, aggregate, False, main_items(items))
+    for identifier, holder in references:
+        node = ids.get(identifier)
+        if node is None:
+            continue
+        seen = found.get(id(node))
+        unheld = seen is not None and seen.holder is None
+        if unheld or (seen is None and _reviewish(node) and len(found) < limits.max_reviews):
+            found[id(node)] = Found(node, holder)
+    return Graph(ids, aggregate, truncated, main_items(items), list(found.values()))
 
 
 def resolve(value: Any, ids: dict[str, Node]) -> Any:
@@ -179,50 +217,9 @@ def resolve(value: Any, ids: dict[str, Node]) -> Any:
     return value
 
 
-def find_reviews(roots: list[Any], graph: Graph, limits: SchemaOrgLimits) -> list[Found]:
-    """Return each review node under *roots* once, in document order, with its holder."""
-    found: dict[int, Found] = {}
-    entered: set[int] = set()
-    # (value, the node it hangs from, whether it hangs from a review property, depth)
-    stack: list[tuple[Any, Node | None, bool, int]] = [
-        (root, None, False, 0) for root in reversed(roots)
-    ]
-    count = 0
-    while stack and count < limits.max_nodes:
-        value, parent, under_review, depth = stack.pop()
-        if depth > limits.max_depth:
-            continue
-        if isinstance(value, list):
-            stack.extend((item, parent, under_review, depth + 1) for item in reversed(value))
-            continue
-        value = resolve(value, graph.ids)
-        if not isinstance(value, dict):
-            continue
-        count += 1
-        key = id(value)
-        if _is_review(value, under_review):
-            holder = parent if under_review else None
-            known = found.get(key)
-            if known is None:
-                if len(found) >= limits.max_reviews:
-                    break
-                found[key] = Found(value, holder)
-            elif known.holder is None and holder is not None:
-                found[key] = Found(value, holder)
-        if key in entered:
-            continue
-        entered.add(key)
-        children = [
-            (child, value, name in _REVIEW_PROPERTIES, depth + 1)
-            for name, child in value.items()
-            if isinstance(child, dict | list) and (name == "@graph" or not name.startswith("@"))
-        ]
-        stack.extend(reversed(children))
-    return list(found.values())
-
-
-def _is_review(node: Node, under_review: bool) -> bool:
+def _reviewish(node: Node) -> bool:
+    """Return True for a node that is a review by its type or, untyped, by its fields."""
     names = type_names(node)
     if names:
         return is_review_type(names)
-    return under_review and any(field in node for field in _REVIEW_FIELDS)
+    return any(field in node for field in _REVIEW_FIELDS)

@@ -33,6 +33,12 @@ class Block(NamedTuple):
 
     values: list[Any]
     problem: str | None = None
+    iri_keys: bool = False  # some property name is an IRI or CURIE ("schema:name")
+
+
+# A JSON string followed by a colon is a key; one with a colon inside is an IRI
+# or a CURIE. Most pages have none, which spares looking at every key.
+_IRI_KEY = re.compile(r'"[A-Za-z][\w+.-]*:[^"]{0,200}"\s*:')
 
 
 def read_block(script: LexborNode, number: int, max_chars: int) -> Block:
@@ -43,8 +49,9 @@ def read_block(script: LexborNode, number: int, max_chars: int) -> Block:
     stripped = text.strip()
     if not stripped:
         return Block([])
+    iri_keys = _IRI_KEY.search(stripped) is not None
     try:
-        return Block([json.loads(stripped)])
+        return Block([json.loads(stripped)], None, iri_keys)
     except RecursionError:
         return Block([], f"JSON-LD block {number} skipped: nested too deeply")
     except ValueError as error:
@@ -56,7 +63,7 @@ def read_block(script: LexborNode, number: int, max_chars: int) -> Block:
     except ValueError:
         values = []
     if values:
-        return Block(values)
+        return Block(values, None, iri_keys)
     reason = "unreadable JSON"
     if isinstance(first_error, json.JSONDecodeError):
         where = f"line {first_error.lineno} column {first_error.colno}"
