@@ -273,3 +273,32 @@ def test_a_review_of_nothing_named_is_of_the_pages_one_product_only() -> None:
     assert read_reviews(one, "https://shop.example/p")[0].item.name == "Lamp"
     assert read_reviews(two, "https://shop.example/p")[0].item.name is None
     assert read_reviews(_page(orphan), "https://shop.example/p")[0].item.name is None
+
+
+def test_rdfa_with_schema_curies_and_no_vocab() -> None:
+    html = (
+        '<div prefix="schema: http://schema.org/" typeof="schema:Review">'
+        '<span property="schema:author">Vera</span>'
+        '<span property="schema:reviewBody">Curies work.</span>'
+        '<span property="schema:reviewRating" typeof="schema:Rating">'
+        '<span property="schema:ratingValue">4</span></span></div>'
+        '<div typeof="Review"><span property="reviewBody">No vocab: not schema.org</span></div>'
+    )
+    records = read_reviews(html, "https://critic.example/r")
+    assert [(r.author.name, r.body, r.source) for r in records] == [
+        ("Vera", "Curies work.", "rdfa")
+    ]
+    assert records[0].rating is not None and records[0].rating.value == 4
+
+
+def test_one_review_in_two_markups_with_punctuation_apart_is_one() -> None:
+    json_ld = _page(
+        '{"@type":"Review","author":"Jane D.","reviewBody":"Don\'t - really.",'
+        '"datePublished":"2024-01-02"}'
+    )
+    microdata = (
+        '<div itemscope itemtype="https://schema.org/Review"><span itemprop="author">Jane D</span>'
+        '<p itemprop="reviewBody">Don&#8217;t &#8211; really&#8230;</p></div>'
+    )
+    records = read_reviews(json_ld.replace("</body>", microdata + "</body>"), "https://s.example/p")
+    assert len(records) == 1 and records[0].source == "json-ld"

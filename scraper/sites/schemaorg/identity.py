@@ -7,7 +7,7 @@ letters and digits alone, case ignored, so punctuation, quotes, spaces and
 entities a CMS changes on the way do not count; a body cut short with "..."
 agrees with the whole), and nothing else disagrees: dates on the same day (or one
 missing), equal ratings on the 0..1 scale (or one missing), and the same author
-name (whitespace and case aside) or one missing: a real page (sizzlingeats)
+name (by its letters and digits: "Jane D." is "Jane D") or one missing: a real page (sizzlingeats)
 holds one text twice, by "Lisa" and by "Lisa says", and those are two.
 Rating-only reviews agree on author, day and rating. The first one read is
 kept (JSON-LD before microdata before RDFa); what it lacks is filled from the
@@ -71,7 +71,7 @@ def _compatible(a: str | None, b: str | None) -> bool:
 
 
 def _same_author(a: Author, b: Author) -> bool:
-    first, second = _fold(a.name), _fold(b.name)
+    first, second = _body_key(a.name), _body_key(b.name)
     return not first or not second or first == second
 
 
