@@ -35,7 +35,13 @@ __all__ = ["Candidate", "PageInfo", "read_candidate", "with_page_item"]
 Node = dict[str, Any]
 
 _BODY_KEYS = ("reviewBody", "description", "text")
-_PAGE_TYPES = ("WebPage", "WebSite")
+
+
+def _is_page(name: str) -> bool:
+    """Return True for WebPage, ItemPage, CollectionPage... and WebSite."""
+    return name.endswith("Page") or name == "WebSite"
+
+
 # How many entries of a list value are looked at for the first usable one.
 _LIST_LOOK = 8
 
@@ -133,8 +139,8 @@ def read_item(
 ) -> ReviewedItem:
     """Return the reviewed item: ``itemReviewed``, else the node holding the review."""
     holder = found.holder
-    if holder is not None and any(name in _PAGE_TYPES for name in type_names(holder)):
-        holder = None
+    if holder is not None and any(_is_page(name) for name in type_names(holder)):
+        holder = None  # a web page holds reviews of what it is about, not of itself
     reviewed = _node(found.node.get("itemReviewed"), ids)
     if isinstance(reviewed, str):
         href = reviewed.href if isinstance(reviewed, Literal) else None
@@ -321,11 +327,11 @@ def with_page_item(
     """
     if all(candidate.record.item != _NO_ITEM for candidate in candidates):
         return candidates
-    named: dict[tuple[str | None, str | None], ReviewedItem] = {}
+    named: dict[str, ReviewedItem] = {}
     for node in main:
         item = _from_holder(node, page, limits)
         if item.name is not None:
-            named.setdefault((item.name, item.type), item)
+            named.setdefault(item.name, item)
     if len(named) != 1:
         return candidates
     (item,) = named.values()
