@@ -9,6 +9,7 @@ extra.
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,12 @@ def test_records_are_json_and_ids_unique_per_page() -> None:
         for record in records:
             assert isinstance(record, Record)
             json.dumps(record.to_dict())
+            # Plain str everywhere (no reader-internal str subclass leaks out): records
+            # are pickled to and from `reviews parse` worker processes.
+            texts = (record.site, record.id, record.url, record.date, record.title, record.body)
+            texts += tuple(record.item) + tuple(record.author)
+            assert all(text is None or type(text) is str for text in texts), record
+            assert pickle.loads(pickle.dumps(record)) == record
 
 
 def test_derived_ids_survive_an_edited_body_and_a_changed_rating() -> None:
