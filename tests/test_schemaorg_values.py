@@ -302,3 +302,9 @@ def test_one_review_in_two_markups_with_punctuation_apart_is_one() -> None:
     )
     records = read_reviews(json_ld.replace("</body>", microdata + "</body>"), "https://s.example/p")
     assert len(records) == 1 and records[0].source == "json-ld"
+
+
+def test_a_block_read_in_part_says_so() -> None:
+    reading = read_page_of(_page(f'{REVIEW} {{"@type": "Review", "author": '))
+    assert [record.author.name for record in reading.records] == ["Ann"]
+    assert reading.problems == ("JSON-LD block 1 read in part: the rest is broken",)

@@ -57,13 +57,14 @@ def read_block(script: LexborNode, number: int, max_chars: int) -> Block:
     except ValueError as error:
         first_error = error
     try:
-        values = _lenient(stripped)
+        values, whole = _lenient(stripped)
     except RecursionError:
         return Block([], f"JSON-LD block {number} skipped: nested too deeply")
     except ValueError:
-        values = []
+        values, whole = [], False
     if values:
-        return Block(values, None, iri_keys)
+        problem = None if whole else f"JSON-LD block {number} read in part: the rest is broken"
+        return Block(values, problem, iri_keys)
     reason = "unreadable JSON"
     if isinstance(first_error, json.JSONDecodeError):
         where = f"line {first_error.lineno} column {first_error.colno}"
@@ -71,8 +72,9 @@ def read_block(script: LexborNode, number: int, max_chars: int) -> Block:
     return Block([], f"JSON-LD block {number} skipped: {reason}")
 
 
-def _lenient(text: str) -> list[Any]:
-    """Return the values of *text* after the repairs in the module docstring; [] if none."""
+def _lenient(text: str) -> tuple[list[Any], bool]:
+    """Return the values of *text* after the repairs in the module docstring, and
+    whether that was all of it (False: what follows the values is broken)."""
     text = _WRAPPERS.sub("", text)
     if "&quot;" in text[:200] and '"' not in text[:200]:  # the whole block HTML-escaped
         text = html.unescape(text)
@@ -84,11 +86,11 @@ def _lenient(text: str) -> list[Any]:
         while position < end and text[position] in _BETWEEN:
             position += 1
         if position >= end:
-            return values
+            return values, True
         try:
             value, position = _DECODER.raw_decode(text, position)
         except ValueError:
             if values:  # what came before the breakage is still good
-                return values
+                return values, False
             raise
         values.append(value)
