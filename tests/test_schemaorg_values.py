@@ -308,3 +308,17 @@ def test_a_block_read_in_part_says_so() -> None:
     reading = read_page_of(_page(f'{REVIEW} {{"@type": "Review", "author": '))
     assert [record.author.name for record in reading.records] == ["Ann"]
     assert reading.problems == ("JSON-LD block 1 read in part: the rest is broken",)
+
+
+def test_a_rating_only_copy_of_a_review_is_that_review() -> None:
+    full = (
+        '{"@type":"Review","author":"Ola","datePublished":"2024-03-01T10:00:00Z",'
+        '"reviewRating":{"ratingValue":"4"},"reviewBody":"Solid."}'
+    )
+    copy = '{"@type":"Review","author":"Ola","datePublished":"2024-03-01","reviewRating":4}'
+    other_day = copy.replace("2024-03-01", "2024-03-02")
+    records = read_reviews(_product(full, copy, other_day), "https://shop.example/p")
+    assert [(r.body, r.date) for r in records] == [
+        ("Solid.", "2024-03-01T10:00:00+00:00"),
+        (None, "2024-03-02"),
+    ]

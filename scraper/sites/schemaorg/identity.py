@@ -9,7 +9,9 @@ agrees with the whole), and nothing else disagrees: dates on the same day (or on
 missing), equal ratings on the 0..1 scale (or one missing), and the same author
 name (by its letters and digits: "Jane D." is "Jane D") or one missing: a real page (sizzlingeats)
 holds one text twice, by "Lisa" and by "Lisa says", and those are two.
-Rating-only reviews agree on author, day and rating. The first one read is
+Rating-only reviews agree on author, day and rating; a rating-only copy
+of a review with a body (review widgets list ratings again) agrees when
+author, day and rating are all given and equal. The first one read is
 kept (JSON-LD before microdata before RDFa); what it lacks is filled from the
 other, and of two dates of the same day the more precise one is kept.
 
@@ -126,21 +128,51 @@ def _fill(kept: Candidate, other: Candidate) -> Candidate:
     )
 
 
+def _rating_only_copy(a: Record, b: Record) -> bool:
+    """Return True when one of *a*, *b* is a rating-only copy of the other.
+
+    Review widgets list the page's reviews again with their ratings only; such
+    a copy is the same review when author, day and rating are all given and
+    all agree.
+    """
+    if bool(a.body) == bool(b.body) or not (a.date and b.date and a.rating and b.rating):
+        return False
+    author = _body_key(a.author.name)
+    return (
+        bool(author)
+        and author == _body_key(b.author.name)
+        and a.date[:10] == b.date[:10]
+        and _scaled(a.rating) == _scaled(b.rating)
+    )
+
+
 def merge_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Return *candidates* with each review marked up more than once kept once, in order."""
     kept: list[Candidate] = []
     by_key: dict[str, list[int]] = {}
+    by_person: dict[tuple[str, str], list[int]] = {}
     for candidate in candidates:
-        body = _body_key(candidate.record.body)
-        key = body[:_KEY_CHARS] if body else "\x00" + _fold(candidate.record.author.name)
+        record = candidate.record
+        body = _body_key(record.body)
+        key = body[:_KEY_CHARS] if body else "\x00" + _fold(record.author.name)
+        person = (_body_key(record.author.name), (record.date or "")[:10])
         places = by_key.setdefault(key, [])
-        for place in places:
-            if _same(kept[place].record, candidate.record):
-                kept[place] = _fill(kept[place], candidate)
-                break
-        else:
-            places.append(len(kept))
-            kept.append(candidate)
+        match = next((place for place in places if _same(kept[place].record, record)), None)
+        if match is None:
+            match = next(
+                (
+                    place
+                    for place in by_person.get(person, ())
+                    if _rating_only_copy(kept[place].record, record)
+                ),
+                None,
+            )
+        if match is not None:
+            kept[match] = _fill(kept[match], candidate)
+            continue
+        places.append(len(kept))
+        by_person.setdefault(person, []).append(len(kept))
+        kept.append(candidate)
     return kept
 
 
