@@ -214,6 +214,8 @@ def test_reference_cycles_and_self_references_end() -> None:
 
 
 def test_limits_bound_the_work() -> None:
+    from selectolax.lexbor import LexborHTMLParser
+
     many = ",".join(
         f'{{"@type":"Review","author":"U{n}","reviewBody":"Text {n}","datePublished":"2024-01-02"}}'
         for n in range(50)
@@ -221,6 +223,8 @@ def test_limits_bound_the_work() -> None:
     html = _page(f'{{"@type":"Product","name":"P","review":[{many}]}}')
     small = SchemaOrgLimits(max_reviews=10)
     assert len(read_reviews(html, "https://shop.example/p", limits=small)) == 10
+    tree = LexborHTMLParser(html)
+    assert "stopped at 10 reviews" in read_page(tree, None, small).problems[-1]
     deep = '{"a":' * 200 + REVIEW + "}" * 200
     assert read_reviews(_page(deep), "https://shop.example/p") == ()  # deeper than max_depth
     shallow = SchemaOrgLimits(max_depth=500)

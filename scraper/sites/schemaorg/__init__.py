@@ -139,7 +139,10 @@ def read_page(
             problems.extend(gathered.problems)
             main.extend(gathered.main + items.main)
     candidates = with_page_item(candidates, main, page, limits)
-    merged = merge_duplicates(candidates)[: limits.max_reviews]
+    merged = merge_duplicates(candidates)
+    if len(merged) >= limits.max_reviews:
+        problems.append(f"stopped at {limits.max_reviews} reviews (the page may hold more)")
+        merged = merged[: limits.max_reviews]
     return PageReading(page_url, to_records(merged, page), aggregate, tuple(problems))
 
 
