@@ -326,3 +326,17 @@ def test_a_rating_only_copy_of_a_review_is_that_review() -> None:
         ("Solid.", "2024-03-01T10:00:00+00:00"),
         (None, "2024-03-02"),
     ]
+
+
+def test_types_and_properties_written_as_iris() -> None:
+    block = (
+        '{"@type":"http://schema.org/Product","http://schema.org/name":"Kettle",'
+        '"https://schema.org/review":{"@type":["https://schema.org/CriticReview"],'
+        '"schema:reviewBody":"Boils fast.","http://schema.org/author":"Ro",'
+        '"http://data-vocabulary.org/rating":"1"}}'
+    )
+    foreign = '{"@type":"http://data-vocabulary.org/Review","reviewBody":"Not schema.org"}'
+    records = read_reviews(_page(block, foreign), "https://shop.example/p")
+    assert [(r.item.name, r.item.type, r.author.name, r.body) for r in records] == [
+        ("Kettle", "Product", "Ro", "Boils fast.")
+    ]
