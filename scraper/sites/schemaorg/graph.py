@@ -197,6 +197,17 @@ def walk(roots: list[Any], limits: SchemaOrgLimits, iri_keys: bool = True) -> Gr
                 ]
             )
         )
+    _hold_referenced(found, references, ids, limits)
+    return Graph(ids, aggregate, truncated, main_items(items), list(found.values()))
+
+
+def _hold_referenced(
+    found: dict[int, Found],
+    references: list[tuple[str, Node]],
+    ids: dict[str, Node],
+    limits: SchemaOrgLimits,
+) -> None:
+    """Give each review named by a bare reference under an item's ``review`` that item."""
     for identifier, holder in references:
         node = ids.get(identifier)
         if node is None:
@@ -205,7 +216,6 @@ def walk(roots: list[Any], limits: SchemaOrgLimits, iri_keys: bool = True) -> Gr
         unheld = seen is not None and seen.holder is None
         if unheld or (seen is None and _reviewish(node) and len(found) < limits.max_reviews):
             found[id(node)] = Found(node, holder)
-    return Graph(ids, aggregate, truncated, main_items(items), list(found.values()))
 
 
 def resolve(value: Any, ids: dict[str, Node]) -> Any:
