@@ -9,11 +9,12 @@ Ratings: ``reviewRating`` (an object, or a bare number) with ``bestRating`` /
 ``worstRating``, schema.org's defaults 5 and 1. When the page gives no best
 and the value is above 5, the scale is taken to be 10 (or 100 above 10): a
 ``ratingValue`` of 8 with no scale is eight out of ten, not an impossible
-eight out of five. With no worst, a value below 1 (or a percentage) means the
-scale starts at 0. A rating that is not a finite number, whose scale is upside down, whose
-value lies outside its own scale, or whose numbers are absurdly large is
-refused: the record keeps its other fields with ``rating`` null, and the
-page's problem says why.
+eight out of five. With no worst, a value below 1 (or a percentage) means
+the scale starts at 0. A rating that is not a finite number, whose scale is
+upside down, whose value lies outside its own scale, or whose numbers are
+absurdly large (``SchemaOrgLimits.max_rating``) is refused: the record keeps
+its other fields with ``rating`` null, and the page's problem says why; a
+review left with neither body nor rating is no review.
 """
 
 from __future__ import annotations
