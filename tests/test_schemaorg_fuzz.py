@@ -169,3 +169,32 @@ def test_deep_microdata_and_rdfa(tag: str) -> None:
         f"{opening * 300}{body}{'</div>' * 300}<span {tag}>x</span></body>"
     )
     check(html)
+
+
+ATTRIBUTES = (
+    'itemscope itemtype="https://schema.org/Product"',
+    'itemscope itemtype="https://schema.org/Review"',
+    'itemprop="review"',
+    'itemref="nowhere comments"',
+    'vocab="https://schema.org/" typeof="Review"',
+    'property="reviewBody"',
+    'typeof="Product" property="review"',
+)
+
+
+@SETTINGS
+@given(
+    name=st.sampled_from(sorted(PAGES)),
+    tags=st.lists(
+        st.tuples(
+            st.sampled_from(["<html", "<head", "<body", "<div", "<p", "<time"]),
+            st.sampled_from(ATTRIBUTES),
+        ),
+        max_size=4,
+    ),
+)
+def test_item_attributes_on_any_element(name: str, tags: list[tuple[str, str]]) -> None:
+    html = PAGES[name]
+    for tag, attribute in tags:
+        html = html.replace(tag, f"{tag} {attribute}", 1)
+    check(html)

@@ -127,10 +127,12 @@ class _Reader:
         """Return the item element *element*'s property belongs to (its nearest item above)."""
         parent = element.parent
         for _ in range(_MAX_CLIMB):
-            if parent is None or parent.tag in ("html", "#document"):
+            if parent is None or not parent.is_element_node:  # above <html>: the document
                 return None
-            if self.syntax.scope in parent.attrs:
+            if self.syntax.scope in parent.attrs:  # <html itemscope ...> too
                 return parent
+            if parent.tag == "html":
+                return None
             parent = parent.parent
         return None
 
