@@ -200,7 +200,10 @@ class _Reader:
                 mine.append(child)
         if self.syntax is MICRODATA:
             for reference in (element.attrs.get("itemref") or "").split()[:16]:
-                target = self.tree.css_first(f'[id="{_css_string(reference)}"]')
+                try:
+                    target = self.tree.css_first(f'[id="{_css_string(reference)}"]')
+                except Exception:  # the CSS engine's refusals have no common class
+                    continue
                 if target is not None and self.syntax.prop in target.attrs:
                     mine.append(target)
         return mine
