@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from scraper.records import Author, Rating, Record, ReviewedItem
 from scraper.sites.schemaorg.fields import Candidate, PageInfo
@@ -72,30 +73,34 @@ def _compatible(a: str | None, b: str | None) -> bool:
     return a is None or b is None or a == b
 
 
-def _same_author(a: Author, b: Author) -> bool:
-    first, second = _body_key(a.name), _body_key(b.name)
-    return not first or not second or first == second
+class _Keys(NamedTuple):
+    """What comparing a review with others needs, computed once per review."""
+
+    body: str
+    author: str
+    day: str | None
+    scaled: float | None
 
 
-def _same(a: Record, b: Record) -> bool:
-    body_a, body_b = _body_key(a.body), _body_key(b.body)
-    if body_a or body_b:
-        if not (body_a and body_b):
+def _keys(record: Record) -> _Keys:
+    day = record.date[:10] if record.date else None
+    return _Keys(_body_key(record.body), _body_key(record.author.name), day, _scaled(record.rating))
+
+
+def _same(a: _Keys, b: _Keys) -> bool:
+    if a.body or b.body:
+        if not (a.body and b.body):
             return False
-        shorter, longer = sorted((body_a, body_b), key=len)
+        shorter, longer = sorted((a.body, b.body), key=len)
         if not longer.startswith(shorter) or (shorter != longer and len(shorter) < _KEY_CHARS):
             return False
-    elif _fold(a.author.name) != _fold(b.author.name):
+    elif a.author != b.author:
         return False
     return (
-        _compatible(a.date[:10] if a.date else None, b.date[:10] if b.date else None)
-        and _compatible_rating(a.rating, b.rating)
-        and _same_author(a.author, b.author)
+        _compatible(a.day, b.day)
+        and (a.scaled is None or b.scaled is None or a.scaled == b.scaled)
+        and (not a.author or not b.author or a.author == b.author)
     )
-
-
-def _compatible_rating(a: Rating | None, b: Rating | None) -> bool:
-    return a is None or b is None or _scaled(a) == _scaled(b)
 
 
 def _fill(kept: Candidate, other: Candidate) -> Candidate:
@@ -128,51 +133,40 @@ def _fill(kept: Candidate, other: Candidate) -> Candidate:
     )
 
 
-def _rating_only_copy(a: Record, b: Record) -> bool:
+def _rating_only_copy(a: _Keys, b: _Keys) -> bool:
     """Return True when one of *a*, *b* is a rating-only copy of the other.
 
     Review widgets list the page's reviews again with their ratings only; such
     a copy is the same review when author, day and rating are all given and
     all agree.
     """
-    if bool(a.body) == bool(b.body) or not (a.date and b.date and a.rating and b.rating):
+    if bool(a.body) == bool(b.body) or not (a.day and b.day and a.scaled is not None):
         return False
-    author = _body_key(a.author.name)
-    return (
-        bool(author)
-        and author == _body_key(b.author.name)
-        and a.date[:10] == b.date[:10]
-        and _scaled(a.rating) == _scaled(b.rating)
-    )
+    return bool(a.author) and a.author == b.author and a.day == b.day and a.scaled == b.scaled
 
 
 def merge_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
     """Return *candidates* with each review marked up more than once kept once, in order."""
     kept: list[Candidate] = []
+    kept_keys: list[_Keys] = []
     by_key: dict[str, list[int]] = {}
-    by_person: dict[tuple[str, str], list[int]] = {}
+    by_person: dict[tuple[str, str | None], list[int]] = {}
     for candidate in candidates:
-        record = candidate.record
-        body = _body_key(record.body)
-        key = body[:_KEY_CHARS] if body else "\x00" + _fold(record.author.name)
-        person = (_body_key(record.author.name), (record.date or "")[:10])
-        places = by_key.setdefault(key, [])
-        match = next((place for place in places if _same(kept[place].record, record)), None)
+        keys = _keys(candidate.record)
+        bucket = keys.body[:_KEY_CHARS] if keys.body else "\x00" + keys.author
+        places = by_key.setdefault(bucket, [])
+        match = next((place for place in places if _same(kept_keys[place], keys)), None)
         if match is None:
-            match = next(
-                (
-                    place
-                    for place in by_person.get(person, ())
-                    if _rating_only_copy(kept[place].record, record)
-                ),
-                None,
-            )
+            person = by_person.get((keys.author, keys.day), ())
+            match = next((p for p in person if _rating_only_copy(kept_keys[p], keys)), None)
         if match is not None:
             kept[match] = _fill(kept[match], candidate)
+            kept_keys[match] = _keys(kept[match].record)
             continue
         places.append(len(kept))
-        by_person.setdefault(person, []).append(len(kept))
+        by_person.setdefault((keys.author, keys.day), []).append(len(kept))
         kept.append(candidate)
+        kept_keys.append(keys)
     return kept
 
 
