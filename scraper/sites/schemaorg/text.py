@@ -46,8 +46,42 @@ _SPACE_RUN = re.compile(r"[ \t\n\r\f\v\u00a0]+")
 _LINE_SPACE_RUN = re.compile(r"[ \t\f\v\u00a0]+")
 
 _NOT_TEXT = "script, style, template, noscript, button, form, select, textarea, iframe, svg"
-_PARAGRAPHS = "p, blockquote, ul, ol, dl, table, pre, figure, h1, h2, h3, h4, h5, h6, hr"
-_LINES = "div, li, dt, dd, tr, section, article, header, footer, figcaption, center"
+_NOT_TEXT_TAG = re.compile(
+    r"<(?:script|style|template|noscript|button|form|select|textarea|iframe|svg)\b", re.IGNORECASE
+)
+_PARAGRAPH_TAGS = frozenset(
+    [
+        "p",
+        "blockquote",
+        "ul",
+        "ol",
+        "dl",
+        "table",
+        "pre",
+        "figure",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+    ]
+)
+_LINE_TAGS_RENDERED = [
+    "div",
+    "li",
+    "dt",
+    "dd",
+    "tr",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "figcaption",
+    "center",
+]
+_LAYOUT = ", ".join(["br", *sorted(_PARAGRAPH_TAGS), *_LINE_TAGS_RENDERED])
 
 
 def decode_entities(text: str) -> str:
@@ -75,18 +109,24 @@ def _finish(text: str) -> str:
     return text.strip("\n")
 
 
-def _render_tree(root: LexborNode) -> str:
-    """Return the rendered text of *root*, a node of a tree this module owns."""
-    for element in root.css(_NOT_TEXT):
-        element.decompose()
-    for line_break in root.css("br"):
-        line_break.replace_with(BREAK)
-    for block in root.css(_PARAGRAPHS):
-        block.insert_before(BREAK + BREAK)
-        block.insert_after(BREAK + BREAK)
-    for block in root.css(_LINES):
-        block.insert_before(BREAK)
-        block.insert_after(BREAK)
+def _render_tree(root: LexborNode, markup: str) -> str:
+    """Return the rendered text of *root*, a node of a tree this module owns, parsed
+    from *markup* (which tells whether there is anything to remove first)."""
+    if _NOT_TEXT_TAG.search(markup):
+        for element in root.css(_NOT_TEXT):
+            element.decompose()
+    # One query for every element that lays out lines (their tags are disjoint,
+    # so no element comes twice); none is removed, so every node stays valid.
+    for element in root.css(_LAYOUT):
+        tag = element.tag
+        if tag == "br":
+            element.replace_with(BREAK)
+        elif tag in _PARAGRAPH_TAGS:
+            element.insert_before(BREAK + BREAK)
+            element.insert_after(BREAK + BREAK)
+        else:
+            element.insert_before(BREAK)
+            element.insert_after(BREAK)
     return _finish(root.text())
 
 
@@ -94,7 +134,7 @@ def _render_markup(markup: str) -> str:
     if not _LINE_TAGS.search(markup):
         markup = _NEWLINE.sub(BREAK, markup)
     body = LexborHTMLParser(markup).body
-    return "" if body is None else _render_tree(body)
+    return "" if body is None else _render_tree(body, markup)
 
 
 def _plain(text: str) -> str:
@@ -121,8 +161,11 @@ def node_body(node: LexborNode) -> str:
     The element's HTML is parsed again into a tree of its own, so the page's
     tree is left as it was for every other reader.
     """
-    body = LexborHTMLParser(node.html or "").body
-    return "" if body is None else _render_tree(body)
+    if next(node.iter(include_text=False), None) is None:  # text alone: nothing to lay out
+        return _finish(node.text(deep=True))
+    markup = node.html or ""
+    body = LexborHTMLParser(markup).body
+    return "" if body is None else _render_tree(body, markup)
 
 
 def inline_text(value: str) -> str:
