@@ -62,6 +62,8 @@ def test_fixture_page_kind_url_next_and_problem(name: str) -> None:
     assert result.url == page["url"]
     assert result.next_url == page["next_url"]
     assert len(result.reviews) == page["reviews"]
+    assert result.layout == page["layout"]
+    assert (result.item.to_dict() if result.item else None) == page["item"]
     assert result.problem == page["problem"]
     if not result.kind.has_reviews:
         assert result.problem  # a page without reviews says why
@@ -95,11 +97,11 @@ def test_derived_ids_survive_an_edited_body_and_a_changed_rating() -> None:
 
 
 def test_registry_tries_mal_first_and_reads_any_other_page() -> None:
-    assert SITES[0].name == "mal" and SITES[-1] is SCHEMAORG
+    assert SITES[0] is not SCHEMAORG and SITES[-1] is SCHEMAORG
     result = parse_page((FIXTURES / "rel-next-paging.html").read_bytes())
     assert result.kind is PageKind.ENTRY_REVIEWS and len(result.reviews) == 2
     mal = Path(__file__).resolve().parent.parent / "fixtures" / "mal" / "anime-reviews-current.html"
-    assert parse_page(mal.read_bytes()).layout == "current"  # still MAL's own parser
+    assert parse_page(mal.read_bytes()).layout == "current"  # still that site's own parser
     empty = parse_page(b"<html><body><p>hello</p></body></html>", "https://example.org/")
     assert empty.kind is PageKind.NOT_REVIEW_PAGE and "no schema.org Review" in (
         empty.problem or ""

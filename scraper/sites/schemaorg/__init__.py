@@ -1,7 +1,7 @@
 """Any page with schema.org Review markup: JSON-LD, microdata and RDFa Lite.
 
 The reader behind every page no site of its own claims (see
-``scraper.sites.SITES``: MyAnimeList first, this reader last). It reads every
+``scraper.sites.SITES``: sites of their own first, this reader last). It reads every
 ``Review`` node (and its subtypes) of a page, wherever it sits: JSON-LD
 blocks (``jsonld.py``, forgiving common breakage), the nodes linked through
 ``@graph`` and ``@id`` references (``graph.py``), microdata and RDFa items
@@ -43,6 +43,7 @@ from scraper.errors import ParseError
 from scraper.records import PageKind, PageResult, Record
 from scraper.sites._blocked import block_reason
 from scraper.sites._decode import parser_input
+from scraper.sites._generic import SitePolicy
 from scraper.sites.schemaorg.fields import (
     Candidate,
     PageInfo,
@@ -166,10 +167,12 @@ def read_reviews(
     return read_page(tree, url, limits).records
 
 
-class SchemaOrgSite:
-    """The schema.org reader as a site (see ``scraper.sites.Site``)."""
+class SchemaOrgSite(SitePolicy):
+    """The schema.org reader as a site (see ``scraper.sites.Site``).
 
-    name = "schemaorg"
+    Its archive-side rules are the generic site's (``SitePolicy``): it owns no
+    namespace of its own, since each record's ``site`` is its page's host.
+    """
 
     def __init__(self, limits: SchemaOrgLimits | None = None) -> None:
         self.limits = limits
@@ -183,11 +186,15 @@ class SchemaOrgSite:
         reading = read_page(tree, url, self.limits)
         problem = "; ".join(reading.problems) if reading.problems else None
         if reading.records:
+            items = {record.item for record in reading.records}
+            sources = dict.fromkeys(record.source for record in reading.records)
             return PageResult(
                 kind=PageKind.ENTRY_REVIEWS,
                 url=reading.url,
-                reviews=reading.records,  # type: ignore[arg-type]  # until PageResult carries Records
+                reviews=reading.records,
+                item=items.pop() if len(items) == 1 else None,  # a page of one item's reviews
                 next_url=next_page(tree, url, reading.url),
+                layout="+".join(sources),  # "json-ld", or "json-ld+microdata"...
                 problem=problem,
             )
         reason = block_reason(tree)

@@ -11,8 +11,8 @@ none is left, lines stripped, no more than one blank line in a row.
 A string without markup is the author's plain text: its own line breaks are
 kept (``"Thanks!\\r\\nGreat recipe"`` is two lines), as they are when the
 markup in it is only inline (``<a>``, ``<b>``), since such a string was never
-meant to be laid out by a browser alone. Written for this reader alone (the
-MyAnimeList parser has its own rules for its own markup).
+meant to be laid out by a browser alone. Written for this reader alone (a
+site of its own has its own rules for its own markup).
 """
 
 from __future__ import annotations
