@@ -46,10 +46,6 @@ _ELLIPSES = ("read more",)
 _NOT_WORD = re.compile(r"[\W_]+")
 
 
-def _fold(text: str | None) -> str:
-    return " ".join(text.split()).casefold() if text else ""
-
-
 def _body_key(body: str | None) -> str:
     """Return *body* as letters and digits only, case folded: what two copies share.
 
