@@ -128,7 +128,7 @@ def read_page(
     """Return the page's records and what was noticed on the way (never raises)."""
     limits = limits or _default_limits()
     page_url = canonical_url(tree, url)
-    page = PageInfo(site_of(page_url), page_url, url or page_url, day_first(tree))
+    page = PageInfo(site_of(page_url), page_url, url or page_url, day_first(tree), {})
     roots, problems, iri_keys = _json_ld_roots(tree, limits)
     gathered = _candidates(roots, page, "json-ld", limits, iri_keys)
     candidates, aggregate, main = gathered.candidates, gathered.aggregate, gathered.main

@@ -54,6 +54,8 @@ class PageInfo(NamedTuple):
     url: str | None  # the canonical URL
     base: str | None  # what relative addresses are resolved against
     day_first: bool = False  # 03/04/2023 is 3 April (see values.parse_date)
+    #: The item each holder node gives, once per page (hundreds of reviews share one).
+    holders: dict[int, ReviewedItem] | None = None
 
 
 class Candidate(NamedTuple):
@@ -161,6 +163,15 @@ def read_item(
 
 
 def _from_holder(holder: Node, page: PageInfo, limits: SchemaOrgLimits) -> ReviewedItem:
+    known = page.holders.get(id(holder)) if page.holders is not None else None
+    if known is None:
+        known = _holder_item(holder, page, limits)
+        if page.holders is not None:
+            page.holders[id(holder)] = known
+    return known
+
+
+def _holder_item(holder: Node, page: PageInfo, limits: SchemaOrgLimits) -> ReviewedItem:
     types = type_names(holder)
     url = (
         _address(holder.get("url"), page)

@@ -97,6 +97,8 @@ def parse_number(value: object) -> Number | None:
         return Number(number) if math.isfinite(number) else None
     if not isinstance(value, str) or len(value) > 64:
         return None
+    if value.isdigit() and value.isascii():  # "5", what most pages write
+        return Number(float(value))
     match = _NUMBER.fullmatch(_LABEL.sub("", value, count=1))
     if match is None:
         return None
