@@ -52,8 +52,14 @@ _URL_ATTRIBUTES = {
     "video": "src",
     "object": "data",
 }
-# Items that are the page itself: a review inside one is not a review *of* it.
-_PAGE_TYPES = frozenset({"WebPage", "WebSite", "WPHeader", "WPFooter", "WPSideBar"})
+
+
+def _page_item(types: list[str]) -> bool:
+    """Return True for an item that is the page itself (WebPage, ItemPage..., WebSite,
+    its header and footer): a review inside one is not a review *of* it."""
+    return any(name.endswith("Page") or name.startswith(("WebSite", "WP")) for name in types)
+
+
 # How far up from an element its item may sit (real pages nest a few dozen deep).
 _MAX_CLIMB = 256
 
@@ -144,7 +150,7 @@ class _Reader:
             if outer is None:
                 return element
             if self.syntax.prop not in element.attrs and (
-                element.mem_id != review.mem_id or _PAGE_TYPES.intersection(self.types(outer))
+                element.mem_id != review.mem_id or _page_item(self.types(outer))
             ):
                 return element
             element = outer
@@ -175,9 +181,7 @@ class _Reader:
                     if short:
                         node.setdefault(short, []).append(value)
             elif (
-                self.is_scope(child)
-                and is_review_type(self.types(child))
-                and not _PAGE_TYPES.intersection(types)
+                self.is_scope(child) and is_review_type(self.types(child)) and not _page_item(types)
             ):
                 node.setdefault("review", []).append(self.item(child, depth + 1))
         return node
