@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from scraper.records import Author, Rating, Record, ReviewedItem
-from scraper.sites.schemaorg.graph import Found, local_name, resolve, type_names
+from scraper.sites.schemaorg.graph import Found, is_page_type, local_name, resolve, type_names
 from scraper.sites.schemaorg.markup import Literal
 from scraper.sites.schemaorg.text import inline_text, render_body
 from scraper.sites.schemaorg.values import parse_date, parse_number
@@ -36,11 +36,6 @@ __all__ = ["Candidate", "PageInfo", "read_candidate", "with_page_item"]
 Node = dict[str, Any]
 
 _BODY_KEYS = ("reviewBody", "description", "text")
-
-
-def _is_page(name: str) -> bool:
-    """Return True for WebPage, ItemPage, CollectionPage... and WebSite."""
-    return name.endswith("Page") or name == "WebSite"
 
 
 # How many entries of a list value are looked at for the first usable one.
@@ -142,7 +137,7 @@ def read_item(
 ) -> ReviewedItem:
     """Return the reviewed item: ``itemReviewed``, else the node holding the review."""
     holder = found.holder
-    if holder is not None and any(_is_page(name) for name in type_names(holder)):
+    if holder is not None and any(is_page_type(name) for name in type_names(holder)):
         holder = None  # a web page holds reviews of what it is about, not of itself
     reviewed = _node(found.node.get("itemReviewed"), ids)
     if isinstance(reviewed, str):

@@ -31,6 +31,7 @@ __all__ = [
     "MAIN_TYPES",
     "Found",
     "Graph",
+    "is_page_type",
     "local_name",
     "main_items",
     "resolve",
@@ -74,7 +75,7 @@ def main_items(nodes: Iterable[Node]) -> list[Node]:
     found = []
     for node in nodes:
         names = type_names(node)
-        if is_review_type(names) or any(name.endswith("Page") for name in names):
+        if is_review_type(names) or any(is_page_type(name) for name in names):
             continue
         if "aggregateRating" in node or MAIN_TYPES.intersection(names):
             found.append(node)
@@ -112,6 +113,12 @@ def type_names(node: Node) -> list[str]:
             if name:
                 names.append(name)
     return names
+
+
+def is_page_type(name: str) -> bool:
+    """Return True for a type that is the web page itself (WebPage, ItemPage...,
+    WebSite, its WPHeader/WPFooter): reviews inside it are not reviews *of* it."""
+    return name.endswith("Page") or name.startswith(("WebSite", "WP"))
 
 
 def is_review_type(names: Iterable[str]) -> bool:

@@ -27,7 +27,7 @@ from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.sites.schemaorg.graph import MAIN_TYPES, is_review_type, local_name
+from scraper.sites.schemaorg.graph import MAIN_TYPES, is_page_type, is_review_type, local_name
 from scraper.sites.schemaorg.text import node_body
 
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
@@ -55,9 +55,7 @@ _URL_ATTRIBUTES = {
 
 
 def _page_item(types: list[str]) -> bool:
-    """Return True for an item that is the page itself (WebPage, ItemPage..., WebSite,
-    its header and footer): a review inside one is not a review *of* it."""
-    return any(name.endswith("Page") or name.startswith(("WebSite", "WP")) for name in types)
+    return any(is_page_type(name) for name in types)
 
 
 # How far up from an element its item may sit (real pages nest a few dozen deep).
