@@ -66,7 +66,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Import ``args.paths``; return 0, or 3 when any page failed."""
     from scraper.api import import_files
 
-    pages = failed = new = updated = unchanged = 0
+    pages = failed = new = updated = unchanged = again = 0
     items = import_files(
         args.paths, db=args.db, url=args.url, fetched_at=args.fetched_at, workers=args.jobs
     )
@@ -76,22 +76,27 @@ def run_import(args: argparse.Namespace) -> int:
             failed += 1
             warn("import", f"error: {item.error}")
             continue
-        pages += 1
-        new += report.reviews_new
-        updated += report.reviews_updated
-        unchanged += report.reviews_unchanged
-        kind = report.page_kind.value if report.page_kind is not None else "unreadable"
-        print(
-            f"{item.path}: raw page {report.raw_page_id} ({kind}, {item.url}): "
-            f"{report.reviews_new} new, {report.reviews_updated} updated, "
-            f"{report.reviews_unchanged} unchanged",
-            flush=True,
-        )
+        if report.already_stored:
+            again += 1
+            print(f"{item.path}: already stored as raw page {report.raw_page_id}", flush=True)
+        else:
+            pages += 1
+            new += report.reviews_new
+            updated += report.reviews_updated
+            unchanged += report.reviews_unchanged
+            kind = report.page_kind.value if report.page_kind is not None else "unreadable"
+            print(
+                f"{item.path}: raw page {report.raw_page_id} ({kind}, {item.url}): "
+                f"{report.reviews_new} new, {report.reviews_updated} updated, "
+                f"{report.reviews_unchanged} unchanged",
+                flush=True,
+            )
         if report.error is not None:
             failed += 1
             warn("import", f"{item.path}: stored raw, but: {report.error}")
     print(
         f"stored {pages} pages: {new} new, {updated} updated, {unchanged} unchanged reviews"
+        + (f"; {again} already stored" if again else "")
         + (f"; {failed} pages failed" if failed else "")
     )
     return ExitCode.PAGE_ERRORS if failed else ExitCode.OK

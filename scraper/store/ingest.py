@@ -20,7 +20,7 @@ from scraper import __version__
 from scraper.errors import ParseError, ScraperError
 from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
-from scraper.store.bodies import store_body
+from scraper.store.bodies import body_sha256, store_body
 from scraper.store.engine import store_error, write_transaction
 from scraper.store.upsert import RecordCounts, store_records
 
@@ -31,6 +31,7 @@ __all__ = [
     "ingest_page",
     "parse_fetched",
     "record_fetch_error",
+    "same_capture",
 ]
 
 #: Stored on each raw page, so a reparse can tell which parser read it last.
@@ -74,6 +75,8 @@ class IngestReport:
     reviews_unchanged: int
     error: ParseError | None
     result: PageResult | None
+    #: The same capture (body, URL, time) was stored before: nothing was written.
+    already_stored: bool = False
 
 
 def parse_fetched(body: bytes, url: str | None, charset: str | None) -> ParseOutcome:
@@ -119,6 +122,9 @@ def ingest_page(
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with write_transaction(engine) as connection:
+                stored = same_capture(connection, page)
+                if stored is not None:
+                    break
                 raw_page_id = _insert_raw_page(connection, page, source, crawl_run_id, outcome)
                 records = outcome.result.reviews if outcome.result is not None else ()
                 counts = store_records(
@@ -135,12 +141,17 @@ def ingest_page(
             failure = store_error(engine, error)
             failure.url = page.final_url
             raise failure from error
+    if stored is not None:  # a re-run of an import: this capture is in the archive
+        raw_page_id = stored
+        counts = RecordCounts(unchanged=len(outcome.result.reviews) if outcome.result else 0)
     if outcome.error is not None:
         outcome.error.raw_page_id = raw_page_id
-    return _report(raw_page_id, outcome, counts)
+    return _report(raw_page_id, outcome, counts, already_stored=stored is not None)
 
 
-def _report(raw_page_id: int, outcome: ParseOutcome, counts: RecordCounts) -> IngestReport:
+def _report(
+    raw_page_id: int, outcome: ParseOutcome, counts: RecordCounts, *, already_stored: bool
+) -> IngestReport:
     return IngestReport(
         raw_page_id=raw_page_id,
         page_kind=outcome.kind,
@@ -149,7 +160,39 @@ def _report(raw_page_id: int, outcome: ParseOutcome, counts: RecordCounts) -> In
         reviews_unchanged=counts.unchanged,
         error=outcome.error,
         result=outcome.result,
+        already_stored=already_stored,
     )
+
+
+#: Namespace of the capture locks among PostgreSQL advisory locks (two-key form, so
+#: they never meet the one-key username and frontier locks).
+_CAPTURE_LOCK_SPACE = 7341
+_CAPTURE_LOCK = sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+
+
+def same_capture(connection: Connection, page: FetchedPage) -> int | None:
+    """Return the id of a raw page holding this very capture (same body sha256, final
+    URL and capture time), or None; call it inside the page's write transaction.
+
+    A capture is one raw page however many times it is imported: on SQLite the
+    write lock (BEGIN IMMEDIATE) serializes the check and the insert; on PostgreSQL a
+    transaction-long advisory lock on the capture's identity does, so two writers
+    importing the same file at once store it once.
+    """
+    digest = body_sha256(page.body)
+    if connection.dialect.name == "postgresql":
+        key = f"{digest} {page.final_url} {page.fetched_at.isoformat()}"
+        connection.execute(_CAPTURE_LOCK, {"space": _CAPTURE_LOCK_SPACE, "key": key})
+    found = connection.execute(
+        sa.select(raw_pages.c.id)
+        .where(
+            raw_pages.c.body_sha256 == digest,
+            raw_pages.c.final_url == page.final_url,
+            raw_pages.c.fetched_at == page.fetched_at,
+        )
+        .limit(1)
+    ).scalar()
+    return int(found) if found is not None else None
 
 
 def _retryable(error: DBAPIError) -> bool:
