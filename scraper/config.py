@@ -18,6 +18,7 @@ __all__ = [
     "USER_AGENT",
     "CrawlSettings",
     "FetchSettings",
+    "ImportSettings",
     "SchemaOrgLimits",
     "Timeouts",
     "database_url",
@@ -115,3 +116,18 @@ def database_url(db: str | None = None) -> str:
     if "://" in value:
         return value
     return f"sqlite:///{value}"
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSettings:
+    """How saved files and other tools' WARC files are read in."""
+
+    #: A WARC record's block is kept up to this size (a page body at the fetch cap plus
+    #: its headers); a larger one is still checked, then skipped as too large.
+    warc_max_block_bytes: int = 10 * 1024 * 1024 + 64 * 1024
+    #: A WARC header block (or a saved file's HTTP head) longer than this is damage.
+    max_head_bytes: int = 64 * 1024
+    #: A folder whose files' modification times all lie within this many seconds (and
+    #: that holds at least ``copy_min_files`` of them) looks like a copy: warned about.
+    copy_mtime_spread: float = 2.0
+    copy_min_files: int = 3

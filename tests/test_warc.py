@@ -16,7 +16,7 @@ from test_query_pages import PAGES, build_archive, page_of
 
 from scraper.cli import ExitCode, main
 from scraper.export.warc import export_warc, served_headers
-from scraper.export.warcimport import import_warcs, is_review_url
+from scraper.export.warcimport import import_warcs
 from scraper.schema.tables import raw_pages as raw
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
@@ -284,22 +284,6 @@ def test_headers_are_made_true_to_the_decoded_body() -> None:
         ("X-Archive-Orig-Transfer-Encoding", "chunked"),
     ]
     assert served_headers([("Content-Length", "42")], 42) == [("Content-Length", "42")]
-
-
-@pytest.mark.parametrize(
-    ("url", "review_page"),
-    [
-        ("https://myanimelist.net/anime/1/Cowboy_Bebop/reviews?p=2", True),
-        ("https://myanimelist.net/manga/2/Berserk/reviews", True),
-        ("https://myanimelist.net/reviews.php?id=7406", True),
-        ("https://myanimelist.net/profile/TheLlama/reviews", True),
-        ("http://127.0.0.1:8080/anime/1/x/reviews", True),
-        ("https://myanimelist.net/anime/1/Cowboy_Bebop", False),
-        ("https://myanimelist.net/robots.txt", False),
-    ],
-)
-def test_which_urls_are_review_pages(url: str, review_page: bool) -> None:
-    assert is_review_url(url) is review_page
 
 
 def test_cdxj_index_points_at_each_capture(sqlite_url: str, tmp_path: Path) -> None:

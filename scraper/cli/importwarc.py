@@ -15,10 +15,15 @@ def register(subparsers: Any) -> None:
         subparsers,
         "import-warc",
         help="ingest review pages from WARC files (ours, wget's, browsertrix's)",
-        description="Read every response record of a review page in the WARC files and "
-        "store it as if just fetched at its WARC-Date: raw page kept, parsed, history "
-        "updated. Other records (images, robots.txt, ...) are skipped; importing a file "
-        "twice adds nothing.",
+        description="Read every record of the WARC files, checking each one (its "
+        "Content-Length against the bytes there, its block and payload digests when it "
+        "has them): a truncated or damaged record is named (file, offset, record id) and "
+        "skipped, the rest imported. Each 200 HTML response that a site parser reads as a "
+        "review page is stored as if just fetched at its WARC-Date: raw page kept, parsed, "
+        "history updated. Other responses (other statuses, redirects, robots.txt, "
+        "non-HTML, pages that hold no reviews) are counted as skipped, by reason, and "
+        "not stored. Importing a file twice adds nothing. Exit code 3 when a record was "
+        "damaged or a review page did not parse.",
         example="reviews import-warc crawl-00000.warc.gz crawl-00001.warc.gz",
     )
     add_db_option(parser)
@@ -30,12 +35,16 @@ def run(args: argparse.Namespace) -> int:
     from scraper import api
 
     report = api.import_warc(args.db, args.files)
+    for line in report.damaged:
+        warn("import-warc", line)
     for error in report.errors:
         warn("import-warc", error)
+    skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(report.skipped.items()))
     warn(
         "import-warc",
         f"{report.pages} page(s) stored with {report.reviews} review(s); "
-        f"{report.already_stored} already stored, {report.not_review_pages} other record(s) "
-        "skipped",
+        f"{report.already_stored} already stored; "
+        f"{sum(report.skipped.values())} response(s) skipped ({skipped or 'none'})"
+        + (f"; {len(report.damaged)} damaged record(s) skipped" if report.damaged else ""),
     )
-    return ExitCode.PAGE_ERRORS if report.errors else ExitCode.OK
+    return ExitCode.PAGE_ERRORS if report.failed else ExitCode.OK

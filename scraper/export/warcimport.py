@@ -1,54 +1,72 @@
 """Import review pages from WARC files: ours, or any other tool's (wget, browsertrix).
 
-Every ``response`` (and ``resource``) record whose URL looks like a review page
-and whose payload is HTML goes through the archive's normal ingest, as if it
-had just been fetched at the record's WARC-Date: the raw page is kept, parsed,
-and the history updated. ``revisit`` records get their payload from the record
-they refer to (in the same run's files). A page already stored with the same
-final URL, time and body is skipped, so importing a file twice adds nothing.
+Every record is framed and checked first (``scraper.export.warcframes``): a
+truncated or damaged record is named (file, offset, record id) and skipped, and
+the rest of the file is read. Of the whole records, every ``response`` (and
+``resource``) that answered 200 with HTML is parsed, and those the site parsers
+read as review pages go through the archive's normal ingest, as if just fetched
+at the record's WARC-Date: the raw page is kept, parsed, and the history
+updated. Everything else (other statuses, redirects, robots.txt, images, pages
+that are not reviews) is counted as skipped, by reason, and not stored.
+``revisit`` records get their payload from the record they refer to (in the same
+run's files). A capture already stored is one raw page still, so importing a file
+twice adds nothing.
 """
 
 from __future__ import annotations
 
-import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scraper.errors import UsageError
 from scraper.export.warc import ORIG_PREFIX, REQUESTED_URL_HEADER
-from scraper.records import FetchedPage
+from scraper.export.warcframes import DamagedRecord, WarcRecord, iter_records, record_at
+from scraper.records import FetchedPage, PageKind
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-__all__ = ["WarcImport", "import_warcs", "is_review_url", "iter_warc_pages"]
+__all__ = ["SKIP_REASONS", "WarcImport", "import_warcs", "iter_warc_pages"]
 
-# The MAL review pages (shared/mal-pages.md): an entry's reviews, a permalink,
-# the recent reviews, a user's reviews.
-_REVIEW_PATH = re.compile(
-    r"^/(?:(?:anime|manga)/\d+(?:/[^/]*)?/reviews|reviews\.php|profile/[^/]+/reviews)/?$"
-)
 _RESTORED = {f"{ORIG_PREFIX}{name}".lower() for name in ("Content-Encoding", "Transfer-Encoding")}
 
-
-def is_review_url(url: str) -> bool:
-    """Return True when *url*'s path is one of the MAL review pages."""
-    return bool(_REVIEW_PATH.match(urlsplit(url).path))
+#: Why a response was not imported, as the summary names it.
+SKIP_REASONS = (
+    "robots.txt",
+    "redirect",
+    "error status",
+    "not HTML",
+    "too large",
+    "not a review page",
+    "blocked page",
+)
 
 
 @dataclass(slots=True)
 class WarcImport:
-    """What an import did: pages stored, skipped, and the problems met (named)."""
+    """What an import did: pages stored, responses skipped by reason, and problems.
+
+    ``damaged`` names each record refused (file, offset, record id, why);
+    ``errors`` the pages stored raw that did not parse, and files not read.
+    """
 
     pages: int = 0
     already_stored: int = 0
-    not_review_pages: int = 0
     reviews: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    damaged: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Whether anything was refused or failed (the CLI's exit code 3)."""
+        return bool(self.damaged or self.errors)
 
 
 def _stored_headers(http_headers: Any) -> tuple[tuple[str, str], ...]:
@@ -80,44 +98,61 @@ def _is_html(record: Any, headers: tuple[tuple[str, str], ...]) -> bool:
     return content_type is None or "html" in content_type.lower()
 
 
-#: Where each payload was seen: digest -> (file, offset of its record).
-PayloadIndex = dict[str, tuple[Path, int]]
+#: Where each payload was seen: digest -> (file, offset, index of its record).
+PayloadIndex = dict[str, tuple[Path, int, int]]
+
+
+def _warcio_record(record: WarcRecord) -> Any:
+    """The checked *record* read by warcio (HTTP headers, decoded content)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    return next(iter(ArchiveIterator(BytesIO(record.data))))
 
 
 def iter_warc_pages(
     path: Path, report: WarcImport, seen: PayloadIndex | None = None
 ) -> Iterator[FetchedPage]:
-    """Yield the review pages held in the WARC file at *path*, in file order.
+    """Yield the 200 HTML responses held in the WARC file at *path*, in file order.
 
-    Records that are not review pages are counted in *report*; a revisit whose
-    original is neither in this file nor in *seen* (earlier files of the same
-    import) is named in ``report.errors``. Raises UsageError when *path* cannot
-    be opened or is not a WARC file.
+    Damaged records are named in ``report.damaged`` and skipped; other responses
+    are counted in ``report.skipped`` by reason. A revisit whose original is
+    neither in this file nor in *seen* (earlier files of the same import) is named
+    in ``report.errors``. Raises UsageError when *path* cannot be opened or is not
+    a WARC file.
     """
-    from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
     seen = {} if seen is None else seen
     try:
         _check_warc(path)
-        with path.open("rb") as stream:
-            records = ArchiveIterator(stream)
-            requests = _Requests()
-            for record in records:
-                if record.rec_type == "request":
-                    requests.add(record)
-                    continue
-                page = _page(record, seen, report, path, requests)
-                if page is not None:
-                    if record.rec_type != "revisit":
-                        # Asked only now: warcio reads the record to its end to answer.
-                        digest = record.rec_headers.get_header("WARC-Payload-Digest")
-                        seen.setdefault(digest or "", (path, records.get_record_offset()))
-                    yield page
+        requests = _Requests()
+        for framed in iter_records(path):
+            if isinstance(framed, DamagedRecord):
+                report.damaged.append(
+                    f"{path}: damaged record at offset {framed.offset} "
+                    f"({framed.record_id or 'no record id'}): {framed.reason}; skipped"
+                )
+                continue
+            kind = framed.header("WARC-Type")
+            if kind not in ("request", "response", "resource", "revisit"):
+                continue
+            if framed.block is None:
+                report.skipped["too large"] += 1
+                continue
+            record = _warcio_record(framed)
+            if kind == "request":
+                requests.add(record)
+                continue
+            page = _page(record, seen, report, path, requests)
+            if kind != "revisit":
+                digest = framed.header("WARC-Payload-Digest")
+                seen.setdefault(digest or "", (path, framed.offset, framed.index))
+            if page is not None:
+                yield page
     except OSError as error:
         raise UsageError(f"{path}: cannot read: {error.strerror or error}") from error
-    except ArchiveLoadFailed as error:
-        raise UsageError(f"{path}: not a WARC file ({error})") from error
+    except ArchiveLoadFailed as error:  # a whole record warcio still cannot read
+        raise UsageError(f"{path}: not a WARC file warcio can read ({error})") from error
 
 
 def _check_warc(path: Path) -> None:
@@ -139,14 +174,12 @@ def _check_warc(path: Path) -> None:
         raise UsageError(f"{path}: not a WARC file (it does not start with a WARC record)")
 
 
-def _payload_at(where: tuple[Path, int]) -> bytes:
+def _payload_at(where: tuple[Path, int, int]) -> bytes | None:
     """Read the payload of the record at *where* again (revisits: constant memory)."""
-    from warcio.archiveiterator import ArchiveIterator
-
-    with where[0].open("rb") as stream:
-        stream.seek(where[1])
-        record = next(iter(ArchiveIterator(stream)))
-        return bytes(record.content_stream().read())
+    framed = record_at(*where)
+    if framed is None or framed.block is None:
+        return None
+    return bytes(_warcio_record(framed).content_stream().read())
 
 
 class _Requests:
@@ -180,25 +213,40 @@ class _Requests:
         return ()
 
 
+def _skip_reason(record: Any, url: str, headers: tuple[tuple[str, str], ...]) -> str | None:
+    """Why this response is not a page to parse, or None when it is one."""
+    if urlsplit(url).path == "/robots.txt":
+        return "robots.txt"
+    if record.rec_type != "resource":
+        status = record.http_headers.get_statuscode() if record.http_headers else None
+        if not status or not status.isdigit():
+            return "error status"
+        if 300 <= int(status) < 400:
+            return "redirect"
+        if int(status) != 200:
+            return "error status"
+    return None if _is_html(record, headers) else "not HTML"
+
+
 def _page(
     record: Any, seen: PayloadIndex, report: WarcImport, path: Path, requests: _Requests
 ) -> FetchedPage | None:
-    if record.rec_type not in ("response", "resource", "revisit"):
-        return None
     url = record.rec_headers.get_header("WARC-Target-URI") or ""
     headers = _stored_headers(record.http_headers) if record.http_headers else ()
-    if not is_review_url(url) or not _is_html(record, headers):
-        report.not_review_pages += 1
+    reason = _skip_reason(record, url, headers)
+    if reason is not None:
+        report.skipped[reason] += 1
+        requests.take(record)
         return None
     digest = record.rec_headers.get_header("WARC-Payload-Digest")
     if record.rec_type == "revisit":
         original = seen.get(digest or "")
-        if original is None:
+        body = _payload_at(original) if original is not None else None
+        if body is None:
             report.errors.append(
                 f"{path}: revisit of {url}: the record it refers to was not imported"
             )
             return None
-        body = _payload_at(original)
     else:
         body = record.content_stream().read()
     status = None if record.rec_type == "resource" else record.http_headers.get_statuscode()
@@ -213,46 +261,38 @@ def _page(
     )
 
 
-def _already_stored(engine: Engine, page: FetchedPage) -> bool:
-    import sqlalchemy as sa
-
-    from scraper.schema.tables import raw_pages
-    from scraper.store.bodies import body_sha256
-
-    with engine.connect() as conn:
-        found = conn.execute(
-            sa.select(raw_pages.c.id).where(
-                raw_pages.c.final_url == page.final_url,
-                raw_pages.c.fetched_at == page.fetched_at,
-                raw_pages.c.body_sha256 == body_sha256(page.body),
-            )
-        ).first()
-    return found is not None
-
-
 def import_warcs(engine: Engine, paths: Iterable[Path]) -> WarcImport:
     """Ingest the review pages of every WARC file in *paths* (``source="warc"``).
 
-    Returns the counts; a page that fails to parse is still stored (by ingest)
-    and named in ``errors``, and the other pages and files go on. Raises
-    StoreError when the database fails.
+    Each 200 HTML response is parsed; what the site parsers do not read as a review
+    page (or read as a block page) is counted as skipped and not stored. Returns the
+    counts; a review page that fails to parse is still stored (by ingest) and named
+    in ``errors``, and the other pages and files go on. Raises StoreError when the
+    database fails.
     """
-    from scraper.store.ingest import ingest_page
+    from scraper.store.ingest import ingest_page, parse_fetched
 
     report = WarcImport()
     seen: PayloadIndex = {}
     for path in paths:
         try:
             for page in iter_warc_pages(path, report, seen):
-                if _already_stored(engine, page):
+                outcome = parse_fetched(page.body, page.final_url, page.charset)
+                if outcome.kind is PageKind.NOT_REVIEW_PAGE:
+                    report.skipped["not a review page"] += 1
+                    continue
+                if outcome.kind is PageKind.BLOCKED:
+                    report.skipped["blocked page"] += 1
+                    continue
+                stored = ingest_page(engine, page, source="warc", parsed=outcome)
+                if stored.already_stored:
                     report.already_stored += 1
                     continue
-                outcome = ingest_page(engine, page, source="warc")
                 report.pages += 1
-                if outcome.result is not None:
-                    report.reviews += len(outcome.result.reviews)
-                if outcome.error is not None:  # stored raw all the same
-                    report.errors.append(f"{page.final_url}: {outcome.error.message}")
+                if stored.result is not None:
+                    report.reviews += len(stored.result.reviews)
+                if stored.error is not None:  # stored raw all the same
+                    report.errors.append(f"{page.final_url}: {stored.error.message}")
         except UsageError as error:
             report.errors.append(str(error))
     return report
