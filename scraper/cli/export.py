@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -66,19 +65,17 @@ def _records(args: argparse.Namespace) -> int:
             out.flush()
             out.detach()
         return count
-    target = Path(args.out)
-    partial = target.with_name(target.name + ".partial")
+    from scraper.export.partial import WrittenAside
+
     try:
         # Written aside then renamed: an interrupted export never looks complete.
-        with partial.open("w", encoding="utf-8", newline="") as out:
+        files = WrittenAside()
+        with files, files.aside(Path(args.out)).open("w", encoding="utf-8", newline="") as out:
             count = api.export_records(
                 args.db, out, format=args.format, query=query, history=args.history
             )
-        os.replace(partial, target)
     except OSError as error:
         raise UsageError(f"--out {args.out}: {error.strerror or error}") from error
-    finally:
-        partial.unlink(missing_ok=True)
     return count
 
 

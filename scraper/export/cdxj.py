@@ -58,13 +58,14 @@ class CdxjIndex:
         fields["mime"] = mime.split(";")[0].strip() or "unk"
         if record.rec_type == "revisit":
             fields["mime"] = "warc/revisit"
-        digest = headers.get_header("WARC-Payload-Digest") or ""
-        fields["digest"] = digest.split(":", 1)[-1]
+        # With its algorithm prefix, as pywb's indexer writes it.
+        fields["digest"] = headers.get_header("WARC-Payload-Digest") or ""
         fields.update(length=str(length), offset=str(offset), filename=self.warc.name)
         self.lines.append(f"{surt(url)} {timestamp} {json.dumps(fields)}\n")
 
-    def write(self) -> Path:
-        """Write the sorted index beside its WARC file; return its path."""
-        with self.path.open("w", encoding="utf-8") as out:
+    def write(self, target: Path | None = None) -> Path:
+        """Write the sorted index to *target* (default: beside its WARC file); return it."""
+        target = target or self.path
+        with target.open("w", encoding="utf-8") as out:
             out.writelines(sorted(self.lines))
-        return self.path
+        return target

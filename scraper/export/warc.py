@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 from scraper import __version__
 from scraper.export.cdxj import CdxjIndex
+from scraper.export.partial import WrittenAside
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Select
@@ -61,6 +62,7 @@ class WarcExport:
     responses: int = 0
     revisits: int = 0
     resources: int = 0
+    robots: int = 0
 
 
 def warc_paths(first: Path) -> Iterator[Path]:
@@ -109,7 +111,9 @@ class _Writer:
         info: dict[str, str],
         cdxj: bool,
         earlier: Callable[[Any], Any],
+        files: WrittenAside,
     ) -> None:
+        self.files = files
         self.names = warc_paths(first)
         self.cdxj = cdxj
         self.index: CdxjIndex | None = None
@@ -128,7 +132,7 @@ class _Writer:
         from warcio.warcwriter import WARCWriter
 
         path = next(self.names)
-        self.stream = path.open("wb")
+        self.stream = self.files.aside(path).open("wb")
         self.report.files.append(path)
         self.index = CdxjIndex(path) if self.cdxj else None
         self.writer = WARCWriter(self.stream, gzip=True, warc_version="1.1")
@@ -146,7 +150,8 @@ class _Writer:
         assert self.stream is not None
         self.stream.close()
         if self.index is not None:
-            self.report.indexes.append(self.index.write())
+            self.index.write(self.files.aside(self.index.path))
+            self.report.indexes.append(self.index.path)
 
     def close(self) -> None:
         if self.stream is None:
@@ -203,6 +208,26 @@ class _Writer:
             self.report.revisits += 1
         self._request(row, extra["WARC-Record-ID"], date)
         self._write(response)
+
+    def robots(self, host: Any) -> None:
+        """Write the robots.txt answer a crawl kept for *host* (a ``hosts`` row)."""
+        from warcio.statusandheaders import StatusAndHeaders
+
+        self._roll()
+        body = (host.robots_txt or "").encode("utf-8")
+        headers = [("Content-Type", "text/plain; charset=utf-8")]
+        headers.append(("Content-Length", str(len(body))))
+        status = int(host.robots_status)
+        record = self.writer.create_warc_record(
+            f"{host.host}/robots.txt",
+            "response",
+            payload=BytesIO(body),
+            length=len(body),
+            http_headers=StatusAndHeaders(f"{status} {_reason(status)}", headers, "HTTP/1.1"),
+            warc_headers_dict={"WARC-Date": _warc_date(host.robots_fetched_at)},
+        )
+        self._write(record)
+        self.report.robots += 1
 
     def _request(self, row: Any, response_id: str, date: str) -> None:
         from warcio.statusandheaders import StatusAndHeaders
@@ -306,13 +331,37 @@ def export_warc(
     statement = sa.select(raw_pages).order_by(raw_pages.c.id)
     if pages is not None:
         statement = statement.where(raw_pages.c.id.in_(pages))
-    with engine.connect() as conn:
-        writer = _Writer(out, max_size, info, cdxj, _earlier_capture(conn, pages))
+    with WrittenAside() as files, engine.connect() as conn:
+        writer = _Writer(out, max_size, info, cdxj, _earlier_capture(conn, pages), files)
         try:
+            hosts: set[str] = set()
             result = conn.execution_options(yield_per=200).execute(statement)
             for rows in result.partitions():
                 for row in rows:
                     writer.page(row, load_body(conn, row.body_sha256))
+                    hosts.add(_origin(row.final_url))
+            for host in _robots_answers(conn, None if pages is None else hosts):
+                writer.robots(host)
         finally:
             writer.close()
     return writer.report
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _robots_answers(conn: Connection, hosts: set[str] | None) -> list[Any]:
+    """The robots.txt answers kept in ``hosts`` (of *hosts* only, when given)."""
+    import sqlalchemy as sa
+
+    from scraper.schema.tables import hosts as table
+
+    statement = (
+        sa.select(table.c.host, table.c.robots_txt)
+        .add_columns(table.c.robots_status, table.c.robots_fetched_at)
+        .where(table.c.robots_status.is_not(None), table.c.robots_fetched_at.is_not(None))
+        .order_by(table.c.host)
+    )
+    return [row for row in conn.execute(statement) if hosts is None or row.host in hosts]

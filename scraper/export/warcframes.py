@@ -132,6 +132,8 @@ class _Gzip:
             if not rest.strip(b"\x00\r\n \t"):
                 return False
             if not rest.startswith(_GZIP_MAGIC):
+                if len(rest) < len(_GZIP_MAGIC) and _GZIP_MAGIC.startswith(rest):
+                    raise _Truncated("the file ends inside its gzip member")
                 raise _Damage("not a gzip member where one should start")
             self.inflater = zlib.decompressobj(wbits=31)
             self.member, self.in_member = self.next_in, 0
@@ -193,6 +195,8 @@ class _Gzip:
                 break
             if _END in out or inflater.eof:
                 break
+        if _END not in out:
+            return None  # the headers themselves are cut: no id to trust
         head = out.split(_END, 1)[0] + b"\r\n"
         found = re.search(rb"\r\nWARC-Record-ID:[ \t]*(\S+)\r\n", head, re.I)
         return found[1].decode("ascii", "replace") if found else None
