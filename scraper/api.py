@@ -149,14 +149,18 @@ def import_files(
     db: str | None = None,
     url: str | None = None,
     fetched_at: datetime | str | None = None,
+    fetched_at_from: str = "file",
     workers: int = 1,
 ) -> Iterator[Imported]:
     """Store saved pages (files, or folders of ``*.html``); yield one Imported per file.
 
-    *url* defaults to each page's canonical link; *fetched_at* (ISO 8601 text or an
-    aware datetime) to each file's modification time. Raises UsageError for a missing
-    path, a bad *url* or *fetched_at* before anything is stored, StoreError for the database.
-    With *workers* > 1, that many processes parse pages while this one writes.
+    *url* defaults to the URL the saving tool noted, else each page's canonical link;
+    *fetched_at* (ISO 8601 text or an aware datetime) to what the file says, else its
+    modification time (``scraper.store.files.TIME_RULES``; *fetched_at_from* is
+    ``file``, ``name`` or ``mtime``). Raises UsageError for a missing path, a bad *url*
+    or *fetched_at*, or a file name without a date under ``name``, before anything is
+    stored; StoreError for the database. With *workers* > 1, that many processes parse
+    pages while this one writes.
     """
     from scraper.store.engine import open_engine
     from scraper.store.files import check_page_url, expand_paths, import_paths, parse_fetched_at
@@ -166,7 +170,14 @@ def import_files(
     files = expand_paths(paths)
     engine = open_engine(database_url(db))
     try:
-        yield from import_paths(engine, files, url=url, fetched_at=moment, workers=workers)
+        yield from import_paths(
+            engine,
+            files,
+            url=url,
+            fetched_at=moment,
+            time_from=fetched_at_from,
+            workers=workers,
+        )
     finally:
         engine.dispose()
 

@@ -7,7 +7,8 @@ import itertools
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -177,7 +178,8 @@ def test_the_same_page_twice_adds_observations_only(engine: Engine) -> None:
     first = ingest_page(engine, fetched(name))
     assert (first.reviews_new, first.reviews_updated, first.reviews_unchanged) == (3, 0, 0)
     counts = {t.name: _count(engine, t) for t in (reviews, authors, tags, author_names, raw_bodies)}
-    second = ingest_page(engine, fetched(name))
+    later = CAPTURES[name] + timedelta(days=1)
+    second = ingest_page(engine, fetched(name, at=later))
     assert (second.reviews_new, second.reviews_updated, second.reviews_unchanged) == (0, 0, 3)
     assert second.raw_page_id != first.raw_page_id
     assert {
@@ -185,6 +187,10 @@ def test_the_same_page_twice_adds_observations_only(engine: Engine) -> None:
     } == (counts)
     assert _count(engine, raw_pages) == 2
     assert _count(engine, review_observations) == 6
+    # The same capture again (body, URL and time) is the raw page already stored.
+    again = ingest_page(engine, fetched(name, at=later))
+    assert (again.already_stored, again.raw_page_id) == (True, second.raw_page_id)
+    assert (_count(engine, raw_pages), _count(engine, review_observations)) == (2, 6)
 
 
 def test_updates_are_counted_only_for_newer_captures(engine: Engine) -> None:
@@ -315,7 +321,9 @@ def test_concurrent_ingest_of_overlapping_pages(db_url: str) -> None:
     def worker(shift: int) -> None:
         try:
             for page in pages[shift:] + pages[:shift]:
-                ingest_page(engine, page)
+                # Each thread's own captures of the same pages (one capture is one page).
+                moment = page.fetched_at + timedelta(seconds=shift)
+                ingest_page(engine, replace(page, fetched_at=moment))
         except BaseException as error:  # reported by the main thread
             failures.append(error)
 

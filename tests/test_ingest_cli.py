@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -9,7 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
@@ -132,7 +135,8 @@ def test_reparse_counts_fixed_errors(db_url: str) -> None:
             datetime(2021, 3, 2, tzinfo=UTC),
         )
         ingest_page(engine, page, parsed=ParseOutcome(None, ParseError("old parser bug")))
-        ingest_page(engine, page)
+        # A second capture (the same one again would be the same raw page).
+        ingest_page(engine, replace(page, fetched_at=datetime(2021, 3, 3, tzinfo=UTC)))
         seen: list[tuple[int, int]] = []
         report = reparse(engine, progress=lambda done, total: seen.append((done, total)))
         assert (report.pages, report.fixed_errors, report.new_errors) == (2, 1, 0)
@@ -320,3 +324,164 @@ def test_two_imports_of_the_same_files_at_once_store_each_capture_once(
     assert sum(stored) == 30, summaries  # each file stored by exactly one of them
     assert _half_and_stored(db_url) == ([], 30)
     _assert_each_capture_once(db_url, pages=30)
+
+
+def _stored_captures(db_url: str) -> list[tuple[str, datetime, int | None]]:
+    engine = open_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(
+                    raw_pages.c.final_url, raw_pages.c.fetched_at, raw_pages.c.status
+                ).order_by(raw_pages.c.fetched_at)
+            ).all()
+    finally:
+        engine.dispose()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def _copied_history(folder: Path) -> list[Path]:
+    """The history pages copied as a copy does: every file gets the copy's time."""
+    folder.mkdir()
+    copies = []
+    for source in sorted(HISTORY.glob("*.html")):
+        copy = folder / source.name
+        copy.write_bytes(source.read_bytes())
+        os.utime(copy, (1_700_000_000, 1_700_000_000))
+        copies.append(copy)
+    return copies
+
+
+def test_copied_files_keep_the_dates_in_their_names(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _copied_history(tmp_path / "copies")
+    argv = ["import", str(tmp_path / "copies"), "--db", db_url, "--fetched-at-from", "name"]
+    assert main(argv) == ExitCode.OK
+    assert "nearly the same modification time" not in capsys.readouterr().err
+    assert [moment for _, moment, _ in _stored_captures(db_url)] == [
+        datetime(2021, 3, 1, tzinfo=UTC),
+        datetime(2022, 5, 1, tzinfo=UTC),
+        datetime(2026, 2, 1, tzinfo=UTC),
+    ]
+    # The newest values are the 2026 capture's, whatever order the files came in.
+    exported = {}
+    for record in json.loads("[" + ",".join(_export_lines(db_url)) + "]"):
+        exported[record["mal_id"]] = (record["user"]["username"], record["score"])
+    assert exported[900001] == ("Marrow-Finch", 7)
+
+
+def _export_lines(db_url: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "scraper", "export", "--db", db_url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.splitlines()
+
+
+def test_a_folder_of_copies_is_warned_about_and_a_name_without_a_date_refused(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copies = _copied_history(tmp_path / "copies")
+    assert main(["import", str(tmp_path / "copies"), "--db", sqlite_url]) == ExitCode.OK
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "the 3 files of" in err
+    assert "all carry nearly the same modification time, as copies do" in err
+    moment = datetime.fromtimestamp(1_700_000_000, UTC)
+    assert [m for _, m, _ in _stored_captures(sqlite_url)] == [moment] * 3
+    # --fetched-at-from name with a file whose name holds no date: nothing is stored.
+    undated = copies[0].with_name("saved-page.html")
+    copies[0].rename(undated)
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    argv = ["import", str(tmp_path / "copies"), "--db", other, "--fetched-at-from", "name"]
+    assert main(argv) == ExitCode.USAGE
+    assert "saved-page.html: --fetched-at-from name: no date in the file name" in (
+        capsys.readouterr().err
+    )
+    assert _scalar(other, "SELECT count(*) FROM raw_pages") == 0
+
+
+def test_a_page_saved_with_its_http_head_keeps_the_servers_date(
+    db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    from siteserver import Reply, serve
+
+    wget = shutil.which("wget")
+    if wget is None:
+        pytest.skip("wget is not installed")
+    page = HISTORY / "anime-91234-reviews-2022-05-legacy.html"
+    saved = tmp_path / "saved.html"
+    with serve() as site:
+        site.route("/anime/91234/x/reviews", Reply.html(page.read_bytes()))
+        subprocess.run(
+            [
+                wget,
+                "--quiet",
+                "--save-headers",
+                "-O",
+                str(saved),
+                site.url("/anime/91234/x/reviews"),
+            ],
+            check=True,
+            timeout=60,
+        )
+    head, _, body = saved.read_bytes().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.") and body == page.read_bytes()
+    date = next(line for line in head.decode().splitlines() if line.startswith("Date:"))
+    served = parsedate_to_datetime(date.removeprefix("Date:").strip())
+    os.utime(saved, (1_000_000_000, 1_000_000_000))  # a copy's time, to be ignored
+    assert main(["import", str(saved), "--db", db_url]) == ExitCode.OK
+    assert "raw page 1 (entry_reviews" in capsys.readouterr().out
+    assert _stored_captures(db_url) == [(PAGE_URL, served, 200)]
+    engine = open_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            stored = connection.execute(
+                sa.select(raw_pages.c.headers, raw_pages.c.body_sha256)
+            ).one()
+    finally:
+        engine.dispose()
+    assert ["Content-Type", "text/html; charset=utf-8"] in stored.headers
+    assert stored.body_sha256 == hashlib.sha256(body).hexdigest()  # the body after the head
+
+
+@pytest.mark.parametrize(
+    ("note", "url", "captured"),
+    [
+        (
+            "<!--\n Page saved with SingleFile \n url: {url} \n"
+            " saved date: Tue Mar 04 2025 16:31:24 GMT+0100 (Central European Standard Time)\n-->",
+            PAGE_URL + "?p=2",
+            datetime(2025, 3, 4, 15, 31, 24, tzinfo=UTC),
+        ),
+        (
+            '<meta name="savepage-url" content="{url}">\n'
+            '<meta name="savepage-date" content="Sat Nov 01 2025 08:00:00 GMT-0500 (EST)">',
+            PAGE_URL + "?p=3",
+            datetime(2025, 11, 1, 13, 0, 0, tzinfo=UTC),
+        ),
+        ("<!-- saved from url=(0071){url} -->", PAGE_URL + "?p=4", None),
+    ],
+)
+def test_a_saving_tools_note_gives_the_url_and_capture_time(
+    sqlite_url: str, tmp_path: Path, note: str, url: str, captured: datetime | None
+) -> None:
+    text = (HISTORY / "anime-91234-reviews-2026-02.html").read_text(encoding="utf-8")
+    saved = tmp_path / "saved.html"
+    saved.write_text(text.replace("<head>", "<head>" + note.format(url=url), 1), encoding="utf-8")
+    os.utime(saved, (1_000_000_000, 1_000_000_000))
+    assert main(["import", str(saved), "--db", sqlite_url]) == ExitCode.OK
+    mtime = datetime.fromtimestamp(1_000_000_000, UTC)
+    assert _stored_captures(sqlite_url) == [(url, captured or mtime, None)]
+    # --fetched-at-from mtime ignores what the file says; --fetched-at overrides all.
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert main(["import", str(saved), "--db", other, "--fetched-at-from", "mtime"]) == 0
+    given = f"sqlite:///{tmp_path / 'given.db'}"
+    argv = ["import", str(saved), "--db", given, "--fetched-at", "2020-01-01T00:00:00Z"]
+    assert main([*argv, "--fetched-at-from", "name"]) == 0
+    assert _stored_captures(other) == [(url, mtime, None)]
+    assert _stored_captures(given) == [(url, datetime(2020, 1, 1, tzinfo=UTC), None)]

@@ -9,10 +9,14 @@ are still stored, named on stderr, and make the exit code 3.
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, add_db_option, number, warn
+from scraper.store.saved import TIME_FROM, TIME_RULES
 
 __all__ = ["register", "run_import", "run_reparse"]
 
@@ -24,11 +28,12 @@ def register(subparsers: Any) -> None:
         "import",
         help="store saved pages (files or folders of *.html) in the archive",
         description="Store saved review pages as raw pages with their review records, as "
-        "if they had been fetched. The page's own canonical link gives its URL unless "
-        "--url is given; its capture time is --fetched-at, else the file's modification "
-        "time. A page that fails to parse is still stored raw; it is named on stderr and "
-        "makes the exit code 3.",
-        example="reviews import saved/ --fetched-at 2022-10-01T12:00:00Z --db reviews.db",
+        "if they had been fetched. URL: --url, else the one the saving tool noted in the "
+        "page (SingleFile, Save Page WE, a browser's 'saved from url'), else the page's "
+        f"canonical link. {TIME_RULES} The same file with the same capture time is stored "
+        "once, however many times it is imported. A page that fails to parse is still "
+        "stored raw; it is named on stderr and makes the exit code 3.",
+        example="reviews import saved/ --fetched-at-from name --db reviews.db",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a saved page or a folder")
     parser.add_argument("--url", default=None, help="the URL the page(s) were saved from")
@@ -37,6 +42,14 @@ def register(subparsers: Any) -> None:
         default=None,
         metavar="TIME",
         help="when the page(s) were captured, ISO 8601 (no zone means UTC)",
+    )
+    parser.add_argument(
+        "--fetched-at-from",
+        choices=TIME_FROM,
+        default="file",
+        help="where capture times come from when --fetched-at is not given: what the "
+        "file says, else its modification time (file, the default); the date in the "
+        "file name (name); the modification time only (mtime)",
     )
     parser.add_argument(
         "--jobs",
@@ -68,9 +81,17 @@ def run_import(args: argparse.Namespace) -> int:
 
     pages = failed = new = updated = unchanged = again = 0
     items = import_files(
-        args.paths, db=args.db, url=args.url, fetched_at=args.fetched_at, workers=args.jobs
+        args.paths,
+        db=args.db,
+        url=args.url,
+        fetched_at=args.fetched_at,
+        fetched_at_from=args.fetched_at_from,
+        workers=args.jobs,
     )
+    by_mtime: dict[Path, list[datetime]] = defaultdict(list)
     for item in items:
+        if item.time_source == "mtime" and item.fetched_at is not None:
+            by_mtime[item.path.parent].append(item.fetched_at)
         report = item.report
         if report is None:
             failed += 1
@@ -94,12 +115,28 @@ def run_import(args: argparse.Namespace) -> int:
         if report.error is not None:
             failed += 1
             warn("import", f"{item.path}: stored raw, but: {report.error}")
+    _warn_copies(by_mtime)
     print(
         f"stored {pages} pages: {new} new, {updated} updated, {unchanged} unchanged reviews"
         + (f"; {again} already stored" if again else "")
         + (f"; {failed} pages failed" if failed else "")
     )
     return ExitCode.PAGE_ERRORS if failed else ExitCode.OK
+
+
+def _warn_copies(by_mtime: dict[Path, list[datetime]]) -> None:
+    """One line per folder whose files took modification times that look like a copy's."""
+    from scraper.store.files import looks_copied
+
+    for folder, times in by_mtime.items():
+        if looks_copied(times):
+            warn(
+                "import",
+                f"warning: the {len(times)} files of {folder} that do not say when they were "
+                "captured all carry nearly the same modification time, as copies do: their "
+                "capture times are probably the copy's (give --fetched-at or "
+                "--fetched-at-from name)",
+            )
 
 
 def run_reparse(args: argparse.Namespace) -> int:

@@ -1,9 +1,20 @@
 """Importing saved pages from disk: the same store path as a fetch, with ``source="file"``.
 
-A saved page has no HTTP exchange behind it: its URL comes from ``--url`` or from
-the page's own canonical link (a ``file://`` URL when it has none), and its
-capture time from ``--fetched-at`` or else the file's modification time, which is
-when the browser or tool saved it.
+A saved page's capture is read from what the file says (``scraper.store.saved``):
+its URL from ``--url``, else the note its saving tool left (SingleFile, Save Page
+WE, a browser's "saved from url"), else the page's own canonical link, else a
+``file://`` URL. Its capture time, first match wins (``TIME_RULES``):
+
+1. ``--fetched-at``, for every file;
+2. with ``--fetched-at-from name``, the date in the file name (``NAME_PATTERNS``);
+   a file without one is refused before anything is stored;
+3. the ``Date:`` of a saved HTTP response head (``wget --save-headers``), whose
+   status and headers are stored with the page and the body after it is the page;
+4. the date its saving tool wrote in it (SingleFile's ``saved date``, Save Page
+   WE's ``savepage-date``);
+5. the file's modification time (``--fetched-at-from mtime`` goes straight here),
+   which a copy replaces with the copy's time: ``looks_copied`` tells when the
+   files of a folder that took it all carry nearly the same one.
 
 Parsing is the slow step, so a large import parses in worker processes while this
 process writes pages in order, each in its own transaction as ``ingest_page`` does.
@@ -25,11 +36,22 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
+from scraper.config import ImportSettings
 from scraper.errors import ScraperError, UsageError
 from scraper.records import FetchedPage
 from scraper.store.ingest import IngestReport, ParseOutcome, ingest_page, parse_fetched
+from scraper.store.saved import TIME_FROM, TIME_RULES, SavedPage, date_in_name, read_saved
 
-__all__ = ["Imported", "check_page_url", "expand_paths", "import_paths", "parse_fetched_at"]
+__all__ = [
+    "TIME_FROM",
+    "TIME_RULES",
+    "Imported",
+    "check_page_url",
+    "expand_paths",
+    "import_paths",
+    "looks_copied",
+    "parse_fetched_at",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +66,9 @@ class Imported:
     url: str | None
     report: IngestReport | None
     error: ScraperError | None
+    #: The capture time given to the page, and where it came from ("mtime", ...).
+    fetched_at: datetime | None = None
+    time_source: str | None = None
 
 
 def parse_fetched_at(value: str) -> datetime:
@@ -87,34 +112,67 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+def looks_copied(times: Sequence[datetime], settings: ImportSettings | None = None) -> bool:
+    """Whether modification *times* of one folder's files look like a copy's: enough
+    files, all within a few seconds (``ImportSettings.copy_mtime_spread``)."""
+    settings = settings or ImportSettings()
+    if len(times) < settings.copy_min_files:
+        return False
+    return (max(times) - min(times)).total_seconds() <= settings.copy_mtime_spread
+
+
 def import_paths(
     engine: Engine,
     files: Sequence[Path],
     *,
     url: str | None = None,
     fetched_at: datetime | None = None,
+    time_from: str = "file",
     workers: int = 1,
 ) -> Iterator[Imported]:
     """Store each file as a raw page with its records; yield one Imported per file, in order.
 
+    Capture times follow the module's rules (*time_from* is ``--fetched-at-from``).
     With *workers* > 1, that many processes parse pages while this process writes,
     one transaction per page (it pays off on free cores and hundreds of files). A
     file that cannot be read is yielded with its error and the next one runs.
-    Raises StoreError when the database refuses a page.
+    Raises UsageError before anything is stored when *time_from* is ``name`` and a
+    file name holds no date; StoreError when the database refuses a page.
     """
+    if time_from not in TIME_FROM:
+        raise UsageError(f"--fetched-at-from: {time_from!r} is not one of {', '.join(TIME_FROM)}")
+    named: dict[Path, datetime] = {}
+    if fetched_at is None and time_from == "name":
+        for path in files:
+            moment = date_in_name(path.name)
+            if moment is None:
+                raise UsageError(
+                    f"{path}: --fetched-at-from name: no date in the file name "
+                    "(e.g. 2022-10-01, 2022-10-01T12-00-00, 20221001120000)"
+                )
+            named[path] = moment
     jobs = [(path, url) for path in files]
     parsed = _parallel(_parse_file, jobs, workers) if workers > 1 else map(_parse_file, jobs)
     for item in parsed:
         try:
             # Read again here rather than ship the bytes back from a worker process.
-            body = item.path.read_bytes() if item.outcome is not None else b""
+            saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
         except OSError as failure:
             item = _Parsed(item.path, item.modified, None, failure.strerror or str(failure))
-        if item.outcome is None:
+            saved = None
+        if item.outcome is None or saved is None:
             error = UsageError(f"{item.path}: cannot read: {item.read_error}")
             yield Imported(item.path, url, None, error)
             continue
-        yield _store(engine, item, body, item.outcome, url, fetched_at or item.modified)
+        if fetched_at is not None:
+            moment, source = fetched_at, "--fetched-at"
+        elif item.path in named:
+            moment, source = named[item.path], "its file name"
+        elif time_from == "file" and saved.fetched_at is not None:
+            moment, source = saved.fetched_at, saved.time_source or "the file"
+        else:
+            moment, source = item.modified, "mtime"
+        yield _store(engine, item, saved, item.outcome, url, moment, source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,11 +188,18 @@ class _Parsed:
 def _parse_file(job: tuple[Path, str | None]) -> _Parsed:
     path, url = job
     try:
-        body = path.read_bytes()
+        saved = read_saved(path.read_bytes())
         modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     except OSError as error:
         return _Parsed(path, datetime.now(UTC), None, error.strerror or str(error))
-    return _Parsed(path, modified, parse_fetched(body, url, None))
+    charset = _charset(saved.headers)
+    return _Parsed(path, modified, parse_fetched(saved.body, url or saved.url, charset))
+
+
+def _charset(headers: Sequence[tuple[str, str]]) -> str | None:
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    _, found, charset = content_type.partition("charset=")
+    return charset.strip().strip('"').split(";")[0] or None if found else None
 
 
 def _parallel(
@@ -199,22 +264,23 @@ def _exit_with_parent(parent: int) -> None:
 def _store(
     engine: Engine,
     item: _Parsed,
-    body: bytes,
+    saved: SavedPage,
     outcome: ParseOutcome,
     url: str | None,
     fetched_at: datetime,
+    time_source: str,
 ) -> Imported:
-    page_url = url or (outcome.result.url if outcome.result is not None else None)
+    page_url = url or saved.url or (outcome.result.url if outcome.result is not None else None)
     page_url = page_url or item.path.resolve().as_uri()
     if outcome.error is not None:
         outcome.error.url = outcome.error.url or page_url
     page = FetchedPage(
         requested_url=page_url,
         final_url=page_url,
-        status=None,
-        headers=(),
-        body=body,
+        status=saved.status,
+        headers=saved.headers,
+        body=saved.body,
         fetched_at=fetched_at,
     )
     report = ingest_page(engine, page, source="file", parsed=outcome)
-    return Imported(item.path, page_url, report, report.error)
+    return Imported(item.path, page_url, report, report.error, fetched_at, time_source)
