@@ -22,6 +22,7 @@ __all__ = [
     "archive_stats",
     "crawl",
     "db_info",
+    "export_parquet",
     "export_records",
     "export_warc",
     "import_files",
@@ -337,6 +338,7 @@ def run_schedule(jobs_path: str | None = None) -> None:
 
 from scraper.export.facade import (  # noqa: E402  (re-exported; light to import)
     archive_stats,
+    export_parquet,
     export_records,
     export_warc,
     import_warc,

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from test_query_pages import build_archive, expected_records
 
 from scraper.cli import ExitCode, main
-from scraper.export.tabular import CSV_COLUMNS, TAG_SEPARATOR
+from scraper.export.tabular import CSV_COLUMNS
 from scraper.records import FetchedPage
 from scraper.sites.mal.archive import SCORE_KINDS
 from scraper.sites.mal.v1 import REACTION_KINDS
@@ -77,7 +77,7 @@ def _from_csv(row: dict[str, str]) -> dict[str, object]:
         },
         "date": row["date"],
         "score": int(row["score"]),
-        "tags": row["tags"].split(TAG_SEPARATOR) if row["tags"] else [],
+        "tags": json.loads(row["tags"]),
         "is_spoiler": row["is_spoiler"] == "true",
         "is_preliminary": row["is_preliminary"] == "true",
         "episodes_watched": number(row["episodes_watched"]),
@@ -110,9 +110,8 @@ def test_csv_round_trip(db_url: str, tmp_path: Path) -> None:
     build_archive(db_url).dispose()
     out = tmp_path / "reviews.csv"
     assert main(["export", "--db", db_url, "--format", "csv", "--out", str(out)]) == 0
-    raw = out.read_bytes()
-    assert raw.startswith(b"\xef\xbb\xbf")  # BOM: spreadsheets detect UTF-8
-    with out.open(encoding="utf-8-sig", newline="") as stream:
+    assert not out.read_bytes().startswith(b"\xef\xbb\xbf")  # no BOM unless --bom
+    with out.open(encoding="utf-8", newline="") as stream:
         reader = csv.DictReader(stream)
         assert tuple(reader.fieldnames or ()) == CSV_COLUMNS
         rows = list(reader)

@@ -28,18 +28,28 @@ def register(subparsers: Any) -> None:
     parser = add_command(
         subparsers,
         "export",
-        help="write reviews as JSON Lines or CSV, or raw pages as WARC",
+        help="write reviews as JSON Lines, CSV or Parquet, or raw pages as WARC",
         description="Export the archive: contract records (jsonl), a spreadsheet (csv), "
+        "a typed table for pandas/polars/DuckDB (parquet: nested fields as structs and "
+        "lists, dates as UTC timestamps, integers stay integers), "
         "or the stored raw pages as WARC files (warc: request/response pairs, revisits "
         "for repeated bodies, a new file at --max-size). Filters select reviews; for "
         "WARC, the raw pages those reviews were seen on.",
         example="reviews export --format jsonl --history --out reviews.jsonl",
     )
     add_db_option(parser)
-    parser.add_argument("--format", choices=("jsonl", "csv", "warc"), default="jsonl")
-    parser.add_argument("--out", metavar="FILE", help="output file (default: stdout; warc: needed)")
+    parser.add_argument("--format", choices=("jsonl", "csv", "parquet", "warc"), default="jsonl")
     parser.add_argument(
-        "--history", action="store_true", help="jsonl: add every capture as 'observations'"
+        "--out", metavar="FILE", help="output file (default: stdout; parquet, warc: needed)"
+    )
+    parser.add_argument(
+        "--history",
+        action="store_true",
+        help="jsonl, parquet: add every capture as 'observations' (what it said, its tags, "
+        "sub-scores and the raw page it was read from)",
+    )
+    parser.add_argument(
+        "--bom", action="store_true", help="csv: start with a byte-order mark (for Excel)"
     )
     parser.add_argument(
         "--max-size", metavar="SIZE", default="1G", help="warc: start a new file past SIZE"
@@ -55,11 +65,13 @@ def _records(args: argparse.Namespace) -> int:
     from scraper import api
 
     query = query_from_args(args)
+    if args.out is None and args.format == "parquet":
+        raise UsageError("--format parquet needs --out FILE (Parquet is binary)")
     if args.out is None:
         out = utf8_stdout()
         try:
             count = api.export_records(
-                args.db, out, format=args.format, query=query, history=args.history
+                args.db, out, format=args.format, query=query, history=args.history, bom=args.bom
             )
         finally:
             out.flush()
@@ -70,9 +82,13 @@ def _records(args: argparse.Namespace) -> int:
     try:
         # Written aside then renamed: an interrupted export never looks complete.
         files = WrittenAside()
+        if args.format == "parquet":
+            with files:
+                aside = files.aside(Path(args.out))
+                return api.export_parquet(args.db, aside, query=query, history=args.history)
         with files, files.aside(Path(args.out)).open("w", encoding="utf-8", newline="") as out:
             count = api.export_records(
-                args.db, out, format=args.format, query=query, history=args.history
+                args.db, out, format=args.format, query=query, history=args.history, bom=args.bom
             )
     except OSError as error:
         raise UsageError(f"--out {args.out}: {error.strerror or error}") from error
@@ -89,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None:
         raise UsageError("--format warc needs --out FILE (WARC files are binary and roll over)")
     if args.history:
-        raise UsageError("--history needs --format jsonl")
+        raise UsageError("--history needs --format jsonl or parquet")
     query = query_from_args(args)
     try:
         report = api.export_warc(

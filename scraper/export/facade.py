@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "archive_stats",
+    "export_parquet",
     "export_records",
     "export_warc",
     "import_warc",
@@ -56,19 +57,34 @@ def export_records(
     format: str = "jsonl",
     query: ReviewQuery | None = None,
     history: bool = False,
+    bom: bool = False,
 ) -> int:
     """Write the selected reviews to *out* as ``jsonl`` or ``csv``; return how many.
 
+    With *bom*, CSV starts with a byte-order mark (for Excel).
     Raises UsageError for an unknown format, or *history* with CSV.
     """
     from scraper.export.tabular import write_csv, write_jsonl
 
     if format not in ("jsonl", "csv"):
         raise UsageError(f"--format: {format!r} is not jsonl or csv")
-    if history and format != "jsonl":
-        raise UsageError("--history needs --format jsonl (CSV has no place for a history)")
+    if history and format == "csv":
+        raise UsageError("--history needs --format jsonl or parquet (CSV has no place for it)")
     records = query_reviews(db, query, history=history)
-    return write_jsonl(records, out) if format == "jsonl" else write_csv(records, out)
+    return write_jsonl(records, out) if format == "jsonl" else write_csv(records, out, bom=bom)
+
+
+def export_parquet(
+    db: str | None, out: Path, *, query: ReviewQuery | None = None, history: bool = False
+) -> int:
+    """Write the selected reviews to the Parquet file *out*; return how many.
+
+    Reads the selection twice (its schema, then its rows), in constant memory.
+    Raises UsageError when pyarrow is missing, StoreError when the database fails.
+    """
+    from scraper.export.parquet import write_parquet
+
+    return write_parquet(lambda: query_reviews(db, query, history=history), out)
 
 
 def export_warc(

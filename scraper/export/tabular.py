@@ -3,9 +3,10 @@
 Both take any iterable of contract records and write them as they come, so an
 export of millions of reviews holds one record in memory at a time.
 
-CSV is for spreadsheets: UTF-8 with a byte-order mark (so Excel detects the
-encoding), one header row, nested objects flattened into their own columns,
-tags joined with "; ". The first columns are the registered sites' own
+CSV is for spreadsheets and data tools: UTF-8 (a byte-order mark only when asked
+for, as Excel wants it: Python's csv module and pandas would read it into the first
+column's name), one header row, nested objects flattened into their own columns,
+tags as a JSON array, the same text as ``reviews_view.tags``. The first columns are the registered sites' own
 (``Site.csv_columns``: a site's own record keys), empty for other sites' records;
 then the v2 keys every record has (``V2_COLUMNS``), a name already given once
 (``url``, ``date``, ``tags``) not repeated.
@@ -21,9 +22,7 @@ from typing import IO, Any
 from scraper.jsontext import record_text
 from scraper.sites import SITES, site_for_record
 
-__all__ = ["CSV_COLUMNS", "TAG_SEPARATOR", "V2_COLUMNS", "csv_row", "write_csv", "write_jsonl"]
-
-TAG_SEPARATOR = "; "
+__all__ = ["CSV_COLUMNS", "V2_COLUMNS", "csv_row", "tags_cell", "write_csv", "write_jsonl"]
 
 #: The v2 keys, flattened: every record has them, whatever its site.
 V2_COLUMNS: tuple[str, ...] = (
@@ -89,11 +88,16 @@ def _v2_cells(record: Mapping[str, Any]) -> dict[str, Any]:
         "rating_value": rating.get("value"),
         "rating_best": rating.get("best"),
         "rating_worst": rating.get("worst"),
-        "tags": TAG_SEPARATOR.join(record.get("tags") or ()),
+        "tags": tags_cell(record.get("tags")),
         "reactions": json.dumps(reactions, ensure_ascii=False) if reactions else None,
         "body": record.get("body"),
         "source": record.get("source"),
     }
+
+
+def tags_cell(tags: Iterable[str] | None) -> str:
+    """Return tags as one cell: a JSON array, as the view (``reviews_view.tags``) has them."""
+    return json.dumps(list(tags or ()), ensure_ascii=False)
 
 
 def csv_row(record: Mapping[str, Any]) -> list[Any]:
@@ -103,9 +107,10 @@ def csv_row(record: Mapping[str, Any]) -> list[Any]:
     return [_cell(values.get(column)) for column in CSV_COLUMNS]
 
 
-def write_csv(records: Iterable[Mapping[str, Any]], out: IO[str], *, bom: bool = True) -> int:
+def write_csv(records: Iterable[Mapping[str, Any]], out: IO[str], *, bom: bool = False) -> int:
     """Write a header row then one row per record; return the number of records.
 
+    With *bom*, the text starts with a byte-order mark (Excel's cue for UTF-8).
     *out* must be opened with ``newline=""`` (the csv module writes CRLF line ends
     and keeps line breaks inside quoted review text).
     """

@@ -418,7 +418,9 @@ def _tags_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]
 def observation_dict(row: Any, site: SiteRules) -> dict[str, Any]:
     """Return one history entry from a ``review_observations`` row: ``observed_at``,
     the site's own keys (``site.history_keys``), then ``rating`` (the value),
-    ``author_name``, ``reactions``, ``body_sha256``, ``tags`` and ``extra``."""
+    ``author_name``, ``reactions``, ``body_sha256``, ``tags``, ``extra`` (a site's own
+    fields, such as sub-scores) and ``raw_page``: the page it was read from (the row
+    joined by ``observed_on``)."""
     generic = {
         "rating": _number(row.rating_value),
         "author_name": row.author_name,
@@ -426,6 +428,7 @@ def observation_dict(row: Any, site: SiteRules) -> dict[str, Any]:
         "body_sha256": row.body_sha256,
         "tags": row.tags,
         "extra": row.extra,
+        "raw_page": raw_page_dict(row),
     }
     entry: dict[str, Any] = {"observed_at": row.observed_at.isoformat()}
     entry.update(site.history_keys(generic))
@@ -437,6 +440,22 @@ def _number(value: float | None) -> int | float | None:
     return int(value) if value is not None and float(value).is_integer() else value
 
 
+def raw_page_dict(row: Any) -> dict[str, Any]:
+    """The raw page an observation was read from: ``{id, url, fetched_at}``."""
+    fetched_at = row.page_fetched_at.isoformat()
+    return {"id": row.raw_page_id, "url": row.page_url, "fetched_at": fetched_at}
+
+
+def observed_on(statement: Select[Any]) -> Select[Any]:
+    """Add each observation's raw page (URL, capture time) to a select of observations."""
+    from scraper.schema.tables import raw_pages
+    from scraper.schema.tables import review_observations as obs
+
+    return statement.add_columns(
+        raw_pages.c.final_url.label("page_url"), raw_pages.c.fetched_at.label("page_fetched_at")
+    ).join_from(obs, raw_pages, raw_pages.c.id == obs.c.raw_page_id)
+
+
 def _observations_by_review(
     conn: Connection, ids: Sequence[int], sites: dict[int, SiteRules]
 ) -> dict[int, list[Any]]:
@@ -446,7 +465,7 @@ def _observations_by_review(
 
     found: dict[int, list[Any]] = defaultdict(list)
     rows = conn.execute(
-        sa.select(obs)
+        observed_on(sa.select(obs))
         .where(obs.c.review_id.in_(ids))
         .order_by(obs.c.review_id, obs.c.observed_at, obs.c.id)
     )

@@ -1,0 +1,193 @@
+"""Exports for data tools: Parquet read back by pandas with the right dtypes, CSV that
+Python's csv module reads as it is, and a history that says what each capture held."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from test_query_pages import build_archive
+
+from scraper.cli import ExitCode, main
+from scraper.schema.tables import raw_pages
+from scraper.store.engine import open_engine
+
+pa = pytest.importorskip("pyarrow")
+pd = pytest.importorskip("pandas")
+pq = pytest.importorskip("pyarrow.parquet")
+
+HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
+
+
+def _archive(db_url: str) -> None:
+    """Three dated captures of one page (legacy and current) and three more entries."""
+    assert main(["import", str(HISTORY), "--db", db_url, "--fetched-at-from", "name"]) == 0
+    build_archive(db_url).dispose()
+
+
+def _jsonl(db_url: str, *extra: str) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "scraper", "export", "--db", db_url, *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).astimezone(UTC)
+
+
+def _as_exported(row: dict[str, Any]) -> dict[str, Any]:
+    """A Parquet row turned back into the JSON record it came from."""
+    row = dict(row)
+    assert row.pop("date").isoformat() == _utc(row["date_text"]).isoformat()
+    row["date"] = row.pop("date_text")
+    for observation in row.get("observations") or ():
+        observation["observed_at"] = observation["observed_at"].isoformat()
+        page = observation["raw_page"]
+        page["fetched_at"] = page["fetched_at"].isoformat()
+        # A struct has every key any record had; a record's own object only its own.
+        for key in ("reactions", "scores"):
+            if observation[key] is not None:
+                observation[key] = {k: v for k, v in observation[key].items() if v is not None}
+    for key in ("reactions", "scores"):
+        if row.get(key) is not None:
+            row[key] = {k: v for k, v in row[key].items() if v is not None}
+    return row
+
+
+def test_parquet_holds_the_records_typed_and_reads_back_in_pandas(
+    db_url: str, tmp_path: Path
+) -> None:
+    _archive(db_url)
+    out = tmp_path / "reviews.parquet"
+    argv = ["export", "--db", db_url, "--format", "parquet", "--history", "--out", str(out)]
+    assert main(argv) == 0
+    assert not out.with_name("reviews.parquet.partial").exists()
+    records = _jsonl(db_url, "--history")
+    table = pq.read_table(out)
+    assert len(records) == table.num_rows == 10
+    assert [_as_exported(row) for row in table.to_pylist()] == records
+    schema = table.schema
+    assert schema.field("date").type == pa.timestamp("us", tz="UTC")
+    assert schema.field("tags").type == pa.list_(pa.string())
+    assert pa.types.is_struct(schema.field("entry").type)
+    history = schema.field("observations").type.value_type
+    assert history.field("observed_at").type == pa.timestamp("us", tz="UTC")
+    assert history.field("helpful_count").type == pa.int64()
+    assert history.field("raw_page").type.field("fetched_at").type == pa.timestamp("us", tz="UTC")
+    for backend in ("numpy_nullable", "pyarrow"):
+        frame = pd.read_parquet(out, dtype_backend=backend)
+        dtypes = {name: str(dtype) for name, dtype in frame.dtypes.items()}
+        integer, boolean = (
+            ("Int64", "boolean")
+            if backend == "numpy_nullable"
+            else (
+                "int64[pyarrow]",
+                "bool[pyarrow]",
+            )
+        )
+        # Nullable integers stay integers (CSV gives pandas floats for these).
+        assert frame["episodes_watched"].isna().any() and frame["episodes_watched"].notna().any()
+        assert dtypes["episodes_watched"] == dtypes["mal_id"] == dtypes["score"] == integer
+        assert dtypes["is_spoiler"] == dtypes["is_preliminary"] == boolean
+        assert dtypes["date"] in ("datetime64[us, UTC]", "timestamp[us, tz=UTC][pyarrow]")
+        by_id = frame.set_index("mal_id")
+        assert int(by_id.loc[900003, "episodes_watched"]) == 3
+        assert list(by_id.loc[900001, "tags"]) == ["Recommended"]
+        assert by_id.loc[900001, "entry"]["title"] == "Paper Lanterns of Kestrel Bay"
+
+
+def test_parquet_export_streams_in_batches_with_flat_memory(tmp_path: Path) -> None:
+    # In a fresh process: Arrow's pool reports its own high-water mark.
+    script = """
+import sys, tracemalloc
+from pathlib import Path
+import pyarrow as pa, pyarrow.parquet as pq
+from scraper.export.parquet import write_parquet
+
+def records(count):
+    for n in range(count):
+        yield {"site": "example.org", "id": str(n), "rating": {"value": n % 5 + 1, "best": 5},
+               "body": ("word%d " % n) * 400, "tags": ["a"] if n % 2 else [],
+               "votes": None if n % 3 else n, "date": "2024-01-02"}
+
+write_parquet(lambda: records(1500), Path(sys.argv[1]) / "warm.parquet")  # first-use costs
+peaks = []
+for count in (4000, 40000):
+    out = Path(sys.argv[1]) / f"{count}.parquet"
+    tracemalloc.start()
+    written = write_parquet(lambda: records(count), out)
+    peaks.append(tracemalloc.get_traced_memory()[1])
+    tracemalloc.stop()
+    assert written == count == pq.read_metadata(out).num_rows
+    assert pq.read_metadata(out).num_row_groups == count // 1000
+print(peaks[0], peaks[1], pa.default_memory_pool().max_memory())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    small, large, arrow_peak = (int(value) for value in done.stdout.split())
+    # Ten times the records (about 110 MB of text) within the same memory.
+    assert large < small * 1.5, (small, large)
+    assert large < 40_000_000 and arrow_peak < 60_000_000, (large, arrow_peak)
+
+
+def test_csv_has_no_byte_order_mark_unless_asked_and_tags_as_a_json_array(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    _archive(sqlite_url)
+    plain, excel = tmp_path / "plain.csv", tmp_path / "excel.csv"
+    assert main(["export", "--db", sqlite_url, "--format", "csv", "--out", str(plain)]) == 0
+    argv = ["export", "--db", sqlite_url, "--format", "csv", "--bom", "--out", str(excel)]
+    assert main(argv) == 0
+    assert excel.read_bytes() == b"\xef\xbb\xbf" + plain.read_bytes()
+    with plain.open(encoding="utf-8", newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    assert next(iter(rows[0])) == "mal_id"  # no '\ufeffmal_id'
+    tags = {int(row["mal_id"]): json.loads(row["tags"]) for row in rows}
+    assert tags == {record["mal_id"]: record["tags"] for record in _jsonl(sqlite_url)}
+    assert tags[5001] == ["Recommended", "Well-written"]
+
+
+def test_history_says_what_each_capture_held_and_where_it_was_read(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["import", str(HISTORY), "--db", db_url, "--fetched-at-from", "name"]) == 0
+    capsys.readouterr()
+    history = {r["mal_id"]: r["observations"] for r in _jsonl(db_url, "--history")}[900001]
+    assert [o["tags"] for o in history] == [[], [], ["Recommended"]]
+    assert [o["scores"]["story"] if o["scores"] else None for o in history] == [6, 7, None]
+    engine = open_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            pages = conn.execute(
+                sa.select(raw_pages.c.id, raw_pages.c.final_url, raw_pages.c.fetched_at).order_by(
+                    raw_pages.c.fetched_at
+                )
+            ).all()
+    finally:
+        engine.dispose()
+    assert [o["raw_page"] for o in history] == [
+        {"id": page.id, "url": page.final_url, "fetched_at": page.fetched_at.isoformat()}
+        for page in pages
+    ]
+    assert [o["raw_page"]["fetched_at"] for o in history] == [
+        "2021-03-01T00:00:00+00:00",
+        "2022-05-01T00:00:00+00:00",
+        "2026-02-01T00:00:00+00:00",
+    ]
+
+
+def test_parquet_needs_an_output_file(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export", "--db", sqlite_url, "--format", "parquet"]) == ExitCode.USAGE
+    assert "--format parquet needs --out FILE" in capsys.readouterr().err
