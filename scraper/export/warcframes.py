@@ -37,6 +37,7 @@ __all__ = ["DamagedRecord", "WarcRecord", "iter_records", "record_at"]
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _END = b"\r\n\r\n"
 _SLICE = 1 << 20  # bytes inflated (or read) at a time
+_FEED = 1 << 16  # compressed bytes fed to zlib at a time (a member is often ~2 KB)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ class _Gzip:
             self.inflater = zlib.decompressobj(wbits=31)
             self.member, self.in_member = self.next_in, 0
         if not self.pending:
-            self.pending = self.data[self.next_in : self.next_in + _SLICE]
+            self.pending = self.data[self.next_in : self.next_in + _FEED]
             self.next_in += len(self.pending)
             if not self.pending:
                 raise _Truncated("the file ends inside its gzip member")
@@ -174,9 +175,9 @@ class _Gzip:
         return chunk
 
     def readline(self, limit: int) -> bytes:
-        while b"\n" not in self.buffer[:limit] and len(self.buffer) < limit and self._more():
-            pass
         end = self.buffer.find(b"\n", 0, limit)
+        while end < 0 and len(self.buffer) < limit and self._more():
+            end = self.buffer.find(b"\n", 0, limit)
         return self.read(end + 1 if end >= 0 else limit)
 
     def finish(self) -> None:
