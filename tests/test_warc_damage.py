@@ -187,3 +187,18 @@ def test_a_wrong_content_length_is_damage_and_reading_goes_on(
     assert code == ExitCode.PAGE_ERRORS
     assert f"damaged record at offset {offset} ({record_id}): its Content-Length" in err
     _assert_all_but(raw_pages(f"sqlite:///{source}"), stored, url, date, err)
+
+
+def test_a_warc_gzipped_as_one_member_imports_like_one_gzipped_per_record(
+    exported: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, _, plain = exported
+    whole = gzip.compress(plain.read_bytes())  # as `gzip file.warc` makes it
+    code, err, stored = _import(tmp_path, "whole.warc.gz", whole, capsys)
+    assert code == ExitCode.OK, err
+    assert stored == raw_pages(f"sqlite:///{source}")  # revisits found inside the member
+    # Cut inside that one member: what inflates before the cut is read, the cut one named.
+    code, err, stored = _import(tmp_path, "whole-cut.warc.gz", whole[: len(whole) // 2], capsys)
+    assert code == ExitCode.PAGE_ERRORS
+    assert sum(bool(DAMAGED_LINE.fullmatch(line)) for line in err.splitlines()) == 1
+    assert all(row in raw_pages(f"sqlite:///{source}") for row in stored)

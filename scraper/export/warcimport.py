@@ -217,7 +217,10 @@ def _skip_reason(record: Any, url: str, headers: tuple[tuple[str, str], ...]) ->
     """Why this response is not a page to parse, or None when it is one."""
     if urlsplit(url).path == "/robots.txt":
         return "robots.txt"
-    if record.rec_type != "resource":
+    # A revisit may carry no HTTP headers at all: its original's status stands.
+    if record.rec_type == "response" or (
+        record.rec_type == "revisit" and record.http_headers is not None
+    ):
         status = record.http_headers.get_statuscode() if record.http_headers else None
         if not status or not status.isdigit():
             return "error status"
@@ -231,7 +234,8 @@ def _skip_reason(record: Any, url: str, headers: tuple[tuple[str, str], ...]) ->
 def _page(
     record: Any, seen: PayloadIndex, report: WarcImport, path: Path, requests: _Requests
 ) -> FetchedPage | None:
-    url = record.rec_headers.get_header("WARC-Target-URI") or ""
+    # WARC/1.0 writers (wget among them) may wrap the URI in angle brackets.
+    url = (record.rec_headers.get_header("WARC-Target-URI") or "").strip().strip("<>")
     headers = _stored_headers(record.http_headers) if record.http_headers else ()
     reason = _skip_reason(record, url, headers)
     if reason is not None:
@@ -249,7 +253,9 @@ def _page(
             return None
     else:
         body = record.content_stream().read()
-    status = None if record.rec_type == "resource" else record.http_headers.get_statuscode()
+    status = None
+    if record.rec_type != "resource" and record.http_headers is not None:
+        status = record.http_headers.get_statuscode()
     return FetchedPage(
         requested_url=record.rec_headers.get_header(REQUESTED_URL_HEADER) or url,
         final_url=url,
