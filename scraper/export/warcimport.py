@@ -120,8 +120,6 @@ def iter_warc_pages(
     in ``report.errors``. Raises UsageError when *path* cannot be opened or is not
     a WARC file.
     """
-    from warcio.exceptions import ArchiveLoadFailed
-
     seen = {} if seen is None else seen
     try:
         _check_warc(path)
@@ -139,20 +137,26 @@ def iter_warc_pages(
             if framed.block is None:
                 report.skipped["too large"] += 1
                 continue
-            record = _warcio_record(framed)
-            if kind == "request":
-                requests.add(record)
+            try:
+                record = _warcio_record(framed)
+                if kind == "request":
+                    requests.add(record)
+                    continue
+                page = _page(record, seen, report, path, requests)
+            except Exception as error:  # warcio's failures on odd input share no class
+                report.damaged.append(
+                    f"{path}: unreadable record at offset {framed.offset} "
+                    f"({framed.header('WARC-Record-ID') or 'no record id'}): "
+                    f"{type(error).__name__}: {error}; skipped"
+                )
                 continue
-            page = _page(record, seen, report, path, requests)
-            if kind != "revisit":
-                digest = framed.header("WARC-Payload-Digest")
-                seen.setdefault(digest or "", (path, framed.offset, framed.index))
+            digest = framed.header("WARC-Payload-Digest")
+            if kind != "revisit" and digest:
+                seen.setdefault(digest, (path, framed.offset, framed.index))
             if page is not None:
                 yield page
     except OSError as error:
         raise UsageError(f"{path}: cannot read: {error.strerror or error}") from error
-    except ArchiveLoadFailed as error:  # a whole record warcio still cannot read
-        raise UsageError(f"{path}: not a WARC file warcio can read ({error})") from error
 
 
 def _check_warc(path: Path) -> None:
@@ -244,7 +248,7 @@ def _page(
         return None
     digest = record.rec_headers.get_header("WARC-Payload-Digest")
     if record.rec_type == "revisit":
-        original = seen.get(digest or "")
+        original = seen.get(digest) if digest else None
         body = _payload_at(original) if original is not None else None
         if body is None:
             report.errors.append(
