@@ -6,8 +6,9 @@ export of millions of reviews holds one record in memory at a time.
 CSV is for spreadsheets and data tools: UTF-8 (a byte-order mark only when asked
 for, as Excel wants it: Python's csv module and pandas would read it into the first
 column's name), one header row, nested objects flattened into their own columns,
-tags as a JSON array, the same text as ``reviews_view.tags``. The first columns are the registered sites' own
-(``Site.csv_columns``: a site's own record keys), empty for other sites' records;
+tags as a JSON array, the same text as ``reviews_view.tags``. The first columns are
+the registered sites' own (``Site.csv_columns``: a site's own record keys), empty
+for other sites' records;
 then the v2 keys every record has (``V2_COLUMNS``), a name already given once
 (``url``, ``date``, ``tags``) not repeated.
 """
