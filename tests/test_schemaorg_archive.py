@@ -3,7 +3,7 @@ parse, import, archive, crawl (rel="next" on the seed's host only), reparse,
 query, export (with history) and stats.
 
 The crawled pages are written here (our own text), served by tests/siteserver.py;
-the imported ones are H1's fixtures (fixtures/schemaorg/).
+the imported ones are the reader's fixtures (fixtures/schemaorg/).
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from scraper.schema.tables import reviews
 from scraper.store.engine import open_engine
 from scraper.store.reparse import reparse
 
-# The schema.org reader (helper H1's) and its fixtures; these tests wait for them.
-pytest.importorskip("scraper.sites.schemaorg", reason="the schema.org reader is not here yet")
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemaorg"
 PRODUCT = FIXTURES / "product-reviews.html"
 #: Where the product page was served from (fixtures/schemaorg/pages.json).
