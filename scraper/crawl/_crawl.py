@@ -20,9 +20,9 @@ from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
-from scraper.crawl._step import Event, Step, StepOutcome
+from scraper.crawl._step import Event, Step, StepOutcome, database_lost
 from scraper.crawl._validators import Validators, load_many_validators
-from scraper.errors import INTERRUPTS, SiteBlocked
+from scraper.errors import INTERRUPTS, SiteBlocked, StoreError, URLFailed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -40,6 +40,9 @@ IDLE_POLL = 0.25
 #: lease transaction per page is a good share of them. (With a delay, one at a time:
 #: the database is idle anyway, and other processes get their share sooner.)
 LEASE_BATCH = 8
+#: Waits between attempts to reach a lost database: from the first, doubling to the last.
+DATABASE_RETRY_FIRST = 0.25
+DATABASE_RETRY_LONGEST = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,8 @@ class CrawlReport:
     message: str | None = None
     open_urls: int = 0
     rechecks: int = 0  # stale stored pages queued for a conditional re-check
+    #: One line per URL that failed: ``URL: what went wrong``.
+    failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +105,13 @@ class Runner:
         self.refresh_after = refresh_after
         self.progress = progress
         # A SQLite file is crawled by one process (see _start): its pacing can stay here.
-        self.throttle = DatabaseThrottle(engine, alone=engine.dialect.name == "sqlite")
+        self.throttle = DatabaseThrottle(
+            engine,
+            alone=engine.dialect.name == "sqlite",
+            max_wait=fetch_settings.max_retry_after,
+        )
         self.figures = RunFigures()
+        self.failures: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -141,6 +151,7 @@ class Runner:
             refresh_after=self.refresh_after,
         )
         try:
+            self._give_up_exhausted()
             self._work_all(step)
         except SiteBlocked as error:
             self._close(run_id, "site_blocked", str(error))
@@ -159,8 +170,19 @@ class Runner:
             outcome=outcome,
             message=message,
             open_urls=self.frontier.counts().open,
+            failures=tuple(self.failures),
             **self.figures.as_dict(),
         )
+
+    def _give_up_exhausted(self) -> None:
+        """URLs whose every run ended on them (killed, stopped) are given up on."""
+        from scraper.store.ingest import record_fetch_error
+
+        for url, attempts in self.frontier.give_up_exhausted(self.settings.max_url_leases):
+            error = URLFailed(f"given up after {attempts} attempts that never finished", url=url)
+            record_fetch_error(self.engine, url, error, crawl_run_id=self.run_id)
+            self.figures.errors += 1
+            self.failures.append(f"{url}: {error.message}")
 
     def _close(self, run_id: int, outcome: str, message: str | None) -> None:
         finish_run(self.engine, run_id, self.figures, outcome=outcome, message=message)
@@ -221,9 +243,19 @@ class Runner:
                 sleep=backoff_sleep,
             ) as fetcher:
                 self._local.fetcher = fetcher
+                self._local.orphan = None
                 while not self._stop.is_set():
-                    if not self._take_one(step, fetcher, host):
-                        break
+                    try:
+                        orphan = self._local.orphan
+                        if orphan is not None:  # leased when the database went away
+                            self.frontier.release(orphan, attempted=True)
+                            self._local.orphan = None
+                        if not self._take_one(step, fetcher, host):
+                            break
+                    except Exception as error:
+                        if not database_lost(error):
+                            raise
+                        self._wait_for_database(error)
         except BaseException as error:
             with self._lock:
                 if self._error is None:
@@ -247,10 +279,13 @@ class Runner:
         item, known = taken
         host[0] = item.host
         try:
-            outcome = step.process(item, fetcher, known)
+            outcome = self._process(step, item, fetcher, known)
         except SiteBlocked:
             raise
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, Exception) and database_lost(error):
+                self._local.orphan = item  # given back once the database is back
+                raise
             # Not done, but perhaps stored (interrupted between storing the page and
             # marking it done): counting the attempt makes the next run look first.
             self.frontier.release(item, attempted=True)
@@ -261,6 +296,52 @@ class Runner:
                 self._active -= 1
         self._tally(outcome)
         return True
+
+    def _process(
+        self, step: Step, item: FrontierItem, fetcher: Fetcher, known: Validators | None
+    ) -> StepOutcome:
+        """``step.process``; anything unforeseen tied to this URL ends the URL, not
+        the crawl (the database going away, SiteBlocked and interrupts pass)."""
+        try:
+            return step.process(item, fetcher, known)
+        except SiteBlocked:
+            raise
+        except Exception as error:
+            if database_lost(error):
+                raise
+            detail = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            return step.give_up(item, URLFailed(detail, url=item.url))
+
+    def _wait_for_database(self, error: Exception) -> None:
+        """Wait for the database to answer again, ``database_retry_seconds`` at most.
+
+        Raises StoreError (the crawl ends with exit code 1) when it does not.
+        """
+        import sqlalchemy as sa
+
+        budget = self.settings.database_retry_seconds
+        deadline = time.monotonic() + budget
+        pause = DATABASE_RETRY_FIRST
+        last: BaseException = error
+        while not self._stop.is_set():
+            try:
+                with self.engine.connect() as conn:
+                    conn.execute(sa.text("SELECT 1"))
+                return
+            except Exception as failure:
+                if not database_lost(failure):
+                    raise
+                last = failure
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._stop.wait(min(pause, left))
+            pause = min(pause * 2, DATABASE_RETRY_LONGEST)
+        detail = str(getattr(last, "orig", None) or last).strip().splitlines()
+        raise StoreError(
+            f"lost the database and could not reach it again within {budget:g} s: "
+            f"{detail[0] if detail else type(last).__name__}"
+        ) from error
 
     def _next_item(self) -> tuple[FrontierItem, Validators | None] | None:
         """The next leased URL for a worker, with its stored validators (leasing more
@@ -316,6 +397,8 @@ class Runner:
             figures.not_modified += outcome.event is Event.NOT_MODIFIED
             figures.robots_skipped += outcome.event is Event.ROBOTS
             figures.errors += outcome.event is Event.FAILED or outcome.page_error
+            if outcome.event is Event.FAILED or outcome.page_error:
+                self.failures.append(f"{outcome.url}: {outcome.message or 'failed'}")
             figures.reviews_new += outcome.reviews_new
             figures.reviews_updated += outcome.reviews_updated
             figures.reviews_unchanged += outcome.reviews_unchanged

@@ -249,6 +249,26 @@ class Frontier:
         ]
         return sorted(items, key=lambda item: item.id)
 
+    def give_up_exhausted(self, max_leases: int) -> list[tuple[str, int]]:
+        """Mark failed the queued rows already leased *max_leases* times (each run on
+        them ended before it could say how the URL went: killed, or stopped); return
+        their ``(url, attempts)``. Run when a crawl starts, so a URL that takes its
+        crawl down cannot be tried again by every re-run."""
+        f = frontier.c
+        message = f"given up after {max_leases} attempts that never finished"
+        with write_transaction(self.engine) as conn:
+            rows = conn.execute(
+                sa.update(frontier)
+                .where(
+                    f.crawl_key == self.crawl_key,
+                    f.state == QUEUED,
+                    f.attempts >= max_leases,
+                )
+                .values(state=FAILED, last_error=message, done_at=_now())
+                .returning(f.url, f.attempts)
+            ).all()
+        return [(row.url, int(row.attempts)) for row in rows]
+
     def extend_lease(self, item: FrontierItem) -> None:
         """Push this worker's lease on *item* forward (for a long wait on one URL)."""
         self._finish(item, state=LEASED, lease=True)

@@ -24,6 +24,10 @@ request that reached the server that much late.
 
 A holder that died (``kill -9``) blocks the host for ``hold`` seconds at most.
 
+No time further ahead than ``max_wait`` (Retry-After's cap) is ever written, and
+one found there (an older version stored a Retry-After of year 2100) is taken as
+"now": an absurd stored time must not keep a host from ever being crawled again.
+
 Processes on several machines compare wall clocks: keep them NTP-synchronised.
 
 The table also carries the politeness state that must outlive one process: the
@@ -76,9 +80,11 @@ class DatabaseThrottle:
         max_sleep: float = 5.0,
         hold: float = DEFAULT_HOLD,
         alone: bool = False,
+        max_wait: float = 600.0,
     ) -> None:
         self.engine = engine
         self.hold = hold
+        self.max_wait = max_wait
         #: No other process uses this database (a SQLite file takes one crawler):
         #: one request at a time per host is then kept in memory, and a host with no
         #: interval to keep costs the database nothing.
@@ -127,9 +133,13 @@ class DatabaseThrottle:
                 refusals = self._refusals(conn, host)
                 interval = _stretched(min_interval, refusals)
                 held_until = now + interval + self.hold
+                due = sa.or_(
+                    hosts.c.next_request_at <= now,
+                    hosts.c.next_request_at > now + self.max_wait + interval + self.hold,
+                )
                 claimed = conn.execute(
                     sa.update(hosts)
-                    .where(hosts.c.host == host, hosts.c.next_request_at <= now)
+                    .where(hosts.c.host == host, due)
                     .values(next_request_at=held_until)
                 ).rowcount
                 if not claimed:
@@ -142,23 +152,31 @@ class DatabaseThrottle:
                 return
             self._sleep(min(max(next_at - self._clock(), 0.0), self._max_sleep))
 
-    def release(self) -> None:
+    def release(self, interval: float | None = None) -> None:
         """This thread's request is answered: set the host's next turn an interval
         after the request's start (see the module doc for which instant counts).
 
-        Does nothing when the thread holds no turn, or when its hold was replaced
-        meanwhile (a Retry-After push, or the hold expired and someone else claimed).
+        *interval* replaces the one claimed with the turn (robots.txt just told us
+        its Crawl-delay). Does nothing when the thread holds no turn, or when its
+        hold was replaced meanwhile (a Retry-After push, or the hold expired and
+        someone else claimed).
         """
         turn = getattr(self._held, "turn", None)
         if turn is None:
             return
         self._held.turn = None
-        host, held_until, interval, started = turn
+        host, held_until, claimed_interval, started = turn
         if self.alone:
             self._gates[host].release()
-        if held_until is None:
-            return  # an in-memory turn: nothing was written
         counted_from = min(self._clock(), started + TRANSIT_ALLOWANCE)
+        if held_until is None:
+            # An in-memory turn: nothing was written, and nothing needs to be unless
+            # the next request must now wait (a Crawl-delay after a --delay 0 turn).
+            if interval:
+                self.push_back(host, counted_from + interval - self._clock())
+            return
+        if interval is None:
+            interval = claimed_interval
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
@@ -169,15 +187,16 @@ class DatabaseThrottle:
                 .values(next_request_at=counted_from + interval)
             )
 
-    def answered(self) -> None:
+    def answered(self, interval: float | None = None) -> None:
         """The Fetcher's word that this thread's request got its answer: ``release``."""
-        self.release()
+        self.release(interval)
 
     def push_back(self, host: str, seconds: float) -> None:
-        """Let no one start a request to *host* for *seconds* from now (Retry-After)."""
+        """Let no one start a request to *host* for *seconds* from now (Retry-After),
+        *seconds* cut to ``max_wait``."""
         self.release()
         self._ensure_row(host)
-        until = self._clock() + seconds
+        until = self._clock() + min(max(seconds, 0.0), self.max_wait)
         self._pushed[host] = max(self._pushed.get(host, 0.0), until)
         with write_transaction(self.engine) as conn:
             conn.execute(

@@ -5,7 +5,8 @@ page, and decide what a failure means (retry later, give up, slow down, stop).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -21,13 +22,16 @@ from scraper.crawl._validators import (
 )
 from scraper.errors import (
     BadURL,
+    ConnectionRefused,
     FetchError,
     HTTPStatusError,
     NotHTML,
+    ParseError,
     RateLimited,
     RobotsDisallowed,
     ScraperError,
     SiteBlocked,
+    URLFailed,
     is_transient,
 )
 from scraper.fetch.robots import FAILURE_TTL
@@ -46,9 +50,6 @@ __all__ = ["Event", "Step", "StepOutcome"]
 #: Statuses that mean "you, go away" rather than "this page is broken".
 _REFUSAL_STATUSES = frozenset({403, 429})
 
-#: How many times one URL is leased before a transient failure becomes final.
-MAX_URL_ATTEMPTS = 3
-
 
 class Event(enum.StrEnum):
     """What became of one frontier URL."""
@@ -59,7 +60,7 @@ class Event(enum.StrEnum):
     RECOVERED = "recovered"  # stored by a run that died before marking it done
     ROBOTS = "robots"  # robots.txt disallows it: never requested
     RETRY = "retry"  # transient failure: queued again for later
-    REFUSED = "refused"  # 403/429/block page: host slowed down, URL queued again
+    REFUSED = "refused"  # 403/429: host slowed down, URL queued again
     FAILED = "failed"  # given up on (error recorded)
 
 
@@ -88,6 +89,9 @@ class Step:
     run_id: int
     mode: str
     refresh_after: float | None
+    #: Consecutive block pages per host, seen by this process's workers.
+    _blocks: dict[str, int] = field(default_factory=dict)
+    _blocks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def process(
         self, item: FrontierItem, fetcher: Fetcher, known: Validators | None
@@ -136,10 +140,14 @@ class Step:
     ) -> StepOutcome:
         from scraper.store.ingest import ingest_page
 
-        report = ingest_page(self.engine, page, crawl_run_id=self.run_id)
+        try:
+            report = ingest_page(self.engine, page, crawl_run_id=self.run_id)
+        except Exception as error:
+            if database_lost(error):
+                raise
+            return self._unstorable(item, page, error)
         if report.page_kind is PageKind.BLOCKED:
-            reason = report.error.message if report.error else "a block page"
-            return self._refused(item, f"served a block page ({reason})")
+            return self._blocked(item, report)
         result = report.result
         next_url = None if result is None or self._ends_chain(report) else result.next_url
         self._complete(item, page, report.raw_page_id, next_url, known)
@@ -187,6 +195,9 @@ class Step:
         """The host answered well: its validators, the row done and the next page queued,
         in one transaction (a crash leaves all or nothing of it)."""
         self.throttle.clear_refusals(item.host)
+        if self._blocks.get(item.host):
+            with self._blocks_lock:
+                self._blocks[item.host] = 0
         follow = self._next(item, next_url)
         with write_transaction(self.engine) as conn:
             save_validators(conn, item.url, page, raw_page_id, known)
@@ -229,6 +240,9 @@ class Step:
             self.frontier.mark_skipped(item, error.message)
             return StepOutcome(Event.ROBOTS, item.url, message=error.message)
         status = getattr(error, "status", None)
+        patience = self.fetch_settings.max_retry_after
+        if isinstance(error, RateLimited) and (error.retry_after or 0.0) > patience:
+            return self._sent_away(item, error)
         if isinstance(error, RateLimited) or (
             isinstance(error, HTTPStatusError) and status in _REFUSAL_STATUSES
         ):
@@ -238,7 +252,8 @@ class Step:
             self._record(item.url, error)
             return self._refused(item, error.message, wait=retry_after)
         self._record(item.url, error)
-        if is_transient(error) and item.attempts < MAX_URL_ATTEMPTS:
+        retry = not isinstance(error, ConnectionRefused)  # the Fetcher tried it twice already
+        if retry and is_transient(error) and item.attempts < self.settings.max_url_attempts:
             self.frontier.retry_later(item, self._backoff(item, fetcher), error.message)
             return StepOutcome(Event.RETRY, item.url, message=error.message)
         if isinstance(error, NotHTML):
@@ -253,6 +268,7 @@ class Step:
         """The host refused us: count it (shared by all workers), slow down, maybe stop."""
         refusals = self.throttle.note_refusal(item.host)
         pause = max(wait or 0.0, self.settings.delay * 2**refusals)
+        pause = min(pause, self.fetch_settings.max_retry_after)
         self.frontier.retry_later(item, _after(pause), reason)
         if refusals >= self.settings.max_refusals:
             raise SiteBlocked(
@@ -261,6 +277,67 @@ class Step:
                 url=item.url,
             )
         return StepOutcome(Event.REFUSED, item.url, message=reason)
+
+    def _sent_away(self, item: FrontierItem, error: RateLimited) -> StepOutcome:
+        """A Retry-After beyond our patience: the whole host said "not now". Nothing
+        is waited for; the host's next allowed time and the URL's are kept within the
+        cap (never the year 2100), and the crawl stops so a later run continues."""
+        patience = self.fetch_settings.max_retry_after
+        self.throttle.push_back(item.host, patience)
+        self._record(item.url, error)
+        self.frontier.retry_later(item, _after(patience), error.message)
+        raise SiteBlocked(
+            f"{item.host} asks us to wait {error.retry_after:.0f} s ({error.status} with "
+            f"Retry-After), more than the {patience:g} s we wait: stopping; crawl it "
+            "again later",
+            url=item.url,
+        )
+
+    def _blocked(self, item: FrontierItem, report: IngestReport) -> StepOutcome:
+        """A block page (captcha, "access denied"): stored raw and recorded, the URL is
+        never asked for again, and a second one in a row from the host stops the crawl."""
+        reason = report.error.message if report.error else "a block page"
+        message = f"served a block page ({reason})"
+        self._record(item.url, URLFailed(message, url=item.url), raw_page_id=report.raw_page_id)
+        self.frontier.mark_failed(item, message)
+        refusals = self.throttle.note_refusal(item.host)  # slows the host down meanwhile
+        with self._blocks_lock:
+            blocks = self._blocks[item.host] = self._blocks.get(item.host, 0) + 1
+        limit = self.settings.max_block_pages
+        if blocks >= limit or refusals >= self.settings.max_refusals:
+            raise SiteBlocked(
+                f"{item.host} served {blocks} block page(s) in a row (last: {item.url}); "
+                "stopping instead of hammering it. Wait before crawling it again.",
+                url=item.url,
+            )
+        return StepOutcome(Event.FAILED, item.url, message=message)
+
+    def _unstorable(self, item: FrontierItem, page: FetchedPage, error: Exception) -> StepOutcome:
+        """The page came but its records could not be stored (a value the database
+        refuses, a bug): keep the raw page alone when the database takes it, record
+        the failure, give up on the URL."""
+        from scraper.store.ingest import ParseOutcome, ingest_page
+
+        detail = f"could not store its records: {type(error).__name__}: {error}"
+        detail = detail.splitlines()[0][:500]
+        raw_only = ParseOutcome(None, ParseError(detail, url=item.url))
+        raw_page_id = None
+        try:
+            raw_page_id = ingest_page(
+                self.engine, page, crawl_run_id=self.run_id, parsed=raw_only
+            ).raw_page_id
+        except Exception as again:
+            if database_lost(again):
+                raise
+        return self.give_up(item, URLFailed(detail, url=item.url), raw_page_id=raw_page_id)
+
+    def give_up(
+        self, item: FrontierItem, error: ScraperError, *, raw_page_id: int | None = None
+    ) -> StepOutcome:
+        """Record *error* for *item* and mark it failed; return that outcome."""
+        self._record(item.url, error, raw_page_id=raw_page_id)
+        self.frontier.mark_failed(item, error.message)
+        return StepOutcome(Event.FAILED, item.url, message=error.message)
 
     def _backoff(self, item: FrontierItem, fetcher: Fetcher) -> datetime:
         settings = self.fetch_settings
@@ -271,10 +348,30 @@ class Step:
             wait = max(wait, FAILURE_TTL)
         return _after(wait)
 
-    def _record(self, url: str, error: ScraperError) -> None:
+    def _record(self, url: str, error: ScraperError, *, raw_page_id: int | None = None) -> None:
         from scraper.store.ingest import record_fetch_error
 
-        record_fetch_error(self.engine, url, error, crawl_run_id=self.run_id)
+        record_fetch_error(
+            self.engine, url, error, crawl_run_id=self.run_id, raw_page_id=raw_page_id
+        )
+
+
+def database_lost(error: BaseException) -> bool:
+    """True when *error* says the database itself is unreachable or unusable for now
+    (a restart, a dropped connection, a locked or full SQLite file), as opposed to a
+    refusal tied to one page's data."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, OperationalError | InterfaceError):
+            return True
+        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _now() -> datetime:

@@ -38,9 +38,13 @@ class Throttle(Protocol):
         """
         ...
 
-    def answered(self) -> None:
+    def answered(self, interval: float | None = None) -> None:
         """The request of the turn this thread claimed last got its answer (or
-        failed): the next start may count from now (see the module doc)."""
+        failed): the next start may count from now (see the module doc).
+
+        *interval*, when given, replaces the interval claimed with the turn (the
+        answer was robots.txt, and its Crawl-delay holds from the next request on).
+        """
         ...
 
 
@@ -84,8 +88,11 @@ class LocalThrottle:
                 start = woke
         self._claimed.turn = (host, start)
 
-    def answered(self) -> None:
-        """Count the host's next interval from this answer when it came quickly."""
+    def answered(self, interval: float | None = None) -> None:
+        """Count the host's next interval from this answer when it came quickly.
+
+        (*interval* needs no keeping here: the next ``wait_turn`` brings the new one,
+        and it is counted from this start.)"""
         turn = getattr(self._claimed, "turn", None)
         if turn is None:
             return
