@@ -158,7 +158,13 @@ class Runner:
             raise
         except BaseException as error:
             outcome = "interrupted" if isinstance(error, INTERRUPTS) else "failed"
-            self._close(run_id, outcome, f"{type(error).__name__}: {error}")
+            try:
+                self._close(run_id, outcome, f"{type(error).__name__}: {error}")
+            except Exception as closing:
+                if not database_lost(closing):
+                    raise
+                # The database is gone: the run stays "running" until the next run
+                # finds its process dead; what the user needs is the first error.
             raise
         outcome = "page_errors" if self.figures.errors else "success"
         message = self._limit_message
