@@ -4,6 +4,8 @@ the crawl is empty or a limit is reached, recorded as one row of ``crawl_runs``.
 Worker threads (``concurrency``) each lease one URL at a time from the shared
 frontier; other processes pointed at the same PostgreSQL database do the same, and
 the per-host interval they all obey lives in the database (``DatabaseThrottle``).
+In a full crawl each worker stores a page while it fetches the next
+(``StoreBehind``): the site's interval runs while the page is stored, not after.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._behind import StoreBehind
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
-from scraper.crawl._step import Event, Step, StepOutcome, database_lost
+from scraper.crawl._step import Event, Fetched, Step, StepOutcome, database_lost
 from scraper.crawl._validators import Validators, load_many_validators
 from scraper.errors import INTERRUPTS, SiteBlocked, StoreError, URLFailed
 
@@ -31,6 +35,8 @@ if TYPE_CHECKING:
     from scraper.fetch.robots import RobotsCache, RobotsFile
 
 __all__ = ["CrawlProgress", "CrawlReport", "Runner"]
+
+T = TypeVar("T")
 
 #: How often the run's figures are written to ``crawl_runs`` while it goes.
 SAVE_EVERY = 2.0
@@ -240,6 +246,11 @@ class Runner:
                 self.throttle.push_back(host[0], seconds)
             time.sleep(seconds)
 
+        behind = StoreBehind(
+            lambda fetched: self._guarded(step, fetched.item, step.finish, fetched)
+        )
+        self._local.behind = behind
+        self._local.orphans = []  # leased when the database went away
         try:
             with Fetcher(
                 self.fetch_settings,
@@ -249,14 +260,14 @@ class Runner:
                 sleep=backoff_sleep,
             ) as fetcher:
                 self._local.fetcher = fetcher
-                self._local.orphan = None
                 while not self._stop.is_set():
                     try:
-                        orphan = self._local.orphan
-                        if orphan is not None:  # leased when the database went away
-                            self.frontier.release(orphan, attempted=True)
-                            self._local.orphan = None
+                        orphans: list[FrontierItem] = self._local.orphans
+                        while orphans:
+                            self.frontier.release(orphans[0], attempted=True)
+                            orphans.pop(0)
                         if not self._take_one(step, fetcher, host):
+                            self._collect()  # the last page stored
                             break
                     except Exception as error:
                         if not database_lost(error):
@@ -269,6 +280,11 @@ class Runner:
             self._stop.set()
             if threading.current_thread() is threading.main_thread():
                 raise
+        finally:
+            unstored = behind.close()
+            if unstored is not None:
+                with suppress(Exception):  # the crawl is ending on an error already
+                    self.frontier.release(unstored, attempted=True)
 
     def _take_one(self, step: Step, fetcher: Fetcher, host: list[str]) -> bool:
         """Lease and process one URL, or wait for one; return False when the run is over."""
@@ -281,16 +297,25 @@ class Runner:
                 self._taken += 1
             active = self._active
         if taken is None:
+            if self._local.behind.item is not None:
+                self._collect()  # its store may be what the frontier waits for
+                return True
             return self._wait_for_work(active)
         item, known = taken
         host[0] = item.host
+        handed_over = False
         try:
-            outcome = self._process(step, item, fetcher, known)
+            outcome = self._guarded(step, item, self._fetch, step, item, fetcher, known)
+            if isinstance(outcome, Fetched):
+                self._collect()  # the previous page, stored while this one came
+                self._local.behind.submit(outcome)
+                handed_over = True
+                return True
         except SiteBlocked:
             raise
         except BaseException as error:
             if isinstance(error, Exception) and database_lost(error):
-                self._local.orphan = item  # given back once the database is back
+                self._local.orphans.append(item)  # given back once the database is back
                 raise
             # Not done, but perhaps stored (interrupted between storing the page and
             # marking it done): counting the attempt makes the next run look first.
@@ -298,18 +323,44 @@ class Runner:
             raise
         finally:
             host[0] = ""
-            with self._lock:
-                self._active -= 1
+            if not handed_over:
+                with self._lock:
+                    self._active -= 1
         self._tally(outcome)
         return True
 
-    def _process(
+    def _fetch(
         self, step: Step, item: FrontierItem, fetcher: Fetcher, known: Validators | None
-    ) -> StepOutcome:
-        """``step.process``; anything unforeseen tied to this URL ends the URL, not
-        the crawl (the database going away, SiteBlocked and interrupts pass)."""
+    ) -> StepOutcome | Fetched:
+        return step.process(item, fetcher, known, defer=self.mode == "full")
+
+    def _collect(self) -> None:
+        """Wait for this worker's page being stored, if any, and count its outcome."""
+        behind: StoreBehind = self._local.behind
+        item = behind.item
+        if item is None:
+            return
         try:
-            return step.process(item, fetcher, known)
+            outcome = behind.collect()
+        except Exception as error:
+            if database_lost(error):
+                self._local.orphans.append(item)
+            else:
+                self.frontier.release(item, attempted=True)
+            raise
+        finally:
+            with self._lock:
+                self._active -= 1
+        if outcome is not None:
+            self._tally(outcome)
+
+    def _guarded(
+        self, step: Step, item: FrontierItem, call: Callable[..., T], *args: Any
+    ) -> T | StepOutcome:
+        """``call(*args)``; anything unforeseen tied to *item* ends that URL, not the
+        crawl (the database going away, SiteBlocked and interrupts pass)."""
+        try:
+            return call(*args)
         except SiteBlocked:
             raise
         except Exception as error:

@@ -11,9 +11,10 @@ row; the others read the new time and sleep until then. While the request is on
 its way the host is *held*, so one request at a time is in flight. When its
 answer is in (``release``), the holder sets the next start one interval after
 
-    min(answer, start + TRANSIT_ALLOWANCE)
+    min(answer, left + min(TRANSIT_ALLOWANCE, TRANSIT_SHARE * interval))
 
-where *start* is the instant the claim committed (the request leaves right after).
+where *left* is the instant the request's last byte was written (the instant the
+claim committed, when the Fetcher does not say); see ``scraper.fetch.throttle``.
 The interval is one between request starts, as the issue asks, so a crawl idles
 no longer than politeness requires; but the server logged the request somewhere
 between start and answer, and counting from a quick answer (a nearby site,
@@ -46,7 +47,7 @@ import sqlalchemy as sa
 
 from scraper.config import ROBOTS_TOKEN
 from scraper.fetch.robots import RobotsFile
-from scraper.fetch.throttle import TRANSIT_ALLOWANCE
+from scraper.fetch.throttle import counted_from
 from scraper.schema.tables import hosts
 from scraper.store.dialect import insert
 from scraper.store.engine import write_transaction
@@ -152,14 +153,14 @@ class DatabaseThrottle:
                 return
             self._sleep(min(max(next_at - self._clock(), 0.0), self._max_sleep))
 
-    def release(self, interval: float | None = None) -> None:
+    def release(self, interval: float | None = None, *, sent_ago: float | None = None) -> None:
         """This thread's request is answered: set the host's next turn an interval
         after the request's start (see the module doc for which instant counts).
 
         *interval* replaces the one claimed with the turn (robots.txt just told us
-        its Crawl-delay). Does nothing when the thread holds no turn, or when its
-        hold was replaced meanwhile (a Retry-After push, or the hold expired and
-        someone else claimed).
+        its Crawl-delay); *sent_ago* is how long ago the request left. Does nothing
+        when the thread holds no turn, or when its hold was replaced meanwhile (a
+        Retry-After push, or the hold expired and someone else claimed).
         """
         turn = getattr(self._held, "turn", None)
         if turn is None:
@@ -168,15 +169,16 @@ class DatabaseThrottle:
         host, held_until, claimed_interval, started = turn
         if self.alone:
             self._gates[host].release()
-        counted_from = min(self._clock(), started + TRANSIT_ALLOWANCE)
+        if interval is None:
+            interval = claimed_interval
+        now = self._clock()
+        since = counted_from(now, started, interval, sent_ago)
         if held_until is None:
             # An in-memory turn: nothing was written, and nothing needs to be unless
             # the next request must now wait (a Crawl-delay after a --delay 0 turn).
             if interval:
-                self.push_back(host, counted_from + interval - self._clock())
+                self.push_back(host, since + interval - now)
             return
-        if interval is None:
-            interval = claimed_interval
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
@@ -184,12 +186,12 @@ class DatabaseThrottle:
                     hosts.c.host == host,
                     sa.func.abs(hosts.c.next_request_at - held_until) < 1e-6,
                 )
-                .values(next_request_at=counted_from + interval)
+                .values(next_request_at=since + interval)
             )
 
-    def answered(self, interval: float | None = None) -> None:
+    def answered(self, interval: float | None = None, *, sent_ago: float | None = None) -> None:
         """The Fetcher's word that this thread's request got its answer: ``release``."""
-        self.release(interval)
+        self.release(interval, sent_ago=sent_ago)
 
     def push_back(self, host: str, seconds: float) -> None:
         """Let no one start a request to *host* for *seconds* from now (Retry-After),

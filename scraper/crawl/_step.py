@@ -43,9 +43,9 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from scraper.fetch.client import Fetcher
-    from scraper.store.ingest import IngestReport
+    from scraper.store.ingest import IngestReport, ParseOutcome
 
-__all__ = ["Event", "Step", "StepOutcome"]
+__all__ = ["Event", "Fetched", "Step", "StepOutcome", "database_lost"]
 
 #: Statuses that mean "you, go away" rather than "this page is broken".
 _REFUSAL_STATUSES = frozenset({403, 429})
@@ -77,6 +77,17 @@ class StepOutcome:
     page_error: bool = False  # stored, but the parser could not read it
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A page fetched and parsed, its next page already queued: what is left is
+    storing it (``Step.finish``), which the crawl does while it fetches the next."""
+
+    item: FrontierItem
+    page: FetchedPage
+    known: Validators | None
+    parsed: ParseOutcome
+
+
 @dataclass
 class Step:
     """Processes frontier URLs for one crawl (shared by its worker threads)."""
@@ -94,13 +105,20 @@ class Step:
     _blocks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def process(
-        self, item: FrontierItem, fetcher: Fetcher, known: Validators | None
-    ) -> StepOutcome:
+        self,
+        item: FrontierItem,
+        fetcher: Fetcher,
+        known: Validators | None,
+        *,
+        defer: bool = False,
+    ) -> StepOutcome | Fetched:
         """Handle one leased URL and return its outcome. *known* is what
         ``load_validators`` found for it (read when it was leased).
 
-        Raises SiteBlocked when the host refused us ``max_refusals`` times in a row
-        (the URL is queued again first), StoreError when the database fails.
+        With *defer* (a full crawl), a good page comes back as ``Fetched``: parsed,
+        its next page queued, to be stored by ``finish``. Raises SiteBlocked when
+        the host refused us ``max_refusals`` times in a row (the URL is queued again
+        first) or served block pages, StoreError when the database fails.
         """
         if item.attempts > 1:
             recovered = find_stored(self.engine, item.url, self.frontier.crawl_key, item.added_at)
@@ -131,17 +149,42 @@ class Step:
         # interval already runs, overlapping the parsing and storing below.
         if page.status == 304 and known is not None:
             return self._not_modified(item, page, known)
-        return self._store(item, page, known)
+        from scraper.store.ingest import parse_fetched
+
+        # Parsed here, before the next request: a block page must stop the crawl
+        # before another request goes out, and the next page's URL is in this one.
+        parsed = parse_fetched(page.body, page.final_url, page.charset)
+        if not defer or self.mode != "full" or parsed.kind is PageKind.BLOCKED:
+            return self._store(item, page, known, parsed)
+        result = parsed.result
+        follow = self._next(item, result.next_url if result is not None else None)
+        if follow is not None:
+            # Queued before this page is stored, so it can be fetched meanwhile. A
+            # crash before the store leaves this page leased: it is fetched again.
+            self._queue(item, follow, None)
+        return Fetched(item, page, known, parsed)
+
+    def finish(self, fetched: Fetched) -> StepOutcome:
+        """Store a ``Fetched`` page and mark its URL done; return the outcome."""
+        return self._store(
+            fetched.item, fetched.page, fetched.known, fetched.parsed, follow_queued=True
+        )
 
     # --- the page came ---------------------------------------------------------------
 
     def _store(
-        self, item: FrontierItem, page: FetchedPage, known: Validators | None
+        self,
+        item: FrontierItem,
+        page: FetchedPage,
+        known: Validators | None,
+        parsed: ParseOutcome,
+        *,
+        follow_queued: bool = False,
     ) -> StepOutcome:
         from scraper.store.ingest import ingest_page
 
         try:
-            report = ingest_page(self.engine, page, crawl_run_id=self.run_id)
+            report = ingest_page(self.engine, page, crawl_run_id=self.run_id, parsed=parsed)
         except Exception as error:
             if database_lost(error):
                 raise
@@ -150,6 +193,8 @@ class Step:
             return self._blocked(item, report)
         result = report.result
         next_url = None if result is None or self._ends_chain(report) else result.next_url
+        if follow_queued:
+            next_url = None
         self._complete(item, page, report.raw_page_id, next_url, known)
         return StepOutcome(
             Event.STORED,

@@ -257,10 +257,11 @@ class Fetcher:
 
         def attempt() -> _Hop:
             self.throttle.wait_turn(host, self.interval(host))
+            self._deadline.forget_sent()
             try:
                 return self._send(url, conditional)
             finally:
-                self.throttle.answered()
+                self.throttle.answered(sent_ago=self._deadline.sent_ago())
 
         return retry_call(attempt, self.settings, sleep=self._sleep, random_fraction=self._random)
 
@@ -383,12 +384,15 @@ class Fetcher:
                 hop_host = host_key(url)
                 self.throttle.wait_turn(hop_host, _paced(self.delay))
                 status, body = 0, b""
+                self._deadline.forget_sent()
                 try:
                     with self._deadline.within(self.settings.timeouts.robots):
                         status, location, body = self._robots_hop(url)
                 finally:
                     # The host's next request already keeps robots.txt's Crawl-delay.
-                    self.throttle.answered(self._robots_interval(status, body))
+                    self.throttle.answered(
+                        self._robots_interval(status, body), sent_ago=self._deadline.sent_ago()
+                    )
                 if status in _REDIRECTS and location:
                     url = require_http(urljoin(url, location))
                     continue

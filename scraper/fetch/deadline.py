@@ -8,7 +8,9 @@ httpcore wraps each stream so that its reads and writes use
 ``min(timeout, time left)`` and fail with a timeout once no time is left.
 
 The deadline is per thread (``DeadlineBackend.within``), since a connection kept
-alive serves several requests, each with its own deadline.
+alive serves several requests, each with its own deadline. The backend also notes
+when this thread last finished writing (``sent_ago``): the moment a request left,
+which the throttle counts the host's next interval from.
 """
 
 from __future__ import annotations
@@ -50,6 +52,18 @@ class DeadlineBackend(NetworkBackend):
             yield
         finally:
             self._local.deadline = previous
+
+    def sent_ago(self) -> float | None:
+        """Seconds since this thread's last write finished (None: no write yet)."""
+        sent: float | None = getattr(self._local, "sent", None)
+        return None if sent is None else time.monotonic() - sent
+
+    def forget_sent(self) -> None:
+        """Start a new request: its own write will say when it left."""
+        self._local.sent = None
+
+    def note_sent(self) -> None:
+        self._local.sent = time.monotonic()
 
     def left(self, timeout: float | None, error: type[Exception]) -> float | None:
         """Return *timeout* cut to the time left; raise *error* when none is left."""
@@ -98,6 +112,7 @@ class _DeadlineStream(NetworkStream):
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         wait = self._backend.left(timeout, httpcore.WriteTimeout)
         self._stream.write(buffer, wait)
+        self._backend.note_sent()
 
     def close(self) -> None:
         self._stream.close()
