@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-from siteserver import ARRIVAL_JITTER, Reply
+from siteserver import ARRIVAL_JITTER, Reply, serve
 from standin import StandinServer, StandinSite, query, serve_standin, stored_review_ids
 
 from scraper.cli import ExitCode, main
@@ -248,3 +248,40 @@ def test_servers_that_drip_or_hang_hold_their_url_only_for_its_deadlines(
     assert report.errors == 3
     states = {row.url: row.state for row in query(sqlite_url, "SELECT url, state FROM frontier")}
     assert all(states[url] == "failed" for url in bad)
+
+
+# --- pacing with slow answers ---------------------------------------------------------------
+
+
+class SlowStandin(StandinServer):
+    """The stand-in site answering every listing after ``ANSWER`` seconds."""
+
+    def _answer(self, path: str, headers: Mapping[str, str]) -> Reply:
+        reply = super()._answer(path, headers)
+        return reply.slow(ANSWER) if path.startswith("/anime/") else reply
+
+
+ANSWER = 0.3
+
+
+def test_pages_are_stored_while_the_next_is_fetched_so_slow_answers_set_the_pace(
+    db_url: str, standin: StandinSite
+) -> None:
+    # Answers take as long as the delay: each page's storing must overlap the next
+    # request, not add to it (wall within requests x max(d, answer) + 5 %).
+    from scraper.store.engine import open_engine
+
+    open_engine(db_url).dispose()  # a new archive's schema is not part of the pace
+    server = SlowStandin(standin)
+    server.robots(standin.robots_txt)
+    with serve(server):
+        began = time.monotonic()
+        report = run(
+            db_url, [entry(server, 1), entry(server, 2)], settings=CrawlSettings(delay=ANSWER)
+        )
+        wall = time.monotonic() - began
+        gaps = server.log.gaps("/")
+    assert report.pages == 5
+    assert min(gaps) >= ANSWER - ARRIVAL_JITTER
+    requests = len(gaps) + 1  # robots.txt and the five pages
+    assert wall <= requests * ANSWER * 1.05 + 0.3  # + storing the last page
