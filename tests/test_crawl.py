@@ -288,8 +288,11 @@ def test_urls_leased_ahead_are_given_back_when_the_crawl_stops(
 def test_a_blocked_crawl_exits_with_code_4(
     tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.inject("/anime/2/Quiet_Harbor/reviews", *[Reply.status(403)] * 9)
-    args = ["crawl", *seeds(server, 2), "--db", str(tmp_path / "r.db"), "--delay", "0.01"]
+    # Every URL refused: five refusals in a row stop the crawl (one URL refused
+    # again and again is given up on after max_url_attempts, with exit code 3).
+    for path in ("/anime/1/Space_Cowboys/reviews", "/anime/2/Quiet_Harbor/reviews"):
+        server.inject(path, *[Reply.status(403)] * 9)
+    args = ["crawl", *seeds(server, 1, 2), "--db", str(tmp_path / "r.db"), "--delay", "0.01"]
     assert main(args) == ExitCode.SITE_BLOCKED
     assert "stopped by the site" in capsys.readouterr().err
 

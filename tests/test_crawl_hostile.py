@@ -285,3 +285,17 @@ def test_pages_are_stored_while_the_next_is_fetched_so_slow_answers_set_the_pace
     assert min(gaps) >= ANSWER - ARRIVAL_JITTER
     requests = len(gaps) + 1  # robots.txt and the five pages
     assert wall <= requests * ANSWER * 1.05 + 0.3  # + storing the last page
+
+
+def test_a_url_refused_every_time_is_given_up_on_and_the_crawl_goes_on(
+    sqlite_url: str, server: StandinServer
+) -> None:
+    server.route("/always-busy", Reply.status(503))
+    settings = CrawlSettings(delay=DELAY, max_url_attempts=2)
+    report = run(sqlite_url, [server.url("/always-busy"), entry(server, 1)], settings=settings)
+    assert server.standin.review_ids("anime", 1) <= stored_review_ids(sqlite_url)
+    url = server.url("/always-busy")
+    sql = f"SELECT state, attempts, last_error FROM frontier WHERE url = '{url}'"
+    row = query(sqlite_url, sql)[0]
+    assert (row.state, row.attempts) == ("failed", 2) and "given up" in row.last_error
+    assert report.outcome == "page_errors" and report.errors == 1

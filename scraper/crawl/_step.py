@@ -312,16 +312,23 @@ class Step:
     ) -> StepOutcome:
         """The host refused us: count it (shared by all workers), slow down, maybe stop."""
         refusals = self.throttle.note_refusal(item.host)
-        pause = max(wait or 0.0, self.settings.delay * 2**refusals)
-        pause = min(pause, self.fetch_settings.max_retry_after)
-        self.frontier.retry_later(item, _after(pause), reason)
+        outcome = StepOutcome(Event.REFUSED, item.url, message=reason)
+        if item.attempts >= self.settings.max_url_attempts:
+            # Refused every time it was asked: this URL ends, whatever the others do.
+            message = f"{reason}, {item.attempts} times: given up"
+            self.frontier.mark_failed(item, message)
+            outcome = StepOutcome(Event.FAILED, item.url, message=message)
+        else:
+            pause = max(wait or 0.0, self.settings.delay * 2**refusals)
+            pause = min(pause, self.fetch_settings.max_retry_after)
+            self.frontier.retry_later(item, _after(pause), reason)
         if refusals >= self.settings.max_refusals:
             raise SiteBlocked(
                 f"{item.host} refused {refusals} requests in a row (last: {reason}); "
                 "stopping instead of hammering it. Wait before crawling it again.",
                 url=item.url,
             )
-        return StepOutcome(Event.REFUSED, item.url, message=reason)
+        return outcome
 
     def _sent_away(self, item: FrontierItem, error: RateLimited) -> StepOutcome:
         """A Retry-After beyond our patience: the whole host said "not now". Nothing
