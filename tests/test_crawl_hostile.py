@@ -299,3 +299,23 @@ def test_a_url_refused_every_time_is_given_up_on_and_the_crawl_goes_on(
     row = query(sqlite_url, sql)[0]
     assert (row.state, row.attempts) == ("failed", 2) and "given up" in row.last_error
     assert report.outcome == "page_errors" and report.errors == 1
+
+
+def test_an_absurd_retry_time_stored_on_a_queued_url_is_ignored_on_resume(
+    db_url: str, server: StandinServer
+) -> None:
+    seeds = [entry(server, 2)]
+    run(db_url, seeds, settings=CrawlSettings(delay=DELAY, max_pages=1))
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:  # as an older version stored a Retry-After of 2100
+        conn.execute(
+            sa.text("UPDATE frontier SET not_before = :when WHERE state = 'queued'"),
+            {"when": datetime(2100, 1, 1, tzinfo=UTC)},
+        )
+    engine.dispose()
+    began = time.monotonic()
+    report = run(db_url, seeds)
+    assert time.monotonic() - began < 5.0
+    assert report.pages == 1 and report.open_urls == 0
