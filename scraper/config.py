@@ -82,7 +82,7 @@ class FetchSettings:
     refused_backoff: float = 0.25
     #: The largest robots.txt Crawl-delay (or Request-rate interval) obeyed; a larger
     #: one is cut to this, with a warning (``Crawl-delay: 100000`` would stop the crawl).
-    max_crawl_delay: float = 120.0
+    max_crawl_delay: float = 60.0
     #: robots.txt: how long a fetched file is trusted, and how much of it is read.
     robots_ttl: float = 24 * 3600.0
     robots_max_bytes: int = 512 * 1024
