@@ -132,7 +132,7 @@ class DatabaseThrottle:
             now = self._clock()
             with write_transaction(self.engine) as conn:
                 refusals = self._refusals(conn, host)
-                interval = _stretched(min_interval, refusals)
+                interval = min(_stretched(min_interval, refusals), self.max_wait)
                 held_until = now + interval + self.hold
                 due = sa.or_(
                     hosts.c.next_request_at <= now,
