@@ -95,7 +95,7 @@ def _archive_guarded(
 ) -> Archived:
     """``_archive_one``; anything unforeseen tied to this URL (a value the database
     refuses, a bug) fails the URL, not the run. A database that went away does not."""
-    from scraper.crawl._step import database_lost
+    from scraper.crawl._database import database_lost
 
     try:
         return _archive_one(engine, fetcher, run_id, figures, url, canonical)

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl._behind import StoreBehind
+from scraper.crawl._database import database_lost, wait_for_database
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
-from scraper.crawl._step import Event, Fetched, Step, StepOutcome, database_lost
+from scraper.crawl._step import Event, Fetched, Step, StepOutcome
 from scraper.crawl._validators import Validators, load_many_validators
-from scraper.errors import INTERRUPTS, SiteBlocked, StoreError, URLFailed
+from scraper.errors import INTERRUPTS, SiteBlocked, URLFailed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -46,9 +47,6 @@ IDLE_POLL = 0.25
 #: lease transaction per page is a good share of them. (With a delay, one at a time:
 #: the database is idle anyway, and other processes get their share sooner.)
 LEASE_BATCH = 8
-#: Waits between attempts to reach a lost database: from the first, doubling to the last.
-DATABASE_RETRY_FIRST = 0.25
-DATABASE_RETRY_LONGEST = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,35 +368,10 @@ class Runner:
             return step.give_up(item, URLFailed(detail, url=item.url))
 
     def _wait_for_database(self, error: Exception) -> None:
-        """Wait for the database to answer again, ``database_retry_seconds`` at most.
-
-        Raises StoreError (the crawl ends with exit code 1) when it does not.
-        """
-        import sqlalchemy as sa
-
-        budget = self.settings.database_retry_seconds
-        deadline = time.monotonic() + budget
-        pause = DATABASE_RETRY_FIRST
-        last: BaseException = error
-        while not self._stop.is_set():
-            try:
-                with self.engine.connect() as conn:
-                    conn.execute(sa.text("SELECT 1"))
-                return
-            except Exception as failure:
-                if not database_lost(failure):
-                    raise
-                last = failure
-            left = deadline - time.monotonic()
-            if left <= 0:
-                break
-            self._stop.wait(min(pause, left))
-            pause = min(pause * 2, DATABASE_RETRY_LONGEST)
-        detail = str(getattr(last, "orig", None) or last).strip().splitlines()
-        raise StoreError(
-            f"lost the database and could not reach it again within {budget:g} s: "
-            f"{detail[0] if detail else type(last).__name__}"
-        ) from error
+        """Wait for the database to answer again (see ``wait_for_database``)."""
+        wait_for_database(
+            self.engine, error, budget=self.settings.database_retry_seconds, stop=self._stop
+        )
 
     def _next_item(self) -> tuple[FrontierItem, Validators | None] | None:
         """The next leased URL for a worker, with its stored validators (leasing more

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._database import database_lost
 from scraper.crawl._frontier import Frontier, FrontierItem
 from scraper.crawl._hosts import DatabaseThrottle
 from scraper.crawl._seeds import follow
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from scraper.fetch.client import Fetcher
     from scraper.store.ingest import IngestReport, ParseOutcome
 
-__all__ = ["Event", "Fetched", "Step", "StepOutcome", "database_lost"]
+__all__ = ["Event", "Fetched", "Step", "StepOutcome"]
 
 #: Statuses that mean "you, go away" rather than "this page is broken".
 _REFUSAL_STATUSES = frozenset({403, 429})
@@ -406,24 +407,6 @@ class Step:
         record_fetch_error(
             self.engine, url, error, crawl_run_id=self.run_id, raw_page_id=raw_page_id
         )
-
-
-def database_lost(error: BaseException) -> bool:
-    """True when *error* says the database itself is unreachable or unusable for now
-    (a restart, a dropped connection, a locked or full SQLite file), as opposed to a
-    refusal tied to one page's data."""
-    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-
-    seen: BaseException | None = error
-    for _ in range(5):
-        if seen is None:
-            return False
-        if isinstance(seen, OperationalError | InterfaceError):
-            return True
-        if isinstance(seen, DBAPIError) and seen.connection_invalidated:
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def _now() -> datetime:
