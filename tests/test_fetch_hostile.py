@@ -186,3 +186,15 @@ def test_no_answer_at_all_is_a_transient_error(site: Site) -> None:
     with fetcher(replace(FAST, max_attempts=2)) as client, pytest.raises(TransientFetchError):
         client.fetch(site.url("/gone"))
     assert site.log.count("/gone") == 2
+
+
+def test_each_request_gets_its_own_deadline_on_a_kept_alive_connection(site: Site) -> None:
+    site.route("/drip", Reply.dripping_headers(PAGE, every=0.05))
+    site.route("/a", Reply.html(PAGE))
+    with fetcher(replace(FAST, max_attempts=1)) as client:
+        assert client.fetch(site.url("/a")).status == 200
+        with pytest.raises(TransientFetchError):
+            client.fetch(site.url("/drip"))
+        for _ in range(3):  # slower in all than one deadline, each well within its own
+            time.sleep(0.4)
+            assert client.fetch(site.url("/a")).status == 200
