@@ -214,6 +214,8 @@ class Runner:
             for thread in threads:
                 thread.join()
             self._give_back_buffer()
+            with suppress(Exception):  # best effort: the crawl may be ending on that error
+                self.throttle.flush()
         if self._error is not None:
             raise self._error
 
@@ -306,6 +308,7 @@ class Runner:
             outcome = self._guarded(step, item, self._fetch, step, item, fetcher, known)
             if isinstance(outcome, Fetched):
                 self._collect()  # the previous page, stored while this one came
+                self._lease_ahead()
                 self._local.behind.submit(outcome)
                 handed_over = True
                 return True
@@ -377,13 +380,7 @@ class Runner:
         """The next leased URL for a worker, with its stored validators (leasing more
         when none is left), or None when none is due. Called under ``self._lock``."""
         if not self._buffer:
-            room = LEASE_BATCH if self.settings.delay == 0 else 1
-            if self.settings.max_pages is not None:
-                room = min(room, self.settings.max_pages - self._taken)
-            items = self.frontier.lease(max(room, 1))
-            known = load_many_validators(self.engine, [item.url for item in items])
-            now = time.monotonic()
-            self._buffer.extend((item, known.get(item.url), now) for item in items)
+            self._lease()
         while self._buffer:
             item, validators, leased_at = self._buffer.popleft()
             if time.monotonic() - leased_at < self.frontier.lease_seconds / 2:
@@ -392,6 +389,24 @@ class Runner:
             # another worker take it too. Hand it back while it is surely ours.
             self.frontier.release(item)
         return None
+
+    def _lease(self) -> None:
+        """Lease the next URL(s) into the buffer. Called under ``self._lock``."""
+        room = LEASE_BATCH if self.settings.delay == 0 else 1
+        if self.settings.max_pages is not None:
+            room = min(room, self.settings.max_pages - self._taken)
+        items = self.frontier.lease(max(room, 1))
+        known = load_many_validators(self.engine, [item.url for item in items])
+        now = time.monotonic()
+        self._buffer.extend((item, known.get(item.url), now) for item in items)
+
+    def _lease_ahead(self) -> None:
+        """Lease the next URL before a page starts being stored: on SQLite the store
+        holds the one write lock, and a lease would wait for it."""
+        with self._lock:
+            limit = self.settings.max_pages
+            if not self._buffer and (limit is None or self._taken < limit):
+                self._lease()
 
     def _give_back_buffer(self) -> None:
         """Queue again the URLs leased but never handed out (the run is ending)."""

@@ -98,6 +98,9 @@ class DatabaseThrottle:
         self._max_sleep = max_sleep
         self._known: set[str] = set()
         self._seen_refusals: dict[str, int] = {}
+        # alone: per host, the earliest next start (stored or pushed) and the last start
+        self._next_at: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}
         # (host, held_until or None for an in-memory turn, interval, start) per thread
         self._held = threading.local()
 
@@ -115,16 +118,37 @@ class DatabaseThrottle:
             self._claim(host, min_interval)
             return
         self._enter_gate(host)
-        if min_interval <= 0 and self._seen_refusals.get(host) == 0:
-            # The schedule would say "now" every time: two transactions per page for
-            # nothing. (Refusals, once seen, stretch the interval: see _claim.)
-            self._held.turn = (host, None, 0.0, self._clock())
-            return
         try:
-            self._claim(host, min_interval)
+            self._claim_here(host, min_interval)
         except BaseException:
             self._gates[host].release()  # no turn taken: the gate must not stay shut
             raise
+
+    def _claim_here(self, host: str, min_interval: float) -> None:
+        """Claim the host's turn in memory (``alone``: no other process crawls this
+        database), so no page costs the database a write for pacing: on SQLite that
+        write would queue behind the page being stored. What earlier runs stored for
+        the host (its next allowed time, its refusals) is read once."""
+        if host not in self._next_at:
+            with self.engine.connect() as conn:
+                stored = conn.execute(
+                    sa.select(hosts.c.next_request_at).where(hosts.c.host == host)
+                ).scalar()
+                self._refusals(conn, host)
+            now = self._clock()
+            stored = float(stored or 0.0)
+            self._next_at[host] = stored if stored <= now + self.max_wait else now
+        interval = min(_stretched(min_interval, self._seen_refusals.get(host, 0)), self.max_wait)
+        while True:
+            # At least the interval after the last start (it may have grown since: a
+            # Crawl-delay, refusals), and no earlier than the last answer allows.
+            start = max(self._next_at[host], self._last_start.get(host, -interval) + interval)
+            now = self._clock()
+            if start <= now:
+                break
+            self._sleep(min(start - now, self._max_sleep))
+        self._last_start[host] = now
+        self._held.turn = (host, None, interval, now)
 
     def _claim(self, host: str, min_interval: float) -> None:
         """Claim the host's turn in the database (module doc), sleeping until it is due."""
@@ -174,10 +198,9 @@ class DatabaseThrottle:
         now = self._clock()
         since = counted_from(now, started, interval, sent_ago)
         if held_until is None:
-            # An in-memory turn: nothing was written, and nothing needs to be unless
-            # the next request must now wait (a Crawl-delay after a --delay 0 turn).
-            if interval:
-                self.push_back(host, since + interval - now)
+            # An in-memory turn: the next one counts from *since*. Nothing is written
+            # until ``flush``.
+            self._next_at[host] = max(self._next_at.get(host, 0.0), since + interval)
             return
         with write_transaction(self.engine) as conn:
             conn.execute(
@@ -200,12 +223,27 @@ class DatabaseThrottle:
         self._ensure_row(host)
         until = self._clock() + min(max(seconds, 0.0), self.max_wait)
         self._pushed[host] = max(self._pushed.get(host, 0.0), until)
+        if host in self._next_at:
+            self._next_at[host] = max(self._next_at[host], until)
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
                 .where(hosts.c.host == host, hosts.c.next_request_at < until)
                 .values(next_request_at=until)
             )
+
+    def flush(self) -> None:
+        """Store each host's next allowed time kept in memory (``alone``), so the next
+        run keeps the interval too. Called when the crawl ends."""
+        if not self._next_at:
+            return
+        absurd = self._clock() + self.max_wait
+        with write_transaction(self.engine) as conn:
+            for host, when in self._next_at.items():
+                later = sa.or_(hosts.c.next_request_at < when, hosts.c.next_request_at > absurd)
+                conn.execute(
+                    sa.update(hosts).where(hosts.c.host == host, later).values(next_request_at=when)
+                )
 
     def _enter_gate(self, host: str) -> None:
         """Take *host*'s in-process gate (one request at a time), once any Retry-After
