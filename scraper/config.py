@@ -40,12 +40,21 @@ DB_ENV_VAR = "REVIEWS_DB"
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """Network timeouts in seconds."""
+    """Network timeouts in seconds.
+
+    ``connect`` / ``read`` / ``write`` / ``pool`` are httpx's, per operation (a read
+    timeout starts again with every byte); ``total`` is a wall-clock deadline on one
+    request, connect, headers and body together, so a server dripping bytes cannot
+    hold a URL; ``robots`` the same for a robots.txt fetch, which is small and must
+    not hold up the whole host for long.
+    """
 
     connect: float = 10.0
     read: float = 30.0
     write: float = 30.0
     pool: float = 30.0
+    total: float = 60.0
+    robots: float = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +72,17 @@ class FetchSettings:
     backoff_initial: float = 1.0
     backoff_max: float = 60.0
     #: The longest Retry-After we will sit through for one request before giving up on it.
+    #: It is also the furthest ahead a host's next allowed request time is ever stored.
     max_retry_after: float = 600.0
+    #: All the time one URL may take across its attempts and the waits between them.
+    max_url_time: float = 300.0
+    #: A refused connection (nothing listening) is tried this many times in all, this
+    #: many seconds apart: it is a quick, clear failure, not minutes of backoff.
+    refused_attempts: int = 2
+    refused_backoff: float = 0.25
+    #: The largest robots.txt Crawl-delay (or Request-rate interval) obeyed; a larger
+    #: one is cut to this, with a warning (``Crawl-delay: 100000`` would stop the crawl).
+    max_crawl_delay: float = 60.0
     #: robots.txt: how long a fetched file is trusted, and how much of it is read.
     robots_ttl: float = 24 * 3600.0
     robots_max_bytes: int = 512 * 1024
@@ -82,6 +101,18 @@ class CrawlSettings:
     lease_seconds: float = 300.0
     #: Consecutive refusals (403/429/block pages) from one host before the crawl stops.
     max_refusals: int = 5
+    #: Consecutive block pages (captcha, "access denied") from one host before the
+    #: crawl stops; a URL answered with one is never asked for again.
+    max_block_pages: int = 2
+    #: Leases of one URL for transient failures before it is given up on.
+    max_url_attempts: int = 3
+    #: Leases of one URL in all (a run interrupted or killed on it counts): past this
+    #: the URL is marked failed instead of being tried again, so a URL that kills its
+    #: crawl cannot be retried forever by re-runs.
+    max_url_leases: int = 6
+    #: How long the crawl keeps trying to reach its database again (a restart, a
+    #: failover) before it gives up with exit code 1.
+    database_retry_seconds: float = 60.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ is stored, its id) so a message can always name what went wrong where::
     │   └── LayoutNotRecognised    looks like a review page, yields nothing: the drift alarm
     ├── FetchError                 the network did not give us a usable page
     │   ├── TransientFetchError    worth retrying later: timeouts, 5xx, 429, connection errors
-    │   │   └── RateLimited        429/503 with an optional Retry-After (seconds)
+    │   │   ├── RateLimited        429/503 with an optional Retry-After (seconds)
+    │   │   └── ConnectionRefused  nothing listens there: retried a little, quickly
     │   ├── HTTPStatusError        a final, non-retryable status (404, 410, ...)
     │   ├── RobotsDisallowed       robots.txt forbids the URL for our user agent
     │   ├── NotHTML                the response is not an HTML page
@@ -22,6 +23,7 @@ is stored, its id) so a message can always name what went wrong where::
     │   ├── BadURL                 not an http(s) URL, or not parseable at all
     │   └── SiteBlocked            the site keeps refusing us: the crawl stops
     ├── StoreError                 the database refused or is not usable
+    ├── URLFailed                  anything else that went wrong with one URL: given up on
     └── JobAlreadyRunning          another run of the job holds its lock
 
     Terminated (a BaseException, like KeyboardInterrupt): SIGTERM asked us to stop.
@@ -37,6 +39,7 @@ __all__ = [
     "BlockedPage",
     "BodyTooLarge",
     "ConfigError",
+    "ConnectionRefused",
     "FetchError",
     "HTTPStatusError",
     "JobAlreadyRunning",
@@ -52,6 +55,7 @@ __all__ = [
     "Terminated",
     "TooManyRedirects",
     "TransientFetchError",
+    "URLFailed",
     "UsageError",
     "is_transient",
 ]
@@ -136,6 +140,11 @@ class RateLimited(TransientFetchError):
         self.retry_after = retry_after
 
 
+class ConnectionRefused(TransientFetchError):
+    """The host refused the connection (nothing listening on the port): worth a
+    second try a moment later, not minutes of backoff."""
+
+
 class HTTPStatusError(FetchError):
     """A final, non-retryable HTTP status such as 404 or 410."""
 
@@ -170,6 +179,12 @@ class SiteBlocked(FetchError):
 
 class StoreError(ScraperError):
     """The database refused an operation or is not usable."""
+
+
+class URLFailed(ScraperError):
+    """Something unforeseen went wrong with one URL (a value the database refused, a
+    bug met on that page): the URL is given up on, recorded, and the crawl goes on.
+    The message names the original error."""
 
 
 class JobAlreadyRunning(ScraperError):

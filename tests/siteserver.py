@@ -35,7 +35,9 @@ Replies (``Reply`` constructors): ``html``, ``text`` (any content type),
 ``status`` (e.g. 404, 503 with ``retry_after``), ``redirect``, ``truncated`` (a
 Content-Length larger than what is sent, then the connection closes), ``endless``
 (chunked, stops only when the client hangs up or ``limit`` bytes went out),
-``gzip_bomb`` (a small gzip body that inflates to ``size`` bytes); any of them
+``gzip_bomb`` (a small gzip body that inflates to ``size`` bytes), ``dripping_headers``
+(status line and headers sent a byte at a time, each byte within the read timeout),
+``hang_up`` (the connection closed without an answer); any of them
 ``.slow(seconds)`` (a wait before the status line) or ``.with_headers(...)``. ``site.page(...,
 etag=..., last_modified=...)`` answers 304 to a matching If-None-Match /
 If-Modified-Since. ``site.sequence`` plays replies in order, repeating the last.
@@ -91,6 +93,10 @@ class Reply:
     #: Send the body in chunks of ``trickle_bytes`` with ``trickle`` seconds between them.
     trickle: float = 0.0
     trickle_bytes: int = 1
+    #: Send the status line and headers one byte every ``header_drip`` seconds.
+    header_drip: float = 0.0
+    #: Close the connection without answering.
+    hang_up: bool = False
 
     @classmethod
     def html(
@@ -143,6 +149,17 @@ class Reply:
     def endless(cls, *, limit: int = 2**31, content_type: str = HTML) -> Reply:
         """A chunked body of filler that stops only when the client leaves (or at *limit*)."""
         return cls(headers=(("Content-Type", content_type),), stream_bytes=limit)
+
+    @classmethod
+    def dripping_headers(cls, body: str | bytes = "<p>late</p>", *, every: float) -> Reply:
+        """An HTML page whose status line and headers come one byte every *every* s."""
+        padded = replace(cls.html(body), header_drip=every)
+        return padded.with_headers(X_Padding="p" * 400)
+
+    @classmethod
+    def closed(cls) -> Reply:
+        """No answer at all: the connection is closed as soon as the request is read."""
+        return cls(hang_up=True)
 
     @classmethod
     def gzip_bomb(cls, size: int = 1 << 28) -> Reply:
@@ -377,6 +394,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _send(self, reply: Reply) -> None:
         if reply.delay:
             time.sleep(reply.delay)
+        if reply.hang_up:
+            self.close_connection = True
+            return
+        if reply.header_drip:
+            self._drip_headers(reply)
+            return
         self.send_response(reply.code)
         for name, value in reply.headers:
             self.send_header(name, value)
@@ -395,6 +418,18 @@ class _Handler(BaseHTTPRequestHandler):
         if declared != len(reply.body):
             self.wfile.flush()
             self.close_connection = True
+
+    def _drip_headers(self, reply: Reply) -> None:
+        lines = [f"HTTP/1.1 {reply.code} OK"]
+        lines += [f"{name}: {value}" for name, value in reply.headers]
+        lines.append(f"Content-Length: {len(reply.body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        for byte in range(len(head)):
+            self.wfile.write(head[byte : byte + 1])
+            self.wfile.flush()
+            time.sleep(reply.header_drip)
+        self.wfile.write(reply.body)
+        self.close_connection = True
 
     def _trickle(self, reply: Reply) -> None:
         body, size = reply.body, max(reply.trickle_bytes, 1)

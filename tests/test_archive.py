@@ -219,3 +219,21 @@ def test_archiving_again_is_a_conditional_request_and_each_run_is_recorded(
     ]
     assert all(run.finished_at is not None for run in runs)
     assert [tuple(row) for row in checked] == [(304, 1)]
+
+
+def test_a_page_whose_records_the_database_refuses_fails_alone(
+    site: Site, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Review ids past 2**63 (SQLite's INTEGER; PostgreSQL's bigint) on one copy of the page.
+    huge = PAGE_2026.read_text(encoding="utf-8").replace("id=90000", "id=99999999999999999999")
+    site.page("/anime/91235/Huge/reviews", huge)
+    urls = [site.url("/anime/91235/Huge/reviews"), site.url(ENTRY_PATH)]
+    code = main(["archive", *urls, "--db", db_url, "--delay", "0"])
+    err = capsys.readouterr().err
+    assert _count(db_url, "reviews") >= 3  # the good page, whatever became of the other
+    assert "Traceback" not in err
+    if code == ExitCode.PAGE_ERRORS:
+        assert urls[0] in err
+        assert _count(db_url, "fetch_errors", "WHERE error = 'URLFailed'") == 1
+    else:  # a store that takes such ids as text keys
+        assert code == ExitCode.OK

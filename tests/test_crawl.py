@@ -7,6 +7,7 @@ storage from the database itself: every page stored once, every review present.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -223,19 +224,49 @@ def test_redirect_loops_and_gzip_bombs_are_recorded_and_the_crawl_goes_on(
     assert errors == {"TooManyRedirects", "BodyTooLarge"}
 
 
-def test_block_pages_slow_the_host_down_then_stop_the_crawl(
-    sqlite_url: str, server: StandinServer
+@contextmanager
+def blocking(standin: StandinSite, *paths: str) -> Iterator[StandinServer]:
+    """The stand-in site with a third entry, answering *paths* with block pages."""
+    standin.add_entry("anime", 3, "Third", "Third", reviews=3)
+    with serve_standin(standin) as server:
+        for path in paths:
+            server.inject(path, *[Reply.html(BLOCK_PAGE)] * 9)
+        yield server
+
+
+def test_a_second_block_page_in_a_row_stops_the_crawl_and_no_blocked_url_is_asked_again(
+    sqlite_url: str, standin: StandinSite
 ) -> None:
-    server.inject(LISTING.rstrip("/") + "/1/Space_Cowboys/reviews", *[Reply.html(BLOCK_PAGE)] * 9)
-    with pytest.raises(SiteBlocked, match="refused 4 requests in a row"):
-        run(sqlite_url, seeds(server, 1), delay=0.02, max_refusals=4)
-    gaps = server.log.gaps(LISTING)
-    assert len(gaps) == 3
-    assert gaps[0] < gaps[1] < gaps[2]  # slowed down before giving up
-    run_row = query(sqlite_url, "SELECT outcome, message FROM crawl_runs")[0]
+    paths = ("/anime/1/Space_Cowboys/reviews", "/anime/2/Quiet_Harbor/reviews")
+    with blocking(standin, *paths) as server:
+        with pytest.raises(SiteBlocked, match="served 2 block page"):
+            run(sqlite_url, seeds(server, 1, 2, 3), delay=0.02)
+        assert len(server.log.paths(LISTING)) == 2  # one block page each, then the stop
+        assert not server.log.paths("/anime/3/")
+        # The resumed crawl goes on with the third seed and never asks the blocked two.
+        report = run(sqlite_url, seeds(server, 1, 2, 3), delay=0.02)
+        assert len(server.log.paths("/anime/1/")) == len(server.log.paths("/anime/2/")) == 1
+        assert len(server.log.paths("/anime/3/")) == 1
+    assert report.pages == 1 and report.outcome == "success"
+    rows = query(sqlite_url, "SELECT url, state, last_error FROM frontier ORDER BY id")
+    assert [row.state for row in rows] == ["failed", "failed", "done"]
+    assert all("block page" in row.last_error for row in rows[:2])
+    errors = query(sqlite_url, "SELECT url, raw_page_id FROM fetch_errors ORDER BY id")
+    assert len(errors) == 2 and all(row.raw_page_id is not None for row in errors)  # kept raw
+    run_row = query(sqlite_url, "SELECT outcome FROM crawl_runs ORDER BY id")[0]
     assert run_row.outcome == "site_blocked"
-    # Nothing lost: the refused URL waits in the frontier for the next run.
-    assert query(sqlite_url, "SELECT state FROM frontier")[0].state == "queued"
+
+
+def test_block_pages_between_good_pages_fail_those_urls_only(
+    sqlite_url: str, standin: StandinSite
+) -> None:
+    with blocking(standin, "/anime/1/Space_Cowboys/reviews", "/anime/3/Third/reviews") as server:
+        report = run(sqlite_url, seeds(server, 1, 2, 3), delay=0.02, max_refusals=4)
+        assert len(server.log.paths("/anime/1/")) == 1
+    assert report.outcome == "page_errors" and report.errors == 2
+    assert len(report.failures) == 2 and all("block page" in line for line in report.failures)
+    states = [row.state for row in query(sqlite_url, "SELECT state FROM frontier ORDER BY id")]
+    assert states == ["failed", "done", "failed", "done"]  # entry 2: both its pages
 
 
 def test_urls_leased_ahead_are_given_back_when_the_crawl_stops(
@@ -257,8 +288,11 @@ def test_urls_leased_ahead_are_given_back_when_the_crawl_stops(
 def test_a_blocked_crawl_exits_with_code_4(
     tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    server.inject("/anime/2/Quiet_Harbor/reviews", *[Reply.status(403)] * 9)
-    args = ["crawl", *seeds(server, 2), "--db", str(tmp_path / "r.db"), "--delay", "0.01"]
+    # Every URL refused: five refusals in a row stop the crawl (one URL refused
+    # again and again is given up on after max_url_attempts, with exit code 3).
+    for path in ("/anime/1/Space_Cowboys/reviews", "/anime/2/Quiet_Harbor/reviews"):
+        server.inject(path, *[Reply.status(403)] * 9)
+    args = ["crawl", *seeds(server, 1, 2), "--db", str(tmp_path / "r.db"), "--delay", "0.01"]
     assert main(args) == ExitCode.SITE_BLOCKED
     assert "stopped by the site" in capsys.readouterr().err
 

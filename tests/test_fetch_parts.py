@@ -24,7 +24,7 @@ from scraper.fetch import (
 )
 from scraper.fetch.body import CappedBody, read_capped
 from scraper.fetch.robots import robots_token
-from scraper.fetch.throttle import TRANSIT_ALLOWANCE
+from scraper.fetch.throttle import TRANSIT_ALLOWANCE, TRANSIT_SHARE
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,15 @@ def test_local_throttle_counts_from_a_quick_answer_but_not_a_slow_one() -> None:
     now[0] = 1.02 + 0.4
     throttle.answered()  # a slow answer moves the next start by the allowance only
     throttle.wait_turn("h", 1.0)
-    assert now[0] == pytest.approx(1.02 + TRANSIT_ALLOWANCE + 1.0)
+    allowance = min(TRANSIT_ALLOWANCE, TRANSIT_SHARE * 1.0)
+    assert allowance < TRANSIT_ALLOWANCE  # a share of the interval: 2.5 % at most
+    assert now[0] == pytest.approx(1.02 + allowance + 1.0)
+    started = now[0]
+    now[0] += 0.5
+    # The request left 0.3 s after its turn began (a slow connect): counted from then.
+    throttle.answered(sent_ago=0.2)
+    throttle.wait_turn("h", 1.0)
+    assert now[0] == pytest.approx(started + 0.3 + allowance + 1.0)
 
 
 def test_local_throttle_really_sleeps() -> None:

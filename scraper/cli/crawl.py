@@ -142,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
         )
     print(summary(report))
     if report.errors:
+        for line in report.failures:
+            warn("crawl", f"failed: {line}")
         warn("crawl", f"{report.errors} page(s) failed: see the fetch_errors table")
         return ExitCode.PAGE_ERRORS
     return ExitCode.OK

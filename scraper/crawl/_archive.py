@@ -13,7 +13,7 @@ from scraper.config import FetchSettings
 from scraper.crawl._runs import RunFigures, finish_run, start_run
 from scraper.crawl._seeds import crawl_key
 from scraper.crawl._validators import Validators, load_validators, save_validators
-from scraper.errors import FetchError, RobotsDisallowed, ScraperError
+from scraper.errors import FetchError, RobotsDisallowed, ScraperError, URLFailed
 from scraper.store.engine import write_transaction
 
 if TYPE_CHECKING:
@@ -76,13 +76,34 @@ def archive_pages(
                     continue
                 if canonical not in seen:
                     seen.add(canonical)
-                    yield _archive_one(engine, fetcher, run_id, figures, url, canonical)
+                    yield _archive_guarded(engine, fetcher, run_id, figures, url, canonical)
         outcome, message = ("page_errors" if figures.errors else "success"), None
     except Exception as error:
         outcome, message = "failed", f"{type(error).__name__}: {error}"
         raise
     finally:
         finish_run(engine, run_id, figures, outcome=outcome, message=message)
+
+
+def _archive_guarded(
+    engine: Engine,
+    fetcher: Fetcher,
+    run_id: int,
+    figures: RunFigures,
+    url: str,
+    canonical: str,
+) -> Archived:
+    """``_archive_one``; anything unforeseen tied to this URL (a value the database
+    refuses, a bug) fails the URL, not the run. A database that went away does not."""
+    from scraper.crawl._database import database_lost
+
+    try:
+        return _archive_one(engine, fetcher, run_id, figures, url, canonical)
+    except Exception as error:
+        if database_lost(error):
+            raise
+        detail = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+        return _failed(engine, run_id, figures, url, URLFailed(detail, url=url))
 
 
 def _archive_one(
@@ -126,7 +147,7 @@ def _remember(
 
 
 def _failed(
-    engine: Engine, run_id: int, figures: RunFigures, url: str, error: FetchError
+    engine: Engine, run_id: int, figures: RunFigures, url: str, error: ScraperError
 ) -> Archived:
     from scraper.store.ingest import record_fetch_error
 

@@ -4,6 +4,8 @@ the crawl is empty or a limit is reached, recorded as one row of ``crawl_runs``.
 Worker threads (``concurrency``) each lease one URL at a time from the shared
 frontier; other processes pointed at the same PostgreSQL database do the same, and
 the per-host interval they all obey lives in the database (``DatabaseThrottle``).
+In a full crawl each worker stores a page while it fetches the next
+(``StoreBehind``): the site's interval runs while the page is stored, not after.
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._behind import StoreBehind
+from scraper.crawl._database import database_lost, wait_for_database
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
-from scraper.crawl._step import Event, Step, StepOutcome
+from scraper.crawl._step import Event, Fetched, Step, StepOutcome
 from scraper.crawl._validators import Validators, load_many_validators
-from scraper.errors import INTERRUPTS, SiteBlocked
+from scraper.errors import INTERRUPTS, SiteBlocked, URLFailed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -31,6 +36,8 @@ if TYPE_CHECKING:
     from scraper.fetch.robots import RobotsCache, RobotsFile
 
 __all__ = ["CrawlProgress", "CrawlReport", "Runner"]
+
+T = TypeVar("T")
 
 #: How often the run's figures are written to ``crawl_runs`` while it goes.
 SAVE_EVERY = 2.0
@@ -62,6 +69,8 @@ class CrawlReport:
     message: str | None = None
     open_urls: int = 0
     rechecks: int = 0  # stale stored pages queued for a conditional re-check
+    #: One line per URL that failed: ``URL: what went wrong``.
+    failures: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +109,13 @@ class Runner:
         self.refresh_after = refresh_after
         self.progress = progress
         # A SQLite file is crawled by one process (see _start): its pacing can stay here.
-        self.throttle = DatabaseThrottle(engine, alone=engine.dialect.name == "sqlite")
+        self.throttle = DatabaseThrottle(
+            engine,
+            alone=engine.dialect.name == "sqlite",
+            max_wait=fetch_settings.max_retry_after,
+        )
         self.figures = RunFigures()
+        self.failures: list[str] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -141,13 +155,20 @@ class Runner:
             refresh_after=self.refresh_after,
         )
         try:
+            self._give_up_exhausted()
             self._work_all(step)
         except SiteBlocked as error:
             self._close(run_id, "site_blocked", str(error))
             raise
         except BaseException as error:
             outcome = "interrupted" if isinstance(error, INTERRUPTS) else "failed"
-            self._close(run_id, outcome, f"{type(error).__name__}: {error}")
+            try:
+                self._close(run_id, outcome, f"{type(error).__name__}: {error}")
+            except Exception as closing:
+                if not database_lost(closing):
+                    raise
+                # The database is gone: the run stays "running" until the next run
+                # finds its process dead; what the user needs is the first error.
             raise
         outcome = "page_errors" if self.figures.errors else "success"
         message = self._limit_message
@@ -159,8 +180,19 @@ class Runner:
             outcome=outcome,
             message=message,
             open_urls=self.frontier.counts().open,
+            failures=tuple(self.failures),
             **self.figures.as_dict(),
         )
+
+    def _give_up_exhausted(self) -> None:
+        """URLs whose every run ended on them (killed, stopped) are given up on."""
+        from scraper.store.ingest import record_fetch_error
+
+        for url, attempts in self.frontier.give_up_exhausted(self.settings.max_url_leases):
+            error = URLFailed(f"given up after {attempts} attempts that never finished", url=url)
+            record_fetch_error(self.engine, url, error, crawl_run_id=self.run_id)
+            self.figures.errors += 1
+            self.failures.append(f"{url}: {error.message}")
 
     def _close(self, run_id: int, outcome: str, message: str | None) -> None:
         finish_run(self.engine, run_id, self.figures, outcome=outcome, message=message)
@@ -182,6 +214,8 @@ class Runner:
             for thread in threads:
                 thread.join()
             self._give_back_buffer()
+            with suppress(Exception):  # best effort: the crawl may be ending on that error
+                self.throttle.flush()
         if self._error is not None:
             raise self._error
 
@@ -212,6 +246,11 @@ class Runner:
                 self.throttle.push_back(host[0], seconds)
             time.sleep(seconds)
 
+        behind = StoreBehind(
+            lambda fetched: self._guarded(step, fetched.item, step.finish, fetched)
+        )
+        self._local.behind = behind
+        self._local.orphans = []  # leased when the database went away
         try:
             with Fetcher(
                 self.fetch_settings,
@@ -222,8 +261,18 @@ class Runner:
             ) as fetcher:
                 self._local.fetcher = fetcher
                 while not self._stop.is_set():
-                    if not self._take_one(step, fetcher, host):
-                        break
+                    try:
+                        orphans: list[FrontierItem] = self._local.orphans
+                        while orphans:
+                            self.frontier.release(orphans[0], attempted=True)
+                            orphans.pop(0)
+                        if not self._take_one(step, fetcher, host):
+                            self._collect()  # the last page stored
+                            break
+                    except Exception as error:
+                        if not database_lost(error):
+                            raise
+                        self._wait_for_database(error)
         except BaseException as error:
             with self._lock:
                 if self._error is None:
@@ -231,6 +280,11 @@ class Runner:
             self._stop.set()
             if threading.current_thread() is threading.main_thread():
                 raise
+        finally:
+            unstored = behind.close()
+            if unstored is not None:
+                with suppress(Exception):  # the crawl is ending on an error already
+                    self.frontier.release(unstored, attempted=True)
 
     def _take_one(self, step: Step, fetcher: Fetcher, host: list[str]) -> bool:
         """Lease and process one URL, or wait for one; return False when the run is over."""
@@ -243,36 +297,90 @@ class Runner:
                 self._taken += 1
             active = self._active
         if taken is None:
+            if self._local.behind.item is not None:
+                self._collect()  # its store may be what the frontier waits for
+                return True
             return self._wait_for_work(active)
         item, known = taken
         host[0] = item.host
+        handed_over = False
         try:
-            outcome = step.process(item, fetcher, known)
+            outcome = self._guarded(step, item, self._fetch, step, item, fetcher, known)
+            if isinstance(outcome, Fetched):
+                self._collect()  # the previous page, stored while this one came
+                self._lease_ahead()
+                self._local.behind.submit(outcome)
+                handed_over = True
+                return True
         except SiteBlocked:
             raise
-        except BaseException:
+        except BaseException as error:
+            if isinstance(error, Exception) and database_lost(error):
+                self._local.orphans.append(item)  # given back once the database is back
+                raise
             # Not done, but perhaps stored (interrupted between storing the page and
             # marking it done): counting the attempt makes the next run look first.
             self.frontier.release(item, attempted=True)
             raise
         finally:
             host[0] = ""
-            with self._lock:
-                self._active -= 1
+            if not handed_over:
+                with self._lock:
+                    self._active -= 1
         self._tally(outcome)
         return True
+
+    def _fetch(
+        self, step: Step, item: FrontierItem, fetcher: Fetcher, known: Validators | None
+    ) -> StepOutcome | Fetched:
+        return step.process(item, fetcher, known, defer=self.mode == "full")
+
+    def _collect(self) -> None:
+        """Wait for this worker's page being stored, if any, and count its outcome."""
+        behind: StoreBehind = self._local.behind
+        item = behind.item
+        if item is None:
+            return
+        try:
+            outcome = behind.collect()
+        except Exception as error:
+            if database_lost(error):
+                self._local.orphans.append(item)
+            else:
+                self.frontier.release(item, attempted=True)
+            raise
+        finally:
+            with self._lock:
+                self._active -= 1
+        if outcome is not None:
+            self._tally(outcome)
+
+    def _guarded(
+        self, step: Step, item: FrontierItem, call: Callable[..., T], *args: Any
+    ) -> T | StepOutcome:
+        """``call(*args)``; anything unforeseen tied to *item* ends that URL, not the
+        crawl (the database going away, SiteBlocked and interrupts pass)."""
+        try:
+            return call(*args)
+        except SiteBlocked:
+            raise
+        except Exception as error:
+            if database_lost(error):
+                raise
+            detail = f"{type(error).__name__}: {error}".splitlines()[0][:500]
+            return step.give_up(item, URLFailed(detail, url=item.url))
+
+    def _wait_for_database(self, error: Exception) -> None:
+        """Wait for the database to answer again (see ``wait_for_database``)."""
+        wait_for_database(
+            self.engine, error, budget=self.settings.database_retry_seconds, stop=self._stop
+        )
 
     def _next_item(self) -> tuple[FrontierItem, Validators | None] | None:
         """The next leased URL for a worker, with its stored validators (leasing more
         when none is left), or None when none is due. Called under ``self._lock``."""
         if not self._buffer:
-            room = LEASE_BATCH if self.settings.delay == 0 else 1
-            if self.settings.max_pages is not None:
-                room = min(room, self.settings.max_pages - self._taken)
-            items = self.frontier.lease(max(room, 1))
-            known = load_many_validators(self.engine, [item.url for item in items])
-            now = time.monotonic()
-            self._buffer.extend((item, known.get(item.url), now) for item in items)
+            self._lease()
         while self._buffer:
             item, validators, leased_at = self._buffer.popleft()
             if time.monotonic() - leased_at < self.frontier.lease_seconds / 2:
@@ -281,6 +389,24 @@ class Runner:
             # another worker take it too. Hand it back while it is surely ours.
             self.frontier.release(item)
         return None
+
+    def _lease(self) -> None:
+        """Lease the next URL(s) into the buffer. Called under ``self._lock``."""
+        room = LEASE_BATCH if self.settings.delay == 0 else 1
+        if self.settings.max_pages is not None:
+            room = min(room, self.settings.max_pages - self._taken)
+        items = self.frontier.lease(max(room, 1))
+        known = load_many_validators(self.engine, [item.url for item in items])
+        now = time.monotonic()
+        self._buffer.extend((item, known.get(item.url), now) for item in items)
+
+    def _lease_ahead(self) -> None:
+        """Lease the next URL before a page starts being stored: on SQLite the store
+        holds the one write lock, and a lease would wait for it."""
+        with self._lock:
+            limit = self.settings.max_pages
+            if not self._buffer and (limit is None or self._taken < limit):
+                self._lease()
 
     def _give_back_buffer(self) -> None:
         """Queue again the URLs leased but never handed out (the run is ending)."""
@@ -316,6 +442,8 @@ class Runner:
             figures.not_modified += outcome.event is Event.NOT_MODIFIED
             figures.robots_skipped += outcome.event is Event.ROBOTS
             figures.errors += outcome.event is Event.FAILED or outcome.page_error
+            if outcome.event is Event.FAILED or outcome.page_error:
+                self.failures.append(f"{outcome.url}: {outcome.message or 'failed'}")
             figures.reviews_new += outcome.reviews_new
             figures.reviews_updated += outcome.reviews_updated
             figures.reviews_unchanged += outcome.reviews_unchanged

@@ -81,12 +81,21 @@ class Frontier:
     """The URLs of one crawl (one ``crawl_key``), shared by every worker."""
 
     def __init__(
-        self, engine: Engine, crawl_key: str, *, owner: str, lease_seconds: float = 300.0
+        self,
+        engine: Engine,
+        crawl_key: str,
+        *,
+        owner: str,
+        lease_seconds: float = 300.0,
+        max_wait: float = 600.0,
     ) -> None:
         self.engine = engine
         self.crawl_key = crawl_key
         self.owner = owner
         self.lease_seconds = lease_seconds
+        #: A ``not_before`` further ahead than this is taken as now: no URL waits for
+        #: an absurd time an older version stored (a Retry-After of the year 2100).
+        self.max_wait = max_wait
 
     # --- filling -------------------------------------------------------------------
 
@@ -215,7 +224,11 @@ class Frontier:
                 f.state == QUEUED,
                 sa.and_(f.state == LEASED, f.lease_expires_at < now),
             ),
-            sa.or_(f.not_before.is_(None), f.not_before <= now),
+            sa.or_(
+                f.not_before.is_(None),
+                f.not_before <= now,
+                f.not_before > now + timedelta(seconds=self.max_wait),
+            ),
         )
         # SKIP LOCKED: a row another worker is leasing right now is passed over, not
         # waited for. SQLite ignores the clause; its write lock serialises the UPDATE.
@@ -248,6 +261,26 @@ class Frontier:
             for row in rows
         ]
         return sorted(items, key=lambda item: item.id)
+
+    def give_up_exhausted(self, max_leases: int) -> list[tuple[str, int]]:
+        """Mark failed the queued rows already leased *max_leases* times (each run on
+        them ended before it could say how the URL went: killed, or stopped); return
+        their ``(url, attempts)``. Run when a crawl starts, so a URL that takes its
+        crawl down cannot be tried again by every re-run."""
+        f = frontier.c
+        message = f"given up after {max_leases} attempts that never finished"
+        with write_transaction(self.engine) as conn:
+            rows = conn.execute(
+                sa.update(frontier)
+                .where(
+                    f.crawl_key == self.crawl_key,
+                    f.state == QUEUED,
+                    f.attempts >= max_leases,
+                )
+                .values(state=FAILED, last_error=message, done_at=_now())
+                .returning(f.url, f.attempts)
+            ).all()
+        return [(row.url, int(row.attempts)) for row in rows]
 
     def extend_lease(self, item: FrontierItem) -> None:
         """Push this worker's lease on *item* forward (for a long wait on one URL)."""
@@ -341,7 +374,9 @@ class Frontier:
         if total > with_time:  # a queued row without not_before is due now
             candidates.append(_now())
         elif earliest is not None:
-            candidates.append(_as_utc(earliest))
+            earliest = _as_utc(earliest)
+            absurd = earliest > _now() + timedelta(seconds=self.max_wait)
+            candidates.append(_now() if absurd else earliest)  # absurd: due now (lease)
         return min(candidates) if candidates else None
 
     def has_rows(self) -> bool:

@@ -11,9 +11,10 @@ row; the others read the new time and sleep until then. While the request is on
 its way the host is *held*, so one request at a time is in flight. When its
 answer is in (``release``), the holder sets the next start one interval after
 
-    min(answer, start + TRANSIT_ALLOWANCE)
+    min(answer, left + min(TRANSIT_ALLOWANCE, TRANSIT_SHARE * interval))
 
-where *start* is the instant the claim committed (the request leaves right after).
+where *left* is the instant the request's last byte was written (the instant the
+claim committed, when the Fetcher does not say); see ``scraper.fetch.throttle``.
 The interval is one between request starts, as the issue asks, so a crawl idles
 no longer than politeness requires; but the server logged the request somewhere
 between start and answer, and counting from a quick answer (a nearby site,
@@ -23,6 +24,10 @@ it. A slow answer (a far site) adds at most the allowance, which also covers a
 request that reached the server that much late.
 
 A holder that died (``kill -9``) blocks the host for ``hold`` seconds at most.
+
+No time further ahead than ``max_wait`` (Retry-After's cap) is ever written, and
+one found there (an older version stored a Retry-After of year 2100) is taken as
+"now": an absurd stored time must not keep a host from ever being crawled again.
 
 Processes on several machines compare wall clocks: keep them NTP-synchronised.
 
@@ -42,7 +47,7 @@ import sqlalchemy as sa
 
 from scraper.config import ROBOTS_TOKEN
 from scraper.fetch.robots import RobotsFile
-from scraper.fetch.throttle import TRANSIT_ALLOWANCE
+from scraper.fetch.throttle import counted_from
 from scraper.schema.tables import hosts
 from scraper.store.dialect import insert
 from scraper.store.engine import write_transaction
@@ -76,9 +81,11 @@ class DatabaseThrottle:
         max_sleep: float = 5.0,
         hold: float = DEFAULT_HOLD,
         alone: bool = False,
+        max_wait: float = 600.0,
     ) -> None:
         self.engine = engine
         self.hold = hold
+        self.max_wait = max_wait
         #: No other process uses this database (a SQLite file takes one crawler):
         #: one request at a time per host is then kept in memory, and a host with no
         #: interval to keep costs the database nothing.
@@ -91,6 +98,9 @@ class DatabaseThrottle:
         self._max_sleep = max_sleep
         self._known: set[str] = set()
         self._seen_refusals: dict[str, int] = {}
+        # alone: per host, the earliest next start (stored or pushed) and the last start
+        self._next_at: dict[str, float] = {}
+        self._last_start: dict[str, float] = {}
         # (host, held_until or None for an in-memory turn, interval, start) per thread
         self._held = threading.local()
 
@@ -108,16 +118,37 @@ class DatabaseThrottle:
             self._claim(host, min_interval)
             return
         self._enter_gate(host)
-        if min_interval <= 0 and self._seen_refusals.get(host) == 0:
-            # The schedule would say "now" every time: two transactions per page for
-            # nothing. (Refusals, once seen, stretch the interval: see _claim.)
-            self._held.turn = (host, None, 0.0, self._clock())
-            return
         try:
-            self._claim(host, min_interval)
+            self._claim_here(host, min_interval)
         except BaseException:
             self._gates[host].release()  # no turn taken: the gate must not stay shut
             raise
+
+    def _claim_here(self, host: str, min_interval: float) -> None:
+        """Claim the host's turn in memory (``alone``: no other process crawls this
+        database), so no page costs the database a write for pacing: on SQLite that
+        write would queue behind the page being stored. What earlier runs stored for
+        the host (its next allowed time, its refusals) is read once."""
+        if host not in self._next_at:
+            with self.engine.connect() as conn:
+                stored = conn.execute(
+                    sa.select(hosts.c.next_request_at).where(hosts.c.host == host)
+                ).scalar()
+                self._refusals(conn, host)
+            now = self._clock()
+            stored = float(stored or 0.0)
+            self._next_at[host] = stored if stored <= now + self.max_wait else now
+        interval = min(_stretched(min_interval, self._seen_refusals.get(host, 0)), self.max_wait)
+        while True:
+            # At least the interval after the last start (it may have grown since: a
+            # Crawl-delay, refusals), and no earlier than the last answer allows.
+            start = max(self._next_at[host], self._last_start.get(host, -interval) + interval)
+            now = self._clock()
+            if start <= now:
+                break
+            self._sleep(min(start - now, self._max_sleep))
+        self._last_start[host] = now
+        self._held.turn = (host, None, interval, now)
 
     def _claim(self, host: str, min_interval: float) -> None:
         """Claim the host's turn in the database (module doc), sleeping until it is due."""
@@ -125,11 +156,15 @@ class DatabaseThrottle:
             now = self._clock()
             with write_transaction(self.engine) as conn:
                 refusals = self._refusals(conn, host)
-                interval = _stretched(min_interval, refusals)
+                interval = min(_stretched(min_interval, refusals), self.max_wait)
                 held_until = now + interval + self.hold
+                due = sa.or_(
+                    hosts.c.next_request_at <= now,
+                    hosts.c.next_request_at > now + self.max_wait + interval + self.hold,
+                )
                 claimed = conn.execute(
                     sa.update(hosts)
-                    .where(hosts.c.host == host, hosts.c.next_request_at <= now)
+                    .where(hosts.c.host == host, due)
                     .values(next_request_at=held_until)
                 ).rowcount
                 if not claimed:
@@ -142,23 +177,31 @@ class DatabaseThrottle:
                 return
             self._sleep(min(max(next_at - self._clock(), 0.0), self._max_sleep))
 
-    def release(self) -> None:
+    def release(self, interval: float | None = None, *, sent_ago: float | None = None) -> None:
         """This thread's request is answered: set the host's next turn an interval
         after the request's start (see the module doc for which instant counts).
 
-        Does nothing when the thread holds no turn, or when its hold was replaced
-        meanwhile (a Retry-After push, or the hold expired and someone else claimed).
+        *interval* replaces the one claimed with the turn (robots.txt just told us
+        its Crawl-delay); *sent_ago* is how long ago the request left. Does nothing
+        when the thread holds no turn, or when its hold was replaced meanwhile (a
+        Retry-After push, or the hold expired and someone else claimed).
         """
         turn = getattr(self._held, "turn", None)
         if turn is None:
             return
         self._held.turn = None
-        host, held_until, interval, started = turn
+        host, held_until, claimed_interval, started = turn
         if self.alone:
             self._gates[host].release()
+        if interval is None:
+            interval = claimed_interval
+        now = self._clock()
+        since = counted_from(now, started, interval, sent_ago)
         if held_until is None:
-            return  # an in-memory turn: nothing was written
-        counted_from = min(self._clock(), started + TRANSIT_ALLOWANCE)
+            # An in-memory turn: the next one counts from *since*. Nothing is written
+            # until ``flush``.
+            self._next_at[host] = max(self._next_at.get(host, 0.0), since + interval)
+            return
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
@@ -166,25 +209,41 @@ class DatabaseThrottle:
                     hosts.c.host == host,
                     sa.func.abs(hosts.c.next_request_at - held_until) < 1e-6,
                 )
-                .values(next_request_at=counted_from + interval)
+                .values(next_request_at=since + interval)
             )
 
-    def answered(self) -> None:
+    def answered(self, interval: float | None = None, *, sent_ago: float | None = None) -> None:
         """The Fetcher's word that this thread's request got its answer: ``release``."""
-        self.release()
+        self.release(interval, sent_ago=sent_ago)
 
     def push_back(self, host: str, seconds: float) -> None:
-        """Let no one start a request to *host* for *seconds* from now (Retry-After)."""
+        """Let no one start a request to *host* for *seconds* from now (Retry-After),
+        *seconds* cut to ``max_wait``."""
         self.release()
         self._ensure_row(host)
-        until = self._clock() + seconds
+        until = self._clock() + min(max(seconds, 0.0), self.max_wait)
         self._pushed[host] = max(self._pushed.get(host, 0.0), until)
+        if host in self._next_at:
+            self._next_at[host] = max(self._next_at[host], until)
         with write_transaction(self.engine) as conn:
             conn.execute(
                 sa.update(hosts)
                 .where(hosts.c.host == host, hosts.c.next_request_at < until)
                 .values(next_request_at=until)
             )
+
+    def flush(self) -> None:
+        """Store each host's next allowed time kept in memory (``alone``), so the next
+        run keeps the interval too. Called when the crawl ends."""
+        if not self._next_at:
+            return
+        absurd = self._clock() + self.max_wait
+        with write_transaction(self.engine) as conn:
+            for host, when in self._next_at.items():
+                later = sa.or_(hosts.c.next_request_at < when, hosts.c.next_request_at > absurd)
+                conn.execute(
+                    sa.update(hosts).where(hosts.c.host == host, later).values(next_request_at=when)
+                )
 
     def _enter_gate(self, host: str) -> None:
         """Take *host*'s in-process gate (one request at a time), once any Retry-After

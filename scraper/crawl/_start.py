@@ -67,7 +67,13 @@ def crawl(
     engine = open_engine(db_url)
     key = crawl_key(normalised, mode=mode)
     with _disposing(engine), _one_sqlite_crawler(engine):
-        frontier = Frontier(engine, key, owner=worker_owner(), lease_seconds=settings.lease_seconds)
+        frontier = Frontier(
+            engine,
+            key,
+            owner=worker_owner(),
+            lease_seconds=settings.lease_seconds,
+            max_wait=fetch_settings.max_retry_after,
+        )
         frontier.prepare([(url, host_key(url)) for url in normalised], resume=resume)
         rechecks = 0
         if mode == "incremental" and refresh_after is not None:

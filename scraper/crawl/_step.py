@@ -5,11 +5,13 @@ page, and decide what a failure means (retry later, give up, slow down, stop).
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._database import database_lost
 from scraper.crawl._frontier import Frontier, FrontierItem
 from scraper.crawl._hosts import DatabaseThrottle
 from scraper.crawl._seeds import follow
@@ -21,13 +23,16 @@ from scraper.crawl._validators import (
 )
 from scraper.errors import (
     BadURL,
+    ConnectionRefused,
     FetchError,
     HTTPStatusError,
     NotHTML,
+    ParseError,
     RateLimited,
     RobotsDisallowed,
     ScraperError,
     SiteBlocked,
+    URLFailed,
     is_transient,
 )
 from scraper.fetch.robots import FAILURE_TTL
@@ -39,15 +44,12 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from scraper.fetch.client import Fetcher
-    from scraper.store.ingest import IngestReport
+    from scraper.store.ingest import IngestReport, ParseOutcome
 
-__all__ = ["Event", "Step", "StepOutcome"]
+__all__ = ["Event", "Fetched", "Step", "StepOutcome"]
 
 #: Statuses that mean "you, go away" rather than "this page is broken".
 _REFUSAL_STATUSES = frozenset({403, 429})
-
-#: How many times one URL is leased before a transient failure becomes final.
-MAX_URL_ATTEMPTS = 3
 
 
 class Event(enum.StrEnum):
@@ -59,7 +61,7 @@ class Event(enum.StrEnum):
     RECOVERED = "recovered"  # stored by a run that died before marking it done
     ROBOTS = "robots"  # robots.txt disallows it: never requested
     RETRY = "retry"  # transient failure: queued again for later
-    REFUSED = "refused"  # 403/429/block page: host slowed down, URL queued again
+    REFUSED = "refused"  # 403/429: host slowed down, URL queued again
     FAILED = "failed"  # given up on (error recorded)
 
 
@@ -76,6 +78,17 @@ class StepOutcome:
     page_error: bool = False  # stored, but the parser could not read it
 
 
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A page fetched and parsed, its next page already queued: what is left is
+    storing it (``Step.finish``), which the crawl does while it fetches the next."""
+
+    item: FrontierItem
+    page: FetchedPage
+    known: Validators | None
+    parsed: ParseOutcome
+
+
 @dataclass
 class Step:
     """Processes frontier URLs for one crawl (shared by its worker threads)."""
@@ -88,15 +101,25 @@ class Step:
     run_id: int
     mode: str
     refresh_after: float | None
+    #: Consecutive block pages per host, seen by this process's workers.
+    _blocks: dict[str, int] = field(default_factory=dict)
+    _blocks_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def process(
-        self, item: FrontierItem, fetcher: Fetcher, known: Validators | None
-    ) -> StepOutcome:
+        self,
+        item: FrontierItem,
+        fetcher: Fetcher,
+        known: Validators | None,
+        *,
+        defer: bool = False,
+    ) -> StepOutcome | Fetched:
         """Handle one leased URL and return its outcome. *known* is what
         ``load_validators`` found for it (read when it was leased).
 
-        Raises SiteBlocked when the host refused us ``max_refusals`` times in a row
-        (the URL is queued again first), StoreError when the database fails.
+        With *defer* (a full crawl), a good page comes back as ``Fetched``: parsed,
+        its next page queued, to be stored by ``finish``. Raises SiteBlocked when
+        the host refused us ``max_refusals`` times in a row (the URL is queued again
+        first) or served block pages, StoreError when the database fails.
         """
         if item.attempts > 1:
             recovered = find_stored(self.engine, item.url, self.frontier.crawl_key, item.added_at)
@@ -127,21 +150,52 @@ class Step:
         # interval already runs, overlapping the parsing and storing below.
         if page.status == 304 and known is not None:
             return self._not_modified(item, page, known)
-        return self._store(item, page, known)
+        from scraper.store.ingest import parse_fetched
+
+        # Parsed here, before the next request: a block page must stop the crawl
+        # before another request goes out, and the next page's URL is in this one.
+        parsed = parse_fetched(page.body, page.final_url, page.charset)
+        if not defer or self.mode != "full" or parsed.kind is PageKind.BLOCKED:
+            return self._store(item, page, known, parsed)
+        result = parsed.result
+        follow = self._next(item, result.next_url if result is not None else None)
+        if follow is not None:
+            # Queued before this page is stored, so it can be fetched meanwhile. A
+            # crash before the store leaves this page leased: it is fetched again.
+            self._queue(item, follow, None)
+        return Fetched(item, page, known, parsed)
+
+    def finish(self, fetched: Fetched) -> StepOutcome:
+        """Store a ``Fetched`` page and mark its URL done; return the outcome."""
+        return self._store(
+            fetched.item, fetched.page, fetched.known, fetched.parsed, follow_queued=True
+        )
 
     # --- the page came ---------------------------------------------------------------
 
     def _store(
-        self, item: FrontierItem, page: FetchedPage, known: Validators | None
+        self,
+        item: FrontierItem,
+        page: FetchedPage,
+        known: Validators | None,
+        parsed: ParseOutcome,
+        *,
+        follow_queued: bool = False,
     ) -> StepOutcome:
         from scraper.store.ingest import ingest_page
 
-        report = ingest_page(self.engine, page, crawl_run_id=self.run_id)
+        try:
+            report = ingest_page(self.engine, page, crawl_run_id=self.run_id, parsed=parsed)
+        except Exception as error:
+            if database_lost(error):
+                raise
+            return self._unstorable(item, page, error)
         if report.page_kind is PageKind.BLOCKED:
-            reason = report.error.message if report.error else "a block page"
-            return self._refused(item, f"served a block page ({reason})")
+            return self._blocked(item, report)
         result = report.result
         next_url = None if result is None or self._ends_chain(report) else result.next_url
+        if follow_queued:
+            next_url = None
         self._complete(item, page, report.raw_page_id, next_url, known)
         return StepOutcome(
             Event.STORED,
@@ -187,6 +241,9 @@ class Step:
         """The host answered well: its validators, the row done and the next page queued,
         in one transaction (a crash leaves all or nothing of it)."""
         self.throttle.clear_refusals(item.host)
+        if self._blocks.get(item.host):
+            with self._blocks_lock:
+                self._blocks[item.host] = 0
         follow = self._next(item, next_url)
         with write_transaction(self.engine) as conn:
             save_validators(conn, item.url, page, raw_page_id, known)
@@ -229,6 +286,9 @@ class Step:
             self.frontier.mark_skipped(item, error.message)
             return StepOutcome(Event.ROBOTS, item.url, message=error.message)
         status = getattr(error, "status", None)
+        patience = self.fetch_settings.max_retry_after
+        if isinstance(error, RateLimited) and (error.retry_after or 0.0) > patience:
+            return self._sent_away(item, error)
         if isinstance(error, RateLimited) or (
             isinstance(error, HTTPStatusError) and status in _REFUSAL_STATUSES
         ):
@@ -238,7 +298,8 @@ class Step:
             self._record(item.url, error)
             return self._refused(item, error.message, wait=retry_after)
         self._record(item.url, error)
-        if is_transient(error) and item.attempts < MAX_URL_ATTEMPTS:
+        retry = not isinstance(error, ConnectionRefused)  # the Fetcher tried it twice already
+        if retry and is_transient(error) and item.attempts < self.settings.max_url_attempts:
             self.frontier.retry_later(item, self._backoff(item, fetcher), error.message)
             return StepOutcome(Event.RETRY, item.url, message=error.message)
         if isinstance(error, NotHTML):
@@ -252,15 +313,84 @@ class Step:
     ) -> StepOutcome:
         """The host refused us: count it (shared by all workers), slow down, maybe stop."""
         refusals = self.throttle.note_refusal(item.host)
-        pause = max(wait or 0.0, self.settings.delay * 2**refusals)
-        self.frontier.retry_later(item, _after(pause), reason)
+        outcome = StepOutcome(Event.REFUSED, item.url, message=reason)
+        if item.attempts >= self.settings.max_url_attempts:
+            # Refused every time it was asked: this URL ends, whatever the others do.
+            message = f"{reason}, {item.attempts} times: given up"
+            self.frontier.mark_failed(item, message)
+            outcome = StepOutcome(Event.FAILED, item.url, message=message)
+        else:
+            pause = max(wait or 0.0, self.settings.delay * 2**refusals)
+            pause = min(pause, self.fetch_settings.max_retry_after)
+            self.frontier.retry_later(item, _after(pause), reason)
         if refusals >= self.settings.max_refusals:
             raise SiteBlocked(
                 f"{item.host} refused {refusals} requests in a row (last: {reason}); "
                 "stopping instead of hammering it. Wait before crawling it again.",
                 url=item.url,
             )
-        return StepOutcome(Event.REFUSED, item.url, message=reason)
+        return outcome
+
+    def _sent_away(self, item: FrontierItem, error: RateLimited) -> StepOutcome:
+        """A Retry-After beyond our patience: the whole host said "not now". Nothing
+        is waited for; the host's next allowed time and the URL's are kept within the
+        cap (never the year 2100), and the crawl stops so a later run continues."""
+        patience = self.fetch_settings.max_retry_after
+        self.throttle.push_back(item.host, patience)
+        self._record(item.url, error)
+        self.frontier.retry_later(item, _after(patience), error.message)
+        raise SiteBlocked(
+            f"{item.host} asks us to wait {error.retry_after:.0f} s ({error.status} with "
+            f"Retry-After), more than the {patience:g} s we wait: stopping; crawl it "
+            "again later",
+            url=item.url,
+        )
+
+    def _blocked(self, item: FrontierItem, report: IngestReport) -> StepOutcome:
+        """A block page (captcha, "access denied"): stored raw and recorded, the URL is
+        never asked for again, and a second one in a row from the host stops the crawl."""
+        reason = report.error.message if report.error else "a block page"
+        message = f"served a block page ({reason})"
+        self._record(item.url, URLFailed(message, url=item.url), raw_page_id=report.raw_page_id)
+        self.frontier.mark_failed(item, message)
+        refusals = self.throttle.note_refusal(item.host)  # slows the host down meanwhile
+        with self._blocks_lock:
+            blocks = self._blocks[item.host] = self._blocks.get(item.host, 0) + 1
+        limit = self.settings.max_block_pages
+        if blocks >= limit or refusals >= self.settings.max_refusals:
+            raise SiteBlocked(
+                f"{item.host} served {blocks} block page(s) in a row (last: {item.url}); "
+                "stopping instead of hammering it. Wait before crawling it again.",
+                url=item.url,
+            )
+        return StepOutcome(Event.FAILED, item.url, message=message)
+
+    def _unstorable(self, item: FrontierItem, page: FetchedPage, error: Exception) -> StepOutcome:
+        """The page came but its records could not be stored (a value the database
+        refuses, a bug): keep the raw page alone when the database takes it, record
+        the failure, give up on the URL."""
+        from scraper.store.ingest import ParseOutcome, ingest_page
+
+        detail = f"could not store its records: {type(error).__name__}: {error}"
+        detail = detail.splitlines()[0][:500]
+        raw_only = ParseOutcome(None, ParseError(detail, url=item.url))
+        raw_page_id = None
+        try:
+            raw_page_id = ingest_page(
+                self.engine, page, crawl_run_id=self.run_id, parsed=raw_only
+            ).raw_page_id
+        except Exception as again:
+            if database_lost(again):
+                raise
+        return self.give_up(item, URLFailed(detail, url=item.url), raw_page_id=raw_page_id)
+
+    def give_up(
+        self, item: FrontierItem, error: ScraperError, *, raw_page_id: int | None = None
+    ) -> StepOutcome:
+        """Record *error* for *item* and mark it failed; return that outcome."""
+        self._record(item.url, error, raw_page_id=raw_page_id)
+        self.frontier.mark_failed(item, error.message)
+        return StepOutcome(Event.FAILED, item.url, message=error.message)
 
     def _backoff(self, item: FrontierItem, fetcher: Fetcher) -> datetime:
         settings = self.fetch_settings
@@ -271,10 +401,12 @@ class Step:
             wait = max(wait, FAILURE_TTL)
         return _after(wait)
 
-    def _record(self, url: str, error: ScraperError) -> None:
+    def _record(self, url: str, error: ScraperError, *, raw_page_id: int | None = None) -> None:
         from scraper.store.ingest import record_fetch_error
 
-        record_fetch_error(self.engine, url, error, crawl_run_id=self.run_id)
+        record_fetch_error(
+            self.engine, url, error, crawl_run_id=self.run_id, raw_page_id=raw_page_id
+        )
 
 
 def _now() -> datetime:

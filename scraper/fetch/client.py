@@ -5,6 +5,11 @@ One ``fetch(url)`` is: check the URL, then for each redirect hop (at most
 the request (retrying transient failures with backoff, each retry waiting its turn
 again) and read the body under the size cap. What comes back is a ``FetchedPage``;
 every failure is one of the ``FetchError`` classes of ``scraper.errors``.
+
+Time is bounded at three levels: each request has one wall-clock deadline for
+connect, headers and body (``Timeouts.total``; robots.txt ``Timeouts.robots``), see
+``scraper.fetch.deadline``; one URL's attempts and waits together stay within
+``FetchSettings.max_url_time``; a refused connection is retried once, quickly.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from scraper.config import CrawlSettings, FetchSettings
 from scraper.errors import (
     BadURL,
     BodyTooLarge,
+    ConnectionRefused,
     FetchError,
     HTTPStatusError,
     NotHTML,
@@ -34,13 +40,20 @@ from scraper.errors import (
     UsageError,
 )
 from scraper.fetch.body import ACCEPT_ENCODING, CappedBody, read_capped
+from scraper.fetch.deadline import DeadlineBackend, deadline_transport
 from scraper.fetch.retry import parse_retry_after, retry_call
-from scraper.fetch.robots import RobotsCache, RobotsFile, RobotsPolicy
+from scraper.fetch.robots import (
+    REFUSED,
+    RobotsCache,
+    RobotsFile,
+    RobotsPolicy,
+    capped_crawl_delay,
+)
 from scraper.fetch.throttle import LocalThrottle, Throttle
 from scraper.fetch.urls import canonicalize, host_key, require_http
 from scraper.records import FetchedPage
 
-__all__ = ["HTML_TYPES", "PACING_MARGIN", "TOTAL_TIMEOUT", "Fetcher", "honest_user_agent"]
+__all__ = ["HTML_TYPES", "PACING_MARGIN", "Fetcher", "honest_user_agent"]
 
 #: Content types we accept as pages; anything else is refused as NotHTML.
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
@@ -49,9 +62,6 @@ _RATE_LIMITS = frozenset({429, 503})
 #: RFC 9309 asks crawlers to follow at least five redirects for robots.txt.
 _ROBOTS_REDIRECTS = 5
 _DEFAULT_DELAY = CrawlSettings().delay
-#: The longest one attempt may take, headers and body: a server that trickles a
-#: byte now and then never trips the read timeout, but it trips this.
-TOTAL_TIMEOUT = 120.0
 #: Added once to every non-zero interval, against clock rounding. Jitter on the way
 #: to the server is covered by counting intervals from quick answers (see
 #: scraper.fetch.throttle); more margin would be idle time politeness does not ask for.
@@ -103,7 +113,8 @@ class Fetcher:
     robots.txt Crawl-delay larger than it wins. ``throttle`` and ``robots`` default
     to in-process ones; ``transport`` replaces httpx's network transport; ``sleep``
     is what retry waits call (tests inject a fast or recording one);
-    ``total_timeout`` bounds one attempt, headers and body together.
+    ``total_timeout`` bounds one attempt, headers and body together (default
+    ``settings.timeouts.total``).
     """
 
     def __init__(
@@ -116,10 +127,10 @@ class Fetcher:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         random_fraction: Callable[[], float] = random.random,
-        total_timeout: float = TOTAL_TIMEOUT,
+        total_timeout: float | None = None,
     ) -> None:
         self.settings = settings or FetchSettings()
-        self.total_timeout = total_timeout
+        self.total_timeout = total_timeout or self.settings.timeouts.total
         self.delay = max(delay, 0.0)
         self.throttle: Throttle = throttle or LocalThrottle()
         if robots is None:
@@ -128,8 +139,9 @@ class Fetcher:
         self._sleep = sleep
         self._random = random_fraction
         timeouts = self.settings.timeouts
+        self._deadline = DeadlineBackend()
         self._client = httpx.Client(
-            transport=transport,
+            transport=transport or deadline_transport(self._deadline),
             follow_redirects=False,  # each hop is robots-checked and throttled here
             timeout=httpx.Timeout(
                 connect=timeouts.connect,
@@ -187,13 +199,17 @@ class Fetcher:
         TransientFetchError (after retries, or when robots.txt is unreadable).
         """
         requested = require_http(url)
-        current = requested
-        seen = {canonicalize(current)}
         conditional: dict[str, str] = {}
         if etag:
             conditional["If-None-Match"] = etag
         if last_modified:
             conditional["If-Modified-Since"] = last_modified
+        with self._deadline.within(self.settings.max_url_time):
+            return self._follow(requested, conditional)
+
+    def _follow(self, requested: str, conditional: dict[str, str]) -> FetchedPage:
+        current = requested
+        seen = {canonicalize(current)}
         for _ in range(self.settings.max_redirects + 1):
             self._check_robots(current)
             hop = self._request(current, conditional)
@@ -229,6 +245,8 @@ class Fetcher:
         host = host_key(url)
         reason = self.robots.unavailable(host)
         if reason is not None:
+            if reason.endswith(REFUSED):
+                raise ConnectionRefused(f"{reason}; nothing seems to listen at {host}", url=url)
             # RFC 9309: an unreachable robots.txt means "disallow all for now"; the
             # URL itself is fine, so this is worth retrying later.
             raise TransientFetchError(f"{reason}; not fetching from {host} for now", url=url)
@@ -239,28 +257,45 @@ class Fetcher:
 
         def attempt() -> _Hop:
             self.throttle.wait_turn(host, self.interval(host))
+            self._deadline.forget_sent()
             try:
                 return self._send(url, conditional)
             finally:
-                self.throttle.answered()
+                self.throttle.answered(sent_ago=self._deadline.sent_ago())
 
         return retry_call(attempt, self.settings, sleep=self._sleep, random_fraction=self._random)
 
     def _send(self, url: str, conditional: dict[str, str]) -> _Hop:
         """Send one GET and classify the answer; raises the FetchError that fits."""
-        request = self._client.build_request("GET", url, headers=conditional)
+        try:
+            request = self._client.build_request("GET", url, headers=conditional)
+        except (httpx.InvalidURL, ValueError) as error:  # require_http passed, httpx did not
+            raise BadURL(f"not a URL we can request: {error}", url=url) from None
         deadline = time.monotonic() + self.total_timeout
-        try:
-            response = self._client.send(request, stream=True)
-        except httpx.TimeoutException as error:
-            raise TransientFetchError(f"timed out ({type(error).__name__})", url=url) from None
-        except httpx.TransportError as error:
-            detail = str(error) or type(error).__name__
-            raise TransientFetchError(f"network error: {detail}", url=url) from None
-        try:
-            return self._read(url, request, response, deadline)
-        finally:
-            response.close()
+        with self._deadline.within(self.total_timeout):
+            try:
+                response = self._client.send(request, stream=True)
+            except httpx.TimeoutException as error:
+                raise TransientFetchError(
+                    f"timed out ({type(error).__name__}: {error})", url=url
+                ) from None
+            except (httpx.InvalidURL, ValueError) as error:  # e.g. a bad IDNA host
+                raise BadURL(f"not a URL we can request: {error}", url=url) from None
+            except httpx.TransportError as error:
+                cause = error.__cause__ or error.__context__
+                if isinstance(cause, httpx.InvalidURL):
+                    # httpx reads a redirect's Location even when not following it.
+                    raise BadURL(f"redirected to a bad URL: {cause}", url=url) from None
+                if _refused(error):
+                    raise ConnectionRefused(
+                        f"connection refused by {host_key(url)}", url=url
+                    ) from None
+                detail = str(error) or type(error).__name__
+                raise TransientFetchError(f"network error: {detail}", url=url) from None
+            try:
+                return self._read(url, request, response, deadline)
+            finally:
+                response.close()
 
     def _read(
         self, url: str, request: httpx.Request, response: httpx.Response, deadline: float
@@ -348,10 +383,16 @@ class Fetcher:
             for _ in range(_ROBOTS_REDIRECTS + 1):
                 hop_host = host_key(url)
                 self.throttle.wait_turn(hop_host, _paced(self.delay))
+                status, body = 0, b""
+                self._deadline.forget_sent()
                 try:
-                    status, location, body = self._robots_hop(url)
+                    with self._deadline.within(self.settings.timeouts.robots):
+                        status, location, body = self._robots_hop(url)
                 finally:
-                    self.throttle.answered()
+                    # The host's next request already keeps robots.txt's Crawl-delay.
+                    self.throttle.answered(
+                        self._robots_interval(status, body), sent_ago=self._deadline.sent_ago()
+                    )
                 if status in _REDIRECTS and location:
                     url = require_http(urljoin(url, location))
                     continue
@@ -364,9 +405,25 @@ class Fetcher:
         except (httpx.HTTPError, FetchError, RuntimeError) as error:
             # RuntimeError: this Fetcher was closed while another thread borrowed it.
             text = f"{type(error).__name__}: {error}".rstrip(": ")
+            if isinstance(error, httpx.TransportError) and _refused(error):
+                text = REFUSED
             return RobotsFile(host=host, status=None, body=None, fetched_at=now, error=text)
         # Too many redirects: RFC 9309 says to treat robots.txt as unavailable (4xx).
         return RobotsFile(host=host, status=404, body=None, fetched_at=now)
+
+    def _robots_interval(self, status: int, body: bytes) -> float | None:
+        """The interval robots.txt asks for (None: the one claimed stands)."""
+        if not 200 <= status < 300:
+            return None
+        text = body.decode("utf-8", errors="replace")
+        delay = capped_crawl_delay(text, self.robots_token, self.settings.max_crawl_delay)
+        return _paced(max(self.delay, delay or 0.0))
+
+    @property
+    def robots_token(self) -> str:
+        from scraper.fetch.robots import robots_token
+
+        return robots_token(self.settings.user_agent)
 
     def _robots_hop(self, url: str) -> tuple[int, str | None, bytes]:
         with self._client.stream("GET", url) as response:
@@ -391,6 +448,18 @@ def _before(chunks: Iterator[bytes], deadline: float) -> Iterator[bytes]:
         if time.monotonic() > deadline:
             raise _Overtime
         yield chunk
+
+
+def _refused(error: BaseException) -> bool:
+    """True when *error* (or what caused it) is a refused TCP connection."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, ConnectionRefusedError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _paced(interval: float) -> float:

@@ -3,7 +3,9 @@
 Transient failures (``scraper.errors.is_transient``) are retried with jittered
 exponential backoff, up to ``max_attempts``. A ``Retry-After`` from the server
 (429/503) is a floor for the wait; one longer than ``max_retry_after`` ends the
-retries at once, with the RateLimited error that carries it.
+retries at once, with the RateLimited error that carries it. A refused connection
+is tried ``refused_attempts`` times, ``refused_backoff`` apart. No retry starts
+when its wait would take the URL past ``max_url_time`` in all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TypeVar
 from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from scraper.config import FetchSettings
-from scraper.errors import RateLimited, is_transient
+from scraper.errors import ConnectionRefused, RateLimited, is_transient
 
 __all__ = ["backoff_wait", "parse_retry_after", "retry_call"]
 
@@ -55,10 +57,12 @@ def backoff_wait(
     """
 
     def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        if isinstance(error, ConnectionRefused):
+            return settings.refused_backoff
         growth = 2.0 ** (state.attempt_number - 1)
         base = min(settings.backoff_max, settings.backoff_initial * growth)
         delay = base / 2 + random_fraction() * base / 2
-        error = state.outcome.exception() if state.outcome is not None else None
         if isinstance(error, RateLimited) and error.retry_after is not None:
             delay = max(delay, error.retry_after)
         return delay
@@ -66,18 +70,29 @@ def backoff_wait(
     return wait
 
 
-def _stop(settings: FetchSettings) -> Callable[[RetryCallState], bool]:
-    """Stop after ``max_attempts``, or at once when Retry-After is beyond our patience."""
+def _stop(
+    settings: FetchSettings, longest: Callable[[RetryCallState], float]
+) -> Callable[[RetryCallState], bool]:
+    """Stop after ``max_attempts`` (``refused_attempts`` for a refused connection), at
+    once when Retry-After is beyond our patience, or when the next wait would take
+    the URL past ``max_url_time``."""
 
     def stop(state: RetryCallState) -> bool:
-        if state.attempt_number >= max(settings.max_attempts, 1):
-            return True
         error = state.outcome.exception() if state.outcome is not None else None
-        return (
+        attempts = settings.max_attempts
+        if isinstance(error, ConnectionRefused):
+            attempts = min(attempts, settings.refused_attempts)
+        if state.attempt_number >= max(attempts, 1):
+            return True
+        if (
             isinstance(error, RateLimited)
             and error.retry_after is not None
             and error.retry_after > settings.max_retry_after
-        )
+        ):
+            return True
+        # tenacity asks stop before wait; *longest* is the wait with the most jitter.
+        elapsed = state.seconds_since_start or 0.0
+        return elapsed + longest(state) > settings.max_url_time
 
     return stop
 
@@ -95,7 +110,7 @@ def retry_call(
     transient, or when a Retry-After exceeds ``max_retry_after``).
     """
     retrying = Retrying(
-        stop=_stop(settings),
+        stop=_stop(settings, backoff_wait(settings, lambda: 1.0)),
         wait=backoff_wait(settings, random_fraction),
         retry=retry_if_exception(is_transient),
         sleep=sleep,

@@ -15,6 +15,7 @@ its processes share one copy).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -28,13 +29,21 @@ from scraper.config import ROBOTS_TOKEN, FetchSettings
 from scraper.fetch.urls import host_key
 
 __all__ = [
+    "REFUSED",
     "RobotsCache",
     "RobotsFile",
     "RobotsLoader",
     "RobotsPolicy",
     "RobotsStore",
+    "capped_crawl_delay",
     "robots_token",
 ]
+
+log = logging.getLogger(__name__)
+
+#: The error text of a robots.txt fetch whose connection was refused (nothing
+#: listens there): the Fetcher turns it into a quick ConnectionRefused.
+REFUSED = "connection refused"
 
 #: How long a failed robots.txt fetch (5xx, 429, network error) keeps a host
 #: disallowed before it is fetched again.
@@ -137,6 +146,7 @@ class RobotsCache:
         self._entries: dict[str, _Entry] = {}
         self._lock = threading.Lock()
         self._host_locks: dict[str, threading.Lock] = {}
+        self._warned: set[str] = set()
 
     def allowed(self, url: str) -> bool:
         """Return True when *url* may be fetched (loading robots.txt first if needed).
@@ -151,18 +161,27 @@ class RobotsCache:
         return bool(entry.rules.can_fetch(url, self.token))
 
     def crawl_delay(self, host: str) -> float | None:
-        """Return the larger of the host's Crawl-delay and Request-rate interval, or None."""
+        """Return the larger of the host's Crawl-delay and Request-rate interval, or None.
+
+        A value above ``max_crawl_delay`` is cut to it, with a warning once per host.
+        """
         entry = self._entry(host)
         if entry.rules is None:
             return None
-        delays: list[float] = []
-        delay = entry.rules.crawl_delay(self.token)
-        if delay is not None:
-            delays.append(float(delay))
-        rate = entry.rules.request_rate(self.token)
-        if rate is not None and rate.requests:
-            delays.append(rate.seconds / rate.requests)
-        return max(delays) if delays else None
+        delay = _rules_delay(entry.rules, self.token)
+        cap = self.settings.max_crawl_delay
+        if delay is not None and delay > cap:
+            if host not in self._warned:
+                self._warned.add(host)
+                log.warning(
+                    "%s: robots.txt asks for %g s between requests; keeping %g s "
+                    "(the most we wait)",
+                    host,
+                    delay,
+                    cap,
+                )
+            return cap
+        return delay
 
     def unavailable(self, host: str) -> str | None:
         """Return why *host*'s robots.txt is unreadable right now, or None."""
@@ -171,6 +190,8 @@ class RobotsCache:
             return None
         if file.status is not None:
             return f"robots.txt answered {file.status}"
+        if file.error == REFUSED:
+            return f"robots.txt could not be fetched: {REFUSED}"
         return f"robots.txt could not be fetched ({file.error or 'no answer'})"
 
     def forget(self, host: str) -> None:
@@ -209,6 +230,23 @@ class RobotsCache:
             if self.store is not None:
                 self.store.save(file)
         return _Entry(file=file, rules=_parse(file), loaded_at=self._clock())
+
+
+def _rules_delay(rules: Protego, token: str) -> float | None:
+    delays: list[float] = []
+    delay = rules.crawl_delay(token)
+    if delay is not None:
+        delays.append(float(delay))
+    rate = rules.request_rate(token)
+    if rate is not None and rate.requests:
+        delays.append(rate.seconds / rate.requests)
+    return max(delays) if delays else None
+
+
+def capped_crawl_delay(text: str, token: str, cap: float) -> float | None:
+    """Return the interval the robots.txt *text* asks *token* for, at most *cap*."""
+    delay = _rules_delay(Protego.parse(text), token)
+    return None if delay is None else min(delay, cap)
 
 
 def _parse(file: RobotsFile) -> Protego | None:

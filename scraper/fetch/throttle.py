@@ -6,11 +6,14 @@ robots.txt fetch, each retry and each redirect hop included) and once its answer
 is in. ``LocalThrottle`` keeps the budget in this process; a database-backed
 throttle with the same methods shares it between processes (see ``scraper.crawl``).
 
-Which instant an interval counts from: the request's start, except that a quick
-answer moves it to the answer (at most ``TRANSIT_ALLOWANCE`` later). The server
-logs a request somewhere between its start and its answer; counting from a quick
+Which instant an interval counts from (``counted_from``): the moment the request
+left (its last byte written; its start when that is not known), except that a
+quick answer moves it to the answer, at most an allowance later. The server logs
+a request somewhere between its departure and its answer; counting from a quick
 answer keeps the gaps the server sees at least the interval however late a
-request left, while a slow, far site costs at most the allowance per request.
+request arrived, while a slow, far site costs at most the allowance per request:
+``min(TRANSIT_ALLOWANCE, TRANSIT_SHARE * interval)``, so that a site answering in
+about the interval is asked no slower than one request per interval plus 2.5 %.
 """
 
 from __future__ import annotations
@@ -20,10 +23,22 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["TRANSIT_ALLOWANCE", "LocalThrottle", "Throttle"]
+__all__ = ["TRANSIT_ALLOWANCE", "TRANSIT_SHARE", "LocalThrottle", "Throttle", "counted_from"]
 
-#: How far after a request's start its answer may move the next start (module doc).
+#: How far after a request left its answer may move the next start (module doc)...
 TRANSIT_ALLOWANCE = 0.05
+#: ...and at most this share of the interval.
+TRANSIT_SHARE = 0.025
+
+
+def counted_from(now: float, start: float, interval: float, sent_ago: float | None) -> float:
+    """Return the instant the host's next interval counts from (see the module doc).
+
+    *now* is the answer's arrival, *start* the turn's start, *sent_ago* how long ago
+    the request's last byte was written (None: unknown), all on one clock.
+    """
+    left = start if sent_ago is None else max(start, now - sent_ago)
+    return min(now, left + min(TRANSIT_ALLOWANCE, TRANSIT_SHARE * max(interval, 0.0)))
 
 
 class Throttle(Protocol):
@@ -38,9 +53,14 @@ class Throttle(Protocol):
         """
         ...
 
-    def answered(self) -> None:
+    def answered(self, interval: float | None = None, *, sent_ago: float | None = None) -> None:
         """The request of the turn this thread claimed last got its answer (or
-        failed): the next start may count from now (see the module doc)."""
+        failed): the next start may count from now (see the module doc).
+
+        *interval*, when given, replaces the interval claimed with the turn (the
+        answer was robots.txt, and its Crawl-delay holds from the next request on).
+        *sent_ago*: seconds since the request's last byte left, when known.
+        """
         ...
 
 
@@ -84,15 +104,18 @@ class LocalThrottle:
                 start = woke
         self._claimed.turn = (host, start)
 
-    def answered(self) -> None:
-        """Count the host's next interval from this answer when it came quickly."""
+    def answered(self, interval: float | None = None, *, sent_ago: float | None = None) -> None:
+        """Count the host's next interval from this answer when it came quickly.
+
+        (*interval* needs no keeping here: the next ``wait_turn`` brings the new one,
+        and it is counted from this start.)"""
         turn = getattr(self._claimed, "turn", None)
         if turn is None:
             return
         self._claimed.turn = None
         host, start = turn
-        counted_from = min(self._clock(), start + TRANSIT_ALLOWANCE)
         with self._lock:
+            since = counted_from(self._clock(), start, self._interval.get(host, 0.0), sent_ago)
             # Only while no later start was reserved meanwhile (threads share hosts).
             if self._last_start.get(host) == start:
-                self._last_start[host] = counted_from
+                self._last_start[host] = since
