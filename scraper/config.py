@@ -107,6 +107,24 @@ class SchemaOrgLimits:
     max_rating: float = 1_000_000.0
 
 
+#: ``reviews sql``: how long one statement may run (seconds; ``--timeout``).
+SQL_TIMEOUT = 30.0
+
+#: ``reviews sql`` on PostgreSQL runs as this NOLOGIN role, which may only read the
+#: archive's tables (created and granted on first use; one per cluster, shared).
+SQL_READ_ONLY_ROLE = "reviews_readonly"
+
+#: A page nested deeper than this many open elements is refused as "page too deep":
+#: the HTML parser's work grows with the square of the depth (100k levels: a minute).
+MAX_NESTING_DEPTH = 2000
+
+#: The largest file ``reviews import`` (and a jobs file read) takes, in bytes.
+MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
+
+#: The largest jobs file read, in bytes (a jobs file is a few lines).
+MAX_JOBS_FILE_BYTES = 1024 * 1024
+
+
 def database_url(db: str | None = None) -> str:
     """Return an SQLAlchemy URL for *db*, ``$REVIEWS_DB`` or ``./reviews.db``.
 
