@@ -1,16 +1,19 @@
 """Damaged pages: parse_page returns a PageResult or raises ParseError, nothing else.
 
 Hypothesis mutates our fixture pages: truncation, removed and duplicated
-elements, random bytes spliced in, and text sent under the wrong encoding.
-Whatever comes back must still honour the record contract.
+elements, random bytes spliced in, text sent under the wrong encoding, charset
+names that are no text encoding (in the header and in a meta tag), and elements
+nested far too deep. Whatever comes back must still honour the record contract.
 """
 
 from __future__ import annotations
 
+import codecs
 import json
 from datetime import datetime
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
@@ -18,6 +21,7 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper.api import parse_page
 from scraper.errors import ParseError
 from scraper.records import PageResult
+from scraper.sites._decode import decode_html, sniff_meta_charset
 
 MAL = Path(__file__).resolve().parent.parent / "fixtures" / "mal"
 PAGES = {path.name: path.read_bytes() for path in sorted(MAL.glob("*.html"))}
@@ -126,3 +130,92 @@ def test_corrupted_attributes(name: str, pick: int, value: str) -> None:
         if attribute in node.attributes:
             node.attrs[attribute] = value
     check(tree.html or "", "http://127.0.0.1:8080/anime/90001/Starlight_Courier/reviews")
+
+
+#: Names Python's codecs take that are no text encoding, and names that are nothing.
+NOT_TEXT_ENCODINGS = [
+    "zlib",
+    "zlib_codec",
+    "uu",
+    "hex",
+    "base64",
+    "base_64",
+    "rot13",
+    "rot_13",
+    "bz2",
+    "quopri",
+    "idna",
+    "punycode",
+    "undefined",
+    "unicode_escape",
+    "raw_unicode_escape",
+    "utf-7",
+    "utf-8\x00",
+    "\x00",
+    "utf-8" + "\x00" * 50,
+    "x" * 100_000,
+    "iso-2022-kr",  # the Encoding Standard's "replacement": one U+FFFD for the page
+]
+#: Labels browsers accept, odd spellings included.
+WHATWG_LABELS = ["utf8", " UTF-8 ", "latin1", "ascii", "sjis", "x-sjis", "koi8", "utf-16be"]
+
+
+@pytest.mark.parametrize("name", NOT_TEXT_ENCODINGS, ids=lambda name: repr(name)[:24])
+def test_a_charset_that_is_no_text_encoding_falls_back(name: str) -> None:
+    text = "<p>caf\u00e9 \u2019 \u6f22</p>"
+    data = text.encode()
+    assert decode_html(data, name) == text  # the header is ignored: UTF-8
+    assert decode_html(codecs.BOM_UTF8 + data, name) == text  # the BOM decides
+    meta = f'<meta charset="{name}">'.encode("utf-8", "replace") + data
+    assert text in decode_html(meta)  # the meta tag is ignored
+    latin = '<meta charset="windows-1252"><p>caf\u00e9</p>'
+    assert "caf\u00e9" in decode_html(latin.encode("cp1252"), name)  # the meta tag decides
+    check(data, charset=name)
+    check(meta)
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [
+        ("utf8", "utf-8"),
+        (" UTF-8 ", "utf-8"),
+        ("latin1", "cp1252"),  # as browsers read it
+        ("iso-8859-1", "cp1252"),
+        ("ascii", "cp1252"),
+        ("sjis", "cp932"),
+        ("koi8", "koi8-r"),
+        ("utf-16", "utf-16-le"),
+    ],
+)
+def test_text_encoding_labels_are_taken(label: str, codec: str) -> None:
+    data = "<p>caf\u00e9 \u0436 \u2019</p>".encode(codec, "replace")
+    assert decode_html(data, label) == data.decode(codec, "replace")
+    # In a meta tag, UTF-16 cannot be true (the tag itself is ASCII): UTF-8 then.
+    meta = sniff_meta_charset(f'<meta charset="{label.strip()}">'.encode())
+    assert meta == ("utf-8" if codec.startswith("utf-16") else codec)
+
+
+CHARSET_NAMES = st.one_of(
+    st.sampled_from(NOT_TEXT_ENCODINGS + WHATWG_LABELS),
+    st.text(max_size=60),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789_-.:", max_size=30),
+)
+
+
+@SETTINGS
+@given(
+    name=st.sampled_from(sorted(PAGES)),
+    header=st.one_of(st.none(), CHARSET_NAMES),
+    meta=st.one_of(st.none(), CHARSET_NAMES),
+    bom=st.booleans(),
+)
+def test_charset_names_in_header_and_meta(
+    name: str, header: str | None, meta: str | None, bom: bool
+) -> None:
+    data = PAGES[name]
+    if meta is not None:
+        tag = f'<meta charset="{meta}">'.encode("utf-8", "surrogatepass")
+        data = data.replace(b"<head>", b"<head>" + tag, 1) if b"<head>" in data else tag + data
+    if bom:
+        data = codecs.BOM_UTF8 + data
+    check(data, charset=header)
