@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper.api import parse_page
+from scraper.config import DEPTH_SCAN_TAGS, MAX_NESTING_DEPTH
 from scraper.errors import ParseError
 from scraper.records import PageResult
 from scraper.sites._decode import decode_html, sniff_meta_charset
+from scraper.sites._limits import nesting_depth
 
 MAL = Path(__file__).resolve().parent.parent / "fixtures" / "mal"
 PAGES = {path.name: path.read_bytes() for path in sorted(MAL.glob("*.html"))}
@@ -219,3 +222,101 @@ def test_charset_names_in_header_and_meta(
     if bom:
         data = codecs.BOM_UTF8 + data
     check(data, charset=header)
+
+
+# --- nesting ---------------------------------------------------------------------------
+
+DEEP = 100_000
+
+
+def in_body(page: bytes, html: bytes) -> bytes:
+    """Return *page* with *html* at the start of its body."""
+    start = page.index(b">", page.index(b"<body")) + 1
+    return page[:start] + html + page[start:]
+
+
+#: 100k levels in about 500 KB, built every way the parser nests (or is asked to).
+DEEP_PAGES = {
+    "unclosed div": b"<div>" * DEEP,
+    "closed div": b"<div>" * (DEEP // 2) + b"x" + b"</div>" * (DEEP // 2),
+    "div with stray end tags": b"<div></x>" * (DEEP // 2),
+    "self-closed div": b"<div/>" * DEEP,
+    "span and b": b"<span><b>" * (DEEP // 2),
+    "nested tables": b"<table><tr><td>" * (DEEP // 6),
+    "upper case": b"<DIV>" * DEEP,
+    "in a review page": in_body(PAGES["anime-reviews-current.html"], b"<div>" * DEEP),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_PAGES))
+def test_a_deep_page_is_refused_quickly(shape: str) -> None:
+    data = DEEP_PAGES[shape]
+    for page in (data, data.decode("latin-1"), data.decode("latin-1").encode("utf-16")):
+        started = time.monotonic()
+        with pytest.raises(ParseError, match="page too deep"):
+            parse_page(page, "https://myanimelist.net/anime/1/x/reviews")
+        assert time.monotonic() - started < 2, shape
+
+
+def test_a_500_kb_page_100k_deep_is_answered_in_under_2_seconds() -> None:
+    page = b"<html><body>" + b"<div>" * DEEP + b"</body></html>"
+    assert 490_000 < len(page) < 520_000
+    started = time.monotonic()
+    with pytest.raises(ParseError, match="page too deep"):
+        parse_page(page)
+    assert time.monotonic() - started < 2
+
+
+def test_real_pages_are_far_from_the_limit() -> None:
+    for name, data in PAGES.items():
+        depth = nesting_depth(data)
+        assert depth < 40, name
+        # As deep as lexbor builds them, give or take the elements it closes itself.
+        deepest, stack = 0, [(LexborHTMLParser(data).root, 1)]
+        while stack:
+            node, level = stack.pop()
+            deepest = max(deepest, level)
+            child = node.child if node is not None else None
+            while child is not None:
+                stack.append((child, level + 1))
+                child = child.next
+        assert abs(depth - deepest) < 10, name
+
+
+def test_a_wide_page_with_many_tags_is_not_too_deep() -> None:
+    """Past DEPTH_SCAN_TAGS tags the page is scanned: flat and void tags add no depth."""
+    review = PAGES["anime-reviews-current.html"]
+    filler = b"<p>line<br><img src=x><input><li>item<td>cell" * (DEPTH_SCAN_TAGS // 5)
+    nested = b"<div>" * (MAX_NESTING_DEPTH - 50) + b"</div>" * (MAX_NESTING_DEPTH - 50)
+    svg = b"<svg>" + b"<path d='M0 0'/>" * 5000 + b"</svg>"
+    script = b"<script>" + b"'<div>' + " * 5000 + b"''</script>"
+    page = in_body(review, filler + nested + svg + script)
+    assert page.count(b"<") > DEPTH_SCAN_TAGS
+    result = parse_page(page, "https://myanimelist.net/anime/90001/x/reviews")
+    assert result.reviews
+
+
+@SETTINGS
+@given(
+    name=st.sampled_from(REVIEW_PAGES),
+    where=st.floats(0, 1),
+    depth=st.integers(min_value=0, max_value=40_000),
+    tags=st.lists(
+        st.sampled_from(["div", "span", "b", "font", "a", "ul", "section", "table", "svg", "x-a"]),
+        min_size=1,
+        max_size=3,
+    ),
+    closed=st.booleans(),
+    stray=st.sampled_from([b"", b"</x>", b"</div>", b"<br>", b"<p>"]),
+)
+def test_nested_elements_spliced_in(
+    name: str, where: float, depth: int, tags: list[str], closed: bool, stray: bytes
+) -> None:
+    data = PAGES[name]
+    at = int(len(data) * where)
+    opening = b"".join(f"<{tag}>".encode() for tag in tags) + stray
+    closing = b"".join(f"</{tag}>".encode() for tag in reversed(tags)) if closed else b""
+    nest = opening * depth + b"deep" + closing * depth
+    started = time.monotonic()
+    check(data[:at] + nest + data[at:])
+    assert time.monotonic() - started < 2
