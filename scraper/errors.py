@@ -22,6 +22,7 @@ is stored, its id) so a message can always name what went wrong where::
     │   ├── BadURL                 not an http(s) URL, or not parseable at all
     │   └── SiteBlocked            the site keeps refusing us: the crawl stops
     ├── StoreError                 the database refused or is not usable
+    ├── OutputError                an output file could not be written (disk full)
     └── JobAlreadyRunning          another run of the job holds its lock
 
     Terminated (a BaseException, like KeyboardInterrupt): SIGTERM asked us to stop.
@@ -43,6 +44,7 @@ __all__ = [
     "LayoutNotRecognised",
     "NotAReviewPage",
     "NotHTML",
+    "OutputError",
     "ParseError",
     "RateLimited",
     "RobotsDisallowed",
@@ -170,6 +172,11 @@ class SiteBlocked(FetchError):
 
 class StoreError(ScraperError):
     """The database refused an operation or is not usable."""
+
+
+class OutputError(ScraperError):
+    """An output file could not be written to the end (disk full, I/O error); the
+    partial file is removed. A bad output path is a UsageError instead."""
 
 
 class JobAlreadyRunning(ScraperError):

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -93,6 +94,49 @@ def number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Ca
         return value
 
     return parse
+
+
+def http_url(text: str) -> str:
+    """argparse ``type`` for a URL to fetch: absolute http(s), a host, a valid port.
+
+    Anything else (``ftp://``, ``http://[::1``) is a usage error naming the argument,
+    before any request is made.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL ({error})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def regular_file(text: str) -> Path:
+    """argparse ``type`` for an input file: a path that, when it exists, is a regular
+    file (a FIFO or device would block or never end). A missing file passes: the
+    command names it among its errors."""
+    from scraper.inputs import input_file_problem
+
+    problem = input_file_problem(text, None) if os.path.lexists(text) else None
+    if problem is not None:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return Path(text)
+
+
+def capped_workers(command: str, asked: int) -> int:
+    """Return *asked* worker processes, at most the CPUs this process may use
+    (saying so on stderr when it cuts): more only queue for the same cores."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    if asked > cpus:
+        warn(command, f"--jobs {asked}: using {cpus}, the number of CPUs available")
+        return cpus
+    return asked
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

@@ -41,7 +41,8 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--sort",
         default="id",
-        help="id, date, score, entry or user; --sort=-date reverses (default: id)",
+        help="id, date, score, entry or user; a leading - reverses: --sort -date is "
+        "newest first (default: id)",
     )
     group.add_argument("--limit", metavar="N", help="at most N reviews")
 

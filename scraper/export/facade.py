@@ -43,7 +43,7 @@ def query_reviews(
     from scraper.store.engine import open_engine
     from scraper.store.read import iter_records
 
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), create=False)  # a read never creates one
     try:
         yield from iter_records(engine, query, history=history)
     finally:
@@ -106,7 +106,7 @@ def export_warc(
     from scraper.store.engine import open_engine
     from scraper.store.read import raw_pages_of
 
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), create=False)
     try:
         pages = None
         if query is not None and not query.is_empty():
@@ -138,7 +138,7 @@ def archive_stats(db: str | None) -> dict[str, Any]:
     from scraper.export.stats import archive_stats as count
     from scraper.store.engine import open_engine
 
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), create=False)
     try:
         return count(engine)
     finally:

@@ -22,7 +22,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
-from scraper.errors import StoreError
+from scraper.config import hide_password
+from scraper.errors import StoreError, UsageError
 
 __all__ = ["describe_url", "open_engine", "write_transaction"]
 
@@ -40,7 +41,7 @@ def describe_url(url: str) -> str:
     """Return *url* fit for messages: the password hidden, a SQLite URL as its path."""
     try:
         parsed = sa.make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return url
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ":memory:"
@@ -77,8 +78,8 @@ def _create_engine(url: str, *, create: bool) -> Engine:
     where = describe_url(url)
     try:
         parsed = sa.make_url(url)
-    except ArgumentError as error:
-        raise StoreError(f"not a database URL: {url!r}") from error
+    except (ArgumentError, ValueError) as error:
+        raise UsageError(f"not a database URL: {hide_password(url)!r} ({error})") from error
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _check_sqlite_path(parsed.database, create=create)
@@ -101,8 +102,12 @@ def _create_engine(url: str, *, create: bool) -> Engine:
 def _check_sqlite_path(database: str | None, *, create: bool) -> None:
     if not database or database == ":memory:":
         raise StoreError("an in-memory SQLite database cannot hold an archive: give a file")
-    if not create and not Path(database).expanduser().exists():
+    path = Path(database).expanduser()
+    if not create and not path.exists():
         raise StoreError(f"{database}: no database there yet (reviews db upgrade creates one)")
+    if path.exists() and not path.is_file():
+        # SQLite would open a device or FIFO and write an archive into nothing.
+        raise StoreError(f"{database}: not a database file (a folder, device or FIFO)")
     folder = Path(database).expanduser().resolve().parent
     if not folder.is_dir():
         raise StoreError(f"{database}: folder {folder} does not exist")
