@@ -176,3 +176,60 @@ def test_an_unclosed_quote_is_malformed_on_both_engines(
     err = capsys.readouterr().err
     assert "--search" in err and "malformed" in err and "Traceback" not in err
     assert main(["query", "--db", db_url, "--search", search + '"', "--format", "jsonl"]) == 0
+
+
+def test_sort_accepts_a_dash_value(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from test_query_pages import build_archive
+
+    from scraper.cli import main
+
+    build_archive(sqlite_url).dispose()
+    runs = []
+    for words in (["--sort", "-date"], ["--sort=-date"], ["--sort", "date"]):
+        assert main(["query", "--db", sqlite_url, "--format", "jsonl", *words]) == 0
+        out = capsys.readouterr().out
+        runs.append([json.loads(line)["date"] for line in out.splitlines()])
+    assert runs[0] == runs[1] == sorted(runs[2], reverse=True) and len(runs[0]) == 7
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs, filled to the last block (needs root; skips otherwise)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs: {done.stderr.decode().strip()}")
+    try:
+        with (mount / "filler").open("wb", buffering=0) as filler:
+            try:
+                while filler.write(b"\0" * 4096):
+                    pass
+            except OSError:
+                pass
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+@pytest.mark.parametrize("format", ["jsonl", "csv"])
+def test_export_on_a_full_disk_fails_and_leaves_nothing(
+    sqlite_url: str, full_disk: Path, format: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_query_pages import build_archive
+
+    from scraper.cli import main
+
+    build_archive(sqlite_url).dispose()
+    out = full_disk / f"reviews.{format}"
+    code = main(["export", "--db", sqlite_url, "--format", format, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "--out" in err and "No space left" in err and "Traceback" not in err
+    assert sorted(path.name for path in full_disk.iterdir()) == ["filler"]

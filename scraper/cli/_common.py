@@ -29,7 +29,7 @@ class HelpFormatter(argparse.HelpFormatter):
         # for the width each time; importing shutil (with bz2 and lzma) was a
         # measurable part of `reviews parse` start-up. Same answer, no import.
         if width is None:
-            width = _terminal_columns() - 2
+            width = terminal_columns() - 2
         super().__init__(prog, indent_increment, max_help_position, width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
@@ -43,7 +43,7 @@ class HelpFormatter(argparse.HelpFormatter):
         return "\n\n".join(paragraphs)
 
 
-def _terminal_columns() -> int:
+def terminal_columns() -> int:
     """Return the terminal's width as ``shutil.get_terminal_size()`` would (80 by default)."""
     try:
         columns = int(os.environ.get("COLUMNS", "0"))
