@@ -96,6 +96,9 @@ CASES: dict[str, Case] = {
         )
         for key, value in (("delay", "nan"), ("max_time", "inf"), ("refresh_after", "nan"))
     },
+    "run a job with delay = nan": case(
+        2, "delay.toml|'daily'|'delay'|finite", "run", "daily", "--jobs", "delay.toml"
+    ),
     "archive ftp://": case(
         2, "ftp://example.org/x", "archive", "--db", "good.db", "ftp://example.org/x"
     ),

@@ -261,3 +261,71 @@ def test_the_role_itself_cannot_act_on_the_server(archive: str, server_dir: Path
     assert other.execute("SELECT 1").fetchone() == (1,)
     other.close()
     assert not marker.exists()
+
+
+def test_many_archives_set_up_the_shared_role_at_once(postgres_url: str) -> None:
+    """The role is cluster-wide: first uses on several schemas at the same moment
+    (creating, granting) all succeed."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.parse import quote
+
+    from scraper import api
+
+    base = postgres_url.split("?")[0]
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    names = [f"t_{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    urls = [f"{base}?options={quote(f'-csearch_path={name}')}" for name in names]
+    try:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+        for url in urls:
+            build_archive(url).dispose()
+
+        def count(url: str) -> object:
+            with api.run_sql(url, "SELECT current_user, count(*) FROM reviews") as result:
+                return list(result.rows)
+
+        with ThreadPoolExecutor(len(urls)) as pool:
+            results = list(pool.map(count, urls))
+        assert results == [[(READ_ONLY_ROLE, 7)]] * len(urls)
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+        admin.dispose()
+
+
+def test_a_plain_role_runs_queries_as_itself(postgres_url: str) -> None:
+    """A role that may not create or join the read-only role (no CREATEROLE) runs
+    the statement as itself, which cannot run programs either; writes stay refused."""
+    import uuid
+
+    from scraper import api
+    from scraper.errors import UsageError
+
+    if not _superuser(postgres_url):
+        pytest.skip("needs a superuser to make the plain role")
+    plain = f"reviews_plain_{uuid.uuid4().hex[:8]}"
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    base = sa.make_url(postgres_url.split("?")[0])
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE ROLE "{plain}" LOGIN NOSUPERUSER NOCREATEROLE'))
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}" AUTHORIZATION "{plain}"'))
+    url = base.set(username=plain).render_as_string(False) + f"?options=-csearch_path%3D{schema}"
+    try:
+        build_archive(url).dispose()
+        with api.run_sql(url, "SELECT current_user, count(*) FROM reviews") as result:
+            rows = list(result.rows)
+        assert rows in ([(plain, 7)], [(READ_ONLY_ROLE, 7)])
+        for statement in ("DELETE FROM reviews", "COPY reviews TO PROGRAM 'true'"):
+            with pytest.raises(UsageError, match="read-only"), api.run_sql(url, statement):
+                pass
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(sa.text(f'DROP OWNED BY "{plain}"'))
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{plain}"'))
+        admin.dispose()
