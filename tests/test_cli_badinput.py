@@ -61,6 +61,8 @@ CASES: dict[str, Case] = {
         for name, command in DB_COMMANDS.items()
     },
     "huge --limit": case(2, "--limit", "query", "--db", "good.db", "--limit", HUGE),
+    "huge runs --limit": case(2, "--limit|too large", "runs", "--db", "good.db", "--limit", HUGE),
+    "huge import --jobs": case(2, "--jobs|too large", "import", "page.html", "--jobs", HUGE),
     "huge --entry id": case(2, "--entry", "query", "--db", "good.db", "--entry", f"anime:{HUGE}"),
     "huge export --entry id": case(
         2, "--entry", "export", "--db", "good.db", "--entry", f"manga:{HUGE}"

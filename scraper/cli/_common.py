@@ -78,8 +78,8 @@ def sigterm_stops() -> Iterator[None]:
 def number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Callable[[str], Any]:
     """Return an argparse ``type`` reading a finite number of *unit* above 0 (or >= 0).
 
-    ``kind`` is ``int`` or ``float``; a bad value is reported by argparse, naming the
-    option, with exit code 2.
+    ``kind`` is ``int`` or ``float``; a whole number must also fit the databases' 64-bit
+    integers. A bad value is reported by argparse, naming the option, with exit code 2.
     """
 
     def parse(text: str) -> float:
@@ -91,9 +91,15 @@ def number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Ca
             raise argparse.ArgumentTypeError(
                 f"must be {'0 or more' if zero else 'more than 0'} {unit}: {text!r}"
             )
+        if kind is int and value > _MAX_INT:
+            raise argparse.ArgumentTypeError(f"too large: {text!r} (at most {_MAX_INT})")
         return value
 
     return parse
+
+
+#: The largest whole number SQLite and PostgreSQL store (a 64-bit integer).
+_MAX_INT = 2**63 - 1
 
 
 def http_url(text: str) -> str:

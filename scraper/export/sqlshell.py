@@ -58,6 +58,9 @@ _SCHEMA_TABLES = {"sqlite_master", "sqlite_temp_master"}
 #: SQLite steps between two looks at the clock (a few microseconds of work).
 _PROGRESS_STEPS = 1000
 
+#: PostgreSQL's largest statement_timeout (a 32-bit count of milliseconds, 24.8 days).
+_PG_MAX_TIMEOUT_MS = 2**31 - 1
+
 #: The statements reviews sql runs on PostgreSQL: queries, plans and settings shown.
 _PG_QUERIES = ("select", "with", "values", "table", "explain", "show")
 
@@ -242,7 +245,8 @@ def read_only_sql(engine: Engine, sql: str, *, timeout: float = SQL_TIMEOUT) -> 
 
             cursor.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
         cursor.execute(
-            "SELECT set_config('statement_timeout', %s, true)", (f"{int(timeout * 1000)}ms",)
+            "SELECT set_config('statement_timeout', %s, true)",
+            (f"{min(int(timeout * 1000), _PG_MAX_TIMEOUT_MS)}ms",),
         )
         try:
             # A prepared statement is one statement: "COMMIT; DELETE ..." would
