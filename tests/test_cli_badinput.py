@@ -101,6 +101,9 @@ CASES: dict[str, Case] = {
     "run a job with delay = nan": case(
         2, "delay.toml|'daily'|'delay'|finite", "run", "daily", "--jobs", "delay.toml"
     ),
+    "run a job logging to a FIFO": case(
+        2, "fifo.html|log file|not a regular file", "run", "daily", "--jobs", "fifolog.toml"
+    ),
     "archive ftp://": case(
         2, "ftp://example.org/x", "archive", "--db", "good.db", "ftp://example.org/x"
     ),
@@ -131,6 +134,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     (here / "badport.toml").write_text(GOOD_JOBS.replace('"reviews.db"', f'"{BAD_PORT}"'))
     for key, value in (("delay", "nan"), ("max_time", "inf"), ("refresh_after", "nan")):
         (here / f"{key}.toml").write_text(GOOD_JOBS + f"{key} = {value}\n")
+    (here / "fifolog.toml").write_text(GOOD_JOBS + 'log_file = "fifo.html"\n')
     done = reviews(here, "import", "page.html", "--db", "good.db")
     assert done.returncode == 0, done.stderr
     yield here
