@@ -244,6 +244,8 @@ DEEP_PAGES = {
     "span and b": b"<span><b>" * (DEEP // 2),
     "nested tables": b"<table><tr><td>" * (DEEP // 6),
     "upper case": b"<DIV>" * DEEP,
+    "no closing brackets": b"<div" * DEEP,
+    "attributes never closed": b'<div class="x" ' * (DEEP // 3),
     "in a review page": in_body(PAGES["anime-reviews-current.html"], b"<div>" * DEEP),
 }
 

@@ -33,15 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scraper.config import SQL_READ_ONLY_ROLE, SQL_TIMEOUT
+from scraper.config import SQL_TIMEOUT
 from scraper.errors import StoreError, UsageError
+from scraper.export.sqlrole import READ_ONLY_ROLE, prepare_role
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
 __all__ = ["READ_ONLY_ROLE", "SqlResult", "check_statement", "read_only_sql"]
-
-READ_ONLY_ROLE = SQL_READ_ONLY_ROLE
 
 # What a read needs from SQLite's authorizer (other actions are denied).
 _SQLITE_ALLOWED = {
@@ -95,15 +94,6 @@ _PG_UNSAFE_NAMES = re.compile(
 )
 #: U&"..." and U&'...' spell names and strings with escapes no text check can read.
 _UNICODE_ESCAPES = re.compile(r"\bu&\s*['\"]", re.IGNORECASE)
-
-#: Role memberships that let a plain (non-superuser) role write files, run programs
-#: or signal other backends: with one of them and no read-only role, we refuse.
-_POWERFUL_ROLES = (
-    "pg_execute_server_program",
-    "pg_write_server_files",
-    "pg_read_server_files",
-    "pg_signal_backend",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,17 +227,15 @@ def read_only_sql(engine: Engine, sql: str, *, timeout: float = SQL_TIMEOUT) -> 
     raw = engine.raw_connection()
     try:
         cursor: Any = raw.cursor()
-        role = _pg_prepare_role(raw, cursor, engine)
-        raw.rollback()  # READ ONLY must be the transaction's first statement
-        cursor.execute("SET TRANSACTION READ ONLY")
-        if role is not None:
-            from psycopg import sql as pgsql
-
-            cursor.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
-        cursor.execute(
-            "SELECT set_config('statement_timeout', %s, true)",
-            (f"{min(int(timeout * 1000), _PG_MAX_TIMEOUT_MS)}ms",),
-        )
+        try:
+            _pg_enter_guard(raw, cursor, engine, timeout)
+        except Exception as error:
+            if _is_driver_error(error):
+                detail = (str(error).strip() or type(error).__name__).splitlines()[0]
+                raise StoreError(
+                    f"reviews sql: cannot set up the read-only guard: {detail}"
+                ) from error
+            raise
         try:
             # A prepared statement is one statement: "COMMIT; DELETE ..." would
             # otherwise end the read-only transaction and run the rest outside it.
@@ -264,6 +252,22 @@ def read_only_sql(engine: Engine, sql: str, *, timeout: float = SQL_TIMEOUT) -> 
         finally:
             raw.invalidate()  # never hand a connection that ran user SQL back to the pool
             raw.close()
+
+
+def _pg_enter_guard(raw: Any, cursor: Any, engine: Engine, timeout: float) -> None:
+    """Open the read-only transaction the statement runs in: as the read-only role
+    (when there is one), with *timeout* as its ``statement_timeout``."""
+    from psycopg import sql as pgsql
+
+    role = prepare_role(raw, cursor, engine)
+    raw.rollback()  # READ ONLY must be the transaction's first statement
+    cursor.execute("SET TRANSACTION READ ONLY")
+    if role is not None:
+        cursor.execute(pgsql.SQL("SET LOCAL ROLE {}").format(pgsql.Identifier(role)))
+    cursor.execute(
+        "SELECT set_config('statement_timeout', %s, true)",
+        (f"{min(int(timeout * 1000), _PG_MAX_TIMEOUT_MS)}ms",),
+    )
 
 
 @contextmanager
@@ -303,102 +307,6 @@ def _sqlite_rows(cursor: Any, sql: str, timeout: float) -> Iterator[tuple[Any, .
         yield from _rows(cursor)
     except sqlite3.Error as error:
         raise _refusal(sql, error, timeout) from error
-
-
-def _pg_prepare_role(raw: Any, cursor: Any, engine: Engine) -> str | None:
-    """Make sure the read-only role exists, may read the archive and may be taken on.
-
-    Returns its name, or None when the connecting role is a plain one that cannot
-    create it (then the statement runs as that role). Raises StoreError when the
-    role is unusable and the connecting role could do harm.
-    """
-    from psycopg import errors
-
-    cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
-    row = cursor.fetchone()
-    superuser = bool(row and row[0])
-    usable = True
-    for attempt in range(3):
-        try:
-            _pg_setup_role(cursor, superuser)
-            raw.commit()
-            break
-        except (errors.DuplicateObject, errors.UniqueViolation, errors.InternalError_):
-            # Another process created or granted at the same moment ("tuple
-            # concurrently updated"): look again.
-            raw.rollback()
-            if attempt == 2:
-                raise
-        except errors.InsufficientPrivilege:
-            raw.rollback()
-            usable = False
-            break
-    if usable:
-        return READ_ONLY_ROLE
-    if superuser:
-        raise StoreError(f"database {engine.url.database}: cannot set up role {READ_ONLY_ROLE}")
-    cursor.execute(
-        "SELECT r FROM unnest(%s::text[]) AS r WHERE pg_has_role(current_user, r, 'USAGE')",
-        (list(_POWERFUL_ROLES),),
-    )
-    powers = [name for (name,) in cursor.fetchall()]
-    raw.rollback()
-    if powers:
-        raise StoreError(
-            f"reviews sql: this database role has {', '.join(powers)} and cannot create "
-            f"the read-only role {READ_ONLY_ROLE}: ask an administrator to run "
-            "`reviews sql` once as a superuser, or connect as a plainer role"
-        )
-    return None
-
-
-def _pg_setup_role(cursor: Any, superuser: bool) -> None:
-    from psycopg import sql as pgsql
-
-    role = pgsql.Identifier(READ_ONLY_ROLE)
-    cursor.execute(
-        "SELECT oid, rolsuper OR rolcreaterole OR rolcreatedb OR rolreplication "
-        "OR rolbypassrls OR rolcanlogin FROM pg_roles WHERE rolname = %s",
-        (READ_ONLY_ROLE,),
-    )
-    found = cursor.fetchone()
-    if found is None:
-        cursor.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN NOINHERIT").format(role))
-    else:
-        cursor.execute("SELECT count(*) FROM pg_auth_members WHERE member = %s", (found[0],))
-        (memberships,) = cursor.fetchone()
-        if found[1] or memberships:
-            raise StoreError(
-                f"role {READ_ONLY_ROLE} exists with more rights than reading (login, "
-                "superuser or memberships): reviews sql will not run as it; drop it "
-                "and the next reviews sql creates it again"
-            )
-    # Every table and view of the archive's schemas the role cannot read yet, that
-    # we may grant (a table someone else owns stays unreadable: its name is given
-    # by PostgreSQL's own "permission denied" then).
-    cursor.execute(
-        "SELECT n.nspname, c.relname, has_schema_privilege(%s, n.oid, 'USAGE') "
-        "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = ANY(current_schemas(false)) AND c.relkind IN ('r','v','m','p') "
-        "AND NOT has_table_privilege(%s, c.oid, 'SELECT') "
-        "AND (%s OR pg_has_role(current_user, c.relowner, 'USAGE'))",
-        (READ_ONLY_ROLE, READ_ONLY_ROLE, superuser),
-    )
-    missing = cursor.fetchall()
-    for schema in sorted({nsp for nsp, _, usage in missing if not usage}):
-        cursor.execute(
-            pgsql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(pgsql.Identifier(schema), role)
-        )
-    for schema, table, _ in missing:
-        cursor.execute(
-            pgsql.SQL("GRANT SELECT ON {}.{} TO {}").format(
-                pgsql.Identifier(schema), pgsql.Identifier(table), role
-            )
-        )
-    if not superuser:
-        cursor.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (READ_ONLY_ROLE,))
-        if not cursor.fetchone()[0]:
-            cursor.execute(pgsql.SQL("GRANT {} TO CURRENT_USER").format(role))
 
 
 def _is_driver_error(error: BaseException) -> bool:

@@ -50,7 +50,9 @@ _NOT_TAGS = re.compile(
     rb"(?=[\s/>]).*?(?:</\1\s*>|\Z)",
     re.DOTALL,
 )
-_TAG = re.compile(rb"<(/?)([a-z][^\s/>]*)[^>]*?(/?)>")
+#: A tag ends at its ">", or where the next one starts: every match stops at the next
+#: "<", so a page of "<a<a<a..." with no ">" costs one pass, not one pass per "<".
+_TAG = re.compile(rb"<(/?)([a-z][^\s/<>]*)[^<>]*?(/?)(?:>|(?=<)|\Z)")
 
 
 def nesting_depth(html: bytes | str, *, limit: int = MAX_NESTING_DEPTH) -> int:
