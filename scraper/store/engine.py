@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from scraper.config import hide_password
-from scraper.errors import StoreError, UsageError
+from scraper.errors import StoreError
 
 __all__ = ["describe_url", "open_engine", "write_transaction"]
 
@@ -79,7 +79,7 @@ def _create_engine(url: str, *, create: bool) -> Engine:
     try:
         parsed = sa.make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise UsageError(f"not a database URL: {hide_password(url)!r} ({error})") from error
+        raise StoreError(f"not a database URL: {hide_password(url)!r} ({error})") from error
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _check_sqlite_path(parsed.database, create=create)
