@@ -11,7 +11,10 @@ from pathlib import Path
 from scraper.config import MAX_INPUT_FILE_BYTES
 from scraper.errors import UsageError
 
-__all__ = ["check_input_file", "input_file_problem"]
+__all__ = ["NO_SUCH_FILE", "check_input_file", "input_file_problem"]
+
+#: What ``input_file_problem`` says of a path that is not there.
+NO_SUCH_FILE = "no such file or folder"
 
 
 def input_file_problem(path: str | os.PathLike[str], max_bytes: int | None) -> str | None:
@@ -23,9 +26,11 @@ def input_file_problem(path: str | os.PathLike[str], max_bytes: int | None) -> s
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        return "no such file or folder"
+        return NO_SUCH_FILE
     except OSError as error:
         return error.strerror or str(error)
+    except ValueError:  # a NUL in the name
+        return "not a file name (it holds a NUL character)"
     if not stat.S_ISREG(info.st_mode):
         kind = "a folder" if stat.S_ISDIR(info.st_mode) else "a FIFO, device or socket"
         return f"not a regular file ({kind})"

@@ -114,6 +114,9 @@ CASES: dict[str, Case] = {
     "--jobs past the CPU count": case(
         0, "--jobs 48|CPUs", "import", "page.html", "--db", "jobs.db", "--jobs", "48"
     ),
+    "a --db name too long to look up": case(1, "no database", "runs", "--db", "d" * 5000),
+    "a jobs file name too long to look up": case(2, "too long", "jobs", "--jobs", "j" * 5000),
+    "an import name too long to look up": case(2, "too long", "import", "i" * 5000),
     "--cdxj without warc": case(2, "--cdxj", "export", "--db", "good.db", "--cdxj"),
     "unterminated search quote": case(
         2, "--search|quote", "query", "--db", "good.db", "--search", '"unterminated'
@@ -242,3 +245,31 @@ def test_export_on_a_full_disk_fails_and_leaves_nothing(
     assert code == 1, err
     assert "--out" in err and "No space left" in err and "Traceback" not in err
     assert sorted(path.name for path in full_disk.iterdir()) == ["filler"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["import-warc", "bad\x00name.warc"],
+        ["import", "bad\x00name.html"],
+        ["jobs", "--jobs", "bad\x00name.toml"],
+        ["query", "--db", "bad\x00name.db"],
+    ],
+)
+def test_a_nul_in_a_file_name_is_one_line(
+    tmp_path: Path,
+    args: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A NUL cannot come through exec(), but it can through the API and $REVIEWS_DB."""
+    from scraper.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(args)
+    except SystemExit as stop:  # argparse's own refusal
+        code = int(stop.code or 0)
+    err = capsys.readouterr().err
+    assert code in (1, 2) and "Traceback" not in err
+    assert "NUL" in err or "null" in err

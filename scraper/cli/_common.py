@@ -124,10 +124,10 @@ def regular_file(text: str) -> Path:
     """argparse ``type`` for an input file: a path that, when it exists, is a regular
     file (a FIFO or device would block or never end). A missing file passes: the
     command names it among its errors."""
-    from scraper.inputs import input_file_problem
+    from scraper.inputs import NO_SUCH_FILE, input_file_problem
 
-    problem = input_file_problem(text, None) if os.path.lexists(text) else None
-    if problem is not None:
+    problem = input_file_problem(text, None)
+    if problem is not None and problem != NO_SUCH_FILE:
         raise argparse.ArgumentTypeError(f"{text}: {problem}")
     return Path(text)
 

@@ -44,7 +44,7 @@ from scraper.config import (
     url_problem,
 )
 from scraper.errors import ConfigError
-from scraper.inputs import input_file_problem
+from scraper.inputs import NO_SUCH_FILE, input_file_problem
 
 __all__ = [
     "Job",
@@ -199,10 +199,10 @@ def load_jobs(path: str | os.PathLike[str] | None = None) -> JobsFile:
     or unreadable file, bad TOML, an unknown key or a bad value.
     """
     file = Path(path if path is not None else DEFAULT_JOBS_FILE).expanduser().absolute()
-    if not file.exists():
-        raise ConfigError(f"{file}: jobs file not found (use --jobs FILE)")
     # Looked at before it is opened: a FIFO would block, /dev/zero never end.
     problem = input_file_problem(file, MAX_JOBS_FILE_BYTES)
+    if problem == NO_SUCH_FILE:
+        raise ConfigError(f"{file}: jobs file not found (use --jobs FILE)")
     if problem is not None:
         raise ConfigError(f"{file}: cannot read the jobs file: {problem}")
     try:

@@ -11,6 +11,7 @@ failing with "database is locked" when a read lock cannot be upgraded.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,10 +103,13 @@ def _create_engine(url: str, *, create: bool) -> Engine:
 def _check_sqlite_path(database: str | None, *, create: bool) -> None:
     if not database or database == ":memory:":
         raise StoreError("an in-memory SQLite database cannot hold an archive: give a file")
+    if "\x00" in database:
+        raise StoreError(f"{database!r}: not a file name (it holds a NUL character)")
     path = Path(database).expanduser()
-    if not create and not path.exists():
+    # os.path's checks answer False for a name the system cannot even look up.
+    if not create and not os.path.exists(path):
         raise StoreError(f"{database}: no database there yet (reviews db upgrade creates one)")
-    if path.exists() and not path.is_file():
+    if os.path.exists(path) and not os.path.isfile(path):
         # SQLite would open a device or FIFO and write an archive into nothing.
         raise StoreError(f"{database}: not a database file (a folder, device or FIFO)")
     folder = Path(database).expanduser().resolve().parent

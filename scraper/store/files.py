@@ -113,7 +113,7 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for item in paths:
         path = Path(item)
-        if path.is_dir():
+        if os.path.isdir(path):  # False, not an error, for a name too long to look up
             found.extend(sorted(p for p in path.glob("*.html") if p.is_file()))
         else:
             found.append(check_input_file(item))
