@@ -63,9 +63,10 @@ CASES: dict[str, Case] = {
     "huge --limit": case(2, "--limit", "query", "--db", "good.db", "--limit", HUGE),
     "huge runs --limit": case(2, "--limit|too large", "runs", "--db", "good.db", "--limit", HUGE),
     "huge import --jobs": case(2, "--jobs|too large", "import", "page.html", "--jobs", HUGE),
-    "huge --entry id": case(2, "--entry", "query", "--db", "good.db", "--entry", f"anime:{HUGE}"),
+    # Item keys are text: an id past 64 bits matches nothing (it was an OverflowError).
+    "huge --entry id": case(0, "", "query", "--db", "good.db", "--entry", f"anime:{HUGE}"),
     "huge export --entry id": case(
-        2, "--entry", "export", "--db", "good.db", "--entry", f"manga:{HUGE}"
+        0, "0 review(s) written", "export", "--db", "good.db", "--entry", f"manga:{HUGE}"
     ),
     "--until 9999-12-31": case(2, "--until", "query", "--db", "good.db", "--until", "9999-12-31"),
     "--since year 1 east of UTC": case(
@@ -166,6 +167,9 @@ def test_bad_input_is_one_line_naming_it(folder: Path, name: str) -> None:
     assert "Traceback" not in err, err
     lines = [line for line in err.splitlines() if not line.startswith("usage:")]
     lines = [line for line in lines if line.strip() and not line.startswith(" ")]
+    if bad.code == 0 and not bad.words:
+        assert lines == [], err  # a quiet success
+        return
     assert len(lines) == 1, err
     assert done.returncode == bad.code, err
     for word in bad.words:

@@ -96,16 +96,6 @@ def _score(value: int | str | None, argument: str) -> int | None:
 _MAX_ID = 2**63 - 1
 
 
-def _entry(value: str | None) -> str | None:
-    """Return the --entry text; raise UsageError for an id no entry can have."""
-    if not value or not value.strip():
-        return None
-    found = re.fullmatch(r"(?:(?:anime|manga)[:/])?(\d+)", value.strip())
-    if found and int(found.group(1)) > _MAX_ID:
-        raise UsageError(f"--entry: {value!r}: id {found.group(1)} is out of range")
-    return value.strip()
-
-
 def _limit(value: int | str | None) -> int | None:
     if value is None:
         return None
@@ -217,7 +207,7 @@ class ReviewQuery:
         if search is not None:
             parse_search(search)  # refuse an empty search now, naming --search
         return cls(
-            entry=_entry(entry),
+            entry=entry.strip() if entry else None,
             user=user.strip() if user else None,
             tags=_tags(tags, site),
             type=_type(type, site),
