@@ -277,3 +277,17 @@ def test_a_nul_in_a_file_name_is_one_line(
     err = capsys.readouterr().err
     assert code in (1, 2) and "Traceback" not in err
     assert "NUL" in err or "null" in err
+
+
+def test_export_to_a_device_writes_to_it_and_leaves_it_a_device(sqlite_url: str) -> None:
+    """--out /dev/null must not rename a finished file over the device."""
+    import stat
+
+    from test_query_pages import build_archive
+
+    from scraper.cli import main
+
+    build_archive(sqlite_url).dispose()
+    assert main(["export", "--db", sqlite_url, "--out", os.devnull]) == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    assert not os.path.exists(os.devnull + ".partial")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -80,6 +81,22 @@ def _records(args: argparse.Namespace) -> int:
         return count
     from scraper.export.partial import WrittenAside
 
+    target = Path(args.out)
+    if os.path.exists(target) and not os.path.isfile(target) and not target.is_dir():
+        # A device or FIFO (/dev/null, a pipe to another program) is written to as it
+        # is: renaming a finished file over it would replace /dev/null itself.
+        try:
+            with target.open("w", encoding="utf-8", newline="") as out:
+                return api.export_records(
+                    args.db,
+                    out,
+                    format=args.format,
+                    query=query,
+                    history=args.history,
+                    bom=args.bom,
+                )
+        except OSError as error:
+            raise output_error(args.out, error) from error
     try:
         # Written aside then renamed: an interrupted export never looks complete.
         files = WrittenAside()
