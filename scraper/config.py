@@ -138,13 +138,47 @@ class SchemaOrgLimits:
     max_rating: float = 1_000_000.0
 
 
+#: ``reviews sql``: how long one statement may run (seconds; ``--timeout``).
+SQL_TIMEOUT = 30.0
+
+#: ``reviews sql`` on PostgreSQL runs as this NOLOGIN role, which may only read the
+#: archive's tables (created and granted on first use; one per cluster, shared).
+SQL_READ_ONLY_ROLE = "reviews_readonly"
+
+#: A page nested deeper than this many open elements is refused as "page too deep":
+#: the HTML parser's work grows with tags times depth (100k levels: a minute).
+#: Browsers stop nesting at 512 (Blink); real review pages nest about 20 deep.
+MAX_NESTING_DEPTH = 512
+
+#: Pages with at most this many tags are not scanned for depth: however they nest,
+#: the parser is done with them in a fraction of a second (8k nested: 0.2 s).
+DEPTH_SCAN_TAGS = 8_192
+
+#: The largest saved page ``reviews import`` reads, in bytes (a fetched body stops
+#: at 10 MiB; a saved one with its pictures inlined may be larger).
+MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
+
+#: The largest jobs file read, in bytes (a jobs file is a few lines).
+MAX_JOBS_FILE_BYTES = 1024 * 1024
+
+
 def database_url(db: str | None = None) -> str:
     """Return an SQLAlchemy URL for *db*, ``$REVIEWS_DB`` or ``./reviews.db``.
 
     A value with ``://`` is taken as a URL; anything else as an SQLite file path.
+    Raises UsageError naming ``--db`` (or ``$REVIEWS_DB``) for a URL that cannot
+    be one: a port that is not a number, an unclosed ``[`` of an IPv6 address.
     """
     value = db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH
     if "://" in value:
+        problem = url_problem(value)
+        if problem is not None:
+            from scraper.errors import UsageError
+
+            source = "--db" if db else f"${DB_ENV_VAR}"
+            raise UsageError(
+                f"{source}: {hide_password(value)!r} is not a database URL ({problem})"
+            )
         return value
     return f"sqlite:///{value}"
 
@@ -162,3 +196,27 @@ class ImportSettings:
     #: that holds at least ``copy_min_files`` of them) looks like a copy: warned about.
     copy_mtime_spread: float = 2.0
     copy_min_files: int = 3
+
+
+def url_problem(url: str) -> str | None:
+    """Return why *url* cannot be parsed as a URL with a host and port, or None."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError as error:
+        detail = str(error)
+        if "could not be cast" in detail:
+            return f"port {detail.rpartition(' as ')[2]} is not a number"
+        return detail[:1].lower() + detail[1:]
+    return None
+
+
+def hide_password(url: str) -> str:
+    """Return *url* with its password (if any) replaced by ``***``."""
+    head, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    return f"{head}{sep}{userinfo.split(':', 1)[0]}:***@{host}"

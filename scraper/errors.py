@@ -24,6 +24,7 @@ is stored, its id) so a message can always name what went wrong where::
     │   └── SiteBlocked            the site keeps refusing us: the crawl stops
     ├── StoreError                 the database refused or is not usable
     ├── URLFailed                  anything else that went wrong with one URL: given up on
+    ├── OutputError                an output file could not be written (disk full)
     └── JobAlreadyRunning          another run of the job holds its lock
 
     Terminated (a BaseException, like KeyboardInterrupt): SIGTERM asked us to stop.
@@ -46,6 +47,7 @@ __all__ = [
     "LayoutNotRecognised",
     "NotAReviewPage",
     "NotHTML",
+    "OutputError",
     "ParseError",
     "RateLimited",
     "RobotsDisallowed",
@@ -185,6 +187,11 @@ class URLFailed(ScraperError):
     """Something unforeseen went wrong with one URL (a value the database refused, a
     bug met on that page): the URL is given up on, recorded, and the crawl goes on.
     The message names the original error."""
+
+
+class OutputError(ScraperError):
+    """An output file could not be written to the end (disk full, I/O error); the
+    partial file is removed. A bad output path is a UsageError instead."""
 
 
 class JobAlreadyRunning(ScraperError):

@@ -64,10 +64,9 @@ def test_archive_stores_pages_and_names_every_failure(
         site.url("/profile/someone"),
         site.url("/private/page"),
         site.url("/feed.json"),
-        "ftp://example.org/reviews",
         dead,
         site.url(ENTRY_PATH + "#again"),  # the same page: fetched once
-    ]
+    ]  # (an ftp:// URL is a usage error before anything is fetched: test_cli_badinput)
     code = main(["archive", *urls, "--db", db_url, "--delay", "0"])
     out, err = capsys.readouterr()
     assert code == ExitCode.PAGE_ERRORS
@@ -78,19 +77,18 @@ def test_archive_stores_pages_and_names_every_failure(
         site.url("/profile/someone"),
         site.url("/private/page"),
         site.url("/feed.json"),
-        "ftp://example.org/reviews",
         dead,
     ):
         assert failed in err, failed
     assert "robots.txt disallows" in err and "application/json" in err
-    assert "5 of 6 URLs failed" in err
+    assert "4 of 5 URLs failed" in err
     assert "Traceback" not in err
     assert site.log.count(ENTRY_PATH) == 1
     assert site.log.count("/private/page") == 0
     assert _count(db_url, "raw_pages") == 2
     assert _count(db_url, "raw_pages", "WHERE parse_error IS NOT NULL") == 1
     assert _count(db_url, "reviews") == 3
-    assert _count(db_url, "fetch_errors") == 4
+    assert _count(db_url, "fetch_errors") == 3
     assert _count(db_url, "fetch_errors", "WHERE error = 'RobotsDisallowed'") == 1
 
 

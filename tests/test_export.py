@@ -264,6 +264,7 @@ def test_sqlite_guard_cannot_be_lifted_from_inside(
 
 
 def test_sql_errors_are_named(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    open_engine(db_url).dispose()  # read commands refuse a missing database
     assert main(["sql", "--db", db_url, "SELECT nope FROM nowhere"]) == ExitCode.USAGE
     err = capsys.readouterr().err
     assert "nowhere" in err and "Traceback" not in err

@@ -121,9 +121,33 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+#: Options whose value may start with "-" (``--sort -date``: newest first). argparse
+#: would take "-date" for an option; it reads ``--sort=-date`` as meant.
+_DASH_VALUED = ("--sort",)
+
+
+def _dash_values(words: list[str]) -> list[str]:
+    """Return *words* with ``--sort -date`` joined into ``--sort=-date``."""
+    joined: list[str] = []
+    at = 0
+    while at < len(words):
+        word = words[at]
+        following = words[at + 1] if at + 1 < len(words) else ""
+        if word in _DASH_VALUED and following[1:2].isalpha() and following[:1] == "-":
+            joined.append(f"{word}={following}")
+            at += 2
+            continue
+        if word == "--":
+            joined.extend(words[at:])
+            break
+        joined.append(word)
+        at += 1
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``reviews`` command and return its exit code."""
-    words = sys.argv[1:] if argv is None else list(argv)
+    words = _dash_values(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser(words[0] if words else None)
     args = parser.parse_args(words)
     try:

@@ -8,6 +8,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -28,7 +29,7 @@ class HelpFormatter(argparse.HelpFormatter):
         # for the width each time; importing shutil (with bz2 and lzma) was a
         # measurable part of `reviews parse` start-up. Same answer, no import.
         if width is None:
-            width = _terminal_columns() - 2
+            width = terminal_columns() - 2
         super().__init__(prog, indent_increment, max_help_position, width)
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
@@ -42,7 +43,7 @@ class HelpFormatter(argparse.HelpFormatter):
         return "\n\n".join(paragraphs)
 
 
-def _terminal_columns() -> int:
+def terminal_columns() -> int:
     """Return the terminal's width as ``shutil.get_terminal_size()`` would (80 by default)."""
     try:
         columns = int(os.environ.get("COLUMNS", "0"))
@@ -77,8 +78,8 @@ def sigterm_stops() -> Iterator[None]:
 def number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Callable[[str], Any]:
     """Return an argparse ``type`` reading a finite number of *unit* above 0 (or >= 0).
 
-    ``kind`` is ``int`` or ``float``; a bad value is reported by argparse, naming the
-    option, with exit code 2.
+    ``kind`` is ``int`` or ``float``; a whole number must also fit the databases' 64-bit
+    integers. A bad value is reported by argparse, naming the option, with exit code 2.
     """
 
     def parse(text: str) -> float:
@@ -90,9 +91,58 @@ def number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Ca
             raise argparse.ArgumentTypeError(
                 f"must be {'0 or more' if zero else 'more than 0'} {unit}: {text!r}"
             )
+        if kind is int and value > _MAX_INT:
+            raise argparse.ArgumentTypeError(f"too large: {text!r} (at most {_MAX_INT})")
         return value
 
     return parse
+
+
+#: The largest whole number SQLite and PostgreSQL store (a 64-bit integer).
+_MAX_INT = 2**63 - 1
+
+
+def http_url(text: str) -> str:
+    """argparse ``type`` for a URL to fetch: absolute http(s), a host, a valid port.
+
+    Anything else (``ftp://``, ``http://[::1``) is a usage error naming the argument,
+    before any request is made.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(text.strip())
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a URL ({error})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL")
+    return text
+
+
+def regular_file(text: str) -> Path:
+    """argparse ``type`` for an input file: a path that, when it exists, is a regular
+    file (a FIFO or device would block or never end). A missing file passes: the
+    command names it among its errors."""
+    from scraper.inputs import NO_SUCH_FILE, input_file_problem
+
+    problem = input_file_problem(text, None)
+    if problem is not None and problem != NO_SUCH_FILE:
+        raise argparse.ArgumentTypeError(f"{text}: {problem}")
+    return Path(text)
+
+
+def capped_workers(command: str, asked: int) -> int:
+    """Return *asked* worker processes, at most the CPUs this process may use
+    (saying so on stderr when it cuts): more only queue for the same cores."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    if asked > cpus:
+        warn(command, f"--jobs {asked}: using {cpus}, the number of CPUs available")
+        return cpus
+    return asked
 
 
 def add_db_option(parser: argparse.ArgumentParser) -> None:

@@ -12,7 +12,7 @@ import argparse
 from typing import Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, number, warn
+from scraper.cli._common import add_command, add_db_option, http_url, number, warn
 
 __all__ = ["register", "run"]
 
@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
         "exit code 3; the other URLs still run.",
         example="reviews archive 'https://myanimelist.net/anime/1/Cowboy_Bebop/reviews'",
     )
-    parser.add_argument("urls", nargs="+", metavar="URL", help="an http(s) page to archive")
+    parser.add_argument(
+        "urls", nargs="+", metavar="URL", type=http_url, help="an http(s) page to archive"
+    )
     add_db_option(parser)
     parser.add_argument(
         "--delay",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import re
 from pathlib import Path
 from typing import Any
 
 from scraper.cli._common import add_command, add_db_option, warn
 from scraper.cli.query import add_filter_options, query_from_args, utf8_stdout
-from scraper.errors import UsageError
+from scraper.errors import OutputError, ScraperError, UsageError
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)b?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
@@ -91,13 +92,24 @@ def _records(args: argparse.Namespace) -> int:
                 args.db, out, format=args.format, query=query, history=args.history, bom=args.bom
             )
     except OSError as error:
-        raise UsageError(f"--out {args.out}: {error.strerror or error}") from error
+        raise output_error(args.out, error) from error
     return count
+
+
+def output_error(out: str, error: OSError) -> ScraperError:
+    """A bad --out path is a usage error (exit 2); a full disk or an I/O error is a
+    failure (exit 1)."""
+    message = f"--out {out}: {error.strerror or error}"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+        return OutputError(message + " (nothing was left behind)")
+    return UsageError(message)
 
 
 def run(args: argparse.Namespace) -> int:
     from scraper import api
 
+    if args.cdxj and args.format != "warc":
+        raise UsageError("--cdxj needs --format warc (a CDXJ index points into WARC files)")
     if args.format != "warc":
         count = _records(args)
         warn("export", f"{count} review(s) written")
@@ -116,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
             cdxj=args.cdxj,
         )
     except OSError as error:
-        raise UsageError(f"--out {args.out}: {error.strerror or error}") from error
+        raise output_error(args.out, error) from error
     files = ", ".join(str(path) for path in report.files)
     warn(
         "export",

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, warn
+from scraper.cli._common import add_command, add_db_option, regular_file, warn
 
 
 def register(subparsers: Any) -> None:
@@ -27,7 +26,7 @@ def register(subparsers: Any) -> None:
         example="reviews import-warc crawl-00000.warc.gz crawl-00001.warc.gz",
     )
     add_db_option(parser)
-    parser.add_argument("files", metavar="FILE", nargs="+", type=Path, help="WARC files")
+    parser.add_argument("files", metavar="FILE", nargs="+", type=regular_file, help="WARC files")
     parser.set_defaults(run=run)
 
 

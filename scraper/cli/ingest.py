@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, number, warn
+from scraper.cli._common import add_command, add_db_option, capped_workers, number, warn
 from scraper.store.saved import TIME_FROM, TIME_RULES
 
 __all__ = ["register", "run_import", "run_reparse"]
@@ -86,7 +86,7 @@ def run_import(args: argparse.Namespace) -> int:
         url=args.url,
         fetched_at=args.fetched_at,
         fetched_at_from=args.fetched_at_from,
-        workers=args.jobs,
+        workers=capped_workers("import", args.jobs),
     )
     by_mtime: dict[Path, list[datetime]] = defaultdict(list)
     for item in items:

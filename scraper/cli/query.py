@@ -41,7 +41,8 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--sort",
         default="id",
-        help="id, date, score, entry or user; --sort=-date reverses (default: id)",
+        help="id, date, score, entry or user; a leading - reverses: --sort -date is "
+        "newest first (default: id)",
     )
     group.add_argument("--limit", metavar="N", help="at most N reviews")
 
@@ -92,36 +93,14 @@ def register(subparsers: Any) -> None:
 
 
 def _table(records: Iterable[dict[str, Any]], out: IO[str], shown: int) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from scraper.cli._table import print_reviews
 
-    table = Table(expand=True)
-    for name, width in (("id", None), ("date", None), ("item", 24), ("author", 16)):
-        table.add_column(name, max_width=width, no_wrap=width is None)
-    table.add_column("rating", no_wrap=True)
-    table.add_column("tags", max_width=18)
-    # The review text gets what is left of the line: one line each, cut with an ellipsis.
-    table.add_column("review", no_wrap=True, overflow="ellipsis", ratio=1, min_width=20)
-    count = 0
-    for record in records:
-        count += 1
-        text = " ".join((record["body"] or "").split())
-        rating = record["rating"]
-        table.add_row(
-            record["id"],
-            (record["date"] or "")[:10],
-            record["item"]["name"] or "",
-            record["author"]["name"] or "",
-            f"{rating['value']}/{rating['best']}" if rating else "",
-            ", ".join(record["tags"]),
-            text[:80] + ("…" if len(text) > 80 else ""),
-        )
-    console = Console(file=out)
-    console.print(table)
-    note = f"{count} review(s)" + (
-        f"; showing the first {shown}, see --limit" if count == shown else ""
-    )
-    console.print(note, style="dim")
+    def note(count: int) -> str:
+        more = f"; showing the first {shown}, see --limit" if count == shown else ""
+        return f"{count} review(s){more}"
+
+    # As wide as the terminal: columns are dropped rather than squeezed (see _table).
+    print_reviews(records, out, note)
 
 
 def run(args: argparse.Namespace) -> int:

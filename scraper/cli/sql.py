@@ -9,8 +9,9 @@ import sys
 from datetime import date, datetime
 from typing import Any
 
-from scraper.cli._common import add_command, add_db_option
+from scraper.cli._common import add_command, add_db_option, number
 from scraper.cli.query import utf8_stdout
+from scraper.config import SQL_READ_ONLY_ROLE, SQL_TIMEOUT
 
 
 def register(subparsers: Any) -> None:
@@ -18,8 +19,10 @@ def register(subparsers: Any) -> None:
         subparsers,
         "sql",
         help="run one read-only SQL statement",
-        description="Run one SQL statement on a read-only connection (SQLite) or in a "
-        "read-only transaction (PostgreSQL): a write is refused. Tables: reviews, "
+        description="Run one SQL query on a read-only connection (SQLite), or in a "
+        f"read-only transaction as the read-only role {SQL_READ_ONLY_ROLE} (PostgreSQL): "
+        "a write, COPY, NOTIFY, SET and functions that act on the server are refused, and "
+        "a statement running past --timeout is stopped. Tables: reviews, "
         "entries, users, tags, review_tags, review_observations, raw_pages; the view "
         "reviews_view joins reviews with item names and author names.",
         example='reviews sql "SELECT item_name, count(*) FROM reviews_view GROUP BY 1"',
@@ -31,6 +34,13 @@ def register(subparsers: Any) -> None:
         choices=("table", "jsonl", "csv"),
         default=None,
         help="output format (default: table on a terminal, else jsonl)",
+    )
+    parser.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=number(float, "seconds"),
+        default=SQL_TIMEOUT,
+        help=f"stop the statement after this long (default {SQL_TIMEOUT:g})",
     )
     parser.set_defaults(run=run)
 
@@ -49,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     out = utf8_stdout()
     try:
-        with api.run_sql(args.db, args.statement) as result:
+        with api.run_sql(args.db, args.statement, timeout=args.timeout) as result:
             if format == "table":
                 from rich.console import Console
                 from rich.table import Table

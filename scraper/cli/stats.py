@@ -16,11 +16,17 @@ def register(subparsers: Any) -> None:
         "stats",
         help="count reviews by entry, tag, score and month",
         description="Print how many reviews, entries, users, observations and raw pages "
-        "the archive holds and its size, then reviews by entry, tag, score and month.",
+        "the archive holds and its size, then reviews by entry, tag, score and month: "
+        "tables on a terminal; one JSON object (as with --json) when stdout is not a "
+        "terminal (a pipe or a file), so scripts get the same output either way.",
         example="reviews stats --json | jq .totals",
     )
     add_db_option(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object even on a terminal (the default when not a terminal)",
+    )
     parser.set_defaults(run=run)
 
 

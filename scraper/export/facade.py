@@ -43,7 +43,7 @@ def query_reviews(
     from scraper.store.engine import open_engine
     from scraper.store.read import iter_records
 
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), create=False)  # a read never creates one
     try:
         yield from iter_records(engine, query, history=history)
     finally:
@@ -106,7 +106,7 @@ def export_warc(
     from scraper.store.engine import open_engine
     from scraper.store.read import raw_pages_of
 
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), create=False)
     try:
         pages = None
         if query is not None and not query.is_empty():
@@ -138,7 +138,7 @@ def archive_stats(db: str | None) -> dict[str, Any]:
     from scraper.export.stats import archive_stats as count
     from scraper.store.engine import open_engine
 
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), create=False)
     try:
         return count(engine)
     finally:
@@ -146,17 +146,20 @@ def archive_stats(db: str | None) -> dict[str, Any]:
 
 
 @contextmanager
-def run_sql(db: str | None, sql: str) -> Iterator[SqlResult]:
-    """Run one read-only SQL statement; yield its columns and streaming rows.
+def run_sql(db: str | None, sql: str, *, timeout: float | None = None) -> Iterator[SqlResult]:
+    """Run one read-only SQL statement for at most *timeout* seconds (default
+    ``SQL_TIMEOUT``); yield its columns and streaming rows.
 
-    Raises UsageError when the statement writes (refused) or fails.
+    Raises UsageError when the statement writes (refused), runs too long or fails;
+    StoreError when the database is missing or unusable.
     """
+    from scraper.config import SQL_TIMEOUT
     from scraper.export.sqlshell import read_only_sql
     from scraper.store.engine import open_engine
 
-    engine = open_engine(database_url(db))
+    engine = open_engine(database_url(db), create=False)
     try:
-        with read_only_sql(engine, sql) as result:
+        with read_only_sql(engine, sql, timeout=timeout or SQL_TIMEOUT) as result:
             yield result
     finally:
         engine.dispose()

@@ -2,12 +2,15 @@
 
 An export killed half-way must never leave a file that looks complete: each
 output is written as ``<name>.partial``, renamed to its name when the whole
-export succeeded, and removed when it failed (or was interrupted).
+export succeeded, and removed when it failed (or was interrupted). A target that
+is a device or a FIFO (``/dev/null``, a pipe to another program) is written to as it
+is: renaming a finished file over it would replace the device itself.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from types import TracebackType
 
@@ -28,7 +31,10 @@ class WrittenAside:
         self._targets: list[Path] = []
 
     def aside(self, target: Path) -> Path:
-        """Register *target*; return the ``.partial`` path to write it to."""
+        """Register *target*; return the ``.partial`` path to write it to (or *target*
+        itself when it is a device or FIFO, which is never renamed over)."""
+        if _is_special(target):
+            return target
         self._targets.append(target)
         return _partial(target)
 
@@ -52,3 +58,12 @@ class WrittenAside:
 
 def _partial(target: Path) -> Path:
     return target.with_name(target.name + PARTIAL_SUFFIX)
+
+
+def _is_special(target: Path) -> bool:
+    """Return True when *target* exists and is neither a regular file nor a folder."""
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))

@@ -21,6 +21,7 @@ means the same thing whatever folder cron starts it in. Every mistake is a
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -35,12 +36,15 @@ from scraper.config import (
     DB_ENV_VAR,
     DEFAULT_DB_PATH,
     DEFAULT_JOBS_FILE,
+    MAX_JOBS_FILE_BYTES,
     USER_AGENT,
     CrawlSettings,
     FetchSettings,
     database_url,
+    url_problem,
 )
 from scraper.errors import ConfigError
+from scraper.inputs import NO_SUCH_FILE, input_file_problem
 
 __all__ = [
     "Job",
@@ -137,6 +141,8 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
         raise ValueError(f"expected a duration such as '30s' or '7d', not {value!r}")
     if isinstance(value, int | float):
         seconds = float(value)
+        if not math.isfinite(seconds):  # TOML has nan and inf
+            raise ValueError(f"expected a finite number of seconds, not {value!r}")
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match[1]) * _UNIT_SECONDS[match[2]]
     else:
@@ -193,14 +199,20 @@ def load_jobs(path: str | os.PathLike[str] | None = None) -> JobsFile:
     or unreadable file, bad TOML, an unknown key or a bad value.
     """
     file = Path(path if path is not None else DEFAULT_JOBS_FILE).expanduser().absolute()
+    # Looked at before it is opened: a FIFO would block, /dev/zero never end.
+    problem = input_file_problem(file, MAX_JOBS_FILE_BYTES)
+    if problem == NO_SUCH_FILE:
+        raise ConfigError(f"{file}: jobs file not found (use --jobs FILE)")
+    if problem is not None:
+        raise ConfigError(f"{file}: cannot read the jobs file: {problem}")
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{file}: jobs file not found (use --jobs FILE)") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(f"{file}: cannot read the jobs file: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{file}: not valid TOML: {error}") from None
+    except RecursionError:  # tomllib recurses once per level of [[[...]]] or {a={...}}
+        raise ConfigError(f"{file}: not valid TOML: arrays or tables nested too deep") from None
     unknown = sorted(set(data) - TOP_LEVEL_KEYS)
     if unknown:
         raise ConfigError(
@@ -240,7 +252,11 @@ def _load_job(file: Path, name: str, table: object, default_db: str | None) -> J
             values[key] = _CHECKS[key](raw, file.parent)
         except ValueError as error:
             raise ConfigError(f"{file}: job {name!r}, key {key!r}: {error}") from None
-    db = values.pop("db", None) or _db_value(default_db, file.parent)
+    try:
+        db = values.pop("db", None) or _db_value(default_db, file.parent)
+    except ValueError as error:
+        where = "top-level key 'db'" if default_db else f"${DB_ENV_VAR}"
+        raise ConfigError(f"{file}: job {name!r}: {where}: {error}") from None
     return Job(name=name, db=db, **values)
 
 
@@ -248,6 +264,9 @@ def _db_value(value: str | None, folder: Path) -> str:
     """A database URL, with a relative SQLite path read from the jobs file's folder."""
     text = value or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH
     if "://" in text:
+        problem = url_problem(text)
+        if problem is not None:
+            raise ValueError(f"not a database URL ({problem})")
         return text
     return database_url(str((folder / Path(text).expanduser()).absolute()))
 

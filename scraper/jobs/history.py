@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ def missing_sqlite_file(db_url: str) -> Path | None:
     if url.get_backend_name() != "sqlite" or not url.database:
         return None
     path = Path(url.database).expanduser()
-    return None if path.exists() else path
+    return None if os.path.exists(path) else path  # (False for a name too long to look up)
 
 
 @contextmanager

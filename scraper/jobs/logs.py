@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,17 @@ def _same_file(stream: object, path: Path) -> bool:
         return False
 
 
+def _check_log_target(path: Path) -> None:
+    """Refuse a log file that is a FIFO, socket or folder: opening a FIFO with no
+    reader blocks the run for ever (a device such as /dev/null is fine)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # missing: created on open (and an unreadable one fails there)
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or stat.S_ISDIR(mode):
+        raise ConfigError(f"log file {path}: not a regular file (a FIFO, socket or folder)")
+
+
 @contextmanager
 def logging_to(who: str, log_file: Path | None = None) -> Iterator[logging.Logger]:
     """Send ``scraper.*`` log lines (INFO and up) to stderr and *log_file* while the
@@ -43,6 +55,7 @@ def logging_to(who: str, log_file: Path | None = None) -> Iterator[logging.Logge
     formatter = logging.Formatter(FORMAT.format(who=who), DATE_FORMAT)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file is not None and not _same_file(sys.stderr, log_file):
+        _check_log_target(log_file)
         try:
             log_file.parent.mkdir(parents=True, exist_ok=True)
             handlers.append(logging.FileHandler(log_file, encoding="utf-8"))

@@ -25,6 +25,7 @@ from scraper.records import PageKind, PageResult, Record
 from scraper.sites._blocked import block_reason
 from scraper.sites._decode import parser_input
 from scraper.sites._generic import SitePolicy, address
+from scraper.sites._limits import check_depth
 from scraper.sites.mal import MAL
 from scraper.sites.schemaorg import SCHEMAORG
 
@@ -118,7 +119,8 @@ def parse_page(
     while ``next_url`` keeps the scheme and host of *url*. Non-review, blocked
     and unrecognised pages come back as a PageResult of that kind (call
     ``raise_for_kind()`` to turn them into errors). Raises ParseError (or a
-    subclass) only when the input cannot be read as a page at all, and
+    subclass) only when the input cannot be read as a page at all (one nested
+    deeper than ``MAX_NESTING_DEPTH``: "page too deep"), and
     UsageError when *url* is not an address at all.
     """
     if url is not None:
@@ -127,6 +129,7 @@ def parse_page(
         except ValueError as error:
             raise UsageError(f"not a usable URL: {url!r} ({error})") from None
     source = parser_input(html, charset)
+    check_depth(source, url)  # before the parser: its work grows with the depth
     try:
         tree = LexborHTMLParser(source)
     except Exception as error:  # the C parser's failures have no common class

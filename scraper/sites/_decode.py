@@ -2,7 +2,11 @@
 
 Order of authority: the charset the caller got from the HTTP header, then a
 byte-order mark, then the page's own ``<meta charset>`` / ``http-equiv``, then
-UTF-8. Saved MyAnimeList pages carry no meta charset at all (the charset only
+UTF-8. Only the text encodings of the WHATWG Encoding Standard are taken, by
+the labels browsers accept (``latin1`` is windows-1252, as in a browser): a
+name Python would also take but that is no text encoding (``zlib``, ``base64``,
+``rot13``, ``idna``, ``punycode``...) or no name at all is ignored, and the next
+source decides. Saved MyAnimeList pages carry no meta charset at all (the charset only
 came in the HTTP header), so the UTF-8 default is what keeps ``there’s`` from
 turning into ``thereâ€™s``. Undecodable bytes become U+FFFD instead of an error:
 a damaged page is still worth reading.
@@ -12,6 +16,8 @@ from __future__ import annotations
 
 import codecs
 import re
+
+import webencodings
 
 __all__ = [
     "LINE_MARK",
@@ -41,39 +47,66 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 # A document that declares UTF-16 in ASCII-compatible bytes cannot really be
-# UTF-16 (the meta tag itself would be unreadable); browsers read it as UTF-8.
-_META_OVERRIDES = {"utf-16": "utf-8", "utf-16le": "utf-8", "utf-16be": "utf-8"}
+# UTF-16 (the meta tag itself would be unreadable); browsers read it as UTF-8,
+# and x-user-defined as windows-1252 (the Encoding Standard's meta rules).
+_META_OVERRIDES = {
+    "utf-16le": "utf-8",
+    "utf-16be": "utf-8",
+    "x-user-defined": "windows-1252",
+}
+
+#: The longest label the Encoding Standard has is 19 characters; anything much
+#: longer is junk, not worth a lookup.
+_MAX_LABEL = 40
+
+_UTF8 = codecs.lookup("utf-8")
 
 
-def _known(name: str | None) -> str | None:
-    """Return the codec name for *name*, or None when Python has no such codec."""
-    if not name:
+def _encoding(label: str | None) -> webencodings.Encoding | None:
+    """Return the WHATWG encoding *label* names, or None for anything else.
+
+    The "replacement" encoding (ISO-2022-KR, HZ-GB-2312...) decodes a whole page to
+    one U+FFFD: it is treated as unknown, so the next source gets its say.
+    """
+    if not label or len(label) > _MAX_LABEL:
         return None
-    try:
-        return codecs.lookup(name.strip().strip("\"'")).name
-    except LookupError:
+    found = webencodings.lookup(label.strip().strip("\"'"))
+    if found is None or found.name == "replacement":
         return None
+    return found
+
+
+def _known(label: str | None) -> codecs.CodecInfo | None:
+    found = _encoding(label)
+    return found.codec_info if found is not None else None
+
+
+def _meta_encoding(data: bytes) -> codecs.CodecInfo | None:
+    match = _META_CHARSET.search(data[:_META_SCAN_BYTES])
+    if match is None:
+        return None
+    found = _encoding(match.group(1).decode("ascii", "replace"))
+    if found is None:
+        return None
+    return _known(_META_OVERRIDES.get(found.name, found.name))
 
 
 def sniff_meta_charset(data: bytes) -> str | None:
     """Return the codec named by the page's ``<meta charset>``/``http-equiv``, or None."""
-    match = _META_CHARSET.search(data[:_META_SCAN_BYTES])
-    if match is None:
-        return None
-    declared = match.group(1).decode("ascii", "replace").lower()
-    return _known(_META_OVERRIDES.get(declared, declared))
+    found = _meta_encoding(data)
+    return found.name if found is not None else None
 
 
-def _codec(data: bytes, charset: str | None) -> tuple[str, int]:
+def _codec(data: bytes, charset: str | None) -> tuple[codecs.CodecInfo, int]:
     """Return (codec, bytes of BOM to skip) by the module's order of authority."""
     declared = _known(charset)
     for bom, codec in _BOMS:
         if data.startswith(bom):
             if declared is None:
-                return codec, len(bom)
-            if declared == "utf-8" and codec == "utf-8":
+                return codecs.lookup(codec), len(bom)
+            if declared.name == "utf-8" and codec == "utf-8":
                 return declared, len(bom)
-    return declared or sniff_meta_charset(data) or "utf-8", 0
+    return declared or _meta_encoding(data) or _UTF8, 0
 
 
 def decode_html(data: bytes | str, charset: str | None = None) -> str:
@@ -86,7 +119,7 @@ def decode_html(data: bytes | str, charset: str | None = None) -> str:
     if isinstance(data, str):
         return data
     codec, skip = _codec(data, charset)
-    return data[skip:].decode(codec, "replace")
+    return codec.decode(data[skip:], "replace")[0]
 
 
 def parser_input(data: bytes | str, charset: str | None = None) -> bytes | str:
@@ -100,8 +133,8 @@ def parser_input(data: bytes | str, charset: str | None = None) -> bytes | str:
     if isinstance(data, str):
         return scrub_controls(data)
     codec, skip = _codec(data, charset)
-    if codec != "utf-8":
-        return scrub_controls(data[skip:].decode(codec, "replace"))
+    if codec.name != "utf-8":
+        return scrub_controls(codec.decode(data[skip:], "replace")[0])
     data = data[skip:] if skip else data
     if b"\x00" in data or b"\x01" in data:
         data = data.replace(b"\x00", "\ufffd".encode()).replace(b"\x01", b"")

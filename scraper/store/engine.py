@@ -11,6 +11,7 @@ failing with "database is locked" when a read lock cannot be upgraded.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from scraper.config import hide_password
 from scraper.errors import StoreError
 
 __all__ = ["describe_url", "open_engine", "write_transaction"]
@@ -40,7 +42,7 @@ def describe_url(url: str) -> str:
     """Return *url* fit for messages: the password hidden, a SQLite URL as its path."""
     try:
         parsed = sa.make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         return url
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ":memory:"
@@ -77,8 +79,8 @@ def _create_engine(url: str, *, create: bool) -> Engine:
     where = describe_url(url)
     try:
         parsed = sa.make_url(url)
-    except ArgumentError as error:
-        raise StoreError(f"not a database URL: {url!r}") from error
+    except (ArgumentError, ValueError) as error:
+        raise StoreError(f"not a database URL: {hide_password(url)!r} ({error})") from error
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         _check_sqlite_path(parsed.database, create=create)
@@ -101,8 +103,15 @@ def _create_engine(url: str, *, create: bool) -> Engine:
 def _check_sqlite_path(database: str | None, *, create: bool) -> None:
     if not database or database == ":memory:":
         raise StoreError("an in-memory SQLite database cannot hold an archive: give a file")
-    if not create and not Path(database).expanduser().exists():
+    if "\x00" in database:
+        raise StoreError(f"{database!r}: not a file name (it holds a NUL character)")
+    path = Path(database).expanduser()
+    # os.path's checks answer False for a name the system cannot even look up.
+    if not create and not os.path.exists(path):
         raise StoreError(f"{database}: no database there yet (reviews db upgrade creates one)")
+    if os.path.exists(path) and not os.path.isfile(path):
+        # SQLite would open a device or FIFO and write an archive into nothing.
+        raise StoreError(f"{database}: not a database file (a folder, device or FIFO)")
     folder = Path(database).expanduser().resolve().parent
     if not folder.is_dir():
         raise StoreError(f"{database}: folder {folder} does not exist")

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 
 from scraper.config import ImportSettings
 from scraper.errors import ScraperError, UsageError
+from scraper.inputs import check_input_file
 from scraper.records import FetchedPage
 from scraper.store.ingest import IngestReport, ParseOutcome, ingest_page, parse_fetched
 from scraper.store.saved import TIME_FROM, TIME_RULES, SavedPage, date_in_name, read_saved
@@ -84,12 +85,19 @@ def parse_fetched_at(value: str) -> datetime:
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise UsageError(f"--fetched-at: {value!r} is out of the range of times") from None
 
 
 def check_page_url(url: str) -> str:
     """Return *url* when it is an absolute http(s) URL; raise UsageError naming it otherwise."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (reading it checks it)
+    except ValueError as error:
+        raise UsageError(f"--url: {url!r} is not a URL ({error})") from None
     if parts.scheme not in {"http", "https"} or not parts.netloc:
         raise UsageError(f"--url: {url!r} is not an absolute http(s) URL")
     return url
@@ -98,17 +106,17 @@ def check_page_url(url: str) -> str:
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
     """Return the files to import: files as given, folders as their ``*.html`` files.
 
-    Raises UsageError naming the first path that does not exist.
+    Raises UsageError naming the first path that does not exist, is not a regular
+    file (a FIFO would block the import for ever) or is larger than
+    ``MAX_INPUT_FILE_BYTES``.
     """
     found: list[Path] = []
     for item in paths:
         path = Path(item)
-        if path.is_dir():
+        if os.path.isdir(path):  # False, not an error, for a name too long to look up
             found.extend(sorted(p for p in path.glob("*.html") if p.is_file()))
-        elif path.exists():
-            found.append(path)
         else:
-            raise UsageError(f"{item}: no such file or folder")
+            found.append(check_input_file(item))
     return found
 
 

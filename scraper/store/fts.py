@@ -85,8 +85,10 @@ def parse_search(text: str) -> SearchTerms:
     """Cut *text* into words and "quoted phrases" (lower-cased tokens).
 
     Returns the terms; raises UsageError naming ``--search`` when nothing
-    searchable is left (empty text, or punctuation only).
+    searchable is left (empty text, or punctuation only) or a quote is not closed.
     """
+    if text.count('"') % 2:
+        raise UsageError(f"--search: {text!r} is malformed: a quote is not closed")
     phrases: list[tuple[str, ...]] = []
     for match in _PHRASE_OR_WORD.finditer(text):
         chunk = match.group(1) if match.group(1) is not None else match.group(2)

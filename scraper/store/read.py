@@ -71,11 +71,13 @@ def parse_when(value: str, argument: str, *, end: bool = False) -> datetime:
                 return (start + timedelta(days=32)).replace(day=1)
             return start.replace(year=start.year + 1)
         moment = datetime.fromisoformat(text)
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise UsageError(
             f"{argument}: {value!r} is not a date (use YYYY-MM-DD or an ISO date-time)"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # 9999-12-31 + 1 day, or year 1 moved to UTC
+        raise UsageError(f"{argument}: {value!r} is out of the range of dates") from None
 
 
 def _score(value: int | str | None, argument: str) -> int | None:
@@ -90,6 +92,10 @@ def _score(value: int | str | None, argument: str) -> int | None:
     return number
 
 
+#: The largest integer both databases store (SQLite INTEGER, PostgreSQL BIGINT).
+_MAX_ID = 2**63 - 1
+
+
 def _limit(value: int | str | None) -> int | None:
     if value is None:
         return None
@@ -99,6 +105,8 @@ def _limit(value: int | str | None) -> int | None:
         count = 0
     if count < 1:
         raise UsageError(f"--limit: {value!r} is not a positive whole number")
+    if count > _MAX_ID:
+        raise UsageError(f"--limit: {value!r} is too large (at most {_MAX_ID})")
     return count
 
 
