@@ -79,6 +79,8 @@ class Page:
 def _statement(conn: Connection, flt: ReviewFilter) -> Select[Any]:
     statement = select_reviews(replace(flt.query, limit=None), conn.dialect.name)
     r = t.reviews.c
+    # Ties broken by id, in the sort's direction, so offset paging is stable.
+    statement = statement.order_by(r.id.desc() if flt.query.sort.startswith("-") else r.id)
     where: list[ColumnElement[bool]] = []
     if flt.site is not None and flt.site != MAL_SITE:
         where.append(sa.false())

@@ -1,0 +1,255 @@
+"""``reviews serve`` from outside: a real server subprocess on a real archive (SQLite
+file; PostgreSQL where a server is configured), its pages, its errors and what it
+never does (write, run archive text as markup)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from markupsafe import escape
+from test_serve_support import (
+    IMG_PAYLOAD,
+    NAME_PAYLOAD,
+    SCRIPT_PAYLOAD,
+    TITLE_PAYLOAD,
+    Server,
+    build_archive,
+    fixture_server,
+    serving,
+)
+
+from scraper.errors import StoreError
+from scraper.serve.readonly import open_read_only
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from fixture_server(tmp_path_factory)
+
+
+@pytest.fixture
+def archive(server: Server) -> str:
+    return server.db_url
+
+
+def _files(url: str) -> dict[str, str]:
+    path = Path(sa.make_url(url).database or "")
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in path.parent.glob(path.name + "*")
+        if p.is_file()
+    }
+
+
+def test_first_line_is_the_url_on_loopback(server: Server) -> None:
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+\n", server.first_line)
+    assert not server.url.endswith(":0")
+    assert server.get("/").status_code == 200
+
+
+def test_front_page_says_what_the_archive_holds(server: Server) -> None:
+    page = server.get("/").text
+    assert "myanimelist" in page
+    assert re.search(r"<th>reviews</th><td>6</td>", page)
+    assert re.search(r"<th>captures \(raw pages\)</th><td>4,", page)
+    assert 'name="q"' in page
+
+
+def test_search_marks_words_and_counts_facets(server: Server) -> None:
+    page = server.get("/reviews", q="harbour").text
+    assert '<strong id="total">4</strong>' in page  # 900001, 900003 and the two copies
+    assert "<mark>harbour</mark>" in page
+    assert re.search(r">Recommended</a> \(\d+\)", page)
+    assert re.search(r">2021</a> \(\d+\)", page)
+    narrowed = server.get("/reviews", q="harbour", author="Marrow-Finch").text
+    assert '<strong id="total">2</strong>' in narrowed  # 900001 and its copy 910001
+    assert "review 900001" in narrowed and "review 900003" not in narrowed
+
+
+def test_search_by_former_name_tag_score_and_dates(server: Server) -> None:
+    assert "review 900001" in server.get("/reviews", author="MarrowFinch").text
+    low = server.get("/reviews", min_score="1", max_score="6").text
+    assert "review 900003" in low and "review 900001" not in low
+    dated = server.get("/reviews", since="2026-01", until="2026-01").text
+    assert '<strong id="total">2</strong>' in dated
+    tagged = server.get("/reviews", tag="preliminary").text
+    assert '<strong id="total">2</strong>' in tagged
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"min_score": "11"}, "min_score"),
+        ({"min_score": "x"}, "min_score"),
+        ({"since": "last tuesday"}, "since"),
+        ({"tag": "Shiny"}, "tag"),
+        ({"sort": "random"}, "sort"),
+        ({"page": "0"}, "page"),
+        ({"q": "!!!"}, "q"),
+    ],
+)
+def test_bad_parameters_are_400_naming_them(
+    server: Server, params: dict[str, str], named: str
+) -> None:
+    response = server.get("/reviews", **params)
+    assert response.status_code == 400
+    assert named in response.text
+    assert "Traceback" not in response.text
+    api = server.get("/api/reviews", **params)
+    assert api.status_code == 400
+    assert named in api.json()["error"]["message"]
+
+
+def test_unknown_pages_are_404_without_a_traceback(server: Server) -> None:
+    for path in (
+        "/reviews/myanimelist/1",
+        "/reviews/elsewhere/900001",
+        "/items/myanimelist/x",
+        "/authors/myanimelist/999",
+        "/nothing/here",
+    ):
+        response = server.get(path)
+        assert response.status_code == 404, path
+        assert "Traceback" not in response.text
+
+
+def test_review_page_shows_every_capture_and_what_changed(server: Server) -> None:
+    page = server.get("/reviews/myanimelist/900001").text
+    for day in ("2021-03-10", "2022-05-20", "2026-02-14"):
+        assert day in page
+    assert "score: 6 → 7" in page
+    assert "username: MarrowFinch → Marrow-Finch" in page
+    assert "body edited" in page and 'class="add"' in page and 'class="del"' in page
+    assert "helpful_count: 12 → 40" in page
+    assert "<polyline" in page and 'class="point"' in page
+    assert 'href="https://myanimelist.net/reviews.php?id=900001"' in page
+
+
+def test_item_and_author_pages(server: Server) -> None:
+    item = server.get("/items/myanimelist/anime:91234").text
+    assert item.count('class="bar"') >= 10  # the score distribution draws all ten scores
+    assert "reviews per month" in item
+    assert "review 900001" in item
+    author = server.get("/authors/myanimelist/1").text
+    names = re.search(r'<ul id="names">(.*?)</ul>', author, re.S)
+    assert names and "MarrowFinch" in names.group(1) and "Marrow-Finch" in names.group(1)
+
+
+def test_runs_page_lists_the_imports(server: Server) -> None:
+    assert server.get("/runs").status_code == 200
+
+
+def test_archive_text_is_never_markup(server: Server) -> None:
+    pages = [
+        server.get("/reviews", q="hooked").text,
+        server.get("/reviews/myanimelist/910003").text,
+        server.get("/items/myanimelist/anime:91299").text,
+        server.get("/reviews", author=NAME_PAYLOAD).text,
+    ]
+    for page in pages:
+        assert "<script" not in page
+        assert "<img" not in page
+        assert "<b onmouseover" not in page
+    review = pages[1]
+    for payload in (SCRIPT_PAYLOAD, IMG_PAYLOAD, NAME_PAYLOAD, TITLE_PAYLOAD):
+        assert str(escape(payload)) in review  # shown, as text
+    csp = server.get("/").headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src" not in csp
+
+
+def test_the_server_writes_nothing(archive: str, tmp_path: Path) -> None:
+    before = _files(archive)
+    with serving(archive) as server:
+        for path in (
+            "/",
+            "/reviews?q=harbour",
+            "/reviews/myanimelist/900001",
+            "/runs",
+            "/v4/anime/91234/reviews",
+            "/v4/reviews/900001/history",
+            "/v4/anime/91234/reviews?as_of=2021-12-31",
+            "/api/reviews",
+        ):
+            assert server.get(path).status_code == 200, path
+    assert _files(archive) == before
+
+
+def test_the_engine_refuses_writes(db_url: str, tmp_path: Path) -> None:
+    build_archive(db_url, tmp_path)
+    engine = open_read_only(db_url)
+    try:
+        with engine.connect() as conn, pytest.raises(sa.exc.DBAPIError, match=r"read-?only"):
+            conn.execute(sa.text("DELETE FROM reviews"))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_is_served(postgres_url: str, tmp_path: Path) -> None:
+    build_archive(postgres_url, tmp_path)
+    with serving(postgres_url) as server:
+        page = server.json("/v4/anime/91234/reviews", preliminary="true")
+        assert [r["mal_id"] for r in page["data"]] == [900003, 900002, 900001]
+        assert "<mark>harbour</mark>" in server.get("/reviews", q="harbour").text
+        history = server.json("/v4/reviews/900001/history")["data"]
+        assert [c["score"] for c in history] == [6, 7, 7]
+
+
+def test_a_missing_or_unmigrated_database_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "nothing.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "scraper", "serve", "--db", str(missing), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "no archive there" in done.stderr and "Traceback" not in done.stderr
+    assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    sa.create_engine(f"sqlite:///{empty}").connect().close()
+    with pytest.raises(StoreError, match="reviews db upgrade"):
+        open_read_only(f"sqlite:///{empty}")
+
+
+def test_bad_host_or_port_is_a_usage_error(archive: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "scraper", "serve", "--db", archive, "--port", "70000"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--port" in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "scraper", "serve", "--db", archive, "--host", "no.such.host."],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "--host" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_other_commands_never_import_the_web_stack() -> None:
+    code = (
+        "import sys; from scraper.cli import build_parser; build_parser();"
+        "bad = [m for m in ('starlette', 'uvicorn', 'jinja2') if m in sys.modules];"
+        "sys.exit(str(bad) if bad else 0)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+def test_a_missing_extra_says_how_to_install_it(archive: str) -> None:
+    code = (
+        "import sys; sys.modules['starlette'] = None; from scraper.cli import main;"
+        f"sys.exit(main(['serve', '--db', {archive!r}, '--port', '0']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "pip install 'review-archiver[serve]'" in done.stderr
