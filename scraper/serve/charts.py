@@ -15,7 +15,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["bar_chart", "line_chart", "snippet"]
+__all__ = ["bar_chart", "line_chart", "months", "snippet"]
 
 WIDTH, HEIGHT, PAD = 560, 160, 28
 _TOKEN = re.compile(r"[^\W_]+")
@@ -50,6 +50,23 @@ def bar_chart(pairs: Sequence[tuple[Any, int]]) -> dict[str, Any]:
         "label_every": label_every,
         "base_y": PAD + inner_h,
     }
+
+
+def months(pairs: Sequence[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Return (YYYY-MM, count) for every month from the first to the last of *pairs*
+    (months without reviews as 0), so the chart's x axis is time."""
+    if not pairs:
+        return []
+    counts = dict(pairs)
+    year, month = (int(part) for part in pairs[0][0].split("-"))
+    last = pairs[-1][0]
+    filled = []
+    while True:
+        key = f"{year:04d}-{month:02d}"
+        filled.append((key, counts.get(key, 0)))
+        if key >= last:
+            return filled
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
 
 def line_chart(series: Mapping[str, Sequence[tuple[datetime, int | None]]]) -> dict[str, Any]:

@@ -176,7 +176,7 @@ def _item(state: ServeState) -> Any:
             page=page,
             last_page=max(1, math.ceil(total / size)),
             scores=charts.bar_chart(scores),
-            monthly=charts.bar_chart(monthly),
+            monthly=charts.bar_chart(charts.months(monthly)),
         )
 
     return endpoint
