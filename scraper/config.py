@@ -172,9 +172,10 @@ class ServeSettings:
     #: Reviews per page: Jikan's endpoints (MyAnimeList pages hold 20) and the search page.
     jikan_page_size: int = 20
     page_size: int = 20
-    #: Counting the hits of a search stops here ("10,000+"); facets count the first hits.
-    count_cap: int = 10_000
-    facet_cap: int = 2_000
+    #: Counting the hits of a search stops here ("1,000+"); facets count this many hits.
+    #: Both are cached per search for ``cache_seconds``, so paging through is cheap.
+    count_cap: int = 1_000
+    facet_cap: int = 500
     #: How many reviews /v4/top/reviews ranks, and how long a ranking or a count of a
     #: whole list is reused (seconds) before it is asked for again.
     top_reviews: int = 2_500

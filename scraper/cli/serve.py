@@ -14,6 +14,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"not a number of processes from 1 to 64: {text!r}")
+    return int(text)
+
+
 def register(subparsers: Any) -> None:
     from scraper.config import ServeSettings
 
@@ -40,6 +46,12 @@ def register(subparsers: Any) -> None:
         default=defaults.port,
         help=f"port (default {defaults.port}; 0 takes a free one, printed on the first line)",
     )
+    parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        help="processes answering requests (default 1; one per core uses them all)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -52,5 +64,6 @@ def run(args: argparse.Namespace) -> int:
     require_extra()
     from scraper.serve.server import serve
 
-    serve(database_url(args.db), replace(ServeSettings(), host=args.host, port=args.port))
+    settings = replace(ServeSettings(), host=args.host, port=args.port)
+    serve(database_url(args.db), settings, workers=args.workers)
     return 0

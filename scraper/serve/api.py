@@ -49,7 +49,10 @@ def _list(state: ServeState) -> Any:
             raise ApiError(400, str(error)) from None
         cap = state.settings.count_cap
         with state.connect() as conn:
-            total = queries.count_reviews(conn, search.filter, cap=cap)
+            flt = search.filter
+            total = state.cache.get(
+                ("count", flt), lambda: queries.count_reviews(conn, flt, cap=cap)
+            )
             records = queries.review_page(
                 conn,
                 search.filter,

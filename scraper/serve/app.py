@@ -28,7 +28,7 @@ from scraper.serve.state import ServeState
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["create_app"]
+__all__ = ["app_from_environment", "create_app"]
 
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -152,3 +152,15 @@ def create_app(url: str, settings: ServeSettings | None = None) -> Starlette:
     app.add_middleware(_SecurityHeaders)
     app.state.serve = state
     return app
+
+
+def app_from_environment() -> Starlette:
+    """Return the application a worker process serves (``serve(workers=N)`` sets the
+    database and settings in the environment before starting the workers)."""
+    import json
+    import os
+
+    from scraper.serve.server import DB_ENV, SETTINGS_ENV
+
+    settings = ServeSettings(**json.loads(os.environ[SETTINGS_ENV]))
+    return create_app(os.environ[DB_ENV], settings)

@@ -88,14 +88,16 @@ def _search(state: ServeState) -> Any:
         search = read_search(request.query_params, per_page=state.settings.page_size)
         settings = state.settings
         with state.connect() as conn:
-            total = queries.count_reviews(conn, search.filter, cap=settings.count_cap)
-            records = queries.review_page(
-                conn,
-                search.filter,
-                offset=(search.page - 1) * search.per_page,
-                size=search.per_page,
+            flt = search.filter
+            total = state.cache.get(
+                ("count", flt), lambda: queries.count_reviews(conn, flt, cap=settings.count_cap)
             )
-            facets = queries.facets(conn, search.filter, cap=settings.facet_cap)
+            records = queries.review_page(
+                conn, flt, offset=(search.page - 1) * search.per_page, size=search.per_page
+            )
+            facets = state.cache.get(
+                ("facets", flt), lambda: queries.facets(conn, flt, cap=settings.facet_cap)
+            )
         q = search.filter.query.search
         words = [w for phrase in parse_search(q).phrases for w in phrase] if q else []
         hits = [{"record": r, "snippet": charts.snippet(r["review"], words)} for r in records]

@@ -77,10 +77,14 @@ class Page:
 
 
 def _statement(conn: Connection, flt: ReviewFilter) -> Select[Any]:
+    """Return the store's SELECT of records for *flt* (joined, ordered by its sort)."""
     statement = select_reviews(replace(flt.query, limit=None), conn.dialect.name)
+    where = _extra_conditions(flt)
+    return statement.where(*where) if where else statement
+
+
+def _extra_conditions(flt: ReviewFilter) -> list[ColumnElement[bool]]:
     r = t.reviews.c
-    # Ties broken by id, in the sort's direction, so offset paging is stable.
-    statement = statement.order_by(r.id.desc() if flt.query.sort.startswith("-") else r.id)
     where: list[ColumnElement[bool]] = []
     if flt.site is not None and flt.site != MAL_SITE:
         where.append(sa.false())
@@ -94,36 +98,116 @@ def _statement(conn: Connection, flt: ReviewFilter) -> Select[Any]:
         where.append(r.id.in_(flt.ids))
     if flt.seen_by is not None:
         where.append(r.first_seen_at < flt.seen_by)
-    return statement.where(*where) if where else statement
+    return where
+
+
+def _matching(conn: Connection, flt: ReviewFilter, *columns: Any) -> Select[Any]:
+    """Return ``SELECT columns FROM reviews WHERE <flt>``, without the joins and the
+    order the records need (every condition reads reviews or a subquery)."""
+    where = _statement(conn, flt).whereclause
+    statement = sa.select(*columns).select_from(t.reviews)
+    return statement.where(where) if where is not None else statement
+
+
+def _ordered_ids(conn: Connection, flt: ReviewFilter, *, offset: int, size: int) -> Select[Any]:
+    """Return the SELECT of one page of ids in *flt*'s order (ties broken by row).
+
+    SQLite plans a filtered date or score sort by reading every matching review
+    (through the full-text list, or a date or score range) and sorting them; when
+    many reviews match, reading the sort's own index from the top and stopping at
+    the page is far cheaper. Then the filters that could steer it elsewhere are
+    written with SQLite's no-op unary ``+``, which keeps them off their indexes.
+    That is done when no narrow filter (an item, an author, a few ids) is there to
+    start from and a full-text search matches a large enough share of the archive.
+    """
+    r = t.reviews.c
+    key = flt.query.sort.lstrip("-")
+    column = {"date": r.date, "score": r.score}.get(key, r.id)
+    sqlite = conn.dialect.name == "sqlite"
+    tie = sa.literal_column("reviews.rowid") if sqlite else r.id
+    walk = sqlite and key in ("date", "score") and _walk_index(conn, flt, offset + size)
+    if walk:
+        q = flt.query
+        rest = replace(flt, query=replace(q, search=None, since=None, until=None,
+                                          min_score=None, max_score=None))  # fmt: skip
+        statement = _matching(conn, rest, r.id).where(*_unindexed(q))
+    else:
+        statement = _matching(conn, flt, r.id)
+    order = [column.desc(), tie.desc()] if flt.query.sort.startswith("-") else [column, tie]
+    return statement.order_by(*order).offset(offset).limit(size)
+
+
+def _unindexed(query: ReviewQuery) -> list[ColumnElement[bool]]:
+    """*query*'s search, date and score filters, written so SQLite uses no index for them."""
+    from scraper.store.fts import FTS_TABLE, parse_search
+
+    def plus(column: Any) -> Any:
+        return sa.type_coerce(sa.literal_column(f"+reviews.{column.name}"), column.type)
+
+    r = t.reviews.c
+    where: list[ColumnElement[bool]] = []
+    if query.search is not None:
+        found = sa.text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :walk_terms")
+        terms = parse_search(query.search).sqlite_match()
+        where.append(plus(r.id).in_(found.bindparams(walk_terms=terms).columns(sa.column("rowid"))))
+    if query.since is not None:
+        where.append(plus(r.date) >= query.since)
+    if query.until is not None:
+        where.append(plus(r.date) < query.until)
+    if query.min_score is not None:
+        where.append(plus(r.score) >= query.min_score)
+    if query.max_score is not None:
+        where.append(plus(r.score) <= query.max_score)
+    return where
+
+
+def _walk_index(conn: Connection, flt: ReviewFilter, needed: int) -> bool:
+    narrow = flt.query.entry or flt.query.user or flt.author_id is not None or flt.ids
+    if narrow:
+        return False
+    if flt.query.search is None:
+        return True
+    from scraper.store.fts import FTS_TABLE, parse_search
+
+    terms = parse_search(flt.query.search).sqlite_match()
+    matched = conn.execute(
+        sa.text(f"SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :terms"),
+        {"terms": terms},
+    ).scalar_one()
+    total = conn.execute(sa.select(sa.func.max(t.reviews.c.id))).scalar() or 0
+    share = matched / total if total else 0.0
+    # Reading the index costs about needed / share rows; sorting the matches, matched rows.
+    return bool(share) and needed / share < matched
 
 
 def review_page(conn: Connection, flt: ReviewFilter, *, offset: int, size: int) -> list[Any]:
     """Return the records (contract v1 dicts) of one page of *flt*'s reviews, in its order."""
     from scraper.store.read import _records
 
-    statement = _statement(conn, flt).offset(offset).limit(size)
-    return list(_records(conn, conn.execute(statement), history=False))
+    ids = [row[0] for row in conn.execute(_ordered_ids(conn, flt, offset=offset, size=size))]
+    if not ids:
+        return []
+    rows = conn.execute(select_reviews(ReviewQuery(), conn.dialect.name).where(
+        t.reviews.c.id.in_(ids)))  # fmt: skip
+    by_id = {record["mal_id"]: record for record in _records(conn, rows, history=False)}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def count_reviews(conn: Connection, flt: ReviewFilter, *, cap: int | None = None) -> int:
     """Return how many reviews *flt* selects (counting stops past *cap* when given)."""
-    inner = _statement(conn, flt).with_only_columns(t.reviews.c.id).order_by(None)
+    inner = _matching(conn, flt, t.reviews.c.id)
     if cap is not None:
         inner = inner.limit(cap + 1)
     return int(conn.execute(sa.select(sa.func.count()).select_from(inner.subquery())).scalar_one())
 
 
 def facets(conn: Connection, flt: ReviewFilter, *, cap: int) -> dict[str, list[tuple[Any, int]]]:
-    """Return counts by site, type, score, year and tag over the first *cap* hits of *flt*."""
+    """Return counts by site, type, score, year and tag over *cap* of *flt*'s hits
+    (the first the database finds, in no particular order)."""
     r = t.reviews.c
-    hits = (
-        _statement(conn, flt)
-        .with_only_columns(r.id.label("id"), r.type, r.score, r.date)
-        .limit(cap)
-        .subquery()
-    )
+    hits = _matching(conn, flt, r.id, r.type, r.score, r.date).limit(cap)
     counts: dict[str, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
-    rows = conn.execute(sa.select(hits.c.id, hits.c.type, hits.c.score, hits.c.date)).all()
+    rows = conn.execute(hits).all()
     for _id, kind, score, date in rows:
         counts["site"][MAL_SITE] += 1
         counts["type"][kind] += 1

@@ -3,14 +3,21 @@ print the URL as the first line, then hand the socket to uvicorn."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 import sys
+from dataclasses import asdict
 from typing import TextIO
 
 from scraper.config import ServeSettings
 from scraper.errors import UsageError
 
-__all__ = ["bind", "serve"]
+__all__ = ["DB_ENV", "SETTINGS_ENV", "bind", "serve"]
+
+#: How the supervisor tells its worker processes what to serve.
+DB_ENV = "REVIEWS_SERVE_DB"
+SETTINGS_ENV = "REVIEWS_SERVE_SETTINGS"
 
 
 def bind(host: str, port: int) -> tuple[socket.socket, str]:
@@ -37,9 +44,14 @@ def bind(host: str, port: int) -> tuple[socket.socket, str]:
     return sock, f"http://{shown}:{real_port}"
 
 
-def serve(db_url: str, settings: ServeSettings, *, out: TextIO = sys.stdout) -> None:
+def serve(
+    db_url: str, settings: ServeSettings, *, workers: int = 1, out: TextIO = sys.stdout
+) -> None:
     """Serve the archive at *db_url* until interrupted; the URL is printed first.
 
+    With *workers* > 1, that many processes (uvicorn's supervisor) share the one
+    listening socket, each with its own read-only engine: Python runs one request
+    at a time per process, so this is how a server uses more than one core.
     Raises StoreError for an unusable database, UsageError for an address that
     cannot be listened on.
     """
@@ -47,11 +59,22 @@ def serve(db_url: str, settings: ServeSettings, *, out: TextIO = sys.stdout) -> 
 
     from scraper.serve.app import create_app
 
-    app = create_app(db_url, settings)
+    app = create_app(db_url, settings)  # checks the database before anything is printed
     sock, url = bind(settings.host, settings.port)
     print(url, file=out, flush=True)
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        if workers == 1:
+            config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+            uvicorn.Server(config).run(sockets=[sock])
+            return
+        from uvicorn.supervisors import Multiprocess
+
+        os.environ[DB_ENV] = db_url
+        os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
+        config = uvicorn.Config(
+            "scraper.serve.app:app_from_environment", factory=True, workers=workers,
+            log_level="warning", access_log=False, lifespan="on",
+        )  # fmt: skip
+        Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()

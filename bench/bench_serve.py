@@ -1,0 +1,207 @@
+"""Latency of ``reviews serve`` under 8 concurrent clients on a large synthetic archive.
+
+Starts ``reviews serve --port 0`` as a real subprocess on the archive (made with
+bench/synth.py when the file does not exist yet), warms it up, then lets
+``--clients`` threads (one keep-alive connection each) send a fixed, seeded mix of
+requests: the Jikan API (entry reviews, recent reviews, a user's reviews, top
+reviews, ``as_of``), the generic API, and the search page (full text, filters,
+facets). Prints p50 / p99 per kind and overall, the throughput, and the server's
+resident memory after the warm-up, during the run (peak) and at the end.
+
+    .venv/bin/python bench/synth.py --db /tmp/synth.db --reviews 1000000   # once, minutes
+    .venv/bin/python bench/bench_serve.py --db /tmp/synth.db
+
+Goals: p50 < 20 ms and p99 < 100 ms for the API and the search page; memory flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import selectors
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from http.client import HTTPConnection
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+import httpx
+import sqlalchemy as sa
+
+SEARCH_WORDS = ("lantern", "harbour", "festival", "soundtrack festival", '"lantern festival"', "ka")
+
+
+def _rss_mb(pid: int) -> float:
+    """Return the resident memory of *pid* and all its descendants (the workers)."""
+    total = 0.0
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            total += int(line.split()[1]) / 1024
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += _rss_mb(int(child))
+    return total
+
+
+def _start(db: str, workers: int) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, "-m", "scraper", "serve", "--db", db, "--port", "0",
+               "--workers", str(workers)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(process.stdout, selectors.EVENT_READ)
+    if not selector.select(timeout=120):
+        process.kill()
+        raise SystemExit("reviews serve printed no URL within 120 s")
+    line = process.stdout.readline().strip()
+    if not line.startswith("http://"):
+        process.kill()
+        raise SystemExit(
+            f"reviews serve failed: {line} {process.stderr.read() if process.stderr else ''}"
+        )
+    return process, line
+
+
+def _mix(db: str, count: int, seed: int) -> list[tuple[str, str]]:
+    """Return *count* (kind, path) requests drawn from the archive's own ids and names."""
+    engine = sa.create_engine(db if "://" in db else f"sqlite:///{db}")
+    with engine.connect() as conn:
+        entries = conn.execute(sa.text("SELECT type, mal_id FROM entries")).all()
+        names = [row[0] for row in conn.execute(sa.text("SELECT username FROM users LIMIT 2000"))]
+        reviews = [row[0] for row in conn.execute(sa.text("SELECT id FROM reviews LIMIT 2000"))]
+    engine.dispose()
+    rng = random.Random(seed)
+
+    def pick() -> tuple[str, str]:
+        roll = rng.random()
+        kind, mal_id = rng.choice(entries)
+        if roll < 0.25:
+            page = rng.randint(1, 3)
+            return "api", f"/v4/{kind}/{mal_id}/reviews?page={page}&preliminary=true"
+        if roll < 0.35:
+            return "api", f"/v4/reviews/{rng.choice(['anime', 'manga'])}?page={rng.randint(1, 50)}"
+        if roll < 0.42:
+            return "api", f"/v4/users/{quote(rng.choice(names))}/reviews"
+        if roll < 0.47:
+            return "api", f"/v4/top/reviews?type={kind}&page={rng.randint(1, 20)}"
+        if roll < 0.52:
+            return "api", f"/v4/{kind}/{mal_id}/reviews?as_of=2024-06-01"
+        if roll < 0.58:
+            word = rng.choice(SEARCH_WORDS)
+            return "api", f"/api/reviews?q={quote(word)}&page={rng.randint(1, 3)}"
+        if roll < 0.62:
+            return "api", f"/api/reviews/myanimelist/{rng.choice(reviews)}"
+        if roll < 0.90:
+            word = rng.choice(SEARCH_WORDS)
+            return "search", f"/reviews?q={quote(word)}&page={rng.randint(1, 3)}"
+        filters = rng.choice(
+            [
+                f"item={kind}:{mal_id}&min_score=7",
+                "tag=Recommended&since=2023&sort=-score",
+                f"author={quote(rng.choice(names))}",
+                "q=festival&min_score=9&type=manga",
+            ]
+        )
+        return "search", f"/reviews?{filters}"
+
+    return [pick() for _ in range(count)]
+
+
+def _run(url: str, work: list[tuple[str, str]], clients: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {"api": [], "search": []}
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    address = urlsplit(url)
+
+    def client(share: list[tuple[str, str]]) -> None:
+        # http.client, not httpx: the clients share the machine's cores with the
+        # server, so the lighter the client, the less the figures measure it.
+        http = HTTPConnection(address.hostname, address.port, timeout=60)
+        try:
+            for kind, path in share:
+                started = time.perf_counter()
+                http.request("GET", path)
+                response = http.getresponse()
+                response.read()
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    if response.status != 200:
+                        failures.append(f"{response.status} {path}")
+                    timings[kind].append(elapsed)
+        finally:
+            http.close()
+
+    threads = [threading.Thread(target=client, args=(work[i::clients],)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise SystemExit(f"{len(failures)} requests failed, first: {failures[0]}")
+    return timings
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", default="/tmp/review-archiver-synth.db")
+    parser.add_argument("--reviews", type=int, default=1_000_000, help="size if made here")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=4000, help="timed requests in all")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="timed rounds (memory is read after each)"
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (one per core)")
+    args = parser.parse_args(argv)
+    if "://" not in args.db and not Path(args.db).exists():
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from synth import generate
+
+        print(f"making a synthetic archive of {args.reviews:,} reviews in {args.db} ...")
+        generate(f"sqlite:///{args.db}", args.reviews)
+    process, url = _start(args.db, args.workers)
+    try:
+        with httpx.Client(base_url=url, timeout=60) as http:
+            total = http.get("/api/reviews?per_page=1").json()["pagination"]["total"]
+        print(f"serving {args.db} at {url} ({total:,}+ reviews); {args.clients} clients")
+        _run(url, _mix(args.db, 400, args.seed), args.clients)  # warm-up: caches, pages
+        rss = [_rss_mb(process.pid)]
+        print(f"after warm-up: server RSS {rss[0]:.0f} MB")
+        timings: dict[str, list[float]] = {"api": [], "search": []}
+        started = time.perf_counter()
+        for round_ in range(args.rounds):
+            work = _mix(args.db, args.requests // args.rounds, args.seed + round_ + 1)
+            for kind, values in _run(url, work, args.clients).items():
+                timings[kind].extend(values)
+            rss.append(_rss_mb(process.pid))
+            print(f"  round {round_ + 1}: server RSS {rss[-1]:.0f} MB")
+        seconds = time.perf_counter() - started
+        every = timings["api"] + timings["search"]
+        for kind, values in (("API", timings["api"]), ("search page", timings["search"]),
+                             ("all", every)):  # fmt: skip
+            print(
+                f"{kind:12} {len(values):5} requests  p50 {_pct(values, 0.5):6.1f} ms  "
+                f"p99 {_pct(values, 0.99):6.1f} ms  mean {statistics.fmean(values):6.1f} ms  "
+                f"(goal p50 < 20, p99 < 100)"
+            )
+        print(f"throughput {len(every) / seconds:,.0f} requests/s with {args.clients} clients")
+        print(f"server RSS after warm-up {rss[0]:.0f} MB, per round "
+              f"{', '.join(f'{m:.0f}' for m in rss[1:])} MB "
+              f"(growth {rss[-1] - rss[0]:+.0f} MB)")  # fmt: skip
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
