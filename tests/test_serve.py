@@ -124,10 +124,10 @@ def test_review_page_shows_every_capture_and_what_changed(server: Server) -> Non
     page = server.get("/reviews/myanimelist/900001").text
     for day in ("2021-03-10", "2022-05-20", "2026-02-14"):
         assert day in page
-    assert "score: 6 → 7" in page
-    assert "username: MarrowFinch → Marrow-Finch" in page
+    assert "rating: 6 → 7" in page
+    assert "author name: MarrowFinch → Marrow-Finch" in page
     assert "body edited" in page and 'class="add"' in page and 'class="del"' in page
-    assert "helpful_count: 12 → 40" in page
+    assert "helpful count: 12 → 40" in page
     assert "<polyline" in page and 'class="point"' in page
     assert 'href="https://myanimelist.net/reviews.php?id=900001"' in page
 

@@ -93,7 +93,7 @@ def test_a_review_shows_each_capture_what_changed_and_a_chart(browser: Any, serv
     names = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".capture-name")]
     assert names == ["MarrowFinch", "MarrowFinch", "Marrow-Finch"]
     changes = browser.find_element(By.ID, "captures").text
-    assert "score: 6 → 7" in changes and "body edited" in changes
+    assert "rating: 6 → 7" in changes and "body edited" in changes
     assert browser.find_elements(By.CSS_SELECTOR, ".diff .add")
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart polyline.series")) == 2
     assert len(browser.find_elements(By.CSS_SELECTOR, "svg.chart circle.point")) == 3

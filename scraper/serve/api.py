@@ -77,10 +77,8 @@ def _list(state: ServeState) -> Any:
 def _one(state: ServeState) -> Any:
     def endpoint(request: Request) -> JSONResponse:
         site, key = request.path_params["site"], request.path_params["id"]
-        if not key.isdigit():
-            raise ApiError(404, f"no review {key!r} on {site!r} in this archive")
         with state.connect() as conn:
-            record = queries.review_record(conn, site, int(key))
+            record = queries.review_record(conn, site, key)
             if record is None:
                 raise ApiError(404, f"no review {key!r} on {site!r} in this archive")
             captures = history.timeline(conn, record, state.bodies)
@@ -89,12 +87,14 @@ def _one(state: ServeState) -> Any:
             {
                 "observed_at": c["observed_at"],
                 "page_url": c["page_url"],
-                "author_name": c["username"],
-                "rating": {"value": c["score"], "best": 10, "worst": 1},
+                "author_name": c["author_name"],
+                "rating": None
+                if c["rating"] is None
+                else {**(record["rating"] or {}), "value": c["rating"]},
                 "reactions": c["reactions"],
                 "helpful_count": c["helpful_count"],
                 "tags": c["tags"],
-                "body_sha256": c["review_sha256"],
+                "body_sha256": c["body_sha256"],
                 "body": c["body"],
                 "changed": [change["field"] for change in c["changes"]],
             }
@@ -305,6 +305,6 @@ def routes(state: ServeState) -> list[Route]:
     """Return the ``/api/...`` routes."""
     return [
         Route("/api/reviews", _list(state)),
-        Route("/api/reviews/{site}/{id}", _one(state)),
+        Route("/api/reviews/{site}/{id:path}", _one(state)),
         Route("/api/openapi.json", _openapi(state)),
     ]

@@ -155,11 +155,12 @@ def _paged(
 def _as_of(
     state: ServeState, conn: Connection, records: list[dict[str, Any]], moment: datetime
 ) -> list[dict[str, Any]]:
-    seen = queries.observations_as_of(conn, [r["mal_id"] for r in records], moment)
+    rows = [record["_links"]["row"] for record in records]
+    seen = queries.observations_as_of(conn, rows, moment)
     return [
-        history.as_of_record(conn, record, seen[record["mal_id"]], state.bodies)
-        for record in records
-        if record["mal_id"] in seen
+        history.as_of_record(conn, record, seen[row], state.bodies)
+        for row, record in zip(rows, records, strict=True)
+        if row in seen
     ]
 
 
@@ -168,10 +169,11 @@ def _entry_reviews(state: ServeState, kind: str) -> Any:
         mal_id = _mal_id(request)
         params = _Params(request).check()
         with state.connect() as conn:
-            if not queries.entry_exists(conn, kind, mal_id):
+            key = f"{kind}:{mal_id}"
+            if queries.item_row(conn, queries.MAL_SITE, key) is None:
                 raise JikanError.not_found(f"https://myanimelist.net/{kind}/{mal_id}/_/reviews")
             flt = queries.ReviewFilter(
-                query=ReviewQuery(entry=f"{kind}:{mal_id}", sort="-date"),
+                query=ReviewQuery(entry=key, site=queries.MAL_SITE, sort="-date"),
                 no_preliminary=not params.preliminary,
                 no_spoilers=not params.spoilers,
             )
@@ -184,7 +186,7 @@ def _recent_reviews(state: ServeState, kind: str) -> Any:
     def endpoint(request: Request) -> JSONResponse:
         params = _Params(request).check()
         flt = queries.ReviewFilter(
-            query=ReviewQuery(type=kind, sort="-date"),
+            query=ReviewQuery(type=kind, site=queries.MAL_SITE, sort="-date"),
             no_preliminary=not params.preliminary,
             no_spoilers=not params.spoilers,
         )
@@ -204,7 +206,7 @@ def _user_reviews(state: ServeState) -> Any:
             if user_id is None:
                 raise JikanError.not_found(f"https://myanimelist.net/profile/{name}/reviews")
             flt = queries.ReviewFilter(
-                query=ReviewQuery(sort="-date"),
+                query=ReviewQuery(site=queries.MAL_SITE, sort="-date"),
                 author_id=user_id,
                 no_preliminary=not params.preliminary,
                 no_spoilers=not params.spoilers,
@@ -222,7 +224,7 @@ def _top_reviews(state: ServeState) -> Any:
             params.messages["type"] = ["The selected type is invalid (anime or manga)."]
         params.check()
         base = queries.ReviewFilter(
-            query=ReviewQuery(type=kind),
+            query=ReviewQuery(type=kind, site=queries.MAL_SITE),
             no_preliminary=not params.preliminary,
             no_spoilers=not params.spoilers,
         )
@@ -233,11 +235,7 @@ def _top_reviews(state: ServeState) -> Any:
             )
             size = state.settings.jikan_page_size
             chosen = ids[(params.page - 1) * size : params.page * size]
-            found = queries.review_page(
-                conn, queries.ReviewFilter(ids=tuple(chosen)), offset=0, size=size
-            )
-            by_id = {record["mal_id"]: record for record in found}
-            records = [by_id[i] for i in chosen if i in by_id]
+            records = queries.records_of(conn, chosen)
             if params.as_of is not None:
                 records = _as_of(state, conn, records, params.as_of)
         last = max(1, math.ceil(len(ids) / size))
@@ -255,7 +253,7 @@ def _review_history(state: ServeState) -> Any:
     def endpoint(request: Request) -> JSONResponse:
         mal_id = _mal_id(request)
         with state.connect() as conn:
-            record = queries.review_record(conn, queries.MAL_SITE, mal_id)
+            record = queries.review_record(conn, queries.MAL_SITE, str(mal_id))
             if record is None:
                 raise JikanError.not_found(f"https://myanimelist.net/reviews.php?id={mal_id}")
             captures = history.timeline(conn, record, state.bodies)
@@ -267,7 +265,7 @@ def _review_history(state: ServeState) -> Any:
                 "reactions": capture["reactions"],
                 "tags": capture["tags"],
                 "review": capture["body"],
-                "user": {**record["user"], "username": capture["username"]},
+                "user": {**record["user"], "username": capture["author_name"]},
             }
             item = jikan_review(seen, entry=True)
             item["observed_at"] = capture["observed_at"]

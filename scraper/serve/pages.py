@@ -18,9 +18,9 @@ from starlette.routing import Route
 from scraper.errors import UsageError
 from scraper.serve import charts, history, queries
 from scraper.serve.params import SORTS, read_search
-from scraper.serve.shapes import v2_record
+from scraper.sites import known_tags
 from scraper.store.fts import parse_search
-from scraper.store.read import KNOWN_TAGS, ReviewQuery
+from scraper.store.read import ReviewQuery
 
 if TYPE_CHECKING:
     from scraper.serve.state import ServeState
@@ -100,7 +100,7 @@ def _search(state: ServeState) -> Any:
             )
         q = search.filter.query.search
         words = [w for phrase in parse_search(q).phrases for w in phrase] if q else []
-        hits = [{"record": r, "snippet": charts.snippet(r["review"], words)} for r in records]
+        hits = [{"record": r, "snippet": charts.snippet(r["body"], words)} for r in records]
         shown = min(total, settings.count_cap)
         return render(
             state,
@@ -114,7 +114,7 @@ def _search(state: ServeState) -> Any:
             page=search.page,
             last_page=max(1, math.ceil(shown / search.per_page)),
             sorts=SORTS,
-            known_tags=KNOWN_TAGS,
+            known_tags=known_tags(),
         )
 
     return endpoint
@@ -124,15 +124,14 @@ def _review(state: ServeState) -> Any:
     def endpoint(request: Request) -> HTMLResponse:
         site, key = request.path_params["site"], request.path_params["id"]
         with state.connect() as conn:
-            record = queries.review_record(conn, site, int(key)) if key.isdigit() else None
+            record = queries.review_record(conn, site, key)
             if record is None:
                 raise NotFound(f"no review {key} of {site} in this archive")
             captures = history.timeline(conn, record, state.bodies)
-            meta = queries.review_meta(conn, record["mal_id"])
         stamps = [datetime.fromisoformat(c["observed_at"]) for c in captures]
         series = {
             "reactions (overall)": [
-                (at, (c["reactions"] or {}).get("overall"))
+                (at, _reaction_total(c["reactions"]))
                 for at, c in zip(stamps, captures, strict=True)
             ],
             "found helpful": [
@@ -143,10 +142,8 @@ def _review(state: ServeState) -> Any:
             state,
             "review.html",
             record=record,
-            v2=v2_record(record),
             captures=captures,
             chart=charts.line_chart(series),
-            author_key=meta.user_id if meta else None,
         )
 
     return endpoint
@@ -161,9 +158,7 @@ def _item(state: ServeState) -> Any:
             item = queries.item_row(conn, site, key)
             if item is None:
                 raise NotFound(f"no item {key} of {site} in this archive")
-            flt = queries.ReviewFilter(
-                query=ReviewQuery(entry=f"{item.type}:{item.mal_id}", sort="-date")
-            )
+            flt = queries.ReviewFilter(query=ReviewQuery(sort="-date"), item_id=item.id)
             total = queries.count_reviews(conn, flt)
             records = queries.review_page(conn, flt, offset=(page - 1) * size, size=size)
             scores = queries.items_scores(conn, item.id)
@@ -221,6 +216,13 @@ def _runs(state: ServeState) -> Any:
     return endpoint
 
 
+def _reaction_total(reactions: dict[str, int] | None) -> int | None:
+    """The total count of a capture's reactions (MyAnimeList gives it as ``overall``)."""
+    if not reactions:
+        return None
+    return reactions.get("overall", sum(reactions.values()))
+
+
 def _page_number(request: Request) -> int:
     value = request.query_params.get("page", "1").strip()
     if not value.isdigit() or int(value) < 1:
@@ -233,7 +235,7 @@ def routes(state: ServeState) -> list[Route]:
     return [
         Route("/", _front(state)),
         Route("/reviews", _search(state)),
-        Route("/reviews/{site}/{id}", _review(state)),
+        Route("/reviews/{site}/{id:path}", _review(state)),
         Route("/items/{site}/{key:path}", _item(state)),
         Route("/authors/{site}/{key}", _author(state)),
         Route("/runs", _runs(state)),

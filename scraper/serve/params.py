@@ -9,8 +9,9 @@ from starlette.datastructures import QueryParams
 
 from scraper.errors import UsageError
 from scraper.serve.queries import ReviewFilter
+from scraper.sites import SITES, known_tags
 from scraper.store.fts import parse_search
-from scraper.store.read import KNOWN_TAGS, ReviewQuery, parse_when
+from scraper.store.read import ReviewQuery, parse_when
 
 __all__ = ["SORTS", "Search", "read_search"]
 
@@ -21,7 +22,6 @@ SORTS: dict[str, str] = {
     "-score": "highest score",
     "score": "lowest score",
 }
-_TAG_KEYS = {label.lower().replace("-", " "): label for label in KNOWN_TAGS}
 _MAX_PER_PAGE = 100
 _MAX_PAGE = 100_000
 
@@ -64,24 +64,15 @@ def read_search(args: QueryParams, *, per_page: int, api: bool = False) -> Searc
     until = parse_when(until_text, "until", end=True) if until_text.strip() else None
     if since and until and since >= until:
         raise UsageError(f"since {since_text} is not before until {until_text}")
-    tags = []
-    for label in args.getlist("tag"):
-        if not label.strip():
-            continue
-        key = label.strip().lower().replace("-", " ")
-        if key not in _TAG_KEYS:
-            raise UsageError(f"tag: unknown tag {label!r} (known: {', '.join(KNOWN_TAGS)})")
-        tags.append(_TAG_KEYS[key])
+    site = (args.get("site") or "").strip() or None
+    tags = _tags([label for label in args.getlist("tag") if label.strip()], site)
     sort = args.get("sort") or "-date"
     if sort not in SORTS:
         raise UsageError(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
-    kind = args.get("type") or None
-    if kind not in (None, "anime", "manga"):
-        raise UsageError(f"type: {kind!r} is neither anime nor manga")
+    kind = (args.get("type") or "").strip() or None
     page = _whole(args.get("page"), "page", 1, _MAX_PAGE) or 1
     if api:
         per_page = _whole(args.get("per_page"), "per_page", 1, _MAX_PER_PAGE) or per_page
-    site = (args.get("site") or "").strip() or None
     query = ReviewQuery(
         entry=(args.get("item") or "").strip() or None,
         user=(args.get("author") or "").strip() or None,
@@ -93,6 +84,7 @@ def read_search(args: QueryParams, *, per_page: int, api: bool = False) -> Searc
         until=until,
         search=q,
         sort=sort,
+        site=site,
     )
     values: dict[str, str | list[str]] = {
         name: args.get(name) or ""
@@ -110,4 +102,21 @@ def read_search(args: QueryParams, *, per_page: int, api: bool = False) -> Searc
         )
     }
     values["tag"] = list(tags)
-    return Search(ReviewFilter(query=query, site=site), page, per_page, values)
+    return Search(ReviewFilter(query=query), page, per_page, values)
+
+
+def _tags(labels: list[str], site: str | None) -> list[str]:
+    """Return the registered sites' own spelling of *labels* (case, spaces and dashes
+    ignored); a site without a folder of its own has whatever tags its pages give."""
+    registered = site is None or any(one.owns(site) for one in SITES)
+    known = {label.lower().replace("-", " "): label for label in known_tags()}
+    found = []
+    for label in labels:
+        key = label.strip().lower().replace("-", " ")
+        if key in known:
+            found.append(known[key])
+        elif registered:
+            raise UsageError(f"tag: unknown tag {label!r} (known: {', '.join(known_tags())})")
+        else:
+            found.append(label.strip())
+    return found

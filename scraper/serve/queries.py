@@ -6,9 +6,10 @@ Lists of reviews are read through the store's read side (``ReviewQuery`` /
 ``reviews export`` give the same records. Everything else here (totals, facets,
 observations, items, authors, runs) is a small SELECT of its own.
 
-Names used by the pages: a review is ``(site, id)``; MyAnimeList's site is
-``myanimelist`` and its ids are MAL's. An item key is ``anime:1`` / ``manga:2``;
-an author key is the archive's own user number (names change, it does not).
+Names used by the pages: a review is ``(site, key)`` (MyAnimeList: ``myanimelist``
+and MAL's review id), an item ``(site, key)`` (MyAnimeList: ``anime:1``), an
+author ``(site, number)`` with the archive's own row number (an author may have
+no key of its own: MyAnimeList's users rename themselves).
 """
 
 from __future__ import annotations
@@ -28,12 +29,10 @@ from scraper.store.read import ReviewQuery, observation_dict, select_reviews
 
 __all__ = [
     "MAL_SITE",
-    "Page",
     "ReviewFilter",
     "author_names",
     "author_row",
     "count_reviews",
-    "entry_exists",
     "facets",
     "item_row",
     "items_monthly",
@@ -42,9 +41,10 @@ __all__ = [
     "observations_as_of",
     "overview",
     "raw_page",
-    "review_meta",
+    "records_of",
     "review_page",
     "review_record",
+    "review_row",
     "runs",
     "top_review_ids",
     "user_by_name",
@@ -55,25 +55,16 @@ MAL_SITE = "myanimelist"
 
 @dataclass(frozen=True, slots=True)
 class ReviewFilter:
-    """A ``ReviewQuery`` plus what the web adds: the site, an author by key, the
-    Jikan flags (leave preliminary / spoiler reviews out) and a set of ids."""
+    """A ``ReviewQuery`` plus what the web adds: an item or author by row, the Jikan flags
+    (leave MyAnimeList's preliminary / spoiler reviews out) and a set of rows."""
 
     query: ReviewQuery = field(default_factory=ReviewQuery)
-    site: str | None = None
+    item_id: int | None = None
     author_id: int | None = None
     no_preliminary: bool = False
     no_spoilers: bool = False
     ids: tuple[int, ...] | None = None
     seen_by: datetime | None = None  # first captured before this instant (as_of)
-
-
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One page of records and how many there are in all (at most ``cap``)."""
-
-    records: list[dict[str, Any]]
-    total: int
-    capped: bool
 
 
 def _statement(conn: Connection, flt: ReviewFilter) -> Select[Any]:
@@ -86,14 +77,14 @@ def _statement(conn: Connection, flt: ReviewFilter) -> Select[Any]:
 def _extra_conditions(flt: ReviewFilter) -> list[ColumnElement[bool]]:
     r = t.reviews.c
     where: list[ColumnElement[bool]] = []
-    if flt.site is not None and flt.site != MAL_SITE:
-        where.append(sa.false())
+    if flt.item_id is not None:
+        where.append(r.item_id == flt.item_id)
     if flt.author_id is not None:
-        where.append(r.user_id == flt.author_id)
+        where.append(r.author_id == flt.author_id)
     if flt.no_preliminary:
-        where.append(r.is_preliminary.is_(False))
+        where.append(sa.not_(sa.func.coalesce(r.extra["is_preliminary"].as_boolean(), False)))
     if flt.no_spoilers:
-        where.append(r.is_spoiler.is_(False))
+        where.append(sa.not_(sa.func.coalesce(r.extra["is_spoiler"].as_boolean(), False)))
     if flt.ids is not None:
         where.append(r.id.in_(flt.ids))
     if flt.seen_by is not None:
@@ -110,7 +101,7 @@ def _matching(conn: Connection, flt: ReviewFilter, *columns: Any) -> Select[Any]
 
 
 def _ordered_ids(conn: Connection, flt: ReviewFilter, *, offset: int, size: int) -> Select[Any]:
-    """Return the SELECT of one page of ids in *flt*'s order (ties broken by row).
+    """Return the SELECT of one page of row ids in *flt*'s order (ties broken by row).
 
     SQLite plans a filtered date or score sort by reading every matching review
     (through the full-text list, or a date or score range) and sorting them; when
@@ -122,10 +113,9 @@ def _ordered_ids(conn: Connection, flt: ReviewFilter, *, offset: int, size: int)
     """
     r = t.reviews.c
     key = flt.query.sort.lstrip("-")
-    column = {"date": r.date, "score": r.score}.get(key, r.id)
-    sqlite = conn.dialect.name == "sqlite"
-    tie = sa.literal_column("reviews.rowid") if sqlite else r.id
-    walk = sqlite and key in ("date", "score") and _walk_index(conn, flt, offset + size)
+    column = {"date": r.date, "score": r.rating_value}.get(key, r.id)
+    walk = conn.dialect.name == "sqlite" and key in ("date", "score")
+    walk = walk and _walk_index(conn, flt, offset + size)
     if walk:
         q = flt.query
         rest = replace(flt, query=replace(q, search=None, since=None, until=None,
@@ -133,7 +123,7 @@ def _ordered_ids(conn: Connection, flt: ReviewFilter, *, offset: int, size: int)
         statement = _matching(conn, rest, r.id).where(*_unindexed(q))
     else:
         statement = _matching(conn, flt, r.id)
-    order = [column.desc(), tie.desc()] if flt.query.sort.startswith("-") else [column, tie]
+    order = [column.desc(), r.id.desc()] if flt.query.sort.startswith("-") else [column, r.id]
     return statement.order_by(*order).offset(offset).limit(size)
 
 
@@ -155,14 +145,15 @@ def _unindexed(query: ReviewQuery) -> list[ColumnElement[bool]]:
     if query.until is not None:
         where.append(plus(r.date) < query.until)
     if query.min_score is not None:
-        where.append(plus(r.score) >= query.min_score)
+        where.append(plus(r.rating_value) >= query.min_score)
     if query.max_score is not None:
-        where.append(plus(r.score) <= query.max_score)
+        where.append(plus(r.rating_value) <= query.max_score)
     return where
 
 
 def _walk_index(conn: Connection, flt: ReviewFilter, needed: int) -> bool:
-    narrow = flt.query.entry or flt.query.user or flt.author_id is not None or flt.ids
+    rows = (flt.item_id, flt.author_id, flt.ids)
+    narrow = bool(flt.query.entry or flt.query.user) or any(v is not None for v in rows)
     if narrow:
         return False
     if flt.query.search is None:
@@ -174,23 +165,35 @@ def _walk_index(conn: Connection, flt: ReviewFilter, needed: int) -> bool:
         sa.text(f"SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :terms"),
         {"terms": terms},
     ).scalar_one()
-    total = conn.execute(sa.select(sa.func.max(t.reviews.c.id))).scalar() or 0
+    total = conn.execute(sa.select(sa.func.max(t.reviews.c.id))).scalar() or 0  # ~ the count
     share = matched / total if total else 0.0
     # Reading the index costs about needed / share rows; sorting the matches, matched rows.
     return bool(share) and needed / share < matched
 
 
 def review_page(conn: Connection, flt: ReviewFilter, *, offset: int, size: int) -> list[Any]:
-    """Return the records (contract v1 dicts) of one page of *flt*'s reviews, in its order."""
+    """Return the records (``Record.to_dict()``) of one page of *flt*'s reviews, in its
+    order; each also has ``_links``: its item key and author row (for the pages)."""
+    ids = [row[0] for row in conn.execute(_ordered_ids(conn, flt, offset=offset, size=size))]
+    return records_of(conn, ids)
+
+
+def records_of(conn: Connection, ids: Sequence[int]) -> list[dict[str, Any]]:
+    """Return the records of the reviews with row *ids*, in that order (see review_page)."""
     from scraper.store.read import _records
 
-    ids = [row[0] for row in conn.execute(_ordered_ids(conn, flt, offset=offset, size=size))]
     if not ids:
         return []
-    rows = conn.execute(select_reviews(ReviewQuery(), conn.dialect.name).where(
-        t.reviews.c.id.in_(ids)))  # fmt: skip
-    by_id = {record["mal_id"]: record for record in _records(conn, rows, history=False)}
-    return [by_id[i] for i in ids if i in by_id]
+    r = t.reviews.c
+    statement = select_reviews(ReviewQuery(), conn.dialect.name).add_columns(r.author_id)
+    rows = conn.execute(statement.where(r.id.in_(ids))).all()
+    found = {}
+    plain = [tuple(row)[:-1] for row in rows]  # the store's columns, without author_id
+    for row, record in zip(rows, _records(conn, plain, history=False), strict=True):
+        # row[4] is items.key (the store's record columns; reviews.key comes first).
+        record["_links"] = {"row": row.id, "item": row[4], "author": row.author_id}
+        found[row.id] = record
+    return [found[i] for i in ids if i in found]
 
 
 def count_reviews(conn: Connection, flt: ReviewFilter, *, cap: int | None = None) -> int:
@@ -205,14 +208,17 @@ def facets(conn: Connection, flt: ReviewFilter, *, cap: int) -> dict[str, list[t
     """Return counts by site, type, score, year and tag over *cap* of *flt*'s hits
     (the first the database finds, in no particular order)."""
     r = t.reviews.c
-    hits = _matching(conn, flt, r.id, r.type, r.score, r.date).limit(cap)
+    hits = _matching(conn, flt, r.id, r.site, r.item_type, r.rating_value, r.date).limit(cap)
     counts: dict[str, dict[Any, int]] = defaultdict(lambda: defaultdict(int))
     rows = conn.execute(hits).all()
-    for _id, kind, score, date in rows:
-        counts["site"][MAL_SITE] += 1
-        counts["type"][kind] += 1
-        counts["score"][score] += 1
-        counts["year"][date.year] += 1
+    for _id, site, kind, rating, date in rows:
+        counts["site"][site] += 1
+        if kind is not None:
+            counts["type"][kind] += 1
+        if rating is not None:
+            counts["score"][_number(rating)] += 1
+        if date is not None:
+            counts["year"][date.year] += 1
     ids = [row[0] for row in rows]
     for start in range(0, len(ids), 900):
         tagged = conn.execute(
@@ -232,27 +238,32 @@ def facets(conn: Connection, flt: ReviewFilter, *, cap: int) -> dict[str, list[t
     }
 
 
-def review_record(conn: Connection, site: str, review_id: int) -> dict[str, Any] | None:
-    """Return the record of one review as it reads now, or None when not archived."""
-    if site != MAL_SITE:
-        return None
-    found = review_page(conn, ReviewFilter(ids=(review_id,)), offset=0, size=1)
-    return found[0] if found else None
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
-def review_meta(conn: Connection, review_id: int) -> Any:
-    """Return the review's bookkeeping row (user id, first/last seen, body hash)."""
+def review_row(conn: Connection, site: str, key: str) -> Any:
+    """Return the review's bookkeeping row (id, author, body hash, first/last seen), or None."""
     r = t.reviews.c
     return conn.execute(
-        sa.select(r.user_id, r.entry_id, r.first_seen_at, r.last_seen_at, r.body_sha256).where(
-            r.id == review_id
-        )
+        sa.select(
+            r.id, r.author_id, r.item_id, r.body_sha256, r.first_seen_at, r.last_seen_at
+        ).where(r.site == site, r.key == key)
     ).first()
 
 
-def observations(conn: Connection, review_id: int) -> list[dict[str, Any]]:
-    """Return every capture of a review, oldest first: ``observation_dict`` plus
-    ``raw_page_id``, ``tags`` and the page's URL."""
+def review_record(conn: Connection, site: str, key: str) -> dict[str, Any] | None:
+    """Return the record of one review as it reads now, or None when not archived."""
+    row = review_row(conn, site, key)
+    found = records_of(conn, [row.id]) if row is not None else []
+    return found[0] if found else None
+
+
+def observations(conn: Connection, review_id: int, site: str) -> list[dict[str, Any]]:
+    """Return every capture of a review (by row), oldest first: ``observation_dict``
+    plus ``raw_page_id`` and the page's URL."""
+    from scraper.sites import site_for_record
+
     o = t.review_observations
     rows = conn.execute(
         sa.select(o, t.raw_pages.c.final_url)
@@ -260,10 +271,11 @@ def observations(conn: Connection, review_id: int) -> list[dict[str, Any]]:
         .where(o.c.review_id == review_id)
         .order_by(o.c.observed_at, o.c.id)
     )
+    rules = site_for_record(site)
     found = []
     for row in rows:
-        entry = observation_dict(row)
-        entry.update(raw_page_id=row.raw_page_id, tags=list(row.tags), page_url=row.final_url)
+        entry = observation_dict(row, rules)
+        entry.update(raw_page_id=row.raw_page_id, page_url=row.final_url)
         found.append(entry)
     return found
 
@@ -271,7 +283,10 @@ def observations(conn: Connection, review_id: int) -> list[dict[str, Any]]:
 def observations_as_of(
     conn: Connection, review_ids: Sequence[int], before: datetime
 ) -> dict[int, dict[str, Any]]:
-    """Return, per review, its newest capture taken before *before* (with ``raw_page_id``)."""
+    """Return, per review row, its newest capture taken before *before* (``observation_dict``
+    of MyAnimeList's rules, with ``raw_page_id``)."""
+    from scraper.sites import site_for_record
+
     if not review_ids:
         return {}
     o = t.review_observations
@@ -286,10 +301,11 @@ def observations_as_of(
         .join(newest, sa.and_(newest.c.review_id == o.c.review_id, newest.c.at == o.c.observed_at))
         .order_by(o.c.id)
     )
+    rules = site_for_record(MAL_SITE)
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
-        entry = observation_dict(row)
-        entry.update(raw_page_id=row.raw_page_id, tags=list(row.tags))
+        entry = observation_dict(row, rules)
+        entry.update(raw_page_id=row.raw_page_id)
         found[row.review_id] = entry
     return found
 
@@ -308,39 +324,34 @@ def raw_page(conn: Connection, raw_page_id: int) -> tuple[str, bytes] | None:
     return row.final_url, load_body(conn, row.body_sha256)
 
 
-def entry_exists(conn: Connection, kind: str, mal_id: int) -> bool:
-    """Return True when the archive holds the entry ``kind``/``mal_id``."""
-    e = t.entries.c
-    found = conn.execute(sa.select(e.id).where(e.type == kind, e.mal_id == mal_id)).first()
-    return found is not None
-
-
 def item_row(conn: Connection, site: str, key: str) -> Any:
-    """Return the item (entry) row for ``anime:1``-style *key*, or None."""
-    kind, _, number = key.partition(":")
-    if site != MAL_SITE or kind not in ("anime", "manga") or not number.isdigit():
-        return None
-    e = t.entries.c
+    """Return the item row (id, site, key, type, name, url, first/last seen), or None."""
+    i = t.items.c
     return conn.execute(
-        sa.select(e.id, e.type, e.mal_id, e.title, e.url, e.first_seen_at, e.last_seen_at).where(
-            e.type == kind, e.mal_id == int(number)
-        )
+        sa.select(
+            i.id, i.site, i.key, i.type, i.name, i.url, i.first_seen_at, i.last_seen_at
+        ).where(i.site == site, i.key == key)
     ).first()
 
 
-def items_scores(conn: Connection, entry_id: int) -> list[tuple[int, int]]:
-    """Return (score, reviews) for one entry, every score 1..10 listed."""
+def items_scores(conn: Connection, item_id: int) -> list[tuple[Any, int]]:
+    """Return (rating value, reviews) for one item, lowest first; MyAnimeList's 1..10
+    are all listed (a score nobody gave shows as 0)."""
     r = t.reviews.c
-    rows: dict[int, int] = dict(
-        conn.execute(
-            sa.select(r.score, sa.func.count()).where(r.entry_id == entry_id).group_by(r.score)
-        ).all()
-    )
-    return [(score, int(rows.get(score, 0))) for score in range(1, 11)]
+    rows = conn.execute(
+        sa.select(r.rating_value, sa.func.count())
+        .where(r.item_id == item_id, r.rating_value.is_not(None))
+        .group_by(r.rating_value)
+    ).all()
+    counts = {_number(value): int(count) for value, count in rows}
+    site = conn.execute(sa.select(t.items.c.site).where(t.items.c.id == item_id)).scalar()
+    if site == MAL_SITE:
+        return [(score, counts.get(score, 0)) for score in range(1, 11)]
+    return sorted(counts.items())
 
 
-def items_monthly(conn: Connection, entry_id: int) -> list[tuple[str, int]]:
-    """Return (YYYY-MM, reviews) for one entry, by review date, oldest first."""
+def items_monthly(conn: Connection, item_id: int) -> list[tuple[str, int]]:
+    """Return (YYYY-MM, reviews) for one item, by review date (UTC), oldest first."""
     r = t.reviews.c
     if conn.dialect.name == "sqlite":
         month: Any = sa.func.substr(r.date, 1, 7)
@@ -348,41 +359,46 @@ def items_monthly(conn: Connection, entry_id: int) -> list[tuple[str, int]]:
         month = sa.func.to_char(r.date.op("AT TIME ZONE")(sa.literal("UTC")), "YYYY-MM")
     rows = conn.execute(
         sa.select(month.label("m"), sa.func.count())
-        .where(r.entry_id == entry_id)
+        .where(r.item_id == item_id, r.date.is_not(None))
         .group_by(month)
         .order_by(month)
     )
     return [(str(m), int(n)) for m, n in rows]
 
 
-def author_row(conn: Connection, site: str, key: str) -> Any:
-    """Return the user row for *key* (the archive's user number), or None."""
-    if site != MAL_SITE or not key.isdigit():
+def author_row(conn: Connection, site: str, number: str) -> Any:
+    """Return the author row (id, site, key, name, url, image_url) for its row *number*."""
+    if not number.isdigit():
         return None
-    u = t.users.c
+    a = t.authors.c
     return conn.execute(
-        sa.select(u.id, u.username, u.url, u.image_url).where(u.id == int(key))
+        sa.select(a.id, a.site, a.key, a.name, a.url, a.image_url).where(
+            a.id == int(number), a.site == site
+        )
     ).first()
 
 
-def author_names(conn: Connection, user_id: int) -> list[Any]:
-    """Return every name the user was seen under, with first and last capture times."""
-    n = t.user_names.c
+def author_names(conn: Connection, author_id: int) -> list[Any]:
+    """Return every name the author was seen under, with first and last capture times."""
+    n = t.author_names.c
     return list(
         conn.execute(
-            sa.select(n.username, n.first_seen_at, n.last_seen_at)
-            .where(n.user_id == user_id)
+            sa.select(n.name, n.first_seen_at, n.last_seen_at)
+            .where(n.author_id == author_id)
             .order_by(n.first_seen_at)
         )
     )
 
 
 def user_by_name(conn: Connection, name: str) -> int | None:
-    """Return the user number of a current or former *name* (case ignored), or None."""
+    """Return the row of MyAnimeList's user with the current or former *name* (case ignored)."""
     wanted = name.lower()
-    current = sa.select(t.users.c.id).where(sa.func.lower(t.users.c.username) == wanted)
-    former = sa.select(t.user_names.c.user_id).where(
-        sa.func.lower(t.user_names.c.username) == wanted
+    a, n = t.authors.c, t.author_names.c
+    current = sa.select(a.id).where(a.site == MAL_SITE, sa.func.lower(a.name) == wanted)
+    former = (
+        sa.select(n.author_id)
+        .join(t.authors, a.id == n.author_id)
+        .where(a.site == MAL_SITE, sa.func.lower(n.name) == wanted)
     )
     return conn.execute(current.union(former).limit(1)).scalar()
 
@@ -390,7 +406,9 @@ def user_by_name(conn: Connection, name: str) -> int | None:
 def top_review_ids(conn: Connection, flt: ReviewFilter, limit: int) -> list[int]:
     """Return the ids of *flt*'s most-reacted reviews (reactions, else helpful votes)."""
     r = t.reviews.c
-    weight = sa.func.coalesce(r.reactions_overall, r.helpful_count, 0)
+    weight = sa.func.coalesce(
+        r.reactions["overall"].as_integer(), r.extra["helpful_count"].as_integer(), 0
+    )
     statement = (
         _statement(conn, flt)
         .with_only_columns(r.id)
@@ -402,21 +420,21 @@ def top_review_ids(conn: Connection, flt: ReviewFilter, limit: int) -> list[int]
 
 
 def overview(conn: Connection) -> dict[str, Any]:
-    """Return what the archive holds: totals, newest capture, reviews by type."""
+    """Return what the archive holds: totals, items by site, the newest capture."""
 
     def count(table: Any) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
-    by_type: dict[str, int] = dict(
-        conn.execute(sa.select(t.entries.c.type, sa.func.count()).group_by(t.entries.c.type)).all()
+    by_site: dict[str, int] = dict(
+        conn.execute(sa.select(t.items.c.site, sa.func.count()).group_by(t.items.c.site)).all()
     )
     newest = conn.execute(sa.select(sa.func.max(t.raw_pages.c.fetched_at))).scalar()
     return {
-        "sites": [MAL_SITE] if by_type else [],
-        "items": count(t.entries),
-        "items_by_type": by_type,
+        "sites": sorted(by_site),
+        "items": count(t.items),
+        "items_by_site": by_site,
         "reviews": count(t.reviews),
-        "authors": count(t.users),
+        "authors": count(t.authors),
         "captures": count(t.raw_pages),
         "observations": count(t.review_observations),
         "newest_capture": newest,

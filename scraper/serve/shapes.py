@@ -78,23 +78,7 @@ def jikan_error(status: int, kind: str, message: str, error: str | None) -> dict
 
 
 def v2_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Return the contract v2 record of a MyAnimeList v1 record: every v1 key, then the
-    site-generic keys (what ``Record.to_dict()`` gives for MyAnimeList)."""
-    data = dict(record)
-    data.pop("observations", None)
-    item, user = record["entry"], record["user"]
-    data.update(
-        site="myanimelist",
-        id=str(record["mal_id"]),
-        url=record["url"],
-        item={"name": item["title"], "type": item["type"], "url": item["url"]},
-        author={"name": user["username"], "url": user["url"], "image_url": user["image_url"]},
-        date=record["date"],
-        title=None,
-        rating={"value": record["score"], "best": 10, "worst": 1},
-        body=record["review"],
-        tags=list(record["tags"]),
-        reactions=record["reactions"],
-        source=f"mal-{record['layout']}",
-    )
-    return data
+    """Return the record as the generic API gives it: ``Record.to_dict()`` (a site's
+    own keys, MyAnimeList's v1 keys, first; then the v2 keys), without the server's
+    own ``_links``."""
+    return {key: value for key, value in record.items() if not key.startswith("_")}
