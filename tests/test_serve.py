@@ -9,7 +9,10 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
@@ -26,6 +29,7 @@ from test_serve_support import (
 )
 
 from scraper.errors import StoreError
+from scraper.records import Author, Rating, Record, ReviewedItem
 from scraper.serve.readonly import open_read_only
 
 
@@ -253,3 +257,73 @@ def test_a_missing_extra_says_how_to_install_it(archive: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "pip install 'review-archiver[serve]'" in done.stderr
+
+
+def _generic_record(**changes: Any) -> Record:
+    page = "https://bakery.example/recipes/rye-loaf"
+    base = Record(
+        site="bakery.example",
+        id=f"{page}#review-1",
+        url=page,
+        item=ReviewedItem(name="Dark Rye Loaf", type="Recipe", url=page),
+        author=Author(name=NAME_PAYLOAD, url="https://bakery.example/u/crumb"),
+        date="2024-05-06",
+        title=TITLE_PAYLOAD,
+        rating=Rating(4, 5, 1),
+        body=f"Proofed it overnight. {SCRIPT_PAYLOAD}",
+        tags=("Made it",),
+        reactions={"upvotes": 3},
+        source="json-ld",
+    )
+    return base._replace(**changes)
+
+
+def _store(url: str, at: datetime, *records: Record) -> None:
+    from scraper.records import FetchedPage, PageKind, PageResult
+    from scraper.store.engine import open_engine
+    from scraper.store.ingest import ParseOutcome, ingest_page
+
+    engine = open_engine(url)
+    try:
+        page = records[0].url
+        result = PageResult(kind=PageKind.ENTRY_REVIEWS, url=page, reviews=records)
+        fetched = FetchedPage(page, page, 200, (), f"<html>{at}</html>".encode(), at)
+        assert ingest_page(engine, fetched, parsed=ParseOutcome(result, None)).error is None
+    finally:
+        engine.dispose()
+
+
+def test_any_site_is_served_but_only_myanimelist_through_jikan(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    build_archive(url, tmp_path)
+    _store(url, datetime(2024, 5, 7, tzinfo=UTC), _generic_record())
+    edited = _generic_record(
+        rating=Rating(5, 5, 1),
+        reactions={"upvotes": 9},
+        body=f"Proofed it overnight. Twice now. {SCRIPT_PAYLOAD}",
+    )
+    _store(url, datetime(2024, 6, 1, tzinfo=UTC), edited)
+    key = "https://bakery.example/recipes/rye-loaf#review-1"
+    with serving(url) as server:
+        found = server.json("/api/reviews", site="bakery.example")["data"]
+        assert [r["id"] for r in found] == [key]
+        assert found[0]["rating"] == {"value": 5, "best": 5, "worst": 1}
+        assert "mal_id" not in found[0] and "_links" not in found[0]
+        one = server.json(f"/api/reviews/bakery.example/{quote(key, safe='')}")
+        assert [o["rating"]["value"] for o in one["observations"]] == [4, 5]
+        assert one["observations"][0]["body"] is None  # the stand-in page holds no review
+        recent = server.json("/v4/reviews/anime", preliminary="true", spoilers="true")["data"]
+        assert all(r["url"].startswith("https://myanimelist.net/") for r in recent)
+        page = server.get(f"/reviews/bakery.example/{quote(key, safe='')}").text
+        assert "rating: 4 → 5" in page and "reactions.upvotes: 3 → 9" in page
+        assert "an earlier text could not be read back" in page
+        assert "<script" not in page and "<img" not in page and "<b onmouseover" not in page
+        assert str(escape(TITLE_PAYLOAD)) in page and str(escape(NAME_PAYLOAD)) in page
+        search = server.get("/reviews", q="overnight").text
+        assert '<strong id="total">1</strong>' in search and ">bakery.example</a> (1)" in search
+        item = server.get(
+            f"/items/bakery.example/{quote('https://bakery.example/recipes/rye-loaf', safe='')}"
+        )
+        assert item.status_code == 200 and "Dark Rye Loaf" in item.text
+        tagged = server.get("/reviews", site="bakery.example", tag="Made it").text
+        assert '<strong id="total">1</strong>' in tagged
