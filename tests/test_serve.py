@@ -327,3 +327,22 @@ def test_any_site_is_served_but_only_myanimelist_through_jikan(tmp_path: Path) -
         assert item.status_code == 200 and "Dark Rye Loaf" in item.text
         tagged = server.get("/reviews", site="bakery.example", tag="Made it").text
         assert '<strong id="total">1</strong>' in tagged
+
+
+def test_snippets_escape_first_then_mark_whole_words() -> None:
+    from scraper.serve.charts import snippet
+
+    marked = str(snippet("A <b>lantern</b> & lanterns; LANTERN_x <lt> lt", ["lantern", "lt"]))
+    assert marked == (
+        "A &lt;b&gt;<mark>lantern</mark>&lt;/b&gt; &amp; lanterns; <mark>LANTERN</mark>_x "
+        "&lt;<mark>lt</mark>&gt; <mark>lt</mark>"
+    )
+    assert str(snippet("<script>alert(1)</script>", [])) == "&lt;script&gt;alert(1)&lt;/script&gt;"
+
+
+def test_only_http_links_are_rendered() -> None:
+    from scraper.serve.pages import _http_url
+
+    assert _http_url("https://myanimelist.net/reviews.php?id=1") is not None
+    for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", "//x.y", None):
+        assert _http_url(bad) is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -18,7 +19,6 @@ from markupsafe import Markup, escape
 __all__ = ["bar_chart", "line_chart", "months", "snippet"]
 
 WIDTH, HEIGHT, PAD = 560, 160, 28
-_TOKEN = re.compile(r"[^\W_]+")
 
 
 def bar_chart(pairs: Sequence[tuple[Any, int]]) -> dict[str, Any]:
@@ -106,12 +106,20 @@ def line_chart(series: Mapping[str, Sequence[tuple[datetime, int | None]]]) -> d
     }
 
 
+@lru_cache(maxsize=256)
+def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+    """A pattern matching any of *words* as a whole token (as the full-text index cuts text)."""
+    alternatives = "|".join(re.escape(word) for word in sorted(set(words), key=len, reverse=True))
+    return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
+
+
 def snippet(body: str | None, words: Sequence[str], *, width: int = 240) -> Markup:
     """Return an escaped excerpt of *body* around the first searched word, each
-    occurrence of a searched word wrapped in ``<mark>``."""
+    occurrence of a searched word wrapped in ``<mark>`` (escaped first, then wrapped)."""
     text = " ".join((body or "").split())
-    wanted = {word.lower() for word in words}
-    first = next((m.start() for m in _TOKEN.finditer(text) if m.group().lower() in wanted), 0)
+    pattern = _words_pattern(tuple(word.lower() for word in words)) if words else None
+    found = pattern.search(text) if pattern else None
+    first = found.start() if found else 0
     start = max(0, first - width // 3)
     if start:
         space = text.find(" ", start)
@@ -119,11 +127,10 @@ def snippet(body: str | None, words: Sequence[str], *, width: int = 240) -> Mark
     piece = text[start : start + width]
     out: list[str] = ["…" if start else ""]
     last = 0
-    for match in _TOKEN.finditer(piece):
-        if match.group().lower() in wanted:
-            out.append(str(escape(piece[last : match.start()])))
-            out.append(f"<mark>{escape(match.group())}</mark>")
-            last = match.end()
+    for match in pattern.finditer(piece) if pattern else ():
+        out.append(str(escape(piece[last : match.start()])))
+        out.append(f"<mark>{escape(match.group())}</mark>")
+        last = match.end()
     out.append(str(escape(piece[last:])))
     if start + width < len(text):
         out.append("…")
