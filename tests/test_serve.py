@@ -346,3 +346,12 @@ def test_only_http_links_are_rendered() -> None:
     assert _http_url("https://myanimelist.net/reviews.php?id=1") is not None
     for bad in ("javascript:alert(1)", "JAVASCRIPT:alert(1)", "data:text/html,x", "//x.y", None):
         assert _http_url(bad) is None
+
+
+def test_workers_share_one_port(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'reviews.db'}"
+    build_archive(url, tmp_path)
+    with serving(url, "--workers", "2") as server:
+        for _ in range(6):
+            assert server.json("/v4/anime/91234/reviews")["data"][0]["mal_id"] == 900002
+        assert server.get("/reviews", q="harbour").status_code == 200

@@ -69,6 +69,7 @@ def serve(
             return
         from uvicorn.supervisors import Multiprocess
 
+        app.state.serve.engine.dispose()  # each worker opens its own
         os.environ[DB_ENV] = db_url
         os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
         config = uvicorn.Config(
