@@ -35,6 +35,12 @@ CAPTURES = (
     ("anime-91234-reviews-2022-05-legacy.html", "2022-05-20T12:00:00+00:00"),
     ("anime-91234-reviews-2026-02.html", "2026-02-14T08:05:00+00:00"),
 )
+#: The real captures of ../shared/corpus/mal and when each is taken to have been made.
+CORPUS_CAPTURES = (
+    ("anime-1-reviews-2022-06-legacy.html", "2022-06-15T12:00:00+00:00"),
+    ("anime-1-reviews-2022-10.html", "2022-10-15T12:00:00+00:00"),
+    ("manga-1-reviews-2022-10.html", "2022-10-16T12:00:00+00:00"),
+)
 SCRIPT_PAYLOAD = "<script>window.__pwned=1</script>"
 IMG_PAYLOAD = "<img src=x onerror=\"window.__pwned=1;alert('pwned')\">"
 NAME_PAYLOAD = "<img src=x onerror=window.__pwned=1>"
