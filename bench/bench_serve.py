@@ -69,9 +69,10 @@ def _mix(db: str, count: int, seed: int) -> list[tuple[str, str]]:
     """Return *count* (kind, path) requests drawn from the archive's own ids and names."""
     engine = sa.create_engine(db if "://" in db else f"sqlite:///{db}")
     with engine.connect() as conn:
-        entries = conn.execute(sa.text("SELECT type, mal_id FROM entries")).all()
-        names = [row[0] for row in conn.execute(sa.text("SELECT username FROM users LIMIT 2000"))]
-        reviews = [row[0] for row in conn.execute(sa.text("SELECT id FROM reviews LIMIT 2000"))]
+        keys = conn.execute(sa.text("SELECT key FROM items WHERE site = 'myanimelist'")).all()
+        entries = [tuple(row[0].split(":")) for row in keys]
+        names = [row[0] for row in conn.execute(sa.text("SELECT name FROM authors LIMIT 2000"))]
+        reviews = [row[0] for row in conn.execute(sa.text("SELECT key FROM reviews LIMIT 2000"))]
     engine.dispose()
     rng = random.Random(seed)
 

@@ -391,16 +391,23 @@ def author_names(conn: Connection, author_id: int) -> list[Any]:
 
 
 def user_by_name(conn: Connection, name: str) -> int | None:
-    """Return the row of MyAnimeList's user with the current or former *name* (case ignored)."""
-    wanted = name.lower()
+    """Return the row of MyAnimeList's user with the current or former *name* (case
+    ignored; the exact spelling is looked up first, through the name indexes)."""
     a, n = t.authors.c, t.author_names.c
-    current = sa.select(a.id).where(a.site == MAL_SITE, sa.func.lower(a.name) == wanted)
-    former = (
-        sa.select(n.author_id)
-        .join(t.authors, a.id == n.author_id)
-        .where(a.site == MAL_SITE, sa.func.lower(n.name) == wanted)
-    )
-    return conn.execute(current.union(former).limit(1)).scalar()
+    for same in (
+        lambda column: column == name,
+        lambda column: sa.func.lower(column) == name.lower(),
+    ):
+        current = sa.select(a.id).where(a.site == MAL_SITE, same(a.name))
+        former = (
+            sa.select(n.author_id)
+            .join(t.authors, a.id == n.author_id)
+            .where(a.site == MAL_SITE, same(n.name))
+        )
+        found = conn.execute(current.union(former).limit(1)).scalar()
+        if found is not None:
+            return int(found)
+    return None
 
 
 def top_review_ids(conn: Connection, flt: ReviewFilter, limit: int) -> list[int]:
