@@ -32,6 +32,7 @@ __all__ = [
     "ReviewFilter",
     "author_names",
     "author_row",
+    "authors_named",
     "count_reviews",
     "facets",
     "item_row",
@@ -68,9 +69,17 @@ class ReviewFilter:
 
 
 def _statement(conn: Connection, flt: ReviewFilter) -> Select[Any]:
-    """Return the store's SELECT of records for *flt* (joined, ordered by its sort)."""
-    statement = select_reviews(replace(flt.query, limit=None), conn.dialect.name)
-    where = _extra_conditions(flt)
+    """Return the store's SELECT of records for *flt* (joined, ordered by its sort).
+
+    An author's name is looked up here rather than by the store, exact spelling
+    first (the name indexes), so a big archive is not read name by name for it.
+    """
+    query, where = flt.query, _extra_conditions(flt)
+    if query.user:
+        ids = authors_named(conn, query.user, query.site)
+        where.append(t.reviews.c.author_id.in_(ids) if ids else sa.false())
+        query = replace(query, user=None)
+    statement = select_reviews(replace(query, limit=None), conn.dialect.name)
     return statement.where(*where) if where else statement
 
 
@@ -390,24 +399,29 @@ def author_names(conn: Connection, author_id: int) -> list[Any]:
     )
 
 
-def user_by_name(conn: Connection, name: str) -> int | None:
-    """Return the row of MyAnimeList's user with the current or former *name* (case
-    ignored; the exact spelling is looked up first, through the name indexes)."""
+def authors_named(conn: Connection, name: str, site: str | None = None) -> list[int]:
+    """Return the rows of the authors (of *site*, else of every site) with the current
+    or former *name*: spelled exactly when any is, else with case ignored."""
     a, n = t.authors.c, t.author_names.c
     for same in (
         lambda column: column == name,
         lambda column: sa.func.lower(column) == name.lower(),
     ):
-        current = sa.select(a.id).where(a.site == MAL_SITE, same(a.name))
-        former = (
-            sa.select(n.author_id)
-            .join(t.authors, a.id == n.author_id)
-            .where(a.site == MAL_SITE, same(n.name))
-        )
-        found = conn.execute(current.union(former).limit(1)).scalar()
-        if found is not None:
-            return int(found)
-    return None
+        current = sa.select(a.id).where(same(a.name))
+        former = sa.select(n.author_id).where(same(n.name))
+        if site is not None:
+            current = current.where(a.site == site)
+            former = former.join(t.authors, a.id == n.author_id).where(a.site == site)
+        found = sorted({int(row[0]) for row in conn.execute(current.union(former))})
+        if found:
+            return found
+    return []
+
+
+def user_by_name(conn: Connection, name: str) -> int | None:
+    """Return the row of MyAnimeList's user with the current or former *name*."""
+    found = authors_named(conn, name, MAL_SITE)
+    return found[0] if found else None
 
 
 def top_review_ids(conn: Connection, flt: ReviewFilter, limit: int) -> list[int]:
