@@ -28,7 +28,6 @@ from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-import httpx
 import sqlalchemy as sa
 
 SEARCH_WORDS = ("lantern", "harbour", "festival", "soundtrack festival", '"lantern festival"', "ka")
@@ -113,6 +112,7 @@ def _mix(db: str, count: int, seed: int) -> list[tuple[str, str]]:
 
 def _run(url: str, work: list[tuple[str, str]], clients: int) -> dict[str, list[float]]:
     timings: dict[str, list[float]] = {"api": [], "search": []}
+    routes: dict[str, list[float]] = {}
     lock = threading.Lock()
     failures: list[str] = []
 
@@ -133,6 +133,7 @@ def _run(url: str, work: list[tuple[str, str]], clients: int) -> dict[str, list[
                     if response.status != 200:
                         failures.append(f"{response.status} {path}")
                     timings[kind].append(elapsed)
+                    routes.setdefault(_route(path), []).append(elapsed)
         finally:
             http.close()
 
@@ -143,7 +144,24 @@ def _run(url: str, work: list[tuple[str, str]], clients: int) -> dict[str, list[
         thread.join()
     if failures:
         raise SystemExit(f"{len(failures)} requests failed, first: {failures[0]}")
+    ROUTES.append(routes)
     return timings
+
+
+#: Per-route timings of every timed round (printed with --routes).
+ROUTES: list[dict[str, list[float]]] = []
+
+
+def _route(path: str) -> str:
+    """Name a request's route: its path with ids and names replaced, and its parameter names."""
+    where, _, query = path.partition("?")
+    parts = ["{}" if part.isdigit() or ":" in part else part for part in where.split("/")]
+    if where.startswith("/v4/users/"):
+        parts[3] = "{name}"
+    if where.startswith("/api/reviews/"):
+        parts = parts[:3] + ["{site}", "{id}"]
+    names = sorted({pair.split("=")[0] for pair in query.split("&") if pair} - {"page"})
+    return "/".join(parts) + (f"?{'&'.join(names)}" if names else "")
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -162,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--workers", type=int, default=2, help="server processes (one per core)")
+    parser.add_argument("--routes", action="store_true", help="also print figures per route")
     args = parser.parse_args(argv)
     if "://" not in args.db and not Path(args.db).exists():
         sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -171,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
         generate(f"sqlite:///{args.db}", args.reviews)
     process, url = _start(args.db, args.workers)
     try:
-        with httpx.Client(base_url=url, timeout=60) as http:
-            total = http.get("/api/reviews?per_page=1").json()["pagination"]["total"]
-        print(f"serving {args.db} at {url} ({total:,}+ reviews); {args.clients} clients")
+        engine = sa.create_engine(args.db if "://" in args.db else f"sqlite:///{args.db}")
+        with engine.connect() as conn:
+            total = conn.execute(sa.text("SELECT max(id) FROM reviews")).scalar_one()
+        engine.dispose()
+        print(f"serving {args.db} at {url} (~{total:,} reviews); {args.clients} clients")
         _run(url, _mix(args.db, 400, args.seed), args.clients)  # warm-up: caches, pages
         rss = [_rss_mb(process.pid)]
         print(f"after warm-up: server RSS {rss[0]:.0f} MB")
@@ -195,6 +216,16 @@ def main(argv: list[str] | None = None) -> int:
                 f"(goal p50 < 20, p99 < 100)"
             )
         print(f"throughput {len(every) / seconds:,.0f} requests/s with {args.clients} clients")
+        if args.routes:
+            merged: dict[str, list[float]] = {}
+            for routes in ROUTES[1:]:  # the warm-up's are left out
+                for name, values in routes.items():
+                    merged.setdefault(name, []).extend(values)
+            for name, values in sorted(merged.items()):
+                print(
+                    f"  {name:48} {len(values):5}  p50 {_pct(values, 0.5):6.1f}  "
+                    f"p99 {_pct(values, 0.99):6.1f} ms"
+                )
         print(f"server RSS after warm-up {rss[0]:.0f} MB, per round "
               f"{', '.join(f'{m:.0f}' for m in rss[1:])} MB "
               f"(growth {rss[-1] - rss[0]:+.0f} MB)")  # fmt: skip

@@ -355,3 +355,33 @@ def test_workers_share_one_port(tmp_path: Path) -> None:
         for _ in range(6):
             assert server.json("/v4/anime/91234/reviews")["data"][0]["mal_id"] == 900002
         assert server.get("/reviews", q="harbour").status_code == 200
+
+
+def test_the_cache_answers_old_values_while_it_refreshes(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    from scraper.serve.state import TimedCache
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'cache.db'}")
+    cache = TimedCache(engine, seconds=1.0)
+    made: list[int] = []
+    release = threading.Event()
+
+    def make(conn: sa.Connection) -> int:
+        made.append(len(made))
+        if len(made) > 1:
+            release.wait(10)  # a slow refresh
+        return len(made)
+
+    with engine.connect() as conn:
+        assert cache.get("k", conn, make) == 1
+        time.sleep(1.1)
+        assert cache.get("k", conn, make) == 1  # stale: answered at once, refresh started
+        assert cache.get("k", conn, make) == 1  # one refresh at a time
+        release.set()
+        deadline = time.monotonic() + 10
+        while cache.get("k", conn, make) == 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert cache.get("k", conn, make) == 2 and len(made) == 2
+    engine.dispose()

@@ -7,8 +7,9 @@ pydantic models for responses whose shape is fixed by Jikan's description and th
 record contract, and costs 3x the start-up (``python -X importtime``: 170-180 ms to
 import fastapi against 55-60 ms for starlette.applications, this machine, Dec 2026);
 sync SQLAlchemy calls run in Starlette's thread pool without an async driver, and
-uvicorn uses httptools and uvloop (C) when installed, as the extra does. The packages come with the ``serve`` extra and are
-imported only when ``reviews serve`` runs, so other commands start as before.
+uvicorn uses httptools and uvloop (C) when installed, as the extra does. The
+packages come with the ``serve`` extra and are imported only when ``reviews serve``
+runs, so other commands start as before.
 
 Rooms: ``readonly`` (an engine that cannot write), ``queries`` (every SQL
 statement), ``shapes`` (Jikan and v2 objects), ``history`` (captures, diffs,

@@ -51,7 +51,7 @@ def _list(state: ServeState) -> Any:
         with state.connect() as conn:
             flt = search.filter
             total = state.cache.get(
-                ("count", flt), lambda: queries.count_reviews(conn, flt, cap=cap)
+                ("count", flt), conn, lambda c: queries.count_reviews(c, flt, cap=cap)
             )
             records = queries.review_page(
                 conn,

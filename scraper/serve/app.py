@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import threading
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -65,12 +66,20 @@ class _SecurityHeaders:
 def _lifespan(state: ServeState) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=_warm, args=(state,), daemon=True).start()
         try:
             yield
         finally:
             state.engine.dispose()
 
     return lifespan
+
+
+def _warm(state: ServeState) -> None:
+    try:
+        jikan.warm(state)
+    except Exception as error:  # the requests will make them; say why once
+        print(f"reviews serve: warming up failed: {error}", file=sys.stderr, flush=True)
 
 
 def _where(request: Request) -> str:

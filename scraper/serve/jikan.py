@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from scraper.serve.state import ServeState
 
-__all__ = ["JikanError", "routes"]
+__all__ = ["JikanError", "routes", "warm"]
 
 VALIDATION_ERROR = (
     "Invalid or incomplete request. Make sure your request is correct. https://docs.api.jikan.moe/"
@@ -138,7 +138,7 @@ def _paged(
     if params.as_of is not None:
         flt = replace(flt, seen_by=params.as_of)
     if count_key is not None and params.as_of is None:
-        total = state.cache.get(count_key, lambda: queries.count_reviews(conn, flt))
+        total = state.cache.get(count_key, conn, lambda c: queries.count_reviews(c, flt))
     else:
         total = queries.count_reviews(conn, flt)
     records = queries.review_page(conn, flt, offset=(params.page - 1) * size, size=size)
@@ -185,16 +185,44 @@ def _entry_reviews(state: ServeState, kind: str) -> Any:
 def _recent_reviews(state: ServeState, kind: str) -> Any:
     def endpoint(request: Request) -> JSONResponse:
         params = _Params(request).check()
-        flt = queries.ReviewFilter(
-            query=ReviewQuery(type=kind, site=queries.MAL_SITE, sort="-date"),
-            no_preliminary=not params.preliminary,
-            no_spoilers=not params.spoilers,
-        )
+        flt = _recent(kind, params.preliminary, params.spoilers)
         key = ("recent", kind, params.preliminary, params.spoilers)
         with state.connect() as conn:
             return _paged(state, conn, flt, params, entry=True, count_key=key)
 
     return endpoint
+
+
+def _recent(kind: str, preliminary: bool, spoilers: bool) -> queries.ReviewFilter:
+    return queries.ReviewFilter(
+        query=ReviewQuery(type=kind, site=queries.MAL_SITE, sort="-date"),
+        no_preliminary=not preliminary,
+        no_spoilers=not spoilers,
+    )
+
+
+def _counting(kind: str, preliminary: bool, spoilers: bool) -> Any:
+    flt = _recent(kind, preliminary, spoilers)
+    return lambda conn: queries.count_reviews(conn, flt)
+
+
+def _ranking(state: ServeState, kind: str, preliminary: bool, spoilers: bool) -> Any:
+    base = queries.ReviewFilter(
+        query=ReviewQuery(type=kind, site=queries.MAL_SITE),
+        no_preliminary=not preliminary,
+        no_spoilers=not spoilers,
+    )
+    return lambda conn: queries.top_review_ids(conn, base, state.settings.top_reviews)
+
+
+def warm(state: ServeState) -> None:
+    """Make what the Jikan lists need most and is slowest to make on a big archive:
+    the count of each recent-reviews list and each top-reviews ranking, as asked for
+    by default (run in the background at start-up)."""
+    with state.connect() as conn:
+        for kind in ("anime", "manga"):
+            state.cache.get(("recent", kind, False, False), conn, _counting(kind, False, False))
+            state.cache.get(("top", kind, True, True), conn, _ranking(state, kind, True, True))
 
 
 def _user_reviews(state: ServeState) -> Any:
@@ -223,15 +251,10 @@ def _top_reviews(state: ServeState) -> Any:
         if kind not in ("anime", "manga"):
             params.messages["type"] = ["The selected type is invalid (anime or manga)."]
         params.check()
-        base = queries.ReviewFilter(
-            query=ReviewQuery(type=kind, site=queries.MAL_SITE),
-            no_preliminary=not params.preliminary,
-            no_spoilers=not params.spoilers,
-        )
         key = ("top", kind, params.preliminary, params.spoilers)
         with state.connect() as conn:
             ids = state.cache.get(
-                key, lambda: queries.top_review_ids(conn, base, state.settings.top_reviews)
+                key, conn, _ranking(state, kind, params.preliminary, params.spoilers)
             )
             size = state.settings.jikan_page_size
             chosen = ids[(params.page - 1) * size : params.page * size]

@@ -76,7 +76,7 @@ def render(state: ServeState, name: str, code: int = 200, **context: Any) -> HTM
 def _front(state: ServeState) -> Any:
     def endpoint(request: Request) -> HTMLResponse:
         with state.connect() as conn:
-            totals = state.cache.get("overview", lambda: queries.overview(conn))
+            totals = state.cache.get("overview", conn, queries.overview)
             last = queries.runs(conn, limit=state.settings.runs_on_front)
         return render(state, "index.html", totals=totals, runs=last)
 
@@ -90,13 +90,15 @@ def _search(state: ServeState) -> Any:
         with state.connect() as conn:
             flt = search.filter
             total = state.cache.get(
-                ("count", flt), lambda: queries.count_reviews(conn, flt, cap=settings.count_cap)
+                ("count", flt),
+                conn,
+                lambda c: queries.count_reviews(c, flt, cap=settings.count_cap),
             )
             records = queries.review_page(
                 conn, flt, offset=(search.page - 1) * search.per_page, size=search.per_page
             )
             facets = state.cache.get(
-                ("facets", flt), lambda: queries.facets(conn, flt, cap=settings.facet_cap)
+                ("facets", flt), conn, lambda c: queries.facets(c, flt, cap=settings.facet_cap)
             )
         q = search.filter.query.search
         words = [w for phrase in parse_search(q).phrases for w in phrase] if q else []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,28 +23,61 @@ T = TypeVar("T")
 
 
 class TimedCache:
-    """Values kept for *seconds*: counts of whole lists and rankings, which would
-    otherwise read every review on each request of a large archive."""
+    """Values kept for *seconds*: counts of whole lists, rankings, a search's facets,
+    which would otherwise read much of a large archive on each request.
 
-    def __init__(self, seconds: float, size: int = 256) -> None:
+    A value past its time is still answered while one background thread makes the
+    new one (so a request never waits for a refresh), and a value nobody has yet is
+    made once however many requests ask for it at the same moment.
+    """
+
+    def __init__(self, engine: Engine, seconds: float, size: int = 256) -> None:
+        self._engine = engine
         self._seconds = seconds
         self._size = size
         self._values: dict[Any, tuple[float, Any]] = {}
+        self._making: dict[Any, threading.Lock] = {}
+        self._refreshing: set[Any] = set()
         self._lock = threading.Lock()
 
-    def get(self, key: Any, make: Callable[[], T]) -> T:
-        """Return the value kept for *key*, or make, keep and return a new one."""
-        now = time.monotonic()
+    def get(self, key: Any, conn: Connection, make: Callable[[Connection], T]) -> T:
+        """Return the value for *key*, made with ``make(conn)`` when there is none yet."""
         with self._lock:
             found = self._values.get(key)
-        if found is not None and now - found[0] < self._seconds:
+            stale = found is not None and time.monotonic() - found[0] >= self._seconds
+            if stale and key not in self._refreshing:
+                self._refreshing.add(key)
+                threading.Thread(target=self._refresh, args=(key, make), daemon=True).start()
+            making = self._making.setdefault(key, threading.Lock()) if found is None else None
+        if found is not None:
             return found[1]  # type: ignore[no-any-return]
-        value = make()
+        assert making is not None
+        with making:  # one request makes it; the others wait for it, then read it
+            with self._lock:
+                found = self._values.get(key)
+            if found is None:
+                value = make(conn)
+                self._keep(key, value)
+                return value
+            return found[1]  # type: ignore[no-any-return]
+
+    def _refresh(self, key: Any, make: Callable[[Connection], Any]) -> None:
+        try:
+            with self._engine.connect() as conn:
+                self._keep(key, make(conn))
+        except Exception as error:  # keep answering the old value; say why once
+            print(f"reviews serve: refreshing {key!r} failed: {error}", file=sys.stderr)
+        finally:
+            with self._lock:
+                self._refreshing.discard(key)
+
+    def _keep(self, key: Any, value: Any) -> None:
         with self._lock:
-            if len(self._values) >= self._size:
-                self._values.clear()
-            self._values[key] = (now, value)
-        return value
+            if len(self._values) >= self._size and key not in self._values:
+                oldest = min(self._values, key=lambda k: self._values[k][0])
+                del self._values[oldest]
+                self._making.pop(oldest, None)
+            self._values[key] = (time.monotonic(), value)
 
 
 @dataclass
@@ -58,7 +92,7 @@ class ServeState:
 
     def __post_init__(self) -> None:
         self.bodies = PageBodies(self.settings.parsed_pages)
-        self.cache = TimedCache(self.settings.cache_seconds)
+        self.cache = TimedCache(self.engine, self.settings.cache_seconds)
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
