@@ -6,7 +6,9 @@ bench/synth.py when the file does not exist yet), warms it up, then lets
 requests: the Jikan API (entry reviews, recent reviews, a user's reviews, top
 reviews, ``as_of``), the generic API, and the search page (full text, filters,
 facets). Prints p50 / p99 per kind and overall, the throughput, and the server's
-resident memory after the warm-up, during the run (peak) and at the end.
+resident memory after the warm-up and after each round. Searches draw from the
+synthetic text's own words (46 of them, of every frequency), so the per-search
+caches hold some and miss others, as a real mix would.
 
     .venv/bin/python bench/synth.py --db /tmp/synth.db --reviews 1000000   # once, minutes
     .venv/bin/python bench/bench_serve.py --db /tmp/synth.db
@@ -46,8 +48,18 @@ def _rss_mb(pid: int) -> float:
 
 
 def _start(db: str, workers: int) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "scraper", "serve", "--db", db, "--port", "0",
-               "--workers", str(workers)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "scraper",
+        "serve",
+        "--db",
+        db,
+        "--port",
+        "0",
+        "--workers",
+        str(workers),
+    ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert process.stdout is not None
     selector = selectors.DefaultSelector()
@@ -64,6 +76,36 @@ def _start(db: str, workers: int) -> tuple[subprocess.Popen[str], str]:
     return process, line
 
 
+def _vocabulary() -> list[str]:
+    """bench/synth.py's pseudo-words, most frequent first (its default seed)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synth import vocabulary
+
+    return vocabulary(random.Random(1))
+
+
+def _ready(url: str, limit: float = 300.0) -> float:
+    """Wait until the server's start-up work (list counts, top rankings) is done: the
+    lists it makes answer quickly from every worker. Return the seconds waited."""
+    address = urlsplit(url)
+    started = time.perf_counter()
+    paths = [
+        f"/v4/{where}?type={kind}" if where == "top/reviews" else f"/v4/reviews/{kind}"
+        for where in ("top/reviews", "reviews")
+        for kind in ("anime", "manga")
+    ]
+    quick = 0
+    while quick < 16 and time.perf_counter() - started < limit:
+        http = HTTPConnection(address.hostname, address.port, timeout=60)  # a new worker may answer
+        path = paths[quick % len(paths)]
+        begun = time.perf_counter()
+        http.request("GET", path)
+        http.getresponse().read()
+        http.close()
+        quick = quick + 1 if time.perf_counter() - begun < 0.2 else 0
+    return time.perf_counter() - started
+
+
 def _mix(db: str, count: int, seed: int) -> list[tuple[str, str]]:
     """Return *count* (kind, path) requests drawn from the archive's own ids and names."""
     engine = sa.create_engine(db if "://" in db else f"sqlite:///{db}")
@@ -74,6 +116,7 @@ def _mix(db: str, count: int, seed: int) -> list[tuple[str, str]]:
         reviews = [row[0] for row in conn.execute(sa.text("SELECT key FROM reviews LIMIT 2000"))]
     engine.dispose()
     rng = random.Random(seed)
+    words = [*SEARCH_WORDS, *rng.sample(_vocabulary()[:2000], 40)]
 
     def pick() -> tuple[str, str]:
         roll = rng.random()
@@ -90,12 +133,12 @@ def _mix(db: str, count: int, seed: int) -> list[tuple[str, str]]:
         if roll < 0.52:
             return "api", f"/v4/{kind}/{mal_id}/reviews?as_of=2024-06-01"
         if roll < 0.58:
-            word = rng.choice(SEARCH_WORDS)
+            word = rng.choice(words)
             return "api", f"/api/reviews?q={quote(word)}&page={rng.randint(1, 3)}"
         if roll < 0.62:
             return "api", f"/api/reviews/myanimelist/{rng.choice(reviews)}"
         if roll < 0.90:
-            word = rng.choice(SEARCH_WORDS)
+            word = rng.choice(words)
             return "search", f"/reviews?q={quote(word)}&page={rng.randint(1, 3)}"
         filters = rng.choice(
             [
@@ -159,7 +202,7 @@ def _route(path: str) -> str:
     if where.startswith("/v4/users/"):
         parts[3] = "{name}"
     if where.startswith("/api/reviews/"):
-        parts = parts[:3] + ["{site}", "{id}"]
+        parts = [*parts[:3], "{site}", "{id}"]
     names = sorted({pair.split("=")[0] for pair in query.split("&") if pair} - {"page"})
     return "/".join(parts) + (f"?{'&'.join(names)}" if names else "")
 
@@ -195,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             total = conn.execute(sa.text("SELECT max(id) FROM reviews")).scalar_one()
         engine.dispose()
         print(f"serving {args.db} at {url} (~{total:,} reviews); {args.clients} clients")
+        print(f"server start-up work done after {_ready(url):.1f} s")
         _run(url, _mix(args.db, 400, args.seed), args.clients)  # warm-up: caches, pages
         rss = [_rss_mb(process.pid)]
         print(f"after warm-up: server RSS {rss[0]:.0f} MB")
@@ -208,8 +252,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  round {round_ + 1}: server RSS {rss[-1]:.0f} MB")
         seconds = time.perf_counter() - started
         every = timings["api"] + timings["search"]
-        for kind, values in (("API", timings["api"]), ("search page", timings["search"]),
-                             ("all", every)):  # fmt: skip
+        for kind, values in (
+            ("API", timings["api"]),
+            ("search page", timings["search"]),
+            ("all", every),
+        ):
             print(
                 f"{kind:12} {len(values):5} requests  p50 {_pct(values, 0.5):6.1f} ms  "
                 f"p99 {_pct(values, 0.99):6.1f} ms  mean {statistics.fmean(values):6.1f} ms  "
@@ -226,9 +273,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"  {name:48} {len(values):5}  p50 {_pct(values, 0.5):6.1f}  "
                     f"p99 {_pct(values, 0.99):6.1f} ms"
                 )
-        print(f"server RSS after warm-up {rss[0]:.0f} MB, per round "
-              f"{', '.join(f'{m:.0f}' for m in rss[1:])} MB "
-              f"(growth {rss[-1] - rss[0]:+.0f} MB)")  # fmt: skip
+        print(
+            f"server RSS after warm-up {rss[0]:.0f} MB, per round "
+            f"{', '.join(f'{m:.0f}' for m in rss[1:])} MB "
+            f"(growth {rss[-1] - rss[0]:+.0f} MB)"
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)

@@ -47,27 +47,21 @@ def _list(state: ServeState) -> Any:
             search = read_search(request.query_params, per_page=state.settings.page_size, api=True)
         except UsageError as error:
             raise ApiError(400, str(error)) from None
-        cap = state.settings.count_cap
         with state.connect() as conn:
-            flt = search.filter
-            total = state.cache.get(
-                ("count", flt), conn, lambda c: queries.count_reviews(c, flt, cap=cap)
-            )
-            records = queries.review_page(
+            records, total, capped = state.search(
                 conn,
                 search.filter,
                 offset=(search.page - 1) * search.per_page,
                 size=search.per_page,
             )
-        last = max(1, math.ceil(min(total, cap) / search.per_page))
+        last = max(1, math.ceil(total / search.per_page))
         pagination = {
             "page": search.page,
             "per_page": search.per_page,
-            "total": min(total, cap),
-            "total_is_lower_bound": total > cap,
+            "total": total,
+            "total_is_lower_bound": capped,
             "last_visible_page": last,
-            "has_next_page": len(records) == search.per_page
-            and (search.page < last or total > cap),
+            "has_next_page": len(records) == search.per_page and (search.page < last or capped),
         }
         return JSONResponse({"data": [v2_record(r) for r in records], "pagination": pagination})
 

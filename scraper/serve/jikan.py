@@ -138,7 +138,7 @@ def _paged(
     if params.as_of is not None:
         flt = replace(flt, seen_by=params.as_of)
     if count_key is not None and params.as_of is None:
-        total = state.cache.get(count_key, conn, lambda c: queries.count_reviews(c, flt))
+        total = state.lists.get(count_key, conn, lambda c: queries.count_reviews(c, flt))
     else:
         total = queries.count_reviews(conn, flt)
     records = queries.review_page(conn, flt, offset=(params.page - 1) * size, size=size)
@@ -221,8 +221,8 @@ def warm(state: ServeState) -> None:
     by default (run in the background at start-up)."""
     with state.connect() as conn:
         for kind in ("anime", "manga"):
-            state.cache.get(("recent", kind, False, False), conn, _counting(kind, False, False))
-            state.cache.get(("top", kind, True, True), conn, _ranking(state, kind, True, True))
+            state.lists.get(("recent", kind, False, False), conn, _counting(kind, False, False))
+            state.lists.get(("top", kind, True, True), conn, _ranking(state, kind, True, True))
 
 
 def _user_reviews(state: ServeState) -> Any:
@@ -253,7 +253,7 @@ def _top_reviews(state: ServeState) -> Any:
         params.check()
         key = ("top", kind, params.preliminary, params.spoilers)
         with state.connect() as conn:
-            ids = state.cache.get(
+            ids = state.lists.get(
                 key, conn, _ranking(state, kind, params.preliminary, params.spoilers)
             )
             size = state.settings.jikan_page_size

@@ -76,7 +76,7 @@ def render(state: ServeState, name: str, code: int = 200, **context: Any) -> HTM
 def _front(state: ServeState) -> Any:
     def endpoint(request: Request) -> HTMLResponse:
         with state.connect() as conn:
-            totals = state.cache.get("overview", conn, queries.overview)
+            totals = state.lists.get("overview", conn, queries.overview)
             last = queries.runs(conn, limit=state.settings.runs_on_front)
         return render(state, "index.html", totals=totals, runs=last)
 
@@ -89,12 +89,7 @@ def _search(state: ServeState) -> Any:
         settings = state.settings
         with state.connect() as conn:
             flt = search.filter
-            total = state.cache.get(
-                ("count", flt),
-                conn,
-                lambda c: queries.count_reviews(c, flt, cap=settings.count_cap),
-            )
-            records = queries.review_page(
+            records, shown, capped = state.search(
                 conn, flt, offset=(search.page - 1) * search.per_page, size=search.per_page
             )
             facets = state.cache.get(
@@ -103,13 +98,12 @@ def _search(state: ServeState) -> Any:
         q = search.filter.query.search
         words = [w for phrase in parse_search(q).phrases for w in phrase] if q else []
         hits = [{"record": r, "snippet": charts.snippet(r["body"], words)} for r in records]
-        shown = min(total, settings.count_cap)
         return render(
             state,
             "search.html",
             hits=hits,
             total=shown,
-            capped=total > settings.count_cap,
+            capped=capped,
             facets=facets,
             facet_cap=settings.facet_cap,
             values=search.values,

@@ -35,11 +35,13 @@ __all__ = [
     "authors_named",
     "count_reviews",
     "facets",
+    "full_text_count",
     "item_row",
     "items_monthly",
     "items_scores",
     "observations",
     "observations_as_of",
+    "ordered_ids",
     "overview",
     "raw_page",
     "records_of",
@@ -47,6 +49,7 @@ __all__ = [
     "review_record",
     "review_row",
     "runs",
+    "search_only",
     "top_review_ids",
     "user_by_name",
 ]
@@ -160,6 +163,29 @@ def _unindexed(query: ReviewQuery) -> list[ColumnElement[bool]]:
     return where
 
 
+def search_only(flt: ReviewFilter) -> bool:
+    """Whether *flt* is a full-text search and nothing else (no filter, any order)."""
+    bare = replace(flt.query, search=None, sort="id", limit=None)
+    return (
+        flt.query.search is not None
+        and bare == ReviewQuery()
+        and flt == ReviewFilter(query=flt.query)
+    )
+
+
+def full_text_count(conn: Connection, terms: str) -> int:
+    """Return how many reviews hold the full-text *terms* (SQLite: counted by the index)."""
+    from scraper.store.fts import FTS_TABLE, parse_search
+
+    match = parse_search(terms).sqlite_match()
+    return int(
+        conn.execute(
+            sa.text(f"SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :terms"),
+            {"terms": match},
+        ).scalar_one()
+    )
+
+
 def _walk_index(conn: Connection, flt: ReviewFilter, needed: int) -> bool:
     rows = (flt.item_id, flt.author_id, flt.ids)
     narrow = bool(flt.query.entry or flt.query.user) or any(v is not None for v in rows)
@@ -167,17 +193,17 @@ def _walk_index(conn: Connection, flt: ReviewFilter, needed: int) -> bool:
         return False
     if flt.query.search is None:
         return True
-    from scraper.store.fts import FTS_TABLE, parse_search
-
-    terms = parse_search(flt.query.search).sqlite_match()
-    matched = conn.execute(
-        sa.text(f"SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :terms"),
-        {"terms": terms},
-    ).scalar_one()
+    matched = full_text_count(conn, flt.query.search)
     total = conn.execute(sa.select(sa.func.max(t.reviews.c.id))).scalar() or 0  # ~ the count
     share = matched / total if total else 0.0
     # Reading the index costs about needed / share rows; sorting the matches, matched rows.
     return bool(share) and needed / share < matched
+
+
+def ordered_ids(conn: Connection, flt: ReviewFilter, *, limit: int, offset: int = 0) -> list[int]:
+    """Return the row ids of *limit* of *flt*'s reviews from *offset* on, in its order."""
+    statement = _ordered_ids(conn, flt, offset=offset, size=limit)
+    return [int(row[0]) for row in conn.execute(statement)]
 
 
 def review_page(conn: Connection, flt: ReviewFilter, *, offset: int, size: int) -> list[Any]:

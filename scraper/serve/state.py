@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from scraper.serve.history import PageBodies
 if TYPE_CHECKING:
     from jinja2 import Environment
     from sqlalchemy import Connection, Engine
+
+    from scraper.serve.queries import ReviewFilter
 
 __all__ = ["ServeState", "TimedCache"]
 
@@ -35,7 +38,7 @@ class TimedCache:
         self._engine = engine
         self._seconds = seconds
         self._size = size
-        self._values: dict[Any, tuple[float, Any]] = {}
+        self._values: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
         self._making: dict[Any, threading.Lock] = {}
         self._refreshing: set[Any] = set()
         self._lock = threading.Lock()
@@ -73,9 +76,9 @@ class TimedCache:
 
     def _keep(self, key: Any, value: Any) -> None:
         with self._lock:
-            if len(self._values) >= self._size and key not in self._values:
-                oldest = min(self._values, key=lambda k: self._values[k][0])
-                del self._values[oldest]
+            self._values.pop(key, None)
+            while len(self._values) >= self._size:  # the oldest made make way
+                oldest, _ = self._values.popitem(last=False)
                 self._making.pop(oldest, None)
             self._values[key] = (time.monotonic(), value)
 
@@ -88,11 +91,51 @@ class ServeState:
     settings: ServeSettings
     templates: Environment
     bodies: PageBodies = field(init=False)
+    #: Per search: its first ids and its facets (many keys, the oldest make way).
     cache: TimedCache = field(init=False)
+    #: The few whole lists: Jikan's list counts and rankings, the front page's totals
+    #: (kept apart, so searches never push them out).
+    lists: TimedCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.bodies = PageBodies(self.settings.parsed_pages)
-        self.cache = TimedCache(self.engine, self.settings.cache_seconds)
+        self.cache = TimedCache(self.engine, self.settings.cache_seconds, size=1024)
+        self.lists = TimedCache(self.engine, self.settings.cache_seconds, size=64)
+
+    def search(
+        self, conn: Connection, flt: ReviewFilter, *, offset: int, size: int
+    ) -> tuple[list[dict[str, Any]], int, bool]:
+        """Return one page of *flt*'s records, how many there are (at most the count
+        cap) and whether there are more than that.
+
+        A bare full-text search on SQLite is counted by the full-text index itself
+        (exactly), and each of its pages' ids are kept as asked. Otherwise the first
+        ``count_cap + 1`` ids of a search are made once and kept (cached like
+        counts), so its count and every page within them cost one read of the ids;
+        pages past them are read directly.
+        """
+        from scraper.serve import queries
+
+        cap = self.settings.count_cap
+        if conn.dialect.name == "sqlite" and queries.search_only(flt):
+            terms = flt.query.search or ""
+            total = self.cache.get(
+                ("fts", terms), conn, lambda c: queries.full_text_count(c, terms)
+            )
+            page = self.cache.get(
+                ("page", flt, offset, size),
+                conn,
+                lambda c: queries.ordered_ids(c, flt, limit=size, offset=offset),
+            )
+            return queries.records_of(conn, page), total, False
+        ids = self.cache.get(
+            ("ids", flt), conn, lambda c: queries.ordered_ids(c, flt, limit=cap + 1)
+        )
+        if offset + size <= cap:
+            records = queries.records_of(conn, ids[offset : offset + size])
+        else:
+            records = queries.review_page(conn, flt, offset=offset, size=size)
+        return records, min(len(ids), cap), len(ids) > cap
 
     @contextmanager
     def connect(self) -> Iterator[Connection]:
