@@ -130,8 +130,10 @@ def _ordered_ids(conn: Connection, flt: ReviewFilter, *, offset: int, size: int)
     walk = walk and _walk_index(conn, flt, offset + size)
     if walk:
         q = flt.query
-        rest = replace(flt, query=replace(q, search=None, since=None, until=None,
-                                          min_score=None, max_score=None))  # fmt: skip
+        rest = replace(
+            flt,
+            query=replace(q, search=None, since=None, until=None, min_score=None, max_score=None),
+        )
         statement = _matching(conn, rest, r.id).where(*_unindexed(q))
     else:
         statement = _matching(conn, flt, r.id)

@@ -73,9 +73,13 @@ def serve(
         os.environ[DB_ENV] = db_url
         os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
         config = uvicorn.Config(
-            "scraper.serve.app:app_from_environment", factory=True, workers=workers,
-            log_level="warning", access_log=False, lifespan="on",
-        )  # fmt: skip
+            "scraper.serve.app:app_from_environment",
+            factory=True,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
         Multiprocess(config, sockets=[sock]).run()
     finally:
         sock.close()
