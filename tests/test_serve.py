@@ -96,6 +96,8 @@ def test_search_by_former_name_tag_score_and_dates(server: Server) -> None:
         ({"tag": "Shiny"}, "tag"),
         ({"sort": "random"}, "sort"),
         ({"page": "0"}, "page"),
+        ({"page": "9" * 5000}, "page"),
+        ({"min_score": "²"}, "min_score"),
         ({"q": "!!!"}, "q"),
     ],
 )
@@ -113,6 +115,7 @@ def test_bad_parameters_are_400_naming_them(
 
 def test_unknown_pages_are_404_without_a_traceback(server: Server) -> None:
     for path in (
+        "/authors/myanimelist/²",
         "/reviews/myanimelist/1",
         "/reviews/elsewhere/900001",
         "/items/myanimelist/x",
@@ -385,3 +388,53 @@ def test_the_cache_answers_old_values_while_it_refreshes(tmp_path: Path) -> None
             time.sleep(0.01)
         assert cache.get("k", conn, make) == 2 and len(made) == 2
     engine.dispose()
+
+
+HOSTILE = ("' OR 1=1 --", "\x00", "²", "%_\\", "x" * 5000, 'a" OR "b NEAR(', "2021-02-30", "🦀")
+
+
+def test_hostile_parameters_never_fail_the_server(server: Server) -> None:
+    import httpx
+
+    names = (
+        "q",
+        "site",
+        "item",
+        "author",
+        "tag",
+        "type",
+        "min_score",
+        "max_score",
+        "since",
+        "until",
+        "sort",
+        "page",
+        "per_page",
+        "preliminary",
+        "spoilers",
+        "as_of",
+    )
+    paths = (
+        "/reviews",
+        "/api/reviews",
+        "/v4/anime/91234/reviews",
+        "/v4/reviews/manga",
+        "/v4/top/reviews",
+        "/v4/users/MarrowFinch/reviews",
+    )
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for value in HOSTILE:
+            for path in paths:
+                for name in names:
+                    response = http.get(path, params={name: value})
+                    assert response.status_code in (200, 400), (path, name, response.text[:200])
+                    assert "Traceback" not in response.text
+            quoted = quote(value, safe="")
+            for path in (
+                f"/reviews/myanimelist/{quoted}",
+                f"/items/myanimelist/{quoted}",
+                f"/v4/users/{quoted}/reviews",
+                f"/api/reviews/x/{quoted}",
+            ):
+                response = http.get(path)
+                assert response.status_code in (200, 400, 404), (path, response.text[:200])

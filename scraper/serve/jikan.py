@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from scraper.errors import UsageError
 from scraper.serve import history, queries
+from scraper.serve.params import number
 from scraper.serve.shapes import jikan_error, jikan_review
 from scraper.store.read import ReviewQuery, parse_when
 
@@ -86,12 +87,13 @@ class _Params:
     def _page(self, value: str | None) -> int:
         if value is None:
             return 1
-        if not value.strip().isdigit():
+        page = number(value)
+        if page is None:
             self.messages["page"] = ["The page must be an integer."]
             return 1
-        if int(value) < 1:
+        if page < 1:
             self.messages["page"] = ["The page must be at least 1."]
-        return max(1, int(value))
+        return max(1, page)
 
     def _flag(self, args: Any, name: str, default: bool) -> bool:
         value = args.get(name)
@@ -119,10 +121,10 @@ class _Params:
 
 
 def _mal_id(request: Request) -> int:
-    value = request.path_params["id"]
-    if not value.isdigit():
+    found = number(request.path_params["id"])
+    if found is None:
         raise JikanError.invalid({"id": ["The id must be an integer."]})
-    return int(value)
+    return found
 
 
 def _paged(

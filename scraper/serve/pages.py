@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from scraper.errors import UsageError
 from scraper.serve import charts, history, queries
-from scraper.serve.params import SORTS, read_search
+from scraper.serve.params import SORTS, number, read_search
 from scraper.sites import known_tags
 from scraper.store.fts import parse_search
 from scraper.store.read import ReviewQuery
@@ -220,10 +220,11 @@ def _reaction_total(reactions: dict[str, int] | None) -> int | None:
 
 
 def _page_number(request: Request) -> int:
-    value = request.query_params.get("page", "1").strip()
-    if not value.isdigit() or int(value) < 1:
+    value = request.query_params.get("page", "1")
+    page = number(value)
+    if page is None or page < 1:
         raise UsageError(f"page: {value!r} is not a page number (1, 2, ...)")
-    return int(value)
+    return page
 
 
 def routes(state: ServeState) -> list[Route]:

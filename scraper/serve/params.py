@@ -3,6 +3,7 @@ UsageError naming the parameter (answered as 400, never a traceback)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
@@ -13,7 +14,7 @@ from scraper.sites import SITES, known_tags
 from scraper.store.fts import parse_search
 from scraper.store.read import ReviewQuery, parse_when
 
-__all__ = ["SORTS", "Search", "read_search"]
+__all__ = ["SORTS", "Search", "number", "read_search"]
 
 #: Orders the search offers, by label; the first is the default.
 SORTS: dict[str, str] = {
@@ -37,13 +38,25 @@ class Search:
     values: dict[str, str | list[str]]
 
 
+_DIGITS = re.compile(r"[0-9]{1,12}")
+
+
+def number(text: str | None) -> int | None:
+    """Return *text* as a whole number when it is 1 to 12 ASCII digits, else None (so
+    "²", "1e3" or a 5,000-digit page never reaches ``int``)."""
+    if text is None:
+        return None
+    found = _DIGITS.fullmatch(text.strip())
+    return int(found.group()) if found else None
+
+
 def _whole(value: str | None, name: str, low: int, high: int) -> int | None:
     if value is None or not value.strip():
         return None
-    text = value.strip()
-    if not text.isdigit() or not low <= int(text) <= high:
+    found = number(value)
+    if found is None or not low <= found <= high:
         raise UsageError(f"{name}: {value!r} is not a whole number from {low} to {high}")
-    return int(text)
+    return found
 
 
 def read_search(args: QueryParams, *, per_page: int, api: bool = False) -> Search:

@@ -405,7 +405,7 @@ def items_monthly(conn: Connection, item_id: int) -> list[tuple[str, int]]:
 
 def author_row(conn: Connection, site: str, number: str) -> Any:
     """Return the author row (id, site, key, name, url, image_url) for its row *number*."""
-    if not number.isdigit():
+    if not (number.isascii() and number.isdigit() and len(number) <= 12):
         return None
     a = t.authors.c
     return conn.execute(
