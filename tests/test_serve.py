@@ -30,6 +30,7 @@ from test_serve_support import (
 
 from scraper.errors import StoreError
 from scraper.records import Author, Rating, Record, ReviewedItem
+from scraper.serve.params import PARAMETERS
 from scraper.serve.readonly import open_read_only
 
 
@@ -396,24 +397,7 @@ HOSTILE = ("' OR 1=1 --", "\x00", "²", "%_\\", "x" * 5000, 'a" OR "b NEAR(', "2
 def test_hostile_parameters_never_fail_the_server(server: Server) -> None:
     import httpx
 
-    names = (
-        "q",
-        "site",
-        "item",
-        "author",
-        "tag",
-        "type",
-        "min_score",
-        "max_score",
-        "since",
-        "until",
-        "sort",
-        "page",
-        "per_page",
-        "preliminary",
-        "spoilers",
-        "as_of",
-    )
+    names = (*PARAMETERS, "per_page", "preliminary", "spoilers", "as_of")
     paths = (
         "/reviews",
         "/api/reviews",

@@ -14,7 +14,7 @@ from scraper.sites import SITES, known_tags
 from scraper.store.fts import parse_search
 from scraper.store.read import ReviewQuery, parse_when
 
-__all__ = ["SORTS", "Search", "number", "read_search"]
+__all__ = ["PARAMETERS", "SORTS", "Search", "number", "read_search"]
 
 #: Orders the search offers, by label; the first is the default.
 SORTS: dict[str, str] = {
@@ -23,6 +23,21 @@ SORTS: dict[str, str] = {
     "-score": "highest score",
     "score": "lowest score",
 }
+#: The search parameters (the pages'; the generic API adds ``per_page``).
+PARAMETERS = (
+    "q",
+    "site",
+    "item",
+    "author",
+    "tag",
+    "type",
+    "min_score",
+    "max_score",
+    "since",
+    "until",
+    "sort",
+    "page",
+)
 _MAX_PER_PAGE = 100
 _MAX_PAGE = 100_000
 
@@ -100,19 +115,7 @@ def read_search(args: QueryParams, *, per_page: int, api: bool = False) -> Searc
         site=site,
     )
     values: dict[str, str | list[str]] = {
-        name: args.get(name) or ""
-        for name in (
-            "q",
-            "site",
-            "item",
-            "author",
-            "type",
-            "min_score",
-            "max_score",
-            "since",
-            "until",
-            "sort",
-        )
+        name: args.get(name) or "" for name in PARAMETERS if name not in ("tag", "page")
     }
     values["tag"] = list(tags)
     return Search(ReviewFilter(query=query), page, per_page, values)
