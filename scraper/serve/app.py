@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from scraper.config import ServeSettings
 from scraper.errors import StoreError, UsageError
-from scraper.serve import api, jikan, pages
+from scraper.serve import api, jikan, pages, queries
 from scraper.serve.readonly import open_read_only
 from scraper.serve.shapes import jikan_error
 from scraper.serve.state import ServeState
@@ -77,6 +77,14 @@ def _lifespan(state: ServeState) -> Any:
 
 def _warm(state: ServeState) -> None:
     try:
+        with state.connect() as conn:
+            if queries.never_analysed(conn):
+                print(
+                    "reviews serve: the reviews table has never been analysed: lists stay "
+                    "slow until autovacuum (or ANALYZE, as its owner) runs",
+                    file=sys.stderr,
+                    flush=True,
+                )
         jikan.warm(state)
     except Exception as error:  # the requests will make them; say why once
         print(f"reviews serve: warming up failed: {error}", file=sys.stderr, flush=True)

@@ -39,6 +39,7 @@ __all__ = [
     "item_row",
     "items_monthly",
     "items_scores",
+    "never_analysed",
     "observations",
     "observations_as_of",
     "ordered_ids",
@@ -488,6 +489,20 @@ def overview(conn: Connection) -> dict[str, Any]:
         "observations": count(t.review_observations),
         "newest_capture": newest,
     }
+
+
+def never_analysed(conn: Connection) -> bool:
+    """Return True on PostgreSQL when the reviews table, big enough for plans to matter
+    (16 MiB), has no planner statistics yet (``reltuples`` -1: never analysed)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    row = conn.execute(
+        sa.text(
+            "SELECT reltuples, pg_relation_size(oid) FROM pg_class "
+            "WHERE oid = to_regclass('reviews')"
+        )
+    ).first()
+    return row is not None and float(row[0]) < 0 and int(row[1]) > 16 * 1024 * 1024
 
 
 def runs(conn: Connection, *, limit: int) -> list[Any]:
