@@ -5,21 +5,11 @@ payloads in review text, author names and titles that never run."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from test_serve_support import NAME_PAYLOAD, SCRIPT_PAYLOAD, Server, fixture_server
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-MISSING = (
-    "needs Debian's chromium and chromium-driver at /usr/bin (.ci/run installs them: "
-    "apt-get install -y chromium chromium-driver)"
-)
+from test_serve_support import NAME_PAYLOAD, SCRIPT_PAYLOAD, Server, chromium, fixture_server
 
 
 @pytest.fixture(scope="module")
@@ -29,31 +19,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        if os.environ.get("CI"):  # .ci/run installs them: in CI these tests always run
-            pytest.fail(MISSING)
-        pytest.skip(MISSING)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--no-first-run",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(argument)
-    service = Service(executable_path=str(CHROMEDRIVER), log_output=os.devnull)
-    driver = webdriver.Chrome(service=service, options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
+    yield from chromium(tmp_path_factory)
 
 
 def _no_script_ran(browser: Any) -> None:

@@ -15,7 +15,14 @@ from typing import Any
 
 import jsonschema
 import pytest
-from test_serve_support import CORPUS_CAPTURES, Server, jikan_openapi, json_schema, serving
+from test_serve_support import (
+    CORPUS_CAPTURES,
+    Server,
+    chromium,
+    jikan_openapi,
+    json_schema,
+    serving,
+)
 
 from scraper.cli import main
 
@@ -120,3 +127,34 @@ def test_a_search_lists_every_review_holding_the_word(server: Server) -> None:
     assert {int(r["id"]) for r in found} == holding
     page = server.get("/reviews", q=word).text
     assert f'<strong id="total">{len(holding)}</strong>' in page
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    yield from chromium(tmp_path_factory)
+
+
+def test_in_chromium_a_search_and_a_review_history(browser: Any, server: Server) -> None:
+    from selenium.webdriver.common.by import By
+
+    records = _export(server.db_url)
+    word = "animation"
+    holding = {
+        str(r["mal_id"])
+        for r in records
+        if re.search(rf"(?<![^\W_]){word}(?![^\W_])", r["review"], re.I)
+    }
+    assert holding
+    browser.get(f"{server.url}/reviews?q={word}&page=1")
+    shown: set[str] = set()
+    while True:
+        links = browser.find_elements(By.CSS_SELECTOR, "#results article.hit .meta a:first-child")
+        shown |= {link.text.removeprefix("review ") for link in links}
+        following = browser.find_elements(By.CSS_SELECTOR, "a[rel=next]")
+        if not following:
+            break
+        following[0].click()
+    assert shown == holding
+    browser.get(f"{server.url}/reviews/myanimelist/7406")
+    dates = [e.text[:10] for e in browser.find_elements(By.CSS_SELECTOR, ".captured-at")]
+    assert dates == ["2022-06-15", "2022-10-15"]

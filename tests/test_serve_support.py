@@ -153,6 +153,47 @@ def fixture_server(factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield running
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+CHROMIUM_MISSING = (
+    "needs Debian's chromium and chromium-driver at /usr/bin (.ci/run installs them: "
+    "apt-get install -y chromium chromium-driver)"
+)
+
+
+def chromium(factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Yield a Selenium driver of Debian's headless Chromium (a module fixture's body).
+
+    Skips when Chromium is not installed, except in CI (``$CI``), where .ci/run has
+    installed it and its absence is a failure.
+    """
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        if os.environ.get("CI"):
+            pytest.fail(CHROMIUM_MISSING)
+        pytest.skip(CHROMIUM_MISSING)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        f"--user-data-dir={factory.mktemp('chromium')}",
+    ):
+        options.add_argument(argument)
+    service = Service(executable_path=str(CHROMEDRIVER), log_output=os.devnull)
+    driver = webdriver.Chrome(service=service, options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
 def jikan_openapi() -> dict[str, Any] | None:
     """Return Jikan's OpenAPI description from ../shared, or None when it is absent."""
     if not JIKAN_OPENAPI.is_file():
