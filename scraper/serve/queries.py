@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from scraper.schema import tables as t
-from scraper.store.read import ReviewQuery, observation_dict, select_reviews
+from scraper.store.read import ReviewQuery, observation_dict, observed_on, select_reviews
 
 __all__ = [
     "MAL_SITE",
@@ -304,8 +304,7 @@ def observations(conn: Connection, review_id: int, site: str) -> list[dict[str, 
 
     o = t.review_observations
     rows = conn.execute(
-        sa.select(o, t.raw_pages.c.final_url)
-        .join(t.raw_pages, t.raw_pages.c.id == o.c.raw_page_id)
+        observed_on(sa.select(o))
         .where(o.c.review_id == review_id)
         .order_by(o.c.observed_at, o.c.id)
     )
@@ -313,7 +312,7 @@ def observations(conn: Connection, review_id: int, site: str) -> list[dict[str, 
     found = []
     for row in rows:
         entry = observation_dict(row, rules)
-        entry.update(raw_page_id=row.raw_page_id, page_url=row.final_url)
+        entry.update(raw_page_id=row.raw_page_id, page_url=row.page_url)
         found.append(entry)
     return found
 
@@ -335,7 +334,7 @@ def observations_as_of(
         .subquery()
     )
     rows = conn.execute(
-        sa.select(o)
+        observed_on(sa.select(o))
         .join(newest, sa.and_(newest.c.review_id == o.c.review_id, newest.c.at == o.c.observed_at))
         .order_by(o.c.id)
     )
