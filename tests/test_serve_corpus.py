@@ -27,16 +27,24 @@ from test_serve_support import (
 from scraper.cli import main
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "mal"
+def _corpus_server(
+    factory: pytest.TempPathFactory, folder: str, imports: list[tuple[str, str]]
+) -> Iterator[Server]:
+    """Import (file name, capture time) pairs of ../shared/corpus/*folder* ("" for the
+    whole folder) into a new archive and serve it; skip when the corpus is absent."""
+    corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / folder
     if not corpus.is_dir():
         pytest.skip(f"no shared corpus at {corpus}")
-    url = f"sqlite:///{tmp_path_factory.mktemp('corpus') / 'reviews.db'}"
-    for name, when in CORPUS_CAPTURES:
+    url = f"sqlite:///{factory.mktemp(folder) / 'reviews.db'}"
+    for name, when in imports:
         assert main(["import", str(corpus / name), "--db", url, "--fetched-at", when]) == 0
     with serving(url) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _corpus_server(tmp_path_factory, "mal", list(CORPUS_CAPTURES))
 
 
 def _export(db: str, *args: str) -> list[dict[str, Any]]:
@@ -158,3 +166,27 @@ def test_in_chromium_a_search_and_a_review_history(browser: Any, server: Server)
     browser.get(f"{server.url}/reviews/myanimelist/7406")
     dates = [e.text[:10] for e in browser.find_elements(By.CSS_SELECTOR, ".captured-at")]
     assert dates == ["2022-06-15", "2022-10-15"]
+
+
+@pytest.fixture(scope="module")
+def schemaorg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    yield from _corpus_server(tmp_path_factory, "schemaorg", [("", "2026-02-01")])
+
+
+def test_every_real_schemaorg_review_is_served(schemaorg_server: Server) -> None:
+    from urllib.parse import quote
+
+    server = schemaorg_server
+    stored = _export(server.db_url)
+    served = server.json("/api/reviews", per_page=100)["data"]
+    assert len(served) == len(stored) > 0 and len({r["site"] for r in served}) > 1
+    for record in served:
+        site, key = quote(record["site"], safe=""), quote(record["id"], safe="")
+        one = server.json(f"/api/reviews/{site}/{key}")
+        assert {k: one[k] for k in record} == record
+        page = server.get(f"/reviews/{site}/{key}")
+        assert page.status_code == 200 and "<script" not in page.text
+        links = re.findall(r'href="(/(?:items|authors)/[^"]+)"', page.text)
+        assert links and all(server.get(link).status_code == 200 for link in links)
+    assert "mal_id" not in served[0]
+    assert server.json("/v4/reviews/anime")["data"] == []
