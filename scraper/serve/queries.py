@@ -372,8 +372,9 @@ def item_row(conn: Connection, site: str, key: str) -> Any:
 
 
 def items_scores(conn: Connection, item_id: int) -> list[tuple[Any, int]]:
-    """Return (rating value, reviews) for one item, lowest first; MyAnimeList's 1..10
-    are all listed (a score nobody gave shows as 0)."""
+    """Return (rating value, reviews) for one item, lowest first; MyAnimeList's 1..10,
+    and 1..5 (or up to the top rating) for whole-number ratings, are all listed (a score
+    nobody gave shows as 0)."""
     r = t.reviews.c
     rows = conn.execute(
         sa.select(r.rating_value, sa.func.count())
@@ -384,6 +385,10 @@ def items_scores(conn: Connection, item_id: int) -> list[tuple[Any, int]]:
     site = conn.execute(sa.select(t.items.c.site).where(t.items.c.id == item_id)).scalar()
     if site == MAL_SITE:
         return [(score, counts.get(score, 0)) for score in range(1, 11)]
+    if counts and all(isinstance(value, int) and 0 <= value <= 10 for value in counts):
+        # Whole ratings (stars): every step from 1 to the scale's top, 5 at least.
+        top = max(5, *(int(value) for value in counts))
+        return [(score, counts.get(score, 0)) for score in range(1, top + 1)]
     return sorted(counts.items())
 
 
