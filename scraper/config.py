@@ -20,6 +20,7 @@ __all__ = [
     "FetchSettings",
     "ImportSettings",
     "SchemaOrgLimits",
+    "ServeSettings",
     "Timeouts",
     "database_url",
 ]
@@ -160,6 +161,30 @@ MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
 
 #: The largest jobs file read, in bytes (a jobs file is a few lines).
 MAX_JOBS_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServeSettings:
+    """How ``reviews serve`` listens and pages (see scraper/serve)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Reviews per page: Jikan's endpoints (MyAnimeList pages hold 20) and the search page.
+    jikan_page_size: int = 20
+    page_size: int = 20
+    #: Counting the hits of a search stops here ("1,000+"); facets count this many hits.
+    #: Both are cached per search for ``cache_seconds``, so paging through is cheap.
+    count_cap: int = 1_000
+    facet_cap: int = 500
+    #: How many reviews /v4/top/reviews ranks, and how long a ranking or a count of a
+    #: whole list is reused (seconds) before it is asked for again.
+    top_reviews: int = 2_500
+    cache_seconds: float = 60.0
+    #: Parsed raw pages kept for histories and ``as_of`` (each holds one page's bodies).
+    parsed_pages: int = 64
+    #: Crawl runs shown on /runs and on the front page.
+    runs_shown: int = 50
+    runs_on_front: int = 5
 
 
 def database_url(db: str | None = None) -> str:

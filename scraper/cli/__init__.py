@@ -75,6 +75,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "importwarc",
     "stats",
     "sql",
+    "serve",
 )
 
 EPILOG = """\
