@@ -75,10 +75,9 @@ def _as_jikan(record: dict[str, Any], *, entry: bool) -> dict[str, Any]:
             },
         },
     }
-    if record["type"] == "anime":
-        expected["episodes_watched"] = record["episodes_watched"]
-    else:
-        expected["chapters_read"] = record["chapters_read"]
+    progress = "episodes_watched" if record["type"] == "anime" else "chapters_read"
+    if record[progress] is not None:  # an unknown count is left out, never null
+        expected[progress] = record[progress]
     if entry:
         item = record["entry"]
         sizes = ("image_url", "small_image_url", "large_image_url")
@@ -141,7 +140,10 @@ def test_entry_reviews_match_jikans_schema(openapi: dict[str, Any], server: Serv
     assert len(body["data"]) == 3
     _validate(openapi, openapi["components"]["schemas"]["anime_reviews"], body)
     _validate(openapi, openapi["components"]["schemas"]["pagination"], body)
-    assert all("chapters_read" not in r and "episodes_watched" in r for r in body["data"])
+    assert all("chapters_read" not in r for r in body["data"])
+    assert [("episodes_watched" in r) for r in body["data"]] == [
+        r["is_preliminary"] for r in body["data"]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -162,7 +164,8 @@ def test_manga_reviews_match_jikans_schema(openapi: dict[str, Any], synth_server
     body = synth_server.json("/v4/manga/3/reviews", preliminary="true")
     assert body["data"] and body["pagination"]["has_next_page"]
     _validate(openapi, openapi["components"]["schemas"]["manga_reviews"], body)
-    assert all("chapters_read" in r and "episodes_watched" not in r for r in body["data"])
+    assert all("episodes_watched" not in r for r in body["data"])
+    assert all(("chapters_read" in r) == r["is_preliminary"] for r in body["data"])
     recent = synth_server.json("/v4/reviews/manga")
     for item in recent["data"]:
         _validate(openapi, _item_schema("manga", True), item)

@@ -201,17 +201,12 @@ def jikan_openapi() -> dict[str, Any] | None:
     return json.loads(JIKAN_OPENAPI.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-_SCALARS = {"integer", "number", "string", "boolean"}
-
-
 def json_schema(openapi: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
     """Return *schema* (OpenAPI 3.0, refs into ``components``) as a JSON Schema.
 
-    ``nullable: true`` becomes a null type, and so does every scalar property:
-    Jikan's description says in its own "JSON Notes" that "any property (except
-    arrays or objects) whose value does not exist or is undetermined, will be
-    null", which its per-field types do not repeat. Nothing else is relaxed:
-    types, arrays, objects and enums are checked as written.
+    ``nullable: true`` becomes a null type; nothing else is relaxed: types, arrays,
+    objects and enums are checked as written, so a ``null`` where the description
+    does not allow one fails.
     """
     schemas = openapi["components"]["schemas"]
 
@@ -224,7 +219,7 @@ def json_schema(openapi: dict[str, Any], schema: dict[str, Any]) -> dict[str, An
             return convert(schemas[node["$ref"].rsplit("/", 1)[1]])
         out = {k: convert(v) for k, v in node.items() if k != "nullable"}
         kind = node.get("type")
-        if isinstance(kind, str) and (node.get("nullable") or kind in _SCALARS):
+        if isinstance(kind, str) and node.get("nullable"):
             out["type"] = [kind, "null"]
         return out
 

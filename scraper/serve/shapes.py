@@ -4,8 +4,10 @@ Jikan's review objects follow its OpenAPI description (``anime_review``,
 ``manga_review``, ``user_meta``, ``anime_meta`` / ``manga_meta``) and its own
 JSON notes: a scalar that is unknown is ``null``, an object that is unknown is
 empty. So a legacy-layout review (which had "helpful" votes, not reactions)
-carries ``reactions: {}``; an anime review carries ``episodes_watched`` and a
-manga review ``chapters_read``, ``null`` unless the review is preliminary.
+carries ``reactions: {}``. An anime review carries ``episodes_watched`` and a
+manga review ``chapters_read`` when the page gave one (preliminary reviews); an
+unknown count is left out rather than ``null``, because the description types it
+as a non-nullable integer.
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ def jikan_review(record: dict[str, Any], *, entry: bool) -> dict[str, Any]:
         "is_spoiler": record["is_spoiler"],
         "is_preliminary": record["is_preliminary"],
     }
-    if kind == "anime":
-        review["episodes_watched"] = record["episodes_watched"]
-    else:
-        review["chapters_read"] = record["chapters_read"]
+    # Jikan's description types episodes_watched as a plain (non-nullable) integer
+    # and requires no property: an unknown count is left out, so the object stays
+    # valid against that description for any validator.
+    progress = "episodes_watched" if kind == "anime" else "chapters_read"
+    if record[progress] is not None:
+        review[progress] = record[progress]
     user = record["user"]
     review["user"] = {
         "url": user["url"],
