@@ -100,14 +100,17 @@ def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
+def store_body(
+    connection: Connection, body: bytes, *, url: str, digest: str | None = None
+) -> StoredBody:
     """Store *body* unless an identical one is stored already; return its key.
 
-    *url* (the page's final URL) picks the base it is compressed against. Runs in
-    the caller's transaction; safe against a concurrent insert of the same body.
+    *url* (the page's final URL) picks the base it is compressed against; *digest*
+    is the body's sha256 when the caller has it already. Runs in the caller's
+    transaction; safe against a concurrent insert of the same body.
     Raises StoreError when a stored base cannot be read.
     """
-    digest = body_sha256(body)
+    digest = digest or body_sha256(body)
     # One round trip: is this body stored already, and the URL's newest capture.
     found = {row.kind: row for row in connection.execute(_LOOKUP, {"sha": digest, "url": url})}
     if _STORED in found:
@@ -176,10 +179,13 @@ def _compression_dict(connection: Connection, sha256: str) -> zstandard.ZstdComp
     return dictionary
 
 
+_BODY_ROW = sa.select(raw_bodies.c.encoding, raw_bodies.c.data).where(
+    raw_bodies.c.sha256 == sa.bindparam("sha")
+)
+
+
 def _row(connection: Connection, sha256: str) -> tuple[str, bytes]:
-    row = connection.execute(
-        sa.select(raw_bodies.c.encoding, raw_bodies.c.data).where(raw_bodies.c.sha256 == sha256)
-    ).first()
+    row = connection.execute(_BODY_ROW, {"sha": sha256}).first()
     if row is None:
         raise StoreError(f"raw body {sha256} is missing from the database")
     return str(row.encoding), bytes(row.data)
@@ -235,24 +241,29 @@ def _find_base(
     return _same_site_base(connection, url)
 
 
+#: Recent plain bodies, newest first (a base for a URL never captured before).
+_RECENT_PLAIN = (
+    sa.select(raw_pages.c.final_url, raw_bodies.c.sha256)
+    .join(raw_bodies, raw_bodies.c.sha256 == raw_pages.c.body_sha256)
+    .where(
+        raw_bodies.c.encoding == _BY_DEPTH[0],
+        raw_pages.c.id.in_(
+            sa.select(raw_pages.c.id)
+            .order_by(raw_pages.c.id.desc())
+            .limit(_RECENT_PAGES)
+            .scalar_subquery()
+        ),
+    )
+    .order_by(raw_pages.c.id.desc())
+)
+
+
 def _same_site_base(connection: Connection, url: str) -> tuple[str, int] | None:
     """Return a recent plain body of a page on the same site (scheme and host)."""
     site = _site(url)
     if not site:
         return None
-    recent = (
-        sa.select(raw_pages.c.id)
-        .order_by(raw_pages.c.id.desc())
-        .limit(_RECENT_PAGES)
-        .scalar_subquery()
-    )
-    rows = connection.execute(
-        sa.select(raw_pages.c.final_url, raw_bodies.c.sha256)
-        .join(raw_bodies, raw_bodies.c.sha256 == raw_pages.c.body_sha256)
-        .where(raw_bodies.c.encoding == _BY_DEPTH[0], raw_pages.c.id.in_(recent))
-        .order_by(raw_pages.c.id.desc())
-    )
-    for page_url, sha in rows:
+    for page_url, sha in connection.execute(_RECENT_PLAIN):
         if _site(page_url) == site:
             return str(sha), 0
     return None

@@ -125,6 +125,7 @@ def store_records(
     _store_tags(
         connection,
         [(ids[_key(r)], r) for r in unique if _key(r) in won and _tags_changed(r, before)],
+        before,
     )
     _store_observations(connection, rows, unique, ids, sites)
     return _classify(rows, unique, before, ids, sites)
@@ -276,10 +277,14 @@ def _upsert_reviews(
             connection.execute(REVIEWS_UPDATE, reviews_update_rows(batch, same_body=same_body))
     # An older capture imported late moves first_seen_at back; a new row may have
     # met one inserted meanwhile by another writer.
+    # (SQLite writers are serialized and read ``before`` in their transaction: a row
+    # they insert is theirs, so only PostgreSQL needs the check for new rows.)
+    shared = connection.dialect.name != "sqlite"
     earlier = [
         ids[_row_key(row)]
         for row in rows
-        if _row_key(row) not in before or before[_row_key(row)]["first_seen_at"] > observed_at
+        if (shared and _row_key(row) not in before)
+        or (_row_key(row) in before and before[_row_key(row)]["first_seen_at"] > observed_at)
     ]
     if earlier:
         connection.execute(
@@ -321,11 +326,22 @@ _TAG_IDS = sa.select(tags.c.name, tags.c.id).where(
 )
 
 
-def _store_tags(connection: Connection, records: Sequence[tuple[int, Record]]) -> None:
+def _store_tags(
+    connection: Connection,
+    records: Sequence[tuple[int, Record]],
+    before: Mapping[ReviewKey, Any],
+) -> None:
     """Replace the tags of reviews (row id, record) whose latest values are this capture's."""
     if not records:
         return
-    connection.execute(_UNTAG, {"ids": [review_id for review_id, _ in records]})
+    # A review new to a serialized (SQLite) writer has no tags yet.
+    untag = [
+        review_id
+        for review_id, record in records
+        if _key(record) in before or connection.dialect.name != "sqlite"
+    ]
+    if untag:
+        connection.execute(_UNTAG, {"ids": untag})
     names = sorted({name for _, record in records for name in record.tags})
     if not names:
         return
