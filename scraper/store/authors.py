@@ -60,12 +60,15 @@ _RENAME_AT_TIE = (
     )
     .values(**_NAME_VALUES)
 )
+#: The authors of a site seen under some names. Found from the names (an index),
+#: each checked for its site: a join let SQLite walk every author of the site.
 _BY_NAME = (
     sa.select(author_names.c.name, sa.func.min(author_names.c.author_id))
-    .join(authors, authors.c.id == author_names.c.author_id)
     .where(
-        authors.c.site == sa.bindparam("site"),
         author_names.c.name.in_(sa.bindparam("names", expanding=True)),
+        sa.exists().where(
+            authors.c.id == author_names.c.author_id, authors.c.site == sa.bindparam("site")
+        ),
     )
     .group_by(author_names.c.name)
 )
