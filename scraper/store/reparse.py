@@ -80,7 +80,8 @@ def reparse(
             skipped = 0 if everything else _count(connection, sa.true()) - total
         totals: Counter[str] = Counter()
         jobs = _jobs(engine, todo)
-        parsed = parallel_map(_parse, jobs, workers - 1) if workers > 1 else map(_parse, jobs)
+        parallel = workers > 1 and total > 0
+        parsed = parallel_map(_parse, jobs, workers - 1) if parallel else map(_parse, jobs)
         for page, outcome in parsed:
             totals.update(_store_one(engine, page, outcome))
             totals["pages"] += 1

@@ -38,6 +38,7 @@ from scraper.sites import SiteRules, site_for_record
 from scraper.store.authors import lock_authors, resolve_authors
 from scraper.store.statements import (
     REVIEW_COLUMNS,
+    REVIEW_LATEST,
     REVIEWS_UPDATE,
     items_upsert,
     observations_upsert,
@@ -163,7 +164,11 @@ def _existing_query(dialect: str) -> sa.Select[Any]:
         reviews.c.extra,
         authors.c.name.label("author_name"),
     ]
-    query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
+    # Every latest value but the body (its sha256 stands for it), so a capture that
+    # changes nothing (a reparse, say) writes nothing.
+    compared = dict.fromkeys((*_CONTENT_FIELDS, *_COMPARED))
+    named = {column.name for column in columns}
+    query = sa.select(*columns, *(reviews.c[name] for name in compared if name not in named))
     query = query.join(authors, authors.c.id == reviews.c.author_id)
     query = query.where(
         reviews.c.site == sa.bindparam("site"),
@@ -240,6 +245,15 @@ def _review_row(
     }
 
 
+#: The latest values a refresh compares with the stored ones before writing them.
+_COMPARED = tuple(name for name in REVIEW_LATEST if name != "body")
+
+
+def _same_values(old: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    """Whether review *row* would leave stored row *old* as it is."""
+    return all(old[name] == row[name] for name in _COMPARED)
+
+
 def _upsert_reviews(
     connection: Connection,
     rows: list[dict[str, Any]],
@@ -261,6 +275,7 @@ def _upsert_reviews(
         if _row_key(row) in before and _is_newest(before[_row_key(row)], row)
     ]
     won = {_row_key(row) for row in newer}
+    newer = [row for row in newer if not _same_values(before[_row_key(row)], row)]
     if fresh:
         statement = reviews_upsert(connection.dialect.name)
         written = connection.execute(statement, [_new_row(row) for row in fresh])
