@@ -34,7 +34,8 @@ from scraper.config import ImportSettings
 from scraper.errors import ScraperError, UsageError
 from scraper.inputs import check_input_file
 from scraper.records import FetchedPage
-from scraper.store.ingest import IngestReport, ParseOutcome, ingest_page, parse_fetched
+from scraper.store.ingest import IngestReport, ingest_page
+from scraper.store.parsing import ParsedFile, ParseOutcome, parse_file
 from scraper.store.saved import TIME_FROM, TIME_RULES, SavedPage, date_in_name, read_saved
 from scraper.store.workers import parallel_map
 
@@ -158,13 +159,13 @@ def import_paths(
     # The writer is the busiest process: *workers* counts it, so on two cores one
     # process parses while the other writes (two parsers beside it made all three
     # share the two cores, slower than one process alone).
-    parsed = parallel_map(_parse_file, jobs, workers - 1) if workers > 1 else map(_parse_file, jobs)
+    parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
     for item in parsed:
         try:
             # Read again here rather than ship the bytes back from a worker process.
             saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
         except OSError as failure:
-            item = _Parsed(item.path, item.modified, None, failure.strerror or str(failure))
+            item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
             saved = None
         if item.outcome is None or saved is None:
             error = UsageError(f"{item.path}: cannot read: {item.read_error}")
@@ -181,36 +182,9 @@ def import_paths(
         yield _store(engine, item, saved, item.outcome, url, moment, source)
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    """A file parsed (perhaps in a worker process): its time and what the parser read."""
-
-    path: Path
-    modified: datetime
-    outcome: ParseOutcome | None
-    read_error: str | None = None
-
-
-def _parse_file(job: tuple[Path, str | None]) -> _Parsed:
-    path, url = job
-    try:
-        saved = read_saved(path.read_bytes())
-        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except OSError as error:
-        return _Parsed(path, datetime.now(UTC), None, error.strerror or str(error))
-    charset = _charset(saved.headers)
-    return _Parsed(path, modified, parse_fetched(saved.body, url or saved.url, charset))
-
-
-def _charset(headers: Sequence[tuple[str, str]]) -> str | None:
-    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-    _, found, charset = content_type.partition("charset=")
-    return charset.strip().strip('"').split(";")[0] or None if found else None
-
-
 def _store(
     engine: Engine,
-    item: _Parsed,
+    item: ParsedFile,
     saved: SavedPage,
     outcome: ParseOutcome,
     url: str | None,

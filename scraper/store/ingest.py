@@ -22,6 +22,7 @@ from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
 from scraper.store.bodies import body_sha256, store_body
 from scraper.store.engine import store_error, write_transaction
+from scraper.store.parsing import ParseOutcome, parse_fetched
 from scraper.store.upsert import RecordCounts, store_records
 
 __all__ = [
@@ -43,24 +44,6 @@ _ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class ParseOutcome:
-    """What the parser made of a page: a result, an error, or (for review pages) both."""
-
-    result: PageResult | None
-    error: ParseError | None
-
-    @property
-    def kind(self) -> PageKind | None:
-        return self.result.kind if self.result is not None else None
-
-    @property
-    def error_text(self) -> str | None:
-        if self.error is None:
-            return None
-        return f"{type(self.error).__name__}: {self.error.message}"
-
-
-@dataclass(frozen=True, slots=True)
 class IngestReport:
     """What ``ingest_page`` stored for one page.
 
@@ -77,30 +60,6 @@ class IngestReport:
     result: PageResult | None
     #: The same capture (body, URL, time) was stored before: nothing was written.
     already_stored: bool = False
-
-
-def parse_fetched(body: bytes, url: str | None, charset: str | None) -> ParseOutcome:
-    """Parse a page body; return its outcome, never raising for a bad page.
-
-    A parser bug (any exception) is reported as a ParseError naming it, so that
-    the page is still stored and can be reparsed once the parser is fixed.
-    """
-    from scraper.sites import parse_page
-
-    try:
-        result = parse_page(body, url, charset=charset)
-    except ParseError as error:
-        error.url = error.url or url
-        return ParseOutcome(None, error)
-    except Exception as error:  # a parser bug must not lose the fetched page
-        message = f"the parser failed: {type(error).__name__}: {error}"
-        return ParseOutcome(None, ParseError(message, url=url))
-    try:
-        result.raise_for_kind()
-    except ParseError as error:
-        error.url = error.url or url
-        return ParseOutcome(result, error)
-    return ParseOutcome(result, None)
 
 
 def ingest_page(

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,7 +27,8 @@ from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, review_observations
 from scraper.store.bodies import load_bodies
 from scraper.store.engine import store_error, write_transaction
-from scraper.store.ingest import PARSER_VERSION, ParseOutcome, parse_fetched
+from scraper.store.ingest import PARSER_VERSION
+from scraper.store.parsing import ParseOutcome, StoredPage, parse_stored
 from scraper.store.upsert import store_records
 from scraper.store.workers import parallel_map
 
@@ -81,7 +81,9 @@ def reparse(
         totals: Counter[str] = Counter()
         jobs = _jobs(engine, todo)
         parallel = workers > 1 and total > 0
-        parsed = parallel_map(_parse, jobs, workers - 1) if parallel else map(_parse, jobs)
+        parsed = (
+            parallel_map(parse_stored, jobs, workers - 1) if parallel else map(parse_stored, jobs)
+        )
         for page, outcome in parsed:
             totals.update(_store_one(engine, page, outcome))
             totals["pages"] += 1
@@ -103,19 +105,6 @@ def _count(connection: Connection, where: sa.ColumnElement[bool]) -> int:
     return int(connection.execute(query).scalar_one())
 
 
-@dataclass(frozen=True, slots=True)
-class _Page:
-    """A stored raw page to parse again: what the parser needs and what it said last."""
-
-    id: int
-    final_url: str
-    fetched_at: datetime
-    charset: str | None
-    page_kind: str | None
-    review_count: int | None
-    parse_error: str | None
-
-
 _COLUMNS = (
     raw_pages.c.id,
     raw_pages.c.final_url,
@@ -128,7 +117,7 @@ _COLUMNS = (
 )
 
 
-def _jobs(engine: Engine, todo: sa.ColumnElement[bool]) -> Iterator[tuple[_Page, bytes]]:
+def _jobs(engine: Engine, todo: sa.ColumnElement[bool]) -> Iterator[tuple[StoredPage, bytes]]:
     """Yield (page, body) of the pages to reparse, in id order, a batch per query."""
     query = (
         sa.select(*_COLUMNS)
@@ -148,10 +137,10 @@ def _jobs(engine: Engine, todo: sa.ColumnElement[bool]) -> Iterator[tuple[_Page,
         last_id = int(rows[-1].id)
 
 
-def _page(row: Any) -> _Page:
+def _page(row: Any) -> StoredPage:
     headers = tuple((str(name), str(value)) for name, value in row.headers or ())
     charset = FetchedPage("", "", None, headers, b"", row.fetched_at).charset
-    return _Page(
+    return StoredPage(
         id=int(row.id),
         final_url=str(row.final_url),
         fetched_at=row.fetched_at,
@@ -160,11 +149,6 @@ def _page(row: Any) -> _Page:
         review_count=row.review_count,
         parse_error=row.parse_error,
     )
-
-
-def _parse(job: tuple[_Page, bytes]) -> tuple[_Page, ParseOutcome]:
-    page, body = job
-    return page, parse_fetched(body, page.final_url, page.charset)
 
 
 #: Observations of a raw page for reviews the current parser no longer reads there
@@ -185,7 +169,7 @@ _UPDATE_PAGE = (
 )
 
 
-def _store_one(engine: Engine, page: _Page, outcome: ParseOutcome) -> dict[str, int]:
+def _store_one(engine: Engine, page: StoredPage, outcome: ParseOutcome) -> dict[str, int]:
     records = outcome.result.reviews if outcome.result is not None else ()
     with write_transaction(engine) as connection:
         connection.execute(
@@ -215,7 +199,7 @@ def _store_one(engine: Engine, page: _Page, outcome: ParseOutcome) -> dict[str, 
     }
 
 
-def _page_changed(page: _Page, outcome: ParseOutcome, count: int) -> bool:
+def _page_changed(page: StoredPage, outcome: ParseOutcome, count: int) -> bool:
     kind = outcome.kind.value if outcome.kind is not None else None
     before = (page.page_kind, page.review_count, page.parse_error)
     return before != (kind, count, outcome.error_text)
