@@ -304,13 +304,55 @@ _RECENT_PLAIN = (
 )
 
 
+_IS_PLAIN = sa.select(raw_bodies.c.sha256).where(
+    raw_bodies.c.sha256 == sa.bindparam("sha"), raw_bodies.c.encoding == _BY_DEPTH[0]
+)
+
+
+class _SiteBases:
+    """The plain body each site's new URLs were last compressed against, per database,
+    for as many pages as ``_RECENT_PAGES`` would find it among: looking it up in the
+    newest raw pages joined their bodies' rows, a cost that grew with the archive."""
+
+    def __init__(self) -> None:
+        self._bases: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            found = self._bases.get(key)
+            if found is None:
+                return None
+            sha, uses = found
+            if uses >= _RECENT_PAGES:
+                del self._bases[key]
+                return None
+            self._bases[key] = (sha, uses + 1)
+            return sha
+
+    def put(self, key: str, sha: str) -> None:
+        with self._lock:
+            if len(self._bases) > 256:
+                self._bases.clear()
+            self._bases[key] = (sha, 0)
+
+
+_site_bases = _SiteBases()
+
+
 def _same_site_base(connection: Connection, url: str) -> tuple[str, int] | None:
     """Return a recent plain body of a page on the same site (scheme and host)."""
     site = _site(url)
     if not site:
         return None
+    key = f"{connection.engine.url!r}\x00{site}"
+    known = _site_bases.get(key)
+    # Checked in this transaction: a body remembered from a rolled-back one is gone.
+    if known is not None and connection.execute(_IS_PLAIN, {"sha": known}).first() is not None:
+        return known, 0
     for page_url, sha in connection.execute(_RECENT_PLAIN):
         if _site(page_url) == site:
+            _site_bases.put(key, str(sha))
             return str(sha), 0
     return None
 
