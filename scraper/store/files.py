@@ -22,6 +22,7 @@ process writes pages in order, each in its own transaction as ``ingest_page`` do
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
