@@ -136,3 +136,40 @@ def test_parallel_reparse_stores_what_one_process_does(
     # Read by this parser now: skipped.
     assert main(["reparse", "--jobs", "2", "--db", two]) == ExitCode.OK
     assert "reparsed 0 pages" in capsys.readouterr().out
+
+
+def test_a_remembered_same_site_base_is_checked_in_the_database(tmp_path: Path) -> None:
+    """The base a site's new URLs are compressed against is remembered per database;
+    one the database does not hold (a rolled-back page's, say) is never referenced."""
+    from scraper.schema.tables import raw_bodies
+    from scraper.store import bodies
+    from scraper.store.bodies import load_body
+
+    url = f"sqlite:///{tmp_path / 'bases.db'}"
+    body = (HISTORY / "anime-91234-reviews-2026-02.html").read_bytes()
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    engine = open_engine(url)
+    try:
+
+        def ingest(number: int) -> None:
+            page_url = f"https://myanimelist.net/anime/{number}/x/reviews"
+            copy = body.replace(b"</body>", f"<!-- {number} --></body>".encode())
+            ingest_page(engine, FetchedPage(page_url, page_url, 200, (), copy, at))
+
+        ingest(1)
+        key = f"{engine.url!r}\x00https://myanimelist.net"
+        bodies._site_bases.put(key, "0" * 64)  # not in this database
+        ingest(2)
+        ingest(3)  # from the memory now: the real base found for 2
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(raw_bodies.c.sha256, raw_bodies.c.encoding, raw_bodies.c.data)
+            ).all()
+            plain = [row.sha256 for row in rows if row.encoding == "zstd"]
+            assert len(plain) == 1
+            for row in rows:
+                if row.encoding != "zstd":
+                    assert bytes(row.data[:32]).hex() == plain[0]
+                assert b"<!-- " in load_body(connection, row.sha256)
+    finally:
+        engine.dispose()
