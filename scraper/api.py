@@ -183,17 +183,25 @@ def import_files(
         engine.dispose()
 
 
-def reparse(db: str | None = None, *, progress: Progress | None = None) -> ReparseReport:
-    """Re-run the current parser over every stored raw page; return what changed.
+def reparse(
+    db: str | None = None,
+    *,
+    progress: Progress | None = None,
+    everything: bool = False,
+    workers: int = 1,
+) -> ReparseReport:
+    """Re-run the current parser over the stored raw pages; return what changed.
 
-    No network. Raises StoreError naming the database when it refuses a read or write.
+    Pages the current parser version read are skipped unless *everything*; with
+    *workers* > 1 that many processes work (one writes, the others parse). No
+    network. Raises StoreError naming the database when it refuses a read or write.
     """
     from scraper.store.engine import open_engine
     from scraper.store.reparse import reparse as run
 
     engine = open_engine(database_url(db))
     try:
-        return run(engine, progress=progress)
+        return run(engine, progress=progress, everything=everything, workers=workers)
     finally:
         engine.dispose()
 

@@ -402,7 +402,7 @@ def test_captures_with_one_capture_time_agree_on_review_and_user_name(engine: En
         ).one()
     assert tuple(row) == ("Marrow-Finch", 7)
 
-    reparse(engine)
+    reparse(engine, everything=True)
     with engine.connect() as connection:
         name = connection.execute(
             sa.select(authors.c.name)

@@ -106,6 +106,7 @@ def test_reparse_fixes_pages_and_is_idempotent(
     broken = ParseOutcome(None, ParseError("the parser failed: KeyError: 'x'", url=PAGE_URL))
     report = ingest_page(engine, page, parsed=broken)
     assert report.error is not None and report.raw_page_id > 0
+    _read_by_older_parser(engine)
     engine.dispose()
     assert _scalar(db_url, "SELECT count(*) FROM reviews") == 0
 
@@ -115,10 +116,21 @@ def test_reparse_fixes_pages_and_is_idempotent(
     assert _scalar(db_url, "SELECT count(*) FROM review_observations") == 3
     assert _scalar(db_url, "SELECT count(*) FROM raw_pages WHERE parse_error IS NULL") == 1
 
+    # The current parser read it now: skipped, unless --all.
     assert main(["reparse", "--db", db_url]) == ExitCode.OK
     out = capsys.readouterr().out
+    assert "reparsed 0 pages: 0 changed" in out and "1 pages skipped" in out
+    assert main(["reparse", "--all", "--db", db_url]) == ExitCode.OK
+    out = capsys.readouterr().out
     assert "reparsed 1 pages: 0 changed, 0 reviews new or changed, 0 new errors, 0 fixed" in out
+    assert "skipped" not in out
     assert _scalar(db_url, "SELECT count(*) FROM review_observations") == 3
+
+
+def _read_by_older_parser(engine: sa.Engine) -> None:
+    """Mark every raw page as read by a parser version older than this one."""
+    with engine.begin() as connection:
+        connection.execute(sa.update(raw_pages).values(parser_version="0.0.1"))
 
 
 def test_reparse_counts_fixed_errors(db_url: str) -> None:
@@ -137,6 +149,7 @@ def test_reparse_counts_fixed_errors(db_url: str) -> None:
         ingest_page(engine, page, parsed=ParseOutcome(None, ParseError("old parser bug")))
         # A second capture (the same one again would be the same raw page).
         ingest_page(engine, replace(page, fetched_at=datetime(2021, 3, 3, tzinfo=UTC)))
+        _read_by_older_parser(engine)
         seen: list[tuple[int, int]] = []
         report = reparse(engine, progress=lambda done, total: seen.append((done, total)))
         assert (report.pages, report.fixed_errors, report.new_errors) == (2, 1, 0)

@@ -51,13 +51,10 @@ def register(subparsers: Any) -> None:
         "file says, else its modification time (file, the default); the date in the "
         "file name (name); the modification time only (mtime)",
     )
-    parser.add_argument(
-        "--jobs",
-        type=number(int, "workers"),
-        default=1,
-        metavar="N",
-        help="processes that parse pages while one writes (default 1; more pays off "
-        "on idle cores and hundreds of files)",
+    _jobs_option(
+        parser,
+        "processes in all: one writes while the others parse (default 1; 2 pays off on "
+        "two idle cores and hundreds of files)",
     )
     add_db_option(parser)
     parser.set_defaults(run=run_import)
@@ -66,13 +63,26 @@ def register(subparsers: Any) -> None:
         subparsers,
         "reparse",
         help="parse every stored raw page again with the current parser",
-        description="Re-run the current parser over every raw page in the archive (no "
+        description="Re-run the current parser over the raw pages in the archive (no "
         "network) and update the records; running it twice changes nothing the second "
-        "time. Prints what changed; exit code 3 when some pages now fail to parse.",
-        example="reviews reparse --db reviews.db",
+        "time. Pages the current parser version read already are skipped unless --all "
+        "(a raw page's body never changes). Prints what changed; exit code 3 when some "
+        "pages now fail to parse.",
+        example="reviews reparse --all --jobs 2 --db reviews.db",
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        dest="everything",
+        help="reparse every page, also those the current parser version read",
+    )
+    _jobs_option(parser, "processes in all: one writes while the others parse (default 1)")
     add_db_option(parser)
     parser.set_defaults(run=run_reparse)
+
+
+def _jobs_option(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--jobs", type=number(int, "workers"), default=1, metavar="N", help=text)
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -143,11 +153,17 @@ def run_reparse(args: argparse.Namespace) -> int:
     """Reparse the archive; return 0, or 3 when pages fail to parse after it."""
     from scraper.api import reparse
 
-    report = reparse(args.db)
+    report = reparse(args.db, everything=args.everything, workers=args.jobs)
     print(
         f"reparsed {report.pages} pages: {report.pages_changed} changed, "
         f"{report.reviews_changed} reviews new or changed, "
         f"{report.new_errors} new errors, {report.fixed_errors} fixed"
+        + (
+            f"; {report.skipped} pages skipped (read by this parser version already; "
+            "--all reads them too)"
+            if report.skipped
+            else ""
+        )
     )
     if report.new_errors:
         warn("reparse", f"{report.new_errors} pages no longer parse: see raw_pages.parse_error")

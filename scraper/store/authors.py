@@ -60,17 +60,37 @@ _RENAME_AT_TIE = (
     )
     .values(**_NAME_VALUES)
 )
+#: The authors of a site seen under some names. Found from the names (an index),
+#: each checked for its site: a join let SQLite walk every author of the site.
 _BY_NAME = (
     sa.select(author_names.c.name, sa.func.min(author_names.c.author_id))
-    .join(authors, authors.c.id == author_names.c.author_id)
     .where(
-        authors.c.site == sa.bindparam("site"),
         author_names.c.name.in_(sa.bindparam("names", expanding=True)),
+        sa.exists().where(
+            authors.c.id == author_names.c.author_id, authors.c.site == sa.bindparam("site")
+        ),
     )
     .group_by(author_names.c.name)
 )
 _BY_KEY = sa.select(authors.c.key, authors.c.id).where(
     authors.c.site == sa.bindparam("site"), authors.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+
+
+_CREATE = sa.insert(authors).returning(authors.c.id, sort_by_parameter_order=True)
+_OTHER = authors.alias("other")
+#: Pairs of one site's authors sharing a current name, among some (bound ``ids``).
+_SAME_NAME = (
+    sa.select(authors.c.id, authors.c.image_url, _OTHER.c.id, _OTHER.c.image_url)
+    .join(
+        _OTHER,
+        sa.and_(
+            _OTHER.c.site == authors.c.site,
+            _OTHER.c.name == authors.c.name,
+            _OTHER.c.id != authors.c.id,
+        ),
+    )
+    .where(authors.c.id.in_(sa.bindparam("ids", expanding=True)))
 )
 
 
@@ -144,8 +164,10 @@ def _resolve_site(
         for r in records
         if key(r) not in before and ident[key(r)] not in by_ident
     }
+    created: set[int] = set()
     if unknown:
-        by_ident.update(_find_or_create(connection, site_name, keyed, unknown, observed_at))
+        found, created = _find_or_create(connection, site_name, keyed, unknown, observed_at)
+        by_ident.update(found)
     for record in records:
         chosen.setdefault(key(record), by_ident[ident[key(record)]])
     # Captures with the same time (files saved together, say) are ordered like the
@@ -157,13 +179,15 @@ def _resolve_site(
         and before[key(r)]["last_seen_at"] == observed_at
         and (before[key(r)]["last_raw_page_id"] or 0) <= raw_page_id
     }
-    _refresh_authors(connection, records, chosen, observed_at, ties)
+    _refresh_authors(connection, records, chosen, observed_at, ties, created)
     renamed = any(
         key(r) in before and before[key(r)]["author_name"] != r.author.name for r in records
     )
-    if keyed or (not unknown and not renamed):
+    # An author created just now has a name no author of the site was seen under.
+    candidates = set(chosen.values()) - created
+    if keyed or not candidates or (not unknown and not renamed):
         return chosen  # no author got a new current name: nobody new to merge with
-    merged = _merge_same_people(connection, site, chosen.values())
+    merged = _merge_same_people(connection, site, candidates)
     return {review: merged.get(author, author) for review, author in chosen.items()}
 
 
@@ -173,8 +197,9 @@ def _find_or_create(
     keyed: bool,
     unknown: dict[str, Author],
     observed_at: datetime,
-) -> dict[str, int]:
-    """Return identity → author id for *unknown* identities, creating the missing."""
+) -> tuple[dict[str, int], set[int]]:
+    """Return identity → author id for *unknown* identities, creating the missing, and
+    the ids of the authors created by names (keyed ones are never merged)."""
     if keyed:
         connection.execute(
             authors_insert(connection.dialect.name),
@@ -184,7 +209,7 @@ def _find_or_create(
             ],
         )
         found = connection.execute(_BY_KEY, {"site": site_name, "keys": list(unknown)})
-        return {str(ident): int(author_id) for ident, author_id in found}
+        return {str(ident): int(author_id) for ident, author_id in found}, set()
     by_name = {
         str(name): int(author_id)
         for name, author_id in connection.execute(
@@ -192,16 +217,19 @@ def _find_or_create(
         )
     }
     missing = [name for name in sorted(unknown) if name not in by_name]
+    created: list[int] = []
     if missing:
-        created = connection.execute(
-            sa.insert(authors).returning(authors.c.id, sort_by_parameter_order=True),
-            [
-                _author_row(unknown[name], observed_at) | {"site": site_name, "key": None}
-                for name in missing
-            ],
+        created = list(
+            connection.execute(
+                _CREATE,
+                [
+                    _author_row(unknown[name], observed_at) | {"site": site_name, "key": None}
+                    for name in missing
+                ],
+            ).scalars()
         )
-        by_name.update(zip(missing, created.scalars(), strict=True))
-    return by_name
+        by_name.update(zip(missing, created, strict=True))
+    return by_name, set(created)
 
 
 def _author_row(author: Author, observed_at: datetime) -> dict[str, Any]:
@@ -219,12 +247,16 @@ def _refresh_authors(
     chosen: dict[ReviewKey, int],
     observed_at: datetime,
     ties: set[int],
+    created: set[int],
 ) -> None:
-    """Rename authors seen under a new name in a newer capture; remember every name."""
+    """Rename authors seen under a new name in a newer capture; remember every name.
+
+    Authors *created* from this capture hold its names already."""
     seen = {chosen[(r.site, r.id)]: r.author for r in records}
     updates = [
         {"uid": author_id, **_author_row(author, observed_at)}
         for author_id, author in sorted(seen.items())
+        if author_id not in created
     ]
     for statement, rows in (
         (_RENAME, [row for row in updates if row["uid"] not in ties]),
@@ -249,19 +281,7 @@ def _merge_same_people(
 ) -> dict[int, int]:
     """Merge authors that now share a current name and are one person (the site says)
     into the oldest. Return merged author id → the id it was merged into."""
-    other = authors.alias("other")
-    pairs = connection.execute(
-        sa.select(authors.c.id, authors.c.image_url, other.c.id, other.c.image_url)
-        .join(
-            other,
-            sa.and_(
-                other.c.site == authors.c.site,
-                other.c.name == authors.c.name,
-                other.c.id != authors.c.id,
-            ),
-        )
-        .where(authors.c.id.in_(sorted(set(author_ids))))
-    ).all()
+    pairs = connection.execute(_SAME_NAME, {"ids": sorted(set(author_ids))}).all()
     merged: dict[int, int] = {}
     for first, first_image, second, second_image in pairs:
         keep, drop = min(first, second), max(first, second)

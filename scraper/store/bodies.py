@@ -22,6 +22,7 @@ import functools
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,15 @@ from scraper.errors import StoreError
 from scraper.schema.tables import raw_bodies, raw_pages
 from scraper.store.dialect import insert_for
 
-__all__ = ["ENCODINGS", "ZSTD_LEVEL", "StoredBody", "body_sha256", "load_body", "store_body"]
+__all__ = [
+    "ENCODINGS",
+    "ZSTD_LEVEL",
+    "StoredBody",
+    "body_sha256",
+    "load_bodies",
+    "load_body",
+    "store_body",
+]
 
 #: Level 3 is zstd's default: level 9 gains ~7% on these pages for 3x the time.
 ZSTD_LEVEL = 3
@@ -100,14 +109,17 @@ def body_sha256(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
-def store_body(connection: Connection, body: bytes, *, url: str) -> StoredBody:
+def store_body(
+    connection: Connection, body: bytes, *, url: str, digest: str | None = None
+) -> StoredBody:
     """Store *body* unless an identical one is stored already; return its key.
 
-    *url* (the page's final URL) picks the base it is compressed against. Runs in
-    the caller's transaction; safe against a concurrent insert of the same body.
+    *url* (the page's final URL) picks the base it is compressed against; *digest*
+    is the body's sha256 when the caller has it already. Runs in the caller's
+    transaction; safe against a concurrent insert of the same body.
     Raises StoreError when a stored base cannot be read.
     """
-    digest = body_sha256(body)
+    digest = digest or body_sha256(body)
     # One round trip: is this body stored already, and the URL's newest capture.
     found = {row.kind: row for row in connection.execute(_LOOKUP, {"sha": digest, "url": url})}
     if _STORED in found:
@@ -143,8 +155,36 @@ def load_body(connection: Connection, sha256: str) -> bytes:
     return body
 
 
-def _decode(connection: Connection, sha256: str, depth_left: int) -> bytes:
-    encoding, data = _row(connection, sha256)
+def load_bodies(connection: Connection, digests: Iterable[str]) -> dict[str, bytes]:
+    """Return the payloads stored under *digests*, read in one query (bases outside
+    them one by one, each once).
+
+    Raises StoreError as ``load_body`` does.
+    """
+    wanted = sorted(set(digests))
+    rows: dict[str, tuple[str, bytes]] = {
+        str(sha): (str(encoding), bytes(data))
+        for sha, encoding, data in connection.execute(_BODY_ROWS, {"shas": wanted})
+    }
+    done: dict[str, bytes] = {}
+    for sha in wanted:
+        body = _decode(connection, sha, _MAX_DEPTH, rows, done)
+        if body_sha256(body) != sha:
+            raise StoreError(f"raw body {sha}: stored data does not match its sha256")
+    return {sha: done[sha] for sha in wanted}
+
+
+def _decode(
+    connection: Connection,
+    sha256: str,
+    depth_left: int,
+    rows: dict[str, tuple[str, bytes]] | None = None,
+    done: dict[str, bytes] | None = None,
+) -> bytes:
+    if done is not None and sha256 in done:
+        return done[sha256]
+    row = rows.get(sha256) if rows is not None else None
+    encoding, data = row if row is not None else _row(connection, sha256)
     depth = ENCODINGS.get(encoding)
     if depth is None:
         raise StoreError(f"raw body {sha256}: unknown encoding {encoding!r}")
@@ -152,12 +192,16 @@ def _decode(connection: Connection, sha256: str, depth_left: int) -> bytes:
         raise StoreError(f"raw body {sha256}: its chain of bases is too long")
     try:
         if depth == 0:
-            return zstandard.ZstdDecompressor().decompress(data)
-        base_body = _decode(connection, data[:_DIGEST_SIZE].hex(), depth - 1)
-        decompressor = zstandard.ZstdDecompressor(dict_data=_raw_dict(base_body))
-        return decompressor.decompress(data[_DIGEST_SIZE:])
+            body = zstandard.ZstdDecompressor().decompress(data)
+        else:
+            base_body = _decode(connection, data[:_DIGEST_SIZE].hex(), depth - 1, rows, done)
+            decompressor = zstandard.ZstdDecompressor(dict_data=_raw_dict(base_body))
+            body = decompressor.decompress(data[_DIGEST_SIZE:])
     except zstandard.ZstdError as error:
         raise StoreError(f"raw body {sha256}: cannot decompress: {error}") from error
+    if done is not None:
+        done[sha256] = body
+    return body
 
 
 def _compression_dict(connection: Connection, sha256: str) -> zstandard.ZstdCompressionDict:
@@ -176,10 +220,18 @@ def _compression_dict(connection: Connection, sha256: str) -> zstandard.ZstdComp
     return dictionary
 
 
+_BODY_ROW = sa.select(raw_bodies.c.encoding, raw_bodies.c.data).where(
+    raw_bodies.c.sha256 == sa.bindparam("sha")
+)
+
+
+_BODY_ROWS = sa.select(raw_bodies.c.sha256, raw_bodies.c.encoding, raw_bodies.c.data).where(
+    raw_bodies.c.sha256.in_(sa.bindparam("shas", expanding=True))
+)
+
+
 def _row(connection: Connection, sha256: str) -> tuple[str, bytes]:
-    row = connection.execute(
-        sa.select(raw_bodies.c.encoding, raw_bodies.c.data).where(raw_bodies.c.sha256 == sha256)
-    ).first()
+    row = connection.execute(_BODY_ROW, {"sha": sha256}).first()
     if row is None:
         raise StoreError(f"raw body {sha256} is missing from the database")
     return str(row.encoding), bytes(row.data)
@@ -235,25 +287,72 @@ def _find_base(
     return _same_site_base(connection, url)
 
 
+#: Recent plain bodies, newest first (a base for a URL never captured before).
+_RECENT_PLAIN = (
+    sa.select(raw_pages.c.final_url, raw_bodies.c.sha256)
+    .join(raw_bodies, raw_bodies.c.sha256 == raw_pages.c.body_sha256)
+    .where(
+        raw_bodies.c.encoding == _BY_DEPTH[0],
+        raw_pages.c.id.in_(
+            sa.select(raw_pages.c.id)
+            .order_by(raw_pages.c.id.desc())
+            .limit(_RECENT_PAGES)
+            .scalar_subquery()
+        ),
+    )
+    .order_by(raw_pages.c.id.desc())
+)
+
+
+_IS_PLAIN = sa.select(raw_bodies.c.sha256).where(
+    raw_bodies.c.sha256 == sa.bindparam("sha"), raw_bodies.c.encoding == _BY_DEPTH[0]
+)
+
+
+class _SiteBases:
+    """The plain body each site's new URLs were last compressed against, per database,
+    for as many pages as ``_RECENT_PAGES`` would find it among: looking it up in the
+    newest raw pages joined their bodies' rows, a cost that grew with the archive."""
+
+    def __init__(self) -> None:
+        self._bases: dict[str, tuple[str, int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            found = self._bases.get(key)
+            if found is None:
+                return None
+            sha, uses = found
+            if uses >= _RECENT_PAGES:
+                del self._bases[key]
+                return None
+            self._bases[key] = (sha, uses + 1)
+            return sha
+
+    def put(self, key: str, sha: str) -> None:
+        with self._lock:
+            if len(self._bases) > 256:
+                self._bases.clear()
+            self._bases[key] = (sha, 0)
+
+
+_site_bases = _SiteBases()
+
+
 def _same_site_base(connection: Connection, url: str) -> tuple[str, int] | None:
     """Return a recent plain body of a page on the same site (scheme and host)."""
     site = _site(url)
     if not site:
         return None
-    recent = (
-        sa.select(raw_pages.c.id)
-        .order_by(raw_pages.c.id.desc())
-        .limit(_RECENT_PAGES)
-        .scalar_subquery()
-    )
-    rows = connection.execute(
-        sa.select(raw_pages.c.final_url, raw_bodies.c.sha256)
-        .join(raw_bodies, raw_bodies.c.sha256 == raw_pages.c.body_sha256)
-        .where(raw_bodies.c.encoding == _BY_DEPTH[0], raw_pages.c.id.in_(recent))
-        .order_by(raw_pages.c.id.desc())
-    )
-    for page_url, sha in rows:
+    key = f"{connection.engine.url!r}\x00{site}"
+    known = _site_bases.get(key)
+    # Checked in this transaction: a body remembered from a rolled-back one is gone.
+    if known is not None and connection.execute(_IS_PLAIN, {"sha": known}).first() is not None:
+        return known, 0
+    for page_url, sha in connection.execute(_RECENT_PLAIN):
         if _site(page_url) == site:
+            _site_bases.put(key, str(sha))
             return str(sha), 0
     return None
 

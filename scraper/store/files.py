@@ -22,13 +22,8 @@ process writes pages in order, each in its own transaction as ``ingest_page`` do
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,8 +35,10 @@ from scraper.config import ImportSettings
 from scraper.errors import ScraperError, UsageError
 from scraper.inputs import check_input_file
 from scraper.records import FetchedPage
-from scraper.store.ingest import IngestReport, ParseOutcome, ingest_page, parse_fetched
+from scraper.store.ingest import IngestReport, ingest_page
+from scraper.store.parsing import ParsedFile, ParseOutcome, parse_file
 from scraper.store.saved import TIME_FROM, TIME_RULES, SavedPage, date_in_name, read_saved
+from scraper.store.workers import parallel_map
 
 __all__ = [
     "TIME_FROM",
@@ -141,8 +138,8 @@ def import_paths(
     """Store each file as a raw page with its records; yield one Imported per file, in order.
 
     Capture times follow the module's rules (*time_from* is ``--fetched-at-from``).
-    With *workers* > 1, that many processes parse pages while this process writes,
-    one transaction per page (it pays off on free cores and hundreds of files). A
+    With *workers* > 1, that many processes work: this one writes (one transaction
+    per page) while the others parse (it pays off on free cores and hundreds of files). A
     file that cannot be read is yielded with its error and the next one runs.
     Raises UsageError before anything is stored when *time_from* is ``name`` and a
     file name holds no date; StoreError when the database refuses a page.
@@ -160,13 +157,16 @@ def import_paths(
                 )
             named[path] = moment
     jobs = [(path, url) for path in files]
-    parsed = _parallel(_parse_file, jobs, workers) if workers > 1 else map(_parse_file, jobs)
+    # The writer is the busiest process: *workers* counts it, so on two cores one
+    # process parses while the other writes (two parsers beside it made all three
+    # share the two cores, slower than one process alone).
+    parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
     for item in parsed:
         try:
             # Read again here rather than ship the bytes back from a worker process.
             saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
         except OSError as failure:
-            item = _Parsed(item.path, item.modified, None, failure.strerror or str(failure))
+            item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
             saved = None
         if item.outcome is None or saved is None:
             error = UsageError(f"{item.path}: cannot read: {item.read_error}")
@@ -183,95 +183,9 @@ def import_paths(
         yield _store(engine, item, saved, item.outcome, url, moment, source)
 
 
-@dataclass(frozen=True, slots=True)
-class _Parsed:
-    """A file parsed (perhaps in a worker process): its time and what the parser read."""
-
-    path: Path
-    modified: datetime
-    outcome: ParseOutcome | None
-    read_error: str | None = None
-
-
-def _parse_file(job: tuple[Path, str | None]) -> _Parsed:
-    path, url = job
-    try:
-        saved = read_saved(path.read_bytes())
-        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    except OSError as error:
-        return _Parsed(path, datetime.now(UTC), None, error.strerror or str(error))
-    charset = _charset(saved.headers)
-    return _Parsed(path, modified, parse_fetched(saved.body, url or saved.url, charset))
-
-
-def _charset(headers: Sequence[tuple[str, str]]) -> str | None:
-    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
-    _, found, charset = content_type.partition("charset=")
-    return charset.strip().strip('"').split(";")[0] or None if found else None
-
-
-def _parallel(
-    function: Callable[[tuple[Path, str | None]], _Parsed],
-    jobs: Sequence[tuple[Path, str | None]],
-    workers: int,
-) -> Iterator[_Parsed]:
-    """Yield ``function(job)`` in order, with at most a few pages per worker in flight."""
-    # spawn: workers never inherit this process's open database connections.
-    pool = ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_exit_with_parent,
-        initargs=(os.getpid(),),
-    )
-    pending: deque[Future[_Parsed]] = deque()
-    try:
-        for job in jobs:
-            pending.append(pool.submit(function, job))
-            if len(pending) >= 4 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        del pool, pending
-        _stop_resource_tracker()
-
-
-def _stop_resource_tracker() -> None:
-    """End the helper process that ``spawn`` workers need, and reap it.
-
-    Python starts it with the first pool and leaves it running until this
-    process exits, without waiting for it: a parent that reaps orphans (an init
-    system, a supervisor, a test runner) would find it a zombie. It is started
-    again if another pool needs it.
-    """
-    import gc
-    from multiprocessing import resource_tracker
-
-    gc.collect()  # the pool's semaphores unregister themselves from the tracker first
-    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
-    if stop is not None:
-        stop()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Make a worker end when the importing process dies (even by ``kill -9``).
-
-    Workers block on a queue whose write end they hold themselves, so they would
-    otherwise wait forever once their parent is gone.
-    """
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _store(
     engine: Engine,
-    item: _Parsed,
+    item: ParsedFile,
     saved: SavedPage,
     outcome: ParseOutcome,
     url: str | None,

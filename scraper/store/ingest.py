@@ -22,6 +22,7 @@ from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
 from scraper.store.bodies import body_sha256, store_body
 from scraper.store.engine import store_error, write_transaction
+from scraper.store.parsing import ParseOutcome, parse_fetched
 from scraper.store.upsert import RecordCounts, store_records
 
 __all__ = [
@@ -43,24 +44,6 @@ _ATTEMPTS = 5
 
 
 @dataclass(frozen=True, slots=True)
-class ParseOutcome:
-    """What the parser made of a page: a result, an error, or (for review pages) both."""
-
-    result: PageResult | None
-    error: ParseError | None
-
-    @property
-    def kind(self) -> PageKind | None:
-        return self.result.kind if self.result is not None else None
-
-    @property
-    def error_text(self) -> str | None:
-        if self.error is None:
-            return None
-        return f"{type(self.error).__name__}: {self.error.message}"
-
-
-@dataclass(frozen=True, slots=True)
 class IngestReport:
     """What ``ingest_page`` stored for one page.
 
@@ -79,30 +62,6 @@ class IngestReport:
     already_stored: bool = False
 
 
-def parse_fetched(body: bytes, url: str | None, charset: str | None) -> ParseOutcome:
-    """Parse a page body; return its outcome, never raising for a bad page.
-
-    A parser bug (any exception) is reported as a ParseError naming it, so that
-    the page is still stored and can be reparsed once the parser is fixed.
-    """
-    from scraper.sites import parse_page
-
-    try:
-        result = parse_page(body, url, charset=charset)
-    except ParseError as error:
-        error.url = error.url or url
-        return ParseOutcome(None, error)
-    except Exception as error:  # a parser bug must not lose the fetched page
-        message = f"the parser failed: {type(error).__name__}: {error}"
-        return ParseOutcome(None, ParseError(message, url=url))
-    try:
-        result.raise_for_kind()
-    except ParseError as error:
-        error.url = error.url or url
-        return ParseOutcome(result, error)
-    return ParseOutcome(result, None)
-
-
 def ingest_page(
     engine: Engine,
     page: FetchedPage,
@@ -119,13 +78,16 @@ def ingest_page(
     database and URL when the database refuses the page (nothing of it is stored).
     """
     outcome = parsed or parse_fetched(page.body, page.final_url, page.charset)
+    digest = body_sha256(page.body)
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with write_transaction(engine) as connection:
-                stored = same_capture(connection, page)
+                stored = same_capture(connection, page, digest=digest)
                 if stored is not None:
                     break
-                raw_page_id = _insert_raw_page(connection, page, source, crawl_run_id, outcome)
+                raw_page_id = _insert_raw_page(
+                    connection, page, digest, source, crawl_run_id, outcome
+                )
                 records = outcome.result.reviews if outcome.result is not None else ()
                 counts = store_records(
                     connection,
@@ -170,7 +132,9 @@ _CAPTURE_LOCK_SPACE = 7341
 _CAPTURE_LOCK = sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
 
 
-def same_capture(connection: Connection, page: FetchedPage) -> int | None:
+def same_capture(
+    connection: Connection, page: FetchedPage, *, digest: str | None = None
+) -> int | None:
     """Return the id of a raw page holding this very capture (same body sha256, final
     URL and capture time), or None; call it inside the page's write transaction.
 
@@ -179,20 +143,25 @@ def same_capture(connection: Connection, page: FetchedPage) -> int | None:
     transaction-long advisory lock on the capture's identity does, so two writers
     importing the same file at once store it once.
     """
-    digest = body_sha256(page.body)
+    digest = digest or body_sha256(page.body)
     if connection.dialect.name == "postgresql":
         key = f"{digest} {page.final_url} {page.fetched_at.isoformat()}"
         connection.execute(_CAPTURE_LOCK, {"space": _CAPTURE_LOCK_SPACE, "key": key})
     found = connection.execute(
-        sa.select(raw_pages.c.id)
-        .where(
-            raw_pages.c.body_sha256 == digest,
-            raw_pages.c.final_url == page.final_url,
-            raw_pages.c.fetched_at == page.fetched_at,
-        )
-        .limit(1)
+        _SAME_CAPTURE, {"sha": digest, "url": page.final_url, "at": page.fetched_at}
     ).scalar()
     return int(found) if found is not None else None
+
+
+_SAME_CAPTURE = (
+    sa.select(raw_pages.c.id)
+    .where(
+        raw_pages.c.body_sha256 == sa.bindparam("sha"),
+        raw_pages.c.final_url == sa.bindparam("url"),
+        raw_pages.c.fetched_at == sa.bindparam("at", type_=raw_pages.c.fetched_at.type),
+    )
+    .limit(1)
+)
 
 
 def _retryable(error: DBAPIError) -> bool:
@@ -202,11 +171,12 @@ def _retryable(error: DBAPIError) -> bool:
 def _insert_raw_page(
     connection: Connection,
     page: FetchedPage,
+    digest: str,
     source: str,
     crawl_run_id: int | None,
     outcome: ParseOutcome,
 ) -> int:
-    stored = store_body(connection, page.body, url=page.final_url)
+    stored = store_body(connection, page.body, url=page.final_url, digest=digest)
     kind = outcome.kind
     row = {
         "requested_url": page.requested_url,
@@ -223,7 +193,10 @@ def _insert_raw_page(
         "parse_error": outcome.error_text,
         "parser_version": PARSER_VERSION,
     }
-    return int(connection.execute(sa.insert(raw_pages).returning(raw_pages.c.id), row).scalar_one())
+    return int(connection.execute(_INSERT_RAW_PAGE, row).scalar_one())
+
+
+_INSERT_RAW_PAGE = sa.insert(raw_pages).returning(raw_pages.c.id)
 
 
 def record_fetch_error(

@@ -1,30 +1,40 @@
-"""Re-running the current parser over every stored raw page (no network).
+"""Re-running the current parser over the stored raw pages (no network).
 
-Pages are read in id order in small batches (keyset pagination, so memory stays
-flat however large the archive), each parsed outside any transaction and written
-back in its own transaction, exactly as ingest does. Running it twice changes
-nothing the second time.
+Pages are read in id order in batches (keyset pagination, so memory stays flat
+however large the archive), their bodies read in one query per batch, parsed
+outside any transaction (in worker processes with *workers* > 1) and written
+back by this process, each page in its own transaction exactly as ingest does.
+Running it twice changes nothing the second time.
+
+A raw page's body never changes (it is stored under its sha256), so a page whose
+``parser_version`` is the current one was read by this very parser: it is
+skipped unless *everything* is asked for (``reviews reparse --all``), which is
+what a parser changed without a new version needs.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine, Row
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, review_observations
-from scraper.store.bodies import load_body
+from scraper.store.bodies import load_bodies
 from scraper.store.engine import store_error, write_transaction
-from scraper.store.ingest import PARSER_VERSION, ParseOutcome, parse_fetched
+from scraper.store.ingest import PARSER_VERSION
+from scraper.store.parsing import ParseOutcome, StoredPage, parse_stored
 from scraper.store.upsert import store_records
+from scraper.store.workers import parallel_map
 
 __all__ = ["ReparseReport", "reparse"]
 
+#: Raw pages read (with their bodies) per query.
 _BATCH = 100
 
 #: Called with (pages done, pages in total) after each page.
@@ -37,7 +47,8 @@ class ReparseReport:
 
     ``pages_changed`` counts pages whose kind, review count or error changed, or
     whose reviews changed; ``reviews_changed`` reviews that are new or whose latest
-    values changed; ``new_errors`` / ``fixed_errors`` pages that now fail / now parse.
+    values changed; ``new_errors`` / ``fixed_errors`` pages that now fail / now parse;
+    ``skipped`` pages left alone because the current parser version read them.
     """
 
     pages: int = 0
@@ -45,85 +56,137 @@ class ReparseReport:
     reviews_changed: int = 0
     new_errors: int = 0
     fixed_errors: int = 0
+    skipped: int = 0
 
 
-def reparse(engine: Engine, *, progress: Progress | None = None) -> ReparseReport:
-    """Parse every stored raw page again with the current parser; return what changed.
+def reparse(
+    engine: Engine,
+    *,
+    progress: Progress | None = None,
+    everything: bool = False,
+    workers: int = 1,
+) -> ReparseReport:
+    """Parse the stored raw pages again with the current parser; return what changed.
 
+    Pages the current parser version read already are skipped unless *everything*.
+    With *workers* > 1, that many processes work: this one writes, the others parse.
     Raises StoreError naming the database when it refuses a read or a write (pages
     done before that stay done).
     """
+    todo = sa.true() if everything else _outdated()
     try:
         with engine.connect() as connection:
-            total = int(
-                connection.execute(sa.select(sa.func.count()).select_from(raw_pages)).scalar_one()
-            )
+            total = _count(connection, todo)
+            skipped = 0 if everything else _count(connection, sa.true()) - total
         totals: Counter[str] = Counter()
-        last_id = 0
-        while True:
-            batch = _next_batch(engine, last_id)
-            if not batch:
-                break
-            for row in batch:
-                totals.update(_reparse_one(engine, row))
-                totals["pages"] += 1
-                if progress is not None:
-                    progress(totals["pages"], total)
-            last_id = batch[-1].id
+        jobs = _jobs(engine, todo)
+        parallel = workers > 1 and total > 0
+        parsed = (
+            parallel_map(parse_stored, jobs, workers - 1) if parallel else map(parse_stored, jobs)
+        )
+        for page, outcome in parsed:
+            totals.update(_store_one(engine, page, outcome))
+            totals["pages"] += 1
+            if progress is not None:
+                progress(totals["pages"], total)
     except DBAPIError as error:
         raise store_error(engine, error) from error
-    return ReparseReport(**totals)
+    return ReparseReport(**totals, skipped=skipped)
 
 
-def _next_batch(engine: Engine, last_id: int) -> list[Row[tuple[object, ...]]]:
+def _outdated() -> sa.ColumnElement[bool]:
+    return sa.or_(
+        raw_pages.c.parser_version.is_(None), raw_pages.c.parser_version != PARSER_VERSION
+    )
+
+
+def _count(connection: Connection, where: sa.ColumnElement[bool]) -> int:
+    query = sa.select(sa.func.count()).select_from(raw_pages).where(where)
+    return int(connection.execute(query).scalar_one())
+
+
+_COLUMNS = (
+    raw_pages.c.id,
+    raw_pages.c.final_url,
+    raw_pages.c.headers,
+    raw_pages.c.body_sha256,
+    raw_pages.c.fetched_at,
+    raw_pages.c.page_kind,
+    raw_pages.c.review_count,
+    raw_pages.c.parse_error,
+)
+
+
+def _jobs(engine: Engine, todo: sa.ColumnElement[bool]) -> Iterator[tuple[StoredPage, bytes]]:
+    """Yield (page, body) of the pages to reparse, in id order, a batch per query."""
     query = (
-        sa.select(
-            raw_pages.c.id,
-            raw_pages.c.requested_url,
-            raw_pages.c.final_url,
-            raw_pages.c.headers,
-            raw_pages.c.body_sha256,
-            raw_pages.c.fetched_at,
-            raw_pages.c.page_kind,
-            raw_pages.c.review_count,
-            raw_pages.c.parse_error,
-        )
-        .where(raw_pages.c.id > last_id)
+        sa.select(*_COLUMNS)
+        .where(todo, raw_pages.c.id > sa.bindparam("after"))
         .order_by(raw_pages.c.id)
         .limit(_BATCH)
     )
-    with engine.connect() as connection:
-        return list(connection.execute(query))
+    last_id = 0
+    while True:
+        with engine.connect() as connection:
+            rows = list(connection.execute(query, {"after": last_id}))
+            if not rows:
+                return
+            bodies = load_bodies(connection, (str(row.body_sha256) for row in rows))
+        for row in rows:
+            yield _page(row), bodies[str(row.body_sha256)]
+        last_id = int(rows[-1].id)
 
 
-def _reparse_one(engine: Engine, row: Row[tuple[object, ...]]) -> dict[str, int]:
-    page = row._mapping
-    with engine.connect() as connection:
-        body = load_body(connection, str(page["body_sha256"]))
-    headers = tuple((str(name), str(value)) for name, value in page["headers"] or ())
-    charset = FetchedPage("", "", None, headers, b"", page["fetched_at"]).charset
-    outcome = parse_fetched(body, str(page["final_url"]), charset)
+def _page(row: Any) -> StoredPage:
+    headers = tuple((str(name), str(value)) for name, value in row.headers or ())
+    charset = FetchedPage("", "", None, headers, b"", row.fetched_at).charset
+    return StoredPage(
+        id=int(row.id),
+        final_url=str(row.final_url),
+        fetched_at=row.fetched_at,
+        charset=charset,
+        page_kind=row.page_kind,
+        review_count=row.review_count,
+        parse_error=row.parse_error,
+    )
+
+
+#: Observations of a raw page for reviews the current parser no longer reads there
+#: (through ``ix_review_observations_raw_page_id``: a test checks the plan).
+_STALE = sa.delete(review_observations).where(
+    review_observations.c.raw_page_id == sa.bindparam("page_id"),
+    review_observations.c.review_id.not_in(sa.bindparam("kept", expanding=True)),
+)
+_UPDATE_PAGE = (
+    sa.update(raw_pages)
+    .where(raw_pages.c.id == sa.bindparam("page_id"))
+    .values(
+        page_kind=sa.bindparam("page_kind"),
+        review_count=sa.bindparam("review_count"),
+        parse_error=sa.bindparam("parse_error"),
+        parser_version=sa.bindparam("parser_version"),
+    )
+)
+
+
+def _store_one(engine: Engine, page: StoredPage, outcome: ParseOutcome) -> dict[str, int]:
     records = outcome.result.reviews if outcome.result is not None else ()
     with write_transaction(engine) as connection:
         connection.execute(
-            sa.update(raw_pages)
-            .where(raw_pages.c.id == page["id"])
-            .values(
-                page_kind=outcome.kind.value if outcome.kind is not None else None,
-                review_count=len(records),
-                parse_error=outcome.error_text,
-                parser_version=PARSER_VERSION,
-            )
+            _UPDATE_PAGE,
+            {
+                "page_id": page.id,
+                "page_kind": outcome.kind.value if outcome.kind is not None else None,
+                "review_count": len(records),
+                "parse_error": outcome.error_text,
+                "parser_version": PARSER_VERSION,
+            },
         )
         counts = store_records(
-            connection, raw_page_id=int(page["id"]), observed_at=page["fetched_at"], records=records
+            connection, raw_page_id=page.id, observed_at=page.fetched_at, records=records
         )
-        # Observations the current parser no longer reads from this page go.
         stale = connection.execute(
-            sa.delete(review_observations).where(
-                review_observations.c.raw_page_id == page["id"],
-                review_observations.c.review_id.not_in(sorted(counts.review_ids)),
-            )
+            _STALE, {"page_id": page.id, "kept": sorted(counts.review_ids)}
         ).rowcount
     changed_reviews = counts.new + counts.updated
     return {
@@ -131,12 +194,12 @@ def _reparse_one(engine: Engine, row: Row[tuple[object, ...]]) -> dict[str, int]
             _page_changed(page, outcome, len(records)) or changed_reviews > 0 or stale > 0
         ),
         "reviews_changed": changed_reviews,
-        "new_errors": int(page["parse_error"] is None and outcome.error is not None),
-        "fixed_errors": int(page["parse_error"] is not None and outcome.error is None),
+        "new_errors": int(page.parse_error is None and outcome.error is not None),
+        "fixed_errors": int(page.parse_error is not None and outcome.error is None),
     }
 
 
-def _page_changed(page: sa.RowMapping, outcome: ParseOutcome, count: int) -> bool:
+def _page_changed(page: StoredPage, outcome: ParseOutcome, count: int) -> bool:
     kind = outcome.kind.value if outcome.kind is not None else None
-    before = (page["page_kind"], page["review_count"], page["parse_error"])
+    before = (page.page_kind, page.review_count, page.parse_error)
     return before != (kind, count, outcome.error_text)

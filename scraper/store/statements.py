@@ -17,6 +17,7 @@ from scraper.store.dialect import insert_for
 
 __all__ = [
     "REVIEWS_UPDATE",
+    "REVIEW_LATEST",
     "author_names_upsert",
     "authors_insert",
     "items_upsert",
@@ -77,7 +78,7 @@ def author_names_upsert(dialect: str) -> Any:
 
 
 #: Review columns an upsert overwrites (the latest values and where they came from).
-_REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON_UPDATE)
+REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON_UPDATE)
 #: The columns of a new review row (the database numbers it).
 REVIEW_COLUMNS = tuple(c.name for c in reviews.columns if c.name != "id")
 
@@ -90,7 +91,7 @@ def reviews_upsert(dialect: str) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["site", "key"],
-        set_={name: excluded[name] for name in _REVIEW_LATEST},
+        set_={name: excluded[name] for name in REVIEW_LATEST},
         where=sa.or_(
             reviews.c.last_seen_at < excluded.last_seen_at,
             # Same capture time: the later raw page wins, so a reparse is stable.
@@ -114,7 +115,7 @@ def reviews_update_rows(rows: list[dict[str, Any]], *, same_body: bool) -> list[
     """
     skip = {"body", "body_sha256"} if same_body else set()
     return [
-        {REVIEW_KEY: row["id"]} | {name: row[name] for name in _REVIEW_LATEST if name not in skip}
+        {REVIEW_KEY: row["id"]} | {name: row[name] for name in REVIEW_LATEST if name not in skip}
         for row in rows
     ]
 

@@ -38,6 +38,7 @@ from scraper.sites import SiteRules, site_for_record
 from scraper.store.authors import lock_authors, resolve_authors
 from scraper.store.statements import (
     REVIEW_COLUMNS,
+    REVIEW_LATEST,
     REVIEWS_UPDATE,
     items_upsert,
     observations_upsert,
@@ -125,6 +126,7 @@ def store_records(
     _store_tags(
         connection,
         [(ids[_key(r)], r) for r in unique if _key(r) in won and _tags_changed(r, before)],
+        before,
     )
     _store_observations(connection, rows, unique, ids, sites)
     return _classify(rows, unique, before, ids, sites)
@@ -162,7 +164,11 @@ def _existing_query(dialect: str) -> sa.Select[Any]:
         reviews.c.extra,
         authors.c.name.label("author_name"),
     ]
-    query = sa.select(*columns, *(reviews.c[name] for name in _CONTENT_FIELDS))
+    # Every latest value but the body (its sha256 stands for it), so a capture that
+    # changes nothing (a reparse, say) writes nothing.
+    compared = dict.fromkeys((*_CONTENT_FIELDS, *_COMPARED))
+    named = {column.name for column in columns}
+    query = sa.select(*columns, *(reviews.c[name] for name in compared if name not in named))
     query = query.join(authors, authors.c.id == reviews.c.author_id)
     query = query.where(
         reviews.c.site == sa.bindparam("site"),
@@ -239,6 +245,15 @@ def _review_row(
     }
 
 
+#: The latest values a refresh compares with the stored ones before writing them.
+_COMPARED = tuple(name for name in REVIEW_LATEST if name != "body")
+
+
+def _same_values(old: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    """Whether review *row* would leave stored row *old* as it is."""
+    return all(old[name] == row[name] for name in _COMPARED)
+
+
 def _upsert_reviews(
     connection: Connection,
     rows: list[dict[str, Any]],
@@ -260,6 +275,7 @@ def _upsert_reviews(
         if _row_key(row) in before and _is_newest(before[_row_key(row)], row)
     ]
     won = {_row_key(row) for row in newer}
+    newer = [row for row in newer if not _same_values(before[_row_key(row)], row)]
     if fresh:
         statement = reviews_upsert(connection.dialect.name)
         written = connection.execute(statement, [_new_row(row) for row in fresh])
@@ -276,10 +292,14 @@ def _upsert_reviews(
             connection.execute(REVIEWS_UPDATE, reviews_update_rows(batch, same_body=same_body))
     # An older capture imported late moves first_seen_at back; a new row may have
     # met one inserted meanwhile by another writer.
+    # (SQLite writers are serialized and read ``before`` in their transaction: a row
+    # they insert is theirs, so only PostgreSQL needs the check for new rows.)
+    shared = connection.dialect.name != "sqlite"
     earlier = [
         ids[_row_key(row)]
         for row in rows
-        if _row_key(row) not in before or before[_row_key(row)]["first_seen_at"] > observed_at
+        if (shared and _row_key(row) not in before)
+        or (_row_key(row) in before and before[_row_key(row)]["first_seen_at"] > observed_at)
     ]
     if earlier:
         connection.execute(
@@ -321,11 +341,22 @@ _TAG_IDS = sa.select(tags.c.name, tags.c.id).where(
 )
 
 
-def _store_tags(connection: Connection, records: Sequence[tuple[int, Record]]) -> None:
+def _store_tags(
+    connection: Connection,
+    records: Sequence[tuple[int, Record]],
+    before: Mapping[ReviewKey, Any],
+) -> None:
     """Replace the tags of reviews (row id, record) whose latest values are this capture's."""
     if not records:
         return
-    connection.execute(_UNTAG, {"ids": [review_id for review_id, _ in records]})
+    # A review new to a serialized (SQLite) writer has no tags yet.
+    untag = [
+        review_id
+        for review_id, record in records
+        if _key(record) in before or connection.dialect.name != "sqlite"
+    ]
+    if untag:
+        connection.execute(_UNTAG, {"ids": untag})
     names = sorted({name for _, record in records for name in record.tags})
     if not names:
         return

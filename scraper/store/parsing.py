@@ -1,0 +1,115 @@
+"""Parsing a page for the store, in this process or a worker process.
+
+Kept apart from the store's database code: a parse worker imports this module
+(and the site parsers), not SQLAlchemy, so it starts in a fraction of the time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from scraper.errors import ParseError
+from scraper.records import PageKind, PageResult
+from scraper.store.saved import read_saved
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = [
+    "ParseOutcome",
+    "ParsedFile",
+    "StoredPage",
+    "parse_fetched",
+    "parse_file",
+    "parse_stored",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOutcome:
+    """What the parser made of a page: a result, an error, or (for review pages) both."""
+
+    result: PageResult | None
+    error: ParseError | None
+
+    @property
+    def kind(self) -> PageKind | None:
+        return self.result.kind if self.result is not None else None
+
+    @property
+    def error_text(self) -> str | None:
+        if self.error is None:
+            return None
+        return f"{type(self.error).__name__}: {self.error.message}"
+
+
+def parse_fetched(body: bytes, url: str | None, charset: str | None) -> ParseOutcome:
+    """Parse a page body; return its outcome, never raising for a bad page.
+
+    A parser bug (any exception) is reported as a ParseError naming it, so that
+    the page is still stored and can be reparsed once the parser is fixed.
+    """
+    from scraper.sites import parse_page
+
+    try:
+        result = parse_page(body, url, charset=charset)
+    except ParseError as error:
+        error.url = error.url or url
+        return ParseOutcome(None, error)
+    except Exception as error:  # a parser bug must not lose the fetched page
+        message = f"the parser failed: {type(error).__name__}: {error}"
+        return ParseOutcome(None, ParseError(message, url=url))
+    try:
+        result.raise_for_kind()
+    except ParseError as error:
+        error.url = error.url or url
+        return ParseOutcome(result, error)
+    return ParseOutcome(result, None)
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFile:
+    """A file parsed (perhaps in a worker process): its time and what the parser read."""
+
+    path: Path
+    modified: datetime
+    outcome: ParseOutcome | None
+    read_error: str | None = None
+
+
+def parse_file(job: tuple[Path, str | None]) -> ParsedFile:
+    path, url = job
+    try:
+        saved = read_saved(path.read_bytes())
+        modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError as error:
+        return ParsedFile(path, datetime.now(UTC), None, error.strerror or str(error))
+    charset = _charset(saved.headers)
+    return ParsedFile(path, modified, parse_fetched(saved.body, url or saved.url, charset))
+
+
+def _charset(headers: Sequence[tuple[str, str]]) -> str | None:
+    content_type = next((v for k, v in headers if k.lower() == "content-type"), "")
+    _, found, charset = content_type.partition("charset=")
+    return charset.strip().strip('"').split(";")[0] or None if found else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPage:
+    """A stored raw page to parse again: what the parser needs and what it said last."""
+
+    id: int
+    final_url: str
+    fetched_at: datetime
+    charset: str | None
+    page_kind: str | None
+    review_count: int | None
+    parse_error: str | None
+
+
+def parse_stored(job: tuple[StoredPage, bytes]) -> tuple[StoredPage, ParseOutcome]:
+    page, body = job
+    return page, parse_fetched(body, page.final_url, page.charset)

@@ -1,0 +1,175 @@
+"""What keeps the store fast as the archive grows: the hot statements' SQLite query
+plans use indexes, and a parallel reparse stores what one process does."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.dialects import sqlite
+
+from scraper.cli import ExitCode, main
+from scraper.records import FetchedPage
+from scraper.schema.tables import raw_pages
+from scraper.store.authors import _BY_NAME
+from scraper.store.engine import open_engine
+from scraper.store.ingest import ingest_page
+
+HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
+PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
+
+
+def _plan(url: str, statement: str, params: dict[str, object]) -> str:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+            return "\n".join(str(row[-1]) for row in rows)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("statement", "params", "index"),
+    [
+        # reparse: observations a page no longer shows
+        (
+            "DELETE FROM review_observations WHERE raw_page_id = :p AND review_id NOT IN (1, 2)",
+            {"p": 1},
+            "ix_review_observations_raw_page_id",
+        ),
+        # the upsert: known reviews of a page
+        (
+            "SELECT id FROM reviews WHERE site = :s AND key IN ('1', '2')",
+            {"s": "mal"},
+            "sqlite_autoindex_reviews",
+        ),
+        # the tags of known reviews
+        (
+            "SELECT review_id FROM review_tags WHERE review_id IN (1, 2)",
+            {},
+            "sqlite_autoindex_review_tags_1 (review_id=?)",
+        ),
+        # one capture is one raw page
+        (
+            "SELECT id FROM raw_pages WHERE body_sha256 = :b AND final_url = :u "
+            "AND fetched_at = :t LIMIT 1",
+            {"b": "x", "u": "y", "t": "2026-01-01 00:00:00"},
+            "INDEX ix_raw_pages_",
+        ),
+        # authors by the names they were seen under
+        (
+            str(
+                _BY_NAME.params(site="mal", names=["a", "b"]).compile(
+                    dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}
+                )
+            ),
+            {},
+            "ix_author_names_name",
+        ),
+        # reparse: the pages an older parser read, in id order
+        (
+            "SELECT id FROM raw_pages WHERE (parser_version IS NULL OR parser_version != :v) "
+            "AND id > :a ORDER BY id LIMIT 100",
+            {"v": "1", "a": 0},
+            "INTEGER PRIMARY KEY",
+        ),
+    ],
+)
+def test_hot_statements_use_an_index(
+    sqlite_url: str, statement: str, params: dict[str, object], index: str
+) -> None:
+    plan = _plan(sqlite_url, statement, params)
+    assert index in plan, plan
+    for table in ("reviews", "review_observations", "raw_pages", "authors", "author_names"):
+        assert f"SCAN {table}\n" not in plan + "\n", plan
+
+
+def _captures(url: str, count: int) -> None:
+    engine = open_engine(url)
+    try:
+        sources = sorted(HISTORY.glob("*.html"))
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        for number in range(count):
+            body = sources[number % len(sources)].read_bytes()
+            at = start + timedelta(days=number)
+            ingest_page(engine, FetchedPage(PAGE_URL, PAGE_URL, 200, (), body, at))
+        with engine.begin() as connection:
+            connection.execute(sa.update(raw_pages).values(parser_version="0.0.1"))
+    finally:
+        engine.dispose()
+
+
+def _archive(url: str) -> list[tuple[object, ...]]:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as connection:
+            return [
+                tuple(row)
+                for row in connection.execute(
+                    sa.text(
+                        "SELECT r.key, r.rating_value, r.body_sha256, a.name, o.raw_page_id, "
+                        "o.rating_value, o.tags FROM review_observations o "
+                        "JOIN reviews r ON r.id = o.review_id JOIN authors a ON a.id = r.author_id "
+                        "ORDER BY r.key, o.raw_page_id"
+                    )
+                )
+            ]
+    finally:
+        engine.dispose()
+
+
+def test_parallel_reparse_stores_what_one_process_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    one, two = (f"sqlite:///{tmp_path / name}" for name in ("one.db", "two.db"))
+    for url in (one, two):
+        _captures(url, 8)
+    before = _archive(one)
+    assert main(["reparse", "--db", one]) == ExitCode.OK
+    assert main(["reparse", "--jobs", "2", "--db", two]) == ExitCode.OK
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("reparsed 8 pages:") and out[1] == out[0]
+    assert _archive(one) == _archive(two) == before
+    # Read by this parser now: skipped.
+    assert main(["reparse", "--jobs", "2", "--db", two]) == ExitCode.OK
+    assert "reparsed 0 pages" in capsys.readouterr().out
+
+
+def test_a_remembered_same_site_base_is_checked_in_the_database(tmp_path: Path) -> None:
+    """The base a site's new URLs are compressed against is remembered per database;
+    one the database does not hold (a rolled-back page's, say) is never referenced."""
+    from scraper.schema.tables import raw_bodies
+    from scraper.store import bodies
+    from scraper.store.bodies import load_body
+
+    url = f"sqlite:///{tmp_path / 'bases.db'}"
+    body = (HISTORY / "anime-91234-reviews-2026-02.html").read_bytes()
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    engine = open_engine(url)
+    try:
+
+        def ingest(number: int) -> None:
+            page_url = f"https://myanimelist.net/anime/{number}/x/reviews"
+            copy = body.replace(b"</body>", f"<!-- {number} --></body>".encode())
+            ingest_page(engine, FetchedPage(page_url, page_url, 200, (), copy, at))
+
+        ingest(1)
+        key = f"{engine.url!r}\x00https://myanimelist.net"
+        bodies._site_bases.put(key, "0" * 64)  # not in this database
+        ingest(2)
+        ingest(3)  # from the memory now: the real base found for 2
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(raw_bodies.c.sha256, raw_bodies.c.encoding, raw_bodies.c.data)
+            ).all()
+            plain = [row.sha256 for row in rows if row.encoding == "zstd"]
+            assert len(plain) == 1
+            for row in rows:
+                if row.encoding != "zstd":
+                    assert bytes(row.data[:32]).hex() == plain[0]
+                assert b"<!-- " in load_body(connection, row.sha256)
+    finally:
+        engine.dispose()
