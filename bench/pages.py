@@ -234,7 +234,7 @@ def main() -> None:
     for copy, (name, html) in enumerate(sources()):
         data = renumber(html, copy).encode("utf-8")
         result = parse_page(data)
-        text = sum(len(review.review) for review in result.reviews)
+        text = sum(len(review.body or "") for review in result.reviews)
         print(
             f"{name:40s} {len(data) / 1024:6.0f} KiB  {len(result.reviews):3d} reviews  "
             f"{text / max(1, len(result.reviews)) / 1024:4.1f} KiB text/review  "
