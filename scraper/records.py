@@ -172,11 +172,13 @@ class PageResult(NamedTuple):
         return self
 
 
-def __getattr__(name: str) -> Any:
-    # FetchedPage is a dataclass (callers use dataclasses.replace on it);
-    # loading it on first use keeps `dataclasses` out of `reviews parse`.
-    if name == "FetchedPage":
-        from scraper.fetched import FetchedPage
+if not TYPE_CHECKING:  # hidden from mypy, which would otherwise accept any name here
 
-        return FetchedPage
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        # FetchedPage is a dataclass (callers use dataclasses.replace on it);
+        # loading it on first use keeps `dataclasses` out of `reviews parse`.
+        if name == "FetchedPage":
+            from scraper.fetched import FetchedPage
+
+            return FetchedPage
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
