@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from selectolax.lexbor import LexborHTMLParser  # noqa: E402
 
+from scraper.sites._decode import decode_html  # noqa: E402
 from scraper.sites.schemaorg import read_reviews  # noqa: E402
 
 CORPUS = REPO.parent / "shared" / "corpus" / "schemaorg"
@@ -73,7 +74,7 @@ def pages() -> dict[str, list[str]]:
         for path in sorted(CORPUS.glob("*.html")):
             groups["corpus"].append(path.read_bytes().decode("utf-8", "replace"))
     for path in sorted(FIXTURES.glob("*.html")):
-        groups["fixtures (grown)"].append(grown(path.read_text(encoding="utf-8")))
+        groups["fixtures (grown)"].append(grown(decode_html(path.read_bytes())))
     groups["all"] = groups["corpus"] + groups["fixtures (grown)"]
     if not groups["all"]:
         raise SystemExit("no pages to benchmark")

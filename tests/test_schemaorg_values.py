@@ -40,6 +40,10 @@ LIMITS = SchemaOrgLimits()
         ("1/2/20", "2020-01-02"),
         ("Fri Mar 03 2023 10:00:00 GMT+0100 (Central European Time)", "2023-03-03T10:00:00+01:00"),
         ("March 3, 2023 10:00 UTC", "2023-03-03T10:00:00+00:00"),
+        ("2024-03-11 18:42:07 UTC", "2024-03-11T18:42:07+00:00"),  # Judge.me
+        ("2024-03-11T18:42:07 GMT", "2024-03-11T18:42:07+00:00"),
+        ("2023", "2023"),  # only a year: that precise, no invented January 1st
+        ("2024-06", "2024-06"),
     ],
 )
 def test_dates_as_given_never_shifted(given: str, iso: str) -> None:
@@ -64,6 +68,8 @@ def test_dates_as_given_never_shifted(given: str, iso: str) -> None:
         12,
         float("nan"),
         "9" * 500,
+        "1800",
+        "2024-13",
     ],
 )
 def test_unreadable_dates_are_null(given: object) -> None:
@@ -340,3 +346,61 @@ def test_types_and_properties_written_as_iris() -> None:
     assert [(r.item.name, r.item.type, r.author.name, r.body) for r in records] == [
         ("Kettle", "Product", "Ro", "Boils fast.")
     ]
+
+
+def test_a_summary_is_no_ones_rating() -> None:
+    summary = '{"@type":"AggregateRating","ratingValue":"4.4","reviewCount":"87"}'
+    only = '{"@type":"Review","reviewRating":' + summary + "}"
+    untyped = '{"@type":"Review","reviewRating":{"ratingValue":"4.4","ratingCount":"87"}}'
+    reading = read_page_of(_product(only, untyped))
+    assert reading.records == () and reading.aggregate
+    with_body = (
+        '{"@type":"Review","author":"Ann","reviewBody":"Fine.","reviewRating":' + summary + "}"
+    )
+    (record,) = read_reviews(_product(with_body))
+    assert record.body == "Fine." and record.rating is None
+
+
+def test_json_ld_in_noscript_or_template_or_of_another_vocabulary_is_not_read() -> None:
+    hidden = (
+        f'<noscript><script type="application/ld+json">{REVIEW}</script></noscript>'
+        f'<template><script type="application/ld+json">{REVIEW}</script></template>'
+    )
+    assert read_reviews(f"<html><body>{hidden}</body></html>") == ()
+    legacy = REVIEW.replace("{", '{"@context":"http://data-vocabulary.org",', 1)
+    assert read_reviews(_page(legacy)) == ()
+    mixed = REVIEW.replace(
+        "{", '{"@context":["http://data-vocabulary.org","https://schema.org"],', 1
+    )
+    assert len(read_reviews(_page(mixed))) == 1
+
+
+def test_two_copies_of_one_text_a_day_apart_or_on_other_scales_are_one() -> None:
+    body = "Sturdy and warm, the zip is the only weak point so far after a month."
+    local = (
+        '{"@type":"Review","author":"Ann","datePublished":"2024-06-01T23:30:00-05:00",'
+        f'"reviewBody":"{body}","reviewRating":{{"ratingValue":"4","worstRating":"0"}}}}'
+    )
+    utc = (
+        '{"@type":"Review","author":"Ann","datePublished":"2024-06-02T04:30:00+00:00",'
+        f'"reviewBody":"{body}","reviewRating":{{"ratingValue":"4"}}}}'
+    )
+    assert len(read_reviews(_page(local, utc))) == 1
+    later = utc.replace("2024-06-02", "2024-06-04")
+    assert len(read_reviews(_page(local, later))) == 2
+
+
+def test_a_lone_review_whose_url_is_the_page_is_not_its_id() -> None:
+    review = '{"@type":"Review","url":"https://shop.example/p","author":"A","reviewBody":"B"}'
+    (record,) = read_reviews(_page(review), "https://shop.example/p")
+    assert record.id.startswith("key:") and record.url == "https://shop.example/p"
+
+
+def test_an_item_known_only_by_a_type_takes_the_pages_one_item() -> None:
+    review = (
+        '{"@type":"Review","itemReviewed":{"@type":"Product","@id":"#nowhere"},'
+        '"author":"A","reviewBody":"B"}'
+    )
+    product = '{"@type":"Product","name":"Kettle","aggregateRating":{"ratingValue":"4"}}'
+    (record,) = read_reviews(_page(product, review), "https://shop.example/p")
+    assert (record.item.name, record.item.type) == ("Kettle", "Product")

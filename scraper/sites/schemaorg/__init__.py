@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.errors import ParseError
 from scraper.records import PageKind, PageResult, Record
@@ -92,12 +92,44 @@ def _json_ld_roots(
     problems: list[str] = []
     iri_keys = False
     for number, script in enumerate(tree.css(_JSON_LD), start=1):
+        if _hidden(script):
+            continue
         block = read_block(script, number, limits.max_block_chars)
-        roots.extend(block.values)
+        roots.extend(value for value in block.values if not _other_vocabulary(value))
         iri_keys = iri_keys or block.iri_keys
         if block.problem:
             problems.append(block.problem)
     return roots, problems, iri_keys
+
+
+#: Elements whose content a browser running scripts never puts in the page
+#: (``<template>`` content is not in the tree at all; ``<noscript>`` is text).
+_HIDING_TAGS = frozenset({"noscript", "template"})
+_OTHER_VOCABULARIES = ("data-vocabulary.org",)
+
+
+def _hidden(script: LexborNode) -> bool:
+    """Return True for a script inside ``<noscript>`` or ``<template>``: a copy or a
+    placeholder (``{{ author }}``), not the page's markup."""
+    parent = script.parent
+    while parent is not None and parent.tag not in ("html", "head", "body", None):
+        if parent.tag in _HIDING_TAGS:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _other_vocabulary(value: Any) -> bool:
+    """Return True for a block whose ``@context`` is another vocabulary's alone
+    (Google's retired data-vocabulary.org): its bare ``Review`` is not schema.org's."""
+    if not isinstance(value, dict):
+        return False
+    context = value.get("@context")
+    names = [context] if isinstance(context, str) else context if isinstance(context, list) else []
+    texts = [name.lower() for name in names if isinstance(name, str)]
+    return bool(texts) and all(
+        any(other in text for other in _OTHER_VOCABULARIES) for text in texts
+    )
 
 
 class _Gathered(NamedTuple):

@@ -14,7 +14,17 @@ the scale starts at 0. A rating that is not a finite number, whose scale is
 upside down, whose value lies outside its own scale, or whose numbers are
 absurdly large (``SchemaOrgLimits.max_rating``) is refused: the record keeps
 its other fields with ``rating`` null, and the page's problem says why; a
-review left with neither body nor rating is no review.
+review left with neither body nor rating is no review. So is a "review" whose
+``reviewRating`` is an ``AggregateRating`` (or carries ``reviewCount`` /
+``ratingCount``) and which has no body: shops fill a Review with the item's
+summary to get stars shown, and a summary is not one person's rating.
+
+Why these scale rules, beside the contract's "defaults are best 5, worst 1":
+the defaults are kept wherever they give a rating inside its scale; they are
+set aside only where following them would give a value outside the scale (a
+refused rating, a lost field), which is what pages that write ``9`` for "9/10"
+or ``0.5`` for "half of one" mean. A value of 5 or less with no scale is
+always read on 1..5, as the contract says.
 """
 
 from __future__ import annotations
@@ -212,6 +222,8 @@ def read_rating(
         else:
             return None, None
     if isinstance(rating, dict):
+        if _summary(rating):
+            return None, "an AggregateRating as a review's rating refused: it rates the item"
         raw = rating.get("ratingValue")
         best_given = parse_number(_text(rating.get("bestRating")))
         worst_given = parse_number(_text(rating.get("worstRating")))
@@ -237,6 +249,13 @@ def read_rating(
     return Rating(score, best, worst), None
 
 
+def _summary(rating: Node) -> bool:
+    """Return True for a rating that sums up many (an AggregateRating, or counts beside it)."""
+    if "AggregateRating" in type_names(rating):
+        return True
+    return "reviewCount" in rating or "ratingCount" in rating
+
+
 def read_body(node: Node, limits: SchemaOrgLimits) -> str | None:
     """Return the body: ``reviewBody``, else ``description``, else ``text``, rendered."""
     for key in _BODY_KEYS:
@@ -253,8 +272,13 @@ def read_body(node: Node, limits: SchemaOrgLimits) -> str | None:
     return None
 
 
+_REACTION_KEYS = frozenset({"interactionStatistic", "upvoteCount", "downvoteCount"})
+
+
 def read_reactions(node: Node, ids: dict[str, Node]) -> dict[str, int] | None:
     """Return counts by kind (``like``, ``dislike``, ``upvote``...), or None when none is given."""
+    if not _REACTION_KEYS.intersection(node):  # most reviews: spare the lookups
+        return None
     counts: dict[str, int] = {}
     for entry in _entries(node.get("interactionStatistic")):
         entry = resolve(entry, ids)
@@ -327,12 +351,13 @@ def with_page_item(
     """Return *candidates*, each review that names no item given the page's one reviewed thing.
 
     A review with no ``itemReviewed`` and nothing holding it (Magento's review
-    list sits outside its Product item; a widget's bare Review block) is about
+    list sits outside its Product item; a widget's bare Review block), or one
+    whose item has no name (``{"@type": "Product", "@id": "#p"}`` defined nowhere), is about
     the page's reviewed thing when the page has exactly one: one Product or
     Recipe, or one node with an ``aggregateRating``, by name. With none, or
     several, its item stays empty: no guess between two products.
     """
-    if all(candidate.record.item != _NO_ITEM for candidate in candidates):
+    if all(candidate.record.item.name is not None for candidate in candidates):
         return candidates
     named: dict[str, ReviewedItem] = {}
     for node in main:
@@ -343,8 +368,21 @@ def with_page_item(
         return candidates
     (item,) = named.values()
     return [
-        candidate._replace(record=candidate.record._replace(item=item))
-        if candidate.record.item == _NO_ITEM
+        candidate._replace(
+            record=candidate.record._replace(item=_named(candidate.record.item, item))
+        )
+        if candidate.record.item.name is None
         else candidate
         for candidate in candidates
     ]
+
+
+def _named(own: ReviewedItem, page_item: ReviewedItem) -> ReviewedItem:
+    """Return the page's item for a review that names none; one that gives only a type or
+    an address (an ``itemReviewed`` reference the page never defines) keeps what it gives
+    when it does not contradict the page's item."""
+    if own == _NO_ITEM:
+        return page_item
+    if own.type is not None and page_item.type is not None and own.type != page_item.type:
+        return own
+    return ReviewedItem(page_item.name, own.type or page_item.type, own.url or page_item.url)

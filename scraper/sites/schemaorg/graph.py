@@ -22,6 +22,7 @@ untyped under an item's ``review`` property and carries a ``reviewBody`` or
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
@@ -82,6 +83,7 @@ def main_items(nodes: Iterable[Node]) -> list[Node]:
     return found
 
 
+@lru_cache(maxsize=4096)  # a page spells the same few dozen terms over and over
 def local_name(name: str) -> str | None:
     """Return a schema.org term's short name (``http://schema.org/Review`` → ``Review``).
 

@@ -89,7 +89,13 @@ def decode_entities(text: str) -> str:
     for _ in range(_MAX_DECODE_ROUNDS):
         if "&" not in text:
             return text
-        decoded = _ENTITY.sub(lambda match: unescape(match.group(0)), text)
+        entities = _ENTITY.findall(text)
+        if not entities:
+            return text
+        if len(entities) == text.count("&"):  # every "&" opens an entity: one call does it
+            decoded = unescape(text)
+        else:  # "&para" with no ";" stays text, as it is no entity here
+            decoded = _ENTITY.sub(lambda match: unescape(match.group(0)), text)
         if decoded == text:
             return text
         text = decoded

@@ -12,7 +12,10 @@ French, German, Spanish, Italian, Dutch and Portuguese (``3. März 2023``,
 ``3 de marzo de 2023``), RFC 2822 (``Fri, 03 Mar 2023 10:00:00
 +0000``), JavaScript's ``Mon Mar 03 2023 10:00:00 GMT+0100``, two-digit years
 (``1/2/20``, as Magento writes them: 1970-2069) and Unix timestamps (seconds
-or milliseconds, read as UTC). Anything else is None: an unreadable date is
+or milliseconds, read as UTC); a year alone or a year and month (``2023``,
+``2023-06``, as some generators fill a form's date) stays that precise; a
+``UTC`` / ``GMT`` after an ISO time is its offset (Judge.me writes
+``2024-03-11 18:42:07 UTC``). Anything else is None: an unreadable date is
 no date, never a guess and never a crash.
 
 Numbers accept strings, decimal commas (``"4,5"``), ``"4/5"`` and ``"Rated
@@ -31,9 +34,11 @@ __all__ = ["Number", "parse_date", "parse_number"]
 _ISO = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
-    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?(?![\d:])",
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?(?![\d:])",
     re.IGNORECASE,
 )
+# Only a year, or a year and a month (``2023``, ``2023-06``): as precise as that.
+_PARTIAL = re.compile(r"((?:19|20)\d{2})(?:-(0[1-9]|1[0-2]))?")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
 _NUMERIC = re.compile(r"(\d{1,4})([/.-])(\d{1,2})\2(\d{2,4})(?!\d)")
 # Month names (and their usual abbreviations) in the languages review pages
@@ -151,6 +156,9 @@ def _parse_text(text: str, day_first: bool) -> str | None:
         return _iso(int(year), int(month), int(day), hour, minute, second, None, zone)
     if text.isdigit() and len(text) in (9, 10, 12, 13):
         return _timestamp(float(text))
+    match = _PARTIAL.fullmatch(text)
+    if match is not None:
+        return match.group(0)
     return _parse_words(text, day_first)
 
 
@@ -226,7 +234,7 @@ def _iso(
 def _zone(zone: str | None) -> timezone | None:
     if zone is None:
         return None
-    if zone.upper() == "Z":
+    if zone.upper() in ("Z", "UTC", "GMT"):
         return UTC
     sign = -1 if zone[0] == "-" else 1
     digits = zone[1:].replace(":", "")
