@@ -388,6 +388,20 @@ def test_two_copies_of_one_text_a_day_apart_or_on_other_scales_are_one() -> None
     assert len(read_reviews(_page(local, utc))) == 1
     later = utc.replace("2024-06-02", "2024-06-04")
     assert len(read_reviews(_page(local, later))) == 2
+    short = (
+        '{"@type":"Review","author":"Amazon Customer","datePublished":"%s","reviewBody":"Great!"}'
+    )
+    assert len(read_reviews(_page(short % "2024-06-01", short % "2024-06-02"))) == 2
+
+
+def test_types_without_a_scheme_are_schema_org_types() -> None:
+    microdata = (
+        '<div itemscope itemtype="schema.org/Product"><span itemprop="name">Kettle</span>'
+        '<div itemprop="review" itemscope itemtype="//schema.org/Review">'
+        '<p itemprop="reviewBody">Boils fast.</p></div></div>'
+    )
+    (record,) = read_reviews(f"<html><body>{microdata}</body></html>")
+    assert (record.item.name, record.item.type, record.body) == ("Kettle", "Product", "Boils fast.")
 
 
 def test_a_lone_review_whose_url_is_the_page_is_not_its_id() -> None:

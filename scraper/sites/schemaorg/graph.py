@@ -45,6 +45,7 @@ Node = dict[str, Any]
 _REVIEW_PROPERTIES = frozenset({"review", "reviews"})
 _REVIEW_FIELDS = ("reviewBody", "reviewRating")
 _SCHEMA_HOSTS = ("schema.org/", "www.schema.org/", "schema.googleapis.com/")
+_BARE_HOSTS = (*_SCHEMA_HOSTS, "//schema.org/", "//www.schema.org/")
 
 
 class Found(NamedTuple):
@@ -89,6 +90,8 @@ def local_name(name: str) -> str | None:
 
     None for a term of another vocabulary (``http://data-vocabulary.org/Review``).
     """
+    if name.startswith(_BARE_HOSTS):  # "schema.org/Review", "//schema.org/Review"
+        name = "http:" + name if name.startswith("//") else "http://" + name
     if "://" in name:
         rest = name.split("://", 1)[1]
         if not rest.startswith(_SCHEMA_HOSTS):

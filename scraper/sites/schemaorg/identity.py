@@ -6,7 +6,7 @@ block). Two candidates are one review when their bodies agree (compared by their
 letters and digits alone, case ignored, so punctuation, quotes, spaces and
 entities a CMS changes on the way do not count; a body cut short with "..."
 agrees with the whole), and nothing else disagrees: dates on the same day (or one
-missing; a day apart for two copies of one text, since one may be written in the
+missing; a day apart for two copies of one long text, since one may be written in the
 site's time and one in UTC), equal ratings on the 0..1 scale or as written (or one
 missing: one copy may say worst 0 where the other leaves the default 1), and the same author
 name (by its letters and digits: "Jane D." is "Jane D") or one missing: a real page (sizzlingeats)
@@ -115,7 +115,10 @@ def _same(a: _Keys, b: _Keys) -> bool:
         shorter, longer = sorted((a.body, b.body), key=len)
         if not longer.startswith(shorter) or (shorter != longer and len(shorter) < _KEY_CHARS):
             return False
-        days = _near_days(a.day, b.day)
+        # A day apart only for a text long enough to be one person's own: two
+        # "Great!" by "Amazon Customer" on two days are two reviews.
+        days = _near_days(a.day, b.day) if len(shorter) >= _KEY_CHARS else a.day == b.day
+        days = days or a.day is None or b.day is None
     else:
         if a.author != b.author:
             return False
