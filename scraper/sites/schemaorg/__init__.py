@@ -10,6 +10,37 @@ contract v2 record (``fields.py``: item, author, date, rating, body...;
 ``identity.py``: duplicates and ids; ``page.py``: canonical URL, site, next
 page). The rules are shared/record-contract.md's v2 section.
 
+Choices where the contract leaves room, or where following it to the letter
+would give a nonsense value (each is tested, and each module says more):
+
+- Ratings: the contract's defaults (best 5, worst 1) hold wherever they give
+  a value inside its scale. Only where they cannot (``9`` with no scale,
+  ``0.5`` with no worst) is the scale read as 10 / 100, or as starting at 0:
+  otherwise the rating would be refused and lost (``fields.py``). A
+  ``reviewRating`` that is an ``AggregateRating`` is no one's rating.
+- Dates as given, never shifted: the page's own offset is kept, a year alone
+  stays a year. Only all-number dates are ambiguous; ``03/04/2023`` is read
+  month first on pages in US English or with no language (as US pages and
+  the plugins that default to ``en`` write them) and day first on any other
+  language; a first number above 12 is a day whatever the language
+  (``values.py``, ``page.day_first``).
+- One review marked up twice is one record when the words of its body agree
+  (letters and digits: quotes, dashes, entities and spaces are what a CMS
+  changes between copies) and nothing else contradicts; two equal short
+  bodies ("Great!") by different authors are two (``identity.py``).
+- Ids: the review's own URL or ``@id`` unless several reviews share it or it
+  is the item's or the page's own address; else ``key:`` + SHA-256 of item
+  (URL, name), author (name, URL) and date, the contract's "what does not
+  change when a review is edited" (``identity.py``).
+- ``rel="next"`` is followed only to the same host and the same or a deeper
+  path: themes mark the next *post* with it too (``page.py``).
+- A review that names no item and sits in none takes the page's one reviewed
+  thing (a single Product, Recipe or rated node); with several, none.
+- Not read: JSON-LD inside ``<noscript>`` or ``<template>`` (copies for
+  script-less readers, placeholders) or in HTML comments (not in the tree at
+  all), and blocks whose ``@context`` is only data-vocabulary.org (Google's
+  retired vocabulary, whose bare ``Review`` is not schema.org's).
+
 What a page yields: ENTRY_REVIEWS with its records; BLOCKED for a challenge
 page; NOT_REVIEW_PAGE otherwise, saying whether the page had no Review markup
 at all or only an AggregateRating (a rating summary is not a review). What
