@@ -418,3 +418,14 @@ def test_an_item_known_only_by_a_type_takes_the_pages_one_item() -> None:
     product = '{"@type":"Product","name":"Kettle","aggregateRating":{"ratingValue":"4"}}'
     (record,) = read_reviews(_page(product, review), "https://shop.example/p")
     assert (record.item.name, record.item.type) == ("Kettle", "Product")
+
+
+def test_an_orphan_review_is_of_the_one_product_beside_a_site_wide_rating() -> None:
+    review = '{"@type":"Review","author":"A","reviewBody":"B","reviewRating":{"ratingValue":"5"}}'
+    product = '{"@type":"Product","name":"Kettle","offers":{"price":"20"}}'
+    site = '{"@type":"Organization","name":"Shop","aggregateRating":{"ratingValue":"4.8"}}'
+    (record,) = read_reviews(_page(site, product, review), "https://shop.example/p")
+    assert record.item.name == "Kettle"
+    two = product.replace("Kettle", "Toaster")
+    (record,) = read_reviews(_page(site, product, two, review), "https://shop.example/p")
+    assert record.item.name is None  # no guess between two products

@@ -33,7 +33,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from scraper.records import Author, Rating, Record, ReviewedItem
-from scraper.sites.schemaorg.graph import Found, is_page_type, local_name, resolve, type_names
+from scraper.sites.schemaorg.graph import (
+    MAIN_TYPES,
+    Found,
+    is_page_type,
+    local_name,
+    resolve,
+    type_names,
+)
 from scraper.sites.schemaorg.markup import Literal
 from scraper.sites.schemaorg.text import inline_text, render_body
 from scraper.sites.schemaorg.values import parse_date, parse_number
@@ -354,19 +361,18 @@ def with_page_item(
     list sits outside its Product item; a widget's bare Review block), or one
     whose item has no name (``{"@type": "Product", "@id": "#p"}`` defined nowhere), is about
     the page's reviewed thing when the page has exactly one: one Product or
-    Recipe, or one node with an ``aggregateRating``, by name. With none, or
-    several, its item stays empty: no guess between two products.
+    Recipe (whatever else carries a rating: a site-wide Organization's), else
+    one node with an ``aggregateRating``, by name. With none, or several, its
+    item stays empty: no guess between two products.
     """
     if all(candidate.record.item.name is not None for candidate in candidates):
         return candidates
-    named: dict[str, ReviewedItem] = {}
-    for node in main:
-        item = _from_holder(node, page, limits)
-        if item.name is not None:
-            named.setdefault(item.name, item)
-    if len(named) != 1:
+    # A Product or Recipe first: a site-wide Organization rating beside the one
+    # product does not make the product's reviews anyone's.
+    things = [node for node in main if MAIN_TYPES.intersection(type_names(node))]
+    item = _only_item(things, page, limits) or _only_item(main, page, limits)
+    if item is None:
         return candidates
-    (item,) = named.values()
     return [
         candidate._replace(
             record=candidate.record._replace(item=_named(candidate.record.item, item))
@@ -375,6 +381,16 @@ def with_page_item(
         else candidate
         for candidate in candidates
     ]
+
+
+def _only_item(nodes: list[Node], page: PageInfo, limits: SchemaOrgLimits) -> ReviewedItem | None:
+    """Return the one named item among *nodes* (by name), or None for none or several."""
+    named: dict[str, ReviewedItem] = {}
+    for node in nodes:
+        item = _from_holder(node, page, limits)
+        if item.name is not None:
+            named.setdefault(item.name, item)
+    return next(iter(named.values())) if len(named) == 1 else None
 
 
 def _named(own: ReviewedItem, page_item: ReviewedItem) -> ReviewedItem:
