@@ -429,3 +429,21 @@ def test_an_orphan_review_is_of_the_one_product_beside_a_site_wide_rating() -> N
     two = product.replace("Kettle", "Toaster")
     (record,) = read_reviews(_page(site, product, two, review), "https://shop.example/p")
     assert record.item.name is None  # no guess between two products
+
+
+def test_a_page_whose_dates_prove_day_first_reads_its_ambiguous_ones_so() -> None:
+    review = '{"@type":"Review","author":"%s","datePublished":"%s","reviewBody":"%s"}'
+    british = _page(review % ("A", "25/12/2023", "One"), review % ("B", "03/04/2024", "Two"))
+    dates = [
+        record.date for record in read_reviews(british.replace("<html>", '<html lang="en-US">'))
+    ]
+    assert dates == ["2023-12-25", "2024-04-03"]
+    american = _page(review % ("A", "12/25/2023", "One"), review % ("B", "03/04/2024", "Two"))
+    dates = [record.date for record in read_reviews(american.replace("<html>", '<html lang="de">'))]
+    assert dates == ["2023-12-25", "2024-03-04"]
+    torn = _page(
+        review % ("A", "12/25/2023", "One"),
+        review % ("B", "25/12/2023", "Two"),
+        review % ("C", "03/04/2024", "Three"),
+    )
+    assert read_reviews(torn)[2].date == "2024-03-04"  # proof both ways: the language decides

@@ -22,8 +22,10 @@ would give a nonsense value (each is tested, and each module says more):
   stays a year. Only all-number dates are ambiguous; ``03/04/2023`` is read
   month first on pages in US English or with no language (as US pages and
   the plugins that default to ``en`` write them) and day first on any other
-  language; a first number above 12 is a day whatever the language
-  (``values.py``, ``page.day_first``).
+  language; a first number above 12 is a day whatever the language, and a
+  page whose own dates prove one order (``25/12/2023``) has its ambiguous
+  ones read that way (``values.py``, ``page.day_first``,
+  ``fields.with_page_order``).
 - One review marked up twice is one record when the words of its body agree
   (letters and digits: quotes, dashes, entities and spaces are what a CMS
   changes between copies) and nothing else contradicts; two equal short
@@ -82,6 +84,7 @@ from scraper.sites.schemaorg.fields import (
     PageInfo,
     read_candidate,
     with_page_item,
+    with_page_order,
 )
 from scraper.sites.schemaorg.graph import walk
 from scraper.sites.schemaorg.identity import merge_duplicates, to_records
@@ -204,6 +207,7 @@ def read_page(
             candidates.extend(gathered.candidates)
             problems.extend(gathered.problems)
             main.extend(gathered.main + items.main)
+    candidates = with_page_order(candidates, page.day_first)
     candidates = with_page_item(candidates, main, page, limits)
     merged = merge_duplicates(candidates)
     if len(merged) >= limits.max_reviews:

@@ -43,12 +43,12 @@ from scraper.sites.schemaorg.graph import (
 )
 from scraper.sites.schemaorg.markup import Literal
 from scraper.sites.schemaorg.text import inline_text, render_body
-from scraper.sites.schemaorg.values import parse_date, parse_number
+from scraper.sites.schemaorg.values import numeric_order, parse_date, parse_number
 
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
     from scraper.config import SchemaOrgLimits
 
-__all__ = ["Candidate", "PageInfo", "read_candidate", "with_page_item"]
+__all__ = ["Candidate", "PageInfo", "read_candidate", "with_page_item", "with_page_order"]
 
 Node = dict[str, Any]
 
@@ -81,6 +81,7 @@ class Candidate(NamedTuple):
     own_id: str | None
     record: Record
     problem: str | None
+    raw_date: str | None = None  # the date as written, for ``with_page_order``
 
 
 def _entries(value: Any) -> list[Any]:
@@ -327,6 +328,7 @@ def read_candidate(
     body = read_body(node, limits)
     if body is None and rating is None:
         return None
+    raw_date = _text(node.get("datePublished")) or _text(node.get("dateCreated"))
     own_id = _text(node.get("@id"))
     if own_id is not None:  # a blank node's id ("_:b0") names nothing beyond this page
         own_id = None if own_id.startswith("_:") else _absolute(own_id, page) or own_id
@@ -336,9 +338,7 @@ def read_candidate(
         url="",
         item=read_item(found, ids, page, limits),
         author=read_author(node.get("author") or node.get("creator"), ids, page, limits),
-        date=parse_date(
-            _text(node.get("datePublished")) or _text(node.get("dateCreated")), page.day_first
-        ),
+        date=parse_date(raw_date, page.day_first),
         title=_label(node.get("name"), limits) or _label(node.get("headline"), limits),
         rating=rating,
         body=body,
@@ -346,7 +346,32 @@ def read_candidate(
         reactions=read_reactions(node, ids),
         source=source,
     )
-    return Candidate(_address(node.get("url"), page), own_id, record, problem)
+    return Candidate(_address(node.get("url"), page), own_id, record, problem, raw_date)
+
+
+def with_page_order(candidates: list[Candidate], day_first: bool) -> list[Candidate]:
+    """Return *candidates* with all-number dates read in the order the page itself proves.
+
+    The page's language is only a default: WordPress says ``en-US`` on British
+    sites that write ``25/12/2023``. When some date of the page can only be
+    day first (or only month first) and none says otherwise, every ambiguous
+    date of the page (``03/04/2023``) is read that way too.
+    """
+    votes = set()
+    for candidate in candidates:
+        raw = candidate.raw_date
+        if raw and not raw[:4].isdigit():  # ISO and 2023/03/04 prove nothing
+            votes.add(numeric_order(raw))
+    votes.discard(None)
+    if len(votes) != 1 or votes == {day_first}:
+        return candidates
+    order = votes.pop() is True
+    return [
+        candidate._replace(record=candidate.record._replace(date=parse_date(raw, order)))
+        if (raw := candidate.raw_date) and not raw[:4].isdigit()
+        else candidate
+        for candidate in candidates
+    ]
 
 
 _NO_ITEM = ReviewedItem(None, None, None)

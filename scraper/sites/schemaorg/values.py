@@ -29,7 +29,7 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 
-__all__ = ["Number", "parse_date", "parse_number"]
+__all__ = ["Number", "numeric_order", "parse_date", "parse_number"]
 
 _ISO = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})"
@@ -143,6 +143,24 @@ def parse_date(value: object, day_first: bool = False) -> str | None:
         return _parse_text(text, day_first)
     except (ValueError, OverflowError):  # a date that does not exist (2023-02-30)
         return None
+
+
+def numeric_order(value: str) -> bool | None:
+    """Return which order an all-number date proves: True for day first (``25/12/2023``),
+    False for month first (``12/25/2023``), None when it proves neither (``03/04/2023``,
+    ISO, month names, dots, which are always day first)."""
+    text = value.strip()[:100]
+    if text[:4].isdigit() or _MONTH_FIRST.search(text) or _DAY_FIRST.search(text):
+        return None
+    match = _NUMERIC.search(text)
+    if match is None or len(match.group(1)) > 2 or match.group(2) == ".":
+        return None
+    first, second = int(match.group(1)), int(match.group(3))
+    if first > 12 and 1 <= second <= 12:
+        return True
+    if second > 12 and 1 <= first <= 12:
+        return False
+    return None
 
 
 def _parse_text(text: str, day_first: bool) -> str | None:
