@@ -447,3 +447,23 @@ def test_a_page_whose_dates_prove_day_first_reads_its_ambiguous_ones_so() -> Non
         review % ("C", "03/04/2024", "Three"),
     )
     assert read_reviews(torn)[2].date == "2024-03-04"  # proof both ways: the language decides
+
+
+def test_javascript_comments_in_a_block_are_dropped_and_urls_kept() -> None:
+    block = (
+        '{"@type":"Review", /* theme: review */ "author":"Ann", // the author\n'
+        '"url":"https://shop.example/r/1","reviewBody":"Fine."}'
+    )
+    (record,) = read_reviews(_page(block))
+    assert (record.author.name, record.id, record.body) == (
+        "Ann",
+        "https://shop.example/r/1",
+        "Fine.",
+    )
+
+
+def test_an_item_reviewed_given_as_an_address_is_its_url() -> None:
+    review = '{"@type":"Review","itemReviewed":"https://shop.example/kettle","author":"A","reviewBody":"B"}'
+    product = '{"@type":"Product","name":"Kettle","offers":{"price":"20"}}'
+    (record,) = read_reviews(_page(product, review))
+    assert (record.item.name, record.item.url) == ("Kettle", "https://shop.example/kettle")

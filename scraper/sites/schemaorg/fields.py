@@ -160,7 +160,10 @@ def read_item(
     reviewed = _node(found.node.get("itemReviewed"), ids)
     if isinstance(reviewed, str):
         href = reviewed.href if isinstance(reviewed, Literal) else None
-        return ReviewedItem(_label(reviewed, limits), None, href and _absolute(href, page))
+        name = _label(reviewed, limits)
+        if href is None and name and name.startswith(("http://", "https://")) and " " not in name:
+            href, name = name, None  # "itemReviewed": "https://...": an address, not a name
+        return ReviewedItem(name, None, href and _absolute(href, page))
     if isinstance(reviewed, dict):
         name = _label(reviewed.get("name"), limits)
         types = type_names(reviewed)
