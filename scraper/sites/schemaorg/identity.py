@@ -25,7 +25,8 @@ address (a lone review whose ``url`` is the page would change id the day a
 second review appears). Otherwise the id is
 derived from what editing a review or moving its counts leaves alone:
 ``key:`` and the first 24 hex digits of the SHA-256 of the item (its URL,
-else the page's, and its name), the author (name and URL) and the date, so
+else the page's, and its name), the author (name and URL) and the date (to the
+second: fractions are how a generator prints, not when it was written), so
 that the next capture of the page names the same review again. Reviews that
 share all of those (the same reader twice on one undated page) get ``-2``,
 ``-3``... in page order.
@@ -195,13 +196,17 @@ def merge_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
     return kept
 
 
+# Fractions of a second: a site that moves from ".000Z" to "Z" still names the same review.
+_FRACTION = re.compile(r"\.\d+")
+
+
 def _derived(record: Record, page: PageInfo) -> str:
     parts = (
         record.item.url or page.url or "",
         record.item.name or "",
         record.author.name or "",
         record.author.url or "",
-        record.date or "",
+        _FRACTION.sub("", record.date) if record.date else "",
     )
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
     return "key:" + digest[:24]

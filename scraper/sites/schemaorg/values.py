@@ -246,7 +246,9 @@ def _iso(
         return date(year, month, day).isoformat()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     clock = time(int(hour), int(minute), int(second or 0), micro, tzinfo=_zone(zone))
-    return datetime.combine(date(year, month, day), clock).isoformat()
+    # As precise as given: ".512" stays three digits, not ".512000".
+    spec = "auto" if not fraction or len(fraction) > 3 else "milliseconds"
+    return datetime.combine(date(year, month, day), clock).isoformat(timespec=spec)
 
 
 def _zone(zone: str | None) -> timezone | None:
