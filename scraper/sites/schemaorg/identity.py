@@ -85,10 +85,11 @@ class _Keys(NamedTuple):
     value: float | None  # the rating as written, before scaling
 
 
-def _keys(record: Record, body: str | None = None) -> _Keys:
+def _keys(record: Record, known: _Keys | None = None) -> _Keys:
+    """Return *record*'s keys; *known* gives the body key already computed."""
     day = record.date[:10] if record.date else None
     value = record.rating.value if record.rating else None
-    body = _body_key(record.body) if body is None else body
+    body = _body_key(record.body) if known is None else known.body
     return _Keys(body, _body_key(record.author.name), day, _scaled(record.rating), value)
 
 
@@ -186,7 +187,7 @@ def merge_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
         if match is not None:
             pair = (kept_keys[match], keys)
             kept[match] = _fill(kept[match], candidate, pair)
-            longer = max(pair[0].body, pair[1].body, key=len)
+            longer = max(pair, key=lambda keys: len(keys.body))
             kept_keys[match] = _keys(kept[match].record, longer)
             continue
         places.append(len(kept))

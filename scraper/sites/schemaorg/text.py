@@ -144,6 +144,8 @@ def _render_markup(markup: str) -> str:
 
 
 def _plain(text: str) -> str:
+    if "\n" not in text and "\r" not in text:  # one line, as most reviews are
+        return _LINE_SPACE_RUN.sub(" ", text).strip(" ")
     lines = [_LINE_SPACE_RUN.sub(" ", line).strip(" ") for line in _NEWLINE.split(text)]
     joined = "\n".join(lines)
     while "\n\n\n" in joined:
@@ -153,10 +155,10 @@ def _plain(text: str) -> str:
 
 def render_body(value: str) -> str:
     """Return the contract body of a JSON-LD text value (markup rendered, entities decoded)."""
-    if _MARKUP.search(value):
+    if "<" in value and _MARKUP.search(value):
         return _render_markup(value)
     decoded = decode_entities(value)
-    if decoded is not value and _MARKUP.search(decoded):  # markup escaped once too often
+    if decoded is not value and "<" in decoded and _MARKUP.search(decoded):  # escaped twice
         return _render_markup(decoded)
     return _plain(decoded)
 
