@@ -469,3 +469,12 @@ def test_an_item_reviewed_given_as_an_address_is_its_url() -> None:
     product = '{"@type":"Product","name":"Kettle","offers":{"price":"20"}}'
     (record,) = read_reviews(_page(product, review))
     assert (record.item.name, record.item.url) == ("Kettle", "https://shop.example/kettle")
+
+
+def test_a_review_news_article_is_a_critic_review() -> None:
+    article = (
+        '{"@type":"ReviewNewsArticle","headline":"A quiet triumph","author":"Critic",'
+        '"reviewRating":{"ratingValue":"4"},"itemReviewed":{"@type":"Book","name":"Salt"}}'
+    )
+    (record,) = read_reviews(_page(article))
+    assert (record.title, record.item.name, record.body) == ("A quiet triumph", "Salt", None)

@@ -14,7 +14,8 @@ through the same index.
 
 A node is a review when one of its types is ``Review``, ends with ``Review``
 (``CriticReview``, ``UserReview``, ``EmployerReview``...) or is
-``Recommendation`` (schema.org's other Review subtype), or when it sits
+``Recommendation`` or ``ReviewNewsArticle`` (schema.org's other Review
+subtypes), or when it sits
 untyped under an item's ``review`` property and carries a ``reviewBody`` or
 ``reviewRating``. Types from vocabularies other than schema.org do not count.
 """
@@ -126,13 +127,15 @@ def is_page_type(name: str) -> bool:
     return name.endswith("Page") or name.startswith(("WebSite", "WP"))
 
 
+#: schema.org's Review subtypes whose names do not end with "Review" (and "review"
+#: in any case): ``Recommendation``; ``ReviewNewsArticle``, a CriticReview too.
+_OTHER_REVIEW_TYPES = frozenset({"review", "recommendation", "reviewnewsarticle"})
+
+
 def is_review_type(names: Iterable[str]) -> bool:
     """Return True when one of the type *names* is Review or one of its subtypes."""
-    for name in names:
-        # "UserReview", or any spelling of "review" itself; not "VideoPreview".
-        if name.endswith("Review") or name.lower() in ("review", "recommendation"):
-            return True
-    return False
+    # "UserReview", or any spelling of "review" itself; not "VideoPreview".
+    return any(name.endswith("Review") or name.lower() in _OTHER_REVIEW_TYPES for name in names)
 
 
 def _normalise_keys(node: Node) -> None:
