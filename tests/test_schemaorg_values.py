@@ -191,6 +191,9 @@ REVIEW = '{"@type":"Review","author":"Ann","reviewBody":"Fine.","datePublished":
         f'{{"@type":"Thing"}} {REVIEW}',
         f'{{"@type":"Thing"}},{REVIEW}',
         REVIEW.replace('"', "&quot;"),
+        REVIEW.replace('"', "&#34;"),
+        REVIEW.replace('"', "&#x22;"),
+        REVIEW.replace("{", '{/* theme */ "x": "https://a.example/b", ', 1),  # a JS comment
     ],
 )
 def test_common_json_breakage_is_repaired(block: str) -> None:

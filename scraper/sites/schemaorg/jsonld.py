@@ -28,6 +28,7 @@ _TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(\s*[}\]])', re.DOTALL)
 # A JSON string (kept: "https://..." holds a "//"), or a JavaScript comment (dropped).
 _JS_COMMENT = re.compile(r'("(?:[^"\\]|\\.)*")|/\*.*?\*/|//[^\n]*', re.DOTALL)
 _BETWEEN = " \t\r\n,;"
+_ESCAPED_QUOTES = ("&quot;", "&#34;", "&#x22;", "&#X22;")
 _DECODER = json.JSONDecoder(strict=False)
 
 
@@ -79,7 +80,8 @@ def _lenient(text: str) -> tuple[list[Any], bool]:
     """Return the values of *text* after the repairs in the module docstring, and
     whether that was all of it (False: what follows the values is broken)."""
     text = _WRAPPERS.sub("", text)
-    if "&quot;" in text[:200] and '"' not in text[:200]:  # the whole block HTML-escaped
+    head = text[:200]
+    if '"' not in head and any(quote in head for quote in _ESCAPED_QUOTES):  # all escaped
         text = html.unescape(text)
     if "/*" in text or "//" in text:  # "//" is mostly inside URLs, which stay
         text = _JS_COMMENT.sub(lambda match: match.group(1) or "", text)
