@@ -22,6 +22,9 @@ shop page with 200 reviews in JSON-LD only and marked up twice, where the
 cost per review (about 25-40 µs in Python), not the parse, is what is measured.
 
     .venv/bin/python bench/bench_schemaorg.py [--runs 5] [--repeat 3]
+
+``--check`` prints instead how right the reader is: recall, precision and
+field accuracy in the contract's check form on the corpus and the fixtures.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -161,11 +165,71 @@ def timed(program: Callable[[str], int], htmls: list[str], runs: int, repeat: in
     return best
 
 
+FIELDS = ("item", "author", "date", "rating", "title", "body")
+
+
+def check_form(record: dict[str, Any]) -> dict[str, Any]:
+    """Return a record (or an expected line) in the contract's check form."""
+    rating = record["rating"]
+    if isinstance(rating, dict):
+        rating = (rating["value"] - rating["worst"]) / (rating["best"] - rating["worst"])
+    author = record["author"]
+    return {
+        "item": {"name": record["item"]["name"], "type": record["item"]["type"]},
+        "author": author["name"] if isinstance(author, dict) else author,
+        "date": record["date"][:10] if record["date"] else None,
+        "rating": None if rating is None else round(rating, 6),
+        "title": record["title"],
+        "body": " ".join(record["body"].split()) if record["body"] else None,
+    }
+
+
+def _agreeing(mine: dict[str, Any], theirs: dict[str, Any]) -> int:
+    return sum(mine[field] == theirs[field] for field in FIELDS)
+
+
+def check(label: str, folder: Path) -> None:
+    """Print recall, precision and field accuracy of the reader on *folder*'s pages,
+    judged in the contract's check form against each page's ``.expected.jsonl``."""
+    found = wanted = matched = 0
+    right = dict.fromkeys(FIELDS, 0)
+    empty_with_records = 0
+    pages = sorted(folder.glob("*.html"))
+    for path in pages:
+        lines = path.with_name(path.name.replace(".html", ".expected.jsonl")).read_text("utf-8")
+        want = [check_form(json.loads(line)) for line in lines.splitlines() if line.strip()]
+        got = [check_form(record.to_dict()) for record in read_reviews(path.read_bytes())]
+        found, wanted = found + len(got), wanted + len(want)
+        empty_with_records += bool(got and not want)
+        for record in want:  # each expected review against its closest unclaimed record
+            best = max(got, key=lambda mine: _agreeing(mine, record), default=None)
+            if best is None or _agreeing(best, record) < 3:
+                continue
+            got.remove(best)
+            matched += 1
+            for field in FIELDS:
+                right[field] += best[field] == record[field]
+    fields = " ".join(f"{field} {right[field] / max(1, matched):.1%}" for field in FIELDS)
+    print(
+        f"{label}: {len(pages)} pages, {wanted} reviews | recall {matched / max(1, wanted):.1%}"
+        f" precision {matched / max(1, found):.1%} | {fields}"
+        f" | review-less pages with records: {empty_with_records}"
+    )
+
+
 def main() -> None:
     options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options.add_argument("--runs", type=int, default=5)
     options.add_argument("--repeat", type=int, default=3)
+    options.add_argument(
+        "--check", action="store_true", help="print recall/precision/field accuracy instead"
+    )
     args = options.parse_args()
+    if args.check:
+        for label, folder in (("corpus", CORPUS), ("fixtures", FIXTURES)):
+            if folder.is_dir():
+                check(label, folder)
+        return
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     groups = pages()
     extruct_run = extruct_alone()
