@@ -18,6 +18,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from scraper.records import PageKind, Record
 from scraper.sites import SITES, parse_page
+from scraper.sites._decode import parser_input
 from scraper.sites.schemaorg import SCHEMAORG, read_reviews
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemaorg"
@@ -56,7 +57,8 @@ def test_fixture_records_field_by_field(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(PAGES))
 def test_fixture_page_kind_url_next_and_problem(name: str) -> None:
     page = PAGES[name]
-    tree = LexborHTMLParser((FIXTURES / name).read_bytes())
+    # As the registry reads pages: bytes decoded by their meta charset (windows-1252...).
+    tree = LexborHTMLParser(parser_input((FIXTURES / name).read_bytes()))
     result = SCHEMAORG.parse(tree, page["served_from"])
     assert result.kind.value == page["kind"]
     assert result.url == page["url"]
@@ -178,3 +180,49 @@ def test_corpus_pages_are_review_pages_with_their_site(corpus_dir: Path) -> None
         site = page.name.split("_", 1)[0]
         assert all(record.site == site for record in result.reviews), page.name
         assert result.next_url is None, page.name  # their rel="next" links are "next post"
+
+
+# --- size: hundreds of reviews, a huge page ----------------------------------------------
+
+
+def _shop_page(count: int, filler_kb: int = 0) -> str:
+    reviews = [
+        {
+            "@type": "Review",
+            "author": {"@type": "Person", "name": f"Buyer {n % 40}"},
+            "datePublished": f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}",
+            "reviewRating": {"@type": "Rating", "ratingValue": str(n % 5 + 1)},
+            "reviewBody": f"Order {n}: the lid fits, the handle stays cool. Great!",
+        }
+        for n in range(count)
+    ]
+    block = json.dumps({"@type": "Product", "name": "Kettle", "review": reviews})
+    items = "".join(
+        '<li itemprop="review" itemscope itemtype="https://schema.org/Review">'
+        f'<b itemprop="author">Buyer {n % 40}</b>'
+        f'<meta itemprop="datePublished" content="{review["datePublished"]}">'
+        f'<p itemprop="reviewBody">{review["reviewBody"]}</p></li>'
+        for n, review in enumerate(reviews)
+    )
+    filler = "<p>Nothing to read here, only words that fill a page.</p>" * (filler_kb * 18)
+    return (
+        f'<html><head><script type="application/ld+json">{block}</script></head><body>'
+        f'<ul itemscope itemtype="https://schema.org/Product">{items}</ul>{filler}</body></html>'
+    )
+
+
+def test_a_page_of_250_reviews_marked_up_twice_gives_250_records() -> None:
+    records = read_reviews(_shop_page(250), "https://shop.example/kettle")
+    assert len(records) == 250
+    assert len({record.id for record in records}) == 250
+    assert {record.source for record in records} == {"json-ld"}
+    assert all(record.rating is not None and record.item.name == "Kettle" for record in records)
+
+
+def test_a_500_kb_page_with_5_reviews() -> None:
+    html = _shop_page(5, filler_kb=500)
+    assert len(html) > 500_000
+    records = read_reviews(html, "https://shop.example/kettle")
+    assert [record.body for record in records] == [
+        f"Order {n}: the lid fits, the handle stays cool. Great!" for n in range(5)
+    ]

@@ -24,6 +24,13 @@ extruct = pytest.importorskip("extruct")
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures" / "schemaorg"
 REPAIRED_BY_US_ONLY = {"broken-json.html", "critic-rdfa.html"}  # extruct's RDFa is triples
+#: Pages where the two readings differ by design, and why.
+DIFFERENT_BY_DESIGN = {
+    "drupal-rdfa.html": "RDFa only: extruct's RDFa is triples",
+    "data-vocabulary-legacy.html": "extruct counts data-vocabulary.org's bare Review as one",
+    "hidden-jsonld-traps.html": "extruct reads JSON-LD inside <noscript> and <template>",
+    "odd-shapes-jsonld.html": "an HTML-escaped block makes extruct drop all the page's JSON-LD",
+}
 
 
 def _is_review(node: dict[str, Any]) -> bool:
@@ -77,7 +84,9 @@ def _ours(html: str) -> set[str]:
 
 def _pages() -> list[Path]:
     pages = [
-        page for page in sorted(FIXTURES.glob("*.html")) if page.name not in REPAIRED_BY_US_ONLY
+        page
+        for page in sorted(FIXTURES.glob("*.html"))
+        if page.name not in REPAIRED_BY_US_ONLY and page.name not in DIFFERENT_BY_DESIGN
     ]
     corpus = REPO.parent / "shared" / "corpus" / "schemaorg"
     return pages + (sorted(corpus.glob("*.html")) if corpus.is_dir() else [])

@@ -22,10 +22,11 @@ from selectolax.lexbor import LexborHTMLParser
 from scraper.errors import ScraperError
 from scraper.records import PageResult, Record
 from scraper.sites import parse_page
+from scraper.sites._decode import decode_html
 from scraper.sites.schemaorg import SCHEMAORG
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemaorg"
-PAGES = {path.name: path.read_text("utf-8") for path in sorted(FIXTURES.glob("*.html"))}
+PAGES = {path.name: decode_html(path.read_bytes()) for path in sorted(FIXTURES.glob("*.html"))}
 SCRIPT = re.compile(r'(<script type="application/ld\+json"[^>]*>)(.*?)(</script>)', re.DOTALL)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FIELDS = ("reviewBody", "reviewRating", "author", "datePublished", "itemReviewed", "name")

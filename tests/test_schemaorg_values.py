@@ -21,7 +21,9 @@ LIMITS = SchemaOrgLimits()
         ("2017-11-03T03:01:00Z", "2017-11-03T03:01:00+00:00"),
         ("2022-05-26T08:39:59+0000", "2022-05-26T08:39:59+00:00"),
         ("2022-05-26 08:39", "2022-05-26T08:39:00"),
-        ("2022-05-26T08:39:59.250-03:30", "2022-05-26T08:39:59.250000-03:30"),
+        ("2022-05-26T08:39:59.250-03:30", "2022-05-26T08:39:59.250-03:30"),
+        ("2022-05-26T08:39:59.2504Z", "2022-05-26T08:39:59.250400+00:00"),
+        ("2024-05-19T21:14:03.000Z", "2024-05-19T21:14:03.000+00:00"),
         ("March 3, 2023", "2023-03-03"),
         ("Mar. 3rd 2023", "2023-03-03"),
         ("3 March 2023", "2023-03-03"),
@@ -40,6 +42,10 @@ LIMITS = SchemaOrgLimits()
         ("1/2/20", "2020-01-02"),
         ("Fri Mar 03 2023 10:00:00 GMT+0100 (Central European Time)", "2023-03-03T10:00:00+01:00"),
         ("March 3, 2023 10:00 UTC", "2023-03-03T10:00:00+00:00"),
+        ("2024-03-11 18:42:07 UTC", "2024-03-11T18:42:07+00:00"),  # Judge.me
+        ("2024-03-11T18:42:07 GMT", "2024-03-11T18:42:07+00:00"),
+        ("2023", "2023"),  # only a year: that precise, no invented January 1st
+        ("2024-06", "2024-06"),
     ],
 )
 def test_dates_as_given_never_shifted(given: str, iso: str) -> None:
@@ -64,6 +70,8 @@ def test_dates_as_given_never_shifted(given: str, iso: str) -> None:
         12,
         float("nan"),
         "9" * 500,
+        "1800",
+        "2024-13",
     ],
 )
 def test_unreadable_dates_are_null(given: object) -> None:
@@ -183,6 +191,9 @@ REVIEW = '{"@type":"Review","author":"Ann","reviewBody":"Fine.","datePublished":
         f'{{"@type":"Thing"}} {REVIEW}',
         f'{{"@type":"Thing"}},{REVIEW}',
         REVIEW.replace('"', "&quot;"),
+        REVIEW.replace('"', "&#34;"),
+        REVIEW.replace('"', "&#x22;"),
+        REVIEW.replace("{", '{/* theme */ "x": "https://a.example/b", ', 1),  # a JS comment
     ],
 )
 def test_common_json_breakage_is_repaired(block: str) -> None:
@@ -340,3 +351,133 @@ def test_types_and_properties_written_as_iris() -> None:
     assert [(r.item.name, r.item.type, r.author.name, r.body) for r in records] == [
         ("Kettle", "Product", "Ro", "Boils fast.")
     ]
+
+
+def test_a_summary_is_no_ones_rating() -> None:
+    summary = '{"@type":"AggregateRating","ratingValue":"4.4","reviewCount":"87"}'
+    only = '{"@type":"Review","reviewRating":' + summary + "}"
+    untyped = '{"@type":"Review","reviewRating":{"ratingValue":"4.4","ratingCount":"87"}}'
+    reading = read_page_of(_product(only, untyped))
+    assert reading.records == () and reading.aggregate
+    with_body = (
+        '{"@type":"Review","author":"Ann","reviewBody":"Fine.","reviewRating":' + summary + "}"
+    )
+    (record,) = read_reviews(_product(with_body))
+    assert record.body == "Fine." and record.rating is None
+
+
+def test_json_ld_in_noscript_or_template_or_of_another_vocabulary_is_not_read() -> None:
+    hidden = (
+        f'<noscript><script type="application/ld+json">{REVIEW}</script></noscript>'
+        f'<template><script type="application/ld+json">{REVIEW}</script></template>'
+    )
+    assert read_reviews(f"<html><body>{hidden}</body></html>") == ()
+    legacy = REVIEW.replace("{", '{"@context":"http://data-vocabulary.org",', 1)
+    assert read_reviews(_page(legacy)) == ()
+    mixed = REVIEW.replace(
+        "{", '{"@context":["http://data-vocabulary.org","https://schema.org"],', 1
+    )
+    assert len(read_reviews(_page(mixed))) == 1
+
+
+def test_two_copies_of_one_text_a_day_apart_or_on_other_scales_are_one() -> None:
+    body = "Sturdy and warm, the zip is the only weak point so far after a month."
+    local = (
+        '{"@type":"Review","author":"Ann","datePublished":"2024-06-01T23:30:00-05:00",'
+        f'"reviewBody":"{body}","reviewRating":{{"ratingValue":"4","worstRating":"0"}}}}'
+    )
+    utc = (
+        '{"@type":"Review","author":"Ann","datePublished":"2024-06-02T04:30:00+00:00",'
+        f'"reviewBody":"{body}","reviewRating":{{"ratingValue":"4"}}}}'
+    )
+    assert len(read_reviews(_page(local, utc))) == 1
+    later = utc.replace("2024-06-02", "2024-06-04")
+    assert len(read_reviews(_page(local, later))) == 2
+    short = (
+        '{"@type":"Review","author":"Amazon Customer","datePublished":"%s","reviewBody":"Great!"}'
+    )
+    assert len(read_reviews(_page(short % "2024-06-01", short % "2024-06-02"))) == 2
+
+
+def test_types_without_a_scheme_are_schema_org_types() -> None:
+    microdata = (
+        '<div itemscope itemtype="schema.org/Product"><span itemprop="name">Kettle</span>'
+        '<div itemprop="review" itemscope itemtype="//schema.org/Review">'
+        '<p itemprop="reviewBody">Boils fast.</p></div></div>'
+    )
+    (record,) = read_reviews(f"<html><body>{microdata}</body></html>")
+    assert (record.item.name, record.item.type, record.body) == ("Kettle", "Product", "Boils fast.")
+
+
+def test_a_lone_review_whose_url_is_the_page_is_not_its_id() -> None:
+    review = '{"@type":"Review","url":"https://shop.example/p","author":"A","reviewBody":"B"}'
+    (record,) = read_reviews(_page(review), "https://shop.example/p")
+    assert record.id.startswith("key:") and record.url == "https://shop.example/p"
+
+
+def test_an_item_known_only_by_a_type_takes_the_pages_one_item() -> None:
+    review = (
+        '{"@type":"Review","itemReviewed":{"@type":"Product","@id":"#nowhere"},'
+        '"author":"A","reviewBody":"B"}'
+    )
+    product = '{"@type":"Product","name":"Kettle","aggregateRating":{"ratingValue":"4"}}'
+    (record,) = read_reviews(_page(product, review), "https://shop.example/p")
+    assert (record.item.name, record.item.type) == ("Kettle", "Product")
+
+
+def test_an_orphan_review_is_of_the_one_product_beside_a_site_wide_rating() -> None:
+    review = '{"@type":"Review","author":"A","reviewBody":"B","reviewRating":{"ratingValue":"5"}}'
+    product = '{"@type":"Product","name":"Kettle","offers":{"price":"20"}}'
+    site = '{"@type":"Organization","name":"Shop","aggregateRating":{"ratingValue":"4.8"}}'
+    (record,) = read_reviews(_page(site, product, review), "https://shop.example/p")
+    assert record.item.name == "Kettle"
+    two = product.replace("Kettle", "Toaster")
+    (record,) = read_reviews(_page(site, product, two, review), "https://shop.example/p")
+    assert record.item.name is None  # no guess between two products
+
+
+def test_a_page_whose_dates_prove_day_first_reads_its_ambiguous_ones_so() -> None:
+    review = '{"@type":"Review","author":"%s","datePublished":"%s","reviewBody":"%s"}'
+    british = _page(review % ("A", "25/12/2023", "One"), review % ("B", "03/04/2024", "Two"))
+    dates = [
+        record.date for record in read_reviews(british.replace("<html>", '<html lang="en-US">'))
+    ]
+    assert dates == ["2023-12-25", "2024-04-03"]
+    american = _page(review % ("A", "12/25/2023", "One"), review % ("B", "03/04/2024", "Two"))
+    dates = [record.date for record in read_reviews(american.replace("<html>", '<html lang="de">'))]
+    assert dates == ["2023-12-25", "2024-03-04"]
+    torn = _page(
+        review % ("A", "12/25/2023", "One"),
+        review % ("B", "25/12/2023", "Two"),
+        review % ("C", "03/04/2024", "Three"),
+    )
+    assert read_reviews(torn)[2].date == "2024-03-04"  # proof both ways: the language decides
+
+
+def test_javascript_comments_in_a_block_are_dropped_and_urls_kept() -> None:
+    block = (
+        '{"@type":"Review", /* theme: review */ "author":"Ann", // the author\n'
+        '"url":"https://shop.example/r/1","reviewBody":"Fine."}'
+    )
+    (record,) = read_reviews(_page(block))
+    assert (record.author.name, record.id, record.body) == (
+        "Ann",
+        "https://shop.example/r/1",
+        "Fine.",
+    )
+
+
+def test_an_item_reviewed_given_as_an_address_is_its_url() -> None:
+    review = '{"@type":"Review","itemReviewed":"https://shop.example/kettle","author":"A","reviewBody":"B"}'
+    product = '{"@type":"Product","name":"Kettle","offers":{"price":"20"}}'
+    (record,) = read_reviews(_page(product, review))
+    assert (record.item.name, record.item.url) == ("Kettle", "https://shop.example/kettle")
+
+
+def test_a_review_news_article_is_a_critic_review() -> None:
+    article = (
+        '{"@type":"ReviewNewsArticle","headline":"A quiet triumph","author":"Critic",'
+        '"reviewRating":{"ratingValue":"4"},"itemReviewed":{"@type":"Book","name":"Salt"}}'
+    )
+    (record,) = read_reviews(_page(article))
+    assert (record.title, record.item.name, record.body) == ("A quiet triumph", "Salt", None)

@@ -10,6 +10,39 @@ contract v2 record (``fields.py``: item, author, date, rating, body...;
 ``identity.py``: duplicates and ids; ``page.py``: canonical URL, site, next
 page). The rules are shared/record-contract.md's v2 section.
 
+Choices where the contract leaves room, or where following it to the letter
+would give a nonsense value (each is tested, and each module says more):
+
+- Ratings: the contract's defaults (best 5, worst 1) hold wherever they give
+  a value inside its scale. Only where they cannot (``9`` with no scale,
+  ``0.5`` with no worst) is the scale read as 10 / 100, or as starting at 0:
+  otherwise the rating would be refused and lost (``fields.py``). A
+  ``reviewRating`` that is an ``AggregateRating`` is no one's rating.
+- Dates as given, never shifted: the page's own offset is kept, a year alone
+  stays a year. Only all-number dates are ambiguous; ``03/04/2023`` is read
+  month first on pages in US English or with no language (as US pages and
+  the plugins that default to ``en`` write them) and day first on any other
+  language; a first number above 12 is a day whatever the language, and a
+  page whose own dates prove one order (``25/12/2023``) has its ambiguous
+  ones read that way (``values.py``, ``page.day_first``,
+  ``fields.with_page_order``).
+- One review marked up twice is one record when the words of its body agree
+  (letters and digits: quotes, dashes, entities and spaces are what a CMS
+  changes between copies) and nothing else contradicts; two equal short
+  bodies ("Great!") by different authors are two (``identity.py``).
+- Ids: the review's own URL or ``@id`` unless several reviews share it or it
+  is the item's or the page's own address; else ``key:`` + SHA-256 of item
+  (URL, name), author (name, URL) and date, the contract's "what does not
+  change when a review is edited" (``identity.py``).
+- ``rel="next"`` is followed only to the same host and the same or a deeper
+  path: themes mark the next *post* with it too (``page.py``).
+- A review that names no item and sits in none takes the page's one reviewed
+  thing (a single Product, Recipe or rated node); with several, none.
+- Not read: JSON-LD inside ``<noscript>`` or ``<template>`` (copies for
+  script-less readers, placeholders) or in HTML comments (not in the tree at
+  all), and blocks whose ``@context`` is only data-vocabulary.org (Google's
+  retired vocabulary, whose bare ``Review`` is not schema.org's).
+
 What a page yields: ENTRY_REVIEWS with its records; BLOCKED for a challenge
 page; NOT_REVIEW_PAGE otherwise, saying whether the page had no Review markup
 at all or only an AggregateRating (a rating summary is not a review). What
@@ -24,11 +57,16 @@ the bare lexbor parse takes 0.84-1.0 ms/page; this reader, its own parse
 included, 1.6-1.8 ms/page (1.8-2.0x the bare parse; the goal is <= 2.5x);
 extruct alone, before building a single record, 56-65 ms/page, about 35x
 slower than the whole reader (on our fixtures grown to 300 KB: 1.5-1.6x the
-bare parse, extruct 70x slower). Correctness does not tell them apart:
-extruct only lifts the markup out (every field rule here would still be
-needed on top), this reader reads all 81 corpus reviews in check form, and
-``tests/test_schemaorg_extruct.py`` finds the same review bodies in
-extruct's reading of every corpus and fixture page. So
+bare parse, extruct 70x slower; a 500 KB page with 5 reviews: 1.4x). What
+is not at the goal is a page of hundreds of reviews, where the Python cost
+of each review (about 30 µs read, merged and keyed), not the parse, is the
+bill: 200 reviews in JSON-LD take 7.5-9x the bare parse, 200 marked up twice
+(JSON-LD and microdata) 16-21x, against extruct's 100+ ms. Correctness
+does not tell them apart: extruct only lifts the markup out (every field
+rule here would still be needed on top), this reader reads all 81 corpus
+reviews in check form, and ``tests/test_schemaorg_extruct.py`` finds the
+same review bodies in extruct's reading of every corpus and fixture page
+but those where we differ by design (named there). So
 the lexbor tree the project already has is read directly: JSON-LD with
 ``json.loads`` on each script's text, microdata and RDFa by CSS queries on
 their attributes (built only when the page has review items). extruct is in
@@ -39,7 +77,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.errors import ParseError
 from scraper.records import PageKind, PageResult, Record
@@ -51,6 +89,7 @@ from scraper.sites.schemaorg.fields import (
     PageInfo,
     read_candidate,
     with_page_item,
+    with_page_order,
 )
 from scraper.sites.schemaorg.graph import walk
 from scraper.sites.schemaorg.identity import merge_duplicates, to_records
@@ -92,12 +131,44 @@ def _json_ld_roots(
     problems: list[str] = []
     iri_keys = False
     for number, script in enumerate(tree.css(_JSON_LD), start=1):
+        if _hidden(script):
+            continue
         block = read_block(script, number, limits.max_block_chars)
-        roots.extend(block.values)
+        roots.extend(value for value in block.values if not _other_vocabulary(value))
         iri_keys = iri_keys or block.iri_keys
         if block.problem:
             problems.append(block.problem)
     return roots, problems, iri_keys
+
+
+#: Elements whose content a browser running scripts never puts in the page
+#: (``<template>`` content is not in the tree at all; ``<noscript>`` is text).
+_HIDING_TAGS = frozenset({"noscript", "template"})
+_OTHER_VOCABULARIES = ("data-vocabulary.org",)
+
+
+def _hidden(script: LexborNode) -> bool:
+    """Return True for a script inside ``<noscript>`` or ``<template>``: a copy or a
+    placeholder (``{{ author }}``), not the page's markup."""
+    parent = script.parent
+    while parent is not None and parent.tag not in ("html", "head", "body", None):
+        if parent.tag in _HIDING_TAGS:
+            return True
+        parent = parent.parent
+    return False
+
+
+def _other_vocabulary(value: Any) -> bool:
+    """Return True for a block whose ``@context`` is another vocabulary's alone
+    (Google's retired data-vocabulary.org): its bare ``Review`` is not schema.org's."""
+    if not isinstance(value, dict):
+        return False
+    context = value.get("@context")
+    names = [context] if isinstance(context, str) else context if isinstance(context, list) else []
+    texts = [name.lower() for name in names if isinstance(name, str)]
+    return bool(texts) and all(
+        any(other in text for other in _OTHER_VOCABULARIES) for text in texts
+    )
 
 
 class _Gathered(NamedTuple):
@@ -141,6 +212,7 @@ def read_page(
             candidates.extend(gathered.candidates)
             problems.extend(gathered.problems)
             main.extend(gathered.main + items.main)
+    candidates = with_page_order(candidates, page.day_first)
     candidates = with_page_item(candidates, main, page, limits)
     merged = merge_duplicates(candidates)
     if len(merged) >= limits.max_reviews:

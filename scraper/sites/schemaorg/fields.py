@@ -14,7 +14,17 @@ the scale starts at 0. A rating that is not a finite number, whose scale is
 upside down, whose value lies outside its own scale, or whose numbers are
 absurdly large (``SchemaOrgLimits.max_rating``) is refused: the record keeps
 its other fields with ``rating`` null, and the page's problem says why; a
-review left with neither body nor rating is no review.
+review left with neither body nor rating is no review. So is a "review" whose
+``reviewRating`` is an ``AggregateRating`` (or carries ``reviewCount`` /
+``ratingCount``) and which has no body: shops fill a Review with the item's
+summary to get stars shown, and a summary is not one person's rating.
+
+Why these scale rules, beside the contract's "defaults are best 5, worst 1":
+the defaults are kept wherever they give a rating inside its scale; they are
+set aside only where following them would give a value outside the scale (a
+refused rating, a lost field), which is what pages that write ``9`` for "9/10"
+or ``0.5`` for "half of one" mean. A value of 5 or less with no scale is
+always read on 1..5, as the contract says.
 """
 
 from __future__ import annotations
@@ -23,15 +33,22 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
 from scraper.records import Author, Rating, Record, ReviewedItem
-from scraper.sites.schemaorg.graph import Found, is_page_type, local_name, resolve, type_names
+from scraper.sites.schemaorg.graph import (
+    MAIN_TYPES,
+    Found,
+    is_page_type,
+    local_name,
+    resolve,
+    type_names,
+)
 from scraper.sites.schemaorg.markup import Literal
 from scraper.sites.schemaorg.text import inline_text, render_body
-from scraper.sites.schemaorg.values import parse_date, parse_number
+from scraper.sites.schemaorg.values import numeric_order, parse_date, parse_number
 
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
     from scraper.config import SchemaOrgLimits
 
-__all__ = ["Candidate", "PageInfo", "read_candidate", "with_page_item"]
+__all__ = ["Candidate", "PageInfo", "read_candidate", "with_page_item", "with_page_order"]
 
 Node = dict[str, Any]
 
@@ -64,6 +81,7 @@ class Candidate(NamedTuple):
     own_id: str | None
     record: Record
     problem: str | None
+    raw_date: str | None = None  # the date as written, for ``with_page_order``
 
 
 def _entries(value: Any) -> list[Any]:
@@ -142,7 +160,10 @@ def read_item(
     reviewed = _node(found.node.get("itemReviewed"), ids)
     if isinstance(reviewed, str):
         href = reviewed.href if isinstance(reviewed, Literal) else None
-        return ReviewedItem(_label(reviewed, limits), None, href and _absolute(href, page))
+        name = _label(reviewed, limits)
+        if href is None and name and name.startswith(("http://", "https://")) and " " not in name:
+            href, name = name, None  # "itemReviewed": "https://...": an address, not a name
+        return ReviewedItem(name, None, href and _absolute(href, page))
     if isinstance(reviewed, dict):
         name = _label(reviewed.get("name"), limits)
         types = type_names(reviewed)
@@ -212,6 +233,8 @@ def read_rating(
         else:
             return None, None
     if isinstance(rating, dict):
+        if _summary(rating):
+            return None, "an AggregateRating as a review's rating refused: it rates the item"
         raw = rating.get("ratingValue")
         best_given = parse_number(_text(rating.get("bestRating")))
         worst_given = parse_number(_text(rating.get("worstRating")))
@@ -237,6 +260,13 @@ def read_rating(
     return Rating(score, best, worst), None
 
 
+def _summary(rating: Node) -> bool:
+    """Return True for a rating that sums up many (an AggregateRating, or counts beside it)."""
+    if "AggregateRating" in type_names(rating):
+        return True
+    return "reviewCount" in rating or "ratingCount" in rating
+
+
 def read_body(node: Node, limits: SchemaOrgLimits) -> str | None:
     """Return the body: ``reviewBody``, else ``description``, else ``text``, rendered."""
     for key in _BODY_KEYS:
@@ -253,8 +283,13 @@ def read_body(node: Node, limits: SchemaOrgLimits) -> str | None:
     return None
 
 
+_REACTION_KEYS = frozenset({"interactionStatistic", "upvoteCount", "downvoteCount"})
+
+
 def read_reactions(node: Node, ids: dict[str, Node]) -> dict[str, int] | None:
     """Return counts by kind (``like``, ``dislike``, ``upvote``...), or None when none is given."""
+    if not _REACTION_KEYS.intersection(node):  # most reviews: spare the lookups
+        return None
     counts: dict[str, int] = {}
     for entry in _entries(node.get("interactionStatistic")):
         entry = resolve(entry, ids)
@@ -296,6 +331,7 @@ def read_candidate(
     body = read_body(node, limits)
     if body is None and rating is None:
         return None
+    raw_date = _text(node.get("datePublished")) or _text(node.get("dateCreated"))
     own_id = _text(node.get("@id"))
     if own_id is not None:  # a blank node's id ("_:b0") names nothing beyond this page
         own_id = None if own_id.startswith("_:") else _absolute(own_id, page) or own_id
@@ -305,9 +341,7 @@ def read_candidate(
         url="",
         item=read_item(found, ids, page, limits),
         author=read_author(node.get("author") or node.get("creator"), ids, page, limits),
-        date=parse_date(
-            _text(node.get("datePublished")) or _text(node.get("dateCreated")), page.day_first
-        ),
+        date=parse_date(raw_date, page.day_first),
         title=_label(node.get("name"), limits) or _label(node.get("headline"), limits),
         rating=rating,
         body=body,
@@ -315,7 +349,32 @@ def read_candidate(
         reactions=read_reactions(node, ids),
         source=source,
     )
-    return Candidate(_address(node.get("url"), page), own_id, record, problem)
+    return Candidate(_address(node.get("url"), page), own_id, record, problem, raw_date)
+
+
+def with_page_order(candidates: list[Candidate], day_first: bool) -> list[Candidate]:
+    """Return *candidates* with all-number dates read in the order the page itself proves.
+
+    The page's language is only a default: WordPress says ``en-US`` on British
+    sites that write ``25/12/2023``. When some date of the page can only be
+    day first (or only month first) and none says otherwise, every ambiguous
+    date of the page (``03/04/2023``) is read that way too.
+    """
+    votes = set()
+    for candidate in candidates:
+        raw = candidate.raw_date
+        if raw and not raw[:4].isdigit():  # ISO and 2023/03/04 prove nothing
+            votes.add(numeric_order(raw))
+    votes.discard(None)
+    if len(votes) != 1 or votes == {day_first}:
+        return candidates
+    order = votes.pop() is True
+    return [
+        candidate._replace(record=candidate.record._replace(date=parse_date(raw, order)))
+        if (raw := candidate.raw_date) and not raw[:4].isdigit()
+        else candidate
+        for candidate in candidates
+    ]
 
 
 _NO_ITEM = ReviewedItem(None, None, None)
@@ -327,24 +386,47 @@ def with_page_item(
     """Return *candidates*, each review that names no item given the page's one reviewed thing.
 
     A review with no ``itemReviewed`` and nothing holding it (Magento's review
-    list sits outside its Product item; a widget's bare Review block) is about
+    list sits outside its Product item; a widget's bare Review block), or one
+    whose item has no name (``{"@type": "Product", "@id": "#p"}`` defined nowhere), is about
     the page's reviewed thing when the page has exactly one: one Product or
-    Recipe, or one node with an ``aggregateRating``, by name. With none, or
-    several, its item stays empty: no guess between two products.
+    Recipe (whatever else carries a rating: a site-wide Organization's), else
+    one node with an ``aggregateRating``, by name. With none, or several, its
+    item stays empty: no guess between two products.
     """
-    if all(candidate.record.item != _NO_ITEM for candidate in candidates):
+    if all(candidate.record.item.name is not None for candidate in candidates):
         return candidates
-    named: dict[str, ReviewedItem] = {}
-    for node in main:
-        item = _from_holder(node, page, limits)
-        if item.name is not None:
-            named.setdefault(item.name, item)
-    if len(named) != 1:
+    # A Product or Recipe first: a site-wide Organization rating beside the one
+    # product does not make the product's reviews anyone's.
+    things = [node for node in main if MAIN_TYPES.intersection(type_names(node))]
+    item = _only_item(things, page, limits) or _only_item(main, page, limits)
+    if item is None:
         return candidates
-    (item,) = named.values()
     return [
-        candidate._replace(record=candidate.record._replace(item=item))
-        if candidate.record.item == _NO_ITEM
+        candidate._replace(
+            record=candidate.record._replace(item=_named(candidate.record.item, item))
+        )
+        if candidate.record.item.name is None
         else candidate
         for candidate in candidates
     ]
+
+
+def _only_item(nodes: list[Node], page: PageInfo, limits: SchemaOrgLimits) -> ReviewedItem | None:
+    """Return the one named item among *nodes* (by name), or None for none or several."""
+    named: dict[str, ReviewedItem] = {}
+    for node in nodes:
+        item = _from_holder(node, page, limits)
+        if item.name is not None:
+            named.setdefault(item.name, item)
+    return next(iter(named.values())) if len(named) == 1 else None
+
+
+def _named(own: ReviewedItem, page_item: ReviewedItem) -> ReviewedItem:
+    """Return the page's item for a review that names none; one that gives only a type or
+    an address (an ``itemReviewed`` reference the page never defines) keeps what it gives
+    when it does not contradict the page's item."""
+    if own == _NO_ITEM:
+        return page_item
+    if own.type is not None and page_item.type is not None and own.type != page_item.type:
+        return own
+    return ReviewedItem(page_item.name, own.type or page_item.type, own.url or page_item.url)

@@ -14,7 +14,8 @@ through the same index.
 
 A node is a review when one of its types is ``Review``, ends with ``Review``
 (``CriticReview``, ``UserReview``, ``EmployerReview``...) or is
-``Recommendation`` (schema.org's other Review subtype), or when it sits
+``Recommendation`` or ``ReviewNewsArticle`` (schema.org's other Review
+subtypes), or when it sits
 untyped under an item's ``review`` property and carries a ``reviewBody`` or
 ``reviewRating``. Types from vocabularies other than schema.org do not count.
 """
@@ -22,6 +23,7 @@ untyped under an item's ``review`` property and carries a ``reviewBody`` or
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
@@ -44,6 +46,7 @@ Node = dict[str, Any]
 _REVIEW_PROPERTIES = frozenset({"review", "reviews"})
 _REVIEW_FIELDS = ("reviewBody", "reviewRating")
 _SCHEMA_HOSTS = ("schema.org/", "www.schema.org/", "schema.googleapis.com/")
+_BARE_HOSTS = (*_SCHEMA_HOSTS, "//schema.org/", "//www.schema.org/")
 
 
 class Found(NamedTuple):
@@ -82,11 +85,14 @@ def main_items(nodes: Iterable[Node]) -> list[Node]:
     return found
 
 
+@lru_cache(maxsize=4096)  # a page spells the same few dozen terms over and over
 def local_name(name: str) -> str | None:
     """Return a schema.org term's short name (``http://schema.org/Review`` → ``Review``).
 
     None for a term of another vocabulary (``http://data-vocabulary.org/Review``).
     """
+    if name.startswith(_BARE_HOSTS):  # "schema.org/Review", "//schema.org/Review"
+        name = "http:" + name if name.startswith("//") else "http://" + name
     if "://" in name:
         rest = name.split("://", 1)[1]
         if not rest.startswith(_SCHEMA_HOSTS):
@@ -121,13 +127,15 @@ def is_page_type(name: str) -> bool:
     return name.endswith("Page") or name.startswith(("WebSite", "WP"))
 
 
+#: schema.org's Review subtypes whose names do not end with "Review" (and "review"
+#: in any case): ``Recommendation``; ``ReviewNewsArticle``, a CriticReview too.
+_OTHER_REVIEW_TYPES = frozenset({"review", "recommendation", "reviewnewsarticle"})
+
+
 def is_review_type(names: Iterable[str]) -> bool:
     """Return True when one of the type *names* is Review or one of its subtypes."""
-    for name in names:
-        # "UserReview", or any spelling of "review" itself; not "VideoPreview".
-        if name.endswith("Review") or name.lower() in ("review", "recommendation"):
-            return True
-    return False
+    # "UserReview", or any spelling of "review" itself; not "VideoPreview".
+    return any(name.endswith("Review") or name.lower() in _OTHER_REVIEW_TYPES for name in names)
 
 
 def _normalise_keys(node: Node) -> None:

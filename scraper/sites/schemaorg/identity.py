@@ -6,7 +6,9 @@ block). Two candidates are one review when their bodies agree (compared by their
 letters and digits alone, case ignored, so punctuation, quotes, spaces and
 entities a CMS changes on the way do not count; a body cut short with "..."
 agrees with the whole), and nothing else disagrees: dates on the same day (or one
-missing), equal ratings on the 0..1 scale (or one missing), and the same author
+missing; a day apart for two copies of one long text, since one may be written in the
+site's time and one in UTC), equal ratings on the 0..1 scale or as written (or one
+missing: one copy may say worst 0 where the other leaves the default 1), and the same author
 name (by its letters and digits: "Jane D." is "Jane D") or one missing: a real page (sizzlingeats)
 holds one text twice, by "Lisa" and by "Lisa says", and those are two.
 Rating-only reviews agree on author, day and rating; a rating-only copy
@@ -18,10 +20,13 @@ other, and of two dates of the same day the more precise one is kept.
 Ids. A review's own ``url``, else its ``@id`` (microdata ``itemid``, RDFa
 ``resource``), made absolute, is its id, unless that address is not the
 review's own: shared by several reviews of the page, or the reviewed item's
-own address (shops give every review the product's URL). Otherwise the id is
+own address (shops give every review the product's URL), or the page's own
+address (a lone review whose ``url`` is the page would change id the day a
+second review appears). Otherwise the id is
 derived from what editing a review or moving its counts leaves alone:
 ``key:`` and the first 24 hex digits of the SHA-256 of the item (its URL,
-else the page's, and its name), the author (name and URL) and the date, so
+else the page's, and its name), the author (name and URL) and the date (to the
+second: fractions are how a generator prints, not when it was written), so
 that the next capture of the page names the same review again. Reviews that
 share all of those (the same reader twice on one undated page) get ``-2``,
 ``-3``... in page order.
@@ -32,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
+from datetime import date
 from typing import NamedTuple
 
 from scraper.records import Author, Rating, Record, ReviewedItem
@@ -44,6 +50,8 @@ __all__ = ["merge_duplicates", "to_records"]
 _KEY_CHARS = 48
 _ELLIPSES = ("read more",)
 _NOT_WORD = re.compile(r"[\W_]+")
+# The same, for ASCII text: every character that is not a letter or a digit, deleted.
+_ASCII_NOT_WORD = {code: None for code in range(128) if not chr(code).isalnum()}
 
 
 def _body_key(body: str | None) -> str:
@@ -56,6 +64,8 @@ def _body_key(body: str | None) -> str:
     folded = body.casefold() if body else ""
     for ending in _ELLIPSES:
         folded = folded.rstrip().removesuffix(ending)
+    if folded.isascii():  # most bodies: one C call, not a regex
+        return folded.translate(_ASCII_NOT_WORD)
     return _NOT_WORD.sub("", folded)
 
 
@@ -76,11 +86,32 @@ class _Keys(NamedTuple):
     author: str
     day: str | None
     scaled: float | None
+    value: float | None  # the rating as written, before scaling
 
 
-def _keys(record: Record) -> _Keys:
+def _keys(record: Record, known: _Keys | None = None) -> _Keys:
+    """Return *record*'s keys; *known* gives the body key already computed."""
     day = record.date[:10] if record.date else None
-    return _Keys(_body_key(record.body), _body_key(record.author.name), day, _scaled(record.rating))
+    value = record.rating.value if record.rating else None
+    body = _body_key(record.body) if known is None else known.body
+    return _Keys(body, _body_key(record.author.name), day, _scaled(record.rating), value)
+
+
+def _near_days(a: str | None, b: str | None) -> bool:
+    """Return True for the same day, a day missing, or (for two copies of one text)
+    days one apart: one copy gives the site's local time, the other UTC."""
+    if a is None or b is None or a == b:
+        return True
+    try:
+        return abs((date.fromisoformat(a) - date.fromisoformat(b)).days) <= 1
+    except ValueError:  # "2023", "2023-06": only the same text agrees
+        return False
+
+
+def _ratings_agree(a: _Keys, b: _Keys) -> bool:
+    """Return True when a rating is missing, or both say the same (on 0..1, or as written:
+    one copy may state worst 0 where the other leaves schema.org's default 1)."""
+    return a.scaled is None or b.scaled is None or a.scaled == b.scaled or a.value == b.value
 
 
 def _same(a: _Keys, b: _Keys) -> bool:
@@ -90,20 +121,22 @@ def _same(a: _Keys, b: _Keys) -> bool:
         shorter, longer = sorted((a.body, b.body), key=len)
         if not longer.startswith(shorter) or (shorter != longer and len(shorter) < _KEY_CHARS):
             return False
-    elif a.author != b.author:
-        return False
-    return (
-        _compatible(a.day, b.day)
-        and (a.scaled is None or b.scaled is None or a.scaled == b.scaled)
-        and (not a.author or not b.author or a.author == b.author)
-    )
+        # A day apart only for a text long enough to be one person's own: two
+        # "Great!" by "Amazon Customer" on two days are two reviews.
+        days = _near_days(a.day, b.day) if len(shorter) >= _KEY_CHARS else a.day == b.day
+        days = days or a.day is None or b.day is None
+    else:
+        if a.author != b.author:
+            return False
+        days = _compatible(a.day, b.day)
+    return days and _ratings_agree(a, b) and (not a.author or not b.author or a.author == b.author)
 
 
-def _fill(kept: Candidate, other: Candidate) -> Candidate:
+def _fill(kept: Candidate, other: Candidate, keys: tuple[_Keys, _Keys]) -> Candidate:
     """Return *kept* with what it lacks taken from *other* (and the longer of two bodies)."""
     mine, theirs = kept.record, other.record
     body = mine.body
-    if theirs.body and (not body or len(_body_key(theirs.body)) > len(_body_key(body))):
+    if theirs.body and (not body or len(keys[1].body) > len(keys[0].body)):
         body = theirs.body
     item = ReviewedItem(
         mine.item.name or theirs.item.name,
@@ -156,8 +189,10 @@ def merge_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
             person = by_person.get((keys.author, keys.day), ())
             match = next((p for p in person if _rating_only_copy(kept_keys[p], keys)), None)
         if match is not None:
-            kept[match] = _fill(kept[match], candidate)
-            kept_keys[match] = _keys(kept[match].record)
+            pair = (kept_keys[match], keys)
+            kept[match] = _fill(kept[match], candidate, pair)
+            longer = max(pair, key=lambda keys: len(keys.body))
+            kept_keys[match] = _keys(kept[match].record, longer)
             continue
         places.append(len(kept))
         by_person.setdefault((keys.author, keys.day), []).append(len(kept))
@@ -166,13 +201,17 @@ def merge_duplicates(candidates: Iterable[Candidate]) -> list[Candidate]:
     return kept
 
 
+# Fractions of a second: a site that moves from ".000Z" to "Z" still names the same review.
+_FRACTION = re.compile(r"\.\d+")
+
+
 def _derived(record: Record, page: PageInfo) -> str:
     parts = (
         record.item.url or page.url or "",
         record.item.name or "",
         record.author.name or "",
         record.author.url or "",
-        record.date or "",
+        _FRACTION.sub("", record.date) if record.date else "",
     )
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8", "replace")).hexdigest()
     return "key:" + digest[:24]
@@ -192,7 +231,9 @@ def to_records(candidates: list[Candidate], page: PageInfo) -> tuple[Record, ...
             (
                 address
                 for address in (candidate.own_url, candidate.own_id)
-                if address and owners[address] == 1 and address != record.item.url
+                if address
+                and owners[address] == 1
+                and address not in (record.item.url, page.url, page.base)
             ),
             None,
         )

@@ -3,7 +3,8 @@
 Each ``<script type="application/ld+json">`` is read on its own, so one broken
 block never loses another. A block that ``json.loads`` refuses is repaired
 once, leniently, for what generators and hand edits really get wrong: HTML
-comments or CDATA markers around the JSON, raw newlines and control
+comments or CDATA markers around the JSON, JavaScript ``/* */`` and ``//``
+comments inside it (hand-edited theme templates), raw newlines and control
 characters inside strings, trailing commas, several objects back to back (or
 separated by commas or semicolons), a stray ``;`` at the end, a whole block
 HTML-escaped (``{&quot;@type&quot;: ...}``). A block still
@@ -24,7 +25,10 @@ __all__ = ["Block", "read_block"]
 _WRAPPERS = re.compile(r"<!--|-->|//\s*<!\[CDATA\[|//\s*\]\]>|<!\[CDATA\[|\]\]>")
 # A JSON string, or a comma that only closes nothing (before } or ]).
 _TRAILING_COMMA = re.compile(r'"(?:[^"\\]|\\.)*"|,(\s*[}\]])', re.DOTALL)
+# A JSON string (kept: "https://..." holds a "//"), or a JavaScript comment (dropped).
+_JS_COMMENT = re.compile(r'("(?:[^"\\]|\\.)*")|/\*.*?\*/|//[^\n]*', re.DOTALL)
 _BETWEEN = " \t\r\n,;"
+_ESCAPED_QUOTES = ("&quot;", "&#34;", "&#x22;", "&#X22;")
 _DECODER = json.JSONDecoder(strict=False)
 
 
@@ -76,8 +80,11 @@ def _lenient(text: str) -> tuple[list[Any], bool]:
     """Return the values of *text* after the repairs in the module docstring, and
     whether that was all of it (False: what follows the values is broken)."""
     text = _WRAPPERS.sub("", text)
-    if "&quot;" in text[:200] and '"' not in text[:200]:  # the whole block HTML-escaped
+    head = text[:200]
+    if '"' not in head and any(quote in head for quote in _ESCAPED_QUOTES):  # all escaped
         text = html.unescape(text)
+    if "/*" in text or "//" in text:  # "//" is mostly inside URLs, which stay
+        text = _JS_COMMENT.sub(lambda match: match.group(1) or "", text)
     text = _TRAILING_COMMA.sub(lambda match: match.group(1) or match.group(0), text)
     values: list[Any] = []
     position = 0

@@ -89,7 +89,13 @@ def decode_entities(text: str) -> str:
     for _ in range(_MAX_DECODE_ROUNDS):
         if "&" not in text:
             return text
-        decoded = _ENTITY.sub(lambda match: unescape(match.group(0)), text)
+        entities = _ENTITY.findall(text)
+        if not entities:
+            return text
+        if len(entities) == text.count("&"):  # every "&" opens an entity: one call does it
+            decoded = unescape(text)
+        else:  # "&para" with no ";" stays text, as it is no entity here
+            decoded = _ENTITY.sub(lambda match: unescape(match.group(0)), text)
         if decoded == text:
             return text
         text = decoded
@@ -138,6 +144,8 @@ def _render_markup(markup: str) -> str:
 
 
 def _plain(text: str) -> str:
+    if "\n" not in text and "\r" not in text:  # one line, as most reviews are
+        return _LINE_SPACE_RUN.sub(" ", text).strip(" ")
     lines = [_LINE_SPACE_RUN.sub(" ", line).strip(" ") for line in _NEWLINE.split(text)]
     joined = "\n".join(lines)
     while "\n\n\n" in joined:
@@ -147,10 +155,10 @@ def _plain(text: str) -> str:
 
 def render_body(value: str) -> str:
     """Return the contract body of a JSON-LD text value (markup rendered, entities decoded)."""
-    if _MARKUP.search(value):
+    if "<" in value and _MARKUP.search(value):
         return _render_markup(value)
     decoded = decode_entities(value)
-    if decoded is not value and _MARKUP.search(decoded):  # markup escaped once too often
+    if decoded is not value and "<" in decoded and _MARKUP.search(decoded):  # escaped twice
         return _render_markup(decoded)
     return _plain(decoded)
 

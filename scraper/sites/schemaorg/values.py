@@ -12,7 +12,10 @@ French, German, Spanish, Italian, Dutch and Portuguese (``3. März 2023``,
 ``3 de marzo de 2023``), RFC 2822 (``Fri, 03 Mar 2023 10:00:00
 +0000``), JavaScript's ``Mon Mar 03 2023 10:00:00 GMT+0100``, two-digit years
 (``1/2/20``, as Magento writes them: 1970-2069) and Unix timestamps (seconds
-or milliseconds, read as UTC). Anything else is None: an unreadable date is
+or milliseconds, read as UTC); a year alone or a year and month (``2023``,
+``2023-06``, as some generators fill a form's date) stays that precise; a
+``UTC`` / ``GMT`` after an ISO time is its offset (Judge.me writes
+``2024-03-11 18:42:07 UTC``). Anything else is None: an unreadable date is
 no date, never a guess and never a crash.
 
 Numbers accept strings, decimal commas (``"4,5"``), ``"4/5"`` and ``"Rated
@@ -26,14 +29,16 @@ import re
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import NamedTuple
 
-__all__ = ["Number", "parse_date", "parse_number"]
+__all__ = ["Number", "numeric_order", "parse_date", "parse_number"]
 
 _ISO = re.compile(
     r"(\d{4})-(\d{1,2})-(\d{1,2})"
     r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?"
-    r"\s*(Z|[+-]\d{2}(?::?\d{2})?)?(?![\d:])",
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?(?![\d:])",
     re.IGNORECASE,
 )
+# Only a year, or a year and a month (``2023``, ``2023-06``): as precise as that.
+_PARTIAL = re.compile(r"((?:19|20)\d{2})(?:-(0[1-9]|1[0-2]))?")
 _COMPACT = re.compile(r"(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})?)?\s*(Z|[+-]\d{2}:?\d{2})?$")
 _NUMERIC = re.compile(r"(\d{1,4})([/.-])(\d{1,2})\2(\d{2,4})(?!\d)")
 # Month names (and their usual abbreviations) in the languages review pages
@@ -140,6 +145,24 @@ def parse_date(value: object, day_first: bool = False) -> str | None:
         return None
 
 
+def numeric_order(value: str) -> bool | None:
+    """Return which order an all-number date proves: True for day first (``25/12/2023``),
+    False for month first (``12/25/2023``), None when it proves neither (``03/04/2023``,
+    ISO, month names, dots, which are always day first)."""
+    text = value.strip()[:100]
+    if text[:4].isdigit() or _MONTH_FIRST.search(text) or _DAY_FIRST.search(text):
+        return None
+    match = _NUMERIC.search(text)
+    if match is None or len(match.group(1)) > 2 or match.group(2) == ".":
+        return None
+    first, second = int(match.group(1)), int(match.group(3))
+    if first > 12 and 1 <= second <= 12:
+        return True
+    if second > 12 and 1 <= first <= 12:
+        return False
+    return None
+
+
 def _parse_text(text: str, day_first: bool) -> str | None:
     match = _ISO.match(text)
     if match is not None:
@@ -151,6 +174,9 @@ def _parse_text(text: str, day_first: bool) -> str | None:
         return _iso(int(year), int(month), int(day), hour, minute, second, None, zone)
     if text.isdigit() and len(text) in (9, 10, 12, 13):
         return _timestamp(float(text))
+    match = _PARTIAL.fullmatch(text)
+    if match is not None:
+        return match.group(0)
     return _parse_words(text, day_first)
 
 
@@ -220,13 +246,15 @@ def _iso(
         return date(year, month, day).isoformat()
     micro = int((fraction or "0")[:6].ljust(6, "0"))
     clock = time(int(hour), int(minute), int(second or 0), micro, tzinfo=_zone(zone))
-    return datetime.combine(date(year, month, day), clock).isoformat()
+    # As precise as given: ".512" stays three digits, not ".512000".
+    spec = "auto" if not fraction or len(fraction) > 3 else "milliseconds"
+    return datetime.combine(date(year, month, day), clock).isoformat(timespec=spec)
 
 
 def _zone(zone: str | None) -> timezone | None:
     if zone is None:
         return None
-    if zone.upper() == "Z":
+    if zone.upper() in ("Z", "UTC", "GMT"):
         return UTC
     sign = -1 if zone[0] == "-" else 1
     digits = zone[1:].replace(":", "")
