@@ -1,5 +1,9 @@
-"""Shared test fixtures: real databases (SQLite files, a PostgreSQL schema per test)
-and the locations of fixture and corpus pages."""
+"""Shared test fixtures: real databases (SQLite files, a PostgreSQL schema per test),
+the locations of fixture and corpus pages, and fetch settings fast enough for tests.
+
+Test modules import the constants (``from conftest import FAST, HISTORY``) and ask for
+the fixtures (``engine``, ``db_url``, ``corpus_dir``) by name.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,31 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy.engine import Engine
+
+from scraper.config import FetchSettings, Timeouts
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
-CORPUS = REPO.parent / "shared" / "corpus"
+#: Saved captures of one review page over the years (2021, 2022 legacy; 2026 current).
+HISTORY = FIXTURES / "history"
+#: MAL pages we wrote, each beside its expected records (listed in pages.json).
+MAL = FIXTURES / "mal"
+
 POSTGRES_ENV = "REVIEWS_TEST_POSTGRES_URL"
+#: The shared third-party corpus (saved real pages, never committed): by default the
+#: copy beside the clone, ``../shared/corpus``; ``.ci/run`` sets the variable.
+CORPUS_ENV = "REVIEWS_TEST_CORPUS"
+CORPUS = Path(os.environ.get(CORPUS_ENV) or REPO.parent / "shared" / "corpus")
+
+#: Fetch settings for a local test server: short timeouts and backoff, three attempts.
+#: A read timeout of 0.5 s is far above a loopback answer, far below a "slow" reply.
+FAST = FetchSettings(
+    timeouts=Timeouts(connect=1.0, read=0.5, write=1.0, pool=1.0),
+    backoff_initial=0.02,
+    backoff_max=0.1,
+    max_attempts=3,
+)
 
 
 @pytest.fixture
@@ -26,7 +50,7 @@ def fixtures_dir() -> Path:
 def corpus_dir() -> Path:
     """The shared third-party corpus (never committed); skips when absent."""
     if not CORPUS.is_dir():
-        pytest.skip(f"no shared corpus at {CORPUS}")
+        pytest.skip(f"no shared corpus at {CORPUS} (set ${CORPUS_ENV} to its folder)")
     return CORPUS
 
 
@@ -67,3 +91,13 @@ def db_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An open engine on a fresh, migrated database: once on SQLite, once on PostgreSQL."""
+    from scraper.store.engine import open_engine
+
+    opened = open_engine(db_url)
+    yield opened
+    opened.dispose()

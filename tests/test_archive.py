@@ -9,23 +9,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import FAST, HISTORY
 from siteserver import ARRIVAL_JITTER, Reply, Site, serve
 
 from scraper.api import archive
 from scraper.cli import ExitCode, main
-from scraper.config import FetchSettings, Timeouts
 from scraper.errors import RobotsDisallowed
 
-REPO = Path(__file__).resolve().parent.parent
-PAGE_2026 = REPO / "fixtures" / "history" / "anime-91234-reviews-2026-02.html"
+PAGE_2026 = HISTORY / "anime-91234-reviews-2026-02.html"
 ENTRY_PATH = "/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 NOT_REVIEWS = "<html><head><title>Someone's profile</title></head><body><p>Hi.</p></body></html>"
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0),
-    backoff_initial=0.02,
-    backoff_max=0.1,
-    max_attempts=3,
-)
 
 
 @pytest.fixture

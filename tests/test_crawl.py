@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import FAST
 from siteserver import Reply
 from standin import (
     BLOCK_PAGE,
@@ -26,16 +27,10 @@ from standin import (
 )
 
 from scraper.cli import ExitCode, main
-from scraper.config import CrawlSettings, FetchSettings, Timeouts
+from scraper.config import CrawlSettings
 from scraper.crawl import CrawlReport, crawl
 from scraper.errors import SiteBlocked, UsageError
 
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.4, write=1.0, pool=1.0),
-    backoff_initial=0.05,
-    backoff_max=0.2,
-    max_attempts=3,
-)
 DELAY = 0.05
 LISTING = "/anime/"
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -30,13 +29,6 @@ from scraper.fetch.robots import RobotsFile
 from scraper.store.engine import open_engine
 
 HOST = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    opened = open_engine(db_url)
-    yield opened
-    opened.dispose()
 
 
 def urls(*paths: str) -> list[tuple[str, str]]:

@@ -9,9 +9,10 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from conftest import FAST
 from siteserver import ARRIVAL_JITTER, Reply, Site, serve
 
-from scraper.config import USER_AGENT, FetchSettings, Timeouts
+from scraper.config import USER_AGENT, FetchSettings
 from scraper.errors import (
     BadURL,
     BodyTooLarge,
@@ -25,12 +26,6 @@ from scraper.errors import (
 )
 from scraper.fetch import Fetcher
 
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.5, write=1.0, pool=1.0),
-    backoff_initial=0.02,
-    backoff_max=0.1,
-    max_attempts=3,
-)
 PAGE = "<html><body><p>Our own little review page.</p></body></html>"
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import HISTORY
 
 from scraper.cli import ExitCode, main
 from scraper.errors import ParseError
@@ -25,7 +26,6 @@ from scraper.schema.tables import raw_pages, review_observations
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ParseOutcome, ingest_page
 
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 
 
