@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
         help="check the jobs file and show what each job will do",
         description="Validate the jobs file (default ./reviews.toml): every error names the "
         "job and the key. `check` prints what each job will do; `list` one line per job.",
-        example="reviews jobs check --jobs reviews.toml",
+        example="reviews jobs check --jobs reviews.toml\nreviews jobs list",
     )
     parser.add_argument(
         "action", nargs="?", default="check", choices=("check", "list"), help="default: check"
