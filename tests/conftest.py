@@ -85,9 +85,18 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+#: Params for a fixture that runs its tests on both databases. The PostgreSQL twin is
+#: in the slow tier: each pays for a schema and its migration (about 0.3 s), and the
+#: fast tier has the same assertions on SQLite.
+BOTH_DATABASES = [
+    "sqlite",
+    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow]),
+]
+
+
+@pytest.fixture(params=BOTH_DATABASES)
 def db_url(request: pytest.FixtureRequest) -> str:
-    """Run the test once on a SQLite file and once on PostgreSQL."""
+    """Run the test once on a SQLite file and once on PostgreSQL (slow tier)."""
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
@@ -101,3 +110,22 @@ def engine(db_url: str) -> Iterator[Engine]:
     opened = open_engine(db_url)
     yield opened
     opened.dispose()
+
+
+#: A test of the fast tier (``pytest -m "not slow"``) slower than this is named at the end.
+FAST_TIER_LIMIT = 1.0
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """In the fast tier, name the tests that took long enough to belong to the slow one."""
+    if "not slow" not in str(terminalreporter.config.getoption("markexpr", "")):
+        return
+    slow = [
+        report
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call" and report.duration > FAST_TIER_LIMIT
+    ]
+    if slow:
+        terminalreporter.section("fast tier: tests to mark @pytest.mark.slow?")
+        for report in sorted(slow, key=lambda r: -r.duration):
+            terminalreporter.write_line(f"{report.duration:5.2f}s {report.nodeid}")

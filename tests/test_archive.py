@@ -97,6 +97,7 @@ def test_archiving_twice_adds_observations_not_rows(site: Site, db_url: str) -> 
     assert _count(db_url, "raw_pages") == 2
 
 
+@pytest.mark.slow
 def test_archive_retries_503_and_honours_retry_after(site: Site, sqlite_url: str) -> None:
     site.sequence(
         "/anime/5/Y/reviews",
@@ -114,6 +115,7 @@ def _page_reply() -> dict[str, object]:
     return {"code": reply.code, "headers": reply.headers, "body": reply.body}
 
 
+@pytest.mark.slow
 def test_archive_keeps_the_delay_between_requests(site: Site, sqlite_url: str) -> None:
     site.files({f"/anime/{n}/Z/reviews": PAGE_2026 for n in range(3)})
     urls = [site.url(f"/anime/{n}/Z/reviews") for n in range(3)]

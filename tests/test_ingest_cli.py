@@ -175,6 +175,7 @@ def _many_pages(folder: Path, count: int) -> None:
         )
 
 
+@pytest.mark.slow
 def test_parallel_parsing_stores_the_same_as_one_process(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -194,6 +195,7 @@ def test_parallel_parsing_stores_the_same_as_one_process(
     assert _scalar(db_url, "SELECT count(*) FROM reviews") == 3
 
 
+@pytest.mark.slow
 def test_a_killed_import_never_leaves_half_a_page(db_url: str, tmp_path: Path) -> None:
     pages = tmp_path / "pages"
     pages.mkdir()
