@@ -16,9 +16,12 @@ __all__ = [
     "DEFAULT_JOBS_FILE",
     "PROJECT_URL",
     "USER_AGENT",
+    "CliSettings",
     "CrawlSettings",
+    "ExportSettings",
     "FetchSettings",
     "ImportSettings",
+    "JobSettings",
     "SchemaOrgLimits",
     "Timeouts",
     "database_url",
@@ -160,6 +163,56 @@ MAX_INPUT_FILE_BYTES = 64 * 1024 * 1024
 
 #: The largest jobs file read, in bytes (a jobs file is a few lines).
 MAX_JOBS_FILE_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """How scheduled runs lock, wait and are listed (``reviews run``, ``schedule run``,
+    ``runs``, ``jobs check``)."""
+
+    #: A job lock not renewed for this long is abandoned and may be taken over (seconds).
+    #: Longer than SQLite's busy timeout, so a heartbeat waiting behind a writer never
+    #: loses it.
+    lock_ttl: float = 300.0
+    #: The heartbeat renews a held lock this many times per TTL (every ttl / 4 seconds).
+    lock_renewals_per_ttl: int = 4
+    #: The schedule loop re-checks at least this often (seconds), so a changed clock is
+    #: noticed.
+    loop_max_sleep: float = 60.0
+    #: Past runs ``reviews runs`` lists when no --limit is given.
+    runs_listed: int = 20
+    #: Next run times ``reviews jobs check`` shows for each job.
+    next_runs_shown: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings:
+    """Limits of the WARC export and import, and of ``reviews stats``."""
+
+    #: A WARC file is closed and the next one begun once it holds this many bytes (the
+    #: customary 1 GB).
+    warc_max_size: int = 1_000_000_000
+    #: Raw pages read from the database at a time while writing WARC records.
+    warc_rows_per_fetch: int = 200
+    #: WARC import: request records waiting for their response, kept at most (memory
+    #: stays bounded on a WARC whose requests are never answered).
+    warc_pending_requests: int = 1000
+    #: Entries ``reviews stats`` lists, those with the most reviews first.
+    stats_top_entries: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class CliSettings:
+    """How the ``reviews`` command shows results and spreads its work."""
+
+    #: Rows a terminal table shows when no --limit is given (a table is built in memory).
+    table_rows: int = 50
+    #: ``reviews parse``: from this many files on, pages are parsed by worker processes,
+    parse_parallel_from: int = 24
+    #: one per idle CPU, at most this many,
+    parse_max_workers: int = 8
+    #: each handed this many files at a time: enough to make the hand-over cheap.
+    parse_chunk: int = 8
 
 
 def database_url(db: str | None = None) -> str:
