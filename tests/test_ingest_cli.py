@@ -295,9 +295,9 @@ def _wait_gone(pids: list[int], seconds: float = 20.0) -> None:
     # A deadline, not a wait: workers poll for their parent every 0.5 s, and one that
     # is still starting up on a loaded machine checks only once it has started.
     deadline = time.monotonic() + seconds
-    alive = list(pids)
+    alive = [pid for pid in pids if _running(pid)]
     while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.02)
         alive = [pid for pid in alive if _running(pid)]
     assert alive == [], f"worker processes outlived the killed import: {alive}"
 
