@@ -203,16 +203,10 @@ class ExportSettings:
 
 @dataclass(frozen=True, slots=True)
 class CliSettings:
-    """How the ``reviews`` command shows results and spreads its work."""
+    """How the ``reviews`` command shows results."""
 
     #: Rows a terminal table shows when no --limit is given (a table is built in memory).
     table_rows: int = 50
-    #: ``reviews parse``: from this many files on, pages are parsed by worker processes,
-    parse_parallel_from: int = 24
-    #: one per idle CPU, at most this many,
-    parse_max_workers: int = 8
-    #: each handed this many files at a time: enough to make the hand-over cheap.
-    parse_chunk: int = 8
 
 
 def database_url(db: str | None = None) -> str:
