@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import HISTORY
 
 from scraper.cli import ExitCode, main
-
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir() or sys.platform != "linux",

@@ -25,6 +25,8 @@ NOT_POLICY = {
     "scraper/cli/_common.py:HelpFormatter.__init__(max_help_position)": "argparse's own",
     "scraper/fetch/client.py:_REDIRECTS": "the statuses HTTP defines as redirects",
     "scraper/jobs/schedule.py:_FIELD_MAX": "cron's field ranges",
+    "scraper/sites/mal/v1.py:BEST_SCORE": "MyAnimeList's rating scale",
+    "scraper/sites/mal/v1.py:WORST_SCORE": "MyAnimeList's rating scale",
     "scraper/store/bodies.py:_DIGEST_SIZE": "the size of a sha256 digest",
     "scraper/store/migrate.py:_PG_MIGRATION_LOCK": "an advisory lock id",
     "scraper/store/read.py:_REACTIONS_AT": "a column index in a SELECT",

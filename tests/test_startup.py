@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import HISTORY
 
 from scraper.store.engine import open_engine
 from scraper.store.migrate import _alembic_head, _head, schema_state
-
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 
 #: CPU a read command may cost, as a multiple of importing SQLAlchemy (which it
 #: needs): 1.15-1.2x measured, 1.9x when Alembic was imported for the revision
