@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from conftest import HISTORY
+from conftest import BOTH_DATABASES, HISTORY
 
 from scraper.cli import main
 from scraper.records import FetchedPage
@@ -220,7 +220,7 @@ def _output(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> list[di
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH_DATABASES)
 def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     """Two fresh databases of one kind: the upgraded 0002 archive and today's."""
     if request.param == "sqlite":

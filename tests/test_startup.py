@@ -89,6 +89,7 @@ def _cpu_seconds(programs: list[list[str]], runs: int = 5) -> list[float]:
     return best
 
 
+@pytest.mark.slow  # several timed interpreter starts per command
 @pytest.mark.parametrize("command", _READ_COMMANDS, ids=lambda argv: argv[0])
 def test_a_read_command_costs_little_more_than_importing_sqlalchemy(
     small_db: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
