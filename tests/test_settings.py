@@ -64,6 +64,11 @@ WAITING: set[str] = {
     "scraper/sites/mal/text.py:_MAX_DECODE_ROUNDS",
     "scraper/sites/mal/text.py:_DECODED_MAX",
     "scraper/sites/mal/__init__.py:_summary(limit)",  # problems named in one message
+    # sites/schemaorg/: bounds beside SchemaOrgLimits (config.py) that are not in it.
+    "scraper/sites/schemaorg/fields.py:_LIST_LOOK",
+    "scraper/sites/schemaorg/identity.py:_KEY_CHARS",
+    "scraper/sites/schemaorg/markup.py:_MAX_CLIMB",
+    "scraper/sites/schemaorg/text.py:_MAX_DECODE_ROUNDS",
     # store/: compression, caches, batches, retries.
     "scraper/store/bodies.py:ZSTD_LEVEL",
     "scraper/store/bodies.py:_MAX_DEPTH",
