@@ -24,6 +24,8 @@ FIXTURES = REPO / "fixtures"
 HISTORY = FIXTURES / "history"
 #: MAL pages we wrote, each beside its expected records (listed in pages.json).
 MAL = FIXTURES / "mal"
+#: schema.org pages we wrote, each beside its expected records (listed in pages.json).
+SCHEMAORG_PAGES = FIXTURES / "schemaorg"
 
 POSTGRES_ENV = "REVIEWS_TEST_POSTGRES_URL"
 #: The shared third-party corpus (saved real pages, never committed): by default the

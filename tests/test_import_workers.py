@@ -28,6 +28,7 @@ def _children() -> set[int]:
     return found
 
 
+@pytest.mark.slow  # starts a process pool
 def test_import_with_workers_reaps_every_process_it_started(
     sqlite_url: str, tmp_path: Path
 ) -> None:
