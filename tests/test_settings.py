@@ -28,6 +28,7 @@ NOT_POLICY = {
     "scraper/sites/mal/v1.py:BEST_SCORE": "MyAnimeList's rating scale",
     "scraper/sites/mal/v1.py:WORST_SCORE": "MyAnimeList's rating scale",
     "scraper/store/bodies.py:_DIGEST_SIZE": "the size of a sha256 digest",
+    "scraper/store/ingest.py:_CAPTURE_LOCK_SPACE": "an advisory lock namespace",
     "scraper/store/migrate.py:_PG_MIGRATION_LOCK": "an advisory lock id",
     "scraper/store/read.py:_REACTIONS_AT": "a column index in a SELECT",
 }
@@ -69,6 +70,11 @@ WAITING: set[str] = {
     "scraper/sites/schemaorg/identity.py:_KEY_CHARS",
     "scraper/sites/schemaorg/markup.py:_MAX_CLIMB",
     "scraper/sites/schemaorg/text.py:_MAX_DECODE_ROUNDS",
+    # export/: batch and buffer sizes of the Parquet writer and the WARC framer, new
+    # beside ExportSettings (config.py) while their module settles.
+    "scraper/export/parquet.py:BATCH_RECORDS",
+    "scraper/export/warcframes.py:_SLICE",
+    "scraper/export/warcframes.py:_FEED",
     # store/: compression, caches, batches, retries.
     "scraper/store/bodies.py:ZSTD_LEVEL",
     "scraper/store/bodies.py:_MAX_DEPTH",
@@ -79,6 +85,8 @@ WAITING: set[str] = {
     "scraper/store/ingest.py:_ATTEMPTS",
     "scraper/store/read.py:CHUNK",
     "scraper/store/reparse.py:_BATCH",
+    "scraper/store/saved.py:_NOTE_SCAN",
+    "scraper/store/saved.py:read_saved(head_limit)",  # ImportSettings.max_head_bytes
 }
 
 
