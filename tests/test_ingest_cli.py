@@ -310,6 +310,7 @@ def _running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has ended
 
 
+@pytest.mark.slow  # two import processes at once
 def test_two_imports_of_the_same_files_at_once_store_each_capture_once(
     db_url: str, tmp_path: Path
 ) -> None:
