@@ -37,6 +37,7 @@ FLOORS: dict[str, int] = {
     "errors": 0,
     "fetched": 0,
     "jsontext": 0,  # the one JSON encoder of records, for parse and export
+    "inputs": 0,  # input files checked before they are opened (FIFOs, devices, size)
     "records": 0,
 }
 BOTTOM = {part for part, floor in FLOORS.items() if floor == 0}
