@@ -16,9 +16,12 @@ __all__ = [
     "DEFAULT_JOBS_FILE",
     "PROJECT_URL",
     "USER_AGENT",
+    "CliSettings",
     "CrawlSettings",
+    "ExportSettings",
     "FetchSettings",
     "ImportSettings",
+    "JobSettings",
     "SchemaOrgLimits",
     "ServeSettings",
     "Timeouts",
@@ -185,6 +188,50 @@ class ServeSettings:
     #: Crawl runs shown on /runs and on the front page.
     runs_shown: int = 50
     runs_on_front: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    """How scheduled runs lock, wait and are listed (``reviews run``, ``schedule run``,
+    ``runs``, ``jobs check``)."""
+
+    #: A job lock not renewed for this long is abandoned and may be taken over (seconds).
+    #: Longer than SQLite's busy timeout, so a heartbeat waiting behind a writer never
+    #: loses it.
+    lock_ttl: float = 300.0
+    #: The heartbeat renews a held lock this many times per TTL (every ttl / 4 seconds).
+    lock_renewals_per_ttl: int = 4
+    #: The schedule loop re-checks at least this often (seconds), so a changed clock is
+    #: noticed.
+    loop_max_sleep: float = 60.0
+    #: Past runs ``reviews runs`` lists when no --limit is given.
+    runs_listed: int = 20
+    #: Next run times ``reviews jobs check`` shows for each job.
+    next_runs_shown: int = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ExportSettings:
+    """Limits of the WARC export and import, and of ``reviews stats``."""
+
+    #: A WARC file is closed and the next one begun once it holds this many bytes (the
+    #: customary 1 GB).
+    warc_max_size: int = 1_000_000_000
+    #: Raw pages read from the database at a time while writing WARC records.
+    warc_rows_per_fetch: int = 200
+    #: WARC import: request records waiting for their response, kept at most (memory
+    #: stays bounded on a WARC whose requests are never answered).
+    warc_pending_requests: int = 1000
+    #: Entries ``reviews stats`` lists, those with the most reviews first.
+    stats_top_entries: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class CliSettings:
+    """How the ``reviews`` command shows results."""
+
+    #: Rows a terminal table shows when no --limit is given (a table is built in memory).
+    table_rows: int = 50
 
 
 def database_url(db: str | None = None) -> str:

@@ -1,5 +1,9 @@
-"""Shared test fixtures: real databases (SQLite files, a PostgreSQL schema per test)
-and the locations of fixture and corpus pages."""
+"""Shared test fixtures: real databases (SQLite files, a PostgreSQL schema per test),
+the locations of fixture and corpus pages, and fetch settings fast enough for tests.
+
+Test modules import the constants (``from conftest import FAST, HISTORY``) and ask for
+the fixtures (``engine``, ``db_url``, ``corpus_dir``) by name.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +14,33 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy.engine import Engine
+
+from scraper.config import FetchSettings, Timeouts
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
-CORPUS = REPO.parent / "shared" / "corpus"
+#: Saved captures of one review page over the years (2021, 2022 legacy; 2026 current).
+HISTORY = FIXTURES / "history"
+#: MAL pages we wrote, each beside its expected records (listed in pages.json).
+MAL = FIXTURES / "mal"
+#: schema.org pages we wrote, each beside its expected records (listed in pages.json).
+SCHEMAORG_PAGES = FIXTURES / "schemaorg"
+
 POSTGRES_ENV = "REVIEWS_TEST_POSTGRES_URL"
+#: The shared third-party corpus (saved real pages, never committed): by default the
+#: copy beside the clone, ``../shared/corpus``; ``.ci/run`` sets the variable.
+CORPUS_ENV = "REVIEWS_TEST_CORPUS"
+CORPUS = Path(os.environ.get(CORPUS_ENV) or REPO.parent / "shared" / "corpus")
+
+#: Fetch settings for a local test server: short timeouts and backoff, three attempts.
+#: A read timeout of 0.5 s is far above a loopback answer, far below a "slow" reply.
+FAST = FetchSettings(
+    timeouts=Timeouts(connect=1.0, read=0.5, write=1.0, pool=1.0),
+    backoff_initial=0.02,
+    backoff_max=0.1,
+    max_attempts=3,
+)
 
 
 @pytest.fixture
@@ -26,7 +52,7 @@ def fixtures_dir() -> Path:
 def corpus_dir() -> Path:
     """The shared third-party corpus (never committed); skips when absent."""
     if not CORPUS.is_dir():
-        pytest.skip(f"no shared corpus at {CORPUS}")
+        pytest.skip(f"no shared corpus at {CORPUS} (set ${CORPUS_ENV} to its folder)")
     return CORPUS
 
 
@@ -61,9 +87,47 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+#: Params for a fixture that runs its tests on both databases. The PostgreSQL twin is
+#: in the slow tier: each pays for a schema and its migration (about 0.3 s), and the
+#: fast tier has the same assertions on SQLite.
+BOTH_DATABASES = [
+    "sqlite",
+    pytest.param("postgres", marks=[pytest.mark.postgres, pytest.mark.slow]),
+]
+
+
+@pytest.fixture(params=BOTH_DATABASES)
 def db_url(request: pytest.FixtureRequest) -> str:
-    """Run the test once on a SQLite file and once on PostgreSQL."""
+    """Run the test once on a SQLite file and once on PostgreSQL (slow tier)."""
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An open engine on a fresh, migrated database: once on SQLite, once on PostgreSQL."""
+    from scraper.store.engine import open_engine
+
+    opened = open_engine(db_url)
+    yield opened
+    opened.dispose()
+
+
+#: A test of the fast tier (``pytest -m "not slow"``) slower than this is named at the end.
+FAST_TIER_LIMIT = 1.0
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """In the fast tier, name the tests that took long enough to belong to the slow one."""
+    if "not slow" not in str(terminalreporter.config.getoption("markexpr", "")):
+        return
+    slow = [
+        report
+        for report in terminalreporter.stats.get("passed", [])
+        if report.when == "call" and report.duration > FAST_TIER_LIMIT
+    ]
+    if slow:
+        terminalreporter.section("fast tier: tests to mark @pytest.mark.slow?")
+        for report in sorted(slow, key=lambda r: -r.duration):
+            terminalreporter.write_line(f"{report.duration:5.2f}s {report.nodeid}")

@@ -9,23 +9,16 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import FAST, HISTORY
 from siteserver import ARRIVAL_JITTER, Reply, Site, serve
 
 from scraper.api import archive
 from scraper.cli import ExitCode, main
-from scraper.config import FetchSettings, Timeouts
 from scraper.errors import RobotsDisallowed
 
-REPO = Path(__file__).resolve().parent.parent
-PAGE_2026 = REPO / "fixtures" / "history" / "anime-91234-reviews-2026-02.html"
+PAGE_2026 = HISTORY / "anime-91234-reviews-2026-02.html"
 ENTRY_PATH = "/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 NOT_REVIEWS = "<html><head><title>Someone's profile</title></head><body><p>Hi.</p></body></html>"
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=1.0, write=1.0, pool=1.0),
-    backoff_initial=0.02,
-    backoff_max=0.1,
-    max_attempts=3,
-)
 
 
 @pytest.fixture
@@ -104,6 +97,7 @@ def test_archiving_twice_adds_observations_not_rows(site: Site, db_url: str) -> 
     assert _count(db_url, "raw_pages") == 2
 
 
+@pytest.mark.slow
 def test_archive_retries_503_and_honours_retry_after(site: Site, sqlite_url: str) -> None:
     site.sequence(
         "/anime/5/Y/reviews",
@@ -121,6 +115,7 @@ def _page_reply() -> dict[str, object]:
     return {"code": reply.code, "headers": reply.headers, "body": reply.body}
 
 
+@pytest.mark.slow
 def test_archive_keeps_the_delay_between_requests(site: Site, sqlite_url: str) -> None:
     site.files({f"/anime/{n}/Z/reviews": PAGE_2026 for n in range(3)})
     urls = [site.url(f"/anime/{n}/Z/reviews") for n in range(3)]

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import FAST
 from siteserver import Reply
 from standin import (
     BLOCK_PAGE,
@@ -26,16 +27,10 @@ from standin import (
 )
 
 from scraper.cli import ExitCode, main
-from scraper.config import CrawlSettings, FetchSettings, Timeouts
+from scraper.config import CrawlSettings
 from scraper.crawl import CrawlReport, crawl
 from scraper.errors import SiteBlocked, UsageError
 
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.4, write=1.0, pool=1.0),
-    backoff_initial=0.05,
-    backoff_max=0.2,
-    max_attempts=3,
-)
 DELAY = 0.05
 LISTING = "/anime/"
 
@@ -103,6 +98,7 @@ def test_robots_disallowed_urls_are_never_requested(sqlite_url: str, standin: St
     assert "/anime/2/" in errors[0].url
 
 
+@pytest.mark.slow
 def test_an_unreadable_robots_txt_disallows_the_host_for_now(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -119,6 +115,7 @@ def test_an_unreadable_robots_txt_disallows_the_host_for_now(
     assert (stored.robots_status, stored.robots_txt) == (503, None)  # never "allow all"
 
 
+@pytest.mark.slow
 def test_no_two_requests_closer_than_the_delay(sqlite_url: str, server: StandinServer) -> None:
     run(sqlite_url, seeds(server), delay=0.1)
     gaps = server.log.gaps()  # robots.txt included: it is a request to the host too
@@ -126,6 +123,7 @@ def test_no_two_requests_closer_than_the_delay(sqlite_url: str, server: StandinS
     assert min(gaps) >= 0.1
 
 
+@pytest.mark.slow
 def test_the_delay_runs_between_request_starts_not_after_slow_answers(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -140,6 +138,7 @@ def test_the_delay_runs_between_request_starts_not_after_slow_answers(
     assert max(gaps) < 0.3 + 0.25
 
 
+@pytest.mark.slow
 def test_worker_threads_share_the_frontier_and_the_host_budget(
     db_url: str, server: StandinServer
 ) -> None:
@@ -152,6 +151,7 @@ def test_worker_threads_share_the_frontier_and_the_host_budget(
     assert min(server.log.gaps()) >= 0.05
 
 
+@pytest.mark.slow
 def test_with_no_delay_threads_still_ask_a_host_one_request_at_a_time(
     db_url: str, server: StandinServer
 ) -> None:
@@ -174,6 +174,7 @@ def test_crawl_delay_from_robots_txt_wins_over_a_shorter_delay(
     assert crawl_delay == pytest.approx(0.2)
 
 
+@pytest.mark.slow
 def test_retry_after_is_honoured(sqlite_url: str, server: StandinServer) -> None:
     page2 = "/anime/1/Space_Cowboys/reviews"
     server.inject(page2, Reply.status(429, retry_after=1))
@@ -186,6 +187,7 @@ def test_retry_after_is_honoured(sqlite_url: str, server: StandinServer) -> None
     assert report.errors == 0
 
 
+@pytest.mark.slow
 def test_a_burst_of_503s_is_retried_with_backoff(sqlite_url: str, server: StandinServer) -> None:
     server.inject("/anime/2/Quiet_Harbor/reviews", *[Reply.status(503)] * 3)
     report = run(sqlite_url, seeds(server))
@@ -200,6 +202,7 @@ def test_a_burst_of_503s_is_retried_with_backoff(sqlite_url: str, server: Standi
     ]
 
 
+@pytest.mark.slow
 def test_slow_and_truncated_responses_are_retried(sqlite_url: str, server: StandinServer) -> None:
     server.inject("/anime/1/Space_Cowboys/reviews", Reply.html("late", delay=1.0))
     server.inject("/anime/2/Quiet_Harbor/reviews", Reply.truncated("<html>cut", declared=5000))
@@ -209,6 +212,7 @@ def test_slow_and_truncated_responses_are_retried(sqlite_url: str, server: Stand
     assert set(stored_pages(sqlite_url).values()) == {1}
 
 
+@pytest.mark.slow
 def test_redirect_loops_and_gzip_bombs_are_recorded_and_the_crawl_goes_on(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -285,6 +289,7 @@ def test_urls_leased_ahead_are_given_back_when_the_crawl_stops(
     assert "/anime/3/" in rows[2].url and rows[2].attempts == 0  # its lease did not count
 
 
+@pytest.mark.slow
 def test_a_blocked_crawl_exits_with_code_4(
     tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

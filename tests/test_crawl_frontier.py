@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
@@ -30,13 +29,6 @@ from scraper.fetch.robots import RobotsFile
 from scraper.store.engine import open_engine
 
 HOST = "http://127.0.0.1:8000"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    opened = open_engine(db_url)
-    yield opened
-    opened.dispose()
 
 
 def urls(*paths: str) -> list[tuple[str, str]]:
@@ -64,6 +56,7 @@ def test_two_workers_never_lease_the_same_url(engine: Engine) -> None:
     assert one.counts().leased == 4
 
 
+@pytest.mark.slow
 def test_expired_leases_are_handed_out_again(engine: Engine) -> None:
     # A lease long enough that a loaded machine cannot let it run out before the
     # second worker's first try; then wait for the expiry itself, not a guessed time.
@@ -85,6 +78,7 @@ def _lease_when_due(frontier: Frontier, seconds: float = 10.0) -> list[FrontierI
     return items
 
 
+@pytest.mark.slow
 def test_retry_later_waits_for_not_before_and_done_rows_stay_done(engine: Engine) -> None:
     frontier = Frontier(engine, "k", owner="w")
     frontier.add(urls("/a", "/b"))
@@ -146,6 +140,7 @@ def test_leases_of_a_dead_process_are_reclaimed_at_once(engine: Engine) -> None:
     assert item.url == f"{HOST}/a" and item.attempts == 2
 
 
+@pytest.mark.slow
 def test_the_throttle_spaces_turns_across_workers(engine: Engine, db_url: str) -> None:
     second_engine = open_engine(db_url)  # as another process would have
     starts: list[float] = []
@@ -170,6 +165,7 @@ def test_the_throttle_spaces_turns_across_workers(engine: Engine, db_url: str) -
     assert len(starts) == 8 and min(gaps) >= 0.05
 
 
+@pytest.mark.slow
 def test_push_back_and_refusals_delay_every_worker(engine: Engine) -> None:
     throttle = DatabaseThrottle(engine)
     throttle.wait_turn(HOST, 0.0)

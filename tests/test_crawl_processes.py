@@ -30,6 +30,9 @@ from standin import (
 from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl import crawl
 
+# Every test here starts crawler processes and waits for them.
+pytestmark = pytest.mark.slow
+
 LISTING = "/anime/"
 
 

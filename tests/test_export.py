@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import HISTORY
 from test_query_pages import build_archive, expected_records
 
 from scraper.cli import ExitCode, main
@@ -20,7 +21,6 @@ from scraper.sites.mal.v1 import REACTION_KINDS
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
 
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 CAPTURES = {
     "anime-91234-reviews-2021-03-legacy": datetime(2021, 3, 1, 12, 0, tzinfo=UTC),
     "anime-91234-reviews-2022-05-legacy": datetime(2022, 5, 1, 12, 0, tzinfo=UTC),

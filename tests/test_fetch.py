@@ -9,9 +9,10 @@ import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from conftest import FAST
 from siteserver import ARRIVAL_JITTER, Reply, Site, serve
 
-from scraper.config import USER_AGENT, FetchSettings, Timeouts
+from scraper.config import USER_AGENT, FetchSettings
 from scraper.errors import (
     BadURL,
     BodyTooLarge,
@@ -25,12 +26,6 @@ from scraper.errors import (
 )
 from scraper.fetch import Fetcher
 
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.5, write=1.0, pool=1.0),
-    backoff_initial=0.02,
-    backoff_max=0.1,
-    max_attempts=3,
-)
 PAGE = "<html><body><p>Our own little review page.</p></body></html>"
 
 
@@ -109,6 +104,7 @@ def test_robots_500_disallows_everything_and_is_retried_later(site: Site) -> Non
     assert site.log.paths() == ["/robots.txt", "/robots.txt", "/a"]
 
 
+@pytest.mark.slow
 def test_crawl_delay_spaces_requests_as_seen_by_the_server(site: Site) -> None:
     site.robots("User-agent: *\nCrawl-delay: 0.3\n")
     site.route("/p", Reply.html(PAGE))
@@ -121,6 +117,7 @@ def test_crawl_delay_spaces_requests_as_seen_by_the_server(site: Site) -> None:
     assert gaps[0] >= 0.05 - ARRIVAL_JITTER  # the robots fetch is throttled too
 
 
+@pytest.mark.slow
 def test_delay_wins_when_larger_than_crawl_delay(site: Site) -> None:
     site.route("/p", Reply.html(PAGE))
     with fetcher(delay=0.25) as client:
@@ -129,6 +126,7 @@ def test_delay_wins_when_larger_than_crawl_delay(site: Site) -> None:
     assert min(site.log.gaps("/")) >= 0.25 - ARRIVAL_JITTER
 
 
+@pytest.mark.slow
 def test_429_with_retry_after_is_honoured(site: Site) -> None:
     site.sequence("/busy", [Reply.status(429, retry_after=1), Reply.html(PAGE)])
     with fetcher() as client:
@@ -174,6 +172,7 @@ def test_final_404_is_not_retried(site: Site) -> None:
     assert site.log.count("/missing") == 1
 
 
+@pytest.mark.slow
 def test_slow_response_times_out_and_is_retried(site: Site) -> None:
     site.route("/slow", Reply.status(404).slow(1.5))  # even a 404 must come in time
     with fetcher() as client, pytest.raises(TransientFetchError) as info:
@@ -360,6 +359,7 @@ def test_a_fetcher_is_ready_before_it_lends_itself_to_a_shared_robots_cache(
     assert site.log.paths() == ["/robots.txt", "/robots.txt", "/a"]
 
 
+@pytest.mark.slow
 def test_a_trickling_body_hits_the_total_timeout(site: Site) -> None:
     site.route("/trickle", Reply.trickling(PAGE, every=0.1, size=4))  # ~1.5 s in all
     settings = FetchSettings(timeouts=FAST.timeouts, max_attempts=1)
@@ -398,6 +398,7 @@ def test_robots_redirect_is_followed(site: Site) -> None:
         client.fetch(site.url("/x"))
 
 
+@pytest.mark.slow
 def test_each_redirect_hop_waits_its_turn(site: Site) -> None:
     site.route("/r1", Reply.redirect("/r2"))
     site.route("/r2", Reply.redirect("/r3"))

@@ -11,13 +11,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from scraper.cli import ExitCode, main
 from scraper.errors import LayoutNotRecognised, RateLimited, ScraperError, is_transient
 from scraper.records import PageKind, PageResult
 from scraper.sites.mal.v1 import Entry, Review, User, to_record
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def test_every_subpackage_is_listed_in_pyproject() -> None:

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import HISTORY
 
 from scraper.cli import ExitCode, main
-
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir() or sys.platform != "linux",
@@ -29,6 +28,7 @@ def _children() -> set[int]:
     return found
 
 
+@pytest.mark.slow  # starts a process pool
 def test_import_with_workers_reaps_every_process_it_started(
     sqlite_url: str, tmp_path: Path
 ) -> None:

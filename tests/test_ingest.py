@@ -6,13 +6,13 @@ import hashlib
 import itertools
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import CORPUS, HISTORY
 from sqlalchemy.engine import Engine
 
 from scraper.errors import BlockedPage, NotAReviewPage, ParseError, StoreError, TooManyRedirects
@@ -33,7 +33,6 @@ from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page, record_fetch_error
 from scraper.store.reparse import reparse
 
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 CAPTURES = {
     "anime-91234-reviews-2021-03-legacy.html": datetime(2021, 3, 2, 10, 0, tzinfo=UTC),
@@ -57,13 +56,6 @@ def fetched(name: str, at: datetime | None = None, body: bytes | None = None) ->
         body=body if body is not None else (HISTORY / name).read_bytes(),
         fetched_at=at or CAPTURES[name],
     )
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = open_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def _count(engine: Engine, table: sa.Table) -> int:
@@ -308,7 +300,7 @@ def test_fetch_errors_are_recorded(engine: Engine) -> None:
 
 def test_concurrent_ingest_of_overlapping_pages(db_url: str) -> None:
     # Real pages too when the shared corpus is here: more reviews and users per page.
-    corpus_folder = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "mal"
+    corpus_folder = CORPUS / "mal"
     corpus = sorted(corpus_folder.glob("*.html"))
     engine = open_engine(db_url)
     pages = [fetched(name) for name in CAPTURES]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import HISTORY
 
 from scraper.cli import ExitCode, main
 from scraper.errors import ParseError
@@ -25,7 +26,6 @@ from scraper.schema.tables import raw_pages, review_observations
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ParseOutcome, ingest_page
 
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 
 
@@ -188,6 +188,7 @@ def _many_pages(folder: Path, count: int) -> None:
         )
 
 
+@pytest.mark.slow
 def test_parallel_parsing_stores_the_same_as_one_process(
     db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -207,6 +208,7 @@ def test_parallel_parsing_stores_the_same_as_one_process(
     assert _scalar(db_url, "SELECT count(*) FROM reviews") == 3
 
 
+@pytest.mark.slow
 def test_a_killed_import_never_leaves_half_a_page(db_url: str, tmp_path: Path) -> None:
     pages = tmp_path / "pages"
     pages.mkdir()
@@ -306,9 +308,9 @@ def _wait_gone(pids: list[int], seconds: float = 20.0) -> None:
     # A deadline, not a wait: workers poll for their parent every 0.5 s, and one that
     # is still starting up on a loaded machine checks only once it has started.
     deadline = time.monotonic() + seconds
-    alive = list(pids)
+    alive = [pid for pid in pids if _running(pid)]
     while alive and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.02)
         alive = [pid for pid in alive if _running(pid)]
     assert alive == [], f"worker processes outlived the killed import: {alive}"
 
@@ -321,6 +323,7 @@ def _running(pid: int) -> bool:
     return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has ended
 
 
+@pytest.mark.slow  # two import processes at once
 def test_two_imports_of_the_same_files_at_once_store_each_capture_once(
     db_url: str, tmp_path: Path
 ) -> None:

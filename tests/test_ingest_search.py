@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
+from conftest import HISTORY
 from sqlalchemy.engine import Engine
 
 from scraper.records import FetchedPage
 from scraper.schema.tables import review_observations, review_tags, reviews, tags
-from scraper.store.engine import open_engine
 from scraper.store.ingest import IngestReport, ingest_page
 from scraper.store.read import ReviewQuery, iter_records
 
-PAGE = (
-    Path(__file__).resolve().parent.parent
-    / "fixtures"
-    / "history"
-    / "anime-91234-reviews-2026-02.html"
-)
+PAGE = HISTORY / "anime-91234-reviews-2026-02.html"
 URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 EDITED = 900003  # the review whose text says "gorgeous"
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = open_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def _ingest(engine: Engine, day: int, body: bytes) -> IngestReport:

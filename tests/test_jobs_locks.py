@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,7 +12,6 @@ from sqlalchemy.engine import Engine
 
 from scraper.errors import JobAlreadyRunning
 from scraper.jobs.locks import JobLock
-from scraper.store.engine import open_engine
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -26,13 +24,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = open_engine(db_url)
-    yield engine
-    engine.dispose()
 
 
 def test_second_contender_is_refused_naming_the_holder(engine: Engine) -> None:

@@ -27,6 +27,9 @@ from scraper.jobs.locks import JobLock
 from scraper.jobs.loop import ChildRunner, Scheduler
 from scraper.store.engine import open_engine
 
+# Every test here runs `reviews` in a subprocess (a fresh interpreter each time).
+pytestmark = pytest.mark.slow
+
 REVIEWS = [sys.executable, "-m", "scraper"]
 LISTING = "/anime/"
 

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from conftest import BOTH_DATABASES, HISTORY
 
 from scraper.cli import main
 from scraper.records import FetchedPage
@@ -29,7 +30,6 @@ from scraper.store.ingest import ingest_page
 from scraper.store.migrate import alembic_config, schema_state, upgrade
 from scraper.store.reparse import reparse
 
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 CAPTURES = {
     "anime-91234-reviews-2021-03-legacy": datetime(2021, 3, 2, 10, 0, tzinfo=UTC),
@@ -220,7 +220,7 @@ def _output(url: str, capsys: pytest.CaptureFixture[str], *args: str) -> list[di
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=BOTH_DATABASES)
 def two_urls(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, str]:
     """Two fresh databases of one kind: the upgraded 0002 archive and today's."""
     if request.param == "sqlite":

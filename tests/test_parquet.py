@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import HISTORY
 from test_query_pages import build_archive
 
 from scraper.cli import ExitCode, main
@@ -22,8 +23,6 @@ from scraper.store.engine import open_engine
 pa = pytest.importorskip("pyarrow")
 pd = pytest.importorskip("pandas")
 pq = pytest.importorskip("pyarrow.parquet")
-
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 
 
 def _archive(db_url: str) -> None:
@@ -120,6 +119,7 @@ def test_parquet_holds_the_records_typed_and_reads_back_in_pandas(
         assert by_id.loc[900001, "entry"]["title"] == "Paper Lanterns of Kestrel Bay"
 
 
+@pytest.mark.slow  # a fresh interpreter exporting many records
 def test_parquet_export_streams_in_batches_with_flat_memory(tmp_path: Path) -> None:
     # In a fresh process: Arrow's pool reports its own high-water mark.
     script = """

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import MAL
 
 from scraper.cli import main
 
-REPO = Path(__file__).resolve().parent.parent
-MAL = REPO / "fixtures" / "mal"
 GOOD = MAL / "anime-reviews-current.html"
 
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CORPUS, MAL
 
 from scraper.api import parse_page
 from scraper.errors import BlockedPage, LayoutNotRecognised, NotAReviewPage, ParseError
 from scraper.records import PageKind
 from scraper.sites.mal.v1 import Review, to_record
 
-REPO = Path(__file__).resolve().parent.parent
-MAL_FIXTURES = REPO / "fixtures" / "mal"
-CORPUS_MAL = REPO.parent / "shared" / "corpus" / "mal"
+MAL_FIXTURES = MAL
+CORPUS_MAL = CORPUS / "mal"
 MANIFEST: dict[str, dict[str, Any]] = json.loads((MAL_FIXTURES / "pages.json").read_text())
 FIXTURE_PAGES = sorted(MAL_FIXTURES.glob("*.html"))
 CORPUS_PAGES = sorted(CORPUS_MAL.glob("*.html")) if CORPUS_MAL.is_dir() else []

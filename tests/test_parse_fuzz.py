@@ -12,9 +12,9 @@ import codecs
 import json
 import time
 from datetime import datetime
-from pathlib import Path
 
 import pytest
+from conftest import MAL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
@@ -26,7 +26,6 @@ from scraper.records import PageResult
 from scraper.sites._decode import decode_html, sniff_meta_charset
 from scraper.sites._limits import nesting_depth
 
-MAL = Path(__file__).resolve().parent.parent / "fixtures" / "mal"
 PAGES = {path.name: path.read_bytes() for path in sorted(MAL.glob("*.html"))}
 REVIEW_PAGES = [name for name in PAGES if "reviews" in name]
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

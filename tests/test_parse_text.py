@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import codecs
-from pathlib import Path
 
 import pytest
+from conftest import MAL
 
 from scraper.api import parse_page
 from scraper.sites._decode import decode_html, sniff_meta_charset
 from scraper.sites.mal.text import decode_entities, normalise_body
-
-MAL = Path(__file__).resolve().parent.parent / "fixtures" / "mal"
 
 TEXT = "Ed’s café — 星"
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlalchemy as sa
+from conftest import BOTH_DATABASES
 from test_query_pages import build_archive, expected_records
 
 from scraper.cli import ExitCode, main
@@ -19,7 +20,7 @@ from scraper.store.fts import parse_search
 from scraper.store.read import ReviewQuery, iter_records, select_reviews
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(scope="module", params=BOTH_DATABASES)
 def archive(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[str, sa.Engine]]:

@@ -193,6 +193,7 @@ def test_units_name_the_job_and_the_jobs_file(tmp_path: Path) -> None:
 # --- crontab install / remove ---------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_install_and_remove_are_idempotent_and_keep_foreign_lines(
     tmp_path: Path, fake_crontab: Path
 ) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MAL, SCHEMAORG_PAGES
 from selectolax.lexbor import LexborHTMLParser
 
 from scraper.records import PageKind, Record
@@ -21,7 +22,7 @@ from scraper.sites import SITES, parse_page
 from scraper.sites._decode import parser_input
 from scraper.sites.schemaorg import SCHEMAORG, read_reviews
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemaorg"
+FIXTURES = SCHEMAORG_PAGES
 PAGES: dict[str, dict[str, Any]] = json.loads((FIXTURES / "pages.json").read_text("utf-8"))
 FIELDS = ("site", "id", "url", "item", "author", "date", "title", "rating", "body", "tags")
 FIELDS += ("reactions", "source")
@@ -102,7 +103,7 @@ def test_registry_tries_mal_first_and_reads_any_other_page() -> None:
     assert SITES[0] is not SCHEMAORG and SITES[-1] is SCHEMAORG
     result = parse_page((FIXTURES / "rel-next-paging.html").read_bytes())
     assert result.kind is PageKind.ENTRY_REVIEWS and len(result.reviews) == 2
-    mal = Path(__file__).resolve().parent.parent / "fixtures" / "mal" / "anime-reviews-current.html"
+    mal = MAL / "anime-reviews-current.html"
     assert parse_page(mal.read_bytes()).layout == "current"  # still that site's own parser
     empty = parse_page(b"<html><body><p>hello</p></body></html>", "https://example.org/")
     assert empty.kind is PageKind.NOT_REVIEW_PAGE and "no schema.org Review" in (
@@ -111,9 +112,7 @@ def test_registry_tries_mal_first_and_reads_any_other_page() -> None:
 
 
 def test_a_blocked_page_is_blocked_not_empty() -> None:
-    blocked = (
-        Path(__file__).resolve().parent.parent / "fixtures" / "mal" / "blocked-access-denied.html"
-    )
+    blocked = MAL / "blocked-access-denied.html"
     result = SCHEMAORG.parse(LexborHTMLParser(blocked.read_bytes()), "https://shop.example/x")
     assert result.kind is PageKind.BLOCKED
 

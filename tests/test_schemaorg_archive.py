@@ -16,25 +16,20 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from conftest import FAST, SCHEMAORG_PAGES
 from siteserver import Site, serve
 
 from scraper.cli import ExitCode, main
-from scraper.config import CrawlSettings, FetchSettings, Timeouts
+from scraper.config import CrawlSettings
 from scraper.crawl import crawl
 from scraper.schema.tables import reviews
 from scraper.store.engine import open_engine
 from scraper.store.reparse import reparse
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemaorg"
+FIXTURES = SCHEMAORG_PAGES
 PRODUCT = FIXTURES / "product-reviews.html"
 #: Where the product page was served from (fixtures/schemaorg/pages.json).
 PRODUCT_URL = json.loads((FIXTURES / "pages.json").read_text())[PRODUCT.name]["served_from"]
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.4, write=1.0, pool=1.0),
-    backoff_initial=0.05,
-    backoff_max=0.2,
-    max_attempts=3,
-)
 
 
 def expected(page: Path) -> list[dict[str, Any]]:
@@ -194,15 +189,12 @@ def test_a_date_with_an_offset_is_kept_as_given_and_filtered_in_utc(
     assert record["date"] == "2025-09-01T23:30:00-02:00" and record["site"] == "cabins.example"
 
 
-CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / "schemaorg"
-
-
 def test_real_pages_come_back_from_the_archive_as_parsed(
     db_url: str, corpus_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Every record of the real pages, stored and exported, equals what parse printed:
     the store keeps every v2 field (dates as given, fractional ratings, null bodies)."""
-    pages = sorted(CORPUS.glob("*.html"))
+    pages = sorted((corpus_dir / "schemaorg").glob("*.html"))
     assert pages, f"no schema.org pages in {corpus_dir}"
     assert main(["parse", *map(str, pages)]) in (ExitCode.OK, ExitCode.PAGE_ERRORS)
     parsed = lines(capsys.readouterr().out)

@@ -15,14 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import CORPUS, SCHEMAORG_PAGES
 
 from scraper.sites.schemaorg import read_reviews
 from scraper.sites.schemaorg.text import render_body
 
 extruct = pytest.importorskip("extruct")
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO / "fixtures" / "schemaorg"
+FIXTURES = SCHEMAORG_PAGES
 REPAIRED_BY_US_ONLY = {"broken-json.html", "critic-rdfa.html"}  # extruct's RDFa is triples
 #: Pages where the two readings differ by design, and why.
 DIFFERENT_BY_DESIGN = {
@@ -88,7 +88,7 @@ def _pages() -> list[Path]:
         for page in sorted(FIXTURES.glob("*.html"))
         if page.name not in REPAIRED_BY_US_ONLY and page.name not in DIFFERENT_BY_DESIGN
     ]
-    corpus = REPO.parent / "shared" / "corpus" / "schemaorg"
+    corpus = CORPUS / "schemaorg"
     return pages + (sorted(corpus.glob("*.html")) if corpus.is_dir() else [])
 
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from pathlib import Path
 from typing import Any
 
+import pytest
+from conftest import SCHEMAORG_PAGES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
@@ -25,7 +26,7 @@ from scraper.sites import parse_page
 from scraper.sites._decode import decode_html
 from scraper.sites.schemaorg import SCHEMAORG
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "schemaorg"
+FIXTURES = SCHEMAORG_PAGES
 PAGES = {path.name: decode_html(path.read_bytes()) for path in sorted(FIXTURES.glob("*.html"))}
 SCRIPT = re.compile(r'(<script type="application/ld\+json"[^>]*>)(.*?)(</script>)', re.DOTALL)
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -130,6 +131,7 @@ def test_wrong_types_in_every_field(field: str, value: Any, nested: bool) -> Non
     check(html)
 
 
+@pytest.mark.slow  # pages thousands of levels deep or wide, 40 of them
 @SETTINGS
 @given(depth=st.integers(1, 5000), width=st.integers(0, 3000))
 def test_deep_nesting_and_huge_arrays(depth: int, width: int) -> None:
@@ -157,6 +159,7 @@ def test_reference_cycles(links: list[tuple[int, int]]) -> None:
     assert result is not None and len(result.reviews) == 4  # n0, n3, n6, n9
 
 
+@pytest.mark.slow  # deep markup, one page per example
 @SETTINGS
 @given(tag=st.sampled_from(["itemscope", "itemprop", "typeof", "property", "itemref"]))
 def test_deep_microdata_and_rdfa(tag: str) -> None:

@@ -14,11 +14,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import HISTORY
 
 from scraper.store.engine import open_engine
 from scraper.store.migrate import _alembic_head, _head, schema_state
-
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 
 #: CPU a read command may cost, as a multiple of importing SQLAlchemy (which it
 #: needs): 1.15-1.2x measured, 1.9x when Alembic was imported for the revision
@@ -90,6 +89,7 @@ def _cpu_seconds(programs: list[list[str]], runs: int = 5) -> list[float]:
     return best
 
 
+@pytest.mark.slow  # several timed interpreter starts per command
 @pytest.mark.parametrize("command", _READ_COMMANDS, ids=lambda argv: argv[0])
 def test_a_read_command_costs_little_more_than_importing_sqlalchemy(
     small_db: str, command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

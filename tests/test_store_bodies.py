@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import HISTORY
 
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_bodies
@@ -15,12 +16,7 @@ from scraper.store.bodies import load_body
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
 
-PAGE = (
-    Path(__file__).resolve().parent.parent
-    / "fixtures"
-    / "history"
-    / "anime-91234-reviews-2026-02.html"
-)
+PAGE = HISTORY / "anime-91234-reviews-2026-02.html"
 URLS = (
     "https://myanimelist.net/anime/91234/x/reviews",
     "https://myanimelist.net/anime/5/y/reviews",

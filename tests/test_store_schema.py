@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from conftest import REPO
 
 from scraper.errors import StoreError
 from scraper.schema.tables import metadata
@@ -144,7 +145,7 @@ def test_an_installed_wheel_creates_and_migrates_its_database(tmp_path: Path) ->
     import sys
     import zipfile
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = REPO
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(repo)],
         capture_output=True,

@@ -96,6 +96,7 @@ def build_varied_archive(url: str) -> None:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_export_check_import_gives_an_identical_archive(db_url: str, tmp_path: Path) -> None:
     build_varied_archive(db_url)
     out = tmp_path / "archive.warc.gz"
@@ -253,6 +254,7 @@ def test_import_reads_review_pages_from_another_tools_warc(
     assert ["Content-Encoding", "gzip"] in stored.headers  # as served; the body is decoded
 
 
+@pytest.mark.slow
 def test_bad_warc_files_are_named_and_the_others_imported(
     sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -316,6 +318,7 @@ def test_cdxj_index_points_at_each_capture(sqlite_url: str, tmp_path: Path) -> N
     assert sorted(seen) == ["resource"] + ["response"] * 3 + ["revisit"] * 4
 
 
+@pytest.mark.slow
 def test_real_pages_survive_the_round_trip(
     corpus_dir: Path, sqlite_url: str, tmp_path: Path
 ) -> None:

@@ -71,6 +71,7 @@ def _import(tmp_path: Path, name: str, data: bytes, capsys: Any) -> tuple[int, s
     return code, capsys.readouterr().err, raw_pages(db)
 
 
+@pytest.mark.slow  # imports the file cut at every record boundary
 def test_a_cut_file_stores_the_whole_records_and_names_the_cut_one(
     either: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

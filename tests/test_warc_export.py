@@ -113,6 +113,7 @@ def test_a_failed_warc_export_leaves_no_file(
     assert sorted(p.name for p in tmp_path.iterdir() if "warc" in p.name or "cdxj" in p.name) == []
 
 
+@pytest.mark.slow  # kills an export process
 def test_a_killed_warc_export_never_leaves_a_complete_looking_file(
     sqlite_url: str, tmp_path: Path
 ) -> None:

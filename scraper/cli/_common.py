@@ -159,12 +159,15 @@ def add_db_option(parser: argparse.ArgumentParser) -> None:
 def add_command(
     subparsers: Any, name: str, *, help: str, description: str, example: str
 ) -> argparse.ArgumentParser:
-    """Add a sub-command whose help ends with an ``Example:`` block."""
+    """Add a sub-command whose help ends with an ``Example:`` block (``Examples:``
+    when *example* holds several command lines, one a line)."""
+    lines = example.splitlines()
+    heading = "Examples:" if len(lines) > 1 else "Example:"
     parser: argparse.ArgumentParser = subparsers.add_parser(
         name,
         help=help,
         description=description,
-        epilog=f"Example:\n  {example}",
+        epilog="\n".join([heading, *(f"  {line}" for line in lines)]),
         formatter_class=HelpFormatter,
     )
     return parser

@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
         help="create or migrate the database, or show its state",
         description="upgrade: create the database if needed and migrate it to the newest "
         "schema. info: show the database, its schema revision and the rows per table.",
-        example="reviews db upgrade --db postgresql+psycopg://me@localhost/reviews",
+        example="reviews db upgrade --db postgresql+psycopg://me@localhost/reviews\n"
+        "reviews db info --db reviews.db",
     )
     parser.add_argument("action", choices=["upgrade", "info"], help="what to do")
     add_db_option(parser)

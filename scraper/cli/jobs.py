@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command
+from scraper.config import JobSettings
 
 if TYPE_CHECKING:
     from scraper.jobs.config import Job
@@ -40,7 +41,7 @@ def register(subparsers: Any) -> None:
         help="check the jobs file and show what each job will do",
         description="Validate the jobs file (default ./reviews.toml): every error names the "
         "job and the key. `check` prints what each job will do; `list` one line per job.",
-        example="reviews jobs check --jobs reviews.toml",
+        example="reviews jobs check --jobs reviews.toml\nreviews jobs list",
     )
     parser.add_argument(
         "action", nargs="?", default="check", choices=("check", "list"), help="default: check"
@@ -114,6 +115,6 @@ def describe_job(job: Job, now: datetime) -> list[str]:
         f"  schedule:   {job.schedule or 'none (run it by hand or from your own scheduler)'}",
     ]
     if job.schedule is not None:
-        lines.append(f"  next runs:  {_next(job, now, 3)}")
+        lines.append(f"  next runs:  {_next(job, now, JobSettings().next_runs_shown)}")
     lines.append(f"  log file:   {job.log_file or 'none (stderr only)'}")
     return lines

@@ -9,12 +9,13 @@ from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
 from scraper.cli._common import add_command, add_db_option
+from scraper.config import CliSettings
 
 if TYPE_CHECKING:
     from scraper.store.read import ReviewQuery
 
 #: Rows a terminal table shows when no --limit is given (a table is built in memory).
-TABLE_ROWS = 50
+TABLE_ROWS = CliSettings().table_rows
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from scraper.cli import ExitCode, explain
 from scraper.cli._common import add_command, add_db_option, number, sigterm_stops
 from scraper.cli.jobs import add_jobs_option
+from scraper.config import JobSettings
 from scraper.errors import (
     INTERRUPTS,
     ScraperError,
@@ -57,7 +58,10 @@ def register(subparsers: Any) -> None:
     )
     history.add_argument("job", metavar="JOB", nargs="?", default=None, help="only this job")
     history.add_argument(
-        "--limit", type=number(int, "runs"), default=20, help="how many (default 20)"
+        "--limit",
+        type=number(int, "runs"),
+        default=JobSettings().runs_listed,
+        help="how many (default %(default)s)",
     )
     add_jobs_option(history)
     add_db_option(history)

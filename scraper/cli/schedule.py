@@ -25,7 +25,10 @@ def register(subparsers: Any) -> None:
         "crontab, between marker comments; other lines stay untouched. run: a foreground "
         "loop that runs due jobs (for containers without cron), catching up one missed run "
         "after downtime; stops on SIGTERM or Ctrl-C. Schedules are read in local time.",
-        example="reviews schedule show --jobs ~/archive/reviews.toml",
+        example="reviews schedule show --jobs ~/archive/reviews.toml\n"
+        "reviews schedule install --jobs ~/archive/reviews.toml\n"
+        "reviews schedule remove --jobs ~/archive/reviews.toml\n"
+        "reviews schedule run --jobs /etc/reviews.toml    # in a container without cron",
     )
     parser.add_argument("action", choices=("show", "install", "remove", "run"))
     add_jobs_option(parser)

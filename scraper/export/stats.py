@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scraper.config import ExportSettings
+
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
 
@@ -110,7 +112,9 @@ def _by_entry_and_tag(conn: Connection, top: int) -> tuple[list[list[Any]], list
     return entries, [[name, count] for name, count in by_tag]
 
 
-def archive_stats(engine: Engine, *, top: int = 20) -> dict[str, Any]:
+def archive_stats(
+    engine: Engine, *, top: int = ExportSettings().stats_top_entries
+) -> dict[str, Any]:
     """Return counts of what the archive holds (JSON-ready).
 
     ``totals`` maps a name to a count (``database_bytes`` is the file or schema

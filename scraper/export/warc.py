@@ -30,6 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scraper import __version__
+from scraper.config import ExportSettings
 from scraper.export.cdxj import CdxjIndex
 from scraper.export.partial import WrittenAside
 
@@ -46,7 +47,8 @@ __all__ = [
     "warc_paths",
 ]
 
-DEFAULT_MAX_SIZE = 1_000_000_000  # the customary 1 GB per WARC file
+_SETTINGS = ExportSettings()
+DEFAULT_MAX_SIZE = _SETTINGS.warc_max_size
 ORIG_PREFIX = "X-Archive-Orig-"
 #: Extension field keeping the URL asked for when a redirect ended elsewhere.
 REQUESTED_URL_HEADER = "WARC-X-Requested-URL"
@@ -335,7 +337,8 @@ def export_warc(
         writer = _Writer(out, max_size, info, cdxj, _earlier_capture(conn, pages), files)
         try:
             hosts: set[str] = set()
-            result = conn.execution_options(yield_per=200).execute(statement)
+            rows_at_a_time = conn.execution_options(yield_per=_SETTINGS.warc_rows_per_fetch)
+            result = rows_at_a_time.execute(statement)
             for rows in result.partitions():
                 for row in rows:
                     writer.page(row, load_body(conn, row.body_sha256))

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from scraper.config import ExportSettings
 from scraper.errors import UsageError
 from scraper.export.warc import ORIG_PREFIX, REQUESTED_URL_HEADER
 from scraper.export.warcframes import DamagedRecord, WarcRecord, iter_records, record_at
@@ -190,7 +191,7 @@ class _Requests:
     """Request headers waiting for their response, linked either way by
     WARC-Concurrent-To (ours point at the response, wget's response at the request)."""
 
-    LIMIT = 1000  # unanswered requests kept at most (memory stays bounded)
+    LIMIT = ExportSettings().warc_pending_requests  # memory stays bounded
 
     def __init__(self) -> None:
         self.by_id: dict[str, tuple[tuple[str, str], ...]] = {}

@@ -40,6 +40,7 @@ from scraper.config import (
     USER_AGENT,
     CrawlSettings,
     FetchSettings,
+    JobSettings,
     database_url,
     url_problem,
 )
@@ -184,7 +185,9 @@ def validate_schedule(expression: str) -> str:
     return text
 
 
-def next_runs(schedule: str, after: datetime, count: int = 3) -> list[datetime]:
+def next_runs(
+    schedule: str, after: datetime, count: int = JobSettings().next_runs_shown
+) -> list[datetime]:
     """Return the next *count* times *schedule* fires strictly after *after* (aware)."""
     from croniter import croniter
 

@@ -13,12 +13,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from scraper.config import DEFAULT_JOBS_FILE, database_url
+from scraper.config import DEFAULT_JOBS_FILE, JobSettings, database_url
 from scraper.errors import StoreError
 from scraper.schema.tables import crawl_runs
 from scraper.store.engine import open_engine, store_error
 
 __all__ = ["FAILED_OUTCOMES", "RunRow", "last_started", "list_runs", "runs_for"]
+
+_SETTINGS = JobSettings()
 
 #: Outcomes that mean the run did not do its whole job.
 FAILED_OUTCOMES = frozenset({"failed", "site_blocked", "interrupted", "page_errors"})
@@ -78,7 +80,9 @@ def _engine(db_url: str) -> Iterator[Engine]:
         engine.dispose()
 
 
-def list_runs(db_url: str, job: str | None = None, *, limit: int = 20) -> list[RunRow]:
+def list_runs(
+    db_url: str, job: str | None = None, *, limit: int = _SETTINGS.runs_listed
+) -> list[RunRow]:
     """Return the newest *limit* runs (of *job* when given), newest first.
 
     Raises StoreError when the database cannot be opened or read.
@@ -93,7 +97,11 @@ def list_runs(db_url: str, job: str | None = None, *, limit: int = 20) -> list[R
 
 
 def runs_for(
-    db: str | None, job: str | None, *, limit: int = 20, jobs_path: str | None = None
+    db: str | None,
+    job: str | None,
+    *,
+    limit: int = _SETTINGS.runs_listed,
+    jobs_path: str | None = None,
 ) -> list[RunRow]:
     """Return past runs, newest first, from the database(s) the caller means.
 

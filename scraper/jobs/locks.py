@@ -31,17 +31,16 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.dml import Delete, Update
 
+from scraper.config import JobSettings
 from scraper.errors import JobAlreadyRunning, StoreError
 from scraper.schema.tables import job_locks
 from scraper.store.engine import store_error, write_transaction
 
-__all__ = ["DEFAULT_LOCK_TTL", "JobLock", "LockHolder", "make_owner"]
+__all__ = ["JobLock", "LockHolder", "make_owner"]
 
 log = logging.getLogger(__name__)
 
-#: A lock not renewed for this long is considered abandoned (seconds). Longer than
-#: SQLite's busy timeout, so a heartbeat waiting behind a writer never loses it.
-DEFAULT_LOCK_TTL = 300.0
+_SETTINGS = JobSettings()
 
 Clock = Callable[[], datetime]
 
@@ -76,7 +75,8 @@ class JobLock:
     """The lock of one job for one run; usable as a context manager with a heartbeat.
 
     ``with JobLock(engine, "daily"):`` acquires (raising JobAlreadyRunning when another
-    live run holds it), renews every ``ttl / 4`` seconds from a daemon thread, and
+    live run holds it), renews every ``ttl / 4`` seconds from a daemon thread (see
+    ``JobSettings``: the TTL and the renewals per TTL are settings there), and
     releases on exit.
     """
 
@@ -85,7 +85,7 @@ class JobLock:
         engine: Engine,
         job: str,
         *,
-        ttl: float = DEFAULT_LOCK_TTL,
+        ttl: float = _SETTINGS.lock_ttl,
         owner: str | None = None,
         clock: Clock = _utcnow,
     ) -> None:
@@ -160,7 +160,7 @@ class JobLock:
         self.release()
 
     def _beat(self) -> None:
-        interval = self.ttl / 4
+        interval = self.ttl / _SETTINGS.lock_renewals_per_ttl
         while not self._stop.wait(interval):
             try:
                 if not self.renew():

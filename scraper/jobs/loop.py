@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
+from scraper.config import JobSettings
 from scraper.errors import ConfigError, ScraperError
 from scraper.jobs.config import Job, JobsFile
 from scraper.jobs.schedule import reviews_command
@@ -36,7 +37,7 @@ Runner = Callable[[Job], int]
 LastStart = Callable[[Job], "datetime | None"]
 
 #: The loop re-checks at least this often (seconds), so a changed clock is noticed.
-MAX_SLEEP = 60.0
+MAX_SLEEP = JobSettings().loop_max_sleep
 
 
 def local_now() -> datetime:

@@ -21,15 +21,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from scraper.config import CrawlSettings
+from scraper.config import CrawlSettings, JobSettings
 from scraper.crawl import CrawlProgress, CrawlReport, crawl
 from scraper.jobs.config import Job
-from scraper.jobs.locks import DEFAULT_LOCK_TTL, JobLock, LockHolder
+from scraper.jobs.locks import JobLock, LockHolder
 from scraper.store.engine import describe_url, open_engine
 
 __all__ = ["JobRun", "run_job"]
 
 log = logging.getLogger("scraper.jobs")
+
+_SETTINGS = JobSettings()
 
 #: Crawl outcomes from best to worst; a run reports the worst of its passes.
 _OUTCOME_RANK = ("success", "page_errors", "interrupted", "failed", "site_blocked")
@@ -59,7 +61,7 @@ class JobRun:
         return sum(int(getattr(report, figure)) for report in self.reports)
 
 
-def run_job(job: Job, *, lock_ttl: float = DEFAULT_LOCK_TTL) -> JobRun:
+def run_job(job: Job, *, lock_ttl: float = _SETTINGS.lock_ttl) -> JobRun:
     """Run *job* once under its lock and return what it did.
 
     Raises JobAlreadyRunning (naming the holder) when another run holds the lock,

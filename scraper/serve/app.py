@@ -29,7 +29,11 @@ from scraper.serve.state import ServeState
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["app_from_environment", "create_app"]
+__all__ = ["DB_ENV", "SETTINGS_ENV", "app_from_environment", "create_app"]
+
+#: How the supervisor (scraper.serve.server) tells its worker processes what to serve.
+DB_ENV = "REVIEWS_SERVE_DB"
+SETTINGS_ENV = "REVIEWS_SERVE_SETTINGS"
 
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -176,8 +180,6 @@ def app_from_environment() -> Starlette:
     database and settings in the environment before starting the workers)."""
     import json
     import os
-
-    from scraper.serve.server import DB_ENV, SETTINGS_ENV
 
     settings = ServeSettings(**json.loads(os.environ[SETTINGS_ENV]))
     return create_app(os.environ[DB_ENV], settings)

@@ -13,11 +13,7 @@ from typing import TextIO
 from scraper.config import ServeSettings
 from scraper.errors import UsageError
 
-__all__ = ["DB_ENV", "SETTINGS_ENV", "bind", "serve"]
-
-#: How the supervisor tells its worker processes what to serve.
-DB_ENV = "REVIEWS_SERVE_DB"
-SETTINGS_ENV = "REVIEWS_SERVE_SETTINGS"
+__all__ = ["bind", "serve"]
 
 
 def bind(host: str, port: int) -> tuple[socket.socket, str]:
@@ -57,7 +53,7 @@ def serve(
     """
     import uvicorn
 
-    from scraper.serve.app import create_app
+    from scraper.serve.app import DB_ENV, SETTINGS_ENV, create_app
 
     app = create_app(db_url, settings)  # checks the database before anything is printed
     sock, url = bind(settings.host, settings.port)
