@@ -21,6 +21,7 @@ __all__ = [
     "archive",
     "archive_stats",
     "crawl",
+    "datasette_setup",
     "db_info",
     "export_parquet",
     "export_records",
@@ -344,6 +345,7 @@ def run_schedule(jobs_path: str | None = None) -> None:
 
 # --- query and export -------------------------------------------------------------
 
+from scraper.export.datasette import datasette_setup  # noqa: E402  (re-exported; light)
 from scraper.export.facade import (  # noqa: E402  (re-exported; light to import)
     archive_stats,
     export_parquet,

@@ -292,3 +292,8 @@ def hide_password(url: str) -> str:
     if not at or ":" not in userinfo:
         return url
     return f"{head}{sep}{userinfo.split(':', 1)[0]}:***@{host}"
+
+
+#: Datasette's ``truncate_cells_html`` for ``reviews datasette``: review bodies are cut
+#: to this many characters in HTML tables (a row's own page shows them whole).
+DATASETTE_TRUNCATE_CELLS = 300

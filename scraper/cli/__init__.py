@@ -76,6 +76,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "stats",
     "sql",
     "serve",
+    "datasette",
 )
 
 EPILOG = """\
