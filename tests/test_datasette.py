@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import sqlite_utils
 from datasette.app import Datasette
 from markupsafe import escape  # Datasette's pages are escaped with it
 from test_migration_0003 import build_0002
@@ -90,7 +91,7 @@ def _metadata(db: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     return metadata
 
 
-def _get(db: Path, metadata: dict[str, Any], paths: list[str]) -> list[Any]:
+def _get(db: Path, metadata: dict[str, Any] | None, paths: list[str]) -> list[Any]:
     """GET each path from a Datasette serving *db* with *metadata*: JSON or HTML text."""
     datasette = Datasette(
         [str(db)],
@@ -137,6 +138,28 @@ def test_search_box_and_search_find_what_reviews_query_finds(
         assert {(row["site"], row["key"]) for row in view} == expected, word
         assert len(table) == len(view) == len(expected)
     assert len(sites_found) > 3  # the words are found on MAL and schema.org sites
+
+
+def test_the_table_is_searchable_without_metadata(
+    archive: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Plain ``datasette reviews.db`` finds the FTS table of ``reviews`` by itself."""
+    expected = {(r["site"], r["id"]) for r in _query(archive, capsys, "--search", "the")}
+    page, rows = _get(
+        archive,
+        None,
+        [
+            f"/{NAME}/reviews",
+            f"/{NAME}/reviews.json?_search=the&_shape=array&_size=max&_col=site&_col=key",
+        ],
+    )
+    assert 'name="_search"' in page
+    assert {(row["site"], row["key"]) for row in rows} == expected
+    database = sqlite_utils.Database(archive)
+    try:
+        assert database["reviews"].detect_fts() == "reviews_fts"
+    finally:
+        database.close()
 
 
 def test_facets_count_per_tag_and_site(archive: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -310,11 +333,14 @@ def test_reviews_datasette_serves_the_archive(archive: Path, tmp_path: Path) -> 
 
 
 def test_reviews_datasette_refuses_what_datasette_cannot_read(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = "postgresql+psycopg://someone@127.0.0.1/archive"
     assert main(["datasette", "--db", url, "--metadata-out", str(tmp_path / "m.json")]) == 2
     assert "SQLite files only" in capsys.readouterr().err
+    assert main(["datasette", "--db", str(archive), "--metadata-out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"reviews datasette: error: --metadata-out: {tmp_path}: ")
     missing = tmp_path / "missing.db"
     assert main(["datasette", "--db", str(missing), "--metadata-out", "-"]) == 1
     err = capsys.readouterr().err.strip()
