@@ -31,6 +31,7 @@ from typing import Any
 
 from scraper.config import DATASETTE_TRUNCATE_CELLS, PROJECT_URL, database_url
 from scraper.errors import UsageError
+from scraper.store.fts import FTS_TABLE
 
 __all__ = [
     "DatasetteSetup",
@@ -40,7 +41,6 @@ __all__ = [
     "datasette_setup",
 ]
 
-_FTS_TABLE = "reviews_fts"  # scraper.store.fts.FTS_TABLE (not imported: it stays light)
 _REVIEW_FACETS: list[Any] = ["site", "item_type", "rating_value"]
 
 _TABLES: dict[str, dict[str, Any]] = {
@@ -56,7 +56,7 @@ _TABLES: dict[str, dict[str, Any]] = {
         "title": "Reviews with items, authors and tags",
         "description": "Each review with its item's and author's names and its tags "
         "(a JSON array, in page order). Dates: date as the page gave it, date_utc in UTC.",
-        "fts_table": _FTS_TABLE,
+        "fts_table": FTS_TABLE,
         "fts_pk": "review_id",
         "sort_desc": "date_utc",
         "facets": ["site", "item_type", {"array": "tags"}, "rating_value"],
@@ -151,8 +151,10 @@ def datasette_setup(db: str | None) -> DatasetteSetup:
 
     url = database_url(db)
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+    if parsed.get_backend_name() != "sqlite":
         raise UsageError(f"--db: Datasette reads SQLite files only, not {parsed.drivername}")
+    if not parsed.database or parsed.database == ":memory:":
+        raise UsageError("--db: Datasette needs an SQLite file")
     engine = open_engine(url, create=False)  # migrates an older archive, as reads do
     engine.dispose()
     path = Path(parsed.database).expanduser()
