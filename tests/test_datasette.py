@@ -325,6 +325,8 @@ def test_reviews_datasette_serves_the_archive(archive: Path, tmp_path: Path) -> 
         server.terminate()
         server.wait(timeout=30)
     assert 'name="_search"' in page and "Reviews" in page
+    # Foreign keys shown by their labels: the item's and the authors' names.
+    assert "Paper Lanterns of Kestrel Bay" in page and "Marrow-Finch" in page
     # Bodies longer than the setting are cut in the table (the longest MAL review).
     longest = max((row["body"] or "" for row in rows), key=len)
     assert len(longest) > DATASETTE_TRUNCATE_CELLS
