@@ -9,12 +9,12 @@ the functions that crawl.
 from __future__ import annotations
 
 from scraper.crawl._archive import Archived, archive_pages
-from scraper.crawl._crawl import CrawlProgress, CrawlReport
+from scraper.crawl._budget import DatabaseRobotsStore, DatabaseThrottle
+from scraper.crawl._crawl import LastCrawl, crawl, last_unfinished_crawl
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
-from scraper.crawl._hosts import DatabaseRobotsStore, DatabaseThrottle
+from scraper.crawl._loop import CrawlProgress, CrawlReport
 from scraper.crawl._seeds import MODES, crawl_key, normalise
-from scraper.crawl._start import LastCrawl, crawl, last_unfinished_crawl
-from scraper.crawl._validators import stale_pages
+from scraper.crawl._stored import stale_pages
 
 __all__ = [
     "MODES",

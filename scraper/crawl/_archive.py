@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from scraper.config import FetchSettings
 from scraper.crawl._runs import RunFigures, finish_run, start_run
 from scraper.crawl._seeds import crawl_key
-from scraper.crawl._validators import Validators, load_validators, save_validators
+from scraper.crawl._stored import Validators, load_validators, save_validators
 from scraper.errors import FetchError, RobotsDisallowed, ScraperError, URLFailed
 from scraper.store.engine import write_transaction
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._budget import DatabaseThrottle
 from scraper.crawl._database import database_lost
 from scraper.crawl._frontier import Frontier, FrontierItem
-from scraper.crawl._hosts import DatabaseThrottle
 from scraper.crawl._seeds import follow
-from scraper.crawl._validators import (
+from scraper.crawl._stored import (
     Validators,
     find_stored,
     save_validators,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from scraper.fetch.client import Fetcher
     from scraper.store.ingest import IngestReport, ParseOutcome
 
-__all__ = ["Event", "Fetched", "Step", "StepOutcome"]
+__all__ = ["Event", "Fetched", "PageHandler", "URLOutcome"]
 
 #: Statuses that mean "you, go away" rather than "this page is broken".
 _REFUSAL_STATUSES = frozenset({403, 429})
@@ -66,7 +66,7 @@ class Event(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class StepOutcome:
+class URLOutcome:
     """One URL's outcome, with the review counts its page brought."""
 
     event: Event
@@ -81,7 +81,7 @@ class StepOutcome:
 @dataclass(frozen=True, slots=True)
 class Fetched:
     """A page fetched and parsed, its next page already queued: what is left is
-    storing it (``Step.finish``), which the crawl does while it fetches the next."""
+    storing it (``PageHandler.finish``), which the crawl does while it fetches the next."""
 
     item: FrontierItem
     page: FetchedPage
@@ -90,7 +90,7 @@ class Fetched:
 
 
 @dataclass
-class Step:
+class PageHandler:
     """Processes frontier URLs for one crawl (shared by its worker threads)."""
 
     engine: Engine
@@ -105,14 +105,14 @@ class Step:
     _blocks: dict[str, int] = field(default_factory=dict)
     _blocks_lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def process(
+    def handle(
         self,
         item: FrontierItem,
         fetcher: Fetcher,
         known: Validators | None,
         *,
         defer: bool = False,
-    ) -> StepOutcome | Fetched:
+    ) -> URLOutcome | Fetched:
         """Handle one leased URL and return its outcome. *known* is what
         ``load_validators`` found for it (read when it was leased).
 
@@ -126,7 +126,7 @@ class Step:
             if recovered is not None:
                 self.frontier.mark_done(item, raw_page_id=recovered)
                 self._follow(item, stored_next_url(self.engine, recovered))
-                return StepOutcome(Event.RECOVERED, item.url)
+                return URLOutcome(Event.RECOVERED, item.url)
         fresh_for = self.refresh_after
         # Only a full crawl leaves recently checked pages alone: an incremental one
         # must ask for its listings' newest pages every time (new reviews land there),
@@ -165,7 +165,7 @@ class Step:
             self._queue(item, follow, None)
         return Fetched(item, page, known, parsed)
 
-    def finish(self, fetched: Fetched) -> StepOutcome:
+    def finish(self, fetched: Fetched) -> URLOutcome:
         """Store a ``Fetched`` page and mark its URL done; return the outcome."""
         return self._store(
             fetched.item, fetched.page, fetched.known, fetched.parsed, follow_queued=True
@@ -181,7 +181,7 @@ class Step:
         parsed: ParseOutcome,
         *,
         follow_queued: bool = False,
-    ) -> StepOutcome:
+    ) -> URLOutcome:
         from scraper.store.ingest import ingest_page
 
         try:
@@ -197,7 +197,7 @@ class Step:
         if follow_queued:
             next_url = None
         self._complete(item, page, report.raw_page_id, next_url, known)
-        return StepOutcome(
+        return URLOutcome(
             Event.STORED,
             item.url,
             message=report.error.message if report.error else None,
@@ -219,16 +219,14 @@ class Step:
         seen_before = report.reviews_updated + report.reviews_unchanged
         return report.reviews_new == 0 or seen_before > 0
 
-    def _not_modified(
-        self, item: FrontierItem, page: FetchedPage, known: Validators
-    ) -> StepOutcome:
+    def _not_modified(self, item: FrontierItem, page: FetchedPage, known: Validators) -> URLOutcome:
         # Unchanged since the stored capture: not parsed or stored again, but its chain
         # is still followed in a full crawl (later pages may have changed).
         next_url = None
         if self.mode == "full":
             next_url = stored_next_url(self.engine, known.raw_page_id)
         self._complete(item, page, known.raw_page_id, next_url, known)
-        return StepOutcome(Event.NOT_MODIFIED, item.url)
+        return URLOutcome(Event.NOT_MODIFIED, item.url)
 
     def _complete(
         self,
@@ -251,12 +249,12 @@ class Step:
             if follow is not None:
                 self._queue(item, follow, conn)
 
-    def _fresh(self, item: FrontierItem, known: Validators) -> StepOutcome:
+    def _fresh(self, item: FrontierItem, known: Validators) -> URLOutcome:
         age = known.age(_now())
         self.frontier.mark_skipped(item, f"fresh: checked {age:.0f} s ago")
         if self.mode == "full":
             self._follow(item, stored_next_url(self.engine, known.raw_page_id))
-        return StepOutcome(Event.FRESH, item.url)
+        return URLOutcome(Event.FRESH, item.url)
 
     def _follow(self, item: FrontierItem, next_url: str | None) -> None:
         follow = self._next(item, next_url)
@@ -280,11 +278,11 @@ class Step:
 
     # --- the page did not come ---------------------------------------------------------
 
-    def _fetch_failed(self, item: FrontierItem, error: FetchError, fetcher: Fetcher) -> StepOutcome:
+    def _fetch_failed(self, item: FrontierItem, error: FetchError, fetcher: Fetcher) -> URLOutcome:
         if isinstance(error, RobotsDisallowed):
             self._record(item.url, error)
             self.frontier.mark_skipped(item, error.message)
-            return StepOutcome(Event.ROBOTS, item.url, message=error.message)
+            return URLOutcome(Event.ROBOTS, item.url, message=error.message)
         status = getattr(error, "status", None)
         patience = self.fetch_settings.max_retry_after
         if isinstance(error, RateLimited) and (error.retry_after or 0.0) > patience:
@@ -301,24 +299,22 @@ class Step:
         retry = not isinstance(error, ConnectionRefused)  # the Fetcher tried it twice already
         if retry and is_transient(error) and item.attempts < self.settings.max_url_attempts:
             self.frontier.retry_later(item, self._backoff(item, fetcher), error.message)
-            return StepOutcome(Event.RETRY, item.url, message=error.message)
+            return URLOutcome(Event.RETRY, item.url, message=error.message)
         if isinstance(error, NotHTML):
             self.frontier.mark_skipped(item, error.message)
         else:
             self.frontier.mark_failed(item, error.message)
-        return StepOutcome(Event.FAILED, item.url, message=error.message)
+        return URLOutcome(Event.FAILED, item.url, message=error.message)
 
-    def _refused(
-        self, item: FrontierItem, reason: str, *, wait: float | None = None
-    ) -> StepOutcome:
+    def _refused(self, item: FrontierItem, reason: str, *, wait: float | None = None) -> URLOutcome:
         """The host refused us: count it (shared by all workers), slow down, maybe stop."""
         refusals = self.throttle.note_refusal(item.host)
-        outcome = StepOutcome(Event.REFUSED, item.url, message=reason)
+        outcome = URLOutcome(Event.REFUSED, item.url, message=reason)
         if item.attempts >= self.settings.max_url_attempts:
             # Refused every time it was asked: this URL ends, whatever the others do.
             message = f"{reason}, {item.attempts} times: given up"
             self.frontier.mark_failed(item, message)
-            outcome = StepOutcome(Event.FAILED, item.url, message=message)
+            outcome = URLOutcome(Event.FAILED, item.url, message=message)
         else:
             pause = max(wait or 0.0, self.settings.delay * 2**refusals)
             pause = min(pause, self.fetch_settings.max_retry_after)
@@ -331,7 +327,7 @@ class Step:
             )
         return outcome
 
-    def _sent_away(self, item: FrontierItem, error: RateLimited) -> StepOutcome:
+    def _sent_away(self, item: FrontierItem, error: RateLimited) -> URLOutcome:
         """A Retry-After beyond our patience: the whole host said "not now". Nothing
         is waited for; the host's next allowed time and the URL's are kept within the
         cap (never the year 2100), and the crawl stops so a later run continues."""
@@ -346,7 +342,7 @@ class Step:
             url=item.url,
         )
 
-    def _blocked(self, item: FrontierItem, report: IngestReport) -> StepOutcome:
+    def _blocked(self, item: FrontierItem, report: IngestReport) -> URLOutcome:
         """A block page (captcha, "access denied"): stored raw and recorded, the URL is
         never asked for again, and a second one in a row from the host stops the crawl."""
         reason = report.error.message if report.error else "a block page"
@@ -363,9 +359,9 @@ class Step:
                 "stopping instead of hammering it. Wait before crawling it again.",
                 url=item.url,
             )
-        return StepOutcome(Event.FAILED, item.url, message=message)
+        return URLOutcome(Event.FAILED, item.url, message=message)
 
-    def _unstorable(self, item: FrontierItem, page: FetchedPage, error: Exception) -> StepOutcome:
+    def _unstorable(self, item: FrontierItem, page: FetchedPage, error: Exception) -> URLOutcome:
         """The page came but its records could not be stored (a value the database
         refuses, a bug): keep the raw page alone when the database takes it, record
         the failure, give up on the URL."""
@@ -386,11 +382,11 @@ class Step:
 
     def give_up(
         self, item: FrontierItem, error: ScraperError, *, raw_page_id: int | None = None
-    ) -> StepOutcome:
+    ) -> URLOutcome:
         """Record *error* for *item* and mark it failed; return that outcome."""
         self._record(item.url, error, raw_page_id=raw_page_id)
         self.frontier.mark_failed(item, error.message)
-        return StepOutcome(Event.FAILED, item.url, message=error.message)
+        return URLOutcome(Event.FAILED, item.url, message=error.message)
 
     def _backoff(self, item: FrontierItem, fetcher: Fetcher) -> datetime:
         settings = self.fetch_settings

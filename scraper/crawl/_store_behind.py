@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from scraper.crawl._frontier import FrontierItem
-    from scraper.crawl._step import Fetched, StepOutcome
+    from scraper.crawl._page import Fetched, URLOutcome
 
 __all__ = ["StoreBehind"]
 
@@ -24,10 +24,10 @@ __all__ = ["StoreBehind"]
 class StoreBehind:
     """Runs ``finish(fetched)`` for one page at a time in a thread of its own."""
 
-    def __init__(self, finish: Callable[[Fetched], StepOutcome]) -> None:
+    def __init__(self, finish: Callable[[Fetched], URLOutcome]) -> None:
         self._finish = finish
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawl-store")
-        self._pending: tuple[Future[StepOutcome], FrontierItem] | None = None
+        self._pending: tuple[Future[URLOutcome], FrontierItem] | None = None
 
     @property
     def item(self) -> FrontierItem | None:
@@ -40,7 +40,7 @@ class StoreBehind:
             raise RuntimeError("collect the page being stored before handing over another")
         self._pending = (self._pool.submit(self._finish, fetched), fetched.item)
 
-    def collect(self) -> StepOutcome | None:
+    def collect(self) -> URLOutcome | None:
         """Wait for the page being stored; return its outcome (None: there was none).
 
         Raises what storing it raised.
