@@ -87,7 +87,6 @@ def archive(
     """
     from scraper.crawl import archive_pages
     from scraper.fetch import honest_user_agent
-    from scraper.store.engine import open_engine
 
     settings = settings or FetchSettings()
     if user_agent is not None:
@@ -95,11 +94,7 @@ def archive(
     pace = CrawlSettings().delay if delay is None else delay
     if pace < 0:
         raise UsageError(f"--delay must be 0 or more seconds, not {pace:g}")
-    engine = open_engine(database_url(db))
-    try:
-        yield from archive_pages(engine, urls, settings=settings, delay=pace)
-    finally:
-        engine.dispose()
+    yield from archive_pages(database_url(db), urls, settings=settings, delay=pace)
 
 
 if TYPE_CHECKING:

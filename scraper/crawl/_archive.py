@@ -1,26 +1,29 @@
-"""``archive``: fetch a list of URLs once each, politely, and store them, recorded as
-one ``crawl_runs`` row (command ``archive``) and remembering each URL's validators
-the way the crawler does, so archiving a page again is a conditional request.
+"""``archive``: the crawl of a list of URLs that follows no link.
+
+The URLs go through the crawl's own path (``CrawlLoop`` and ``PageHandler``: the
+frontier, the host budget and robots.txt store shared with every crawler, the same
+handling of refusals and block pages, ``fetch_errors``, conditional requests with
+the stored validators), recorded as one ``crawl_runs`` row with command ``archive``.
+What this module adds is the caller's view: one ``Archived`` per URL, in the order
+given, as soon as it and the URLs before it are done.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import TYPE_CHECKING
 
-from scraper.config import FetchSettings
-from scraper.crawl._runs import RunFigures, finish_run, start_run
-from scraper.crawl._seeds import crawl_key
-from scraper.crawl._stored import Validators, load_validators, save_validators
-from scraper.errors import FetchError, RobotsDisallowed, ScraperError, URLFailed
-from scraper.store.engine import write_transaction
+from scraper.config import CrawlSettings, FetchSettings
+from scraper.crawl._crawl import crawling
+from scraper.crawl._loop import CrawlLoop, CrawlProgress
+from scraper.crawl._page import FINAL_EVENTS, Event, URLOutcome
+from scraper.crawl._seeds import ARCHIVE, crawl_key, normalise
+from scraper.errors import INTERRUPTS, BadURL, ScraperError, URLFailed
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from scraper.fetch.client import Fetcher
-    from scraper.records import FetchedPage
     from scraper.store.ingest import IngestReport
 
 __all__ = ["Archived", "archive_pages"]
@@ -41,118 +44,103 @@ class Archived:
     unchanged_since: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _End:
+    """The run is over (``error``: what ended it, if anything did)."""
+
+    error: BaseException | None
+
+
 def archive_pages(
-    engine: Engine, urls: Iterable[str], *, settings: FetchSettings, delay: float
+    db_url: str, urls: Iterable[str], *, settings: FetchSettings, delay: float
 ) -> Iterator[Archived]:
     """Fetch each URL once (repeats by canonical form skipped) and store it; yield one
     Archived per URL, in order, while recording the run in ``crawl_runs``.
 
     Failures are recorded in ``fetch_errors`` and yielded; the next URL still runs.
-    Raises StoreError when the database refuses (the run is closed as ``failed``).
+    Raises StoreError when the database refuses, SiteBlocked when the site keeps
+    refusing us, JobAlreadyRunning when a crawl holds the SQLite file.
     """
-    from scraper.fetch import Fetcher, canonicalize
+    from scraper.fetch.urls import host_key
 
     given = list(urls)
-    options = {"delay": delay, "user_agent": settings.user_agent}
-    run_id = start_run(
-        engine,
-        crawl_key=crawl_key(given, mode="archive"),
-        seeds=given,
-        options=options,
-        job=None,
-        command="archive",
-    )
-    figures = RunFigures()
-    outcome = "interrupted"
-    message: str | None = "stopped before the last URL"
-    seen: set[str] = set()
-    try:
-        with Fetcher(settings, delay=delay) as fetcher:
-            for url in given:
-                try:
-                    canonical = canonicalize(url)
-                except FetchError as error:
-                    yield _failed(engine, run_id, figures, url, error)
-                    continue
-                if canonical not in seen:
-                    seen.add(canonical)
-                    yield _archive_guarded(engine, fetcher, run_id, figures, url, canonical)
-        outcome, message = ("page_errors" if figures.errors else "success"), None
-    except Exception as error:
-        outcome, message = "failed", f"{type(error).__name__}: {error}"
-        raise
-    finally:
-        finish_run(engine, run_id, figures, outcome=outcome, message=message)
+    names: dict[str, str] = {}  # each URL's frontier spelling → the URL as given
+    rejected: dict[str, ScraperError] = {}
+    for url in given:
+        try:
+            key = normalise(url, mode=ARCHIVE)
+        except BadURL as error:
+            key = url
+            rejected.setdefault(url, error)
+        names.setdefault(key, url)
+    crawl_settings = CrawlSettings(delay=delay, concurrency=1)
+    key = crawl_key(given, mode=ARCHIVE)
+    outcomes: SimpleQueue[URLOutcome | _End] = SimpleQueue()
 
+    def keep(progress: CrawlProgress) -> None:
+        if progress.outcome is not None and progress.outcome.event in FINAL_EVENTS:
+            outcomes.put(progress.outcome)
 
-def _archive_guarded(
-    engine: Engine,
-    fetcher: Fetcher,
-    run_id: int,
-    figures: RunFigures,
-    url: str,
-    canonical: str,
-) -> Archived:
-    """``_archive_one``; anything unforeseen tied to this URL (a value the database
-    refuses, a bug) fails the URL, not the run. A database that went away does not."""
-    from scraper.crawl._database import database_lost
-
-    try:
-        return _archive_one(engine, fetcher, run_id, figures, url, canonical)
-    except Exception as error:
-        if database_lost(error):
-            raise
-        detail = f"{type(error).__name__}: {error}".splitlines()[0][:500]
-        return _failed(engine, run_id, figures, url, URLFailed(detail, url=url))
-
-
-def _archive_one(
-    engine: Engine,
-    fetcher: Fetcher,
-    run_id: int,
-    figures: RunFigures,
-    url: str,
-    canonical: str,
-) -> Archived:
-    from scraper.store.ingest import ingest_page
-
-    known = load_validators(engine, canonical)
-    try:
-        page = fetcher.fetch(
-            url,
-            etag=known.etag if known else None,
-            last_modified=known.last_modified if known else None,
+    with crawling(db_url, key, settings=crawl_settings, fetch_settings=settings) as frontier:
+        to_fetch = [name for name in names if name not in rejected]
+        frontier.prepare([(url, host_key(url)) for url in to_fetch], resume=False)
+        loop = CrawlLoop(
+            frontier.engine,
+            frontier,
+            settings=crawl_settings,
+            fetch_settings=settings,
+            mode=ARCHIVE,
+            refresh_after=None,
+            progress=keep,
         )
-    except FetchError as error:
-        return _failed(engine, run_id, figures, url, error)
-    figures.pages += 1
-    if page.status == 304 and known is not None:
-        figures.not_modified += 1
-        _remember(engine, canonical, page, known.raw_page_id, known)
-        return Archived(url, unchanged_since=known.raw_page_id)
-    report = ingest_page(engine, page, source="http", crawl_run_id=run_id)
-    _remember(engine, canonical, page, report.raw_page_id, known)
-    figures.reviews_new += report.reviews_new
-    figures.reviews_updated += report.reviews_updated
-    figures.reviews_unchanged += report.reviews_unchanged
-    figures.errors += report.error is not None
-    return Archived(url, report=report, error=report.error)
+
+        def work() -> None:
+            try:
+                loop.run(
+                    crawl_key=key,
+                    seeds=given,
+                    options={"delay": delay, "user_agent": settings.user_agent},
+                    job=None,
+                    rejected=list(rejected.items()),
+                )
+            except BaseException as error:
+                outcomes.put(_End(error))
+            else:
+                outcomes.put(_End(None))
+
+        # The loop works in a thread of its own so each URL is yielded as it is done.
+        thread = threading.Thread(target=work, name="archive")
+        thread.start()
+        try:
+            yield from _in_order(names, outcomes)
+        except BaseException as error:
+            stopped = error if isinstance(error, INTERRUPTS) else None
+            loop.interrupt(stopped or KeyboardInterrupt("stopped before the last URL"))
+            raise
+        finally:
+            thread.join()
 
 
-def _remember(
-    engine: Engine, url: str, page: FetchedPage, raw_page_id: int | None, known: Validators | None
-) -> None:
-    with write_transaction(engine) as conn:
-        save_validators(conn, url, page, raw_page_id, known)
+def _in_order(
+    names: dict[str, str], outcomes: SimpleQueue[URLOutcome | _End]
+) -> Iterator[Archived]:
+    """Yield each URL's Archived in the order given, as soon as the URLs before it
+    are done; then raise what ended the run, if anything did."""
+    waiting = list(names)
+    done: dict[str, Archived] = {}
+    while not isinstance(got := outcomes.get(), _End):
+        done[got.url] = _archived(names.get(got.url, got.url), got)
+        while waiting and waiting[0] in done:
+            yield done.pop(waiting.pop(0))
+    yield from (done.pop(name) for name in waiting if name in done)
+    if got.error is not None:
+        raise got.error
 
 
-def _failed(
-    engine: Engine, run_id: int, figures: RunFigures, url: str, error: ScraperError
-) -> Archived:
-    from scraper.store.ingest import record_fetch_error
-
-    record_fetch_error(engine, url, error, crawl_run_id=run_id)
-    if isinstance(error, RobotsDisallowed):
-        figures.robots_skipped += 1
-    figures.errors += 1
+def _archived(url: str, outcome: URLOutcome) -> Archived:
+    if outcome.event is Event.STORED and outcome.report is not None:
+        return Archived(url, report=outcome.report, error=outcome.report.error)
+    if outcome.event in (Event.NOT_MODIFIED, Event.RECOVERED, Event.FRESH):
+        return Archived(url, unchanged_since=outcome.raw_page_id)
+    error = outcome.error or URLFailed(outcome.message or "failed", url=url)
     return Archived(url, error=error)

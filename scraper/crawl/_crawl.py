@@ -24,7 +24,7 @@ from scraper.errors import BadURL, JobAlreadyRunning, UsageError
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["LastCrawl", "crawl", "last_unfinished_crawl"]
+__all__ = ["LastCrawl", "crawl", "crawling", "last_unfinished_crawl"]
 
 
 def crawl(
@@ -62,18 +62,10 @@ def crawl(
     except BadURL as error:
         raise UsageError(f"bad URL to crawl: {error}") from None
     from scraper.fetch.urls import host_key
-    from scraper.store.engine import open_engine
 
-    engine = open_engine(db_url)
     key = crawl_key(normalised, mode=mode)
-    with _disposing(engine), _one_sqlite_crawler(engine):
-        frontier = Frontier(
-            engine,
-            key,
-            owner=worker_owner(),
-            lease_seconds=settings.lease_seconds,
-            max_wait=fetch_settings.max_retry_after,
-        )
+    with crawling(db_url, key, settings=settings, fetch_settings=fetch_settings) as frontier:
+        engine = frontier.engine
         frontier.prepare([(url, host_key(url)) for url in normalised], resume=resume)
         rechecks = 0
         if mode == "incremental" and refresh_after is not None:
@@ -123,6 +115,25 @@ def _check_settings(settings: CrawlSettings, refresh_after: float | None) -> Non
     positive(settings.max_pages, "--max-pages")
     positive(settings.max_time, "--max-time")
     positive(refresh_after, "refresh_after", zero=True)
+
+
+@contextmanager
+def crawling(
+    db_url: str, key: str, *, settings: CrawlSettings, fetch_settings: FetchSettings
+) -> Iterator[Frontier]:
+    """Open the database at *db_url* (one crawling process per SQLite file) and yield
+    the frontier of the crawl named *key*; close the database afterwards."""
+    from scraper.store.engine import open_engine
+
+    engine = open_engine(db_url)
+    with _disposing(engine), _one_sqlite_crawler(engine):
+        yield Frontier(
+            engine,
+            key,
+            owner=worker_owner(),
+            lease_seconds=settings.lease_seconds,
+            max_wait=fetch_settings.max_retry_after,
+        )
 
 
 @contextmanager

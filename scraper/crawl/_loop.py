@@ -1,4 +1,4 @@
-"""The crawl: seeds → frontier → fetch → ingest → next page → ..., until the frontier of
+"""The crawl loop: seeds → frontier → fetch → ingest → next page → ..., until the frontier of
 the crawl is empty or a limit is reached, recorded as one row of ``crawl_runs``.
 
 Worker threads (``concurrency``) each lease one URL at a time from the shared
@@ -25,9 +25,10 @@ from scraper.crawl._database import database_lost, wait_for_database
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._page import Event, Fetched, PageHandler, URLOutcome
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
+from scraper.crawl._seeds import ARCHIVE
 from scraper.crawl._store_behind import StoreBehind
 from scraper.crawl._stored import Validators, load_many_validators
-from scraper.errors import INTERRUPTS, SiteBlocked, URLFailed
+from scraper.errors import INTERRUPTS, ScraperError, SiteBlocked, URLFailed
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -82,6 +83,8 @@ class CrawlProgress:
     message: str | None
     figures: RunFigures
     frontier: FrontierCounts
+    #: The whole outcome (what was stored, the error) for callers that keep it.
+    outcome: URLOutcome | None = None
 
 
 ProgressCallback = Callable[[CrawlProgress], None]
@@ -134,15 +137,25 @@ class CrawlLoop:
     # --- the whole run ----------------------------------------------------------------
 
     def run(
-        self, *, crawl_key: str, seeds: Sequence[str], options: dict[str, object], job: str | None
+        self,
+        *,
+        crawl_key: str,
+        seeds: Sequence[str],
+        options: dict[str, object],
+        job: str | None,
+        rejected: Sequence[tuple[str, ScraperError]] = (),
     ) -> CrawlReport:
         """Record the run, work until done, close the run; return its report.
+        *rejected*: URLs given that cannot be fetched (not http(s)), recorded as failed.
 
         Raises SiteBlocked (the run closed as ``site_blocked``), StoreError, or
         KeyboardInterrupt / Terminated (closed as ``interrupted``); queued URLs stay for a resume.
         """
         mark_dead_runs(self.engine, crawl_key)
-        run_id = start_run(self.engine, crawl_key=crawl_key, seeds=seeds, options=options, job=job)
+        command = "archive" if self.mode == ARCHIVE else "crawl"
+        run_id = start_run(
+            self.engine, crawl_key=crawl_key, seeds=seeds, options=options, job=job, command=command
+        )
         self.run_id = run_id
         handler = PageHandler(
             engine=self.engine,
@@ -155,6 +168,8 @@ class CrawlLoop:
             refresh_after=self.refresh_after,
         )
         try:
+            for url, error in rejected:
+                self._tally(handler.record_failure(url, error))
             self._give_up_exhausted()
             self._work_all(handler)
         except SiteBlocked as error:
@@ -193,6 +208,14 @@ class CrawlLoop:
             record_fetch_error(self.engine, url, error, crawl_run_id=self.run_id)
             self.figures.errors += 1
             self.failures.append(f"{url}: {error.message}")
+
+    def interrupt(self, error: BaseException) -> None:
+        """Stop the workers from another thread; ``run`` then raises *error* (an
+        interrupt closes the run as ``interrupted``)."""
+        with self._lock:
+            if self._error is None:
+                self._error = error
+        self._stop.set()
 
     def _close(self, run_id: int, outcome: str, message: str | None) -> None:
         finish_run(self.engine, run_id, self.figures, outcome=outcome, message=message)
@@ -441,12 +464,18 @@ class CrawlLoop:
                 figures.pages += 1
             figures.not_modified += outcome.event is Event.NOT_MODIFIED
             figures.robots_skipped += outcome.event is Event.ROBOTS
-            figures.errors += outcome.event is Event.FAILED or outcome.page_error
-            if outcome.event is Event.FAILED or outcome.page_error:
+            # A link robots.txt keeps us from is skipped; a URL the user named to
+            # archive and that could not be is an error.
+            robots_error = outcome.event is Event.ROBOTS and self.mode == ARCHIVE
+            failed = outcome.event is Event.FAILED or outcome.page_error or robots_error
+            figures.errors += failed
+            if failed:
                 self.failures.append(f"{outcome.url}: {outcome.message or 'failed'}")
-            figures.reviews_new += outcome.reviews_new
-            figures.reviews_updated += outcome.reviews_updated
-            figures.reviews_unchanged += outcome.reviews_unchanged
+            report = outcome.report
+            if report is not None:
+                figures.reviews_new += report.reviews_new
+                figures.reviews_updated += report.reviews_updated
+                figures.reviews_unchanged += report.reviews_unchanged
             now = time.monotonic()
             save = now - self._saved >= SAVE_EVERY
             if save:
@@ -462,6 +491,7 @@ class CrawlLoop:
                     outcome.message,
                     snapshot,
                     self._frontier_counts(now),
+                    outcome,
                 )
             )
 

@@ -1,5 +1,6 @@
-"""One frontier URL, start to finish: fetch it (conditionally), store it, queue its next
-page, and decide what a failure means (retry later, give up, slow down, stop).
+"""What is done to one frontier URL, start to finish: fetch it (conditionally), store
+it, queue its next page, and decide what a failure means (retry later, give up, slow
+down, stop). ``PageHandler.handle`` is the entry; ``URLOutcome`` what it returns.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl._budget import DatabaseThrottle
 from scraper.crawl._database import database_lost
 from scraper.crawl._frontier import Frontier, FrontierItem
-from scraper.crawl._seeds import follow
+from scraper.crawl._seeds import ARCHIVE, follow
 from scraper.crawl._stored import (
     Validators,
     find_stored,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from scraper.fetch.client import Fetcher
     from scraper.store.ingest import IngestReport, ParseOutcome
 
-__all__ = ["Event", "Fetched", "PageHandler", "URLOutcome"]
+__all__ = ["FINAL_EVENTS", "Event", "Fetched", "PageHandler", "URLOutcome"]
 
 #: Statuses that mean "you, go away" rather than "this page is broken".
 _REFUSAL_STATUSES = frozenset({403, 429})
@@ -65,17 +66,28 @@ class Event(enum.StrEnum):
     FAILED = "failed"  # given up on (error recorded)
 
 
+#: The events that end a URL for this run (the others queue it again).
+FINAL_EVENTS = frozenset(
+    {Event.STORED, Event.NOT_MODIFIED, Event.FRESH, Event.RECOVERED, Event.ROBOTS, Event.FAILED}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class URLOutcome:
-    """One URL's outcome, with the review counts its page brought."""
+    """One URL's outcome: ``report`` is what storing its page did (``STORED``),
+    ``error`` what failed, ``raw_page_id`` the capture it ended on, if any."""
 
     event: Event
     url: str
     message: str | None = None
-    reviews_new: int = 0
-    reviews_updated: int = 0
-    reviews_unchanged: int = 0
-    page_error: bool = False  # stored, but the parser could not read it
+    report: IngestReport | None = None
+    error: ScraperError | None = None
+    raw_page_id: int | None = None
+
+    @property
+    def page_error(self) -> bool:
+        """Stored, but the parser could not read it."""
+        return self.report is not None and self.report.error is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +137,9 @@ class PageHandler:
             recovered = find_stored(self.engine, item.url, self.frontier.crawl_key, item.added_at)
             if recovered is not None:
                 self.frontier.mark_done(item, raw_page_id=recovered)
-                self._follow(item, stored_next_url(self.engine, recovered))
-                return URLOutcome(Event.RECOVERED, item.url)
+                if self.mode != ARCHIVE:
+                    self._follow(item, stored_next_url(self.engine, recovered))
+                return URLOutcome(Event.RECOVERED, item.url, raw_page_id=recovered)
         fresh_for = self.refresh_after
         # Only a full crawl leaves recently checked pages alone: an incremental one
         # must ask for its listings' newest pages every time (new reviews land there),
@@ -201,10 +214,9 @@ class PageHandler:
             Event.STORED,
             item.url,
             message=report.error.message if report.error else None,
-            reviews_new=report.reviews_new,
-            reviews_updated=report.reviews_updated,
-            reviews_unchanged=report.reviews_unchanged,
-            page_error=report.error is not None,
+            report=report,
+            error=report.error,
+            raw_page_id=report.raw_page_id,
         )
 
     def _ends_chain(self, report: IngestReport) -> bool:
@@ -226,7 +238,7 @@ class PageHandler:
         if self.mode == "full":
             next_url = stored_next_url(self.engine, known.raw_page_id)
         self._complete(item, page, known.raw_page_id, next_url, known)
-        return URLOutcome(Event.NOT_MODIFIED, item.url)
+        return URLOutcome(Event.NOT_MODIFIED, item.url, raw_page_id=known.raw_page_id)
 
     def _complete(
         self,
@@ -254,7 +266,7 @@ class PageHandler:
         self.frontier.mark_skipped(item, f"fresh: checked {age:.0f} s ago")
         if self.mode == "full":
             self._follow(item, stored_next_url(self.engine, known.raw_page_id))
-        return URLOutcome(Event.FRESH, item.url)
+        return URLOutcome(Event.FRESH, item.url, raw_page_id=known.raw_page_id)
 
     def _follow(self, item: FrontierItem, next_url: str | None) -> None:
         follow = self._next(item, next_url)
@@ -262,8 +274,9 @@ class PageHandler:
             self._queue(item, follow, None)
 
     def _next(self, item: FrontierItem, next_url: str | None) -> str | None:
-        """Return the URL to queue after *item* (normalised), or None."""
-        if not next_url:
+        """Return the URL to queue after *item* (normalised), or None (always in an
+        archive: it follows no link)."""
+        if not next_url or self.mode == ARCHIVE:
             return None
         try:
             return follow(item.url, next_url, mode=self.mode)
@@ -282,7 +295,7 @@ class PageHandler:
         if isinstance(error, RobotsDisallowed):
             self._record(item.url, error)
             self.frontier.mark_skipped(item, error.message)
-            return URLOutcome(Event.ROBOTS, item.url, message=error.message)
+            return URLOutcome(Event.ROBOTS, item.url, message=error.message, error=error)
         status = getattr(error, "status", None)
         patience = self.fetch_settings.max_retry_after
         if isinstance(error, RateLimited) and (error.retry_after or 0.0) > patience:
@@ -294,27 +307,31 @@ class PageHandler:
             if retry_after:
                 self.throttle.push_back(item.host, retry_after)
             self._record(item.url, error)
-            return self._refused(item, error.message, wait=retry_after)
+            return self._refused(item, error, wait=retry_after)
         self._record(item.url, error)
         retry = not isinstance(error, ConnectionRefused)  # the Fetcher tried it twice already
         if retry and is_transient(error) and item.attempts < self.settings.max_url_attempts:
             self.frontier.retry_later(item, self._backoff(item, fetcher), error.message)
-            return URLOutcome(Event.RETRY, item.url, message=error.message)
+            return URLOutcome(Event.RETRY, item.url, message=error.message, error=error)
         if isinstance(error, NotHTML):
             self.frontier.mark_skipped(item, error.message)
         else:
             self.frontier.mark_failed(item, error.message)
-        return URLOutcome(Event.FAILED, item.url, message=error.message)
+        return URLOutcome(Event.FAILED, item.url, message=error.message, error=error)
 
-    def _refused(self, item: FrontierItem, reason: str, *, wait: float | None = None) -> URLOutcome:
+    def _refused(
+        self, item: FrontierItem, error: FetchError, *, wait: float | None = None
+    ) -> URLOutcome:
         """The host refused us: count it (shared by all workers), slow down, maybe stop."""
+        reason = error.message
         refusals = self.throttle.note_refusal(item.host)
-        outcome = URLOutcome(Event.REFUSED, item.url, message=reason)
+        outcome = URLOutcome(Event.REFUSED, item.url, message=reason, error=error)
         if item.attempts >= self.settings.max_url_attempts:
             # Refused every time it was asked: this URL ends, whatever the others do.
             message = f"{reason}, {item.attempts} times: given up"
             self.frontier.mark_failed(item, message)
-            outcome = URLOutcome(Event.FAILED, item.url, message=message)
+            given_up = URLFailed(message, url=item.url)
+            outcome = URLOutcome(Event.FAILED, item.url, message=message, error=given_up)
         else:
             pause = max(wait or 0.0, self.settings.delay * 2**refusals)
             pause = min(pause, self.fetch_settings.max_retry_after)
@@ -347,7 +364,8 @@ class PageHandler:
         never asked for again, and a second one in a row from the host stops the crawl."""
         reason = report.error.message if report.error else "a block page"
         message = f"served a block page ({reason})"
-        self._record(item.url, URLFailed(message, url=item.url), raw_page_id=report.raw_page_id)
+        error = URLFailed(message, url=item.url)
+        self._record(item.url, error, raw_page_id=report.raw_page_id)
         self.frontier.mark_failed(item, message)
         refusals = self.throttle.note_refusal(item.host)  # slows the host down meanwhile
         with self._blocks_lock:
@@ -359,7 +377,9 @@ class PageHandler:
                 "stopping instead of hammering it. Wait before crawling it again.",
                 url=item.url,
             )
-        return URLOutcome(Event.FAILED, item.url, message=message)
+        return URLOutcome(
+            Event.FAILED, item.url, message=message, error=error, raw_page_id=report.raw_page_id
+        )
 
     def _unstorable(self, item: FrontierItem, page: FetchedPage, error: Exception) -> URLOutcome:
         """The page came but its records could not be stored (a value the database
@@ -384,9 +404,18 @@ class PageHandler:
         self, item: FrontierItem, error: ScraperError, *, raw_page_id: int | None = None
     ) -> URLOutcome:
         """Record *error* for *item* and mark it failed; return that outcome."""
-        self._record(item.url, error, raw_page_id=raw_page_id)
+        outcome = self.record_failure(item.url, error, raw_page_id=raw_page_id)
         self.frontier.mark_failed(item, error.message)
-        return URLOutcome(Event.FAILED, item.url, message=error.message)
+        return outcome
+
+    def record_failure(
+        self, url: str, error: ScraperError, *, raw_page_id: int | None = None
+    ) -> URLOutcome:
+        """Record *error* for *url* (in ``fetch_errors``); return the failed outcome."""
+        self._record(url, error, raw_page_id=raw_page_id)
+        return URLOutcome(
+            Event.FAILED, url, message=error.message, error=error, raw_page_id=raw_page_id
+        )
 
     def _backoff(self, item: FrontierItem, fetcher: Fetcher) -> datetime:
         settings = self.fetch_settings

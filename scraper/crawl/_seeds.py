@@ -12,11 +12,14 @@ from scraper.errors import UsageError
 from scraper.fetch.urls import canonicalize
 from scraper.sites import site_for_url
 
-__all__ = ["MODES", "check_mode", "crawl_key", "follow", "normalise", "normalise_seeds"]
+__all__ = ["ARCHIVE", "MODES", "check_mode", "crawl_key", "follow", "normalise", "normalise_seeds"]
 
 #: ``full`` reads every page of every chain; ``incremental`` reads listings newest
 #: first and stops a chain at the first page holding a review already stored.
 MODES = ("full", "incremental")
+#: The mode of ``reviews archive``: the URLs given, each fetched as given
+#: (canonicalized), no link followed.
+ARCHIVE = "archive"
 
 
 def normalise(url: str, *, mode: str = "full") -> str:
@@ -24,9 +27,12 @@ def normalise(url: str, *, mode: str = "full") -> str:
 
     The URL is canonicalized, then spelled as its site wants its listings read
     (``Site.listing_url``: a listing that hides some reviews unless asked shows
-    them all and, in incremental mode, the newest first). Raises BadURL for a non-http(s) URL.
+    them all and, in incremental mode, the newest first); an archive fetches the page
+    as given. Raises BadURL for a non-http(s) URL.
     """
     url = canonicalize(url)
+    if mode == ARCHIVE:
+        return url
     return canonicalize(site_for_url(url).listing_url(url, mode=mode))
 
 
