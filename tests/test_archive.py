@@ -230,3 +230,24 @@ def test_a_page_whose_records_the_database_refuses_fails_alone(
         assert _count(db_url, "fetch_errors", "WHERE error = 'URLFailed'") == 1
     else:  # a store that takes such ids as text keys
         assert code == ExitCode.OK
+
+
+def test_block_pages_are_refusals_that_stop_the_archive(
+    site: Site, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The crawl's rule: a block page is stored raw and recorded, and a second one in a
+    # row from the host stops the run before the next URL is asked for.
+    from standin_html import BLOCK_PAGE
+
+    for n in (1, 2):
+        site.page(f"/anime/{n}/Blocked/reviews", BLOCK_PAGE)
+    urls = [site.url(f"/anime/{n}/Blocked/reviews") for n in (1, 2)] + [site.url(ENTRY_PATH)]
+    code = main(["archive", *urls, "--db", db_url, "--delay", "0"])
+    err = capsys.readouterr().err
+    assert code == ExitCode.SITE_BLOCKED
+    assert "block page" in err and "Traceback" not in err
+    assert site.log.count(ENTRY_PATH) == 0
+    assert _count(db_url, "fetch_errors", "WHERE raw_page_id IS NOT NULL") == 2
+    assert (
+        _count(db_url, "crawl_runs", "WHERE command = 'archive' AND outcome = 'site_blocked'") == 1
+    )

@@ -1,9 +1,11 @@
 """``reviews archive URL...``: fetch pages once, politely, and keep them in the archive.
 
-Each URL is fetched through the polite Fetcher (robots.txt, per-host delay,
-retries, size cap) and stored raw with its parsed records. One line per URL on
-stdout says what was stored; failures are named on stderr, the other URLs still
-run, and the exit code is then 3.
+An archive is a crawl of the URLs given that follows no link: each URL goes the
+crawl's way (robots.txt, the per-host delay shared with every crawler, retries,
+size cap, refusals and block pages) and is stored raw with its parsed records. One
+line per URL on stdout says what was stored; failures are named on stderr, the
+other URLs still run, and the exit code is then 3. A host that keeps refusing us,
+or serves block pages, stops the run (exit code 4), as it stops a crawl.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ def register(subparsers: Any) -> None:
         "before is asked for conditionally (ETag / Last-Modified): a 304 stores nothing "
         "again. A page that fails to parse is still stored raw. The run is recorded in the "
         "history (reviews runs). Failures are named on stderr and make the "
-        "exit code 3; the other URLs still run.",
+        "exit code 3; the other URLs still run. A host that keeps refusing (403/429) "
+        "or serves block pages stops the run with exit code 4, as in reviews crawl.",
         example="reviews archive 'https://myanimelist.net/anime/1/Cowboy_Bebop/reviews'",
     )
     parser.add_argument(

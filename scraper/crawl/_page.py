@@ -126,7 +126,7 @@ class PageHandler:
         defer: bool = False,
     ) -> URLOutcome | Fetched:
         """Handle one leased URL and return its outcome. *known* is what
-        ``load_validators`` found for it (read when it was leased).
+        ``load_many_validators`` found for it (read when it was leased).
 
         With *defer* (a full crawl), a good page comes back as ``Fetched``: parsed,
         its next page queued, to be stored by ``finish``. Raises SiteBlocked when

@@ -1,6 +1,7 @@
-"""What the crawler remembers about a URL between runs (the ``url_validators`` table):
-the validators for conditional requests and when the page was last checked, plus
-reading a stored capture back to find its "More Reviews" link without fetching.
+"""Looking up what is stored about a URL: its validators for conditional requests and
+when it was last checked (the ``url_validators`` table), the capture a dead run left
+(``find_stored``), the stale pages of a crawl's listings, and a stored capture's
+"More Reviews" link read back without fetching.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ __all__ = [
     "Validators",
     "find_stored",
     "load_many_validators",
-    "load_validators",
     "save_validators",
     "stale_pages",
     "stored_next_url",
@@ -46,11 +46,6 @@ class Validators:
     def age(self, now: datetime) -> float:
         """Seconds since the URL was last checked."""
         return (now - self.last_checked_at).total_seconds()
-
-
-def load_validators(engine: Engine, url: str) -> Validators | None:
-    """Return what is stored for *url*, or None when it was never fetched."""
-    return load_many_validators(engine, [url]).get(url)
 
 
 def load_many_validators(engine: Engine, urls: Sequence[str]) -> dict[str, Validators]:
@@ -83,7 +78,7 @@ def save_validators(
     known: Validators | None,
 ) -> None:
     """Record a fetch of *url* in the caller's write transaction: its validators,
-    status, and the capture it produced. *known* is what ``load_validators`` found
+    status, and the capture it produced. *known* is what ``load_many_validators`` found
     before the fetch (None: never fetched).
 
     A 304 keeps the stored validators and capture and only moves ``last_checked_at``;
