@@ -119,6 +119,9 @@ def archive_pages(
             raise
         finally:
             thread.join()
+        # Every URL is done: its frontier rows would only grow the table (an archive
+        # is never resumed; the same URLs archived again start over).
+        frontier.reset()
 
 
 def _in_order(
