@@ -82,8 +82,12 @@ def archive(
     robots.txt, network, non-HTML, oversized) is recorded in ``fetch_errors`` and
     yielded; the next URL still runs. A page that fails to parse is stored raw and
     yielded with its ParseError. The run is recorded in ``crawl_runs`` (command
-    ``archive``). Raises StoreError when the database is unusable and UsageError
-    for a dishonest user agent or a negative delay.
+    ``archive``). It is a crawl that follows no link (``scraper.crawl.archive_pages``):
+    refusals (403/429) and transient failures are retried later, a block page fails
+    its URL. Raises StoreError when the database is unusable, UsageError for a
+    dishonest user agent or a negative delay, SiteBlocked when the host keeps
+    refusing or serves block pages in a row, JobAlreadyRunning when another process
+    crawls the same SQLite file.
     """
     from scraper.crawl import archive_pages
     from scraper.fetch import honest_user_agent
