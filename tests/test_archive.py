@@ -251,3 +251,24 @@ def test_block_pages_are_refusals_that_stop_the_archive(
     assert (
         _count(db_url, "crawl_runs", "WHERE command = 'archive' AND outcome = 'site_blocked'") == 1
     )
+
+
+def test_archive_keeps_robots_txt_and_the_host_budget_in_the_database(
+    site: Site, db_url: str
+) -> None:
+    # The crawl's shared store: a second run (or another process) does not ask for
+    # robots.txt again, and the host's next allowed request time is in ``hosts``.
+    site.files({"/anime/8/Again/reviews": PAGE_2026})
+    for path in (ENTRY_PATH, "/anime/8/Again/reviews"):
+        assert [item.error for item in archive([site.url(path)], db=db_url, delay=0)] == [None]
+    assert len(site.log.all("/robots.txt")) == 1
+    assert _count(db_url, "hosts", "WHERE robots_txt IS NOT NULL") == 1
+
+
+def test_a_refused_url_is_asked_again_later_as_in_a_crawl(site: Site, sqlite_url: str) -> None:
+    site.sequence("/anime/6/R/reviews", [Reply.status(403), Reply(**_page_reply())])
+    results = list(archive([site.url("/anime/6/R/reviews")], db=sqlite_url, delay=0, settings=FAST))
+    assert results[0].report is not None and results[0].error is None
+    assert len(site.log.all("/anime/6/R/reviews")) == 2
+    assert _count(sqlite_url, "fetch_errors") == 1  # the refusal, recorded
+    assert _count(sqlite_url, "reviews") == 3
