@@ -124,6 +124,7 @@ def crawl_in_thread(db_url: str, url: str, settings: CrawlSettings) -> dict[str,
     return result
 
 
+@pytest.mark.slow
 def test_a_crawl_rides_out_a_database_restart(
     proxied: tuple[str, CuttableProxy], server: StandinServer, postgres_url: str
 ) -> None:
@@ -146,6 +147,7 @@ def test_a_crawl_rides_out_a_database_restart(
     assert all(row[1] == 1 for row in pages) and len(pages) == 4
 
 
+@pytest.mark.slow
 def test_a_database_gone_for_good_ends_the_crawl_with_a_clear_failure(
     proxied: tuple[str, CuttableProxy], server: StandinServer
 ) -> None:

@@ -232,6 +232,7 @@ def test_a_crawl_against_a_closed_port_fails_quickly_and_clearly(
     assert "connection refused" in err and "127.0.0.1" in err
 
 
+@pytest.mark.slow
 def test_servers_that_drip_or_hang_hold_their_url_only_for_its_deadlines(
     sqlite_url: str, server: StandinServer
 ) -> None:

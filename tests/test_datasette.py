@@ -250,6 +250,7 @@ def test_newest_reviews_come_first(archive: Path, capsys: pytest.CaptureFixture[
     assert len(dates) > 20 and dates == sorted(dates, reverse=True)
 
 
+@pytest.mark.slow
 def test_sqlite_utils_search_finds_what_reviews_query_finds(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

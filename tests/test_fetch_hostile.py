@@ -49,6 +49,7 @@ def timed(call: object) -> float:
     return elapsed
 
 
+@pytest.mark.slow
 def test_headers_dripping_a_byte_at_a_time_hit_the_total_deadline(site: Site) -> None:
     # ~450 header bytes at 0.05 s each: 22 s, every byte well within the 0.5 s read timeout.
     site.route("/drip", Reply.dripping_headers(PAGE, every=0.05))
@@ -188,6 +189,7 @@ def test_no_answer_at_all_is_a_transient_error(site: Site) -> None:
     assert site.log.count("/gone") == 2
 
 
+@pytest.mark.slow
 def test_each_request_gets_its_own_deadline_on_a_kept_alive_connection(site: Site) -> None:
     site.route("/drip", Reply.dripping_headers(PAGE, every=0.05))
     site.route("/a", Reply.html(PAGE))

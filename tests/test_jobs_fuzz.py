@@ -104,6 +104,7 @@ def test_any_jobs_file_is_read_or_refused_by_name(
         "[" + ".".join(["a"] * 50_000) + "]",
     ],
 )
+@pytest.mark.slow
 def test_a_file_nested_too_deep_is_refused(tmp_path: Path, text: str) -> None:
     file = tmp_path / "deep.toml"
     file.write_text(text + "\n")

@@ -352,6 +352,7 @@ def test_only_http_links_are_rendered() -> None:
         assert _http_url(bad) is None
 
 
+@pytest.mark.slow
 def test_workers_share_one_port(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'reviews.db'}"
     build_archive(url, tmp_path)
@@ -361,6 +362,7 @@ def test_workers_share_one_port(tmp_path: Path) -> None:
         assert server.get("/reviews", q="harbour").status_code == 200
 
 
+@pytest.mark.slow
 def test_the_cache_answers_old_values_while_it_refreshes(tmp_path: Path) -> None:
     import threading
     import time
@@ -394,6 +396,7 @@ def test_the_cache_answers_old_values_while_it_refreshes(tmp_path: Path) -> None
 HOSTILE = ("' OR 1=1 --", "\x00", "²", "%_\\", "x" * 5000, 'a" OR "b NEAR(', "2021-02-30", "🦀")
 
 
+@pytest.mark.slow
 def test_hostile_parameters_never_fail_the_server(server: Server) -> None:
     import httpx
 

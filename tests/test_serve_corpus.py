@@ -174,6 +174,7 @@ def schemaorg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     yield from _corpus_server(tmp_path_factory, "schemaorg", [("", "2026-02-01")])
 
 
+@pytest.mark.slow
 def test_every_real_schemaorg_review_is_served(schemaorg_server: Server) -> None:
     from urllib.parse import quote
 

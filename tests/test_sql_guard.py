@@ -52,6 +52,7 @@ def test_full_text_and_json_tables_are_queryable(
     assert capsys.readouterr().out.strip() == '{"n": 6}'
 
 
+@pytest.mark.slow
 def test_a_runaway_recursive_query_stops_at_the_timeout(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -221,6 +222,7 @@ def test_queries_run_as_the_read_only_role(
     assert '"7s"' in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_pg_sleep_is_stopped_by_the_timeout(
     archive: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
