@@ -10,9 +10,7 @@ from starlette.datastructures import QueryParams
 
 from scraper.errors import UsageError
 from scraper.serve.queries import ReviewFilter
-from scraper.sites import SITES, known_tags
-from scraper.store.fts import parse_search
-from scraper.store.read import ReviewQuery, parse_when
+from scraper.store.read import ReviewQuery
 
 __all__ = ["PARAMETERS", "SORTS", "Search", "number", "read_search"]
 
@@ -74,65 +72,40 @@ def _whole(value: str | None, name: str, low: int, high: int) -> int | None:
     return found
 
 
+#: How the URL parameters spell the library's arguments, so errors name what was sent.
+_NAMES = {"entry": "item", "user": "author", "search": "q"}
+
+
 def read_search(args: QueryParams, *, per_page: int, api: bool = False) -> Search:
     """Return the checked search that *args* ask for; raises UsageError naming the
-    first bad parameter."""
-    q = (args.get("q") or "").strip() or None
-    if q is not None:
-        try:
-            parse_search(q)
-        except UsageError:
-            raise UsageError(f"q: {q!r} has no word to search for") from None
-    low = _whole(args.get("min_score"), "min_score", 1, 10)
-    high = _whole(args.get("max_score"), "max_score", 1, 10)
-    if low is not None and high is not None and low > high:
-        raise UsageError(f"min_score {low} is above max_score {high}")
-    since_text, until_text = args.get("since") or "", args.get("until") or ""
-    since = parse_when(since_text, "since") if since_text.strip() else None
-    until = parse_when(until_text, "until", end=True) if until_text.strip() else None
-    if since and until and since >= until:
-        raise UsageError(f"since {since_text} is not before until {until_text}")
-    site = (args.get("site") or "").strip() or None
-    tags = _tags([label for label in args.getlist("tag") if label.strip()], site)
+    first bad parameter (the checks are ``ReviewQuery.from_args``'s, as for the CLI)."""
+
+    def given(name: str) -> str | None:
+        return (args.get(name) or "").strip() or None
+
     sort = args.get("sort") or "-date"
     if sort not in SORTS:
         raise UsageError(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
-    kind = (args.get("type") or "").strip() or None
     page = _whole(args.get("page"), "page", 1, _MAX_PAGE) or 1
     if api:
         per_page = _whole(args.get("per_page"), "per_page", 1, _MAX_PER_PAGE) or per_page
-    query = ReviewQuery(
-        entry=(args.get("item") or "").strip() or None,
-        user=(args.get("author") or "").strip() or None,
-        tags=tuple(tags),
-        type=kind,
-        min_score=low,
-        max_score=high,
-        since=since,
-        until=until,
-        search=q,
+    tags = [label for label in args.getlist("tag") if label.strip()]
+    query = ReviewQuery.from_args(
+        entry=given("item"),
+        user=given("author"),
+        tags=tags,
+        type=given("type"),
+        min_score=given("min_score"),
+        max_score=given("max_score"),
+        since=given("since"),
+        until=given("until"),
+        search=given("q"),
         sort=sort,
-        site=site,
+        site=given("site"),
+        names=_NAMES,
     )
     values: dict[str, str | list[str]] = {
         name: args.get(name) or "" for name in PARAMETERS if name not in ("tag", "page")
     }
-    values["tag"] = list(tags)
+    values["tag"] = list(query.tags)
     return Search(ReviewFilter(query=query), page, per_page, values)
-
-
-def _tags(labels: list[str], site: str | None) -> list[str]:
-    """Return the registered sites' own spelling of *labels* (case, spaces and dashes
-    ignored); a site without a folder of its own has whatever tags its pages give."""
-    registered = site is None or any(one.owns(site) for one in SITES)
-    known = {label.lower().replace("-", " "): label for label in known_tags()}
-    found = []
-    for label in labels:
-        key = label.strip().lower().replace("-", " ")
-        if key in known:
-            found.append(known[key])
-        elif registered:
-            raise UsageError(f"tag: unknown tag {label!r} (known: {', '.join(known_tags())})")
-        else:
-            found.append(label.strip())
-    return found

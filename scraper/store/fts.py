@@ -81,14 +81,14 @@ class SearchTerms:
         return " & ".join(parts)
 
 
-def parse_search(text: str) -> SearchTerms:
+def parse_search(text: str, argument: str = "--search") -> SearchTerms:
     """Cut *text* into words and "quoted phrases" (lower-cased tokens).
 
-    Returns the terms; raises UsageError naming ``--search`` when nothing
+    Returns the terms; raises UsageError naming *argument* when nothing
     searchable is left (empty text, or punctuation only) or a quote is not closed.
     """
     if text.count('"') % 2:
-        raise UsageError(f"--search: {text!r} is malformed: a quote is not closed")
+        raise UsageError(f"{argument}: {text!r} is malformed: a quote is not closed")
     phrases: list[tuple[str, ...]] = []
     for match in _PHRASE_OR_WORD.finditer(text):
         chunk = match.group(1) if match.group(1) is not None else match.group(2)
@@ -96,7 +96,7 @@ def parse_search(text: str) -> SearchTerms:
         if words:
             phrases.append(words)
     if not phrases:
-        raise UsageError(f"--search: {text!r} has no word to search for")
+        raise UsageError(f"{argument}: {text!r} has no word to search for")
     return SearchTerms(tuple(phrases))
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -96,7 +96,7 @@ def _score(value: int | str | None, argument: str) -> int | None:
 _MAX_ID = 2**63 - 1
 
 
-def _limit(value: int | str | None) -> int | None:
+def _limit(value: int | str | None, argument: str = "--limit") -> int | None:
     if value is None:
         return None
     try:
@@ -104,13 +104,13 @@ def _limit(value: int | str | None) -> int | None:
     except ValueError:
         count = 0
     if count < 1:
-        raise UsageError(f"--limit: {value!r} is not a positive whole number")
+        raise UsageError(f"{argument}: {value!r} is not a positive whole number")
     if count > _MAX_ID:
-        raise UsageError(f"--limit: {value!r} is too large (at most {_MAX_ID})")
+        raise UsageError(f"{argument}: {value!r} is too large (at most {_MAX_ID})")
     return count
 
 
-def _tags(labels: Sequence[str], site: str | None) -> tuple[str, ...]:
+def _tags(labels: Sequence[str], site: str | None, argument: str = "--tag") -> tuple[str, ...]:
     """Return the sites' own labels for *labels* (case, spaces and dashes ignored).
 
     A label no registered site knows is refused, unless ``--site`` names a site
@@ -123,13 +123,13 @@ def _tags(labels: Sequence[str], site: str | None) -> tuple[str, ...]:
     unknown = [label for label in labels if _tag_key(label) not in by_key]
     if unknown:
         raise UsageError(
-            f"--tag: unknown tag {unknown[0]!r} (known: {', '.join(known)}; "
-            "another site's tags need --site)"
+            f"{argument}: unknown tag {unknown[0]!r} (known: {', '.join(known)}; "
+            "another site's tags need a site)"
         )
     return tuple(by_key[_tag_key(label)] for label in labels)
 
 
-def _type(value: str | None, site: str | None) -> str | None:
+def _type(value: str | None, site: str | None, argument: str = "--type") -> str | None:
     """Return the item type *value*, refused when no registered site has it (see ``_tags``)."""
     if value is None or _generic(site):
         return value.strip() if value else None
@@ -137,7 +137,8 @@ def _type(value: str | None, site: str | None) -> str | None:
     types = [kind for one in sites for kind in one.item_types]
     if value not in types:
         raise UsageError(
-            f"--type: {value!r} is not one of {', '.join(types)} (another site's types need --site)"
+            f"{argument}: {value!r} is not one of {', '.join(types)}"
+            " (another site's types need a site)"
         )
     return value
 
@@ -183,41 +184,50 @@ class ReviewQuery:
         sort: str = "id",
         limit: int | str | None = None,
         site: str | None = None,
+        names: Mapping[str, str] | None = None,
     ) -> ReviewQuery:
-        """Build a query from command-line strings.
+        """Build a query from the strings a user typed (options, URL parameters).
 
-        Returns the checked query; raises UsageError naming the bad option.
+        Errors name each argument as *names* spells it (``{"search": "q"}`` for a
+        URL's ``?q=``), else as the command-line flag (``--min-score``). Returns the
+        checked query; raises UsageError naming the bad argument.
         """
         from scraper.store.fts import parse_search
 
+        def name(parameter: str) -> str:
+            if names is not None:
+                return names.get(parameter, parameter)
+            return "--" + parameter.replace("_", "-")
+
         site = site.strip() if site else None
         if site == "":
-            raise UsageError("--site: give a site, e.g. example.com")
-        low, high = _score(min_score, "--min-score"), _score(max_score, "--max-score")
+            raise UsageError(f"{name('site')}: give a site, e.g. example.com")
+        low = _score(min_score, name("min_score"))
+        high = _score(max_score, name("max_score"))
         if low is not None and high is not None and low > high:
-            raise UsageError(f"--min-score {low} is above --max-score {high}")
-        start = parse_when(since, "--since") if since else None
-        stop = parse_when(until, "--until", end=True) if until else None
+            raise UsageError(f"{name('min_score')} {low} is above {name('max_score')} {high}")
+        start = parse_when(since, name("since")) if since else None
+        stop = parse_when(until, name("until"), end=True) if until else None
         if start and stop and start >= stop:
-            raise UsageError(f"--since {since} is not before --until {until}")
+            raise UsageError(f"{name('since')} {since} is not before {name('until')} {until}")
         if sort.lstrip("-") not in SORT_KEYS:
             raise UsageError(
-                f"--sort: {sort!r} is not one of {', '.join(SORT_KEYS)} (- to reverse)"
+                f"{name('sort')}: {sort!r} is not one of {', '.join(SORT_KEYS)} (- to reverse)"
             )
         if search is not None:
-            parse_search(search)  # refuse an empty search now, naming --search
+            parse_search(search, name("search"))  # refuse an empty search now
         return cls(
             entry=entry.strip() if entry else None,
             user=user.strip() if user else None,
-            tags=_tags(tags, site),
-            type=_type(type, site),
+            tags=_tags(tags, site, name("tag")),
+            type=_type(type, site, name("type")),
             min_score=low,
             max_score=high,
             since=start,
             until=stop,
             search=search,
             sort=sort,
-            limit=_limit(limit),
+            limit=_limit(limit, name("limit")),
             site=site,
         )
 
