@@ -14,7 +14,9 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from siteserver import Site, serve
 from sqlalchemy.engine import Engine
+from standin import StandinServer, StandinSite, serve_standin
 
 from scraper.config import FetchSettings, Timeouts
 
@@ -131,3 +133,29 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("fast tier: tests to mark @pytest.mark.slow?")
         for report in sorted(slow, key=lambda r: -r.duration):
             terminalreporter.write_line(f"{report.duration:5.2f}s {report.nodeid}")
+
+
+# --- local sites -----------------------------------------------------------------
+
+
+#: A plain local site whose robots.txt keeps crawlers out of /private (fetch tests).
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve() as running:
+        running.robots("User-agent: *\nDisallow: /private\n")
+        yield running
+
+
+#: A stand-in review site with two entries: 3 and 2 listing pages (crawl tests).
+@pytest.fixture
+def standin() -> StandinSite:
+    site = StandinSite()
+    site.add_entry("anime", 1, "Space_Cowboys", "Space Cowboys", reviews=45)  # 3 pages
+    site.add_entry("anime", 2, "Quiet_Harbor", "Quiet Harbor", reviews=25)  # 2 pages
+    return site
+
+
+@pytest.fixture
+def server(standin: StandinSite) -> Iterator[StandinServer]:
+    with serve_standin(standin) as running:
+        yield running

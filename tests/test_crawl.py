@@ -35,20 +35,6 @@ DELAY = 0.05
 LISTING = "/anime/"
 
 
-@pytest.fixture
-def standin() -> StandinSite:
-    site = StandinSite()
-    site.add_entry("anime", 1, "Space_Cowboys", "Space Cowboys", reviews=45)  # 3 pages
-    site.add_entry("anime", 2, "Quiet_Harbor", "Quiet Harbor", reviews=25)  # 2 pages
-    return site
-
-
-@pytest.fixture
-def server(standin: StandinSite) -> Iterator[StandinServer]:
-    with serve_standin(standin) as running:
-        yield running
-
-
 def seeds(server: StandinServer, *ids: int) -> list[str]:
     return [server.standin.entry_url(server.base, "anime", mal_id) for mal_id in ids or (1, 2)]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -29,20 +29,6 @@ FAST = FetchSettings(
     max_attempts=2,
 )
 DELAY = 0.02
-
-
-@pytest.fixture
-def standin() -> StandinSite:
-    site = StandinSite()
-    site.add_entry("anime", 1, "Space_Cowboys", "Space Cowboys", reviews=45)  # 3 pages
-    site.add_entry("anime", 2, "Quiet_Harbor", "Quiet Harbor", reviews=25)  # 2 pages
-    return site
-
-
-@pytest.fixture
-def server(standin: StandinSite) -> Iterator[StandinServer]:
-    with serve_standin(standin) as running:
-        yield running
 
 
 def entry(server: StandinServer, mal_id: int) -> str:

@@ -6,7 +6,6 @@ Timing is asserted from the server's own request log, never from the client's vi
 from __future__ import annotations
 
 import tracemalloc
-from collections.abc import Iterator
 
 import pytest
 from conftest import FAST
@@ -27,13 +26,6 @@ from scraper.errors import (
 from scraper.fetch import Fetcher
 
 PAGE = "<html><body><p>Our own little review page.</p></body></html>"
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    with serve() as running:
-        running.robots("User-agent: *\nDisallow: /private\n")
-        yield running
 
 
 def fetcher(settings: FetchSettings = FAST, delay: float = 0.0, **kwargs: object) -> Fetcher:

@@ -10,11 +10,10 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from siteserver import ARRIVAL_JITTER, Reply, Site, serve
+from siteserver import ARRIVAL_JITTER, Reply, Site
 
 from scraper.config import FetchSettings, Timeouts
 from scraper.errors import BadURL, ConnectionRefused, RateLimited, TransientFetchError
@@ -27,13 +26,6 @@ FAST = FetchSettings(
     max_attempts=3,
 )
 PAGE = "<html><body><p>Our own little review page.</p></body></html>"
-
-
-@pytest.fixture
-def site() -> Iterator[Site]:
-    with serve() as running:
-        running.robots("User-agent: *\nDisallow: /private\n")
-        yield running
 
 
 def fetcher(settings: FetchSettings = FAST, delay: float = 0.0, **kwargs: object) -> Fetcher:
