@@ -145,6 +145,19 @@ def _review(state: ServeState) -> Any:
     return endpoint
 
 
+def _listing(conn: Any, flt: queries.ReviewFilter, page: int, size: int) -> dict[str, Any]:
+    """Return one page of the reviews *flt* selects, newest first, with the paging an
+    item's or an author's page shows (records, total, page, last_page)."""
+    total = queries.count_reviews(conn, flt)
+    records = queries.review_page(conn, flt, offset=(page - 1) * size, size=size)
+    return {
+        "records": records,
+        "total": total,
+        "page": page,
+        "last_page": max(1, math.ceil(total / size)),
+    }
+
+
 def _item(state: ServeState) -> Any:
     def endpoint(request: Request) -> HTMLResponse:
         site, key = request.path_params["site"], request.path_params["key"]
@@ -155,8 +168,7 @@ def _item(state: ServeState) -> Any:
             if item is None:
                 raise NotFound(f"no item {key} of {site} in this archive")
             flt = queries.ReviewFilter(query=ReviewQuery(sort="-date"), item_id=item.id)
-            total = queries.count_reviews(conn, flt)
-            records = queries.review_page(conn, flt, offset=(page - 1) * size, size=size)
+            listing = _listing(conn, flt, page, size)
             scores = queries.items_scores(conn, item.id)
             monthly = queries.items_monthly(conn, item.id)
         return render(
@@ -164,10 +176,7 @@ def _item(state: ServeState) -> Any:
             "item.html",
             item=item,
             key=key,
-            records=records,
-            total=total,
-            page=page,
-            last_page=max(1, math.ceil(total / size)),
+            **listing,
             scores=charts.bar_chart(scores),
             monthly=charts.bar_chart(charts.months(monthly)),
         )
@@ -185,8 +194,7 @@ def _author(state: ServeState) -> Any:
             if author is None:
                 raise NotFound(f"no author {key} of {site} in this archive")
             flt = queries.ReviewFilter(query=ReviewQuery(sort="-date"), author_id=author.id)
-            total = queries.count_reviews(conn, flt)
-            records = queries.review_page(conn, flt, offset=(page - 1) * size, size=size)
+            listing = _listing(conn, flt, page, size)
             names = queries.author_names(conn, author.id)
         return render(
             state,
@@ -194,10 +202,7 @@ def _author(state: ServeState) -> Any:
             author=author,
             key=key,
             names=names,
-            records=records,
-            total=total,
-            page=page,
-            last_page=max(1, math.ceil(total / size)),
+            **listing,
         )
 
     return endpoint
