@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from test_serve_support import NAME_PAYLOAD, SCRIPT_PAYLOAD, Server, chromium, fixture_server
+from test_serve_support import (
+    NAME_PAYLOAD,
+    SCRIPT_PAYLOAD,
+    Server,
+    chromium,
+    fixture_server,
+    navigate_by,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +51,7 @@ def test_search_through_the_form_lists_every_review_with_the_word(
     browser.get(server.url + "/")
     box = browser.find_element(By.CSS_SELECTOR, "main form input[name=q]")
     box.send_keys("harbour")
-    box.submit()
+    navigate_by(browser, box, "submit")
     hits = browser.find_elements(By.CSS_SELECTOR, "#results article.hit")
     links = {a.text for hit in hits for a in hit.find_elements(By.TAG_NAME, "a")}
     assert {"review 900001", "review 900003", "review 910001", "review 910003"} <= links

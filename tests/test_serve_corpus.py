@@ -21,6 +21,7 @@ from test_serve_support import (
     chromium,
     jikan_openapi,
     json_schema,
+    navigate_by,
     serving,
 )
 
@@ -162,7 +163,7 @@ def test_in_chromium_a_search_and_a_review_history(browser: Any, server: Server)
         following = browser.find_elements(By.CSS_SELECTOR, "a[rel=next]")
         if not following:
             break
-        following[0].click()
+        navigate_by(browser, following[0])
     assert shown == holding
     browser.get(f"{server.url}/reviews/myanimelist/7406")
     dates = [e.text[:10] for e in browser.find_elements(By.CSS_SELECTOR, ".captured-at")]

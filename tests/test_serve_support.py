@@ -194,6 +194,19 @@ def chromium(factory: pytest.TempPathFactory) -> Iterator[Any]:
         driver.quit()
 
 
+def navigate_by(browser: Any, element: Any, action: str = "click") -> None:
+    """Click a link (or submit a form) and wait until the next page has replaced this one:
+    Selenium returns from both before the new page is loaded."""
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    getattr(element, action)()
+    WebDriverWait(browser, 15).until(ec.staleness_of(element))
+    WebDriverWait(browser, 15).until(
+        lambda b: b.execute_script("return document.readyState") == "complete"
+    )
+
+
 def jikan_openapi() -> dict[str, Any] | None:
     """Return Jikan's OpenAPI description from ../shared, or None when it is absent."""
     if not JIKAN_OPENAPI.is_file():
