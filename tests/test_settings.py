@@ -32,7 +32,7 @@ NOT_POLICY = {
     "scraper/store/migrate.py:_PG_MIGRATION_LOCK": "an advisory lock id",
     "scraper/cli/_common.py:_MAX_INT": "the largest 64-bit integer",
     "scraper/store/read.py:_MAX_ID": "the largest 64-bit integer",
-    "scraper/export/sqlshell.py:_PG_MAX_TIMEOUT_MS": "PostgreSQL's largest statement_timeout",
+    "scraper/store/sqlshell.py:_PG_MAX_TIMEOUT_MS": "PostgreSQL's largest statement_timeout",
     "scraper/sites/_decode.py:_MAX_LABEL": "the longest WHATWG encoding label",
     # Copies of config.py's values where config may not be imported at start-up; a
     # test keeps the two equal.
@@ -87,7 +87,7 @@ WAITING: set[str] = {
     "scraper/crawl/_frontier.py:Frontier.__init__(max_wait)",
     "scraper/crawl/_budget.py:DatabaseThrottle.__init__(max_wait)",
     "scraper/fetch/throttle.py:TRANSIT_SHARE",
-    "scraper/export/sqlshell.py:_PROGRESS_STEPS",
+    "scraper/store/sqlshell.py:_PROGRESS_STEPS",
     # export/: batch and buffer sizes of the Parquet writer and the WARC framer, new
     # beside ExportSettings (config.py) while their module settles.
     "scraper/export/parquet.py:BATCH_RECORDS",

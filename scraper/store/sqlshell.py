@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from scraper.config import SQL_TIMEOUT
 from scraper.errors import StoreError, UsageError
-from scraper.export.sqlrole import READ_ONLY_ROLE, prepare_role
+from scraper.store.sqlrole import READ_ONLY_ROLE, prepare_role
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
