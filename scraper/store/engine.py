@@ -22,7 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError
 
-from scraper.config import hide_password
+from scraper.config import StoreSettings, hide_password
 from scraper.errors import StoreError
 from scraper.store.connection import WRITE_OPTION, describe_url, store_error, write_transaction
 from scraper.store.migrate import ensure_current
@@ -30,7 +30,7 @@ from scraper.store.migrate import ensure_current
 __all__ = ["describe_url", "open_engine", "store_error", "write_transaction"]
 
 #: How long a SQLite writer waits for another one before giving up (milliseconds).
-SQLITE_BUSY_TIMEOUT_MS = 60_000
+SQLITE_BUSY_TIMEOUT_MS = StoreSettings().sqlite_busy_timeout_ms
 
 _migrated: set[str] = set()
 _migrated_lock = threading.Lock()
