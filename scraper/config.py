@@ -190,6 +190,9 @@ class SchemaOrgLimits:
 
     #: Nesting depth followed into JSON-LD values and microdata/RDFa items.
     max_depth: int = 48
+    #: How far up from a microdata/RDFa property its item may sit (real pages nest a
+    #: few dozen deep).
+    max_climb: int = 256
     #: Objects (JSON-LD nodes, microdata/RDFa items) looked at per page.
     max_nodes: int = 100_000
     #: Review records kept per page (the largest real pages show a few hundred).

@@ -63,7 +63,6 @@ WAITING: set[str] = {
     # ...and the schema.org reader's bounds beside SchemaOrgLimits (config.py).
     "scraper/sites/schemaorg/fields.py:_LIST_LOOK",
     "scraper/sites/schemaorg/identity.py:_KEY_CHARS",
-    "scraper/sites/schemaorg/markup.py:_MAX_CLIMB",
     "scraper/sites/schemaorg/text.py:_MAX_DECODE_ROUNDS",
 }
 
