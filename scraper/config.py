@@ -18,12 +18,15 @@ __all__ = [
     "USER_AGENT",
     "CliSettings",
     "CrawlSettings",
+    "CrawlTuning",
     "ExportSettings",
     "FetchSettings",
+    "HttpStatuses",
     "ImportSettings",
     "JobSettings",
     "SchemaOrgLimits",
     "ServeSettings",
+    "StoreSettings",
     "Timeouts",
     "database_url",
 ]
@@ -62,6 +65,18 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
+class HttpStatuses:
+    """What an HTTP status means to the fetcher and the crawl, decided in one place."""
+
+    #: Answers that ask the client to come back later: their Retry-After (or the
+    #: backoff) is waited out and the URL tried again (``RateLimited``).
+    retry_later: frozenset[int] = frozenset({429, 503})
+    #: Answers that mean "you, go away" rather than "this page is broken": each counts
+    #: towards the host's ``CrawlSettings.max_refusals`` and slows the host down.
+    refusal: frozenset[int] = frozenset({403, 429})
+
+
+@dataclass(frozen=True, slots=True)
 class FetchSettings:
     """How one page is fetched: identity, limits, retries."""
 
@@ -90,6 +105,21 @@ class FetchSettings:
     #: robots.txt: how long a fetched file is trusted, and how much of it is read.
     robots_ttl: float = 24 * 3600.0
     robots_max_bytes: int = 512 * 1024
+    #: How long a failed robots.txt fetch (5xx, 429, network error) keeps a host
+    #: disallowed before it is fetched again (seconds).
+    robots_failure_ttl: float = 60.0
+    #: Redirects followed for robots.txt (RFC 9309 asks for at least five).
+    robots_max_redirects: int = 5
+    #: Added once to every non-zero interval between requests, against clock rounding.
+    #: Jitter on the way to the server is covered by counting intervals from quick
+    #: answers (``transit_*``); more margin would be idle time politeness does not ask for.
+    pacing_margin: float = 0.001
+    #: How far after a request left its answer may move the next start (seconds; see
+    #: scraper.fetch.throttle), and at most this share of the interval.
+    transit_allowance: float = 0.05
+    transit_share: float = 0.025
+    #: Which HTTP answers mean "come back later" and which "go away".
+    statuses: HttpStatuses = field(default_factory=HttpStatuses)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +150,36 @@ class CrawlSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CrawlTuning:
+    """Fixed numbers of the crawl's machinery: pacing of its loop, its hold on a host,
+    how it rides out a lost database. Not options a user sets."""
+
+    #: How often the run's figures are written to ``crawl_runs`` while it goes (seconds).
+    save_every: float = 2.0
+    #: Longest single wait for a queued URL to come due (limits and stops are seen).
+    idle_poll: float = 0.25
+    #: URLs leased at once with ``--delay 0``, when a page takes milliseconds and one
+    #: lease transaction per page is a good share of them. (With a delay, one at a time:
+    #: the database is idle anyway, and other processes get their share sooner.)
+    lease_batch: int = 8
+    #: How long a claimed turn holds the host before the holder releases it: longer
+    #: than any request takes to reach the server, short enough that a killed holder
+    #: does not stall the host for long (seconds).
+    host_hold: float = 1.0
+    #: The interval stops doubling after this many refusals (2**6 = 64 times slower).
+    max_slowdown_steps: int = 6
+    #: The interval refusals stretch when the crawl runs with no delay at all.
+    min_slowdown_base: float = 0.05
+    #: A wait for a host's turn is cut into sleeps of at most this long, so a pushed-back
+    #: or relaxed schedule is seen (seconds).
+    max_turn_sleep: float = 5.0
+    #: Waits between attempts to reach a lost database: from the first, doubling to
+    #: the longest (seconds; ``CrawlSettings.database_retry_seconds`` in all).
+    database_retry_first: float = 0.25
+    database_retry_longest: float = 5.0
+
+
+@dataclass(frozen=True, slots=True)
 class SchemaOrgLimits:
     """Bounds on the work the schema.org reader does for one page.
 
@@ -130,6 +190,9 @@ class SchemaOrgLimits:
 
     #: Nesting depth followed into JSON-LD values and microdata/RDFa items.
     max_depth: int = 48
+    #: How far up from a microdata/RDFa property its item may sit (real pages nest a
+    #: few dozen deep).
+    max_climb: int = 256
     #: Objects (JSON-LD nodes, microdata/RDFa items) looked at per page.
     max_nodes: int = 100_000
     #: Review records kept per page (the largest real pages show a few hundred).
@@ -188,6 +251,15 @@ class ServeSettings:
     #: Crawl runs shown on /runs and on the front page.
     runs_shown: int = 50
     runs_on_front: int = 5
+    #: The largest ``per_page`` and ``page`` a request may ask for.
+    max_per_page: int = 100
+    max_page: int = 100_000
+    #: Answers kept before the oldest is dropped: search counts and facets, and the
+    #: few whole lists (Jikan's list counts and rankings, the front page's totals).
+    cache_entries: int = 1024
+    list_cache_entries: int = 64
+    #: Characters of review text a search hit shows around the first searched word.
+    snippet_chars: int = 240
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +296,12 @@ class ExportSettings:
     warc_pending_requests: int = 1000
     #: Entries ``reviews stats`` lists, those with the most reviews first.
     stats_top_entries: int = 20
+    #: Parquet export: records converted and written at a time.
+    parquet_batch_records: int = 1000
+    #: WARC reading: bytes inflated (or read) at a time, and compressed bytes fed to
+    #: zlib at a time (a gzip member is often ~2 KB).
+    warc_read_slice: int = 1 << 20
+    warc_feed_bytes: int = 1 << 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,6 +310,10 @@ class CliSettings:
 
     #: Rows a terminal table shows when no --limit is given (a table is built in memory).
     table_rows: int = 50
+    #: The fewest characters of review text a table row shows, and how many it keeps
+    #: while optional columns (item, author, tags) are given room.
+    table_review_min: int = 24
+    table_review_room: int = 40
 
 
 def database_url(db: str | None = None) -> str:
@@ -256,6 +338,32 @@ def database_url(db: str | None = None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class StoreSettings:
+    """How the store compresses, caches, batches and retries."""
+
+    #: zstd level of stored bodies: 3 is zstd's default; 9 gains ~7% on these pages
+    #: for 3x the time.
+    zstd_level: int = 3
+    #: How many of the newest raw pages are searched for a same-site base body.
+    base_search_pages: int = 200
+    #: Bodies kept in memory as bases (about 250 KB each), and ready-made dictionaries.
+    cached_bodies: int = 16
+    cached_dictionaries: int = 4
+    #: How long a SQLite writer waits for another one before giving up (milliseconds).
+    sqlite_busy_timeout_ms: int = 60_000
+    #: Tries of one page's transaction on a PostgreSQL deadlock or serialization failure.
+    ingest_attempts: int = 5
+    #: Rows read per query when streaming reviews out (query, export).
+    read_chunk_rows: int = 1000
+    #: Raw pages read (with their bodies) per query by ``reviews reparse``.
+    reparse_batch_pages: int = 100
+    #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
+    jobs_in_flight: int = 4
+    #: ``reviews sql`` on SQLite: steps between two looks at the clock (a few µs of work).
+    sql_progress_steps: int = 1000
+
+
+@dataclass(frozen=True, slots=True)
 class ImportSettings:
     """How saved files and other tools' WARC files are read in."""
 
@@ -264,6 +372,8 @@ class ImportSettings:
     warc_max_block_bytes: int = 10 * 1024 * 1024 + 64 * 1024
     #: A WARC header block (or a saved file's HTTP head) longer than this is damage.
     max_head_bytes: int = 64 * 1024
+    #: How much of a saved page's start is searched for a saver's note (bytes).
+    note_scan_bytes: int = 64 * 1024
     #: A folder whose files' modification times all lie within this many seconds (and
     #: that holds at least ``copy_min_files`` of them) looks like a copy: warned about.
     copy_mtime_spread: float = 2.0

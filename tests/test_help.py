@@ -9,6 +9,7 @@ command is checked the day it is added.
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import shlex
 
@@ -104,3 +105,19 @@ def test_every_example_is_a_valid_command_line(
         assert argv[:2] == ["reviews", words[0]], line
         args = build_parser(argv[1]).parse_args(argv[1:])  # exits 2 on a bad option
         assert args.command == words[0]
+
+
+def test_each_command_module_is_named_after_a_command_it_holds() -> None:
+    # `reviews import` is in cli/import_.py, `import-warc` in cli/import_warc.py: a
+    # module named after its command is found by reading the command line, and only
+    # that module is loaded to run it.
+    from scraper.cli import COMMAND_MODULES, module_of
+
+    for name in COMMAND_MODULES:
+        parser = argparse.ArgumentParser()
+        commands = parser.add_subparsers()
+        importlib.import_module(f"scraper.cli.{name}").register(commands)
+        own = [command for command in commands.choices if module_of(command) == name]
+        assert own, f"cli/{name}.py registers no command named after it"
+        # Its command alone builds a parser of that module's commands only.
+        assert set(sub_parsers(build_parser(own[0]))) == set(commands.choices)

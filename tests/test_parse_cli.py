@@ -196,7 +196,7 @@ def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture
     assert done.returncode == 0, done.stderr
     assert "LOADED ['scraper.cli._common', 'scraper.cli.parse']" in done.stderr
     # The full parser is still there for help, and for names a module does
-    # not register itself (the `ingest` module registers `import`).
+    # not register itself (`runs` is registered by the `run` module).
     with pytest.raises(SystemExit):
         main(["--help"])
     listing = capsys.readouterr().out

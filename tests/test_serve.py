@@ -370,7 +370,7 @@ def test_the_cache_answers_old_values_while_it_refreshes(tmp_path: Path) -> None
     from scraper.serve.state import TimedCache
 
     engine = sa.create_engine(f"sqlite:///{tmp_path / 'cache.db'}")
-    cache = TimedCache(engine, seconds=1.0)
+    cache = TimedCache(engine, seconds=1.0, size=256)
     made: list[int] = []
     release = threading.Event()
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from test_query_pages import build_archive
 
 from scraper.cli import ExitCode, main
-from scraper.export.sqlshell import READ_ONLY_ROLE
+from scraper.store.sqlshell import READ_ONLY_ROLE
 
 RUNAWAY = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
 

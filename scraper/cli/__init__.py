@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import enum
 import importlib
+import keyword
 import sys
 from collections.abc import Sequence
 
@@ -65,14 +66,14 @@ COMMAND_MODULES: tuple[str, ...] = (
     "parse",
     "archive",
     "crawl",
-    "ingest",
+    "import_",
     "db",
     "jobs",
     "schedule",
     "run",
     "query",
     "export",
-    "importwarc",
+    "import_warc",
     "stats",
     "sql",
     "serve",
@@ -96,11 +97,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(ExitCode.USAGE, f"reviews: error: {message}\n")
 
 
+def module_of(command: str | None) -> str | None:
+    """Return the name of the module named after *command* (``import-warc`` →
+    ``import_warc``; ``import``, a Python keyword, → ``import_``), or None."""
+    if command is None:
+        return None
+    name = command.replace("-", "_")
+    return f"{name}_" if keyword.iskeyword(name) else name
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """Return the ``reviews`` argument parser.
 
     When *command* (the first word of the command line) names a module of
-    ``COMMAND_MODULES``, only that module is imported and registered: every
+    ``COMMAND_MODULES`` (see ``module_of``), only that module is imported and registered: every
     command module costs start-up time, and ``reviews parse`` has a start-up
     goal. If that module does not register *command* itself, or *command* is
     None or anything else (``--help``, a typo), the full parser is returned.
@@ -114,8 +124,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"reviews {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     subparsers.required = True
-    alone = command in COMMAND_MODULES
-    for name in (command,) if alone else COMMAND_MODULES:
+    own = module_of(command)
+    alone = own in COMMAND_MODULES
+    for name in (own,) if alone else COMMAND_MODULES:
         module = importlib.import_module(f"scraper.cli.{name}")
         module.register(subparsers)
     if alone and command not in subparsers.choices:

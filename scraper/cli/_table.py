@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from scraper.cli._common import terminal_columns
+from scraper.config import CliSettings
 
 if TYPE_CHECKING:
     from rich.console import JustifyMethod
@@ -21,9 +22,9 @@ if TYPE_CHECKING:
 __all__ = ["REVIEW_MIN", "REVIEW_ROOM", "print_reviews"]
 
 #: The fewest characters of review text a row shows.
-REVIEW_MIN = 24
+REVIEW_MIN = CliSettings().table_review_min
 #: Optional columns widen only while the review keeps this many characters.
-REVIEW_ROOM = 40
+REVIEW_ROOM = CliSettings().table_review_room
 #: Optional columns in the order they are given room: (heading, narrowest, widest).
 _OPTIONAL: tuple[tuple[str, int, int], ...] = (
     ("item", 18, 28),

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from scraper.config import ROBOTS_TOKEN
+from scraper.config import ROBOTS_TOKEN, CrawlTuning, FetchSettings
 from scraper.fetch.robots import RobotsFile
 from scraper.fetch.throttle import counted_from
 from scraper.schema.tables import hosts
@@ -57,16 +57,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseRobotsStore", "DatabaseThrottle"]
 
-#: How long a claimed turn holds the host before the holder releases it: longer
-#: than any request takes to reach the server, short enough that a killed holder
-#: does not stall the host for long.
-DEFAULT_HOLD = 1.0
-
-#: The interval stops doubling after this many refusals (2**6 = 64 times slower).
-MAX_SLOWDOWN_STEPS = 6
-
-#: The interval refusals stretch when the crawl runs with no delay at all.
-MIN_SLOWDOWN_BASE = 0.05
+#: The host's hold on a claimed turn, and how refusals stretch its interval.
+_TUNING = CrawlTuning()
+#: The furthest ahead a host's next request time is stored: Retry-After's cap.
+_MAX_WAIT = FetchSettings().max_retry_after
 
 
 class DatabaseThrottle:
@@ -78,10 +72,10 @@ class DatabaseThrottle:
         *,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
-        max_sleep: float = 5.0,
-        hold: float = DEFAULT_HOLD,
+        max_sleep: float = _TUNING.max_turn_sleep,
+        hold: float = _TUNING.host_hold,
         alone: bool = False,
-        max_wait: float = 600.0,
+        max_wait: float = _MAX_WAIT,
     ) -> None:
         self.engine = engine
         self.hold = hold
@@ -301,11 +295,12 @@ class DatabaseThrottle:
 def _stretched(interval: float, refusals: int) -> float:
     """The interval after *refusals* consecutive refusals: doubled for each one.
 
-    A zero interval (``--delay 0``) still backs off, from ``MIN_SLOWDOWN_BASE``.
+    A zero interval (``--delay 0``) still backs off, from ``CrawlTuning.min_slowdown_base``.
     """
     if refusals <= 0:
         return interval
-    return max(interval, MIN_SLOWDOWN_BASE) * float(2 ** min(refusals, MAX_SLOWDOWN_STEPS))
+    base = max(interval, _TUNING.min_slowdown_base)
+    return base * float(2 ** min(refusals, _TUNING.max_slowdown_steps))
 
 
 class DatabaseRobotsStore:

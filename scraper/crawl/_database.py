@@ -9,6 +9,7 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from scraper.config import CrawlTuning
 from scraper.errors import StoreError
 
 if TYPE_CHECKING:
@@ -17,8 +18,7 @@ if TYPE_CHECKING:
 __all__ = ["database_lost", "wait_for_database"]
 
 #: Waits between attempts to reach a lost database: from the first, doubling to the last.
-RETRY_FIRST = 0.25
-RETRY_LONGEST = 5.0
+_TUNING = CrawlTuning()
 
 
 def database_lost(error: BaseException) -> bool:
@@ -50,7 +50,7 @@ def wait_for_database(
     import sqlalchemy as sa
 
     deadline = time.monotonic() + budget
-    pause = RETRY_FIRST
+    pause = _TUNING.database_retry_first
     last: BaseException = error
     while not stop.is_set():
         try:
@@ -65,7 +65,7 @@ def wait_for_database(
         if left <= 0:
             break
         stop.wait(min(pause, left))
-        pause = min(pause * 2, RETRY_LONGEST)
+        pause = min(pause * 2, _TUNING.database_retry_longest)
     detail = str(getattr(last, "orig", None) or last).strip().splitlines()
     raise StoreError(
         f"lost the database and could not reach it again within {budget:g} s: "

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl._process import owner_is_dead
 from scraper.schema.tables import frontier
 from scraper.store.dialect import insert
@@ -86,8 +87,8 @@ class Frontier:
         crawl_key: str,
         *,
         owner: str,
-        lease_seconds: float = 300.0,
-        max_wait: float = 600.0,
+        lease_seconds: float = CrawlSettings().lease_seconds,
+        max_wait: float = FetchSettings().max_retry_after,
     ) -> None:
         self.engine = engine
         self.crawl_key = crawl_key

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from scraper.config import CrawlSettings, FetchSettings
+from scraper.config import CrawlSettings, CrawlTuning, FetchSettings
 from scraper.crawl._budget import DatabaseRobotsStore, DatabaseThrottle
 from scraper.crawl._database import database_lost, wait_for_database
 from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
@@ -40,14 +40,9 @@ __all__ = ["CrawlLoop", "CrawlProgress", "CrawlReport"]
 
 T = TypeVar("T")
 
-#: How often the run's figures are written to ``crawl_runs`` while it goes.
-SAVE_EVERY = 2.0
-#: Longest single wait for a queued URL to come due (limits and stops are seen).
-IDLE_POLL = 0.25
-#: URLs leased at once with ``--delay 0``, when a page takes milliseconds and one
-#: lease transaction per page is a good share of them. (With a delay, one at a time:
-#: the database is idle anyway, and other processes get their share sooner.)
-LEASE_BATCH = 8
+#: The loop's fixed numbers: how often figures are saved, how long one idle wait
+#: lasts, how many URLs one lease takes with ``--delay 0``.
+_TUNING = CrawlTuning()
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +410,7 @@ class CrawlLoop:
 
     def _lease(self) -> None:
         """Lease the next URL(s) into the buffer. Called under ``self._lock``."""
-        room = LEASE_BATCH if self.settings.delay == 0 else 1
+        room = _TUNING.lease_batch if self.settings.delay == 0 else 1
         if self.settings.max_pages is not None:
             room = min(room, self.settings.max_pages - self._taken)
         items = self.frontier.lease(max(room, 1))
@@ -451,8 +446,8 @@ class CrawlLoop:
         due = self.frontier.next_due_at()
         if due is None and active == 0:
             return False  # nothing open and nobody here is about to add anything
-        wait = IDLE_POLL if due is None else (due - datetime.now(UTC)).total_seconds()
-        self._stop.wait(min(max(wait, 0.01), IDLE_POLL))
+        wait = _TUNING.idle_poll if due is None else (due - datetime.now(UTC)).total_seconds()
+        self._stop.wait(min(max(wait, 0.01), _TUNING.idle_poll))
         return True
 
     # --- figures ------------------------------------------------------------------------
@@ -477,7 +472,7 @@ class CrawlLoop:
                 figures.reviews_updated += report.reviews_updated
                 figures.reviews_unchanged += report.reviews_unchanged
             now = time.monotonic()
-            save = now - self._saved >= SAVE_EVERY
+            save = now - self._saved >= _TUNING.save_every
             if save:
                 self._saved = now
             snapshot = RunFigures(**figures.as_dict())

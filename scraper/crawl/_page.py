@@ -36,7 +36,6 @@ from scraper.errors import (
     URLFailed,
     is_transient,
 )
-from scraper.fetch.robots import FAILURE_TTL
 from scraper.fetch.urls import host_key
 from scraper.records import FetchedPage, PageKind
 from scraper.store.engine import write_transaction
@@ -48,9 +47,6 @@ if TYPE_CHECKING:
     from scraper.store.ingest import IngestReport, ParseOutcome
 
 __all__ = ["FINAL_EVENTS", "Event", "Fetched", "PageHandler", "URLOutcome"]
-
-#: Statuses that mean "you, go away" rather than "this page is broken".
-_REFUSAL_STATUSES = frozenset({403, 429})
 
 
 class Event(enum.StrEnum):
@@ -301,7 +297,7 @@ class PageHandler:
         if isinstance(error, RateLimited) and (error.retry_after or 0.0) > patience:
             return self._sent_away(item, error)
         if isinstance(error, RateLimited) or (
-            isinstance(error, HTTPStatusError) and status in _REFUSAL_STATUSES
+            isinstance(error, HTTPStatusError) and status in self.fetch_settings.statuses.refusal
         ):
             retry_after = error.retry_after if isinstance(error, RateLimited) else None
             if retry_after:
@@ -423,7 +419,7 @@ class PageHandler:
         if fetcher.robots.unavailable(item.host) is not None:
             # robots.txt could not be read: the host stays disallowed until it is
             # fetched again, so asking sooner would only fail again.
-            wait = max(wait, FAILURE_TTL)
+            wait = max(wait, settings.robots_failure_ttl)
         return _after(wait)
 
     def _record(self, url: str, error: ScraperError, *, raw_page_id: int | None = None) -> None:

@@ -16,10 +16,10 @@ from scraper.config import database_url
 from scraper.errors import UsageError
 
 if TYPE_CHECKING:
-    from scraper.export.sqlshell import SqlResult
     from scraper.export.warc import WarcExport
     from scraper.export.warcimport import WarcImport
     from scraper.store.read import ReviewQuery
+    from scraper.store.sqlshell import SqlResult
 
 __all__ = [
     "archive_stats",
@@ -134,9 +134,9 @@ def import_warc(db: str | None, paths: Sequence[Path]) -> WarcImport:
 
 
 def archive_stats(db: str | None) -> dict[str, Any]:
-    """Return the archive's counts (see ``scraper.export.stats.archive_stats``)."""
-    from scraper.export.stats import archive_stats as count
+    """Return the archive's counts (see ``scraper.store.stats.archive_stats``)."""
     from scraper.store.engine import open_engine
+    from scraper.store.stats import archive_stats as count
 
     engine = open_engine(database_url(db), create=False)
     try:
@@ -154,8 +154,8 @@ def run_sql(db: str | None, sql: str, *, timeout: float | None = None) -> Iterat
     StoreError when the database is missing or unusable.
     """
     from scraper.config import SQL_TIMEOUT
-    from scraper.export.sqlshell import read_only_sql
     from scraper.store.engine import open_engine
+    from scraper.store.sqlshell import read_only_sql
 
     engine = open_engine(database_url(db), create=False)
     try:

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scraper.config import ExportSettings
 from scraper.errors import UsageError
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["BATCH_RECORDS", "write_parquet"]
 
 #: Records converted and written at a time.
-BATCH_RECORDS = 1000
+BATCH_RECORDS = ExportSettings().parquet_batch_records
 #: Keys holding a point in time, wherever they sit in a record.
 _TIME_KEYS = frozenset({"date", "observed_at", "fetched_at"})
 

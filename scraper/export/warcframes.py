@@ -30,14 +30,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from scraper.config import ImportSettings
+from scraper.config import ExportSettings, ImportSettings
 
 __all__ = ["DamagedRecord", "WarcRecord", "iter_records", "record_at"]
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"
 _END = b"\r\n\r\n"
-_SLICE = 1 << 20  # bytes inflated (or read) at a time
-_FEED = 1 << 16  # compressed bytes fed to zlib at a time (a member is often ~2 KB)
+#: Bytes inflated (or read) at a time, and compressed bytes fed to zlib at a time.
+_SLICE = ExportSettings().warc_read_slice
+_FEED = ExportSettings().warc_feed_bytes
 
 
 @dataclass(frozen=True, slots=True)

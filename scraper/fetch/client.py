@@ -58,14 +58,9 @@ __all__ = ["HTML_TYPES", "PACING_MARGIN", "Fetcher", "honest_user_agent"]
 #: Content types we accept as pages; anything else is refused as NotHTML.
 HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-_RATE_LIMITS = frozenset({429, 503})
-#: RFC 9309 asks crawlers to follow at least five redirects for robots.txt.
-_ROBOTS_REDIRECTS = 5
 _DEFAULT_DELAY = CrawlSettings().delay
-#: Added once to every non-zero interval, against clock rounding. Jitter on the way
-#: to the server is covered by counting intervals from quick answers (see
-#: scraper.fetch.throttle); more margin would be idle time politeness does not ask for.
-PACING_MARGIN = 0.001
+#: Added once to every non-zero interval, against clock rounding (see FetchSettings).
+PACING_MARGIN = FetchSettings().pacing_margin
 _ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.1"
 
 
@@ -310,7 +305,7 @@ class Fetcher:
             at=datetime.now(UTC),
         )
         reason = f"{status} {response.reason_phrase}".strip()
-        if status in _RATE_LIMITS:
+        if status in self.settings.statuses.retry_later:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
             message = reason
             if retry_after is not None:
@@ -380,7 +375,7 @@ class Fetcher:
         url = f"{host}/robots.txt"
         now = datetime.now(UTC)
         try:
-            for _ in range(_ROBOTS_REDIRECTS + 1):
+            for _ in range(self.settings.robots_max_redirects + 1):
                 hop_host = host_key(url)
                 self.throttle.wait_turn(hop_host, _paced(self.delay))
                 status, body = 0, b""

@@ -45,10 +45,6 @@ log = logging.getLogger(__name__)
 #: listens there): the Fetcher turns it into a quick ConnectionRefused.
 REFUSED = "connection refused"
 
-#: How long a failed robots.txt fetch (5xx, 429, network error) keeps a host
-#: disallowed before it is fetched again.
-FAILURE_TTL = 60.0
-
 
 @dataclass(frozen=True, slots=True)
 class RobotsFile:
@@ -134,13 +130,14 @@ class RobotsCache:
         *,
         loader: RobotsLoader | None = None,
         store: RobotsStore | None = None,
-        failure_ttl: float = FAILURE_TTL,
+        failure_ttl: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings or FetchSettings()
         self.loader = loader
         self.store = store
-        self.failure_ttl = failure_ttl
+        #: Seconds a failed fetch keeps the host disallowed (settings.robots_failure_ttl).
+        self.failure_ttl = self.settings.robots_failure_ttl if failure_ttl is None else failure_ttl
         self.token = robots_token(self.settings.user_agent)
         self._clock = clock
         self._entries: dict[str, _Entry] = {}

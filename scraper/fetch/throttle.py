@@ -23,12 +23,14 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from scraper.config import FetchSettings
+
 __all__ = ["TRANSIT_ALLOWANCE", "TRANSIT_SHARE", "LocalThrottle", "Throttle", "counted_from"]
 
 #: How far after a request left its answer may move the next start (module doc)...
-TRANSIT_ALLOWANCE = 0.05
+TRANSIT_ALLOWANCE = FetchSettings().transit_allowance
 #: ...and at most this share of the interval.
-TRANSIT_SHARE = 0.025
+TRANSIT_SHARE = FetchSettings().transit_share
 
 
 def counted_from(now: float, start: float, interval: float, sent_ago: float | None) -> float:

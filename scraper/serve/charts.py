@@ -16,6 +16,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from scraper.config import ServeSettings
+
 __all__ = ["bar_chart", "line_chart", "months", "snippet"]
 
 WIDTH, HEIGHT, PAD = 560, 160, 28
@@ -113,7 +115,9 @@ def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(rf"(?<![^\W_])(?:{alternatives})(?![^\W_])", re.IGNORECASE)
 
 
-def snippet(body: str | None, words: Sequence[str], *, width: int = 240) -> Markup:
+def snippet(
+    body: str | None, words: Sequence[str], *, width: int = ServeSettings().snippet_chars
+) -> Markup:
     """Return an escaped excerpt of *body* around the first searched word, each
     occurrence of a searched word wrapped in ``<mark>`` (escaped first, then wrapped)."""
     text = " ".join((body or "").split())

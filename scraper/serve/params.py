@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from starlette.datastructures import QueryParams
 
+from scraper.config import ServeSettings
 from scraper.errors import UsageError
 from scraper.serve.queries import ReviewFilter
 from scraper.store.read import ReviewQuery
@@ -36,8 +37,8 @@ PARAMETERS = (
     "sort",
     "page",
 )
-_MAX_PER_PAGE = 100
-_MAX_PAGE = 100_000
+_MAX_PER_PAGE = ServeSettings().max_per_page
+_MAX_PAGE = ServeSettings().max_page
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ class TimedCache:
     made once however many requests ask for it at the same moment.
     """
 
-    def __init__(self, engine: Engine, seconds: float, size: int = 256) -> None:
+    def __init__(self, engine: Engine, seconds: float, size: int) -> None:
         self._engine = engine
         self._seconds = seconds
         self._size = size
@@ -99,8 +99,12 @@ class ServeState:
 
     def __post_init__(self) -> None:
         self.bodies = PageBodies(self.settings.parsed_pages)
-        self.cache = TimedCache(self.engine, self.settings.cache_seconds, size=1024)
-        self.lists = TimedCache(self.engine, self.settings.cache_seconds, size=64)
+        self.cache = TimedCache(
+            self.engine, self.settings.cache_seconds, self.settings.cache_entries
+        )
+        self.lists = TimedCache(
+            self.engine, self.settings.cache_seconds, self.settings.list_cache_entries
+        )
 
     def search(
         self, conn: Connection, flt: ReviewFilter, *, offset: int, size: int

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 import zstandard
 from sqlalchemy.engine import Connection
 
+from scraper.config import StoreSettings
 from scraper.errors import StoreError
 from scraper.schema.tables import raw_bodies, raw_pages
 from scraper.store.dialect import insert_for
@@ -45,19 +46,19 @@ __all__ = [
     "store_body",
 ]
 
-#: Level 3 is zstd's default: level 9 gains ~7% on these pages for 3x the time.
-ZSTD_LEVEL = 3
+#: The zstd level of stored bodies (see StoreSettings).
+ZSTD_LEVEL = StoreSettings().zstd_level
 
 #: Encoding → how many bases stand behind a body stored that way.
 ENCODINGS = {"zstd": 0, "zstd-ref": 1, "zstd-ref2": 2}
 _BY_DEPTH = {depth: name for name, depth in ENCODINGS.items()}
-_MAX_DEPTH = 2
+_MAX_DEPTH = max(ENCODINGS.values())
 _DIGEST_SIZE = 32
 #: How many of the newest raw pages are searched for a same-site base.
-_RECENT_PAGES = 200
+_RECENT_PAGES = StoreSettings().base_search_pages
 #: Bodies kept in memory as bases (about 250 KB each), and ready-made dictionaries.
-_CACHED_BODIES = 16
-_CACHED_DICTS = 4
+_CACHED_BODIES = StoreSettings().cached_bodies
+_CACHED_DICTS = StoreSettings().cached_dictionaries
 
 
 class _Recent:

@@ -4,49 +4,36 @@
 URL in a process makes sure the database exists and is migrated to the newest
 revision (a new database is created on first use); later calls skip that check.
 
-Write transactions go through ``write_transaction``: on SQLite it starts with
-``BEGIN IMMEDIATE``, so concurrent writers queue on the busy timeout instead of
-failing with "database is locked" when a read lock cannot be upgraded.
+Write transactions go through ``write_transaction`` (``connection.py``, re-exported
+here): on SQLite it starts with ``BEGIN IMMEDIATE``, so concurrent writers queue on
+the busy timeout instead of failing with "database is locked" when a read lock
+cannot be upgraded. The migrations use those helpers too, below this module.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError
 
-from scraper.config import hide_password
+from scraper.config import StoreSettings, hide_password
 from scraper.errors import StoreError
+from scraper.store.connection import WRITE_OPTION, describe_url, store_error, write_transaction
+from scraper.store.migrate import ensure_current
 
-__all__ = ["describe_url", "open_engine", "write_transaction"]
+__all__ = ["describe_url", "open_engine", "store_error", "write_transaction"]
 
 #: How long a SQLite writer waits for another one before giving up (milliseconds).
-SQLITE_BUSY_TIMEOUT_MS = 60_000
-
-#: Execution option that marks a connection as about to write (see ``_sqlite_begin``).
-_WRITE_OPTION = "reviews_write"
+SQLITE_BUSY_TIMEOUT_MS = StoreSettings().sqlite_busy_timeout_ms
 
 _migrated: set[str] = set()
 _migrated_lock = threading.Lock()
-
-
-def describe_url(url: str) -> str:
-    """Return *url* fit for messages: the password hidden, a SQLite URL as its path."""
-    try:
-        parsed = sa.make_url(url)
-    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
-        return url
-    if parsed.get_backend_name() == "sqlite":
-        return parsed.database or ":memory:"
-    return parsed.render_as_string(hide_password=True)
 
 
 def open_engine(url: str, *, migrate: bool = True, create: bool = True) -> Engine:
@@ -62,8 +49,6 @@ def open_engine(url: str, *, migrate: bool = True, create: bool = True) -> Engin
     """
     engine = _create_engine(url, create=create)
     if migrate and url not in _migrated:
-        from scraper.store.migrate import ensure_current
-
         with _migrated_lock:
             if url not in _migrated:
                 try:
@@ -133,44 +118,5 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection: Connection) -> None:
-        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        write = connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-
-@contextmanager
-def write_transaction(engine: Engine, *, foreign_keys: bool = True) -> Iterator[Connection]:
-    """Yield a connection inside one write transaction, committed on success.
-
-    On SQLite the write lock is taken at BEGIN (waiting up to the busy timeout).
-    Without *foreign_keys*, SQLite does not enforce them for the transaction (a
-    schema upgrade that rebuilds tables needs that; the pragma only works outside
-    a transaction, so it is set before BEGIN and set back after).
-    Raises StoreError naming the database when it refuses the connection or the
-    transaction; errors raised by the caller's code pass through unchanged.
-    """
-    try:
-        connection = engine.connect()
-    except DBAPIError as error:
-        raise store_error(engine, error) from error
-    with connection:
-        connection.execution_options(**{_WRITE_OPTION: True})
-        raw = connection.connection.dbapi_connection if engine.dialect.name == "sqlite" else None
-        if raw is not None and not foreign_keys:
-            raw.execute("PRAGMA foreign_keys = OFF")
-        try:
-            try:
-                transaction = connection.begin()
-            except DBAPIError as error:
-                raise store_error(engine, error) from error
-            with transaction:
-                yield connection
-        finally:
-            if raw is not None and not foreign_keys:
-                raw.execute("PRAGMA foreign_keys = ON")
-
-
-def store_error(engine: Engine, error: SQLAlchemyError) -> StoreError:
-    """Return a StoreError naming *engine*'s database for a driver *error*."""
-    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
-    where = describe_url(engine.url.render_as_string(hide_password=False))
-    return StoreError(f"database {where}: {detail}")

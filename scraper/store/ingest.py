@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from scraper import __version__
+from scraper.config import StoreSettings
 from scraper.errors import ParseError, ScraperError
 from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
@@ -40,7 +41,7 @@ PARSER_VERSION = __version__
 
 #: SQLSTATEs worth running the page's transaction again for (PostgreSQL).
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
-_ATTEMPTS = 5
+_ATTEMPTS = StoreSettings().ingest_attempts
 
 
 @dataclass(frozen=True, slots=True)

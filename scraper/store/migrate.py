@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from scraper.errors import StoreError
-from scraper.store.engine import describe_url, store_error, write_transaction
+from scraper.store.connection import describe_url, store_error, write_transaction
 
 if TYPE_CHECKING:
     from alembic.config import Config

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from scraper.config import StoreSettings
 from scraper.errors import UsageError
 from scraper.records import Author, Rating, Record, ReviewedItem
 from scraper.sites import SITES, SiteRules, known_tags, site_for_record
@@ -38,7 +39,8 @@ __all__ = [
 
 #: ``--sort`` values; a leading ``-`` sorts descending (``--sort=-date``).
 SORT_KEYS: tuple[str, ...] = ("id", "date", "score", "entry", "user")
-CHUNK = 1000
+#: Rows read per query when streaming reviews out.
+CHUNK = StoreSettings().read_chunk_rows
 
 
 def _tag_key(label: str) -> str:

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from scraper.config import StoreSettings
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, review_observations
 from scraper.store.bodies import load_bodies
@@ -35,7 +36,7 @@ from scraper.store.workers import parallel_map
 __all__ = ["ReparseReport", "reparse"]
 
 #: Raw pages read (with their bodies) per query.
-_BATCH = 100
+_BATCH = StoreSettings().reparse_batch_pages
 
 #: Called with (pages done, pages in total) after each page.
 Progress = Callable[[int, int], None]

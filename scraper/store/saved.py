@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from scraper.config import ImportSettings
+
 __all__ = ["NAME_PATTERNS", "TIME_FROM", "TIME_RULES", "SavedPage", "date_in_name", "read_saved"]
 
 #: How much of a page's start is searched for a saver's note.
-_NOTE_SCAN = 64 * 1024
+_NOTE_SCAN = ImportSettings().note_scan_bytes
 #: Years taken as capture dates (a number outside is some other number in the name).
 _YEARS = range(1990, 2200)
 
@@ -92,7 +94,7 @@ class SavedPage:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def read_saved(data: bytes, *, head_limit: int = 64 * 1024) -> SavedPage:
+def read_saved(data: bytes, *, head_limit: int = ImportSettings().max_head_bytes) -> SavedPage:
     """Return what *data* (a saved file's bytes) says about its own capture."""
     status = _STATUS_LINE.match(data)
     if status is not None:

@@ -17,13 +17,15 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import TypeVar
 
+from scraper.config import StoreSettings
+
 __all__ = ["parallel_map"]
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
 
 #: Jobs in flight per worker: enough to keep it busy while the writer catches up.
-_IN_FLIGHT = 4
+_IN_FLIGHT = StoreSettings().jobs_in_flight
 
 
 def parallel_map(

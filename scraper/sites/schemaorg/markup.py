@@ -58,10 +58,6 @@ def _page_item(types: list[str]) -> bool:
     return any(is_page_type(name) for name in types)
 
 
-# How far up from an element its item may sit (real pages nest a few dozen deep).
-_MAX_CLIMB = 256
-
-
 class Syntax(NamedTuple):
     """The attributes one syntax spells items with."""
 
@@ -130,7 +126,7 @@ class _Reader:
     def owner(self, element: LexborNode) -> LexborNode | None:
         """Return the item element *element*'s property belongs to (its nearest item above)."""
         parent = element.parent
-        for _ in range(_MAX_CLIMB):
+        for _ in range(self.limits.max_climb):
             if parent is None or not parent.is_element_node:  # above <html>: the document
                 return None
             if self.syntax.scope in parent.attrs:  # <html itemscope ...> too

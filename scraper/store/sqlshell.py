@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from scraper.config import SQL_TIMEOUT
+from scraper.config import SQL_TIMEOUT, StoreSettings
 from scraper.errors import StoreError, UsageError
-from scraper.export.sqlrole import READ_ONLY_ROLE, prepare_role
+from scraper.store.sqlrole import READ_ONLY_ROLE, prepare_role
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -55,7 +55,7 @@ _SQLITE_ALLOWED = {
 _SCHEMA_TABLES = {"sqlite_master", "sqlite_temp_master"}
 
 #: SQLite steps between two looks at the clock (a few microseconds of work).
-_PROGRESS_STEPS = 1000
+_PROGRESS_STEPS = StoreSettings().sql_progress_steps
 
 #: PostgreSQL's largest statement_timeout (a 32-bit count of milliseconds, 24.8 days).
 _PG_MAX_TIMEOUT_MS = 2**31 - 1
