@@ -117,6 +117,13 @@ class CrawlSettings:
     #: How long the crawl keeps trying to reach its database again (a restart, a
     #: failover) before it gives up with exit code 1.
     database_retry_seconds: float = 60.0
+    #: What to crawl: ``full`` reads every page of every chain, ``incremental`` reads
+    #: listings newest first and stops a chain at the first page holding a known review.
+    mode: str = "full"
+    #: Seconds after which a stored page is asked for again (conditionally); None: never.
+    refresh_after: float | None = None
+    #: Continue an unfinished crawl of the same seeds (False: forget it, start over).
+    resume: bool = True
 
 
 @dataclass(frozen=True, slots=True)

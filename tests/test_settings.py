@@ -44,8 +44,6 @@ NOT_POLICY = {
 
 #: Policy numbers still outside config.py, each in a module another part owns.
 WAITING: set[str] = {
-    # api.py: the runs listed by default, JobSettings.runs_listed (the Archive facade).
-    "scraper/api.py:list_runs(limit)",
     # cli/parse.py: `reviews parse` must not import scraper.config at start-up
     # (dataclasses; tests/test_parse_cli.py checks it), so these need a lighter home.
     "scraper/cli/parse.py:_PARALLEL_FROM",
