@@ -245,7 +245,7 @@ def database_url(db: str | None = None) -> str:
     """Return an SQLAlchemy URL for *db*, ``$REVIEWS_DB`` or ``./reviews.db``.
 
     A value with ``://`` is taken as a URL; anything else as an SQLite file path.
-    Raises UsageError naming ``--db`` (or ``$REVIEWS_DB``) for a URL that cannot
+    Raises UsageError naming ``db`` (or ``$REVIEWS_DB``) for a URL that cannot
     be one: a port that is not a number, an unclosed ``[`` of an IPv6 address.
     """
     value = db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH
@@ -254,9 +254,10 @@ def database_url(db: str | None = None) -> str:
         if problem is not None:
             from scraper.errors import UsageError
 
-            source = "--db" if db else f"${DB_ENV_VAR}"
+            source = "db" if db else f"${DB_ENV_VAR}"
             raise UsageError(
-                f"{source}: {hide_password(value)!r} is not a database URL ({problem})"
+                f"{source}: {hide_password(value)!r} is not a database URL ({problem})",
+                parameter="db" if db else None,
             )
         return value
     return f"sqlite:///{value}"

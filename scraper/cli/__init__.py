@@ -52,11 +52,7 @@ class ExitCode(enum.IntEnum):
 
 #: Library parameters whose option is not ``--`` + the name with dashes (``min_score``
 #: is ``--min-score``).
-FLAGS: dict[str, str] = {
-    "workers": "--jobs",
-    "everything": "--all",
-    "time_from": "--fetched-at-from",
-}
+FLAGS: dict[str, str] = {"workers": "--jobs", "everything": "--all"}
 
 
 def flag(parameter: str) -> str:

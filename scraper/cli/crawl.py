@@ -1,6 +1,6 @@
 """``reviews crawl URL...``: crawl review listings and their "More Reviews" chains.
 
-A thin shell over ``scraper.api.crawl``: options in, one call, a summary out. On a
+A thin shell over ``scraper.api.Archive.crawl``: options in, one call, a summary out. On a
 terminal a progress bar (rich) shows the frontier; otherwise one plain line per
 URL goes to stdout, so logs stay readable. Exit codes: 0 done, 3 done but some
 pages failed, 4 stopped by the site, 5 another crawler holds the SQLite file,
