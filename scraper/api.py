@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from scraper.store.reparse import Progress, ReparseReport
 
 __all__ = [
-    "RECORD_FORMATS",
     "Archive",
     "datasette_setup",
     "install_schedule",
@@ -71,10 +70,6 @@ __all__ = [
     "schedule_crontab",
     "schedule_systemd",
 ]
-
-#: What ``Archive.export`` writes: records as text (jsonl, csv), a typed table
-#: (parquet), or the stored raw pages as WARC files (warc).
-RECORD_FORMATS = ("jsonl", "csv", "parquet", "warc")
 
 
 class Archive:
