@@ -146,8 +146,8 @@ class SiteProcess:
 def _crawl(
     db_url: str, seeds: list[str], delay: float, profile: str | None = None
 ) -> tuple[float, int]:
-    from scraper.api import crawl
-    from scraper.config import CrawlSettings, FetchSettings
+    from scraper.api import Archive
+    from scraper.config import CrawlSettings
     from scraper.store.engine import open_engine
 
     # The schema is created before the clock starts: a one-off cost of a new
@@ -157,9 +157,8 @@ def _crawl(
     began = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    report = crawl(
-        db_url, seeds, settings=CrawlSettings(delay=delay), fetch_settings=FetchSettings()
-    )
+    with Archive(db_url) as archive:
+        report = archive.crawl(seeds, settings=CrawlSettings(delay=delay))
     if profiler is not None:
         profiler.disable()
         profiler.dump_stats(str(profile))

@@ -147,6 +147,13 @@ class CrawlSettings:
     #: How long the crawl keeps trying to reach its database again (a restart, a
     #: failover) before it gives up with exit code 1.
     database_retry_seconds: float = 60.0
+    #: What to crawl: ``full`` reads every page of every chain, ``incremental`` reads
+    #: listings newest first and stops a chain at the first page holding a known review.
+    mode: str = "full"
+    #: Seconds after which a stored page is asked for again (conditionally); None: never.
+    refresh_after: float | None = None
+    #: Continue an unfinished crawl of the same seeds (False: forget it, start over).
+    resume: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +327,7 @@ def database_url(db: str | None = None) -> str:
     """Return an SQLAlchemy URL for *db*, ``$REVIEWS_DB`` or ``./reviews.db``.
 
     A value with ``://`` is taken as a URL; anything else as an SQLite file path.
-    Raises UsageError naming ``--db`` (or ``$REVIEWS_DB``) for a URL that cannot
+    Raises UsageError naming ``db`` (or ``$REVIEWS_DB``) for a URL that cannot
     be one: a port that is not a number, an unclosed ``[`` of an IPv6 address.
     """
     value = db or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH
@@ -329,9 +336,10 @@ def database_url(db: str | None = None) -> str:
         if problem is not None:
             from scraper.errors import UsageError
 
-            source = "--db" if db else f"${DB_ENV_VAR}"
+            source = "db" if db else f"${DB_ENV_VAR}"
             raise UsageError(
-                f"{source}: {hide_password(value)!r} is not a database URL ({problem})"
+                f"{source}: {hide_password(value)!r} is not a database URL ({problem})",
+                parameter="db" if db else None,
             )
         return value
     return f"sqlite:///{value}"

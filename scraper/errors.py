@@ -67,16 +67,27 @@ class ScraperError(Exception):
     """Base of every error this package raises on purpose.
 
     ``url`` names the page concerned (when there is one) and ``raw_page_id`` the
-    stored raw page, once it has been stored.
+    stored raw page, once it has been stored. ``parameter`` names the library's
+    parameter at fault (``min_score``) and ``also`` any other the message names
+    (``max_score``): the library says its parameters' names, not the command line's
+    spelling of them, which the CLI puts in their place (``--min-score``).
     """
 
     def __init__(
-        self, message: str, *, url: str | None = None, raw_page_id: int | None = None
+        self,
+        message: str,
+        *,
+        url: str | None = None,
+        raw_page_id: int | None = None,
+        parameter: str | None = None,
+        also: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
         self.url = url
         self.raw_page_id = raw_page_id
+        self.parameter = parameter
+        self.also = also
 
     def __str__(self) -> str:
         if self.url and self.url not in self.message:
@@ -85,7 +96,7 @@ class ScraperError(Exception):
 
 
 class UsageError(ScraperError):
-    """A bad command-line argument or API argument."""
+    """A bad argument: of a library call, or of the command line (``parameter`` names it)."""
 
 
 class ConfigError(ScraperError):

@@ -6,14 +6,16 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from conftest import FAST, HISTORY
 from siteserver import ARRIVAL_JITTER, Reply, Site, serve
 
-from scraper.api import archive
+from scraper.api import Archive
 from scraper.cli import ExitCode, main
+from scraper.crawl import Archived
 from scraper.errors import RobotsDisallowed
 
 PAGE_2026 = HISTORY / "anime-91234-reviews-2026-02.html"
@@ -28,6 +30,12 @@ def site() -> Iterator[Site]:
         running.files({ENTRY_PATH: PAGE_2026})
         running.page("/profile/someone", NOT_REVIEWS)
         yield running
+
+
+def archive(urls: list[str], *, db: str, **options: Any) -> Iterator[Archived]:
+    """``Archive(db).archive(urls, ...)``, its engine closed when the URLs are done."""
+    with Archive(db) as archived:
+        yield from archived.archive(urls, **options)
 
 
 def _count(db_url: str, table: str, where: str = "") -> int:

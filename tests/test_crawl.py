@@ -41,7 +41,7 @@ def seeds(server: StandinServer, *ids: int) -> list[str]:
 
 def run(db_url: str, urls: list[str], *, delay: float = DELAY, **kwargs: object) -> CrawlReport:
     settings = CrawlSettings(delay=delay, max_refusals=kwargs.pop("max_refusals", 5))  # type: ignore[arg-type]
-    for name in ("max_pages", "max_time", "concurrency"):
+    for name in ("max_pages", "max_time", "concurrency", "mode", "refresh_after", "resume"):
         if name in kwargs:
             settings = replace(settings, **{name: kwargs.pop(name)})
     return crawl(db_url, urls, settings=settings, fetch_settings=FAST, **kwargs)  # type: ignore[arg-type]
@@ -396,8 +396,9 @@ def test_bad_seeds_and_settings_are_usage_errors(
 ) -> None:
     with pytest.raises(UsageError, match=r"ftp://example\.org"):
         run(sqlite_url, ["ftp://example.org/x"])
-    with pytest.raises(UsageError, match="--delay"):
+    with pytest.raises(UsageError, match=r"^delay must be zero or more") as refused:
         run(sqlite_url, ["http://127.0.0.1:9/x"], delay=-1)
+    assert refused.value.parameter == "delay"  # the CLI says --delay
     with pytest.raises(UsageError, match="mode"):
         run(sqlite_url, ["http://127.0.0.1:9/x"], mode="sideways")
     assert main(["crawl", "not a url", "--db", sqlite_url]) == ExitCode.USAGE

@@ -51,22 +51,16 @@ BOTTOM_ONLY = {"sites", "fetch"}
 FRONT_DOORS = {"cli", "api", "serve"}
 
 #: The CLI parses options, makes one api call and renders the result: it imports api and
-#: the bottom floor only. These CLI modules still reach past api (issue 10, item 1: the
-#: library work they do moves behind the Archive facade); (module, part it imports).
+#: the bottom floor only. These CLI modules still reach past api; (module, part it imports).
 CLI_PAST_API: dict[tuple[str, str], str] = {
-    ("scraper.cli.crawl", "crawl"): "CrawlProgress/CrawlReport types for the progress line",
-    ("scraper.cli.crawl", "fetch"): "honest_user_agent: the CLI checks --user-agent itself",
-    ("scraper.cli.export", "export"): "WrittenAside: the CLI does the atomic .partial write",
     ("scraper.cli.import_", "store"): "TIME_FROM/TIME_RULES for the help, looks_copied to warn",
     ("scraper.cli.jobs", "jobs"): "Job, next_runs, format_duration to describe a job",
-    ("scraper.cli.parse", "sites"): "parse_page straight from sites: api loads too much for"
-    " the start-up time `reviews parse` is measured on, and its own fork pool",
-    ("scraper.cli.query", "export"): "write_csv/write_jsonl: the CLI picks the format",
-    ("scraper.cli.query", "store"): "ReviewQuery.from_args, built by the CLI",
-    ("scraper.cli.run", "jobs"): "loads the jobs file (again: api.run_job loads it too),"
-    " reads the run history, sets up the job's log file",
+    ("scraper.cli.parse", "sites"): "parse_page straight from sites: `reviews parse` must not"
+    " load scraper.api (config, dataclasses) for its measured start-up, and its own fork pool",
+    ("scraper.cli.run", "jobs"): "logging_to: the job's log file and stderr",
     ("scraper.cli.schedule", "jobs"): "logging_to for the foreground loop's log",
 }
+
 
 #: Module import cycles (each as its sorted modules), with why they are still here.
 MODULE_CYCLES: dict[tuple[str, ...], str] = {}

@@ -208,8 +208,15 @@ def test_datasette_finds_the_fts_table_and_view(archive: tuple[str, sa.Engine]) 
 def test_bad_filters_are_usage_errors_naming_the_option(
     options: dict[str, object], named: str
 ) -> None:
-    with pytest.raises(UsageError, match=named):
+    from scraper.cli import explain
+
+    with pytest.raises(UsageError) as refused:
         ReviewQuery.from_args(**options)  # type: ignore[arg-type]
+    # The library names its parameter; the CLI says the option that sets it.
+    parameter = named.removeprefix("--").replace("-", "_")
+    assert refused.value.parameter == parameter
+    assert refused.value.message.startswith(parameter)
+    assert named in explain(refused.value)[1]
 
 
 def test_search_terms_are_cut_alike_for_both_engines() -> None:

@@ -45,8 +45,6 @@ NOT_POLICY = {
 
 #: Policy numbers still outside config.py, each in a module another part owns.
 WAITING: set[str] = {
-    # api.py: the runs listed by default, JobSettings.runs_listed (the Archive facade).
-    "scraper/api.py:list_runs(limit)",
     # `reviews parse` loads cli/parse.py and sites/ but not scraper.config: importing
     # it costs dataclasses and the settings classes, ~14 ms CPU on a ~134 ms start-up
     # (tests/test_parse_cli.py checks it is not loaded). Until config is that light:

@@ -272,7 +272,7 @@ def test_many_archives_set_up_the_shared_role_at_once(postgres_url: str) -> None
     from concurrent.futures import ThreadPoolExecutor
     from urllib.parse import quote
 
-    from scraper import api
+    from scraper.api import Archive
 
     base = postgres_url.split("?")[0]
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
@@ -285,8 +285,10 @@ def test_many_archives_set_up_the_shared_role_at_once(postgres_url: str) -> None
         for url in urls:
             build_archive(url).dispose()
 
+        sql = "SELECT current_user, count(*) FROM reviews"
+
         def count(url: str) -> object:
-            with api.run_sql(url, "SELECT current_user, count(*) FROM reviews") as result:
+            with Archive(url) as archive, archive.sql(sql) as result:
                 return list(result.rows)
 
         with ThreadPoolExecutor(len(urls)) as pool:
@@ -304,7 +306,7 @@ def test_a_plain_role_runs_queries_as_itself(postgres_url: str) -> None:
     the statement as itself, which cannot run programs either; writes stay refused."""
     import uuid
 
-    from scraper import api
+    from scraper.api import Archive
     from scraper.errors import UsageError
 
     if not _superuser(postgres_url):
@@ -319,12 +321,13 @@ def test_a_plain_role_runs_queries_as_itself(postgres_url: str) -> None:
     url = base.set(username=plain).render_as_string(False) + f"?options=-csearch_path%3D{schema}"
     try:
         build_archive(url).dispose()
-        with api.run_sql(url, "SELECT current_user, count(*) FROM reviews") as result:
-            rows = list(result.rows)
-        assert rows in ([(plain, 7)], [(READ_ONLY_ROLE, 7)])
-        for statement in ("DELETE FROM reviews", "COPY reviews TO PROGRAM 'true'"):
-            with pytest.raises(UsageError, match="read-only"), api.run_sql(url, statement):
-                pass
+        with Archive(url) as archive:
+            with archive.sql("SELECT current_user, count(*) FROM reviews") as result:
+                rows = list(result.rows)
+            assert rows in ([(plain, 7)], [(READ_ONLY_ROLE, 7)])
+            for statement in ("DELETE FROM reviews", "COPY reviews TO PROGRAM 'true'"):
+                with pytest.raises(UsageError, match="read-only"), archive.sql(statement):
+                    pass
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))

@@ -23,6 +23,7 @@ import argparse
 import enum
 import importlib
 import keyword
+import re
 import sys
 from collections.abc import Sequence
 
@@ -50,15 +51,42 @@ class ExitCode(enum.IntEnum):
     INTERRUPTED = 130  # Ctrl-C or SIGTERM, as shells report SIGINT
 
 
+#: Library parameters whose option is not ``--`` + the name with dashes (``min_score``
+#: is ``--min-score``).
+FLAGS: dict[str, str] = {"workers": "--jobs", "everything": "--all"}
+
+
+def flag(parameter: str) -> str:
+    """Return the command-line option that sets the library's *parameter*."""
+    return FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def flags_named(error: ScraperError) -> str:
+    """Return *error*'s message with its parameters said as the options that set them."""
+    text = error.message
+    for parameter in filter(None, (error.parameter, *error.also)):
+        # The first mention only: a value quoted after it may hold the same word.
+        found = re.search(rf"(?<![\w-]){re.escape(parameter)}(?![\w-])", text)
+        if found is not None:
+            text = text[: found.start()] + flag(parameter) + text[found.end() :]
+    if error.url and error.url not in text:
+        text = f"{error.url}: {text}"
+    return text
+
+
 def explain(error: ScraperError) -> tuple[ExitCode, str]:
-    """Return the exit code for *error* and the words to say it with (one place for both)."""
+    """Return the exit code for *error* and the words to say it with (one place for both).
+
+    An error naming a library parameter is said with the option's name instead.
+    """
+    said = flags_named(error) if error.parameter is not None else str(error)
     if isinstance(error, UsageError | ConfigError):
-        return ExitCode.USAGE, f"error: {error}"
+        return ExitCode.USAGE, f"error: {said}"
     if isinstance(error, SiteBlocked):
-        return ExitCode.SITE_BLOCKED, f"stopped by the site: {error}"
+        return ExitCode.SITE_BLOCKED, f"stopped by the site: {said}"
     if isinstance(error, JobAlreadyRunning):
-        return ExitCode.ALREADY_RUNNING, str(error)
-    return ExitCode.FAILURE, f"error: {error}"
+        return ExitCode.ALREADY_RUNNING, said
+    return ExitCode.FAILURE, f"error: {said}"
 
 
 #: Command modules, in the order ``reviews --help`` lists them.

@@ -11,10 +11,14 @@ or serves block pages, stops the run (exit code 4), as it stops a crawl.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, add_db_option, http_url, number, warn
+
+if TYPE_CHECKING:
+    from scraper.api import Archived
 
 __all__ = ["register", "run"]
 
@@ -58,10 +62,16 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Archive ``args.urls``; return 0, or 3 when any URL failed."""
-    from scraper.api import archive
+    from scraper.api import Archive
 
+    with Archive(args.db) as archive:
+        return _show(archive.archive(args.urls, delay=args.delay, user_agent=args.user_agent))
+
+
+def _show(items: Iterable[Archived]) -> int:
+    """Print what each URL gave; return 0, or 3 when any URL failed."""
     failed = handled = 0
-    for item in archive(args.urls, db=args.db, delay=args.delay, user_agent=args.user_agent):
+    for item in items:
         handled += 1
         report = item.report
         if item.unchanged_since is not None:

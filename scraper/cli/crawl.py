@@ -1,6 +1,6 @@
 """``reviews crawl URL...``: crawl review listings and their "More Reviews" chains.
 
-A thin shell over ``scraper.api.crawl``: options in, one call, a summary out. On a
+A thin shell over ``scraper.api.Archive.crawl``: options in, one call, a summary out. On a
 terminal a progress bar (rich) shows the frontier; otherwise one plain line per
 URL goes to stdout, so logs stay readable. Exit codes: 0 done, 3 done but some
 pages failed, 4 stopped by the site, 5 another crawler holds the SQLite file,
@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, add_db_option, number, sigterm_stops, warn
-from scraper.config import CrawlSettings, FetchSettings, database_url
+from scraper.config import CrawlSettings
 from scraper.errors import UsageError
 
 if TYPE_CHECKING:
-    from scraper.crawl import CrawlProgress, CrawlReport
+    from scraper.api import CrawlProgress, CrawlReport
 
 __all__ = ["register", "run"]
 
@@ -105,40 +105,26 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Crawl ``args.urls``; return 0, 3 when some pages failed (4 and 5 come as errors)."""
-    from scraper.api import crawl, last_unfinished_crawl
-    from scraper.fetch import honest_user_agent
+    from scraper.api import Archive
 
-    db_url = database_url(args.db)
-    seeds: list[str] = list(args.urls)
-    mode = "incremental" if args.incremental else "full"
-    if not seeds:
-        last = last_unfinished_crawl(db_url) if args.resume else None
-        if last is None:
-            raise UsageError(
-                "give URLs to crawl"
-                + ("" if not args.resume else " (no unfinished crawl to resume)")
-            )
-        seeds, mode = list(last.seeds), last.mode
-        print(f"resuming the crawl of {len(seeds)} seed URL(s)", file=sys.stderr)
-    fetch_settings = FetchSettings()
-    if args.user_agent is not None:
-        fetch_settings = replace(fetch_settings, user_agent=honest_user_agent(args.user_agent))
     settings = replace(
         _DEFAULTS,
         delay=args.delay,
         concurrency=args.concurrency,
         max_pages=args.max_pages,
         max_time=args.max_time,
+        mode="incremental" if args.incremental else "full",
+        resume=not args.restart,
     )
-    with sigterm_stops(), _progress_display() as show:
-        report = crawl(
-            db_url,
-            seeds,
+    if not args.urls and not args.resume:
+        raise UsageError("give URLs to crawl")
+    with Archive(args.db) as archive, sigterm_stops(), _progress_display() as show:
+        report = archive.crawl(
+            args.urls,
             settings=settings,
-            fetch_settings=fetch_settings,
-            mode=mode,
-            resume=not args.restart,
+            user_agent=args.user_agent,
             progress=show,
+            resumed=_resuming,
         )
     print(summary(report))
     if report.errors:
@@ -147,6 +133,10 @@ def run(args: argparse.Namespace) -> int:
         warn("crawl", f"{report.errors} page(s) failed: see the fetch_errors table")
         return ExitCode.PAGE_ERRORS
     return ExitCode.OK
+
+
+def _resuming(seeds: Sequence[str]) -> None:
+    print(f"resuming the crawl of {len(seeds)} seed URL(s)", file=sys.stderr)
 
 
 def summary(report: CrawlReport) -> str:

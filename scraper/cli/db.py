@@ -7,10 +7,13 @@ it on purpose (before a deployment, say) and ``db info`` shows where things stan
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, add_db_option
+
+if TYPE_CHECKING:
+    from scraper.api import SchemaState
 
 __all__ = ["register", "run"]
 
@@ -33,21 +36,25 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``db upgrade`` or ``db info``; return 0."""
-    from scraper import api
+    from scraper.api import Archive
 
-    if args.action == "upgrade":
-        before = api.upgrade(args.db)
-        if before.up_to_date:
-            print(f"already at schema revision {before.head}")
-        else:
-            was = ", ".join(before.current) or "empty"
-            print(f"migrated from {was} to schema revision {before.head}")
-        return ExitCode.OK
-    where, state, counts = api.db_info(args.db)
+    with Archive(args.db) as archive:
+        if args.action == "upgrade":
+            return _upgraded(archive.upgrade())
+        where, state, counts = archive.info()
     print(f"database: {where}")
     current = ", ".join(state.current) or "none (empty database)"
     note = "" if state.up_to_date else " (out of date: run `reviews db upgrade`)"
     print(f"schema revision: {current}, newest {state.head}{note}")
     for table, count in counts.items():
         print(f"  {table:20} {count}")
+    return ExitCode.OK
+
+
+def _upgraded(before: SchemaState) -> int:
+    if before.up_to_date:
+        print(f"already at schema revision {before.head}")
+    else:
+        was = ", ".join(before.current) or "empty"
+        print(f"migrated from {was} to schema revision {before.head}")
     return ExitCode.OK

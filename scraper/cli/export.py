@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import re
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scraper.cli._common import add_command, add_db_option, warn
 from scraper.cli.query import add_filter_options, query_from_args, utf8_stdout
-from scraper.errors import OutputError, ScraperError, UsageError
+from scraper.errors import UsageError
+
+if TYPE_CHECKING:
+    from scraper.api import Archive, ReviewQuery
 
 _SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]?)b?", re.IGNORECASE)
 _UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9}
@@ -62,73 +63,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def _records(args: argparse.Namespace) -> int:
-    from scraper import api
-
-    query = query_from_args(args)
-    if args.out is None and args.format == "parquet":
-        raise UsageError("--format parquet needs --out FILE (Parquet is binary)")
-    if args.out is None:
-        out = utf8_stdout()
-        try:
-            count = api.export_records(
-                args.db, out, format=args.format, query=query, history=args.history, bom=args.bom
-            )
-        finally:
-            out.flush()
-            out.detach()
-        return count
-    from scraper.export.partial import WrittenAside
-
-    try:
-        # Written aside then renamed: an interrupted export never looks complete.
-        files = WrittenAside()
-        if args.format == "parquet":
-            with files:
-                aside = files.aside(Path(args.out))
-                return api.export_parquet(args.db, aside, query=query, history=args.history)
-        with files, files.aside(Path(args.out)).open("w", encoding="utf-8", newline="") as out:
-            count = api.export_records(
-                args.db, out, format=args.format, query=query, history=args.history, bom=args.bom
-            )
-    except OSError as error:
-        raise output_error(args.out, error) from error
-    return count
-
-
-def output_error(out: str, error: OSError) -> ScraperError:
-    """A bad --out path is a usage error (exit 2); a full disk or an I/O error is a
-    failure (exit 1)."""
-    message = f"--out {out}: {error.strerror or error}"
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
-        return OutputError(message + " (nothing was left behind)")
-    return UsageError(message)
-
-
 def run(args: argparse.Namespace) -> int:
-    from scraper import api
+    from scraper.api import Archive
 
     if args.cdxj and args.format != "warc":
         raise UsageError("--cdxj needs --format warc (a CDXJ index points into WARC files)")
-    if args.format != "warc":
-        count = _records(args)
-        warn("export", f"{count} review(s) written")
-        return 0
-    if args.out is None:
+    if args.format == "warc" and args.out is None:
         raise UsageError("--format warc needs --out FILE (WARC files are binary and roll over)")
-    if args.history:
+    if args.format == "warc" and args.history:
         raise UsageError("--history needs --format jsonl or parquet")
     query = query_from_args(args)
-    try:
-        report = api.export_warc(
-            args.db,
-            Path(args.out),
-            query=query,
-            max_size=parse_size(args.max_size),
-            cdxj=args.cdxj,
-        )
-    except OSError as error:
-        raise output_error(args.out, error) from error
+    max_size = parse_size(args.max_size) if args.format == "warc" else None
+    with Archive(args.db) as archive:
+        if args.format != "warc":
+            count = _records(archive, args, query)
+            warn("export", f"{count} review(s) written")
+            return 0
+        report = archive.export_warc(args.out, query=query, max_size=max_size, cdxj=args.cdxj)
     files = ", ".join(str(path) for path in report.files)
     warn(
         "export",
@@ -138,3 +89,16 @@ def run(args: argparse.Namespace) -> int:
     for index in report.indexes:
         warn("export", f"index {index}")
     return 0
+
+
+def _records(archive: Archive, args: argparse.Namespace, query: ReviewQuery) -> int:
+    """Write the records to --out, else to stdout (as UTF-8); return how many."""
+    options = {"format": args.format, "query": query, "history": args.history, "bom": args.bom}
+    if args.out is not None:
+        return archive.export(args.out, **options)
+    out = utf8_stdout()
+    try:
+        return archive.export(out, **options)
+    finally:
+        out.flush()
+        out.detach()

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import argparse
 from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, add_db_option, capped_workers, number, warn
 from scraper.store.saved import TIME_FROM, TIME_RULES
+
+if TYPE_CHECKING:
+    from scraper.api import Imported
 
 __all__ = ["register", "run_import", "run_reparse"]
 
@@ -87,17 +91,22 @@ def _jobs_option(parser: argparse.ArgumentParser, text: str) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     """Import ``args.paths``; return 0, or 3 when any page failed."""
-    from scraper.api import import_files
+    from scraper.api import Archive
 
+    with Archive(args.db) as archive:
+        items = archive.import_files(
+            args.paths,
+            url=args.url,
+            fetched_at=args.fetched_at,
+            fetched_at_from=args.fetched_at_from,
+            workers=capped_workers("import", args.jobs),
+        )
+        return _show(items)
+
+
+def _show(items: Iterable[Imported]) -> int:
+    """Print what each file gave and a summary; return 0, or 3 when any page failed."""
     pages = failed = new = updated = unchanged = again = 0
-    items = import_files(
-        args.paths,
-        db=args.db,
-        url=args.url,
-        fetched_at=args.fetched_at,
-        fetched_at_from=args.fetched_at_from,
-        workers=capped_workers("import", args.jobs),
-    )
     by_mtime: dict[Path, list[datetime]] = defaultdict(list)
     for item in items:
         if item.time_source == "mtime" and item.fetched_at is not None:
@@ -151,9 +160,10 @@ def _warn_copies(by_mtime: dict[Path, list[datetime]]) -> None:
 
 def run_reparse(args: argparse.Namespace) -> int:
     """Reparse the archive; return 0, or 3 when pages fail to parse after it."""
-    from scraper.api import reparse
+    from scraper.api import Archive
 
-    report = reparse(args.db, everything=args.everything, workers=args.jobs)
+    with Archive(args.db) as archive:
+        report = archive.reparse(everything=args.everything, workers=args.jobs)
     print(
         f"reparsed {report.pages} pages: {report.pages_changed} changed, "
         f"{report.reviews_changed} reviews new or changed, "

@@ -31,9 +31,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scraper import api
+    from scraper.api import Archive
 
-    report = api.import_warc(args.db, args.files)
+    with Archive(args.db) as archive:
+        report = archive.import_warc(args.files)
     for line in report.damaged:
         warn("import-warc", line)
     for error in report.errors:

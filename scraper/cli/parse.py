@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, warn
 from scraper.errors import ParseError, UsageError
+from scraper.inputs import check_page_url
 from scraper.jsontext import record_text
 from scraper.records import PageKind
 
@@ -169,18 +170,6 @@ def _idle_cpus() -> int:
     return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
-def _check_url(url: str) -> None:
-    """Raise UsageError unless *url* is an absolute http(s) address."""
-    from urllib.parse import urlsplit
-
-    try:
-        parts = urlsplit(url)
-    except ValueError as error:
-        raise UsageError(f"--url {url!r} is not a URL ({error})") from None
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise UsageError(f"--url {url!r} must be an absolute http(s) URL")
-
-
 def _quiet_worker() -> None:
     # Ctrl-C is the parent's to handle (it stops the pool); workers that saw
     # it too would each print a traceback.
@@ -201,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
     if args.url is not None:
-        _check_url(args.url)
+        check_page_url(args.url)
     if hasattr(sys.stdout, "reconfigure"):
         # Records are UTF-8 by contract, whatever the terminal's locale says.
         sys.stdout.reconfigure(encoding="utf-8")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import io
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, TYPE_CHECKING, Any
 
 from scraper.cli._common import add_command, add_db_option
 from scraper.config import CliSettings
 
 if TYPE_CHECKING:
-    from scraper.store.read import ReviewQuery
+    from scraper.api import ReviewQuery
 
 #: Rows a terminal table shows when no --limit is given (a table is built in memory).
 TABLE_ROWS = CliSettings().table_rows
@@ -50,9 +50,9 @@ def add_filter_options(parser: argparse.ArgumentParser) -> None:
 
 def query_from_args(args: argparse.Namespace) -> ReviewQuery:
     """Return the checked query for the parsed options; raises UsageError naming one."""
-    from scraper.store.read import ReviewQuery
+    from scraper.api import Archive
 
-    return ReviewQuery.from_args(
+    return Archive.select(
         entry=args.entry,
         user=args.user,
         tags=args.tag,
@@ -105,8 +105,7 @@ def _table(records: Iterable[dict[str, Any]], out: IO[str], shown: int) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scraper import api
-    from scraper.export.tabular import write_csv, write_jsonl
+    from scraper.api import Archive
 
     query = query_from_args(args)
     format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
@@ -114,15 +113,13 @@ def run(args: argparse.Namespace) -> int:
         from dataclasses import replace
 
         query = replace(query, limit=TABLE_ROWS)
-    records: Iterator[dict[str, Any]] = api.query_reviews(args.db, query)
     out = utf8_stdout()
     try:
-        if format == "table":
-            _table(records, out, TABLE_ROWS if args.limit is None else -1)
-        elif format == "csv":
-            write_csv(records, out, bom=False)
-        else:
-            write_jsonl(records, out)
+        with Archive(args.db) as archive:
+            if format == "table":
+                _table(archive.query(query), out, TABLE_ROWS if args.limit is None else -1)
+            else:
+                archive.export(out, format=format, query=query)
     finally:
         out.flush()
         out.detach()

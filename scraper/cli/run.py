@@ -18,8 +18,7 @@ from scraper.errors import (
 )
 
 if TYPE_CHECKING:
-    from scraper.jobs.config import Job
-    from scraper.jobs.history import RunRow
+    from scraper.api import Job, RunRow
 
 __all__ = ["register", "run", "run_history"]
 
@@ -72,17 +71,18 @@ def run(args: argparse.Namespace) -> int:
     """Run the job; return its exit code. Every failure is logged (stderr and log file)."""
     from scraper import api
 
-    job = api.load_jobs(args.jobs).get(args.job)
+    job = api.load_jobs(args.jobs).get(args.job)  # read once: its log file, then its run
     with sigterm_stops():
-        return _run_logged(api, job, args.jobs)
+        return _run_logged(job)
 
 
-def _run_logged(api: Any, job: Job, jobs_path: str | None) -> int:
+def _run_logged(job: Job) -> int:
+    from scraper import api
     from scraper.jobs.logs import logging_to
 
     with logging_to(f"reviews run {job.name}", job.log_file) as log:
         try:
-            result = api.run_job(job.name, jobs_path=jobs_path)
+            result = api.run_job(job)
         except ScraperError as error:
             code, words = explain(error)
             log.error("%s", words)

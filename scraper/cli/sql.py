@@ -54,12 +54,15 @@ def _plain(value: Any) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scraper import api
+    from scraper.api import Archive
 
     format = args.format or ("table" if sys.stdout.isatty() else "jsonl")
     out = utf8_stdout()
     try:
-        with api.run_sql(args.db, args.statement, timeout=args.timeout) as result:
+        with (
+            Archive(args.db) as archive,
+            archive.sql(args.statement, timeout=args.timeout) as result,
+        ):
             if format == "table":
                 from rich.console import Console
                 from rich.table import Table

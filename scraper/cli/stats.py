@@ -52,9 +52,10 @@ def _print(stats: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from scraper import api
+    from scraper.api import Archive
 
-    stats = api.archive_stats(args.db)
+    with Archive(args.db) as archive:
+        stats = archive.stats()
     if args.json or not sys.stdout.isatty():
         print(json.dumps(stats, ensure_ascii=False))
     else:

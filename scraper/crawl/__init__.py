@@ -5,7 +5,7 @@ crawl over a list of URLs, following no link.
 
 One URL, from ``reviews crawl`` to its review row:
 
-1. ``cli.crawl.run`` → ``api.crawl`` → ``crawl`` (``_crawl.py``): seeds normalised
+1. ``cli.crawl.run`` → ``api.Archive.crawl`` → ``crawl`` (``_crawl.py``): seeds normalised
    (``_seeds.normalise``) and put in the ``Frontier`` (``_frontier.py``);
 2. ``CrawlLoop.run`` (``_loop.py``): each worker leases the URL (``Frontier.lease``)
    with its stored validators (``_stored.load_many_validators``);

@@ -33,30 +33,27 @@ def crawl(
     *,
     settings: CrawlSettings,
     fetch_settings: FetchSettings,
-    mode: str = "full",
-    refresh_after: float | None = None,
     job: str | None = None,
-    resume: bool = True,
     progress: ProgressCallback | None = None,
 ) -> CrawlReport:
     """Crawl from *seeds* into the database at *db_url*; return what was done.
 
-    Seeds are normalised (entry review listings show every review; ``mode=
+    Seeds are normalised (entry review listings show every review; ``settings.mode=
     "incremental"`` reads them newest first and stops a chain at the first page
     holding a review already stored, or bringing none new). The same seeds and
-    mode name the same crawl: with *resume* an unfinished one is continued (by
-    this process alone, or together with others on PostgreSQL), a finished one
-    starts over. *refresh_after* (seconds): a full crawl leaves pages checked more
-    recently than that alone; an incremental one always asks for its seeds
-    (conditionally) and also re-checks, conditionally, the stored pages of the
+    mode name the same crawl: with ``settings.resume`` an unfinished one is continued
+    (by this process alone, or together with others on PostgreSQL), a finished one
+    starts over. ``settings.refresh_after`` (seconds): a full crawl leaves pages
+    checked more recently than that alone; an incremental one always asks for its
+    seeds (conditionally) and also re-checks, conditionally, the stored pages of the
     seeds' listings checked longer ago than that (``CrawlReport.rechecks``).
 
     Raises UsageError for bad seeds or settings, JobAlreadyRunning when another
     process crawls the same SQLite file, SiteBlocked when the site keeps refusing
     us, StoreError when the database fails.
     """
-    _check_settings(settings, refresh_after)
-    check_mode(mode)
+    _check_settings(settings)
+    mode, refresh_after = check_mode(settings.mode), settings.refresh_after
     try:
         normalised = normalise_seeds(seeds, mode=mode)
     except BadURL as error:
@@ -66,7 +63,7 @@ def crawl(
     key = crawl_key(normalised, mode=mode)
     with crawling(db_url, key, settings=settings, fetch_settings=fetch_settings) as frontier:
         engine = frontier.engine
-        frontier.prepare([(url, host_key(url)) for url in normalised], resume=resume)
+        frontier.prepare([(url, host_key(url)) for url in normalised], resume=settings.resume)
         rechecks = 0
         if mode == "incremental" and refresh_after is not None:
             # Pages beyond the newest ones are not reached by the chain (it stops at
@@ -102,19 +99,19 @@ def _options(
     }
 
 
-def _check_settings(settings: CrawlSettings, refresh_after: float | None) -> None:
+def _check_settings(settings: CrawlSettings) -> None:
     def positive(value: float | None, name: str, *, zero: bool = False) -> None:
         if value is None:
             return
         if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
             allowed = "zero or more" if zero else "more than zero"
-            raise UsageError(f"{name} must be {allowed}, not {value:g}")
+            raise UsageError(f"{name} must be {allowed}, not {value:g}", parameter=name)
 
-    positive(settings.delay, "--delay", zero=True)
-    positive(settings.concurrency, "--concurrency")
-    positive(settings.max_pages, "--max-pages")
-    positive(settings.max_time, "--max-time")
-    positive(refresh_after, "refresh_after", zero=True)
+    positive(settings.delay, "delay", zero=True)
+    positive(settings.concurrency, "concurrency")
+    positive(settings.max_pages, "max_pages")
+    positive(settings.max_time, "max_time")
+    positive(settings.refresh_after, "refresh_after", zero=True)
 
 
 @contextmanager

@@ -152,9 +152,11 @@ def datasette_setup(db: str | None) -> DatasetteSetup:
     url = database_url(db)
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        raise UsageError(f"--db: Datasette reads SQLite files only, not {parsed.drivername}")
+        raise UsageError(
+            f"db: Datasette reads SQLite files only, not {parsed.drivername}", parameter="db"
+        )
     if not parsed.database or parsed.database == ":memory:":
-        raise UsageError("--db: Datasette needs an SQLite file")
+        raise UsageError("db: Datasette needs an SQLite file", parameter="db")
     engine = open_engine(url, create=False)  # migrates an older archive, as reads do
     engine.dispose()
     path = Path(parsed.database).expanduser()

@@ -43,7 +43,8 @@ def _import_pyarrow() -> Any:
         import pyarrow.parquet
     except ImportError as error:
         raise UsageError(
-            "--format parquet needs pyarrow: pip install 'review-archiver[parquet]'"
+            "format parquet needs pyarrow: pip install 'review-archiver[parquet]'",
+            parameter="format",
         ) from error
     return pyarrow
 
@@ -68,7 +69,9 @@ def write_parquet(
             try:
                 table = pa.Table.from_pylist(rows, schema=schema)
             except (pa.ArrowTypeError, pa.ArrowInvalid) as error:
-                raise UsageError(f"--format parquet: a record does not fit: {error}") from error
+                raise UsageError(
+                    f"format parquet: a record does not fit: {error}", parameter="format"
+                ) from error
             writer.write_table(table)
             count += len(rows)
     return count
@@ -83,7 +86,8 @@ def _schema(pa: Any, records: Callable[[], Iterable[Mapping[str, Any]]], batch: 
             schema = found if schema is None else _unify(pa, schema, found)
         except (pa.ArrowTypeError, pa.ArrowInvalid) as error:
             raise UsageError(
-                f"--format parquet: records disagree on a field's type: {error}"
+                f"format parquet: records disagree on a field's type: {error}",
+                parameter="format",
             ) from error
     if schema is None:  # no records: still a table readers can open
         return pa.schema([("id", pa.string())])

@@ -105,8 +105,15 @@ class Job:
     log_file: Path | None = None
 
     def crawl_settings(self) -> CrawlSettings:
-        """Return the crawler's pacing and limits for this job."""
-        return CrawlSettings(delay=self.delay, max_pages=self.max_pages, max_time=self.max_time)
+        """Return the crawler's pacing, limits, mode and refresh for this job (a job's
+        run always continues its unfinished crawl)."""
+        return CrawlSettings(
+            delay=self.delay,
+            max_pages=self.max_pages,
+            max_time=self.max_time,
+            mode=self.mode,
+            refresh_after=self.refresh_after,
+        )
 
     def fetch_settings(self) -> FetchSettings:
         """Return the fetcher's settings for this job (its User-Agent)."""

@@ -88,24 +88,19 @@ def run_job(job: Job, *, lock_ttl: float = _SETTINGS.lock_ttl) -> JobRun:
 def _passes(job: Job) -> list[CrawlReport]:
     where = describe_url(job.db)  # never a password in a log file
     log.info("job %s: %s crawl of %d seed(s) into %s", job.name, job.mode, len(job.seeds), where)
-    report = _crawl(job, job.seeds, job.crawl_settings(), job.refresh_after)
+    report = _crawl(job, job.seeds, job.crawl_settings())
     if report.rechecks:
         log.info("job %s: re-checked %d stale page(s) conditionally", job.name, report.rechecks)
     return [report]
 
 
-def _crawl(
-    job: Job, seeds: tuple[str, ...] | list[str], settings: CrawlSettings, refresh: float | None
-) -> CrawlReport:
+def _crawl(job: Job, seeds: tuple[str, ...] | list[str], settings: CrawlSettings) -> CrawlReport:
     report = crawl(
         job.db,
         list(seeds),
         settings=settings,
         fetch_settings=job.fetch_settings(),
-        mode=job.mode,
-        refresh_after=refresh,
         job=job.name,
-        resume=True,
         progress=_log_progress,
     )
     log.info(

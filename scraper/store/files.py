@@ -27,13 +27,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 
 from scraper.config import ImportSettings
 from scraper.errors import ScraperError, UsageError
-from scraper.inputs import check_input_file
+from scraper.inputs import check_input_file, check_page_url
 from scraper.records import FetchedPage
 from scraper.store.ingest import IngestReport, ingest_page
 from scraper.store.parsing import ParsedFile, ParseOutcome, parse_file
@@ -72,32 +71,23 @@ class Imported:
 def parse_fetched_at(value: str) -> datetime:
     """Return *value* (ISO 8601; no zone means UTC) as an aware UTC datetime.
 
-    Raises UsageError naming ``--fetched-at`` and the value when it is not a time.
+    Raises UsageError naming ``fetched_at`` and the value when it is not a time.
     """
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError as error:
         raise UsageError(
-            f"--fetched-at: {value!r} is not an ISO 8601 time (e.g. 2022-10-01T12:00:00Z)"
+            f"fetched_at: {value!r} is not an ISO 8601 time (e.g. 2022-10-01T12:00:00Z)",
+            parameter="fetched_at",
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     try:
         return moment.astimezone(UTC)
     except OverflowError:  # year 1 east of UTC, year 9999 west of it
-        raise UsageError(f"--fetched-at: {value!r} is out of the range of times") from None
-
-
-def check_page_url(url: str) -> str:
-    """Return *url* when it is an absolute http(s) URL; raise UsageError naming it otherwise."""
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018  (reading it checks it)
-    except ValueError as error:
-        raise UsageError(f"--url: {url!r} is not a URL ({error})") from None
-    if parts.scheme not in {"http", "https"} or not parts.netloc:
-        raise UsageError(f"--url: {url!r} is not an absolute http(s) URL")
-    return url
+        raise UsageError(
+            f"fetched_at: {value!r} is out of the range of times", parameter="fetched_at"
+        ) from None
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -137,7 +127,8 @@ def import_paths(
 ) -> Iterator[Imported]:
     """Store each file as a raw page with its records; yield one Imported per file, in order.
 
-    Capture times follow the module's rules (*time_from* is ``--fetched-at-from``).
+    Capture times follow the module's rules (*time_from* is ``Archive.import_files``'
+    *fetched_at_from*).
     With *workers* > 1, that many processes work: this one writes (one transaction
     per page) while the others parse (it pays off on free cores and hundreds of files). A
     file that cannot be read is yielded with its error and the next one runs.
@@ -145,15 +136,19 @@ def import_paths(
     file name holds no date; StoreError when the database refuses a page.
     """
     if time_from not in TIME_FROM:
-        raise UsageError(f"--fetched-at-from: {time_from!r} is not one of {', '.join(TIME_FROM)}")
+        raise UsageError(
+            f"fetched_at_from: {time_from!r} is not one of {', '.join(TIME_FROM)}",
+            parameter="fetched_at_from",
+        )
     named: dict[Path, datetime] = {}
     if fetched_at is None and time_from == "name":
         for path in files:
             moment = date_in_name(path.name)
             if moment is None:
                 raise UsageError(
-                    f"{path}: --fetched-at-from name: no date in the file name "
-                    "(e.g. 2022-10-01, 2022-10-01T12-00-00, 20221001120000)"
+                    f"{path}: fetched_at_from name: no date in the file name "
+                    "(e.g. 2022-10-01, 2022-10-01T12-00-00, 20221001120000)",
+                    parameter="fetched_at_from",
                 )
             named[path] = moment
     jobs = [(path, url) for path in files]

@@ -14,6 +14,7 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -52,6 +53,17 @@ def _generic(site: str | None) -> bool:
     return site is not None and not any(registered.owns(site) for registered in SITES)
 
 
+@contextmanager
+def naming(parameter: str) -> Iterator[None]:
+    """Within the block, a UsageError that names no parameter is said to be *parameter*'s."""
+    try:
+        yield
+    except UsageError as error:
+        if error.parameter is not None:
+            raise
+        raise UsageError(error.message, parameter=parameter) from None
+
+
 def parse_when(value: str, argument: str, *, end: bool = False) -> datetime:
     """Read ``YYYY``, ``YYYY-MM``, ``YYYY-MM-DD`` or an ISO datetime as UTC.
 
@@ -76,10 +88,13 @@ def parse_when(value: str, argument: str, *, end: bool = False) -> datetime:
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     except ValueError:
         raise UsageError(
-            f"{argument}: {value!r} is not a date (use YYYY-MM-DD or an ISO date-time)"
+            f"{argument}: {value!r} is not a date (use YYYY-MM-DD or an ISO date-time)",
+            parameter=argument,
         ) from None
     except OverflowError:  # 9999-12-31 + 1 day, or year 1 moved to UTC
-        raise UsageError(f"{argument}: {value!r} is out of the range of dates") from None
+        raise UsageError(
+            f"{argument}: {value!r} is out of the range of dates", parameter=argument
+        ) from None
 
 
 def _score(value: int | str | None, argument: str) -> int | None:
@@ -88,9 +103,13 @@ def _score(value: int | str | None, argument: str) -> int | None:
     try:
         number = int(value)
     except ValueError:
-        raise UsageError(f"{argument}: {value!r} is not a whole number from 1 to 10") from None
+        raise UsageError(
+            f"{argument}: {value!r} is not a whole number from 1 to 10", parameter=argument
+        ) from None
     if not 1 <= number <= 10:
-        raise UsageError(f"{argument}: {number} is out of range (scores go from 1 to 10)")
+        raise UsageError(
+            f"{argument}: {number} is out of range (scores go from 1 to 10)", parameter=argument
+        )
     return number
 
 
@@ -98,7 +117,7 @@ def _score(value: int | str | None, argument: str) -> int | None:
 _MAX_ID = 2**63 - 1
 
 
-def _limit(value: int | str | None, argument: str = "--limit") -> int | None:
+def _limit(value: int | str | None, argument: str = "limit") -> int | None:
     if value is None:
         return None
     try:
@@ -106,13 +125,17 @@ def _limit(value: int | str | None, argument: str = "--limit") -> int | None:
     except ValueError:
         count = 0
     if count < 1:
-        raise UsageError(f"{argument}: {value!r} is not a positive whole number")
+        raise UsageError(
+            f"{argument}: {value!r} is not a positive whole number", parameter=argument
+        )
     if count > _MAX_ID:
-        raise UsageError(f"{argument}: {value!r} is too large (at most {_MAX_ID})")
+        raise UsageError(
+            f"{argument}: {value!r} is too large (at most {_MAX_ID})", parameter=argument
+        )
     return count
 
 
-def _tags(labels: Sequence[str], site: str | None, argument: str = "--tag") -> tuple[str, ...]:
+def _tags(labels: Sequence[str], site: str | None, argument: str = "tag") -> tuple[str, ...]:
     """Return the sites' own labels for *labels* (case, spaces and dashes ignored).
 
     A label no registered site knows is refused, unless ``--site`` names a site
@@ -126,12 +149,13 @@ def _tags(labels: Sequence[str], site: str | None, argument: str = "--tag") -> t
     if unknown:
         raise UsageError(
             f"{argument}: unknown tag {unknown[0]!r} (known: {', '.join(known)}; "
-            "another site's tags need a site)"
+            "another site's tags need a site)",
+            parameter=argument,
         )
     return tuple(by_key[_tag_key(label)] for label in labels)
 
 
-def _type(value: str | None, site: str | None, argument: str = "--type") -> str | None:
+def _type(value: str | None, site: str | None, argument: str = "type") -> str | None:
     """Return the item type *value*, refused when no registered site has it (see ``_tags``)."""
     if value is None or _generic(site):
         return value.strip() if value else None
@@ -140,7 +164,8 @@ def _type(value: str | None, site: str | None, argument: str = "--type") -> str 
     if value not in types:
         raise UsageError(
             f"{argument}: {value!r} is not one of {', '.join(types)}"
-            " (another site's types need a site)"
+            " (another site's types need a site)",
+            parameter=argument,
         )
     return value
 
@@ -191,33 +216,43 @@ class ReviewQuery:
         """Build a query from the strings a user typed (options, URL parameters).
 
         Errors name each argument as *names* spells it (``{"search": "q"}`` for a
-        URL's ``?q=``), else as the command-line flag (``--min-score``). Returns the
-        checked query; raises UsageError naming the bad argument.
+        URL's ``?q=``), else by its parameter (``min_score``). Returns the checked
+        query; raises UsageError naming the bad argument (``UsageError.parameter``).
         """
         from scraper.store.fts import parse_search
 
         def name(parameter: str) -> str:
-            if names is not None:
-                return names.get(parameter, parameter)
-            return "--" + parameter.replace("_", "-")
+            return names.get(parameter, parameter) if names is not None else parameter
 
         site = site.strip() if site else None
         if site == "":
-            raise UsageError(f"{name('site')}: give a site, e.g. example.com")
+            raise UsageError(
+                f"{name('site')}: give a site, e.g. example.com", parameter=name("site")
+            )
         low = _score(min_score, name("min_score"))
         high = _score(max_score, name("max_score"))
         if low is not None and high is not None and low > high:
-            raise UsageError(f"{name('min_score')} {low} is above {name('max_score')} {high}")
+            raise UsageError(
+                f"{name('min_score')} {low} is above {name('max_score')} {high}",
+                parameter=name("min_score"),
+                also=(name("max_score"),),
+            )
         start = parse_when(since, name("since")) if since else None
         stop = parse_when(until, name("until"), end=True) if until else None
         if start and stop and start >= stop:
-            raise UsageError(f"{name('since')} {since} is not before {name('until')} {until}")
+            raise UsageError(
+                f"{name('since')} {since} is not before {name('until')} {until}",
+                parameter=name("since"),
+                also=(name("until"),),
+            )
         if sort.lstrip("-") not in SORT_KEYS:
             raise UsageError(
-                f"{name('sort')}: {sort!r} is not one of {', '.join(SORT_KEYS)} (- to reverse)"
+                f"{name('sort')}: {sort!r} is not one of {', '.join(SORT_KEYS)} (- to reverse)",
+                parameter=name("sort"),
             )
         if search is not None:
-            parse_search(search, name("search"))  # refuse an empty search now
+            with naming(name("search")):
+                parse_search(search, name("search"))  # refuse an empty search now
         return cls(
             entry=entry.strip() if entry else None,
             user=user.strip() if user else None,

@@ -187,7 +187,8 @@ def _refusal(sql: str, error: BaseException, timeout: float) -> UsageError:
         return UsageError(f"reviews sql runs one statement at a time; refused: {sql!r}")
     if "statement timeout" in lowered or lowered == "interrupted":
         return UsageError(
-            f"reviews sql stopped the statement after {timeout:g} s (--timeout): {sql!r}"
+            f"reviews sql stopped the statement after {timeout:g} s (timeout): {sql!r}",
+            parameter="timeout",
         )
     written = (
         "read-only",
@@ -218,7 +219,9 @@ def read_only_sql(engine: Engine, sql: str, *, timeout: float = SQL_TIMEOUT) -> 
     if not sql.strip():
         raise UsageError("no SQL statement given")
     if not timeout > 0 or timeout == float("inf"):
-        raise UsageError(f"--timeout must be more than 0 seconds, not {timeout!r}")
+        raise UsageError(
+            f"timeout must be more than 0 seconds, not {timeout!r}", parameter="timeout"
+        )
     if engine.dialect.name == "sqlite":
         with _sqlite_read_only(engine, sql, timeout) as result:
             yield result
