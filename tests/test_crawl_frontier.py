@@ -57,10 +57,12 @@ def test_two_workers_never_lease_the_same_url(engine: Engine) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # waits for a lease to run out
 def test_expired_leases_are_handed_out_again(engine: Engine) -> None:
     # A lease long enough that a loaded machine cannot let it run out before the
-    # second worker's first try; then wait for the expiry itself, not a guessed time.
-    quick = Frontier(engine, "k", owner="quick", lease_seconds=1.0)
+    # second worker's first try (at a load of 8 on 2 cores a stall of a second is
+    # possible); then wait for the expiry itself, not a guessed time.
+    quick = Frontier(engine, "k", owner="quick", lease_seconds=3.0)
     quick.add(urls("/a"))
     [first] = quick.lease()
     other = Frontier(engine, "k", owner="other")
