@@ -11,6 +11,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -44,6 +45,8 @@ FAST = FetchSettings(
     backoff_max=0.1,
     max_attempts=3,
 )
+#: FAST with deadlines for a whole request and for robots.txt: the hostile-server tests.
+HOSTILE = replace(FAST, timeouts=replace(FAST.timeouts, total=1.0, robots=0.6))
 
 
 @pytest.fixture
