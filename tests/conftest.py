@@ -8,8 +8,10 @@ the fixtures (``engine``, ``db_url``, ``corpus_dir``) by name.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import quote
 
@@ -43,6 +45,8 @@ FAST = FetchSettings(
     backoff_max=0.1,
     max_attempts=3,
 )
+#: FAST with deadlines for a whole request and for robots.txt: the hostile-server tests.
+HOSTILE = replace(FAST, timeouts=replace(FAST.timeouts, total=1.0, robots=0.6))
 
 
 @pytest.fixture
@@ -58,10 +62,30 @@ def corpus_dir() -> Path:
     return CORPUS
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite archive at the newest schema revision, migrated once per test session.
+
+    Running the migrations costs about 0.3 s a database (most of it waiting on the
+    disk); a copy of this file costs a millisecond.
+    """
+    from scraper.store.engine import open_engine
+
+    path = tmp_path_factory.mktemp("migrated") / "reviews.db"
+    open_engine(f"sqlite:///{path}").dispose()
+    # Closing the last connection checkpoints the WAL: the one file holds everything.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    """A fresh SQLite database file in the test's own folder."""
-    return f"sqlite:///{tmp_path / 'reviews.db'}"
+def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    """A fresh SQLite archive in the test's own folder, already at the newest revision
+    (a copy of ``migrated_sqlite``). A test of what happens before the first migration
+    names a file of its own in ``tmp_path``."""
+    path = tmp_path / "reviews.db"
+    shutil.copyfile(migrated_sqlite, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture
@@ -114,6 +138,20 @@ def engine(db_url: str) -> Iterator[Engine]:
     opened = open_engine(db_url)
     yield opened
     opened.dispose()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put every PostgreSQL test in the slow tier: the fast one is SQLite only.
+
+    A test is a PostgreSQL test when it is marked ``postgres`` or asks, directly or
+    through another fixture, for ``postgres_url`` (each pays for a schema of its own).
+    """
+    for item in items:
+        uses_postgres = "postgres_url" in getattr(item, "fixturenames", ())
+        if uses_postgres and item.get_closest_marker("postgres") is None:
+            item.add_marker(pytest.mark.postgres)
+        if item.get_closest_marker("postgres") is not None:
+            item.add_marker(pytest.mark.slow)
 
 
 #: A test of the fast tier (``pytest -m "not slow"``) slower than this is named at the end.

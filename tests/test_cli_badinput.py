@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import HISTORY
 
 from scraper.config import MAX_INPUT_FILE_BYTES
 
-REPO = Path(__file__).resolve().parent.parent
-PAGE = REPO / "fixtures" / "history" / "anime-91234-reviews-2026-02.html"
+PAGE = HISTORY / "anime-91234-reviews-2026-02.html"
 BAD_PORT = "postgresql+psycopg://me@localhost:abc/reviews"
 HUGE = "99999999999999999999"
 CLOSED = "http://127.0.0.1:9/anime/1/x/reviews"  # the discard port: nothing listens
@@ -159,7 +159,26 @@ def reviews(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+#: One case of each kind runs in the fast tier; each case starts a ``reviews`` process
+#: (about half a second), so the other cases are in the slow tier.
+FAST_CASES = {
+    "bad port: query",
+    "corrupt database: import",
+    "query a missing database",
+    "import a FIFO",
+    "huge --limit",
+    "jobs file nested 100k deep",
+}
+assert set(CASES) >= FAST_CASES, FAST_CASES - set(CASES)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, marks=() if name in FAST_CASES else pytest.mark.slow)
+        for name in sorted(CASES)
+    ],
+)
 def test_bad_input_is_one_line_naming_it(folder: Path, name: str) -> None:
     bad = CASES[name]
     done = reviews(folder, *bad.args)

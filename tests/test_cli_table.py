@@ -29,13 +29,18 @@ def table(db: str, columns: int, *extra: str) -> list[str]:
     return done.stdout.splitlines()
 
 
-@pytest.fixture
-def archive(sqlite_url: str) -> str:
-    build_archive(sqlite_url).dispose()
-    return sqlite_url
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The pages of test_query_pages in one archive, built once: the tests only read it."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('table') / 'reviews.db'}"
+    build_archive(url).dispose()
+    return url
 
 
-@pytest.mark.parametrize("columns", [60, 80, 100, 132, 200])
+#: Each width is a ``reviews query`` process; the fast tier runs the common one.
+@pytest.mark.parametrize(
+    "columns", [pytest.param(c, marks=pytest.mark.slow) for c in (60, 100, 132, 200)] + [80]
+)
 def test_every_line_fits_with_its_right_border(archive: str, columns: int) -> None:
     lines = table(archive, columns)
     body = [line for line in lines if line[:1] in "┏┃┡│└"]

@@ -57,10 +57,12 @@ def test_two_workers_never_lease_the_same_url(engine: Engine) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow  # waits for a lease to run out
 def test_expired_leases_are_handed_out_again(engine: Engine) -> None:
     # A lease long enough that a loaded machine cannot let it run out before the
-    # second worker's first try; then wait for the expiry itself, not a guessed time.
-    quick = Frontier(engine, "k", owner="quick", lease_seconds=1.0)
+    # second worker's first try (at a load of 8 on 2 cores a stall of a second is
+    # possible); then wait for the expiry itself, not a guessed time.
+    quick = Frontier(engine, "k", owner="quick", lease_seconds=3.0)
     quick.add(urls("/a"))
     [first] = quick.lease()
     other = Frontier(engine, "k", owner="other")
@@ -145,15 +147,26 @@ def test_the_throttle_spaces_turns_across_workers(engine: Engine, db_url: str) -
     second_engine = open_engine(db_url)  # as another process would have
     starts: list[float] = []
     lock = threading.Lock()
+    readings = threading.local()
+
+    def clock() -> float:
+        readings.last = time.time()
+        return float(readings.last)
 
     def worker(throttle: DatabaseThrottle) -> None:
         for _ in range(4):
             throttle.wait_turn(HOST, 0.05)
+            # The start as the throttle read it, its last reading before returning: a
+            # time read here is late by however long a loaded machine left this thread
+            # waiting, and a late start followed by a prompt one reads as a short gap.
             with lock:
-                starts.append(time.time())
+                starts.append(readings.last)
             throttle.release()
 
-    throttles = [DatabaseThrottle(engine), DatabaseThrottle(second_engine)]
+    throttles = [
+        DatabaseThrottle(engine, clock=clock),
+        DatabaseThrottle(second_engine, clock=clock),
+    ]
     threads = [threading.Thread(target=worker, args=(t,)) for t in throttles]
     for thread in threads:
         thread.start()

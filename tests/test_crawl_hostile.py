@@ -14,20 +14,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from conftest import HOSTILE
 from siteserver import ARRIVAL_JITTER, Reply, serve
 from standin import StandinServer, StandinSite, query, serve_standin, stored_review_ids
 
 from scraper.cli import ExitCode, main
-from scraper.config import CrawlSettings, FetchSettings, Timeouts
+from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl import CrawlReport, crawl
 from scraper.errors import SiteBlocked
 
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.5, write=1.0, pool=1.0, total=1.0, robots=0.6),
-    backoff_initial=0.05,
-    backoff_max=0.2,
-    max_attempts=2,
-)
+FAST = replace(HOSTILE, backoff_initial=0.05, backoff_max=0.2, max_attempts=2)
 DELAY = 0.02
 
 

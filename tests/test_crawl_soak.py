@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 
 import pytest
+from conftest import HOSTILE
 from siteserver import Reply, serve
 from standin import BLOCK_PAGE, StandinSite, query, serve_standin, stored_review_ids
 
-from scraper.config import CrawlSettings, FetchSettings, Timeouts
+from scraper.config import CrawlSettings
 from scraper.crawl import crawl
 
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.5, write=1.0, pool=1.0, total=1.0, robots=0.6),
+FAST = replace(
+    HOSTILE,
     backoff_initial=0.05,
     backoff_max=0.2,
     max_attempts=2,

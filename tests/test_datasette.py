@@ -27,6 +27,7 @@ from urllib.parse import quote
 
 import pytest
 import sqlite_utils
+from conftest import HISTORY, SCHEMAORG_PAGES
 from datasette.app import Datasette
 from markupsafe import escape  # Datasette's pages are escaped with it
 from test_migration_0003 import build_0002
@@ -34,10 +35,8 @@ from test_migration_0003 import build_0002
 from scraper.cli import main
 from scraper.config import DATASETTE_TRUNCATE_CELLS
 
-ROOT = Path(__file__).resolve().parent.parent
-HISTORY = ROOT / "fixtures" / "history"
 SCHEMAORG = [
-    ROOT / "fixtures" / "schemaorg" / f"{name}.html"
+    SCHEMAORG_PAGES / f"{name}.html"
     for name in (
         "product-reviews",
         "critic-rdfa",

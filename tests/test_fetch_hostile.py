@@ -13,18 +13,14 @@ import time
 from dataclasses import replace
 
 import pytest
+from conftest import HOSTILE
 from siteserver import ARRIVAL_JITTER, Reply, Site
 
-from scraper.config import FetchSettings, Timeouts
+from scraper.config import FetchSettings
 from scraper.errors import BadURL, ConnectionRefused, RateLimited, TransientFetchError
 from scraper.fetch import Fetcher, RobotsCache, RobotsFile
 
-FAST = FetchSettings(
-    timeouts=Timeouts(connect=1.0, read=0.5, write=1.0, pool=1.0, total=1.0, robots=0.6),
-    backoff_initial=0.02,
-    backoff_max=0.1,
-    max_attempts=3,
-)
+FAST = HOSTILE
 PAGE = "<html><body><p>Our own little review page.</p></body></html>"
 
 

@@ -158,7 +158,8 @@ def test_reparse_counts_fixed_errors(db_url: str) -> None:
         engine.dispose()
 
 
-def test_db_upgrade_and_info(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_db_upgrade_and_info(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'new.db'}"  # no database there yet
     assert main(["db", "info", "--db", sqlite_url]) == ExitCode.FAILURE
     assert "no database there yet" in capsys.readouterr().err
     assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()

@@ -60,6 +60,7 @@ def toml_value(value: object) -> str:
     return f'"{escaped}"'
 
 
+@pytest.mark.slow  # 150 jobs files, each written and read back
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -275,12 +275,13 @@ def test_unknown_job_and_missing_jobs_file_are_usage_errors(tmp_path: Path) -> N
 
 
 def test_the_loop_runs_a_due_job_in_a_child_and_then_remembers_it(
-    sqlite_url: str, server: StandinServer, tmp_path: Path
+    server: StandinServer, tmp_path: Path
 ) -> None:
+    sqlite_url = f"sqlite:///{tmp_path / 'new.db'}"  # no database there yet
     jobs = load_jobs(write_jobs(tmp_path, server, sqlite_url))
     now = datetime.now().astimezone()
     assert last_started(sqlite_url, "daily") is None
-    assert not (tmp_path / "reviews.db").exists()  # asking created no database
+    assert not (tmp_path / "new.db").exists()  # asking created no database
     loop = Scheduler(
         jobs,
         runner=ChildRunner(jobs),

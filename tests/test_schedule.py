@@ -340,6 +340,7 @@ def test_a_changed_jobs_file_is_taken_and_a_broken_one_ignored(
     assert [job.name for job in loop.jobs] == ["hourly", "daily"]
 
 
+@pytest.mark.slow  # starts a scheduler process and waits for it to stop
 def test_the_loop_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     path = write_jobs(tmp_path, '[jobs.yearly]\nseeds = ["https://x.org/"]\nschedule = "@yearly"\n')
     child = subprocess.Popen(

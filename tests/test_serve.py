@@ -172,6 +172,7 @@ def test_archive_text_is_never_markup(server: Server) -> None:
     assert "default-src 'none'" in csp and "script-src" not in csp
 
 
+@pytest.mark.slow  # starts a server process of its own
 def test_the_server_writes_nothing(archive: str, tmp_path: Path) -> None:
     before = _files(archive)
     with serving(archive) as server:
@@ -210,6 +211,7 @@ def test_postgres_is_served(postgres_url: str, tmp_path: Path) -> None:
         assert [c["score"] for c in history] == [6, 7, 7]
 
 
+@pytest.mark.slow  # a `reviews serve` process
 def test_a_missing_or_unmigrated_database_is_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nothing.db"
     done = subprocess.run(
@@ -227,6 +229,7 @@ def test_a_missing_or_unmigrated_database_is_one_line(tmp_path: Path) -> None:
         open_read_only(f"sqlite:///{empty}")
 
 
+@pytest.mark.slow  # two `reviews serve` processes
 def test_bad_host_or_port_is_a_usage_error(archive: str) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "scraper", "serve", "--db", archive, "--port", "70000"],
@@ -297,6 +300,7 @@ def _store(url: str, at: datetime, *records: Record) -> None:
         engine.dispose()
 
 
+@pytest.mark.slow  # a server process of its own
 def test_any_site_is_served_but_only_myanimelist_through_jikan(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'reviews.db'}"
     build_archive(url, tmp_path)

@@ -18,6 +18,9 @@ from test_serve_support import (
     navigate_by,
 )
 
+#: Each module starts a Chromium and a ``reviews serve`` process.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:

@@ -10,11 +10,11 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+from conftest import CORPUS, CORPUS_ENV
 from test_serve_support import (
     CORPUS_CAPTURES,
     Server,
@@ -27,15 +27,18 @@ from test_serve_support import (
 
 from scraper.cli import main
 
+#: The module imports the corpus and starts a ``reviews serve`` process over it.
+pytestmark = pytest.mark.slow
+
 
 def _corpus_server(
     factory: pytest.TempPathFactory, folder: str, imports: list[tuple[str, str]]
 ) -> Iterator[Server]:
     """Import (file name, capture time) pairs of ../shared/corpus/*folder* ("" for the
     whole folder) into a new archive and serve it; skip when the corpus is absent."""
-    corpus = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus" / folder
+    corpus = CORPUS / folder
     if not corpus.is_dir():
-        pytest.skip(f"no shared corpus at {corpus}")
+        pytest.skip(f"no shared corpus at {corpus} (set ${CORPUS_ENV} to its folder)")
     url = f"sqlite:///{factory.mktemp(folder) / 'reviews.db'}"
     for name, when in imports:
         assert main(["import", str(corpus / name), "--db", url, "--fetched-at", when]) == 0
@@ -175,7 +178,6 @@ def schemaorg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     yield from _corpus_server(tmp_path_factory, "schemaorg", [("", "2026-02-01")])
 
 
-@pytest.mark.slow
 def test_every_real_schemaorg_review_is_served(schemaorg_server: Server) -> None:
     from urllib.parse import quote
 

@@ -160,6 +160,7 @@ def test_entry_independent_endpoints_match_jikans_schema(
         _validate(openapi, _item_schema(item["type"], True), item)
 
 
+@pytest.mark.slow  # 1,000 generated reviews behind a second server process
 def test_manga_reviews_match_jikans_schema(openapi: dict[str, Any], synth_server: Server) -> None:
     body = synth_server.json("/v4/manga/3/reviews", preliminary="true")
     assert body["data"] and body["pagination"]["has_next_page"]
@@ -174,6 +175,7 @@ def test_manga_reviews_match_jikans_schema(openapi: dict[str, Any], synth_server
 # --- the same reviews as `reviews export` -------------------------------------------------
 
 
+@pytest.mark.slow  # 1,000 generated reviews behind a second server process
 def test_every_entry_page_by_page_equals_the_export(
     synth_archive: str, synth_server: Server
 ) -> None:
@@ -200,6 +202,7 @@ def test_fixture_reviews_equal_the_export(server: Server) -> None:
     assert record["body"] == exported[900001]["review"] and record["source"] == "mal-current"
 
 
+@pytest.mark.slow  # 1,000 generated reviews behind a second server process
 def test_recent_reviews_are_newest_first_and_leave_out_preliminary_and_spoilers(
     synth_archive: str, synth_server: Server
 ) -> None:
@@ -222,6 +225,7 @@ def test_preliminary_and_spoiler_flags(server: Server) -> None:
     assert server.json("/v4/anime/91234/reviews", preliminary="false")["data"] == default
 
 
+@pytest.mark.slow  # 1,000 generated reviews behind a second server process
 def test_top_reviews_rank_by_reactions(synth_server: Server) -> None:
     data = _walk(synth_server, "/v4/top/reviews", type="manga")
     weights = [r["reactions"].get("overall", 0) for r in data]
@@ -359,6 +363,7 @@ def test_jikanpy_reads_reviews_through_the_server(server: Server) -> None:
 # --- the generic API -----------------------------------------------------------
 
 
+@pytest.mark.slow  # 1,000 generated reviews behind a second server process
 def test_generic_api_pages_v2_records_and_describes_itself(synth_server: Server) -> None:
     body = synth_server.json("/api/reviews", q="soundtrack", per_page=7, page=2)
     assert len(body["data"]) == 7 and body["pagination"]["page"] == 2

@@ -20,11 +20,10 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import HISTORY, REPO
 
 from scraper.cli import main
 
-REPO = Path(__file__).resolve().parent.parent
-HISTORY = REPO / "fixtures" / "history"
 JIKAN_OPENAPI = REPO.parent / "shared" / "jikan-openapi.json"
 ENTRY_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 PAYLOAD_ENTRY_URL = "https://myanimelist.net/anime/91299/Paper_Lanterns_of_Kestrel_Bay/reviews"

@@ -19,6 +19,13 @@ from scraper.store.engine import open_engine
 from scraper.store.migrate import migrations_folder, schema_state, upgrade
 
 
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    """No database there yet (conftest's is a migrated copy): these tests are about
+    what opening and migrating make of a database."""
+    return f"sqlite:///{tmp_path / 'reviews.db'}"
+
+
 def test_new_database_is_migrated_and_matches_the_tables(db_url: str) -> None:
     engine = open_engine(db_url)
     try:

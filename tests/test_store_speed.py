@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from conftest import HISTORY
 from sqlalchemy.dialects import sqlite
 
 from scraper.cli import ExitCode, main
@@ -17,7 +18,6 @@ from scraper.store.authors import _BY_NAME
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
 
-HISTORY = Path(__file__).resolve().parent.parent / "fixtures" / "history"
 PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 
 
@@ -121,6 +121,7 @@ def _archive(url: str) -> list[tuple[object, ...]]:
         engine.dispose()
 
 
+@pytest.mark.slow  # --jobs 2 starts a process pool
 def test_parallel_reparse_stores_what_one_process_does(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
