@@ -166,6 +166,9 @@ class PageHandler:
         parsed = parse_fetched(page.body, page.final_url, page.charset)
         if not defer or self.mode != "full" or parsed.kind is PageKind.BLOCKED:
             return self._store(item, page, known, parsed)
+        # Not a block page: the host's run of block pages ends now, not when this page's
+        # deferred store finishes (a block page fetched meanwhile is not "in a row").
+        self._no_block(item.host)
         result = parsed.result
         follow = self._next(item, result.next_url if result is not None else None)
         if follow is not None:
@@ -247,15 +250,18 @@ class PageHandler:
         """The host answered well: its validators, the row done and the next page queued,
         in one transaction (a crash leaves all or nothing of it)."""
         self.throttle.clear_refusals(item.host)
-        if self._blocks.get(item.host):
-            with self._blocks_lock:
-                self._blocks[item.host] = 0
+        self._no_block(item.host)
         follow = self._next(item, next_url)
         with write_transaction(self.engine) as conn:
             save_validators(conn, item.url, page, raw_page_id, known)
             self.frontier.mark_done(item, raw_page_id=raw_page_id, conn=conn)
             if follow is not None:
                 self._queue(item, follow, conn)
+
+    def _no_block(self, host: str) -> None:
+        if self._blocks.get(host):
+            with self._blocks_lock:
+                self._blocks[host] = 0
 
     def _fresh(self, item: FrontierItem, known: Validators) -> URLOutcome:
         age = known.age(_now())
