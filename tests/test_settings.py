@@ -99,7 +99,7 @@ WAITING: set[str] = {
     "scraper/store/bodies.py:_RECENT_PAGES",
     "scraper/store/bodies.py:_CACHED_BODIES",
     "scraper/store/bodies.py:_CACHED_DICTS",
-    "scraper/store/engine.py:SQLITE_BUSY_TIMEOUT_MS",
+    "scraper/store/lite.py:SQLITE_BUSY_TIMEOUT_MS",
     "scraper/store/ingest.py:_ATTEMPTS",
     "scraper/store/read.py:CHUNK",
     "scraper/store/reparse.py:_BATCH",

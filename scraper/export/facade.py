@@ -40,14 +40,9 @@ def query_reviews(
     With *history* each record gets ``observations`` (every capture, in time
     order). Raises UsageError for a bad search, StoreError when the database fails.
     """
-    from scraper.store.engine import open_engine
-    from scraper.store.read import iter_records
+    from scraper.store.read import read_records
 
-    engine = open_engine(database_url(db), create=False)  # a read never creates one
-    try:
-        yield from iter_records(engine, query, history=history)
-    finally:
-        engine.dispose()
+    yield from read_records(database_url(db), query, history=history)  # never creates one
 
 
 def export_records(
@@ -136,13 +131,8 @@ def import_warc(db: str | None, paths: Sequence[Path]) -> WarcImport:
 def archive_stats(db: str | None) -> dict[str, Any]:
     """Return the archive's counts (see ``scraper.export.stats.archive_stats``)."""
     from scraper.export.stats import archive_stats as count
-    from scraper.store.engine import open_engine
 
-    engine = open_engine(database_url(db), create=False)
-    try:
-        return count(engine)
-    finally:
-        engine.dispose()
+    return count(database_url(db))
 
 
 @contextmanager
