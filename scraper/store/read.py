@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scraper.errors import StoreError, UsageError
 from scraper.records import Author, Rating, Record, ReviewedItem
-from scraper.sites import SITES, SiteRules, known_tags, site_for_record
+from scraper.sites import RULES, SiteRules, known_tags, site_for_record
 from scraper.store import reviewsql
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _tag_key(label: str) -> str:
 
 def _generic(site: str | None) -> bool:
     """Whether *site* (``--site``) is a site without a folder of its own: free tags and types."""
-    return site is not None and not any(registered.owns(site) for registered in SITES)
+    return site is not None and not any(registered.owns(site) for registered in RULES)
 
 
 def parse_when(value: str, argument: str, *, end: bool = False) -> datetime:
@@ -138,7 +138,7 @@ def _type(value: str | None, site: str | None, argument: str = "--type") -> str 
     """Return the item type *value*, refused when no registered site has it (see ``_tags``)."""
     if value is None or _generic(site):
         return value.strip() if value else None
-    sites = [site_for_record(site)] if site else list(SITES)
+    sites = [site_for_record(site)] if site else list(RULES)
     types = [kind for one in sites for kind in one.item_types]
     if value not in types:
         raise UsageError(
@@ -248,7 +248,7 @@ def _claimed_items(query: ReviewQuery) -> list[tuple[str, str]]:
     """Return the (site, item key) pairs ``--entry`` names in a site's own syntax."""
     if not query.entry:
         return []
-    sites = [site for site in SITES if query.site is None or site.owns(query.site)]
+    sites = [site for site in RULES if query.site is None or site.owns(query.site)]
     return [(site.name, key) for site in sites for key in (site.item_keys(query.entry) or ())]
 
 
