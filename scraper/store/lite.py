@@ -87,6 +87,9 @@ class Source(Protocol):
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         """Return every row of *sql*."""
 
+    def execute(self, sql: str) -> None:
+        """Run *sql*, a statement that returns no rows (``SET LOCAL ...``)."""
+
     def chunks(
         self, sql: str, params: dict[str, Any], size: int
     ) -> Iterator[list[tuple[Any, ...]]]:
@@ -104,6 +107,9 @@ class SqliteSource:
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.connection.execute(sql, params or {}).fetchall()
+
+    def execute(self, sql: str) -> None:
+        self.connection.execute(sql)
 
     def chunks(
         self, sql: str, params: dict[str, Any], size: int
@@ -130,6 +136,9 @@ class AlchemySource:
         import sqlalchemy as sa
 
         return [tuple(row) for row in self.connection.execute(sa.text(sql), params or {})]
+
+    def execute(self, sql: str) -> None:
+        self.connection.exec_driver_sql(sql)
 
     def chunks(
         self, sql: str, params: dict[str, Any], size: int

@@ -471,7 +471,7 @@ def _read(
     if source.dialect_name == "postgresql":
         # A server-side cursor is planned for its first 10% of rows by default,
         # which picks "walk the primary key, test each body" over the GIN index.
-        source.rows("SET LOCAL cursor_tuple_fraction = 1.0")
+        source.execute("SET LOCAL cursor_tuple_fraction = 1.0")
     sql, params = reviewsql.review_sql(
         query,
         source.dialect_name,
