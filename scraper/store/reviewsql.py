@@ -267,25 +267,10 @@ def tags_sql(ids: Sequence[int]) -> str:
     )
 
 
-#: The columns of ``observations_sql``, as ``read.Observation`` names them.
-OBSERVATION_COLUMNS: tuple[str, ...] = (
-    "review_id",
-    "raw_page_id",
-    "observed_at",
-    "author_name",
-    "rating_value",
-    "reactions",
-    "tags",
-    "body_sha256",
-    "extra",
-    "page_url",
-    "page_fetched_at",
-)
-
-
 def observations_sql(ids: Sequence[int]) -> str:
-    """Return the SELECT of the observations of the reviews *ids* (``OBSERVATION_COLUMNS``)
-    with the raw page each was read from, in review and time order."""
+    """Return the SELECT of the observations of the reviews *ids* (the fields of
+    ``read.Observation``, in order) with the raw page each was read from (its URL
+    and capture time), in review and time order."""
     o = "review_observations"
     return (
         f"SELECT {o}.review_id, {o}.raw_page_id, {o}.observed_at, {o}.author_name,"
