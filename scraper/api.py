@@ -307,9 +307,12 @@ class Archive:
         With *history* each record gets ``observations`` (every capture, in time
         order). Raises UsageError for a bad search, StoreError when the database fails.
         """
-        from scraper.store.read import iter_records
+        from scraper.store.read import iter_records, read_records
 
-        yield from iter_records(self._open(create=False), query, history=history)
+        if self._engine is not None:
+            yield from iter_records(self._engine, query, history=history)
+        else:  # a SQLite file is read through the stdlib driver, without SQLAlchemy
+            yield from read_records(self.url, query, history=history)
 
     def export(
         self,
@@ -393,7 +396,7 @@ class Archive:
         """Return the archive's counts (see ``scraper.store.stats.archive_stats``)."""
         from scraper.store.stats import archive_stats
 
-        return archive_stats(self._open(create=False))
+        return archive_stats(self.url)  # never creates one
 
     def runs(self, job: str | None = None, *, limit: int | None = None) -> list[RunRow]:
         """Return this archive's past runs, newest first (of *job* only when named), at

@@ -57,7 +57,7 @@ WAITING: set[str] = {
     "scraper/sites/_decode.py:_META_SCAN_BYTES",
     "scraper/sites/mal/text.py:_MAX_DECODE_ROUNDS",
     "scraper/sites/mal/text.py:_DECODED_MAX",
-    "scraper/sites/mal/__init__.py:_summary(limit)",  # problems named in one message
+    "scraper/sites/mal/site.py:_summary(limit)",  # problems named in one message
     # ...and the schema.org reader's bounds beside SchemaOrgLimits (config.py).
     "scraper/sites/schemaorg/fields.py:_LIST_LOOK",
     "scraper/sites/schemaorg/identity.py:_KEY_CHARS",

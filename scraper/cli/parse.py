@@ -151,7 +151,7 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
 
     # Loaded once here, before the fork: else every worker imports the parser
     # (and the HTML engine) again on its first page.
-    import scraper.sites  # noqa: F401
+    import scraper.sites._pages  # noqa: F401
 
     with multiprocessing.get_context("fork").Pool(workers, _quiet_worker) as pool:
         yield from pool.imap(_parse_file, work, chunksize=_CHUNK)

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import IO, Any
 
 from scraper.jsontext import record_text
-from scraper.sites import SITES, site_for_record
+from scraper.sites import RULES, site_for_record
 
 __all__ = ["CSV_COLUMNS", "V2_COLUMNS", "csv_row", "tags_cell", "write_csv", "write_jsonl"]
 
@@ -48,7 +48,7 @@ V2_COLUMNS: tuple[str, ...] = (
 )
 
 CSV_COLUMNS: tuple[str, ...] = tuple(
-    dict.fromkeys([*(column for site in SITES for column in site.csv_columns), *V2_COLUMNS])
+    dict.fromkeys([*(column for site in RULES for column in site.csv_columns), *V2_COLUMNS])
 )
 
 

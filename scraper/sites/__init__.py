@@ -15,22 +15,19 @@ here touches the network or a database, so every parser is testable from a file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, Protocol
 
-from selectolax.lexbor import LexborHTMLParser
-
-from scraper.errors import ParseError, UsageError
-from scraper.records import PageKind, PageResult, Record
-from scraper.sites._blocked import block_reason
-from scraper.sites._decode import parser_input
 from scraper.sites._generic import SitePolicy, address
-from scraper.sites._limits import check_depth
-from scraper.sites.mal import MAL
-from scraper.sites.schemaorg import SCHEMAORG
+from scraper.sites.mal.archive import MalPolicy
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser
+
+    from scraper.records import PageResult, Record
 
 __all__ = [
     "GENERIC",
+    "RULES",
     "SITES",
     "Site",
     "SiteRules",
@@ -80,16 +77,27 @@ class Site(SiteRules, Protocol):
         """Return the page's kind, records and next link. Raises ParseError only."""
 
 
-#: Registered sites, tried in order.
-SITES: tuple[Site, ...] = (MAL, SCHEMAORG)  # the schema.org reader takes every other page
+#: Each registered site's rules, in the order of ``SITES`` (a test keeps the two in
+#: step): what the store, the read side and the crawler need of a site, without
+#: loading its parser and the HTML engine (the read commands have a start-up goal).
+RULES: tuple[SiteRules, ...] = (MalPolicy(), SitePolicy())  # MyAnimeList, schema.org
 
 #: The policy of every site without a folder of its own (pages read from schema.org markup).
 GENERIC: SiteRules = SitePolicy()
 
 
+def __getattr__(name: str) -> object:
+    # The registered sites themselves (rules and parsers), loaded on first use.
+    if name == "SITES":
+        from scraper.sites._pages import SITES
+
+        return SITES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def site_for_record(namespace: str) -> SiteRules:
     """Return the site whose records carry ``site`` *namespace* (GENERIC for any other)."""
-    for site in SITES:
+    for site in RULES:
         if site.owns(namespace):
             return site
     return GENERIC
@@ -97,7 +105,7 @@ def site_for_record(namespace: str) -> SiteRules:
 
 def site_for_url(url: str) -> SiteRules:
     """Return the site *url* belongs to (GENERIC for any other address)."""
-    for site in SITES:
+    for site in RULES:
         if site.handles_url(url):
             return site
     return GENERIC
@@ -105,7 +113,7 @@ def site_for_url(url: str) -> SiteRules:
 
 def known_tags() -> tuple[str, ...]:
     """Return every registered site's tag labels (for ``--tag``), without repeats."""
-    return tuple(dict.fromkeys(tag for site in SITES for tag in site.known_tags))
+    return tuple(dict.fromkeys(tag for site in RULES for tag in site.known_tags))
 
 
 def parse_page(
@@ -123,23 +131,6 @@ def parse_page(
     deeper than ``MAX_NESTING_DEPTH``: "page too deep"), and
     UsageError when *url* is not an address at all.
     """
-    if url is not None:
-        try:
-            urlsplit(url)
-        except ValueError as error:
-            raise UsageError(f"not a usable URL: {url!r} ({error})") from None
-    source = parser_input(html, charset)
-    check_depth(source, url)  # before the parser: its work grows with the depth
-    try:
-        tree = LexborHTMLParser(source)
-    except Exception as error:  # the C parser's failures have no common class
-        raise ParseError(f"the HTML parser refused the page: {error}", url=url) from error
-    for site in SITES:
-        if site.matches(tree, url):
-            return site.parse(tree, url)
-    reason = block_reason(tree)
-    if reason is not None:
-        return PageResult(kind=PageKind.BLOCKED, url=url, problem=f"blocked page: {reason}")
-    return PageResult(
-        kind=PageKind.NOT_REVIEW_PAGE, url=url, problem="not a review page of any known site"
-    )
+    from scraper.sites._pages import parse_page as parse
+
+    return parse(html, url, charset=charset)

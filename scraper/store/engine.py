@@ -12,9 +12,7 @@ cannot be upgraded. The migrations use those helpers too, below this module.
 
 from __future__ import annotations
 
-import os
 import threading
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -22,15 +20,19 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError
 
-from scraper.config import StoreSettings, hide_password
+from scraper.config import hide_password
 from scraper.errors import StoreError
 from scraper.store.connection import WRITE_OPTION, describe_url, store_error, write_transaction
+from scraper.store.lite import SQLITE_BUSY_TIMEOUT_MS, check_sqlite_path, configure_sqlite
 from scraper.store.migrate import ensure_current
 
-__all__ = ["describe_url", "open_engine", "store_error", "write_transaction"]
-
-#: How long a SQLite writer waits for another one before giving up (milliseconds).
-SQLITE_BUSY_TIMEOUT_MS = StoreSettings().sqlite_busy_timeout_ms
+__all__ = [
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "describe_url",
+    "open_engine",
+    "store_error",
+    "write_transaction",
+]
 
 _migrated: set[str] = set()
 _migrated_lock = threading.Lock()
@@ -68,7 +70,7 @@ def _create_engine(url: str, *, create: bool) -> Engine:
         raise StoreError(f"not a database URL: {hide_password(url)!r} ({error})") from error
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        _check_sqlite_path(parsed.database, create=create)
+        check_sqlite_path(parsed.database, create=create)
         engine = sa.create_engine(parsed)
         _configure_sqlite(engine)
     elif backend == "postgresql":
@@ -85,36 +87,10 @@ def _create_engine(url: str, *, create: bool) -> Engine:
     return engine
 
 
-def _check_sqlite_path(database: str | None, *, create: bool) -> None:
-    if not database or database == ":memory:":
-        raise StoreError("an in-memory SQLite database cannot hold an archive: give a file")
-    if "\x00" in database:
-        raise StoreError(f"{database!r}: not a file name (it holds a NUL character)")
-    path = Path(database).expanduser()
-    # os.path's checks answer False for a name the system cannot even look up.
-    if not create and not os.path.exists(path):
-        raise StoreError(f"{database}: no database there yet (reviews db upgrade creates one)")
-    if os.path.exists(path) and not os.path.isfile(path):
-        # SQLite would open a device or FIFO and write an archive into nothing.
-        raise StoreError(f"{database}: not a database file (a folder, device or FIFO)")
-    folder = Path(database).expanduser().resolve().parent
-    if not folder.is_dir():
-        raise StoreError(f"{database}: folder {folder} does not exist")
-
-
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take transaction control away from the sqlite3 module, so BEGIN is ours.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        # NORMAL in WAL mode survives a killed process; only an OS crash may lose
-        # the last commits, never consistency.
-        cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.close()
+        configure_sqlite(dbapi_connection)
 
     @event.listens_for(engine, "begin")
     def _sqlite_begin(connection: Connection) -> None:

@@ -19,12 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 from scraper.errors import UsageError
-
-if TYPE_CHECKING:
-    from sqlalchemy.sql.elements import ColumnElement
 
 __all__ = [
     "FTS_TABLE",
@@ -34,7 +30,6 @@ __all__ = [
     "PG_TS_CONFIG",
     "SearchTerms",
     "parse_search",
-    "search_condition",
 ]
 
 FTS_TABLE = "reviews_fts"
@@ -98,28 +93,3 @@ def parse_search(text: str, argument: str = "--search") -> SearchTerms:
     if not phrases:
         raise UsageError(f"{argument}: {text!r} has no word to search for")
     return SearchTerms(tuple(phrases))
-
-
-def search_condition(dialect_name: str, terms: SearchTerms) -> ColumnElement[bool]:
-    """Return a WHERE condition on ``reviews`` that keeps the reviews matching *terms*.
-
-    Raises UsageError on a database other than SQLite or PostgreSQL (the only
-    two the full-text index is built for).
-    """
-    import sqlalchemy as sa
-
-    from scraper.schema.tables import reviews
-
-    if dialect_name == "sqlite":
-        matching = sa.text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :fts_query")
-        return reviews.c.id.in_(
-            matching.bindparams(fts_query=terms.sqlite_match()).columns(sa.column("rowid"))
-        )
-    if dialect_name == "postgresql":
-        vector: ColumnElement[Any] = sa.literal_column(f"reviews.{PG_FTS_COLUMN}")
-        query = sa.func.to_tsquery(
-            sa.literal_column(f"'{PG_TS_CONFIG}'::regconfig"),
-            sa.bindparam("ts_query", terms.postgres_tsquery()),
-        )
-        return vector.bool_op("@@")(query)
-    raise UsageError(f"--search: full-text search is not available on {dialect_name}")

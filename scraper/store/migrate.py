@@ -15,10 +15,7 @@ migrate.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -27,6 +24,8 @@ from sqlalchemy.exc import DBAPIError
 
 from scraper.errors import StoreError
 from scraper.store.connection import describe_url, store_error, write_transaction
+from scraper.store.revision import VERSION_TABLE as _VERSION_TABLE
+from scraper.store.revision import migrations_folder, scripts_head
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -44,13 +43,6 @@ __all__ = [
 #: Arbitrary constant naming the migration lock among PostgreSQL advisory locks.
 _PG_MIGRATION_LOCK = 0x7265_7669_6577  # "review"
 
-#: Alembic's table of applied revisions (its default name; env.py keeps it).
-_VERSION_TABLE = "alembic_version"
-#: ``revision = "0002"`` / ``down_revision: str | None = "0001"`` in a script.
-_REVISION_LINE = re.compile(
-    r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:[\"']([^\"']+)[\"']|None)\s*$", re.MULTILINE
-)
-
 
 @dataclass(frozen=True, slots=True)
 class SchemaState:
@@ -64,13 +56,6 @@ class SchemaState:
         return self.current == (self.head,)
 
 
-def migrations_folder() -> Path:
-    """Return the folder of the Alembic scripts inside the installed package."""
-    import scraper.schema
-
-    return Path(scraper.schema.__file__).resolve().parent / "migrations"
-
-
 def alembic_config(connection: Connection | None = None) -> Config:
     """Return an Alembic Config for the packaged scripts, bound to *connection* if given."""
     from alembic.config import Config
@@ -82,26 +67,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return config
 
 
-@cache
 def _head() -> str:
-    """Return the newest revision the packaged scripts know.
-
-    Read from the scripts' text; a history this cannot read as one straight
-    line (branches, a revision set by code) is left to Alembic to judge.
-    """
-    revisions: dict[str, str | None] = {}
-    for script in sorted((migrations_folder() / "versions").glob("*.py")):
-        found = {
-            name: value or None
-            for name, value in _REVISION_LINE.findall(script.read_text(encoding="utf-8"))
-        }
-        revision = found.get("revision")
-        if revision is not None:
-            revisions[revision] = found.get("down_revision")
-    heads = set(revisions) - set(revisions.values())
-    if len(heads) == 1:
-        return heads.pop()
-    return _alembic_head()
+    """Return the newest revision the packaged scripts know (see ``revision``)."""
+    return scripts_head() or _alembic_head()
 
 
 def _alembic_head() -> str:

@@ -1,11 +1,13 @@
 """The read side of the archive: filtered, streaming queries that give back records.
 
 ``ReviewQuery`` holds the filters of ``reviews query`` / ``reviews export``;
-``iter_records`` streams contract records (``Record.to_dict()`` shape, built
-from the tables, with each site's own keys rebuilt by its ``record_extra``) in
-constant memory: rows come through a server-side cursor
-(``yield_per``) and the tags and observations of each chunk of reviews are
-fetched with one query per chunk, never one per row.
+``read_records`` (from a URL) and ``iter_records`` (from an engine) stream contract
+records (``Record.to_dict()`` shape, built from the tables, with each site's own
+keys rebuilt by its ``record_extra``) in constant memory: rows come in chunks
+(a server-side cursor on PostgreSQL) and the tags and observations of each chunk
+of reviews are fetched with one query per chunk, never one per row. The SQL is
+``reviewsql``'s text; on a SQLite file it runs through the stdlib ``sqlite3``
+module, so ``reviews query`` / ``export`` never load SQLAlchemy there.
 """
 
 from __future__ import annotations
@@ -17,16 +19,18 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scraper.config import StoreSettings
-from scraper.errors import UsageError
+from scraper.errors import StoreError, UsageError
 from scraper.records import Author, Rating, Record, ReviewedItem
-from scraper.sites import SITES, SiteRules, known_tags, site_for_record
+from scraper.sites import RULES, SiteRules, known_tags, site_for_record
+from scraper.store import reviewsql
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine, Select
-    from sqlalchemy.sql.elements import ColumnElement
+
+    from scraper.store.lite import Source
 
 __all__ = [
     "SORT_KEYS",
@@ -35,6 +39,7 @@ __all__ = [
     "observation_dict",
     "parse_when",
     "raw_pages_of",
+    "read_records",
     "select_reviews",
 ]
 
@@ -50,7 +55,7 @@ def _tag_key(label: str) -> str:
 
 def _generic(site: str | None) -> bool:
     """Whether *site* (``--site``) is a site without a folder of its own: free tags and types."""
-    return site is not None and not any(registered.owns(site) for registered in SITES)
+    return site is not None and not any(registered.owns(site) for registered in RULES)
 
 
 @contextmanager
@@ -159,7 +164,7 @@ def _type(value: str | None, site: str | None, argument: str = "type") -> str | 
     """Return the item type *value*, refused when no registered site has it (see ``_tags``)."""
     if value is None or _generic(site):
         return value.strip() if value else None
-    sites = [site_for_record(site)] if site else list(SITES)
+    sites = [site_for_record(site)] if site else list(RULES)
     types = [kind for one in sites for kind in one.item_types]
     if value not in types:
         raise UsageError(
@@ -280,73 +285,15 @@ def _claimed_items(query: ReviewQuery) -> list[tuple[str, str]]:
     """Return the (site, item key) pairs ``--entry`` names in a site's own syntax."""
     if not query.entry:
         return []
-    sites = [site for site in SITES if query.site is None or site.owns(query.site)]
+    sites = [site for site in RULES if query.site is None or site.owns(query.site)]
     return [(site.name, key) for site in sites for key in (site.item_keys(query.entry) or ())]
-
-
-def _conditions(
-    query: ReviewQuery, dialect_name: str, wide_entry: bool
-) -> list[ColumnElement[bool]]:
-    import sqlalchemy as sa
-
-    from scraper.schema.tables import author_names, authors, items, review_tags, reviews, tags
-    from scraper.store.fts import parse_search, search_condition
-
-    where: list[ColumnElement[bool]] = []
-    if query.site:
-        where.append(reviews.c.site == query.site)
-    # Items and authors are matched in their own small tables first (uncorrelated
-    # subqueries, evaluated once), so the reviews are then reached by their indexes.
-    if query.entry:
-        claimed = _claimed_items(query)
-        matching = sa.select(items.c.id)
-        if claimed:
-            matching = matching.where(sa.tuple_(items.c.site, items.c.key).in_(claimed))
-        else:
-            pattern = f"%{_escape_like(query.entry)}%"
-            matching = matching.where(
-                sa.or_(items.c.name.ilike(pattern, escape="\\"), items.c.key == query.entry)
-            )
-        # "+ 0" keeps SQLite off the item index when many items match (see iter_records).
-        column = reviews.c.item_id + 0 if wide_entry else reviews.c.item_id
-        where.append(column.in_(matching))
-    if query.user:
-        name = query.user.lower()
-        current = sa.select(authors.c.id).where(sa.func.lower(authors.c.name) == name)
-        former = sa.select(author_names.c.author_id).where(
-            sa.func.lower(author_names.c.name) == name
-        )
-        where.append(reviews.c.author_id.in_(sa.union(current, former)))
-    for label in query.tags:
-        # Case is ignored: a site without a folder of its own has labels as its pages spell them.
-        named = sa.select(tags.c.id).where(sa.func.lower(tags.c.name) == label.lower())
-        tagged = sa.select(review_tags.c.review_id).where(
-            review_tags.c.review_id == reviews.c.id, review_tags.c.tag_id.in_(named)
-        )
-        where.append(tagged.exists())
-    if query.type:
-        where.append(reviews.c.item_type == query.type)
-    if query.min_score is not None:
-        where.append(reviews.c.rating_value >= query.min_score)
-    if query.max_score is not None:
-        where.append(reviews.c.rating_value <= query.max_score)
-    if query.since is not None:
-        where.append(reviews.c.date >= query.since)
-    if query.until is not None:
-        where.append(reviews.c.date < query.until)
-    if query.search is not None:
-        where.append(search_condition(dialect_name, parse_search(query.search)))
-    return where
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def select_reviews(
     query: ReviewQuery, dialect_name: str, *, wide_entry: bool = False
 ) -> Select[Any]:
-    """Return the SELECT (reviews joined with item and author) that *query* describes.
+    """Return the SELECT (reviews joined with item and author) that *query* describes:
+    ``reviewsql.review_sql`` as a Core statement, for callers that add to it (the web).
 
     *wide_entry*: the entry filter matches many items, so reading the sort
     index until the limit beats reading every review of those items.
@@ -355,55 +302,36 @@ def select_reviews(
 
     from scraper.schema.tables import authors, items, reviews
 
-    order_columns = {
-        "id": [reviews.c.id],
-        # No id tie-break on the indexed keys: it would stop SQLite from reading the
-        # date / rating index in order and stopping at --limit (ties: index order).
-        "date": [reviews.c.date],
-        "score": [reviews.c.rating_value],
-        "entry": [items.c.name, reviews.c.id],
-        "user": [authors.c.name, reviews.c.id],
-    }[query.sort.lstrip("-")]
+    where, params = reviewsql.conditions(
+        query, dialect_name, claimed=_claimed_items(query), wide_entry=wide_entry
+    )
     descending = query.sort.startswith("-")
+    order = [_column(*column) for column in reviewsql.order_by(query)]
     statement = (
         sa.select(*_record_columns())
         .join(items, items.c.id == reviews.c.item_id)
         .join(authors, authors.c.id == reviews.c.author_id)
-        .where(*_conditions(query, dialect_name, wide_entry))
-        .order_by(*(column.desc() if descending else column for column in order_columns))
+        .order_by(*(column.desc() if descending else column for column in order))
     )
+    if where:
+        statement = statement.where(sa.text(f"({' AND '.join(where)})").bindparams(**params))
     return statement.limit(query.limit) if query.limit else statement
 
 
+def _column(table: str, name: str) -> Any:
+    from scraper.schema import tables
+
+    return getattr(tables, table).c[name]
+
+
 def _record_columns() -> list[Any]:
-    """The columns a record is built from, in the order ``_record`` unpacks them."""
+    """The Core columns of ``reviewsql.RECORD_COLUMNS`` (JSON read as text)."""
     import sqlalchemy as sa
 
-    from scraper.schema.tables import authors, items, reviews
-
-    c = reviews.c
+    columns = [_column(*column) for column in reviewsql.RECORD_COLUMNS]
     return [
-        c.id,
-        c.site,
-        c.key,
-        c.url,
-        items.c.key,
-        items.c.name,
-        items.c.type,
-        items.c.url,
-        authors.c.name,
-        authors.c.url,
-        authors.c.image_url,
-        c.date_text,
-        c.title,
-        c.rating_value,
-        c.rating_best,
-        c.rating_worst,
-        c.body,
-        # As text, decoded in ``_record``: SQLAlchemy's JSON reading was a quarter of an export.
-        sa.type_coerce(c.reactions, sa.Text),
-        c.source,
-        sa.type_coerce(c.extra, sa.Text),
+        sa.type_coerce(column, sa.Text) if column.name in ("reactions", "extra") else column
+        for column in columns
     ]
 
 
@@ -453,19 +381,9 @@ def _json(value: Any) -> Any:
     return value
 
 
-def _tags_by_review(conn: Connection, ids: Sequence[int]) -> dict[int, list[str]]:
-    import sqlalchemy as sa
-
-    from scraper.schema.tables import review_tags, tags
-
+def _tags_by_review(source: Source, ids: Sequence[int]) -> dict[int, list[str]]:
     found: dict[int, list[str]] = defaultdict(list)
-    rows = conn.execute(
-        sa.select(review_tags.c.review_id, tags.c.name)
-        .join(tags, tags.c.id == review_tags.c.tag_id)
-        .where(review_tags.c.review_id.in_(ids))
-        .order_by(review_tags.c.review_id, review_tags.c.position)
-    )
-    for review_id, name in rows:
+    for review_id, name in source.rows(reviewsql.tags_sql(ids)):
         found[review_id].append(name)
     return found
 
@@ -511,88 +429,127 @@ def observed_on(statement: Select[Any]) -> Select[Any]:
     ).join_from(obs, raw_pages, raw_pages.c.id == obs.c.raw_page_id)
 
 
+class Observation(NamedTuple):
+    """One ``reviewsql.observations_sql`` row, its values as ``observation_dict`` reads them."""
+
+    review_id: int
+    raw_page_id: int
+    observed_at: datetime
+    author_name: str | None
+    rating_value: float | None
+    reactions: Any
+    tags: Any
+    body_sha256: str | None
+    extra: Any
+    page_url: str
+    page_fetched_at: datetime
+
+
+def _instant(value: Any) -> datetime:
+    """An instant as the driver gives it (SQLite: naive UTC text) as an aware UTC datetime."""
+    moment: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def _observations_by_review(
-    conn: Connection, ids: Sequence[int], sites: dict[int, SiteRules]
+    source: Source, ids: Sequence[int], sites: dict[int, SiteRules]
 ) -> dict[int, list[Any]]:
-    import sqlalchemy as sa
-
-    from scraper.schema.tables import review_observations as obs
-
     found: dict[int, list[Any]] = defaultdict(list)
-    rows = conn.execute(
-        observed_on(sa.select(obs))
-        .where(obs.c.review_id.in_(ids))
-        .order_by(obs.c.review_id, obs.c.observed_at, obs.c.id)
-    )
-    for row in rows:
-        found[row.review_id].append(observation_dict(row, sites[row.review_id]))
+    for row in source.rows(reviewsql.observations_sql(ids)):
+        (review_id, page_id, observed_at, author, rating, reactions, tags, sha, extra, url,
+         fetched_at) = row  # fmt: skip
+        observation = Observation(
+            review_id, page_id, _instant(observed_at), author, rating, _json(reactions),
+            _json(tags), sha, _json(extra), url, _instant(fetched_at),
+        )  # fmt: skip
+        found[review_id].append(observation_dict(observation, sites[review_id]))
     return found
 
 
 def iter_records(
     engine: Engine, query: ReviewQuery | None = None, *, history: bool = False, chunk: int = CHUNK
 ) -> Iterator[dict[str, Any]]:
-    """Stream the contract records that *query* selects, in its order.
-
-    With *history*, each record also gets ``observations``: every capture of the
-    review in time order. Memory stays flat whatever the archive's size.
-    Raises UsageError for a search on an engine without full text, StoreError
-    when the database cannot be read.
-    """
+    """Stream the contract records that *query* selects, in its order, from *engine*
+    (see ``read_records``, which needs no engine on SQLite)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from scraper.errors import StoreError
+    from scraper.store.lite import AlchemySource
 
-    query = query or ReviewQuery()
     try:
         with engine.connect() as conn:
-            if conn.dialect.name == "postgresql":
-                # A server-side cursor is planned for its first 10% of rows by default,
-                # which picks "walk the primary key, test each body" over the GIN index.
-                conn.exec_driver_sql("SET LOCAL cursor_tuple_fraction = 1.0")
-            wide = _wide_entry_match(conn, query)
-            statement = select_reviews(query, engine.dialect.name, wide_entry=wide)
-            result = conn.execution_options(yield_per=chunk).execute(statement)
-            for rows in result.partitions():
-                yield from _records(conn, rows, history)
+            yield from _read(AlchemySource(conn), query or ReviewQuery(), history, chunk)
     except SQLAlchemyError as error:
         raise StoreError(f"cannot read reviews: {error}") from error
 
 
-def _wide_entry_match(conn: Connection, query: ReviewQuery) -> bool:
+def read_records(
+    url: str, query: ReviewQuery | None = None, *, history: bool = False, chunk: int = CHUNK
+) -> Iterator[dict[str, Any]]:
+    """Stream the contract records that *query* selects, in its order, from the
+    archive at *url* (never created).
+
+    With *history*, each record also gets ``observations``: every capture of the
+    review in time order. Memory stays flat whatever the archive's size.
+    Raises UsageError for a search on a database without full text, StoreError
+    when the database cannot be read.
+    """
+    from scraper.store.source import open_source
+
+    with open_source(url) as source:
+        try:
+            yield from _read(source, query or ReviewQuery(), history, chunk)
+        except source.errors as error:
+            raise StoreError(f"cannot read reviews: {error}") from error
+
+
+def _read(
+    source: Source, query: ReviewQuery, history: bool, chunk: int
+) -> Iterator[dict[str, Any]]:
+    if source.dialect_name == "postgresql":
+        # A server-side cursor is planned for its first 10% of rows by default,
+        # which picks "walk the primary key, test each body" over the GIN index.
+        source.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+    sql, params = reviewsql.review_sql(
+        query,
+        source.dialect_name,
+        claimed=_claimed_items(query),
+        wide_entry=_wide_entry_match(source, query),
+    )
+    for rows in source.chunks(sql, params, chunk):
+        yield from _source_records(source, rows, history)
+
+
+def _wide_entry_match(source: Source, query: ReviewQuery) -> bool:
     """Whether a name filter matches so many items that SQLite should walk the
     sort index instead (its planner has no estimate for a LIKE on another table).
 
     Walking the index reads about limit / f reviews where f is the share of
     items matched; using the item index reads about f * reviews, then sorts.
     """
-    if conn.dialect.name != "sqlite" or not query.limit or not query.entry:
+    if source.dialect_name != "sqlite" or not query.limit or not query.entry:
         return False
     if query.sort.lstrip("-") not in ("id", "date", "score") or _claimed_items(query):
         return False
-    import sqlalchemy as sa
-
-    from scraper.schema.tables import items, reviews
-
-    pattern = f"%{_escape_like(query.entry)}%"
-    matched = conn.execute(
-        sa.select(sa.func.count()).where(items.c.name.ilike(pattern, escape="\\"))
-    ).scalar_one()
-    total = conn.execute(sa.select(sa.func.count()).select_from(items)).scalar_one()
-    count = conn.execute(sa.select(sa.func.max(sa.literal_column("rowid")))
-                         .select_from(reviews)).scalar() or 0  # fmt: skip
+    ((matched, total, count),) = source.rows(*reviewsql.entry_shares(query, "sqlite"))
     share = matched / total if total else 0.0
-    return bool(share) and query.limit / share < share * count
+    return bool(share) and query.limit / share < share * (count or 0)
 
 
 def _records(conn: Connection, rows: Iterable[Any], history: bool) -> Iterator[dict[str, Any]]:
+    """The records of *rows* (``reviewsql.RECORD_COLUMNS``) read on a SQLAlchemy connection."""
+    from scraper.store.lite import AlchemySource
+
+    return _source_records(AlchemySource(conn), rows, history)
+
+
+def _source_records(source: Source, rows: Iterable[Any], history: bool) -> Iterator[dict[str, Any]]:
     rows = list(rows)
     ids = [row[0] for row in rows]
-    tag_names = _tags_by_review(conn, ids)
+    tag_names = _tags_by_review(source, ids) if ids else {}
     observations = {}
-    if history:
+    if history and ids:
         sites = {row[0]: site_for_record(row[1]) for row in rows}
-        observations = _observations_by_review(conn, ids, sites)
+        observations = _observations_by_review(source, ids, sites)
     for row in rows:
         record = _record(row, tag_names.get(row[0], ())).to_dict()
         if history:

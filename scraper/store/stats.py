@@ -1,7 +1,9 @@
 """``reviews stats``: what the archive holds, counted by the database.
 
 Totals (reviews, items, authors, observations, raw pages and bodies, bytes),
-then reviews by site, item, tag, rating and month of the review date.
+then reviews by site, item, tag, rating and month of the review date. The
+counts are SQL text run on a ``scraper.store.lite.Source``: on a SQLite file
+through the stdlib ``sqlite3`` module, so the command starts without SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -9,49 +11,50 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scraper.config import ExportSettings
+from scraper.errors import StoreError
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection, Engine
+    from scraper.store.lite import Source
 
 __all__ = ["archive_stats"]
 
+#: The tables ``totals`` counts, under the names it gives them.
+_COUNTED = (
+    ("reviews", "reviews"),
+    ("items", "items"),
+    ("authors", "authors"),
+    ("observations", "review_observations"),
+    ("raw_pages", "raw_pages"),
+    ("raw_bodies", "raw_bodies"),
+)
 
-def _month(conn: Connection) -> Any:
-    import sqlalchemy as sa
+#: The archive's own tables' size (a PostgreSQL schema may share its database).
+_PG_BYTES = (
+    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
+)
 
-    from scraper.schema.tables import reviews
 
-    if conn.dialect.name == "sqlite":
+def _month(dialect_name: str) -> str:
+    if dialect_name == "sqlite":
         # UTCDateTime keeps "YYYY-MM-DD HH:MM:SS" text on SQLite.
-        return sa.func.substr(reviews.c.date, 1, 7)
-    return sa.func.to_char(reviews.c.date.op("AT TIME ZONE")(sa.literal("UTC")), "YYYY-MM")
+        return "substr(reviews.date, 1, 7)"
+    return "to_char(reviews.date AT TIME ZONE 'UTC', 'YYYY-MM')"
 
 
-def _database_bytes(conn: Connection) -> int | None:
-    import sqlalchemy as sa
-
-    if conn.dialect.name == "sqlite":
-        pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
-        size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+def _database_bytes(source: Source) -> int | None:
+    if source.dialect_name == "sqlite":
+        ((pages,),) = source.rows("PRAGMA page_count")
+        ((size,),) = source.rows("PRAGMA page_size")
         return int(pages) * int(size)
-    # The archive's own tables (a schema may share its database with others).
-    total = conn.execute(
-        sa.text(
-            "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE c.relkind = 'r' AND n.nspname = current_schema()"
-        )
-    ).scalar()
+    ((total,),) = source.rows(_PG_BYTES)
     return int(total) if total is not None else None
 
 
-def _counts(conn: Connection, key: Any) -> list[list[Any]]:
-    import sqlalchemy as sa
-
-    from scraper.schema.tables import reviews
-
-    statement = sa.select(key.label("key"), sa.func.count(reviews.c.id)).group_by(key)
-    return [[_whole(k), n] for k, n in conn.execute(statement.order_by(key))]
+def _counts(source: Source, key: str) -> list[list[Any]]:
+    sql = f"SELECT {key} AS key, count(reviews.id) FROM reviews GROUP BY {key} ORDER BY {key}"
+    return [[_whole(k), n] for k, n in source.rows(sql)]
 
 
 def _whole(value: Any) -> Any:
@@ -59,84 +62,58 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _totals(conn: Connection) -> dict[str, int | None]:
-    import sqlalchemy as sa
+def _totals(source: Source) -> dict[str, int | None]:
+    def count(table: str) -> int:
+        ((number,),) = source.rows(f"SELECT count(*) FROM {table}")
+        return int(number)
 
-    from scraper.schema import tables as t
-
-    def count(table: Any) -> int:
-        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
-
-    raw, stored = conn.execute(
-        sa.select(
-            sa.func.coalesce(sa.func.sum(t.raw_bodies.c.size), 0),
-            sa.func.coalesce(sa.func.sum(sa.func.length(t.raw_bodies.c.data)), 0),
-        )
-    ).one()
-    return {
-        "reviews": count(t.reviews),
-        "items": count(t.items),
-        "authors": count(t.authors),
-        "observations": count(t.review_observations),
-        "raw_pages": count(t.raw_pages),
-        "raw_bodies": count(t.raw_bodies),
-        "raw_bytes": int(raw),
-        "raw_bytes_stored": int(stored),
-        "fetch_errors": count(t.fetch_errors),
-        "database_bytes": _database_bytes(conn),
-    }
-
-
-def _by_entry_and_tag(conn: Connection, top: int) -> tuple[list[list[Any]], list[list[Any]]]:
-    import sqlalchemy as sa
-
-    from scraper.schema import tables as t
-
-    n = sa.func.count(t.reviews.c.id).label("n")
-    items = t.items.c
-    by_entry = conn.execute(
-        sa.select(items.site, items.key, items.name, n)
-        .join(t.reviews, t.reviews.c.item_id == items.id)
-        .group_by(items.id, items.site, items.key, items.name)
-        .order_by(n.desc(), items.name)
-        .limit(top)
+    ((raw, stored),) = source.rows(
+        "SELECT coalesce(sum(raw_bodies.size), 0), coalesce(sum(length(raw_bodies.data)), 0)"
+        " FROM raw_bodies"
     )
-    tagged = sa.func.count(t.review_tags.c.review_id).label("n")
-    by_tag = conn.execute(
-        sa.select(t.tags.c.name, tagged)
-        .join(t.review_tags, t.review_tags.c.tag_id == t.tags.c.id)
-        .group_by(t.tags.c.name)
-        .order_by(tagged.desc(), t.tags.c.name)
+    totals: dict[str, int | None] = {name: count(table) for name, table in _COUNTED}
+    totals.update(raw_bytes=int(raw), raw_bytes_stored=int(stored))
+    totals.update(fetch_errors=count("fetch_errors"), database_bytes=_database_bytes(source))
+    return totals
+
+
+def _by_entry_and_tag(source: Source, top: int) -> tuple[list[list[Any]], list[list[Any]]]:
+    by_entry = source.rows(
+        'SELECT items.site, items."key", items.name, count(reviews.id) AS n FROM items'
+        " JOIN reviews ON reviews.item_id = items.id"
+        ' GROUP BY items.id, items.site, items."key", items.name'
+        " ORDER BY n DESC, items.name LIMIT :top",
+        {"top": top},
     )
-    entries = [[f"{row.name} ({row.site} {row.key})", row.n] for row in by_entry]
+    by_tag = source.rows(
+        "SELECT tags.name, count(review_tags.review_id) AS n FROM tags"
+        " JOIN review_tags ON review_tags.tag_id = tags.id"
+        " GROUP BY tags.name ORDER BY n DESC, tags.name"
+    )
+    entries = [[f"{name} ({site} {key})", n] for site, key, name, n in by_entry]
     return entries, [[name, count] for name, count in by_tag]
 
 
-def archive_stats(
-    engine: Engine, *, top: int = ExportSettings().stats_top_entries
-) -> dict[str, Any]:
-    """Return counts of what the archive holds (JSON-ready).
+def archive_stats(url: str, *, top: int = ExportSettings().stats_top_entries) -> dict[str, Any]:
+    """Return counts of what the archive at *url* holds (JSON-ready; never creates one).
 
     ``totals`` maps a name to a count (``database_bytes`` is the file or schema
     size); ``by_entry`` (the *top* entries), ``by_tag``, ``by_score`` and
     ``by_month`` are ``[key, reviews]`` pairs. Raises StoreError when the
     database cannot be read.
     """
-    from sqlalchemy.exc import SQLAlchemyError
+    from scraper.store.source import open_source
 
-    from scraper.errors import StoreError
-    from scraper.schema.tables import reviews
-
-    try:
-        with engine.connect() as conn:
-            by_entry, by_tag = _by_entry_and_tag(conn, top)
+    with open_source(url) as source:
+        try:
+            by_entry, by_tag = _by_entry_and_tag(source, top)
             return {
-                "totals": _totals(conn),
-                "by_site": _counts(conn, reviews.c.site),
+                "totals": _totals(source),
+                "by_site": _counts(source, "reviews.site"),
                 "by_entry": by_entry,
                 "by_tag": by_tag,
-                "by_score": _counts(conn, reviews.c.rating_value),
-                "by_month": _counts(conn, _month(conn)),
+                "by_score": _counts(source, "reviews.rating_value"),
+                "by_month": _counts(source, _month(source.dialect_name)),
             }
-    except SQLAlchemyError as error:
-        raise StoreError(f"cannot read the archive's statistics: {error}") from error
+        except source.errors as error:
+            raise StoreError(f"cannot read the archive's statistics: {error}") from error
