@@ -402,3 +402,37 @@ def test_captures_with_one_capture_time_agree_on_review_and_user_name(engine: En
             .where(reviews.c.key == "900001")
         ).scalar_one()
     assert name == "Marrow-Finch"
+
+
+def test_three_authors_sharing_a_name_and_an_avatar_become_one(engine: Engine) -> None:
+    # Pairs come in any order: (20, 26) merges 26 into 20 before (26, 29) is looked at,
+    # so 29 must join 20 (26's survivor), not the author just deleted.
+    from scraper.sites import site_for_record
+    from scraper.store.authors import _merge_same_people
+
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    avatar = "https://cdn.myanimelist.net/images/userimages/7700101.jpg"
+    with engine.begin() as connection:
+        ids = [
+            connection.execute(
+                sa.insert(authors).values(
+                    site="myanimelist", name="Same", image_url=avatar, name_seen_at=at
+                )
+            ).inserted_primary_key[0]
+            for _ in range(3)
+        ]
+        for author_id, name in zip(ids, ("Same", "Before", "Earlier"), strict=True):
+            connection.execute(
+                sa.insert(author_names).values(
+                    author_id=author_id, name=name, first_seen_at=at, last_seen_at=at
+                )
+            )
+        merged = _merge_same_people(connection, site_for_record("myanimelist"), reversed(ids))
+    keep = min(ids)
+    assert merged == {author_id: keep for author_id in ids if author_id != keep}
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(authors.c.id)).scalars().all() == [keep]
+        names = connection.execute(
+            sa.select(author_names.c.name).where(author_names.c.author_id == keep)
+        ).scalars()
+        assert sorted(names) == ["Before", "Earlier", "Same"]

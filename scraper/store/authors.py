@@ -283,12 +283,22 @@ def _merge_same_people(
     into the oldest. Return merged author id → the id it was merged into."""
     pairs = connection.execute(_SAME_NAME, {"ids": sorted(set(author_ids))}).all()
     merged: dict[int, int] = {}
+
+    def survivor(author_id: int) -> int:
+        while author_id in merged:
+            author_id = merged[author_id]
+        return author_id
+
     for first, first_image, second, second_image in pairs:
-        keep, drop = min(first, second), max(first, second)
-        if site.same_author(first_image, second_image) and drop not in merged:
+        if not site.same_author(first_image, second_image):
+            continue
+        # Either of the pair may already be merged into another: merge the survivors.
+        one, other = survivor(first), survivor(second)
+        if one != other:
+            keep, drop = min(one, other), max(one, other)
             _merge(connection, keep, drop)
             merged[drop] = keep
-    return merged
+    return {author_id: survivor(author_id) for author_id in merged}
 
 
 def _merge(connection: Connection, keep: int, drop: int) -> None:
