@@ -66,7 +66,8 @@ def register(subparsers: Any) -> None:
         description="Re-run the current parser over the raw pages in the archive (no "
         "network) and update the records; running it twice changes nothing the second "
         "time. Pages the current parser version read already are skipped unless --all "
-        "(a raw page's body never changes). Prints what changed; exit code 3 when some "
+        "(a raw page's body never changes); a page whose records come out as stored is "
+        "read but not written. Prints what changed; exit code 3 when some "
         "pages now fail to parse.",
         example="reviews reparse --all --jobs 2 --db reviews.db",
     )
@@ -76,7 +77,9 @@ def register(subparsers: Any) -> None:
         dest="everything",
         help="reparse every page, also those the current parser version read",
     )
-    _jobs_option(parser, "processes in all: one writes while the others parse (default 1)")
+    _jobs_option(
+        parser, "processes in all: each reads and parses, one writes what changed (default 1)"
+    )
     add_db_option(parser)
     parser.set_defaults(run=run_reparse)
 
@@ -153,7 +156,8 @@ def run_reparse(args: argparse.Namespace) -> int:
     """Reparse the archive; return 0, or 3 when pages fail to parse after it."""
     from scraper.api import reparse
 
-    report = reparse(args.db, everything=args.everything, workers=args.jobs)
+    workers = capped_workers("reparse", args.jobs)
+    report = reparse(args.db, everything=args.everything, workers=workers)
     print(
         f"reparsed {report.pages} pages: {report.pages_changed} changed, "
         f"{report.reviews_changed} reviews new or changed, "
