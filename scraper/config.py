@@ -142,6 +142,11 @@ class SchemaOrgLimits:
     max_rating: float = 1_000_000.0
 
 
+#: ``reviews reparse --jobs N``: the writing process parses batches too while fewer
+#: than one page in this many needed writing (a busy writer would hold the workers'
+#: results back).
+REPARSE_BUSY_WRITER = 4
+
 #: ``reviews sql``: how long one statement may run (seconds; ``--timeout``).
 SQL_TIMEOUT = 30.0
 

@@ -114,3 +114,8 @@ def test_workers_read_and_skip_as_one_process_does(engine: Engine) -> None:
     again = reparse(engine, everything=True, workers=2)
     assert (again.pages, again.written) == (80, 0)
     assert _dump(engine) == before
+    # Every page to write: this process writes and leaves the parsing to the worker.
+    _set_pages(engine, records_sha256=None)
+    written = reparse(engine, everything=True, workers=2)
+    assert (written.pages, written.written, written.pages_changed) == (80, 80, 0)
+    assert _dump(engine) == before

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from scraper.config import REPARSE_BUSY_WRITER
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, review_observations
 from scraper.store.bodies import load_bodies
@@ -106,7 +107,11 @@ def reparse(
         batches = ((url, ids) for ids in _batches(engine, todo))
         parsed: Iterator[list[_Reparsed]]
         if workers > 1 and total > _BATCH:
-            parsed = parallel_map(_read_batch, batches, workers - 1, share=True)
+            # This process parses its share while it has little to write.
+            def idle() -> bool:
+                return totals["written"] * REPARSE_BUSY_WRITER <= totals["pages"]
+
+            parsed = parallel_map(_read_batch, batches, workers - 1, share=idle)
         else:
             parsed = (_read_pages(engine, ids) for _, ids in batches)
         for batch in parsed:

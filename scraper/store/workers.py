@@ -31,13 +31,14 @@ def parallel_map(
     jobs: Iterable[_Job],
     workers: int,
     *,
-    share: bool = False,
+    share: Callable[[], bool] | None = None,
 ) -> Iterator[_Result]:
     """Yield ``function(job)`` for each job, in order, computed in *workers* processes.
 
-    With *share*, this process computes one job in ``workers + 1`` itself, while the
-    workers compute the next ones: for a caller with little else to do (a reparse
-    whose pages mostly did not change), so that N processes in all keep N cores busy.
+    With *share*, this process computes one job in ``workers + 1`` itself (when its
+    turn comes and ``share()`` is true: the caller has little else to do, as a
+    reparse whose pages mostly did not change), while the workers compute the next
+    ones, so that N processes in all keep N cores busy.
     *function* and the jobs must pickle (a module-level function). Workers end when
     this process dies, even by ``kill -9``; every process started is reaped when the
     iterator is exhausted or closed.
@@ -50,10 +51,10 @@ def parallel_map(
         initargs=(os.getpid(),),
     )
     pending: deque[Future[_Result] | _Job] = deque()
-    every = max(1, workers) + 1 if share else 0
+    every = max(1, workers) + 1
     try:
         for number, job in enumerate(jobs):
-            here = every and number % every == every - 1
+            here = share is not None and number % every == every - 1 and share()
             pending.append(job if here else pool.submit(function, job))
             if len(pending) >= _IN_FLIGHT * max(1, workers):
                 yield _result(function, pending.popleft())
