@@ -67,6 +67,17 @@ def _plan(url: str, statement: str, params: dict[str, object]) -> str:
             {},
             "ix_author_names_name",
         ),
+        # reparse: a batch's rows, and the version of the pages it read alike
+        (
+            "SELECT id, body_sha256, records_sha256 FROM raw_pages WHERE id IN (1, 2) ORDER BY id",
+            {},
+            "INTEGER PRIMARY KEY",
+        ),
+        (
+            "UPDATE raw_pages SET parser_version = :v WHERE id IN (1, 2)",
+            {"v": "1"},
+            "INTEGER PRIMARY KEY",
+        ),
         # reparse: the pages an older parser read, in id order
         (
             "SELECT id FROM raw_pages WHERE (parser_version IS NULL OR parser_version != :v) "
