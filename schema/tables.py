@@ -166,6 +166,9 @@ raw_pages = Table(
     Column("review_count", Integer, nullable=True),
     Column("parse_error", Text, nullable=True),
     Column("parser_version", String(32), nullable=True),
+    # sha256 of what that parse stored (``scraper.store.parsing.outcome_digest``): a
+    # reparse that reads the same again writes nothing. NULL before revision 0004.
+    Column("records_sha256", String(64), nullable=True),
     Index(None, "final_url"),
     Index(None, "fetched_at"),
     Index(None, "body_sha256"),

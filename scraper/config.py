@@ -363,8 +363,13 @@ class StoreSettings:
     ingest_attempts: int = 5
     #: Rows read per query when streaming reviews out (query, export).
     read_chunk_rows: int = 1000
-    #: Raw pages read (with their bodies) per query by ``reviews reparse``.
-    reparse_batch_pages: int = 100
+    #: Raw pages read (with their bodies) and parsed per batch by ``reviews reparse``:
+    #: small enough that the batches spread evenly over the workers.
+    reparse_batch_pages: int = 32
+    #: ``reviews reparse --jobs N``: the writing process parses batches too while fewer
+    #: than one page in this many needed writing (a busy writer would hold the workers'
+    #: results back).
+    reparse_busy_writer: int = 4
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
     jobs_in_flight: int = 4
     #: ``reviews sql`` on SQLite: steps between two looks at the clock (a few µs of work).

@@ -12,6 +12,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,15 +22,31 @@ from sqlalchemy.engine import Engine
 from standin import StandinServer, StandinSite, serve_standin
 
 from scraper.config import FetchSettings, Timeouts
+from scraper.records import FetchedPage
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
 #: Saved captures of one review page over the years (2021, 2022 legacy; 2026 current).
 HISTORY = FIXTURES / "history"
+#: The URL the history captures were saved from.
+HISTORY_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 #: MAL pages we wrote, each beside its expected records (listed in pages.json).
 MAL = FIXTURES / "mal"
 #: schema.org pages we wrote, each beside its expected records (listed in pages.json).
 SCHEMAORG_PAGES = FIXTURES / "schemaorg"
+
+
+def ingest_history(engine: Engine, count: int) -> None:
+    """Store *count* captures of the history pages in turn, a day apart (oldest first)."""
+    from scraper.store.ingest import ingest_page
+
+    sources = sorted(HISTORY.glob("*.html"))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for number in range(count):
+        body = sources[number % len(sources)].read_bytes()
+        at = start + timedelta(days=number)
+        ingest_page(engine, FetchedPage(HISTORY_URL, HISTORY_URL, 200, (), body, at))
+
 
 POSTGRES_ENV = "REVIEWS_TEST_POSTGRES_URL"
 #: The shared third-party corpus (saved real pages, never committed): by default the

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import HISTORY
+from conftest import HISTORY, ingest_history
 
 from scraper.cli import ExitCode, main
+from scraper.store.engine import open_engine
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/task").is_dir() or sys.platform != "linux",
@@ -42,4 +43,16 @@ def test_import_with_workers_reaps_every_process_it_started(
     # The spawn workers' helper (multiprocessing's resource tracker) used to run on
     # until this process exited, without being waited for: a zombie for whoever
     # adopted it.
+    assert _children() - before == set()
+
+
+@pytest.mark.slow  # starts a process pool
+def test_reparse_with_workers_reaps_every_process_it_started(sqlite_url: str) -> None:
+    engine = open_engine(sqlite_url)
+    try:
+        ingest_history(engine, 40)  # more than one batch: the workers take part
+    finally:
+        engine.dispose()
+    before = _children()
+    assert main(["reparse", "--all", "--db", sqlite_url, "--jobs", "2"]) == ExitCode.OK
     assert _children() - before == set()

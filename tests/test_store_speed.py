@@ -3,12 +3,12 @@ plans use indexes, and a parallel reparse stores what one process does."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import HISTORY
+from conftest import HISTORY, ingest_history
 from sqlalchemy.dialects import sqlite
 
 from scraper.cli import ExitCode, main
@@ -17,8 +17,6 @@ from scraper.schema.tables import raw_pages
 from scraper.store.authors import _BY_NAME
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
-
-PAGE_URL = "https://myanimelist.net/anime/91234/Paper_Lanterns_of_Kestrel_Bay/reviews"
 
 
 def _plan(url: str, statement: str, params: dict[str, object]) -> str:
@@ -69,6 +67,17 @@ def _plan(url: str, statement: str, params: dict[str, object]) -> str:
             {},
             "ix_author_names_name",
         ),
+        # reparse: a batch's rows, and the version of the pages it read alike
+        (
+            "SELECT id, body_sha256, records_sha256 FROM raw_pages WHERE id IN (1, 2) ORDER BY id",
+            {},
+            "INTEGER PRIMARY KEY",
+        ),
+        (
+            "UPDATE raw_pages SET parser_version = :v WHERE id IN (1, 2)",
+            {"v": "1"},
+            "INTEGER PRIMARY KEY",
+        ),
         # reparse: the pages an older parser read, in id order
         (
             "SELECT id FROM raw_pages WHERE (parser_version IS NULL OR parser_version != :v) "
@@ -90,12 +99,7 @@ def test_hot_statements_use_an_index(
 def _captures(url: str, count: int) -> None:
     engine = open_engine(url)
     try:
-        sources = sorted(HISTORY.glob("*.html"))
-        start = datetime(2026, 1, 1, tzinfo=UTC)
-        for number in range(count):
-            body = sources[number % len(sources)].read_bytes()
-            at = start + timedelta(days=number)
-            ingest_page(engine, FetchedPage(PAGE_URL, PAGE_URL, 200, (), body, at))
+        ingest_history(engine, count)
         with engine.begin() as connection:
             connection.execute(sa.update(raw_pages).values(parser_version="0.0.1"))
     finally:

@@ -70,7 +70,8 @@ def register(subparsers: Any) -> None:
         description="Re-run the current parser over the raw pages in the archive (no "
         "network) and update the records; running it twice changes nothing the second "
         "time. Pages the current parser version read already are skipped unless --all "
-        "(a raw page's body never changes). Prints what changed; exit code 3 when some "
+        "(a raw page's body never changes); a page whose records come out as stored is "
+        "read but not written. Prints what changed; exit code 3 when some "
         "pages now fail to parse.",
         example="reviews reparse --all --jobs 2 --db reviews.db",
     )
@@ -80,7 +81,9 @@ def register(subparsers: Any) -> None:
         dest="everything",
         help="reparse every page, also those the current parser version read",
     )
-    _jobs_option(parser, "processes in all: one writes while the others parse (default 1)")
+    _jobs_option(
+        parser, "processes in all: each reads and parses, one writes what changed (default 1)"
+    )
     add_db_option(parser)
     parser.set_defaults(run=run_reparse)
 
@@ -163,7 +166,9 @@ def run_reparse(args: argparse.Namespace) -> int:
     from scraper.api import Archive
 
     with Archive(args.db) as archive:
-        report = archive.reparse(everything=args.everything, workers=args.jobs)
+        report = archive.reparse(
+            everything=args.everything, workers=capped_workers("reparse", args.jobs)
+        )
     print(
         f"reparsed {report.pages} pages: {report.pages_changed} changed, "
         f"{report.reviews_changed} reviews new or changed, "

@@ -23,7 +23,7 @@ from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
 from scraper.store.bodies import body_sha256, store_body
 from scraper.store.engine import store_error, write_transaction
-from scraper.store.parsing import ParseOutcome, parse_fetched
+from scraper.store.parsing import ParseOutcome, outcome_digest, parse_fetched
 from scraper.store.upsert import RecordCounts, store_records
 
 __all__ = [
@@ -193,6 +193,7 @@ def _insert_raw_page(
         "review_count": len(outcome.result.reviews) if outcome.result is not None else 0,
         "parse_error": outcome.error_text,
         "parser_version": PARSER_VERSION,
+        "records_sha256": outcome_digest(outcome),
     }
     return int(connection.execute(_INSERT_RAW_PAGE, row).scalar_one())
 

@@ -6,6 +6,8 @@ Kept apart from the store's database code: a parse worker imports this module
 
 from __future__ import annotations
 
+import hashlib
+import pickle
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,9 +24,9 @@ __all__ = [
     "ParseOutcome",
     "ParsedFile",
     "StoredPage",
+    "outcome_digest",
     "parse_fetched",
     "parse_file",
-    "parse_stored",
 ]
 
 
@@ -44,6 +46,26 @@ class ParseOutcome:
         if self.error is None:
             return None
         return f"{type(self.error).__name__}: {self.error.message}"
+
+
+#: Part of every digest: bump it when the store writes the same records differently
+#: (``store_records``' rules), so that a reparse writes every page again.
+RECORDS_FORMAT = "1"
+
+
+def outcome_digest(outcome: ParseOutcome) -> str:
+    """Return the hex sha256 of what storing *outcome* writes for its raw page: the
+    page kind, the error, and every field of every review record.
+
+    The records are pickled (a fixed protocol; 0.25 ms for a real page, ``repr`` took
+    2 ms): equal pickles are equal records, so a page whose digest is unchanged
+    stores the same rows again. A pickle that differs for equal records (another
+    Python, say) only costs a write.
+    """
+    records = outcome.result.reviews if outcome.result is not None else ()
+    kind = outcome.kind.value if outcome.kind is not None else None
+    data = pickle.dumps((RECORDS_FORMAT, kind, outcome.error_text, records), protocol=5)
+    return hashlib.sha256(data).hexdigest()
 
 
 def parse_fetched(body: bytes, url: str | None, charset: str | None) -> ParseOutcome:
@@ -108,8 +130,3 @@ class StoredPage:
     page_kind: str | None
     review_count: int | None
     parse_error: str | None
-
-
-def parse_stored(job: tuple[StoredPage, bytes]) -> tuple[StoredPage, ParseOutcome]:
-    page, body = job
-    return page, parse_fetched(body, page.final_url, page.charset)

@@ -1,10 +1,18 @@
 """Re-running the current parser over the stored raw pages (no network).
 
-Pages are read in id order in batches (keyset pagination, so memory stays flat
-however large the archive), their bodies read in one query per batch, parsed
-outside any transaction (in worker processes with *workers* > 1) and written
-back by this process, each page in its own transaction exactly as ingest does.
-Running it twice changes nothing the second time.
+Pages are taken in id order in batches (keyset pagination, so memory stays flat
+however large the archive). A batch's rows and bodies are read, decompressed and
+parsed where the batch is worked on: in this process, or with *workers* > 1 in a
+worker process with its own read connection (SQLite in WAL mode lets it read while
+this process writes). Running it twice changes nothing the second time.
+
+What a page's parse stored has a digest (``raw_pages.records_sha256``, see
+``outcome_digest``): a page whose new parse has the same digest would store the
+same rows again, so nothing is written for it but, when it was read by another
+parser version, that version (one UPDATE per batch). Only pages whose records
+changed go through the store path (``store_records``), each in its own
+transaction exactly as ingest does, in this process: the one writer. Pages stored
+before the digest existed are written in full once, and get it.
 
 A raw page's body never changes (it is stored under its sha256), so a page whose
 ``parser_version`` is the current one was read by this very parser: it is
@@ -15,7 +23,7 @@ what a parser changed without a new version needs.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,16 +35,16 @@ from scraper.config import StoreSettings
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, review_observations
 from scraper.store.bodies import load_bodies
-from scraper.store.engine import store_error, write_transaction
+from scraper.store.engine import open_engine, store_error, write_transaction
 from scraper.store.ingest import PARSER_VERSION
-from scraper.store.parsing import ParseOutcome, StoredPage, parse_stored
+from scraper.store.parsing import ParseOutcome, StoredPage, outcome_digest, parse_fetched
 from scraper.store.upsert import store_records
 from scraper.store.workers import parallel_map
 
 __all__ = ["ReparseReport", "reparse"]
 
-#: Raw pages read (with their bodies) per query.
 _BATCH = StoreSettings().reparse_batch_pages
+_BUSY_WRITER = StoreSettings().reparse_busy_writer
 
 #: Called with (pages done, pages in total) after each page.
 Progress = Callable[[int, int], None]
@@ -49,7 +57,9 @@ class ReparseReport:
     ``pages_changed`` counts pages whose kind, review count or error changed, or
     whose reviews changed; ``reviews_changed`` reviews that are new or whose latest
     values changed; ``new_errors`` / ``fixed_errors`` pages that now fail / now parse;
-    ``skipped`` pages left alone because the current parser version read them.
+    ``skipped`` pages left alone because the current parser version read them;
+    ``written`` pages whose records went through the store again (the others read
+    what they stored already).
     """
 
     pages: int = 0
@@ -58,6 +68,17 @@ class ReparseReport:
     new_errors: int = 0
     fixed_errors: int = 0
     skipped: int = 0
+    written: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Reparsed:
+    """One page parsed again: *outcome* is None when it stores what is stored already."""
+
+    page: StoredPage
+    outcome: ParseOutcome | None
+    digest: str
+    outdated: bool  # read last by another parser version
 
 
 def reparse(
@@ -70,7 +91,8 @@ def reparse(
     """Parse the stored raw pages again with the current parser; return what changed.
 
     Pages the current parser version read already are skipped unless *everything*.
-    With *workers* > 1, that many processes work: this one writes, the others parse.
+    With *workers* > 1, that many processes read and parse pages (this one among
+    them, for its share), and this one writes what changed.
     Raises StoreError naming the database when it refuses a read or a write (pages
     done before that stay done).
     """
@@ -80,16 +102,27 @@ def reparse(
             total = _count(connection, todo)
             skipped = 0 if everything else _count(connection, sa.true()) - total
         totals: Counter[str] = Counter()
-        jobs = _jobs(engine, todo)
-        parallel = workers > 1 and total > 0
-        parsed = (
-            parallel_map(parse_stored, jobs, workers - 1) if parallel else map(parse_stored, jobs)
-        )
-        for page, outcome in parsed:
-            totals.update(_store_one(engine, page, outcome))
-            totals["pages"] += 1
-            if progress is not None:
-                progress(totals["pages"], total)
+        url = engine.url.render_as_string(hide_password=False)
+        batches = ((url, ids) for ids in _batches(engine, todo))
+        parsed: Iterator[list[_Reparsed]]
+        if workers > 1 and total > _BATCH:
+            # This process parses its share while it has little to write.
+            def idle() -> bool:
+                return totals["written"] * _BUSY_WRITER <= totals["pages"]
+
+            parsed = parallel_map(_read_batch, batches, workers - 1, share=idle)
+        else:
+            parsed = (_read_pages(engine, ids) for _, ids in batches)
+        for batch in parsed:
+            unchanged = [done.page.id for done in batch if done.outcome is None and done.outdated]
+            _store_versions(engine, unchanged)
+            for done in batch:
+                if done.outcome is not None:
+                    totals.update(_store_one(engine, done.page, done.outcome, done.digest))
+                    totals["written"] += 1
+                totals["pages"] += 1
+                if progress is not None:
+                    progress(totals["pages"], total)
     except DBAPIError as error:
         raise store_error(engine, error) from error
     return ReparseReport(**totals, skipped=skipped)
@@ -106,6 +139,37 @@ def _count(connection: Connection, where: sa.ColumnElement[bool]) -> int:
     return int(connection.execute(query).scalar_one())
 
 
+def _batches(engine: Engine, todo: sa.ColumnElement[bool]) -> Iterator[list[int]]:
+    """Yield the ids of the pages to reparse, in id order, a batch per query."""
+    query = (
+        sa.select(raw_pages.c.id)
+        .where(todo, raw_pages.c.id > sa.bindparam("after"))
+        .order_by(raw_pages.c.id)
+        .limit(_BATCH)
+    )
+    last_id = 0
+    while True:
+        with engine.connect() as connection:
+            ids = [int(found) for found in connection.execute(query, {"after": last_id}).scalars()]
+        if not ids:
+            return
+        yield ids
+        last_id = ids[-1]
+
+
+#: A worker's engine, opened on its first batch (one database per reparse).
+_engines: dict[str, Engine] = {}
+
+
+def _read_batch(job: tuple[str, list[int]]) -> list[_Reparsed]:
+    """Read and parse the pages *job* names, in a worker process (its own connection)."""
+    url, ids = job
+    engine = _engines.get(url)
+    if engine is None:
+        engine = _engines[url] = open_engine(url, migrate=False, create=False)
+    return _read_pages(engine, ids)
+
+
 _COLUMNS = (
     raw_pages.c.id,
     raw_pages.c.final_url,
@@ -115,27 +179,31 @@ _COLUMNS = (
     raw_pages.c.page_kind,
     raw_pages.c.review_count,
     raw_pages.c.parse_error,
+    raw_pages.c.parser_version,
+    raw_pages.c.records_sha256,
+)
+_ROWS = (
+    sa.select(*_COLUMNS)
+    .where(raw_pages.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .order_by(raw_pages.c.id)
 )
 
 
-def _jobs(engine: Engine, todo: sa.ColumnElement[bool]) -> Iterator[tuple[StoredPage, bytes]]:
-    """Yield (page, body) of the pages to reparse, in id order, a batch per query."""
-    query = (
-        sa.select(*_COLUMNS)
-        .where(todo, raw_pages.c.id > sa.bindparam("after"))
-        .order_by(raw_pages.c.id)
-        .limit(_BATCH)
-    )
-    last_id = 0
-    while True:
-        with engine.connect() as connection:
-            rows = list(connection.execute(query, {"after": last_id}))
-            if not rows:
-                return
-            bodies = load_bodies(connection, (str(row.body_sha256) for row in rows))
-        for row in rows:
-            yield _page(row), bodies[str(row.body_sha256)]
-        last_id = int(rows[-1].id)
+def _read_pages(engine: Engine, ids: Sequence[int]) -> list[_Reparsed]:
+    """Read the pages *ids* with their bodies (one query each), parse them again, and
+    say which of them would store something new."""
+    with engine.connect() as connection:
+        rows = list(connection.execute(_ROWS, {"ids": list(ids)}))
+        bodies = load_bodies(connection, (str(row.body_sha256) for row in rows))
+    done = []
+    for row in rows:
+        page = _page(row)
+        outcome = parse_fetched(bodies[str(row.body_sha256)], page.final_url, page.charset)
+        digest = outcome_digest(outcome)
+        same = digest == row.records_sha256
+        outdated = row.parser_version != PARSER_VERSION
+        done.append(_Reparsed(page, None if same else outcome, digest, outdated))
+    return done
 
 
 def _page(row: Any) -> StoredPage:
@@ -152,6 +220,20 @@ def _page(row: Any) -> StoredPage:
     )
 
 
+_SET_VERSION = (
+    sa.update(raw_pages)
+    .where(raw_pages.c.id.in_(sa.bindparam("ids", expanding=True)))
+    .values(parser_version=PARSER_VERSION)
+)
+
+
+def _store_versions(engine: Engine, ids: list[int]) -> None:
+    """Note that the current parser read pages *ids*, whose records did not change."""
+    if ids:
+        with write_transaction(engine) as connection:
+            connection.execute(_SET_VERSION, {"ids": ids})
+
+
 #: Observations of a raw page for reviews the current parser no longer reads there
 #: (through ``ix_review_observations_raw_page_id``: a test checks the plan).
 _STALE = sa.delete(review_observations).where(
@@ -166,11 +248,14 @@ _UPDATE_PAGE = (
         review_count=sa.bindparam("review_count"),
         parse_error=sa.bindparam("parse_error"),
         parser_version=sa.bindparam("parser_version"),
+        records_sha256=sa.bindparam("records_sha256"),
     )
 )
 
 
-def _store_one(engine: Engine, page: StoredPage, outcome: ParseOutcome) -> dict[str, int]:
+def _store_one(
+    engine: Engine, page: StoredPage, outcome: ParseOutcome, digest: str
+) -> dict[str, int]:
     records = outcome.result.reviews if outcome.result is not None else ()
     with write_transaction(engine) as connection:
         connection.execute(
@@ -181,6 +266,7 @@ def _store_one(engine: Engine, page: StoredPage, outcome: ParseOutcome) -> dict[
                 "review_count": len(records),
                 "parse_error": outcome.error_text,
                 "parser_version": PARSER_VERSION,
+                "records_sha256": digest,
             },
         )
         counts = store_records(

@@ -29,10 +29,18 @@ _IN_FLIGHT = StoreSettings().jobs_in_flight
 
 
 def parallel_map(
-    function: Callable[[_Job], _Result], jobs: Iterable[_Job], workers: int
+    function: Callable[[_Job], _Result],
+    jobs: Iterable[_Job],
+    workers: int,
+    *,
+    share: Callable[[], bool] | None = None,
 ) -> Iterator[_Result]:
     """Yield ``function(job)`` for each job, in order, computed in *workers* processes.
 
+    With *share*, this process computes one job in ``workers + 1`` itself (when its
+    turn comes and ``share()`` is true: the caller has little else to do, as a
+    reparse whose pages mostly did not change), while the workers compute the next
+    ones, so that N processes in all keep N cores busy.
     *function* and the jobs must pickle (a module-level function). Workers end when
     this process dies, even by ``kill -9``; every process started is reaped when the
     iterator is exhausted or closed.
@@ -44,18 +52,27 @@ def parallel_map(
         initializer=_exit_with_parent,
         initargs=(os.getpid(),),
     )
-    pending: deque[Future[_Result]] = deque()
+    pending: deque[Future[_Result] | _Job] = deque()
+    every = max(1, workers) + 1
     try:
-        for job in jobs:
-            pending.append(pool.submit(function, job))
+        for number, job in enumerate(jobs):
+            here = share is not None and number % every == every - 1 and share()
+            pending.append(job if here else pool.submit(function, job))
             if len(pending) >= _IN_FLIGHT * max(1, workers):
-                yield pending.popleft().result()
+                yield _result(function, pending.popleft())
         while pending:
-            yield pending.popleft().result()
+            yield _result(function, pending.popleft())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         del pool, pending
         _stop_resource_tracker()
+
+
+def _result(function: Callable[[_Job], _Result], item: Future[_Result] | _Job) -> _Result:
+    """The result of a job sent to a worker, or of one kept here (computed now)."""
+    if isinstance(item, Future):
+        return item.result()
+    return function(item)
 
 
 def _stop_resource_tracker() -> None:
@@ -70,8 +87,10 @@ def _stop_resource_tracker() -> None:
     from multiprocessing import resource_tracker
 
     gc.collect()  # the pool's semaphores unregister themselves from the tracker first
-    stop = getattr(resource_tracker._resource_tracker, "_stop", None)
-    if stop is not None:
+    tracker = resource_tracker._resource_tracker
+    stop = getattr(tracker, "_stop", None)
+    # No pid: it never started (a pool that failed before its first worker).
+    if stop is not None and getattr(tracker, "_pid", None) is not None:
         stop()
 
 
