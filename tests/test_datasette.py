@@ -307,6 +307,7 @@ def test_reviews_datasette_serves_the_archive(archive: Path, tmp_path: Path) -> 
             stdout=output,
             stderr=subprocess.STDOUT,
         )
+    children: list[str] = []
     try:
         base = f"http://127.0.0.1:{port}/{NAME}"
         deadline = time.monotonic() + 60
@@ -321,9 +322,17 @@ def test_reviews_datasette_serves_the_archive(archive: Path, tmp_path: Path) -> 
                 time.sleep(0.2)
         with urllib.request.urlopen(f"{base}/reviews.json?_shape=array&_size=max") as answer:
             rows = json.loads(answer.read())
+        children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+        assert children  # Datasette runs as a child of `reviews datasette`
     finally:
         server.terminate()
         server.wait(timeout=30)
+    # Stopping `reviews datasette` stops Datasette too: no server is left behind.
+    for child in children:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not Path(f"/proc/{child}").exists()
     assert 'name="_search"' in page and "Reviews" in page
     # Foreign keys shown by their labels: the item's and the authors' names.
     assert "Paper Lanterns of Kestrel Bay" in page and "Marrow-Finch" in page

@@ -49,7 +49,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import subprocess
     import tempfile
 
     from scraper import api
@@ -86,4 +85,27 @@ def run(args: argparse.Namespace) -> int:
         metadata_file.write_text(text, encoding="utf-8")
         command = setup.command(metadata_file, extra)
         print(f"reviews datasette: {shlex.join(command)}", file=sys.stderr)
-        return subprocess.call(command)
+        return _serve(command)
+
+
+def _serve(command: list[str]) -> int:
+    """Run Datasette in the foreground; a TERM or HUP sent to this process goes to it
+    too (a service manager stops `reviews datasette`, not the child it never saw)."""
+    import signal
+    import subprocess
+
+    child = subprocess.Popen(command)
+
+    def forward(signum: int, _frame: object) -> None:
+        child.send_signal(signum)
+
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    before = {stop: signal.signal(stop, forward) for stop in stops}
+    try:
+        return child.wait()
+    finally:
+        for stop, handler in before.items():
+            signal.signal(stop, handler)
+        if child.poll() is None:  # interrupted (Ctrl-C): never leave it running
+            child.terminate()
+            child.wait()
