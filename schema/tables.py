@@ -169,6 +169,10 @@ raw_pages = Table(
     # sha256 of what that parse stored (``scraper.store.parsing.outcome_digest``): a
     # reparse that reads the same again writes nothing. NULL before revision 0004.
     Column("records_sha256", String(64), nullable=True),
+    # The page's link to its next page as that parse read it (NULL: the last page), so
+    # a crawl that does not fetch the page again follows its chain without re-parsing
+    # it; known where ``records_sha256`` is.
+    Column("next_url", Text, nullable=True),
     Index(None, "final_url"),
     Index(None, "fetched_at"),
     Index(None, "body_sha256"),

@@ -436,3 +436,33 @@ def test_three_authors_sharing_a_name_and_an_avatar_become_one(engine: Engine) -
             sa.select(author_names.c.name).where(author_names.c.author_id == keep)
         ).scalars()
         assert sorted(names) == ["Before", "Earlier", "Same"]
+
+
+def test_a_pages_next_link_is_stored_so_an_unfetched_page_is_not_parsed_again(
+    engine: Engine,
+) -> None:
+    from conftest import MAL
+
+    from scraper.crawl._stored import stored_next_url
+
+    listing = "https://myanimelist.net/anime/90001/Starlight_Courier/reviews"
+    body = (MAL / "anime-reviews-current.html").read_bytes()
+    page = replace(
+        fetched(next(iter(CAPTURES)), body=body), requested_url=listing, final_url=listing
+    )
+    page_id = ingest_page(engine, page).raw_page_id
+    link = f"{listing}?sort=suggested&filter_check=&filter_hide=&preliminary=on&spoiler=off&p=2"
+
+    def set_page(**values: object) -> None:
+        with engine.begin() as connection:
+            connection.execute(sa.update(raw_pages).where(raw_pages.c.id == page_id).values(values))
+
+    assert stored_next_url(engine, page_id) == link
+    set_page(next_url="https://myanimelist.net/elsewhere")
+    assert stored_next_url(engine, page_id) == "https://myanimelist.net/elsewhere"  # not parsed
+    set_page(records_sha256=None)  # a page stored before revision 0004: parsed again
+    assert stored_next_url(engine, page_id) == link
+    # A reparse that reads another link (another digest) writes the page, link and all.
+    set_page(parser_version="0.0.1", records_sha256="0" * 64)
+    assert reparse(engine).written == 1
+    assert stored_next_url(engine, page_id) == link

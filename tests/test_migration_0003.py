@@ -372,7 +372,8 @@ def _check_rows(engine: sa.Engine, before: dict[str, list[Any]]) -> None:
             assert plain(new["extra"])["helpful_count"] == old["helpful_count"]
         for table in ("review_tags", "tags"):
             assert rows(f"SELECT * FROM {table} ORDER BY 1, 2") == before[table], table
-        # Revision 0004 adds the digest of what a page stored: unknown before it.
+        # Revision 0004 adds the digest of what a page stored and its next link: unknown before.
         pages = rows("SELECT * FROM raw_pages ORDER BY 1, 2")
         assert [page.pop("records_sha256") for page in pages] == [None] * len(pages)
+        assert [page.pop("next_url") for page in pages] == [None] * len(pages)
         assert pages == before["raw_pages"]

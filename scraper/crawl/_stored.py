@@ -128,7 +128,9 @@ def stored_next_url(engine: Engine, raw_page_id: int | None) -> str | None:
     """Return the "More Reviews" link of a stored capture (None: last page or unknown).
 
     Used when the page itself is not fetched again (a 304, a fresh page, a recovered
-    one): its chain must still be followed. Raises StoreError for a damaged body.
+    one): its chain must still be followed. The link its parse read is stored with
+    it; only a page stored before revision 0004 (no digest, no link) is parsed
+    again. Raises StoreError for a damaged body.
     """
     if raw_page_id is None:
         return None
@@ -137,12 +139,18 @@ def stored_next_url(engine: Engine, raw_page_id: int | None) -> str | None:
 
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(raw_pages.c.final_url, raw_pages.c.headers, raw_pages.c.body_sha256).where(
-                raw_pages.c.id == raw_page_id
-            )
+            sa.select(
+                raw_pages.c.final_url,
+                raw_pages.c.headers,
+                raw_pages.c.body_sha256,
+                raw_pages.c.records_sha256,
+                raw_pages.c.next_url,
+            ).where(raw_pages.c.id == raw_page_id)
         ).first()
         if row is None:
             return None
+        if row.records_sha256 is not None:
+            return None if row.next_url is None else str(row.next_url)
         body = load_body(conn, row.body_sha256)
     page = FetchedPage(
         requested_url=row.final_url,

@@ -194,6 +194,7 @@ def _insert_raw_page(
         "parse_error": outcome.error_text,
         "parser_version": PARSER_VERSION,
         "records_sha256": outcome_digest(outcome),
+        "next_url": outcome.next_url,
     }
     return int(connection.execute(_INSERT_RAW_PAGE, row).scalar_one())
 

@@ -42,6 +42,10 @@ class ParseOutcome:
         return self.result.kind if self.result is not None else None
 
     @property
+    def next_url(self) -> str | None:
+        return self.result.next_url if self.result is not None else None
+
+    @property
     def error_text(self) -> str | None:
         if self.error is None:
             return None
@@ -55,7 +59,7 @@ RECORDS_FORMAT = "1"
 
 def outcome_digest(outcome: ParseOutcome) -> str:
     """Return the hex sha256 of what storing *outcome* writes for its raw page: the
-    page kind, the error, and every field of every review record.
+    page kind, the error, the next page's link, and every field of every review record.
 
     The records are pickled (a fixed protocol; 0.25 ms for a real page, ``repr`` took
     2 ms): equal pickles are equal records, so a page whose digest is unchanged
@@ -64,7 +68,8 @@ def outcome_digest(outcome: ParseOutcome) -> str:
     """
     records = outcome.result.reviews if outcome.result is not None else ()
     kind = outcome.kind.value if outcome.kind is not None else None
-    data = pickle.dumps((RECORDS_FORMAT, kind, outcome.error_text, records), protocol=5)
+    read = (RECORDS_FORMAT, kind, outcome.error_text, outcome.next_url, records)
+    data = pickle.dumps(read, protocol=5)
     return hashlib.sha256(data).hexdigest()
 
 

@@ -249,6 +249,7 @@ _UPDATE_PAGE = (
         parse_error=sa.bindparam("parse_error"),
         parser_version=sa.bindparam("parser_version"),
         records_sha256=sa.bindparam("records_sha256"),
+        next_url=sa.bindparam("next_url"),
     )
 )
 
@@ -267,6 +268,7 @@ def _store_one(
                 "parse_error": outcome.error_text,
                 "parser_version": PARSER_VERSION,
                 "records_sha256": digest,
+                "next_url": outcome.next_url,
             },
         )
         counts = store_records(
