@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from json.encoder import encode_basestring, encode_basestring_ascii
 from typing import Any
 
-__all__ = ["json_string", "record_text"]
+__all__ = ["json_string", "record_bytes", "record_text"]
 
 #: One encoder for every record (``json.dumps`` with options builds one per call).
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
@@ -21,6 +21,7 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 #: should one hold it all the same, the record is encoded the slow, exact way.
 _BODY_SLOT = "\x00body\x00"
 _BODY_SLOT_JSON = _ENCODE(_BODY_SLOT)
+_BODY_SLOT_BYTES = _BODY_SLOT_JSON.encode()
 #: The keys that hold a body: v2 ``body``, and a site's own copy of it (a v1 ``review``).
 _BODY_KEYS = ("review", "body")
 
@@ -43,14 +44,30 @@ def json_string(text: str) -> str:
 
 def record_text(record: Mapping[str, Any]) -> str:
     """Return contract record *record* (a dict) as one line of JSON text."""
+    text, body = _with_body_slot(record)
+    return text if body is None else text.replace(_BODY_SLOT_JSON, body)
+
+
+def record_bytes(record: Mapping[str, Any]) -> bytes:
+    """Return *record* as one line of JSON in UTF-8: ``record_text(record).encode()``,
+    with the body (written once or twice) encoded once."""
+    text, body = _with_body_slot(record)
+    if body is None:
+        return text.encode()
+    return text.encode().replace(_BODY_SLOT_BYTES, body.encode())
+
+
+def _with_body_slot(record: Mapping[str, Any]) -> tuple[str, str | None]:
+    """Return *record* as JSON with the stand-in where the body goes, and the body as
+    a JSON string; or the exact JSON and None where there is nothing to stand in."""
     data = dict(record)
     body = data.get("body")
     if not isinstance(body, str):
-        return _ENCODE(data)
+        return _ENCODE(data), None
     slots = [key for key in _BODY_KEYS if data.get(key) == body]
     for key in slots:
         data[key] = _BODY_SLOT
     text = _ENCODE(data)
     if text.count(_BODY_SLOT_JSON) != len(slots):  # a field holds the stand-in: stay exact
-        return _ENCODE(dict(record))
-    return text.replace(_BODY_SLOT_JSON, json_string(body))
+        return _ENCODE(dict(record)), None
+    return text, json_string(body)

@@ -163,17 +163,20 @@ def test_bad_url_option_is_a_usage_error(bad: str, capsys: pytest.CaptureFixture
 )
 def test_record_json_is_exactly_json_dumps(body: str) -> None:
     from scraper.cli.parse import record_json
+    from scraper.jsontext import record_text
     from scraper.sites.mal.v1 import Review, to_record
 
     line = (MAL / "anime-reviews-current.expected.jsonl").read_text(encoding="utf-8")
     record = json.loads(line.splitlines()[0])
     record["review"] = body
     review = to_record(Review.from_dict(record))
-    assert record_json(review) == json.dumps(review.to_dict(), ensure_ascii=False)
+    exact = json.dumps(review.to_dict(), ensure_ascii=False)
+    assert record_json(review) == exact.encode()
+    assert record_text(review.to_dict()) == exact  # the JSON Lines export's
     # A title that looks like the body's stand-in changes nothing either.
     record["entry"]["title"] = "\x00body\x00"
     tricky = to_record(Review.from_dict(record))
-    assert record_json(tricky) == json.dumps(tricky.to_dict(), ensure_ascii=False)
+    assert record_json(tricky) == json.dumps(tricky.to_dict(), ensure_ascii=False).encode()
 
 
 def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture[str]) -> None:

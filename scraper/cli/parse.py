@@ -18,7 +18,7 @@ from scraper.cli import ExitCode
 from scraper.cli._common import add_command, warn
 from scraper.errors import ParseError, UsageError
 from scraper.inputs import check_page_url
-from scraper.jsontext import record_text
+from scraper.jsontext import record_bytes
 from scraper.records import PageKind
 
 if TYPE_CHECKING:
@@ -98,18 +98,18 @@ def expand_paths(paths: list[str]) -> list[Path]:
 
 
 class _PageOutcome(NamedTuple):
-    """What one file gave: its records as JSON texts, a problem, or a read error."""
+    """What one file gave: its records as lines of JSON (UTF-8), a problem, or a read error."""
 
     path: str
-    records: list[str]
+    records: list[bytes]
     problem: str | None = None
     read_error: str | None = None
 
 
-def record_json(review: Record) -> str:
-    """Return one contract record as JSON text: what ``json.dumps(review.to_dict(),
-    ensure_ascii=False)`` returns, faster (see ``scraper.jsontext``)."""
-    return record_text(review.to_dict())
+def record_json(review: Record) -> bytes:
+    """Return one contract record as JSON in UTF-8: what ``json.dumps(review.to_dict(),
+    ensure_ascii=False).encode()`` returns, faster (see ``scraper.jsontext``)."""
+    return record_bytes(review.to_dict())
 
 
 def _parse_file(job: tuple[str, str | None]) -> _PageOutcome:
@@ -191,13 +191,15 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--jobs must be 1 or more, not {args.jobs}")
     if args.url is not None:
         check_page_url(args.url)
-    if hasattr(sys.stdout, "reconfigure"):
-        # Records are UTF-8 by contract, whatever the terminal's locale says.
-        sys.stdout.reconfigure(encoding="utf-8")
+    # Records are UTF-8 by contract, whatever the terminal's locale says: written as
+    # bytes, encoded once (a stream without bytes beneath it gets them decoded).
+    sys.stdout.flush()
+    buffer = getattr(sys.stdout, "buffer", None)
+    write = buffer.write if buffer is not None else lambda data: sys.stdout.write(data.decode())
     code = ExitCode.OK
     first = True
     if args.format == "json":
-        sys.stdout.write("[")
+        write(b"[")
     for outcome in _outcomes(files, args.url, args.jobs):
         if outcome.read_error is not None:
             # Checked readable a moment ago; report it and keep going.
@@ -211,11 +213,13 @@ def run(args: argparse.Namespace) -> int:
         if not outcome.records:
             continue
         if args.format == "json":
-            sys.stdout.write(("\n" if first else ",\n") + ",\n".join(outcome.records))
+            write((b"\n" if first else b",\n") + b",\n".join(outcome.records))
         else:
-            sys.stdout.write("\n".join(outcome.records) + "\n")
+            write(b"\n".join(outcome.records) + b"\n")
         first = False
     if args.format == "json":
-        sys.stdout.write("\n]\n" if not first else "]\n")
+        write(b"\n]\n" if not first else b"]\n")
+    if buffer is not None:
+        buffer.flush()
     sys.stdout.flush()
     return int(code)
