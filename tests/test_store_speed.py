@@ -96,6 +96,68 @@ def test_hot_statements_use_an_index(
         assert f"SCAN {table}\n" not in plan + "\n", plan
 
 
+#: The archive's tables that grow with it: no statement of the store may read one whole.
+_GROWING = ("reviews", "review_observations", "raw_pages", "raw_bodies", "authors")
+_GROWING += ("author_names", "items", "review_tags", "tags")
+#: Statements whose scan is bounded or paid once per command, not per page: (a piece
+#: of their SQL) → why.
+_BOUNDED = {
+    # the compression base: the newest pages, read backwards by rowid and stopped at LIMIT
+    "FROM raw_pages ORDER BY raw_pages.id DESC\n LIMIT ? OFFSET ?": "bounded by LIMIT",
+    # reparse's total for its progress line, once per run
+    "SELECT count(*) AS count_1 \nFROM raw_pages \nWHERE 1 = 1": "once per reparse",
+}
+
+
+def test_every_statement_the_store_runs_uses_indexes(sqlite_url: str) -> None:
+    """Every SELECT, UPDATE and DELETE that ingest and reparse send to SQLite (first
+    captures, re-captures, a renamed author, a new parser version) is planned without
+    a scan of a table that grows with the archive.
+
+    INSERTs are left out: their conflict target is a unique index by construction, and
+    the child-table scans SQLite lists for them (foreign keys pointing at the new row)
+    run only while a foreign-key violation is outstanding, which never happens here.
+    """
+    from scraper.store.reparse import reparse
+
+    engine = open_engine(sqlite_url)
+    sent: set[str] = set()
+    listening = [True]
+
+    def note(_conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        if listening[0] and statement.lstrip().upper().startswith(
+            ("SELECT", "UPDATE", "DELETE", "WITH")
+        ):
+            sent.add(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        ingest_history(engine, 6)
+        listening[0] = False  # the test's own statement: every page read by an old parser
+        with engine.begin() as connection:
+            connection.execute(sa.update(raw_pages).values(parser_version="0.0.1"))
+        listening[0] = True
+        reparse(engine, everything=True)
+        assert len(sent) >= 8, sent
+        scanned = []
+        with engine.connect() as connection:
+            for sql in sorted(sent):
+                blanks = (None,) * sql.count("?")
+                rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", blanks).all()
+                steps = [str(row[-1]).strip() for row in rows]
+                bounded = any(mark in sql for mark in _BOUNDED)
+                if not bounded and any(_scans(s, table) for s in steps for table in _GROWING):
+                    scanned.append(f"{sql}\n" + "\n".join(steps))
+        assert not scanned, "\n\n".join(scanned)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
+        engine.dispose()
+
+
+def _scans(step: str, table: str) -> bool:
+    return step == f"SCAN {table}" or step.startswith(f"SCAN {table} ")
+
+
 def _captures(url: str, count: int) -> None:
     engine = open_engine(url)
     try:
