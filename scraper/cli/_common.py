@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from scraper.errors import Terminated
 
@@ -171,6 +171,23 @@ def add_command(
         formatter_class=HelpFormatter,
     )
     return parser
+
+
+class _Counted(Protocol):
+    @property
+    def reviews_new(self) -> int: ...
+    @property
+    def reviews_updated(self) -> int: ...
+    @property
+    def reviews_unchanged(self) -> int: ...
+
+
+def review_counts(report: _Counted) -> str:
+    """``N new, N updated, N unchanged``: what storing one page did to its reviews."""
+    return (
+        f"{report.reviews_new} new, {report.reviews_updated} updated, "
+        f"{report.reviews_unchanged} unchanged"
+    )
 
 
 def warn(command: str, message: str) -> None:

@@ -15,7 +15,14 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, http_url, number, warn
+from scraper.cli._common import (
+    add_command,
+    add_db_option,
+    http_url,
+    number,
+    review_counts,
+    warn,
+)
 
 if TYPE_CHECKING:
     from scraper.api import Archived
@@ -85,8 +92,7 @@ def _show(items: Iterable[Archived]) -> int:
         reviews = len(report.result.reviews) if report.result is not None else 0
         print(
             f"{item.url}: stored raw page {report.raw_page_id} ({kind}), {reviews} reviews: "
-            f"{report.reviews_new} new, {report.reviews_updated} updated, "
-            f"{report.reviews_unchanged} unchanged",
+            + review_counts(report),
             flush=True,
         )
         if item.error is not None:

@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, capped_workers, number, warn
+from scraper.cli._common import (
+    add_command,
+    add_db_option,
+    capped_workers,
+    number,
+    review_counts,
+    warn,
+)
 from scraper.store.saved import TIME_FROM, TIME_RULES
 
 if TYPE_CHECKING:
@@ -130,8 +137,7 @@ def _show(items: Iterable[Imported]) -> int:
             kind = report.page_kind.value if report.page_kind is not None else "unreadable"
             print(
                 f"{item.path}: raw page {report.raw_page_id} ({kind}, {item.url}): "
-                f"{report.reviews_new} new, {report.reviews_updated} updated, "
-                f"{report.reviews_unchanged} unchanged",
+                + review_counts(report),
                 flush=True,
             )
         if report.error is not None:
