@@ -148,7 +148,8 @@ class CrawlSettings:
     #: failover) before it gives up with exit code 1.
     database_retry_seconds: float = 60.0
     #: What to crawl: ``full`` reads every page of every chain, ``incremental`` reads
-    #: listings newest first and stops a chain at the first page holding a known review.
+    #: listings newest first and stops a chain at the first page holding a known review
+    #: (``archive``, set by ``reviews archive`` itself: the given URLs, no link followed).
     mode: str = "full"
     #: Seconds after which a stored page is asked for again (conditionally); None: never.
     refresh_after: float | None = None

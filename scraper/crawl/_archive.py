@@ -73,7 +73,7 @@ def archive_pages(
             key = url
             rejected.setdefault(url, error)
         names.setdefault(key, url)
-    crawl_settings = CrawlSettings(delay=delay, concurrency=1)
+    crawl_settings = CrawlSettings(delay=delay, concurrency=1, mode=ARCHIVE, refresh_after=None)
     key = crawl_key(given, mode=ARCHIVE)
     outcomes: SimpleQueue[URLOutcome | _End] = SimpleQueue()
 
@@ -89,8 +89,6 @@ def archive_pages(
             frontier,
             settings=crawl_settings,
             fetch_settings=settings,
-            mode=ARCHIVE,
-            refresh_after=None,
             progress=keep,
         )
 

@@ -54,6 +54,7 @@ def crawl(
     """
     _check_settings(settings)
     mode, refresh_after = check_mode(settings.mode), settings.refresh_after
+    settings = replace(settings, mode=mode)
     try:
         normalised = normalise_seeds(seeds, mode=mode)
     except BadURL as error:
@@ -75,26 +76,22 @@ def crawl(
             frontier,
             settings=settings,
             fetch_settings=fetch_settings,
-            mode=mode,
-            refresh_after=refresh_after,
             progress=progress,
         )
-        options = _options(settings, fetch_settings, mode, refresh_after)
+        options = _options(settings, fetch_settings)
         report = runner.run(crawl_key=key, seeds=normalised, options=options, job=job)
         return replace(report, rechecks=rechecks)
 
 
-def _options(
-    settings: CrawlSettings, fetch_settings: FetchSettings, mode: str, refresh_after: float | None
-) -> dict[str, object]:
+def _options(settings: CrawlSettings, fetch_settings: FetchSettings) -> dict[str, object]:
     """The options recorded with the run (``crawl_runs.options``)."""
     return {
-        "mode": mode,
+        "mode": settings.mode,
         "delay": settings.delay,
         "concurrency": settings.concurrency,
         "max_pages": settings.max_pages,
         "max_time": settings.max_time,
-        "refresh_after": refresh_after,
+        "refresh_after": settings.refresh_after,
         "user_agent": fetch_settings.user_agent,
     }
 

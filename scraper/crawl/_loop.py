@@ -95,16 +95,13 @@ class CrawlLoop:
         *,
         settings: CrawlSettings,
         fetch_settings: FetchSettings,
-        mode: str,
-        refresh_after: float | None,
         progress: ProgressCallback | None,
     ) -> None:
         self.engine = engine
         self.frontier = frontier
         self.settings = settings
         self.fetch_settings = fetch_settings
-        self.mode = mode
-        self.refresh_after = refresh_after
+        self.mode = settings.mode
         self.progress = progress
         # A SQLite file is crawled by one process (see _crawl): its pacing can stay here.
         self.throttle = DatabaseThrottle(
@@ -159,8 +156,6 @@ class CrawlLoop:
             settings=self.settings,
             fetch_settings=self.fetch_settings,
             run_id=run_id,
-            mode=self.mode,
-            refresh_after=self.refresh_after,
         )
         try:
             for url, error in rejected:

@@ -107,8 +107,6 @@ class PageHandler:
     settings: CrawlSettings
     fetch_settings: FetchSettings
     run_id: int
-    mode: str
-    refresh_after: float | None
     #: Consecutive block pages per host, seen by this process's workers.
     _blocks: dict[str, int] = field(default_factory=dict)
     _blocks_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -133,15 +131,15 @@ class PageHandler:
             recovered = find_stored(self.engine, item.url, self.frontier.crawl_key, item.added_at)
             if recovered is not None:
                 self.frontier.mark_done(item, raw_page_id=recovered)
-                if self.mode != ARCHIVE:
+                if self.settings.mode != ARCHIVE:
                     self._follow(item, stored_next_url(self.engine, recovered))
                 return URLOutcome(Event.RECOVERED, item.url, raw_page_id=recovered)
-        fresh_for = self.refresh_after
+        fresh_for = self.settings.refresh_after
         # Only a full crawl leaves recently checked pages alone: an incremental one
         # must ask for its listings' newest pages every time (new reviews land there),
         # and its stale pages were chosen for it when the crawl started.
         if (
-            self.mode == "full"
+            self.settings.mode == "full"
             and known is not None
             and fresh_for is not None
             and known.age(_now()) < fresh_for
@@ -164,7 +162,7 @@ class PageHandler:
         # Parsed here, before the next request: a block page must stop the crawl
         # before another request goes out, and the next page's URL is in this one.
         parsed = parse_fetched(page.body, page.final_url, page.charset)
-        if not defer or self.mode != "full" or parsed.kind is PageKind.BLOCKED:
+        if not defer or self.settings.mode != "full" or parsed.kind is PageKind.BLOCKED:
             return self._store(item, page, known, parsed)
         # Not a block page: the host's run of block pages ends now, not when this page's
         # deferred store finishes (a block page fetched meanwhile is not "in a row").
@@ -225,7 +223,7 @@ class PageHandler:
         every later page holds only older ones, so asking for it costs the site a
         request for nothing. A page bringing no new review at all ends it too.
         """
-        if self.mode != "incremental":
+        if self.settings.mode != "incremental":
             return False
         seen_before = report.reviews_updated + report.reviews_unchanged
         return report.reviews_new == 0 or seen_before > 0
@@ -234,7 +232,7 @@ class PageHandler:
         # Unchanged since the stored capture: not parsed or stored again, but its chain
         # is still followed in a full crawl (later pages may have changed).
         next_url = None
-        if self.mode == "full":
+        if self.settings.mode == "full":
             next_url = stored_next_url(self.engine, known.raw_page_id)
         self._complete(item, page, known.raw_page_id, next_url, known)
         return URLOutcome(Event.NOT_MODIFIED, item.url, raw_page_id=known.raw_page_id)
@@ -266,7 +264,7 @@ class PageHandler:
     def _fresh(self, item: FrontierItem, known: Validators) -> URLOutcome:
         age = known.age(_now())
         self.frontier.mark_skipped(item, f"fresh: checked {age:.0f} s ago")
-        if self.mode == "full":
+        if self.settings.mode == "full":
             self._follow(item, stored_next_url(self.engine, known.raw_page_id))
         return URLOutcome(Event.FRESH, item.url, raw_page_id=known.raw_page_id)
 
@@ -278,10 +276,10 @@ class PageHandler:
     def _next(self, item: FrontierItem, next_url: str | None) -> str | None:
         """Return the URL to queue after *item* (normalised), or None (always in an
         archive: it follows no link)."""
-        if not next_url or self.mode == ARCHIVE:
+        if not next_url or self.settings.mode == ARCHIVE:
             return None
         try:
-            return follow(item.url, next_url, mode=self.mode)
+            return follow(item.url, next_url, mode=self.settings.mode)
         except BadURL as error:
             self._record(item.url, error)
             return None
