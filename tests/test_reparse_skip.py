@@ -119,3 +119,49 @@ def test_workers_read_and_skip_as_one_process_does(engine: Engine) -> None:
     written = reparse(engine, everything=True, workers=2)
     assert (written.pages, written.written, written.pages_changed) == (80, 80, 0)
     assert _dump(engine) == before
+
+
+def test_a_page_that_cannot_be_reparsed_is_named_and_the_others_go_on(
+    sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged body (the newest page's) and rows the database refuses (another
+    page's) fail those pages alone; the run reparses the rest and exits with 3."""
+    from scraper.cli import ExitCode, main
+    from scraper.schema.tables import raw_bodies
+    from scraper.store.engine import open_engine
+
+    engine = open_engine(sqlite_url)
+    try:
+        ingest_history(engine, 3)
+        _set_pages(engine, records_sha256=None)  # every page to be written again
+        with engine.begin() as connection:
+            ids = connection.execute(sa.select(raw_pages.c.id).order_by(raw_pages.c.id))
+            first, refused, damaged = ids.scalars().all()
+            sha = connection.execute(
+                sa.select(raw_pages.c.body_sha256).where(raw_pages.c.id == damaged)
+            ).scalar_one()
+            connection.execute(
+                sa.update(raw_bodies).where(raw_bodies.c.sha256 == sha).values(data=b"not zstd")
+            )
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE UPDATE ON raw_pages "
+                f"WHEN NEW.id = {refused} BEGIN SELECT RAISE(ABORT, 'refused here'); END"
+            )
+        report = reparse(engine, everything=True)
+        assert (report.pages, report.written) == (3, 1)
+        assert [line.split(":")[0] for line in report.failed] == [
+            f"raw page {refused}",
+            f"raw page {damaged}",
+        ]
+        assert "refused here" in report.failed[0]
+        with engine.connect() as connection:
+            rows = connection.execute(sa.select(raw_pages.c.id, raw_pages.c.records_sha256))
+            digests = {int(page_id): digest for page_id, digest in rows}
+        assert digests[first] is not None  # written
+        assert digests[refused] is None and digests[damaged] is None  # left as they were
+    finally:
+        engine.dispose()
+    assert main(["reparse", "--all", "--db", sqlite_url]) == ExitCode.PAGE_ERRORS
+    err = capsys.readouterr().err
+    assert f"left as it was: raw page {refused}: refused" in err
+    assert f"left as it was: raw page {damaged}:" in err

@@ -168,7 +168,7 @@ def _warn_copies(by_mtime: dict[Path, list[datetime]]) -> None:
 
 
 def run_reparse(args: argparse.Namespace) -> int:
-    """Reparse the archive; return 0, or 3 when pages fail to parse after it."""
+    """Reparse the archive; return 0, or 3 when pages fail to parse or to be reparsed."""
     from scraper.api import Archive
 
     with Archive(args.db) as archive:
@@ -186,7 +186,8 @@ def run_reparse(args: argparse.Namespace) -> int:
             else ""
         )
     )
+    for failure in report.failed:
+        warn("reparse", f"left as it was: {failure}")
     if report.new_errors:
         warn("reparse", f"{report.new_errors} pages no longer parse: see raw_pages.parse_error")
-        return ExitCode.PAGE_ERRORS
-    return ExitCode.OK
+    return ExitCode.PAGE_ERRORS if report.new_errors or report.failed else ExitCode.OK

@@ -29,12 +29,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from scraper.config import StoreSettings
+from scraper.errors import StoreError
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, review_observations
-from scraper.store.bodies import load_bodies
+from scraper.store.bodies import load_bodies, load_body
 from scraper.store.engine import open_engine, store_error, write_transaction
 from scraper.store.ingest import PARSER_VERSION
 from scraper.store.parsing import ParseOutcome, StoredPage, outcome_digest, parse_fetched
@@ -59,7 +60,8 @@ class ReparseReport:
     values changed; ``new_errors`` / ``fixed_errors`` pages that now fail / now parse;
     ``skipped`` pages left alone because the current parser version read them;
     ``written`` pages whose records went through the store again (the others read
-    what they stored already).
+    what they stored already); ``failed`` one line per page that could not be reparsed
+    (a damaged body, rows the database refused), each left as it was.
     """
 
     pages: int = 0
@@ -69,16 +71,19 @@ class ReparseReport:
     fixed_errors: int = 0
     skipped: int = 0
     written: int = 0
+    failed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class _Reparsed:
-    """One page parsed again: *outcome* is None when it stores what is stored already."""
+    """One page parsed again: *outcome* is None when it stores what is stored already;
+    *failure* says why a page could not be read (then nothing is written for it)."""
 
     page: StoredPage
     outcome: ParseOutcome | None
     digest: str
     outdated: bool  # read last by another parser version
+    failure: str | None = None
 
 
 def reparse(
@@ -93,8 +98,10 @@ def reparse(
     Pages the current parser version read already are skipped unless *everything*.
     With *workers* > 1, that many processes read and parse pages (this one among
     them, for its share), and this one writes what changed.
-    Raises StoreError naming the database when it refuses a read or a write (pages
-    done before that stay done).
+    A page whose body is damaged, or whose rows the database refuses, is named in
+    ``failed`` and left as it was; the others go on. Raises StoreError naming the
+    database when it cannot be read or written at all (pages done before that stay
+    done).
     """
     todo = sa.true() if everything else _outdated()
     try:
@@ -102,6 +109,7 @@ def reparse(
             total = _count(connection, todo)
             skipped = 0 if everything else _count(connection, sa.true()) - total
         totals: Counter[str] = Counter()
+        failed: list[str] = []
         url = engine.url.render_as_string(hide_password=False)
         batches = ((url, ids) for ids in _batches(engine, todo))
         parsed: Iterator[list[_Reparsed]]
@@ -114,18 +122,30 @@ def reparse(
         else:
             parsed = (_read_pages(engine, ids) for _, ids in batches)
         for batch in parsed:
-            unchanged = [done.page.id for done in batch if done.outcome is None and done.outdated]
+            unchanged = [
+                done.page.id
+                for done in batch
+                if done.outcome is None and done.outdated and done.failure is None
+            ]
             _store_versions(engine, unchanged)
             for done in batch:
-                if done.outcome is not None:
-                    totals.update(_store_one(engine, done.page, done.outcome, done.digest))
-                    totals["written"] += 1
+                if done.failure is not None:
+                    failed.append(f"raw page {done.page.id}: {done.failure}")
+                elif done.outcome is not None:
+                    try:
+                        totals.update(_store_one(engine, done.page, done.outcome, done.digest))
+                    except (IntegrityError, DataError) as error:  # this page's rows only
+                        failed.append(f"raw page {done.page.id}: refused: {error.orig}")
+                    else:
+                        totals["written"] += 1
                 totals["pages"] += 1
                 if progress is not None:
                     progress(totals["pages"], total)
     except DBAPIError as error:
         raise store_error(engine, error) from error
-    return ReparseReport(**totals, skipped=skipped)
+    finally:
+        _close_engines()
+    return ReparseReport(**totals, skipped=skipped, failed=tuple(failed))
 
 
 def _outdated() -> sa.ColumnElement[bool]:
@@ -161,6 +181,12 @@ def _batches(engine: Engine, todo: sa.ColumnElement[bool]) -> Iterator[list[int]
 _engines: dict[str, Engine] = {}
 
 
+def _close_engines() -> None:
+    """Close the engines this process opened for batches (its share, with workers)."""
+    while _engines:
+        _engines.popitem()[1].dispose()
+
+
 def _read_batch(job: tuple[str, list[int]]) -> list[_Reparsed]:
     """Read and parse the pages *job* names, in a worker process (its own connection)."""
     url, ids = job
@@ -194,16 +220,37 @@ def _read_pages(engine: Engine, ids: Sequence[int]) -> list[_Reparsed]:
     say which of them would store something new."""
     with engine.connect() as connection:
         rows = list(connection.execute(_ROWS, {"ids": list(ids)}))
-        bodies = load_bodies(connection, (str(row.body_sha256) for row in rows))
+        bodies, damaged = _bodies(connection, [str(row.body_sha256) for row in rows])
     done = []
     for row in rows:
         page = _page(row)
-        outcome = parse_fetched(bodies[str(row.body_sha256)], page.final_url, page.charset)
+        sha = str(row.body_sha256)
+        if sha in damaged:
+            done.append(_Reparsed(page, None, "", False, failure=damaged[sha]))
+            continue
+        outcome = parse_fetched(bodies[sha], page.final_url, page.charset)
         digest = outcome_digest(outcome)
         same = digest == row.records_sha256
         outdated = row.parser_version != PARSER_VERSION
         done.append(_Reparsed(page, None if same else outcome, digest, outdated))
     return done
+
+
+def _bodies(connection: Connection, shas: list[str]) -> tuple[dict[str, bytes], dict[str, str]]:
+    """Return the bodies *shas* name, and for those that cannot be read, why: read in
+    one query, or one by one when one of them is damaged (the others still come)."""
+    try:
+        return load_bodies(connection, shas), {}
+    except StoreError:
+        pass
+    bodies: dict[str, bytes] = {}
+    damaged: dict[str, str] = {}
+    for sha in dict.fromkeys(shas):
+        try:
+            bodies[sha] = load_body(connection, sha)
+        except StoreError as error:
+            damaged[sha] = error.message
+    return bodies, damaged
 
 
 def _page(row: Any) -> StoredPage:
