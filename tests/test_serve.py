@@ -114,6 +114,14 @@ def test_bad_parameters_are_400_naming_them(
     assert named in api.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("page", ["0", "x", "999999999999"])
+def test_item_and_author_pages_take_the_search_s_page_numbers(server: Server, page: str) -> None:
+    for path in ("/items/myanimelist/anime:91234", "/authors/myanimelist/7700101"):
+        response = server.get(path, page=page)
+        assert response.status_code == 400, path
+        assert "page" in response.text and "Traceback" not in response.text
+
+
 def test_unknown_pages_are_404_without_a_traceback(server: Server) -> None:
     for path in (
         "/authors/myanimelist/²",

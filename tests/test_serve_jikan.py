@@ -251,6 +251,7 @@ def test_a_former_username_finds_the_user(server: Server) -> None:
         ("/v4/anime/91234/reviews", {"page": "two"}, "page"),
         ("/v4/anime/91234/reviews", {"page": "²"}, "page"),
         ("/v4/anime/91234/reviews", {"page": "9" * 5000}, "page"),
+        ("/v4/anime/91234/reviews", {"page": "999999999999"}, "page"),
         ("/v4/anime/91234/reviews", {"preliminary": "maybe"}, "preliminary"),
         ("/v4/reviews/anime", {"spoilers": "2"}, "spoilers"),
         ("/v4/top/reviews", {"type": "novel"}, "type"),

@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from scraper.errors import UsageError
 from scraper.serve import history, queries
-from scraper.serve.params import number
+from scraper.serve.params import MAX_PAGE, number
 from scraper.serve.shapes import jikan_error, jikan_review
 from scraper.store.read import ReviewQuery, parse_when
 
@@ -93,7 +93,9 @@ class _Params:
             return 1
         if page < 1:
             self.messages["page"] = ["The page must be at least 1."]
-        return max(1, page)
+        if page > MAX_PAGE:
+            self.messages["page"] = [f"The page may not be greater than {MAX_PAGE}."]
+        return min(max(1, page), MAX_PAGE)
 
     def _flag(self, args: Any, name: str, default: bool) -> bool:
         value = args.get(name)

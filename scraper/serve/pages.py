@@ -15,9 +15,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from scraper.errors import UsageError
 from scraper.serve import charts, history, queries
-from scraper.serve.params import SORTS, number, read_search
+from scraper.serve.params import MAX_PAGE, SORTS, read_search, whole
 from scraper.sites import known_tags
 from scraper.store.fts import parse_search
 from scraper.store.read import ReviewQuery
@@ -225,11 +224,7 @@ def _reaction_total(reactions: dict[str, int] | None) -> int | None:
 
 
 def _page_number(request: Request) -> int:
-    value = request.query_params.get("page", "1")
-    page = number(value)
-    if page is None or page < 1:
-        raise UsageError(f"page: {value!r} is not a page number (1, 2, ...)")
-    return page
+    return whole(request.query_params.get("page"), "page", 1, MAX_PAGE) or 1
 
 
 def routes(state: ServeState) -> list[Route]:

@@ -13,7 +13,7 @@ from scraper.errors import UsageError
 from scraper.serve.queries import ReviewFilter
 from scraper.store.read import ReviewQuery
 
-__all__ = ["PARAMETERS", "SORTS", "Search", "number", "read_search"]
+__all__ = ["MAX_PAGE", "PARAMETERS", "SORTS", "Search", "number", "read_search", "whole"]
 
 #: Orders the search offers, by label; the first is the default.
 SORTS: dict[str, str] = {
@@ -38,7 +38,7 @@ PARAMETERS = (
     "page",
 )
 _MAX_PER_PAGE = ServeSettings().max_per_page
-_MAX_PAGE = ServeSettings().max_page
+MAX_PAGE = ServeSettings().max_page
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ def number(text: str | None) -> int | None:
     return int(found.group()) if found else None
 
 
-def _whole(value: str | None, name: str, low: int, high: int) -> int | None:
+def whole(value: str | None, name: str, low: int, high: int) -> int | None:
     if value is None or not value.strip():
         return None
     found = number(value)
@@ -87,9 +87,9 @@ def read_search(args: QueryParams, *, per_page: int, api: bool = False) -> Searc
     sort = args.get("sort") or "-date"
     if sort not in SORTS:
         raise UsageError(f"sort: {sort!r} is not one of {', '.join(SORTS)}")
-    page = _whole(args.get("page"), "page", 1, _MAX_PAGE) or 1
+    page = whole(args.get("page"), "page", 1, MAX_PAGE) or 1
     if api:
-        per_page = _whole(args.get("per_page"), "per_page", 1, _MAX_PER_PAGE) or per_page
+        per_page = whole(args.get("per_page"), "per_page", 1, _MAX_PER_PAGE) or per_page
     tags = [label for label in args.getlist("tag") if label.strip()]
     query = ReviewQuery.from_args(
         entry=given("item"),
