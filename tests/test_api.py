@@ -45,7 +45,13 @@ def test_an_archive_imports_queries_exports_and_counts(db_url: str, tmp_path: Pa
             assert list(result.rows) == [(len(records),)]
         assert archive.reparse(everything=True).pages == len(PAGES)
         assert archive.runs() == []  # imports are not runs
+        history = list(archive.query(history=True))
     assert archive.closed
+    # With no engine open, a SQLite archive is read through the stdlib driver: the
+    # same records, history included.
+    with Archive(db_url) as fresh:
+        assert list(fresh.query(history=True)) == history
+        assert fresh.closed  # read without opening an engine of its own
 
 
 def test_close_disposes_the_engine_and_a_later_call_opens_it_again(sqlite_url: str) -> None:
