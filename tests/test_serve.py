@@ -437,3 +437,28 @@ def test_hostile_parameters_never_fail_the_server(server: Server) -> None:
             ):
                 response = http.get(path)
                 assert response.status_code in (200, 400, 404), (path, response.text[:200])
+
+
+def test_an_old_capture_is_read_in_the_charset_its_headers_named(engine: Any) -> None:
+    """The history view reads a stored page as a reparse does: a page whose charset
+    came only in its Content-Type header is not read as UTF-8."""
+    from conftest import HISTORY, HISTORY_URL
+
+    from scraper.records import FetchedPage
+    from scraper.serve.history import PageBodies
+    from scraper.store.ingest import ingest_page
+
+    html = (HISTORY / "anime-91234-reviews-2026-02.html").read_text(encoding="utf-8")
+    html = html.replace("’", "'").replace("Three episodes in", "Три серии спустя")
+    page = FetchedPage(
+        HISTORY_URL,
+        HISTORY_URL,
+        200,
+        (("Content-Type", "text/html; charset=koi8-r"),),
+        html.encode("koi8-r"),
+        datetime(2026, 2, 14, tzinfo=UTC),
+    )
+    raw_page_id = ingest_page(engine, page).raw_page_id
+    with engine.connect() as connection:
+        body = PageBodies(4).body(connection, raw_page_id, "900003")
+    assert body is not None and body.startswith("Три серии спустя")

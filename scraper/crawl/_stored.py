@@ -134,33 +134,23 @@ def stored_next_url(engine: Engine, raw_page_id: int | None) -> str | None:
     """
     if raw_page_id is None:
         return None
-    from scraper.sites import parse_page
-    from scraper.store.bodies import load_body
+    from scraper.store.bodies import load_page
+    from scraper.store.parsing import parse_fetched
 
     with engine.connect() as conn:
         row = conn.execute(
-            sa.select(
-                raw_pages.c.final_url,
-                raw_pages.c.headers,
-                raw_pages.c.body_sha256,
-                raw_pages.c.records_sha256,
-                raw_pages.c.next_url,
-            ).where(raw_pages.c.id == raw_page_id)
+            sa.select(raw_pages.c.records_sha256, raw_pages.c.next_url).where(
+                raw_pages.c.id == raw_page_id
+            )
         ).first()
         if row is None:
             return None
         if row.records_sha256 is not None:
             return None if row.next_url is None else str(row.next_url)
-        body = load_body(conn, row.body_sha256)
-    page = FetchedPage(
-        requested_url=row.final_url,
-        final_url=row.final_url,
-        status=200,
-        headers=tuple((str(k), str(v)) for k, v in row.headers or ()),
-        body=body,
-        fetched_at=datetime.now(UTC),
-    )
-    return parse_page(page.body, page.final_url, charset=page.charset).next_url
+        page = load_page(conn, raw_page_id)
+    if page is None:
+        return None
+    return parse_fetched(page.body, page.final_url, page.charset).next_url
 
 
 def stale_pages(

@@ -48,18 +48,16 @@ class PageBodies:
 
     @staticmethod
     def _parse(conn: Connection, raw_page_id: int) -> dict[str, str | None]:
-        from scraper.errors import ScraperError
-        from scraper.sites import parse_page
+        from scraper.store.bodies import load_page
+        from scraper.store.parsing import parse_fetched
 
-        stored = queries.raw_page(conn, raw_page_id)
-        if stored is None:
+        page = load_page(conn, raw_page_id)
+        if page is None:
             return {}
-        url, html = stored
-        try:
-            result = parse_page(html, url)
-        except ScraperError:
-            return {}
-        return {review.id: review.body for review in result.reviews}
+        # Read as a reparse reads it (the charset its headers named; a page the parser
+        # cannot read gives no bodies, never an error page).
+        result = parse_fetched(page.body, page.final_url, page.charset).result
+        return {} if result is None else {review.id: review.body for review in result.reviews}
 
 
 #: What a capture records, compared between captures (generic keys, then MAL's).

@@ -44,7 +44,6 @@ __all__ = [
     "observations_as_of",
     "ordered_ids",
     "overview",
-    "raw_page",
     "records_of",
     "review_page",
     "review_record",
@@ -345,20 +344,6 @@ def observations_as_of(
         entry.update(raw_page_id=row.raw_page_id)
         found[row.review_id] = entry
     return found
-
-
-def raw_page(conn: Connection, raw_page_id: int) -> tuple[str, bytes] | None:
-    """Return a stored page's URL and body, or None when it is gone."""
-    from scraper.store.bodies import load_body
-
-    row = conn.execute(
-        sa.select(t.raw_pages.c.final_url, t.raw_pages.c.body_sha256).where(
-            t.raw_pages.c.id == raw_page_id
-        )
-    ).first()
-    if row is None:
-        return None
-    return row.final_url, load_body(conn, row.body_sha256)
 
 
 def item_row(conn: Connection, site: str, key: str) -> Any:

@@ -33,6 +33,7 @@ from sqlalchemy.engine import Connection
 
 from scraper.config import StoreSettings
 from scraper.errors import StoreError
+from scraper.records import FetchedPage
 from scraper.schema.tables import raw_bodies, raw_pages
 from scraper.store.dialect import insert_for
 
@@ -43,6 +44,7 @@ __all__ = [
     "body_sha256",
     "load_bodies",
     "load_body",
+    "load_page",
     "store_body",
 ]
 
@@ -142,6 +144,34 @@ def store_body(
         {"sha256": digest, "size": len(body), "encoding": encoding, "data": data},
     )
     return StoredBody(digest, len(body), len(data), encoding)
+
+
+def load_page(connection: Connection, raw_page_id: int) -> FetchedPage | None:
+    """Return stored raw page *raw_page_id* as it was fetched (its final URL, headers,
+    so its charset, body and time), or None when there is no such page.
+
+    Raises StoreError as ``load_body`` does.
+    """
+    row = connection.execute(
+        sa.select(
+            raw_pages.c.requested_url,
+            raw_pages.c.final_url,
+            raw_pages.c.status,
+            raw_pages.c.headers,
+            raw_pages.c.body_sha256,
+            raw_pages.c.fetched_at,
+        ).where(raw_pages.c.id == raw_page_id)
+    ).first()
+    if row is None:
+        return None
+    return FetchedPage(
+        requested_url=str(row.requested_url),
+        final_url=str(row.final_url),
+        status=row.status,
+        headers=tuple((str(name), str(value)) for name, value in row.headers or ()),
+        body=load_body(connection, row.body_sha256),
+        fetched_at=row.fetched_at,
+    )
 
 
 def load_body(connection: Connection, sha256: str) -> bytes:
