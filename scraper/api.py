@@ -77,8 +77,11 @@ class Archive:
     ``$REVIEWS_DB`` / ``./reviews.db``.
 
     The engine is opened on the first call that needs it and kept until ``close()``
-    (a ``with`` block closes it too). A write creates and migrates the database when
-    needed; a read never creates one (a missing SQLite file is a StoreError).
+    (a ``with`` block closes it too). ``stats``, ``runs``, ``archive`` and ``crawl``
+    open their own connection each call (a SQLite read without SQLAlchemy; a crawl's
+    workers and their lock), as does ``query`` on SQLite while no engine is open.
+    A write creates and migrates the database when needed; a read never creates one
+    (a missing SQLite file is a StoreError).
     Raises UsageError naming ``db`` for a URL that cannot be one.
     """
 
