@@ -26,7 +26,6 @@ from __future__ import annotations
 import errno
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -251,7 +250,7 @@ class Archive:
             if last is None:
                 more = " (no unfinished crawl to resume)" if settings.resume else ""
                 raise UsageError(f"give URLs to crawl{more}", parameter="seeds")
-            seeds, settings = list(last.seeds), replace(settings, mode=last.mode)
+            seeds, settings = list(last.seeds), settings._replace(mode=last.mode)
             if resumed is not None:
                 resumed(seeds)
         return crawl(
@@ -428,7 +427,7 @@ def _with_user_agent(settings: FetchSettings, user_agent: str | None) -> FetchSe
         return settings
     from scraper.fetch import honest_user_agent
 
-    return replace(settings, user_agent=honest_user_agent(user_agent))
+    return settings._replace(user_agent=honest_user_agent(user_agent))
 
 
 def _write_records(records: Iterable[dict[str, Any]], out: IO[str], format: str, bom: bool) -> int:

@@ -11,7 +11,6 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -63,7 +62,7 @@ FAST = FetchSettings(
     max_attempts=3,
 )
 #: FAST with deadlines for a whole request and for robots.txt: the hostile-server tests.
-HOSTILE = replace(FAST, timeouts=replace(FAST.timeouts, total=1.0, robots=0.6))
+HOSTILE = FAST._replace(timeouts=FAST.timeouts._replace(total=1.0, robots=0.6))
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,7 +42,7 @@ def run(db_url: str, urls: list[str], *, delay: float = DELAY, **kwargs: object)
     settings = CrawlSettings(delay=delay, max_refusals=kwargs.pop("max_refusals", 5))  # type: ignore[arg-type]
     for name in ("max_pages", "max_time", "concurrency", "mode", "refresh_after", "resume"):
         if name in kwargs:
-            settings = replace(settings, **{name: kwargs.pop(name)})
+            settings = settings._replace(**{name: kwargs.pop(name)})
     return crawl(db_url, urls, settings=settings, fetch_settings=FAST, **kwargs)  # type: ignore[arg-type]
 
 

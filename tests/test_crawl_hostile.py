@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -23,7 +22,7 @@ from scraper.config import CrawlSettings, FetchSettings
 from scraper.crawl import CrawlReport, crawl
 from scraper.errors import SiteBlocked
 
-FAST = replace(HOSTILE, backoff_initial=0.05, backoff_max=0.2, max_attempts=2)
+FAST = HOSTILE._replace(backoff_initial=0.05, backoff_max=0.2, max_attempts=2)
 DELAY = 0.02
 
 
@@ -190,7 +189,7 @@ def test_an_absurd_crawl_delay_is_capped(sqlite_url: str, standin: StandinSite) 
     standin.robots_txt = "User-agent: *\nCrawl-delay: 100000\n"
     with serve_standin(standin) as server:
         began = time.monotonic()
-        report = run(sqlite_url, [entry(server, 2)], fetch=replace(FAST, max_crawl_delay=0.3))
+        report = run(sqlite_url, [entry(server, 2)], fetch=FAST._replace(max_crawl_delay=0.3))
         assert time.monotonic() - began < 3.0
         assert min(server.log.gaps("/")) >= 0.3 - ARRIVAL_JITTER
     assert report.pages == 2
@@ -260,7 +259,7 @@ def test_pages_are_stored_while_the_next_is_fetched_so_slow_answers_set_the_pace
     server.robots(standin.robots_txt)
     with serve(server):
         settings = CrawlSettings(delay=ANSWER)
-        patient = replace(FAST, timeouts=replace(FAST.timeouts, read=5.0, total=5.0))
+        patient = FAST._replace(timeouts=FAST.timeouts._replace(read=5.0, total=5.0))
         seeds = [entry(server, 1), entry(server, 2)]
         report = run(sqlite_url, seeds, settings=settings, fetch=patient)
         arrivals = [item.at for item in server.log.all("/anime/")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import time
-from dataclasses import replace
 
 import pytest
 from conftest import HOSTILE
@@ -19,8 +18,7 @@ from standin import BLOCK_PAGE, StandinSite, query, serve_standin, stored_review
 from scraper.config import CrawlSettings
 from scraper.crawl import crawl
 
-FAST = replace(
-    HOSTILE,
+FAST = HOSTILE._replace(
     backoff_initial=0.05,
     backoff_max=0.2,
     max_attempts=2,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from dataclasses import replace
 
 import pytest
 from conftest import HOSTILE
@@ -41,7 +40,7 @@ def timed(call: object) -> float:
 def test_headers_dripping_a_byte_at_a_time_hit_the_total_deadline(site: Site) -> None:
     # ~450 header bytes at 0.05 s each: 22 s, every byte well within the 0.5 s read timeout.
     site.route("/drip", Reply.dripping_headers(PAGE, every=0.05))
-    settings = replace(FAST, max_attempts=1)
+    settings = FAST._replace(max_attempts=1)
     began = time.monotonic()
     with fetcher(settings) as client, pytest.raises(TransientFetchError) as info:
         client.fetch(site.url("/drip"))
@@ -62,8 +61,8 @@ def test_a_dripping_robots_txt_hits_its_own_shorter_deadline(site: Site) -> None
 
 def test_one_url_across_its_retries_stays_within_its_time_budget(site: Site) -> None:
     site.route("/down", Reply.status(503))
-    settings = replace(FAST, max_attempts=50, backoff_initial=0.2, backoff_max=0.4)
-    settings = replace(settings, max_url_time=1.0)
+    settings = FAST._replace(max_attempts=50, backoff_initial=0.2, backoff_max=0.4)
+    settings = settings._replace(max_url_time=1.0)
     began = time.monotonic()
     with fetcher(settings) as client, pytest.raises(TransientFetchError):
         client.fetch(site.url("/down"))
@@ -73,8 +72,8 @@ def test_one_url_across_its_retries_stays_within_its_time_budget(site: Site) -> 
 
 def test_a_slow_answer_holds_a_url_no_longer_than_its_budget(site: Site) -> None:
     site.route("/slow", Reply.html(PAGE).slow(5.0))
-    settings = replace(FAST, timeouts=replace(FAST.timeouts, read=10.0, total=10.0))
-    settings = replace(settings, max_url_time=0.8, max_attempts=5)
+    settings = FAST._replace(timeouts=FAST.timeouts._replace(read=10.0, total=10.0))
+    settings = settings._replace(max_url_time=0.8, max_attempts=5)
     began = time.monotonic()
     with fetcher(settings) as client, pytest.raises(TransientFetchError):
         client.fetch(site.url("/slow"))
@@ -138,7 +137,7 @@ def test_an_absurd_crawl_delay_is_capped_with_one_warning(
 ) -> None:
     site.robots("User-agent: *\nCrawl-delay: 100000\n")
     site.route("/p", Reply.html(PAGE))
-    settings = replace(FAST, max_crawl_delay=0.3)
+    settings = FAST._replace(max_crawl_delay=0.3)
     with caplog.at_level(logging.WARNING, logger="scraper"), fetcher(settings) as client:
         began = time.monotonic()
         for _ in range(3):
@@ -172,7 +171,7 @@ def test_a_redirect_to_a_url_we_cannot_request_is_a_bad_url(site: Site, location
 
 def test_no_answer_at_all_is_a_transient_error(site: Site) -> None:
     site.route("/gone", Reply.closed())
-    with fetcher(replace(FAST, max_attempts=2)) as client, pytest.raises(TransientFetchError):
+    with fetcher(FAST._replace(max_attempts=2)) as client, pytest.raises(TransientFetchError):
         client.fetch(site.url("/gone"))
     assert site.log.count("/gone") == 2
 
@@ -181,7 +180,7 @@ def test_no_answer_at_all_is_a_transient_error(site: Site) -> None:
 def test_each_request_gets_its_own_deadline_on_a_kept_alive_connection(site: Site) -> None:
     site.route("/drip", Reply.dripping_headers(PAGE, every=0.05))
     site.route("/a", Reply.html(PAGE))
-    with fetcher(replace(FAST, max_attempts=1)) as client:
+    with fetcher(FAST._replace(max_attempts=1)) as client:
         assert client.fetch(site.url("/a")).status == 200
         with pytest.raises(TransientFetchError):
             client.fetch(site.url("/drip"))

@@ -185,7 +185,7 @@ def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture
     probe = (
         "import sys; from scraper.cli import main; code = main(sys.argv[1:]); "
         "loaded = sorted(m for m in sys.modules if m.startswith('scraper.cli.') "
-        "or m in ('dataclasses', 'scraper.api', 'scraper.config', 'shutil')); "
+        "or m in ('dataclasses', 'scraper.api', 'shutil')); "
         "print('LOADED', loaded, file=sys.stderr); raise SystemExit(code)"
     )
     done = subprocess.run(

@@ -268,16 +268,6 @@ def test_a_500_kb_page_100k_deep_is_answered_in_under_2_seconds() -> None:
     assert time.monotonic() - started < 2
 
 
-def test_the_limits_are_the_configured_ones() -> None:
-    from scraper import config
-    from scraper.sites import _limits
-
-    assert (_limits.MAX_NESTING_DEPTH, _limits.DEPTH_SCAN_TAGS) == (
-        config.MAX_NESTING_DEPTH,
-        config.DEPTH_SCAN_TAGS,
-    )
-
-
 def test_real_pages_are_far_from_the_limit() -> None:
     for name, data in PAGES.items():
         depth = nesting_depth(data)

@@ -34,35 +34,11 @@ NOT_POLICY = {
     "scraper/store/read.py:_MAX_ID": "the largest 64-bit integer",
     "scraper/store/sqlshell.py:_PG_MAX_TIMEOUT_MS": "PostgreSQL's largest statement_timeout",
     "scraper/sites/_decode.py:_MAX_LABEL": "the longest WHATWG encoding label",
-    # Copies of config.py's values where config may not be imported at start-up; a
-    # test keeps the two equal.
-    "scraper/sites/_limits.py:MAX_NESTING_DEPTH": "config.MAX_NESTING_DEPTH",
-    "scraper/sites/_limits.py:DEPTH_SCAN_TAGS": "config.DEPTH_SCAN_TAGS",
     "scraper/store/read.py:_REACTIONS_AT": "a column index in a SELECT",
     "scraper/serve/pages.py:render(code)": "HTTP's 200 OK as the default status",
     "scraper/cli/_table.py:_COLUMN_COST": "a cell's padding and border in the table drawn",
 }
 
-#: Policy numbers still outside config.py, each in a module another part owns.
-WAITING: set[str] = {
-    # `reviews parse` loads cli/parse.py and sites/ but not scraper.config: importing
-    # it costs dataclasses and the settings classes, ~14 ms CPU on a ~134 ms start-up
-    # (tests/test_parse_cli.py checks it is not loaded). Until config is that light:
-    # cli/parse.py's fork pool...
-    "scraper/cli/parse.py:_PARALLEL_FROM",
-    "scraper/cli/parse.py:_MAX_WORKERS",
-    "scraper/cli/parse.py:_CHUNK",
-    # ...and sites/: how much of a page is read to decide what it is...
-    "scraper/sites/_blocked.py:_SHORT_PAGE_CHARS",
-    "scraper/sites/_decode.py:_META_SCAN_BYTES",
-    "scraper/sites/mal/text.py:_MAX_DECODE_ROUNDS",
-    "scraper/sites/mal/text.py:_DECODED_MAX",
-    "scraper/sites/mal/site.py:_summary(limit)",  # problems named in one message
-    # ...and the schema.org reader's bounds beside SchemaOrgLimits (config.py).
-    "scraper/sites/schemaorg/fields.py:_LIST_LOOK",
-    "scraper/sites/schemaorg/identity.py:_KEY_CHARS",
-    "scraper/sites/schemaorg/text.py:_MAX_DECODE_ROUNDS",
-}
 
 
 def is_number(node: ast.expr) -> bool:
@@ -142,12 +118,10 @@ def policy_numbers() -> dict[str, str]:
     }
 
 
-def test_no_new_policy_number_outside_config() -> None:
+def test_no_policy_number_outside_config() -> None:
     found = policy_numbers()
-    new = sorted(f"{where} {key}" for key, where in found.items() if key not in WAITING)
-    assert new == [], "a policy number belongs in scraper/config.py, as a settings field"
-    gone = sorted(WAITING - set(found))
-    assert gone == [], "moved to config.py: remove it from WAITING"
+    outside = sorted(f"{where} {key}" for key, where in found.items())
+    assert outside == [], "a policy number belongs in scraper/config.py, as a settings field"
 
 
 def test_the_reader_finds_numbers_in_their_usual_shapes(tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ import argparse
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
@@ -107,8 +106,7 @@ def run(args: argparse.Namespace) -> int:
     """Crawl ``args.urls``; return 0, 3 when some pages failed (4 and 5 come as errors)."""
     from scraper.api import Archive
 
-    settings = replace(
-        _DEFAULTS,
+    settings = _DEFAULTS._replace(
         delay=args.delay,
         concurrency=args.concurrency,
         max_pages=args.max_pages,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scraper.cli import ExitCode
 from scraper.cli._common import add_command, warn
+from scraper.config import CliSettings
 from scraper.errors import ParseError, UsageError
 from scraper.inputs import check_page_url
 from scraper.jsontext import record_bytes
@@ -26,11 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["expand_paths", "record_json", "register", "run"]
 
-#: From this many files on, pages are parsed by worker processes (one per CPU).
-_PARALLEL_FROM = 24
-_MAX_WORKERS = 8
-#: Files handed to a worker at a time: enough to make the hand-over cheap.
-_CHUNK = 8
+_SETTINGS = CliSettings()
 
 _KIND_PHRASES = {
     PageKind.NOT_REVIEW_PAGE: "not a review page",
@@ -143,7 +140,13 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
     starting workers would cost more than it saves.
     """
     work = [(str(path), url) for path in files]
-    workers = jobs if jobs is not None else _idle_cpus() if len(work) >= _PARALLEL_FROM else 1
+    workers = (
+        jobs
+        if jobs is not None
+        else _idle_cpus()
+        if len(work) >= _SETTINGS.parse_parallel_from
+        else 1
+    )
     if workers < 2 or "fork" not in _start_methods():
         yield from map(_parse_file, work)
         return
@@ -154,7 +157,7 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
     import scraper.sites._pages  # noqa: F401
 
     with multiprocessing.get_context("fork").Pool(workers, _quiet_worker) as pool:
-        yield from pool.imap(_parse_file, work, chunksize=_CHUNK)
+        yield from pool.imap(_parse_file, work, chunksize=_SETTINGS.parse_chunk)
 
 
 def _idle_cpus() -> int:
@@ -162,7 +165,7 @@ def _idle_cpus() -> int:
 
     On a loaded machine extra processes only add start-up and hand-over cost.
     """
-    cpus = min(os.cpu_count() or 1, _MAX_WORKERS)
+    cpus = min(os.cpu_count() or 1, _SETTINGS.parse_max_workers)
     try:
         busy = os.getloadavg()[0]
     except (AttributeError, OSError):  # no load average on this platform

@@ -56,14 +56,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from scraper.config import ServeSettings, database_url
     from scraper.serve import require_extra
 
     require_extra()
     from scraper.serve.server import serve
 
-    settings = replace(ServeSettings(), host=args.host, port=args.port)
+    settings = ServeSettings(host=args.host, port=args.port)
     serve(database_url(args.db), settings, workers=args.workers)
     return 0

@@ -54,7 +54,7 @@ def crawl(
     """
     _check_settings(settings)
     mode, refresh_after = check_mode(settings.mode), settings.refresh_after
-    settings = replace(settings, mode=mode)
+    settings = settings._replace(mode=mode)
     try:
         normalised = normalise_seeds(seeds, mode=mode)
     except BadURL as error:

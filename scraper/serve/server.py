@@ -7,7 +7,6 @@ import json
 import os
 import socket
 import sys
-from dataclasses import asdict
 from typing import TextIO
 
 from scraper.config import ServeSettings
@@ -67,7 +66,7 @@ def serve(
 
         app.state.serve.engine.dispose()  # each worker opens its own
         os.environ[DB_ENV] = db_url
-        os.environ[SETTINGS_ENV] = json.dumps(asdict(settings))
+        os.environ[SETTINGS_ENV] = json.dumps(settings._asdict())
         config = uvicorn.Config(
             "scraper.serve.app:app_from_environment",
             factory=True,

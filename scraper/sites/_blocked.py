@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from selectolax.lexbor import LexborHTMLParser
 
+from scraper.config import BLOCK_PAGE_MAX_CHARS
+
 __all__ = ["block_reason"]
 
 #: Phrases of refusal and challenge pages (matched on lower-cased text).
@@ -34,10 +36,6 @@ BLOCK_ELEMENTS = (
     "#challenge-form, #cf-wrapper, #challenge-running"
 )
 
-#: Content pages run to many kilobytes of text; a block page says one thing
-#: briefly. Only short pages have their whole text searched, so a review or a
-#: forum post that mentions a captcha is not taken for a block.
-_SHORT_PAGE_CHARS = 3000
 
 _HEADLINES = "title, h1, h2"
 
@@ -52,7 +50,7 @@ def block_reason(tree: LexborHTMLParser) -> str | None:
             return f"a page titled {phrase!r}"
     body = tree.body
     text = body.text(separator=" ") if body is not None else ""
-    if len(text) < _SHORT_PAGE_CHARS:
+    if len(text) < BLOCK_PAGE_MAX_CHARS:
         lowered = " ".join(text.split()).lower()
         for phrase in BLOCK_PHRASES:
             if phrase in lowered:

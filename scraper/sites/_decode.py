@@ -19,6 +19,8 @@ import re
 
 import webencodings
 
+from scraper.config import META_CHARSET_SCAN_BYTES
+
 __all__ = [
     "LINE_MARK",
     "decode_html",
@@ -30,10 +32,6 @@ __all__ = [
 #: Marks a ``<br>`` while a parser reads text out of the tree. No page keeps
 #: it: ``scrub_controls`` deletes it (browsers render U+0001 as nothing).
 LINE_MARK = "\x01"
-
-#: How far into the page a meta charset may sit (the HTML spec says 1024 bytes;
-#: real pages put dozens of <link> tags first, so look further).
-_META_SCAN_BYTES = 8192
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]+)""",
@@ -82,7 +80,7 @@ def _known(label: str | None) -> codecs.CodecInfo | None:
 
 
 def _meta_encoding(data: bytes) -> codecs.CodecInfo | None:
-    match = _META_CHARSET.search(data[:_META_SCAN_BYTES])
+    match = _META_CHARSET.search(data[:META_CHARSET_SCAN_BYTES])
     if match is None:
         return None
     found = _encoding(match.group(1).decode("ascii", "replace"))

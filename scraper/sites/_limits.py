@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import re
 
+from scraper.config import DEPTH_SCAN_TAGS, MAX_NESTING_DEPTH
 from scraper.errors import ParseError
 
 __all__ = ["DEPTH_SCAN_TAGS", "MAX_NESTING_DEPTH", "check_depth", "nesting_depth"]
 
-# The policy lives in scraper.config (MAX_NESTING_DEPTH, DEPTH_SCAN_TAGS); these are
-# its values, repeated because `reviews parse` must start without loading the
-# settings module (and dataclasses with it). A test keeps the two equal.
-MAX_NESTING_DEPTH = 512
-DEPTH_SCAN_TAGS = 8_192
 
 #: Elements with no end tag, and elements a new one of which closes the last
 #: (``<p>`` in ``<p>``, ``<li>`` in ``<li>``, table parts): they add no depth.

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scraper.config import PROBLEMS_NAMED
 from scraper.records import PageKind, PageResult, ReviewedItem
 from scraper.sites._blocked import block_reason
 from scraper.sites.mal import selectors as sel
@@ -163,7 +164,7 @@ def _id_note(element: LexborNode) -> str:
         return ""
 
 
-def _summary(problems: list[str], limit: int = 3) -> str:
+def _summary(problems: list[str], limit: int = PROBLEMS_NAMED) -> str:
     """Return the first few problems joined, saying how many more there were."""
     shown = "; ".join(problems[:limit])
     return shown + (f"; and {len(problems) - limit} more" if len(problems) > limit else "")

@@ -13,6 +13,7 @@ import re
 
 from selectolax.lexbor import LexborNode
 
+from scraper.config import MAL_ENTITY_CACHE, MAL_ENTITY_ROUNDS
 from scraper.sites._decode import LINE_MARK as BREAK
 
 __all__ = ["body_text", "clean_inline", "decode_entities", "normalise_body"]
@@ -28,9 +29,6 @@ _SPACE_RUN = re.compile("  +")
 # Named or numeric references with their semicolon. Requiring the semicolon
 # keeps ``?a=1&para=2`` in a quoted URL from turning into ``¶=2``.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
-# No page escapes more than a handful of times; the bound guards a pathological
-# input like ``&amp;amp;amp;...`` from costing more than it must.
-_MAX_DECODE_ROUNDS = 16
 
 # Never review text wherever they sit: code, and form controls (Helpful /
 # spoiler buttons of older pages).
@@ -38,9 +36,9 @@ _NOT_TEXT = "script, style, template, noscript, button, form, select, textarea"
 
 
 #: Decoded references, by their text: a page repeats the same few (&rsquo;,
-#: &quot;, &amp;) hundreds of times. Bounded so odd pages cannot grow it.
+#: &quot;, &amp;) hundreds of times. Bounded (``MAL_ENTITY_CACHE``) so odd pages
+#: cannot grow it.
 _DECODED: dict[str, str] = {}
-_DECODED_MAX = 4096
 
 
 def _decode_reference(match: re.Match[str]) -> str:
@@ -52,7 +50,7 @@ def _decode_reference(match: re.Match[str]) -> str:
         from html import unescape
 
         value = unescape(reference)
-        if len(_DECODED) < _DECODED_MAX:
+        if len(_DECODED) < MAL_ENTITY_CACHE:
             _DECODED[reference] = value
     return value
 
@@ -61,7 +59,7 @@ def decode_entities(text: str) -> str:
     """Return *text* with HTML entities decoded repeatedly until none is left."""
     if "&" not in text:
         return text
-    for _ in range(_MAX_DECODE_ROUNDS):
+    for _ in range(MAL_ENTITY_ROUNDS):
         decoded = _ENTITY.sub(_decode_reference, text)
         if decoded == text or "&" not in decoded:
             return decoded

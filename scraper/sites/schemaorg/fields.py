@@ -32,6 +32,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urljoin, urlsplit
 
+from scraper.config import SchemaOrgLimits
 from scraper.records import Author, Rating, Record, ReviewedItem
 from scraper.sites.schemaorg.graph import (
     MAIN_TYPES,
@@ -56,7 +57,7 @@ _BODY_KEYS = ("reviewBody", "description", "text")
 
 
 # How many entries of a list value are looked at for the first usable one.
-_LIST_LOOK = 8
+_LIST_LOOK = SchemaOrgLimits().list_look
 
 
 class PageInfo(NamedTuple):

@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from datetime import date
 from typing import NamedTuple
 
+from scraper.config import SchemaOrgLimits
 from scraper.records import Author, Rating, Record, ReviewedItem
 from scraper.sites.schemaorg.fields import Candidate, PageInfo
 
@@ -47,7 +48,7 @@ __all__ = ["merge_duplicates", "to_records"]
 
 # How much of a folded body keys the search for its duplicates; a body cut
 # short ("...") still shares its first characters with the whole one.
-_KEY_CHARS = 48
+_KEY_CHARS = SchemaOrgLimits().duplicate_key_chars
 _ELLIPSES = ("read more",)
 _NOT_WORD = re.compile(r"[\W_]+")
 # The same, for ASCII text: every character that is not a letter or a digit, deleted.

@@ -7,10 +7,11 @@ they load on the first page that reaches the reader (a MyAnimeList page never do
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scraper.config import SchemaOrgLimits
 from scraper.records import PageKind, PageResult
 from scraper.sites._blocked import block_reason
 from scraper.sites.schemaorg import PageReading
@@ -27,21 +28,10 @@ from scraper.sites.schemaorg.jsonld import read_block
 from scraper.sites.schemaorg.markup import MICRODATA, RDFA, items_with_reviews
 from scraper.sites.schemaorg.page import canonical_url, day_first, next_page, site_of
 
-if TYPE_CHECKING:
-    from scraper.config import SchemaOrgLimits
-
 __all__ = ["page_result", "read_page"]
 
 # Any spelling of the type: "application/ld+json; charset=utf-8", "Application/LD+JSON".
 _JSON_LD = 'script[type*="ld+json" i]'
-
-
-def _default_limits() -> SchemaOrgLimits:
-    # Imported on first use: `reviews parse` starts without the settings module
-    # (and the dataclasses machinery it loads); see tests/test_parse_cli.py.
-    from scraper.config import SchemaOrgLimits
-
-    return SchemaOrgLimits()
 
 
 def _json_ld_roots(
@@ -118,7 +108,7 @@ def read_page(
     tree: LexborHTMLParser, url: str | None, limits: SchemaOrgLimits | None = None
 ) -> PageReading:
     """Return the page's records and what was noticed on the way (never raises)."""
-    limits = limits or _default_limits()
+    limits = limits or SchemaOrgLimits()
     page_url = canonical_url(tree, url)
     page = PageInfo(site_of(page_url), page_url, url or page_url, day_first(tree), {})
     roots, problems, iri_keys = _json_ld_roots(tree, limits)

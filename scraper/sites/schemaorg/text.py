@@ -22,6 +22,7 @@ from html import unescape
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from scraper.config import SchemaOrgLimits
 from scraper.sites._decode import LINE_MARK as BREAK
 
 __all__ = ["inline_text", "node_body", "render_body"]
@@ -40,7 +41,7 @@ _LINE_TAGS = re.compile(r"<(?:br|p|div|li|h[1-6]|blockquote|tr|pre|dt|dd)\b", re
 _NEWLINE = re.compile(r"\r\n?|\n")
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
 # "&amp;amp;amp;..." must not cost more than the handful of rounds a page needs.
-_MAX_DECODE_ROUNDS = 12
+_MAX_DECODE_ROUNDS = SchemaOrgLimits().entity_rounds
 # Source whitespace (U+00A0 included, as the contract counts it).
 _SPACE_RUN = re.compile(r"[ \t\n\r\f\v\u00a0]+")
 _LINE_SPACE_RUN = re.compile(r"[ \t\f\v\u00a0]+")
