@@ -17,6 +17,7 @@ from scraper.errors import StoreError, UsageError
 PAGES = sorted(HISTORY.glob("*.html"))
 
 
+@pytest.mark.slow
 def test_an_archive_imports_queries_exports_and_counts(db_url: str, tmp_path: Path) -> None:
     with Archive(db_url) as archive:
         assert archive.closed  # nothing opened before the first call

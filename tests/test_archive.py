@@ -93,6 +93,7 @@ def test_archive_stores_pages_and_names_every_failure(
     assert _count(db_url, "fetch_errors", "WHERE error = 'RobotsDisallowed'") == 1
 
 
+@pytest.mark.slow
 def test_archiving_twice_adds_observations_not_rows(site: Site, db_url: str) -> None:
     for _ in range(2):
         results = list(archive([site.url(ENTRY_PATH)], db=db_url, delay=0, settings=FAST))
@@ -184,6 +185,7 @@ def test_an_unusable_database_is_a_clean_failure(
     assert str(missing.parent) in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_archiving_again_is_a_conditional_request_and_each_run_is_recorded(
     site: Site, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -240,6 +242,7 @@ def test_a_page_whose_records_the_database_refuses_fails_alone(
         assert code == ExitCode.OK
 
 
+@pytest.mark.slow
 def test_block_pages_are_refusals_that_stop_the_archive(
     site: Site, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -261,6 +264,7 @@ def test_block_pages_are_refusals_that_stop_the_archive(
     )
 
 
+@pytest.mark.slow
 def test_archive_keeps_robots_txt_and_the_host_budget_in_the_database(
     site: Site, db_url: str
 ) -> None:
@@ -273,6 +277,7 @@ def test_archive_keeps_robots_txt_and_the_host_budget_in_the_database(
     assert _count(db_url, "hosts", "WHERE robots_txt IS NOT NULL") == 1
 
 
+@pytest.mark.slow
 def test_a_refused_url_is_asked_again_later_as_in_a_crawl(site: Site, sqlite_url: str) -> None:
     site.sequence("/anime/6/R/reviews", [Reply.status(403), Reply(**_page_reply())])
     results = list(archive([site.url("/anime/6/R/reviews")], db=sqlite_url, delay=0, settings=FAST))

@@ -50,6 +50,7 @@ def listing_requests(server: StandinServer) -> list[str]:
     return server.log.paths(LISTING)
 
 
+@pytest.mark.slow
 def test_every_page_of_every_chain_is_stored_once_with_every_review(
     db_url: str, server: StandinServer
 ) -> None:
@@ -70,6 +71,7 @@ def test_every_page_of_every_chain_is_stored_once_with_every_review(
     assert run_row[0].finished_at is not None and run_row[0].pid > 0
 
 
+@pytest.mark.slow
 def test_robots_disallowed_urls_are_never_requested(sqlite_url: str, standin: StandinSite) -> None:
     standin.robots_txt = "User-agent: *\nDisallow: /anime/2/\n"
     with serve_standin(standin) as server:
@@ -147,6 +149,7 @@ def test_with_no_delay_threads_still_ask_a_host_one_request_at_a_time(
     assert min(server.log.gaps(LISTING)) >= 0.03
 
 
+@pytest.mark.slow
 def test_crawl_delay_from_robots_txt_wins_over_a_shorter_delay(
     sqlite_url: str, standin: StandinSite
 ) -> None:
@@ -223,6 +226,7 @@ def blocking(standin: StandinSite, *paths: str) -> Iterator[StandinServer]:
         yield server
 
 
+@pytest.mark.slow
 def test_a_second_block_page_in_a_row_stops_the_crawl_and_no_blocked_url_is_asked_again(
     sqlite_url: str, standin: StandinSite
 ) -> None:
@@ -246,6 +250,7 @@ def test_a_second_block_page_in_a_row_stops_the_crawl_and_no_blocked_url_is_aske
     assert run_row.outcome == "site_blocked"
 
 
+@pytest.mark.slow
 def test_block_pages_between_good_pages_fail_those_urls_only(
     sqlite_url: str, standin: StandinSite
 ) -> None:
@@ -258,6 +263,7 @@ def test_block_pages_between_good_pages_fail_those_urls_only(
     assert states == ["failed", "done", "failed", "done"]  # entry 2: both its pages
 
 
+@pytest.mark.slow
 def test_urls_leased_ahead_are_given_back_when_the_crawl_stops(
     sqlite_url: str, standin: StandinSite
 ) -> None:
@@ -287,6 +293,7 @@ def test_a_blocked_crawl_exits_with_code_4(
     assert "stopped by the site" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_unchanged_pages_come_back_as_304_and_are_not_stored_again(
     db_url: str, server: StandinServer
 ) -> None:
@@ -303,6 +310,7 @@ def test_unchanged_pages_come_back_as_304_and_are_not_stored_again(
     assert statuses == {304}
 
 
+@pytest.mark.slow
 def test_incremental_mode_stops_at_the_first_page_holding_a_stored_review(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -320,6 +328,7 @@ def test_incremental_mode_stops_at_the_first_page_holding_a_stored_review(
     assert "sort=newest" in later[0] and "p=" not in later[0]
 
 
+@pytest.mark.slow
 def test_incremental_mode_follows_the_chain_while_every_review_is_new(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -335,6 +344,7 @@ def test_incremental_mode_follows_the_chain_while_every_review_is_new(
     assert stored_review_ids(sqlite_url) == server.standin.review_ids("anime", 2)
 
 
+@pytest.mark.slow
 def test_incremental_mode_asks_for_its_seeds_and_rechecks_only_stale_pages(
     db_url: str, server: StandinServer
 ) -> None:
@@ -365,6 +375,7 @@ def test_incremental_mode_asks_for_its_seeds_and_rechecks_only_stale_pages(
     assert runs[0][0] == 3  # one run each, the re-checks included
 
 
+@pytest.mark.slow
 def test_refresh_after_leaves_recently_checked_pages_alone(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -377,6 +388,7 @@ def test_refresh_after_leaves_recently_checked_pages_alone(
     assert {row.state for row in skipped} == {"skipped"}
 
 
+@pytest.mark.slow
 def test_max_pages_stops_and_the_same_command_continues(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -407,6 +419,7 @@ def test_bad_seeds_and_settings_are_usage_errors(
     assert info.value.code == ExitCode.USAGE
 
 
+@pytest.mark.slow
 def test_the_cli_crawls_and_prints_a_summary(
     tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -420,6 +433,7 @@ def test_the_cli_crawls_and_prints_a_summary(
     assert "no unfinished crawl" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_resume_without_urls_continues_the_last_unfinished_crawl(
     tmp_path: Path, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

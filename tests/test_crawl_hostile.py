@@ -48,6 +48,7 @@ def good_ids(server: StandinServer) -> set[int]:
 # --- poison URLs ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_poison_urls_end_themselves_and_every_good_url_is_archived(
     db_url: str, standin: StandinSite
 ) -> None:
@@ -88,6 +89,7 @@ def test_poison_urls_end_themselves_and_every_good_url_is_archived(
     assert len(report.failures) == report.errors and report.errors >= 3
 
 
+@pytest.mark.slow
 def test_failed_urls_are_each_named_on_stderr_and_the_exit_code_is_3(
     tmp_path: object, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -102,6 +104,7 @@ def test_failed_urls_are_each_named_on_stderr_and_the_exit_code_is_3(
         assert len(named) == 1 and named[0].startswith("reviews crawl: failed: "), err
 
 
+@pytest.mark.slow
 def test_a_url_leased_again_and_again_is_given_up_on_without_a_request(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -126,6 +129,7 @@ def test_a_url_leased_again_and_again_is_given_up_on_without_a_request(
 # --- Retry-After and Crawl-delay -------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("retry_after", ["100000", "Fri, 01 Jan 2100 00:00:00 GMT"])
 def test_a_far_future_retry_after_stops_the_crawl_and_is_never_stored(
     db_url: str, server: StandinServer, retry_after: str
@@ -145,6 +149,7 @@ def test_a_far_future_retry_after_stops_the_crawl_and_is_never_stored(
         assert when.replace(tzinfo=UTC).timestamp() <= horizon
 
 
+@pytest.mark.slow
 def test_a_far_future_retry_after_exits_with_code_4_and_says_why(
     tmp_path: object, server: StandinServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -155,6 +160,7 @@ def test_a_far_future_retry_after_exits_with_code_4_and_says_why(
     assert len(err) == 1 and "asks us to wait 100000 s" in err[0]
 
 
+@pytest.mark.slow
 def test_an_absurd_next_request_time_stored_by_an_older_run_is_ignored(
     db_url: str, server: StandinServer
 ) -> None:
@@ -173,6 +179,7 @@ def test_an_absurd_next_request_time_stored_by_an_older_run_is_ignored(
     assert all(row[0] < time.time() + 60 for row in stored)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("delay", [0.0, 0.05])
 def test_the_first_request_after_robots_txt_keeps_its_crawl_delay(
     db_url: str, standin: StandinSite, delay: float
@@ -185,6 +192,7 @@ def test_the_first_request_after_robots_txt_keeps_its_crawl_delay(
     assert len(gaps) == 2 and min(gaps) >= 0.4 - ARRIVAL_JITTER
 
 
+@pytest.mark.slow
 def test_an_absurd_crawl_delay_is_capped(sqlite_url: str, standin: StandinSite) -> None:
     standin.robots_txt = "User-agent: *\nCrawl-delay: 100000\n"
     with serve_standin(standin) as server:
@@ -198,6 +206,7 @@ def test_an_absurd_crawl_delay_is_capped(sqlite_url: str, standin: StandinSite) 
 # --- stalls -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_crawl_against_a_closed_port_fails_quickly_and_clearly(
     tmp_path: object, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -270,6 +279,7 @@ def test_pages_are_stored_while_the_next_is_fetched_so_slow_answers_set_the_pace
     assert span <= (len(arrivals) - 1) * ANSWER * 1.05
 
 
+@pytest.mark.slow
 def test_a_url_refused_every_time_is_given_up_on_and_the_crawl_goes_on(
     sqlite_url: str, server: StandinServer
 ) -> None:
@@ -284,6 +294,7 @@ def test_a_url_refused_every_time_is_given_up_on_and_the_crawl_goes_on(
     assert report.outcome == "page_errors" and report.errors == 1
 
 
+@pytest.mark.slow
 def test_an_absurd_retry_time_stored_on_a_queued_url_is_ignored_on_resume(
     db_url: str, server: StandinServer
 ) -> None:

@@ -28,23 +28,26 @@ FAST = HOSTILE._replace(
 )
 SETTINGS = CrawlSettings(delay=0.01, max_url_attempts=2)
 
-#: Path on the hostile site -> the reply it gets, every time it is asked.
-HOSTILE = {
-    "/drip": Reply.dripping_headers(every=0.05),
-    "/hang": Reply.html("<p>late</p>").slow(20.0),
-    "/trickle": Reply.trickling("<p>" + "x" * 400, every=0.05),
-    "/endless": Reply.endless(),
-    "/bomb": Reply.gzip_bomb(),
-    "/cut": Reply.truncated("<html>cut", declared=5000),
-    "/gone": Reply.status(404),
-    "/down": Reply.status(503),
-    "/busy": Reply.status(429, retry_after="0.2"),
-    "/json": Reply.text("{}", "application/json"),
-    "/closed": Reply.closed(),
-    "/script": Reply.redirect("javascript:alert(1)"),
-    "/idna": Reply.redirect("http://xn--/"),
-    "/loop": Reply.redirect("/loop"),
-}
+
+def hostile_replies() -> dict[str, Reply]:
+    """Path on the hostile site -> the reply it gets, every time it is asked (built when
+    the test runs: the gzip bomb takes a second to compress)."""
+    return {
+        "/drip": Reply.dripping_headers(every=0.05),
+        "/hang": Reply.html("<p>late</p>").slow(20.0),
+        "/trickle": Reply.trickling("<p>" + "x" * 400, every=0.05),
+        "/endless": Reply.endless(),
+        "/bomb": Reply.gzip_bomb(),
+        "/cut": Reply.truncated("<html>cut", declared=5000),
+        "/gone": Reply.status(404),
+        "/down": Reply.status(503),
+        "/busy": Reply.status(429, retry_after="0.2"),
+        "/json": Reply.text("{}", "application/json"),
+        "/closed": Reply.closed(),
+        "/script": Reply.redirect("javascript:alert(1)"),
+        "/idna": Reply.redirect("http://xn--/"),
+        "/loop": Reply.redirect("/loop"),
+    }
 
 
 @pytest.mark.slow
@@ -61,11 +64,12 @@ def test_a_crawl_through_every_hostile_behaviour_ends_and_archives_every_good_ur
     with socket.socket() as closed, serve_standin(standin) as good, serve() as hostile:
         closed.bind(("127.0.0.1", 0))
         hostile.robots("User-agent: *\nCrawl-delay: 100000\n")  # capped to 0.1 s
-        for path, reply in HOSTILE.items():
+        replies = hostile_replies()
+        for path, reply in replies.items():
             hostile.route(path, reply)
         good.inject("/anime/3/Blocked/reviews", *[Reply.html(BLOCK_PAGE)] * 9)
         entries = [good.standin.entry_url(good.base, "anime", n) for n in (1, 3, 2, 4, 5)]
-        bad = [hostile.url(path) for path in HOSTILE]
+        bad = [hostile.url(path) for path in replies]
         refused = f"http://127.0.0.1:{closed.getsockname()[1]}/page"
         # Good and bad seeds interleaved, so no two block pages come in a row.
         seeds = [entries[0], *bad[:7], entries[1], entries[2], *bad[7:], refused, *entries[3:]]

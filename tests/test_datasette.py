@@ -115,6 +115,7 @@ def _query(db: Path, capsys: pytest.CaptureFixture[str], *args: str) -> list[dic
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
+@pytest.mark.slow
 def test_search_box_and_search_find_what_reviews_query_finds(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -139,6 +140,7 @@ def test_search_box_and_search_find_what_reviews_query_finds(
     assert len(sites_found) > 3  # the words are found on MAL and schema.org sites
 
 
+@pytest.mark.slow
 def test_the_table_is_searchable_without_metadata(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -180,6 +182,7 @@ def test_facets_count_per_tag_and_site(archive: Path, capsys: pytest.CaptureFixt
     assert counted == set(tags)
 
 
+@pytest.mark.slow
 def test_every_foreign_key_shows_its_label(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -306,6 +306,7 @@ def test_unreachable_port_is_a_transient_error_naming_the_url() -> None:
     assert f"127.0.0.1:{port}" in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_shared_robots_cache_outlives_the_fetcher_that_bound_it(site: Site) -> None:
     from scraper.fetch import RobotsCache
 

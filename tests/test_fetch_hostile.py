@@ -48,6 +48,7 @@ def test_headers_dripping_a_byte_at_a_time_hit_the_total_deadline(site: Site) ->
     assert "timed out" in str(info.value) and site.url("/drip") in str(info.value)
 
 
+@pytest.mark.slow
 def test_a_dripping_robots_txt_hits_its_own_shorter_deadline(site: Site) -> None:
     site.route("/robots.txt", Reply.dripping_headers("User-agent: *\n", every=0.05))
     site.route("/a", Reply.html(PAGE))
@@ -59,6 +60,7 @@ def test_a_dripping_robots_txt_hits_its_own_shorter_deadline(site: Site) -> None
     assert site.log.paths() == ["/robots.txt"]
 
 
+@pytest.mark.slow
 def test_one_url_across_its_retries_stays_within_its_time_budget(site: Site) -> None:
     site.route("/down", Reply.status(503))
     settings = FAST._replace(max_attempts=50, backoff_initial=0.2, backoff_max=0.4)
@@ -70,6 +72,7 @@ def test_one_url_across_its_retries_stays_within_its_time_budget(site: Site) -> 
     assert 2 <= site.log.count("/down") < 10
 
 
+@pytest.mark.slow
 def test_a_slow_answer_holds_a_url_no_longer_than_its_budget(site: Site) -> None:
     site.route("/slow", Reply.html(PAGE).slow(5.0))
     settings = FAST._replace(timeouts=FAST.timeouts._replace(read=10.0, total=10.0))
@@ -132,6 +135,7 @@ def test_a_retry_after_beyond_the_cap_ends_the_attempt_without_waiting(
     assert "longer than the 600 s we wait" in str(info.value)
 
 
+@pytest.mark.slow
 def test_an_absurd_crawl_delay_is_capped_with_one_warning(
     site: Site, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -150,6 +154,7 @@ def test_an_absurd_crawl_delay_is_capped_with_one_warning(
     assert "100000" in warnings[0] and "0.3" in warnings[0] and site.base in warnings[0]
 
 
+@pytest.mark.slow
 def test_the_first_request_after_robots_txt_keeps_its_crawl_delay(site: Site) -> None:
     site.robots("User-agent: *\nCrawl-delay: 0.5\n")
     site.route("/p", Reply.html(PAGE))

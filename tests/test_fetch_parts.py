@@ -100,6 +100,7 @@ def test_read_capped_plain_gzip_deflate_and_multi_member() -> None:
     assert read_capped([data[:10], data[10:]], "identity", len(data)) == data
 
 
+@pytest.mark.slow
 def test_read_capped_stops_at_the_cap_and_refuses_odd_encodings() -> None:
     bomb = zlib.compressobj(6, zlib.DEFLATED, 31)
     body = bomb.compress(b"\0" * (64 << 20)) + bomb.flush()

@@ -298,6 +298,7 @@ def test_fetch_errors_are_recorded(engine: Engine) -> None:
     )
 
 
+@pytest.mark.slow
 def test_concurrent_ingest_of_overlapping_pages(db_url: str) -> None:
     # Real pages too when the shared corpus is here: more reviews and users per page.
     corpus_folder = CORPUS / "mal"

@@ -466,6 +466,7 @@ def test_a_page_saved_with_its_http_head_keeps_the_servers_date(
     assert stored.body_sha256 == hashlib.sha256(body).hexdigest()  # the body after the head
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("note", "url", "captured"),
     [

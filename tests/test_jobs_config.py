@@ -65,6 +65,7 @@ def test_a_good_file_is_read_in_full(tmp_path: Path) -> None:
     assert weekly.schedule == "@weekly" and weekly.log_file is None
 
 
+@pytest.mark.slow
 def test_jobs_check_says_what_each_job_does_without_the_password(tmp_path: Path) -> None:
     path = write(tmp_path, GOOD.replace("me@db.example", "me:s3cret@db.example"))
     done = subprocess.run(

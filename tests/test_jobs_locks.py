@@ -88,6 +88,7 @@ def test_renewal_keeps_a_long_run_locked(engine: Engine) -> None:
             JobLock(engine, "daily", clock=clock, ttl=60).acquire()
 
 
+@pytest.mark.slow
 def test_heartbeat_thread_renews_and_exit_releases(engine: Engine) -> None:
     # A ttl well above the renewal interval (ttl / 4): a heartbeat thread a loaded
     # machine wakes late must not let the lock lapse before the contender tries.

@@ -253,6 +253,7 @@ def postgres_url_2(request: pytest.FixtureRequest) -> str:
     return f"{base}{separator}options={quote(f'-csearch_path={name}')}"
 
 
+@pytest.mark.slow
 def test_upgrade_keeps_every_row_and_prints_the_same_records(
     two_urls: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -85,6 +85,7 @@ def reviews(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 # --- crontab lines --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_crontab_lines_follow_the_jobs_file(tmp_path: Path) -> None:
     path = write_jobs(tmp_path / "archive dir")  # a space, to check the quoting
     done = reviews("schedule", "show", "--cron", "--jobs", str(path), cwd=tmp_path)
@@ -363,6 +364,7 @@ def test_the_loop_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in rest
 
 
+@pytest.mark.slow
 def test_broken_jobs_file_is_a_usage_error(tmp_path: Path) -> None:
     path = write_jobs(tmp_path, textwrap.dedent('[jobs.a]\nseeds = ["https://x.org/"]\nmode = 3\n'))
     for args in (["jobs", "check"], ["schedule", "show"], ["schedule", "run"]):

@@ -108,6 +108,7 @@ def site() -> Iterator[Site]:
         yield running
 
 
+@pytest.mark.slow
 def test_crawl_follows_rel_next_on_the_seed_host_only(db_url: str, site: Site) -> None:
     elsewhere = f"http://localhost:{site.url().rsplit(':', 1)[1].split('/')[0]}/cabins/fern/notes"
     site.page(
@@ -148,6 +149,7 @@ def test_crawl_follows_rel_next_on_the_seed_host_only(db_url: str, site: Site) -
     assert {r.site for r in rows} == {"127.0.0.1"}
 
 
+@pytest.mark.slow
 def test_archive_fetches_a_page_and_keeps_its_history(
     db_url: str, site: Site, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,6 +191,7 @@ def test_a_date_with_an_offset_is_kept_as_given_and_filtered_in_utc(
     assert record["date"] == "2025-09-01T23:30:00-02:00" and record["site"] == "cabins.example"
 
 
+@pytest.mark.slow
 def test_real_pages_come_back_from_the_archive_as_parsed(
     db_url: str, corpus_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

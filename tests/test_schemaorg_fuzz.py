@@ -107,6 +107,7 @@ def test_characters_spliced_into_json_ld(name: str, at: float, splice: str, drop
     check(with_blocks(name, change))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(field=st.sampled_from(FIELDS), value=values, nested=st.booleans())
 def test_wrong_types_in_every_field(field: str, value: Any, nested: bool) -> None:

@@ -53,6 +53,7 @@ def _files(url: str) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_first_line_is_the_url_on_loopback(server: Server) -> None:
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+\n", server.first_line)
     assert not server.url.endswith(":0")
@@ -122,6 +123,7 @@ def test_item_and_author_pages_take_the_search_s_page_numbers(server: Server, pa
         assert "page" in response.text and "Traceback" not in response.text
 
 
+@pytest.mark.slow
 def test_unknown_pages_are_404_without_a_traceback(server: Server) -> None:
     for path in (
         "/authors/myanimelist/²",
@@ -439,6 +441,7 @@ def test_hostile_parameters_never_fail_the_server(server: Server) -> None:
                 assert response.status_code in (200, 400, 404), (path, response.text[:200])
 
 
+@pytest.mark.slow
 def test_an_old_capture_is_read_in_the_charset_its_headers_named(engine: Any) -> None:
     """The history view reads a stored page as a reparse does: a page whose charset
     came only in its Content-Type header is not read as UTF-8."""

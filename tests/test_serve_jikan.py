@@ -135,6 +135,7 @@ def _item_schema(kind: str, with_entry: bool) -> dict[str, Any]:
     return {"allOf": parts}
 
 
+@pytest.mark.slow
 def test_entry_reviews_match_jikans_schema(openapi: dict[str, Any], server: Server) -> None:
     body = server.json("/v4/anime/91234/reviews", preliminary="true", spoilers="true")
     assert len(body["data"]) == 3
@@ -189,6 +190,7 @@ def test_every_entry_page_by_page_equals_the_export(
         assert served == [_as_jikan(r, entry=False) for r in stored]
 
 
+@pytest.mark.slow
 def test_fixture_reviews_equal_the_export(server: Server) -> None:
     exported = {r["mal_id"]: r for r in _export(server.db_url)}
     served = server.json("/v4/reviews/anime", preliminary="true", spoilers="true")["data"]
@@ -216,6 +218,7 @@ def test_recent_reviews_are_newest_first_and_leave_out_preliminary_and_spoilers(
     assert [r["mal_id"] for r in body["data"]] == [r["mal_id"] for r in kept[PAGE : 2 * PAGE]]
 
 
+@pytest.mark.slow
 def test_preliminary_and_spoiler_flags(server: Server) -> None:
     default = server.json("/v4/anime/91234/reviews")["data"]
     assert [r["mal_id"] for r in default] == [900002, 900001]
@@ -341,6 +344,7 @@ def test_history_lists_every_capture(server: Server) -> None:
 # --- a real Jikan client ----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_jikanpy_reads_reviews_through_the_server(server: Server) -> None:
     from jikanpy import Jikan
     from jikanpy.exceptions import APIException

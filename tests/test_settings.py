@@ -40,7 +40,6 @@ NOT_POLICY = {
 }
 
 
-
 def is_number(node: ast.expr) -> bool:
     """A numeric literal, arithmetic on them, or a tuple/set/frozenset of them."""
     if isinstance(node, ast.Constant):

@@ -64,6 +64,7 @@ def test_the_revision_check_reads_what_alembic_wrote(sqlite_url: str) -> None:
     assert state.up_to_date
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", _READ_COMMANDS, ids=lambda argv: argv[0])
 def test_read_commands_do_not_import_alembic(small_db: str, command: list[str]) -> None:
     program = (
@@ -79,6 +80,7 @@ def test_read_commands_do_not_import_alembic(small_db: str, command: list[str]) 
     assert done.stdout.strip().splitlines()[-1] == "0 []"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [["query", "--format", "csv"], ["stats"], ["export", "--format", "jsonl", "--history"]],

@@ -123,6 +123,7 @@ def test_export_check_import_gives_an_identical_archive(db_url: str, tmp_path: P
     assert raw_pages(db_url) == raw_pages(fresh)
 
 
+@pytest.mark.slow
 def test_identical_bodies_become_revisits_and_files_roll_over(
     sqlite_url: str, tmp_path: Path
 ) -> None:

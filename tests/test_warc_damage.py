@@ -108,6 +108,7 @@ def test_a_cut_file_stores_the_whole_records_and_names_the_cut_one(
     assert _import(tmp_path, "all", data, capsys)[2] == everything
 
 
+@pytest.mark.slow
 def test_a_cut_plain_file_gives_a_clean_message_not_a_traceback(
     exported: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
@@ -143,6 +144,7 @@ def _second_response(path: Path) -> tuple[int, int, str, str, str]:
     return found[1]
 
 
+@pytest.mark.slow
 def test_a_corrupt_record_is_skipped_and_the_rest_imported(
     either: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -172,6 +174,7 @@ def _assert_all_but(
     assert err.count("the record it refers to was not imported") == len(revisits) > 0
 
 
+@pytest.mark.slow
 def test_a_wrong_content_length_is_damage_and_reading_goes_on(
     exported: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -190,6 +193,7 @@ def test_a_wrong_content_length_is_damage_and_reading_goes_on(
     _assert_all_but(raw_pages(f"sqlite:///{source}"), stored, url, date, err)
 
 
+@pytest.mark.slow
 def test_a_warc_gzipped_as_one_member_imports_like_one_gzipped_per_record(
     exported: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

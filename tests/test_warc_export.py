@@ -50,6 +50,7 @@ def _warc_records(path: Path) -> list[tuple[str, str, str | None, bytes]]:
     return found
 
 
+@pytest.mark.slow
 def test_robots_answers_of_a_crawl_go_into_the_export(
     site: Site, db_url: str, tmp_path: Path
 ) -> None:

@@ -54,6 +54,7 @@ def _build(site: Site) -> list[str]:
     return paths
 
 
+@pytest.mark.slow
 def test_a_wget_crawl_imports_its_review_pages_and_skips_the_rest(
     site: Site, tmp_path: Path, sqlite_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
