@@ -25,24 +25,25 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
 from scraper.config import CrawlSettings, FetchSettings, JobSettings, database_url
 from scraper.errors import OutputError, ScraperError, UsageError
-from scraper.export.datasette import datasette_setup
-from scraper.sites import parse_page
+from scraper.sites import load_parsers, parse_page
 
 if TYPE_CHECKING:
     from datetime import datetime
+    from logging import Logger
 
     from sqlalchemy.engine import Engine
 
     from scraper.crawl import Archived as Archived
     from scraper.crawl import CrawlProgress as CrawlProgress
     from scraper.crawl import CrawlReport as CrawlReport
+    from scraper.export.datasette import DatasetteSetup
     from scraper.export.warc import WarcExport
     from scraper.export.warcimport import WarcImport
     from scraper.jobs.config import Job as Job
@@ -58,10 +59,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Archive",
+    "capture_time_rules",
+    "copied_folders",
     "datasette_setup",
     "install_schedule",
     "list_runs",
     "load_jobs",
+    "load_parsers",
+    "logging_to",
     "parse_page",
     "remove_schedule",
     "run_job",
@@ -174,7 +179,8 @@ class Archive:
         ``name``, before anything is stored; StoreError for the database. With
         *workers* > 1, that many processes parse pages while this one writes.
         """
-        from scraper.store.files import check_page_url, expand_paths, import_paths, parse_fetched_at
+        from scraper.inputs import expand_paths
+        from scraper.store.files import check_page_url, import_paths, parse_fetched_at
 
         moment = parse_fetched_at(fetched_at) if isinstance(fetched_at, str) else fetched_at
         url = check_page_url(url) if url is not None else None
@@ -457,6 +463,39 @@ def _output(out: str | Path) -> Iterator[None]:
         raise failure from error
 
 
+def capture_time_rules() -> tuple[tuple[str, ...], str]:
+    """Return the choices of ``import_files``'s *fetched_at_from*, and the order in
+    which a saved page's capture time is found, as ``reviews import --help`` says it."""
+    from scraper.store.saved import TIME_FROM, TIME_RULES
+
+    return TIME_FROM, TIME_RULES
+
+
+def copied_folders(items: Iterable[Imported]) -> list[tuple[Path, int]]:
+    """Return the folders whose files, dated by their modification time, all carry
+    nearly the same one, as copies do (``ImportSettings.copy_mtime_spread``), each
+    with how many such files it holds: their capture times are probably the copy's."""
+    from scraper.store.files import looks_copied
+
+    times: dict[Path, list[datetime]] = {}
+    for item in items:
+        if item.time_source == "mtime" and item.fetched_at is not None:
+            times.setdefault(item.path.parent, []).append(item.fetched_at)
+    return [(folder, len(found)) for folder, found in times.items() if looks_copied(found)]
+
+
+def datasette_setup(db: str | None = None) -> DatasetteSetup:
+    """Return the SQLite file *db* names, migrated to the newest schema, with the
+    metadata ``reviews datasette`` gives Datasette (titles, facets, labels, search).
+
+    Raises UsageError for a database that is not an SQLite file, StoreError when it
+    does not exist or cannot be migrated.
+    """
+    from scraper.export.datasette import datasette_setup as setup
+
+    return setup(db)
+
+
 # --- jobs and schedules: a jobs file names its own databases ---------------------
 
 
@@ -484,6 +523,15 @@ def list_runs(
 
     count = JobSettings().runs_listed if limit is None else limit
     return runs_for(db, job, limit=count, jobs_path=jobs_path)
+
+
+def logging_to(who: str, log_file: Path | None = None) -> AbstractContextManager[Logger]:
+    """Send the package's log lines (INFO and up) to stderr and, when given, to
+    *log_file* (a job's ``log_file``) while the block runs; yield the logger, whose
+    lines start with *who*. Raises ConfigError naming a file that cannot be opened."""
+    from scraper.jobs.logs import logging_to as to
+
+    return to(who, log_file)
 
 
 def run_job(job: Job) -> JobRun:

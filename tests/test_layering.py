@@ -52,15 +52,9 @@ BOTTOM_ONLY = {"sites", "fetch"}
 FRONT_DOORS = {"cli", "api", "serve"}
 
 #: The CLI parses options, makes one api call and renders the result: it imports api and
-#: the bottom floor only. These CLI modules still reach past api; (module, part it imports).
-CLI_PAST_API: dict[tuple[str, str], str] = {
-    ("scraper.cli.import_", "store"): "TIME_FROM/TIME_RULES for the help, looks_copied to warn",
-    ("scraper.cli.jobs", "jobs"): "Job, next_runs, format_duration to describe a job",
-    ("scraper.cli.parse", "sites"): "parse_page straight from sites: `reviews parse` must not"
-    " load scraper.api (config, dataclasses) for its measured start-up, and its own fork pool",
-    ("scraper.cli.run", "jobs"): "logging_to: the job's log file and stderr",
-    ("scraper.cli.schedule", "jobs"): "logging_to for the foreground loop's log",
-}
+#: the bottom floor only. A CLI module that must reach past api is named here, with why:
+#: (module, part it imports) -> reason.
+CLI_PAST_API: dict[tuple[str, str], str] = {}
 
 
 #: Module import cycles (each as its sorted modules), with why they are still here.

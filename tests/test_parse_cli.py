@@ -136,9 +136,30 @@ def test_bad_jobs_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> 
     assert "--jobs" in capsys.readouterr().err
 
 
+def test_a_file_past_the_input_cap_is_refused_unread(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # The same expander as `reviews import`'s: a huge file is named, not read whole.
+    from scraper.config import MAX_INPUT_FILE_BYTES
+
+    huge = tmp_path / "huge.html"
+    with huge.open("wb") as out:
+        out.truncate(MAX_INPUT_FILE_BYTES + 1)  # sparse: no disk used
+    assert main(["parse", str(huge)]) == 2
+    assert "huge.html: larger than" in capsys.readouterr().err
+
+
+def test_import_refuses_an_empty_folder_as_parse_does(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["import", str(tmp_path), "--db", str(tmp_path / "x.db")]) == 2
+    assert "folder holds no *.html page" in capsys.readouterr().err
+    assert not (tmp_path / "x.db").exists()
+
+
 def test_a_device_is_not_a_page(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["parse", os.devnull]) == 2
-    assert "not a file or folder" in capsys.readouterr().err
+    assert "not a regular file" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("bad", ["http://[broken", "ftp://example.org/x", "just words"])
@@ -181,11 +202,12 @@ def test_record_json_is_exactly_json_dumps(body: str) -> None:
 
 def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture[str]) -> None:
     # Start-up is part of the speed goal: `reviews parse` registers only its
-    # own command module and never loads dataclasses, the api facade or shutil.
+    # own command module and never loads dataclasses or shutil (the api module and
+    # the settings are light: no database, no HTTP).
     probe = (
         "import sys; from scraper.cli import main; code = main(sys.argv[1:]); "
         "loaded = sorted(m for m in sys.modules if m.startswith('scraper.cli.') "
-        "or m in ('dataclasses', 'scraper.api', 'shutil')); "
+        "or m in ('dataclasses', 'shutil', 'sqlalchemy', 'httpx')); "
         "print('LOADED', loaded, file=sys.stderr); raise SystemExit(code)"
     )
     done = subprocess.run(

@@ -9,10 +9,7 @@ are still stored, named on stderr, and make the exit code 3.
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
@@ -24,7 +21,6 @@ from scraper.cli._common import (
     review_counts,
     warn,
 )
-from scraper.store.saved import TIME_FROM, TIME_RULES
 
 if TYPE_CHECKING:
     from scraper.api import Imported
@@ -34,6 +30,9 @@ __all__ = ["register", "run_import", "run_reparse"]
 
 def register(subparsers: Any) -> None:
     """Add the ``import`` and ``reparse`` sub-commands."""
+    from scraper.api import capture_time_rules
+
+    time_from, time_rules = capture_time_rules()
     parser = add_command(
         subparsers,
         "import",
@@ -41,7 +40,7 @@ def register(subparsers: Any) -> None:
         description="Store saved review pages as raw pages with their review records, as "
         "if they had been fetched. URL: --url, else the one the saving tool noted in the "
         "page (SingleFile, Save Page WE, a browser's 'saved from url'), else the page's "
-        f"canonical link. {TIME_RULES} The same file with the same capture time is stored "
+        f"canonical link. {time_rules} The same file with the same capture time is stored "
         "once, however many times it is imported. A page that fails to parse is still "
         "stored raw; it is named on stderr and makes the exit code 3.",
         example="reviews import saved/ --fetched-at-from name --db reviews.db",
@@ -56,7 +55,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--fetched-at-from",
-        choices=TIME_FROM,
+        choices=time_from,
         default="file",
         help="where capture times come from when --fetched-at is not given: what the "
         "file says, else its modification time (file, the default); the date in the "
@@ -116,11 +115,13 @@ def run_import(args: argparse.Namespace) -> int:
 
 def _show(items: Iterable[Imported]) -> int:
     """Print what each file gave and a summary; return 0, or 3 when any page failed."""
+    from scraper.api import copied_folders
+
     pages = failed = new = updated = unchanged = again = 0
-    by_mtime: dict[Path, list[datetime]] = defaultdict(list)
+    dated_by_mtime: list[Imported] = []
     for item in items:
-        if item.time_source == "mtime" and item.fetched_at is not None:
-            by_mtime[item.path.parent].append(item.fetched_at)
+        if item.time_source == "mtime":
+            dated_by_mtime.append(item)
         report = item.report
         if report is None:
             failed += 1
@@ -143,28 +144,20 @@ def _show(items: Iterable[Imported]) -> int:
         if report.error is not None:
             failed += 1
             warn("import", f"{item.path}: stored raw, but: {report.error}")
-    _warn_copies(by_mtime)
+    for folder, count in copied_folders(dated_by_mtime):
+        warn(
+            "import",
+            f"warning: the {count} files of {folder} that do not say when they were "
+            "captured all carry nearly the same modification time, as copies do: their "
+            "capture times are probably the copy's (give --fetched-at or "
+            "--fetched-at-from name)",
+        )
     print(
         f"stored {pages} pages: {new} new, {updated} updated, {unchanged} unchanged reviews"
         + (f"; {again} already stored" if again else "")
         + (f"; {failed} pages failed" if failed else "")
     )
     return ExitCode.PAGE_ERRORS if failed else ExitCode.OK
-
-
-def _warn_copies(by_mtime: dict[Path, list[datetime]]) -> None:
-    """One line per folder whose files took modification times that look like a copy's."""
-    from scraper.store.files import looks_copied
-
-    for folder, times in by_mtime.items():
-        if looks_copied(times):
-            warn(
-                "import",
-                f"warning: the {len(times)} files of {folder} that do not say when they were "
-                "captured all carry nearly the same modification time, as copies do: their "
-                "capture times are probably the copy's (give --fetched-at or "
-                "--fetched-at-from name)",
-            )
 
 
 def run_reparse(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from scraper.cli._common import add_command
 from scraper.config import JobSettings
 
 if TYPE_CHECKING:
-    from scraper.jobs.config import Job
+    from scraper.api import Job
 
 __all__ = ["add_jobs_option", "describe_job", "register", "run"]
 
@@ -69,11 +69,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _next(job: Job, now: datetime, count: int) -> str:
-    from scraper.jobs.config import next_runs
-
     if job.schedule is None:
         return "not scheduled"
-    return ", ".join(f"{time:%Y-%m-%d %H:%M %Z}" for time in next_runs(job.schedule, now, count))
+    return ", ".join(f"{time:%Y-%m-%d %H:%M %Z}" for time in job.next_runs(now, count))
 
 
 def _describe_db(url: str) -> str:
@@ -90,15 +88,13 @@ def _describe_db(url: str) -> str:
 
 def describe_job(job: Job, now: datetime) -> list[str]:
     """Return the lines saying what *job* will do, with its next 3 run times after *now*."""
-    from scraper.jobs.config import format_duration
-
-    limits = [f"delay {format_duration(job.delay) if job.delay else '0s'} between requests"]
+    limits = [f"delay {job.duration(job.delay) if job.delay else '0s'} between requests"]
     if job.max_pages is not None:
         limits.append(f"at most {job.max_pages} pages")
     if job.max_time is not None:
-        limits.append(f"at most {format_duration(job.max_time)}")
+        limits.append(f"at most {job.duration(job.max_time)}")
     refresh = (
-        f"stored pages older than {format_duration(job.refresh_after)} are re-checked "
+        f"stored pages older than {job.duration(job.refresh_after)} are re-checked "
         "with conditional requests"
         if job.refresh_after is not None
         else "stored pages are not re-checked (no refresh_after)"

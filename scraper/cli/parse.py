@@ -18,14 +18,14 @@ from scraper.cli import ExitCode
 from scraper.cli._common import add_command, warn
 from scraper.config import CliSettings
 from scraper.errors import ParseError, UsageError
-from scraper.inputs import check_page_url
+from scraper.inputs import check_page_url, expand_paths
 from scraper.jsontext import record_bytes
 from scraper.records import PageKind
 
 if TYPE_CHECKING:
     from scraper.records import Record
 
-__all__ = ["expand_paths", "record_json", "register", "run"]
+__all__ = ["record_json", "register", "run"]
 
 _SETTINGS = CliSettings()
 
@@ -69,31 +69,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def expand_paths(paths: list[str]) -> list[Path]:
-    """Return the files to parse: each file as given, each folder's ``*.html`` sorted.
-
-    Raises UsageError naming the first path that is missing, unreadable, or a
-    folder without pages.
-    """
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            pages = sorted(child for child in path.glob("*.html") if child.is_file())
-            if not pages:
-                raise UsageError(f"{raw}: folder holds no *.html page")
-            files.extend(pages)
-        elif path.is_file():
-            if not os.access(path, os.R_OK):
-                raise UsageError(f"{raw}: file is not readable")
-            files.append(path)
-        elif path.exists():
-            raise UsageError(f"{raw}: not a file or folder")
-        else:
-            raise UsageError(f"{raw}: no such file or folder")
-    return files
-
-
 class _PageOutcome(NamedTuple):
     """What one file gave: its records as lines of JSON (UTF-8), a problem, or a read error."""
 
@@ -111,10 +86,7 @@ def record_json(review: Record) -> bytes:
 
 def _parse_file(job: tuple[str, str | None]) -> _PageOutcome:
     """Parse one saved page (runs in a worker process when there are many)."""
-    # The parser itself, not its re-export in scraper.api: the api module
-    # brings settings and export modules `reviews parse` has no use for, and
-    # start-up time is part of its measured goal.
-    from scraper.sites import parse_page
+    from scraper.api import parse_page
 
     path, url = job
     try:
@@ -154,7 +126,9 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
 
     # Loaded once here, before the fork: else every worker imports the parser
     # (and the HTML engine) again on its first page.
-    import scraper.sites._pages  # noqa: F401
+    from scraper.api import load_parsers
+
+    load_parsers()
 
     with multiprocessing.get_context("fork").Pool(workers, _quiet_worker) as pool:
         yield from pool.imap(_parse_file, work, chunksize=_SETTINGS.parse_chunk)

@@ -78,9 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_logged(job: Job) -> int:
     from scraper import api
-    from scraper.jobs.logs import logging_to
 
-    with logging_to(f"reviews run {job.name}", job.log_file) as log:
+    with api.logging_to(f"reviews run {job.name}", job.log_file) as log:
         try:
             result = api.run_job(job)
         except ScraperError as error:

@@ -58,9 +58,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("nothing to remove: the jobs file's lines were not installed", file=sys.stderr)
     else:
-        from scraper.jobs.logs import logging_to
-
-        with logging_to("reviews schedule") as log:
+        with api.logging_to("reviews schedule") as log:
             api.run_schedule(args.jobs)
             log.info("stopped")
     return ExitCode.OK

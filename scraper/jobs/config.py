@@ -104,6 +104,16 @@ class Job:
     schedule: str | None = None
     log_file: Path | None = None
 
+    def next_runs(self, after: datetime, count: int) -> list[datetime]:
+        """Return the next *count* times this job's schedule fires after *after*
+        (aware); none when it has no schedule."""
+        return [] if self.schedule is None else next_runs(self.schedule, after, count)
+
+    @staticmethod
+    def duration(seconds: float) -> str:
+        """Return *seconds* as a jobs file writes a duration (``7d``, ``90m``, ``2.5s``)."""
+        return format_duration(seconds)
+
     def crawl_settings(self) -> CrawlSettings:
         """Return the crawler's pacing, limits, mode and refresh for this job (a job's
         run always continues its unfinished crawl)."""

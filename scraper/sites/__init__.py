@@ -33,6 +33,7 @@ __all__ = [
     "SiteRules",
     "address",
     "known_tags",
+    "load_parsers",
     "parse_page",
     "site_for_record",
     "site_for_url",
@@ -114,6 +115,12 @@ def site_for_url(url: str) -> SiteRules:
 def known_tags() -> tuple[str, ...]:
     """Return every registered site's tag labels (for ``--tag``), without repeats."""
     return tuple(dict.fromkeys(tag for site in RULES for tag in site.known_tags))
+
+
+def load_parsers() -> None:
+    """Import every site's parser (and the HTML engine) now rather than on the first
+    page: before forking workers, so that they share it instead of each importing it."""
+    import scraper.sites._pages  # noqa: F401
 
 
 def parse_page(

@@ -22,8 +22,7 @@ process writes pages in order, each in its own transaction as ``ingest_page`` do
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,7 +31,7 @@ from sqlalchemy.engine import Engine
 
 from scraper.config import ImportSettings
 from scraper.errors import ScraperError, UsageError
-from scraper.inputs import check_input_file, check_page_url
+from scraper.inputs import check_page_url
 from scraper.records import FetchedPage
 from scraper.store.ingest import IngestReport, ingest_page
 from scraper.store.parsing import ParsedFile, ParseOutcome, parse_file
@@ -44,7 +43,6 @@ __all__ = [
     "TIME_RULES",
     "Imported",
     "check_page_url",
-    "expand_paths",
     "import_paths",
     "looks_copied",
     "parse_fetched_at",
@@ -88,23 +86,6 @@ def parse_fetched_at(value: str) -> datetime:
         raise UsageError(
             f"fetched_at: {value!r} is out of the range of times", parameter="fetched_at"
         ) from None
-
-
-def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
-    """Return the files to import: files as given, folders as their ``*.html`` files.
-
-    Raises UsageError naming the first path that does not exist, is not a regular
-    file (a FIFO would block the import for ever) or is larger than
-    ``MAX_INPUT_FILE_BYTES``.
-    """
-    found: list[Path] = []
-    for item in paths:
-        path = Path(item)
-        if os.path.isdir(path):  # False, not an error, for a name too long to look up
-            found.extend(sorted(p for p in path.glob("*.html") if p.is_file()))
-        else:
-            found.append(check_input_file(item))
-    return found
 
 
 def looks_copied(times: Sequence[datetime], settings: ImportSettings | None = None) -> bool:
