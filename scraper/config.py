@@ -224,6 +224,8 @@ class SchemaOrgLimits(NamedTuple):
     duplicate_key_chars: int = 48
     #: Rounds of entity decoding for text escaped more than once (``&amp;amp;``).
     entity_rounds: int = 12
+    #: Short names of schema.org terms kept (pages spell the same few dozen terms).
+    term_cache: int = 4096
 
 
 #: ``reviews sql``: how long one statement may run (seconds; ``--timeout``).
@@ -298,6 +300,8 @@ class ServeSettings(NamedTuple):
     list_cache_entries: int = 64
     #: Characters of review text a search hit shows around the first searched word.
     snippet_chars: int = 240
+    #: Compiled patterns of searched words kept for marking hits in snippets.
+    word_patterns: int = 256
 
 
 class JobSettings(NamedTuple):
@@ -392,8 +396,10 @@ class StoreSettings(NamedTuple):
     cached_dictionaries: int = 4
     #: How long a SQLite writer waits for another one before giving up (milliseconds).
     sqlite_busy_timeout_ms: int = 60_000
-    #: Tries of one page's transaction on a PostgreSQL deadlock or serialization failure.
+    #: Tries of one page's transaction on a PostgreSQL deadlock or serialization failure,
+    #: waiting this many seconds times the attempt's number between them.
     ingest_attempts: int = 5
+    ingest_retry_wait: float = 0.05
     #: Rows read per query when streaming reviews out (query, export).
     read_chunk_rows: int = 1000
     #: Raw pages read (with their bodies) and parsed per batch by ``reviews reparse``:
@@ -405,6 +411,8 @@ class StoreSettings(NamedTuple):
     reparse_busy_writer: int = 4
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
     jobs_in_flight: int = 4
+    #: How often a worker process looks whether its parent is still there (seconds).
+    parent_watch_interval: float = 0.5
     #: ``reviews sql`` on SQLite: steps between two looks at the clock (a few µs of work).
     sql_progress_steps: int = 1000
 

@@ -1,10 +1,10 @@
 """Every policy number lives in ``scraper/config.py``, as a field of a settings object.
 
 A policy number is an upper-case module- or class-level constant whose value is numeric
-(a number, arithmetic on numbers, or a tuple/set of them), or a parameter default that
-is a number other than 0 and 1. Outside config.py the ones still waiting to move are
-listed below by owner (issue 10, item 3), and the list can only shrink: a new one
-fails, and so does one that has gone.
+(a number, arithmetic on numbers, or a tuple/set of them), a parameter default that is
+a number other than 0 and 1, or such a number written straight into a call: a keyword
+argument (``maxsize=256``) or a wait (``time.sleep(0.5)``). None is left outside
+config.py but the facts of formats and protocols listed in ``NOT_POLICY``.
 """
 
 from __future__ import annotations
@@ -37,6 +37,18 @@ NOT_POLICY = {
     "scraper/store/read.py:_REACTIONS_AT": "a column index in a SELECT",
     "scraper/serve/pages.py:render(code)": "HTTP's 200 OK as the default status",
     "scraper/cli/_table.py:_COLUMN_COST": "a cell's padding and border in the table drawn",
+    # Numbers written into calls.
+    "scraper/cli/datasette.py:json.dumps(indent)": "how the printed metadata is indented",
+    "scraper/export/warcframes.py:zlib.decompressobj(wbits)": "zlib's code for gzip framing",
+    "scraper/fetch/client.py:RobotsFile(status)": "HTTP's 404: robots.txt not found",
+    "scraper/fetch/client.py:HTTPStatusError(status)": "HTTP's 304 Not Modified",
+    "scraper/serve/api.py:_param(maximum)": "the 1-10 rating scale the API documents",
+    "scraper/store/authors.py:hashlib.blake2b(digest_size)": "a 64-bit key's size",
+    "scraper/store/parsing.py:pickle.dumps(protocol)": "the pickle format's version",
+    "scraper/store/read.py:timedelta(days)": "a month is at most 31 days",
+    "scraper/schema/migrations/versions/0001_initial.py:sa.String(length)": (
+        "a column's width in a migration already run: frozen history"
+    ),
 }
 
 
@@ -100,6 +112,25 @@ def numeric_defaults(path: Path) -> Iterator[tuple[str, int]]:
     yield from visit(ast.parse(path.read_text(encoding="utf-8")).body, "")
 
 
+def numbers_in_calls(path: Path) -> Iterator[tuple[str, int]]:
+    """``function(keyword)`` of the keyword arguments given a number other than 0 or 1,
+    and ``time.sleep(...)`` of waits written with a number."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        function = ast.unparse(node.func)
+        for keyword in node.keywords:
+            value = keyword.value
+            if is_number(value) and not (isinstance(value, ast.Constant) and value.value in (0, 1)):
+                yield f"{function}({keyword.arg})", node.lineno
+        if function in {"time.sleep", "sleep"} and any(
+            isinstance(part, ast.Constant) and is_number(part)
+            for argument in node.args
+            for part in ast.walk(argument)
+        ):
+            yield f"{function}()", node.lineno
+
+
 def policy_numbers() -> dict[str, str]:
     """Every named number outside config.py, as ``path:Name`` → ``path:line``."""
     found: dict[str, str] = {}
@@ -108,7 +139,8 @@ def policy_numbers() -> dict[str, str]:
             path = Path(folder) / file
             relative = path.relative_to(REPO).as_posix()
             if file.endswith(".py") and relative != "scraper/config.py":
-                for name, line in [*named_numbers(path), *numeric_defaults(path)]:
+                found_here = [*named_numbers(path), *numeric_defaults(path)]
+                for name, line in [*found_here, *numbers_in_calls(path)]:
                     found[f"{relative}:{name}"] = f"{relative}:{line}"
     return {
         key: where
@@ -131,6 +163,19 @@ def test_the_reader_finds_numbers_in_their_usual_shapes(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert [name for name, _ in named_numbers(source)] == ["A", "B", "_C", "D", "E", "K.LIMIT"]
+
+
+def test_the_reader_finds_numbers_written_into_calls(tmp_path: Path) -> None:
+    source = tmp_path / "example.py"
+    source.write_text(
+        "import time\nfrom functools import lru_cache\n"
+        "@lru_cache(maxsize=256)\ndef f(x): return x\n"
+        "time.sleep(0.05 * x)\ntime.sleep(pause)\nopen(name, buffering=1)\n"
+        "g(limit=n, size=4 * 1024)\n",
+        encoding="utf-8",
+    )
+    found = [name for name, _ in numbers_in_calls(source)]
+    assert sorted(found) == ["g(size)", "lru_cache(maxsize)", "time.sleep()"]
     source.write_text(
         "def f(a, b=2, *, c=0.5, d=1, e=None, g=-3):\n    pass\n"
         "class K:\n    def m(self, n=0, top=20):\n        pass\n",

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from scraper.config import ServeSettings
 from scraper.errors import UsageError
 from scraper.serve import history, queries
 from scraper.serve.params import SORTS, read_search
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from scraper.serve.state import ServeState
 
 __all__ = ["ApiError", "openapi", "routes"]
+
+_SETTINGS = ServeSettings()
 
 
 class ApiError(Exception):
@@ -214,7 +217,9 @@ def openapi() -> dict[str, Any]:
         _param("until", "review date up to the end of (YYYY, YYYY-MM, YYYY-MM-DD)"),
         _param("sort", "order", enum=list(SORTS)),
         _param("page", "page number", "integer", minimum=1),
-        _param("per_page", "reviews per page", "integer", minimum=1, maximum=100),
+        _param(
+            "per_page", "reviews per page", "integer", minimum=1, maximum=_SETTINGS.max_per_page
+        ),
     ]
     page = {
         "type": "object",

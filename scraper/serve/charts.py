@@ -108,7 +108,7 @@ def line_chart(series: Mapping[str, Sequence[tuple[datetime, int | None]]]) -> d
     }
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=ServeSettings().word_patterns)
 def _words_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
     """A pattern matching any of *words* as a whole token (as the full-text index cuts text)."""
     alternatives = "|".join(re.escape(word) for word in sorted(set(words), key=len, reverse=True))

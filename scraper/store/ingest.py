@@ -42,6 +42,7 @@ PARSER_VERSION = __version__
 #: SQLSTATEs worth running the page's transaction again for (PostgreSQL).
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 _ATTEMPTS = StoreSettings().ingest_attempts
+_RETRY_WAIT = StoreSettings().ingest_retry_wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def ingest_page(
             break
         except DBAPIError as error:
             if attempt < _ATTEMPTS and _retryable(error):
-                time.sleep(0.05 * attempt)
+                time.sleep(_RETRY_WAIT * attempt)
                 continue
             failure = store_error(engine, error)
             failure.url = page.final_url

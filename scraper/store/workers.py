@@ -103,7 +103,7 @@ def _exit_with_parent(parent: int) -> None:
 
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(0.5)
+            time.sleep(StoreSettings().parent_watch_interval)
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()

@@ -26,6 +26,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from scraper.config import SchemaOrgLimits
+
 if TYPE_CHECKING:  # `reviews parse` starts without loading the settings module
     from scraper.config import SchemaOrgLimits
 
@@ -85,7 +87,7 @@ def main_items(nodes: Iterable[Node]) -> list[Node]:
     return found
 
 
-@lru_cache(maxsize=4096)  # a page spells the same few dozen terms over and over
+@lru_cache(maxsize=SchemaOrgLimits().term_cache)
 def local_name(name: str) -> str | None:
     """Return a schema.org term's short name (``http://schema.org/Review`` → ``Review``).
 
