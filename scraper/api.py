@@ -233,15 +233,16 @@ class Archive:
         user_agent: str | None = None,
         job: str | None = None,
         progress: Callable[[CrawlProgress], None] | None = None,
+        resume_last: bool = False,
         resumed: Callable[[Sequence[str]], None] | None = None,
     ) -> CrawlReport:
         """Crawl from *seeds* (following "More Reviews" chains); return a report.
 
         *settings* hold the pacing, the limits, the mode ("full" or "incremental"),
         ``refresh_after`` and ``resume`` (continue an unfinished crawl of the same
-        seeds); see ``scraper.crawl.crawl``. Without *seeds* and with
-        ``settings.resume``, the newest unfinished crawl is continued in its own
-        mode, and *resumed* is told its seeds first. *user_agent* (checked for
+        seeds); see ``scraper.crawl.crawl``. With *resume_last* and no *seeds*, the
+        newest unfinished crawl is continued with its own seeds and mode, and
+        *resumed* is told its seeds first. *user_agent* (checked for
         honesty) replaces the one in *fetch_settings*. Raises UsageError (no seeds
         and nothing to resume, bad seeds or settings), JobAlreadyRunning (another
         crawler on the same SQLite file), SiteBlocked, StoreError.
@@ -252,9 +253,9 @@ class Archive:
         fetch_settings = _with_user_agent(fetch_settings or FetchSettings(), user_agent)
         seeds = list(seeds)
         if not seeds:
-            last = last_unfinished_crawl(self.url) if settings.resume else None
+            last = last_unfinished_crawl(self.url) if resume_last else None
             if last is None:
-                more = " (no unfinished crawl to resume)" if settings.resume else ""
+                more = " (no unfinished crawl to resume)" if resume_last else ""
                 raise UsageError(f"give URLs to crawl{more}", parameter="seeds")
             seeds, settings = list(last.seeds), settings._replace(mode=last.mode)
             if resumed is not None:

@@ -94,6 +94,11 @@ def test_errors_name_parameters_and_the_cli_says_the_flags(tmp_path: Path) -> No
 
 
 def test_crawl_without_seeds_and_nothing_to_resume_is_a_usage_error(sqlite_url: str) -> None:
-    with Archive(sqlite_url) as archive, pytest.raises(UsageError, match="no unfinished") as no:
-        archive.crawl([])
-    assert no.value.parameter == "seeds"
+    with Archive(sqlite_url) as archive:
+        with pytest.raises(UsageError, match="no unfinished") as no:
+            archive.crawl([], resume_last=True)
+        assert no.value.parameter == "seeds"
+        # Without resume_last no seeds is a mistake, never a guess at an older crawl.
+        with pytest.raises(UsageError, match=r"give URLs to crawl$") as no:
+            archive.crawl([])
+        assert no.value.parameter == "seeds"

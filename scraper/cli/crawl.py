@@ -122,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
             settings=settings,
             user_agent=args.user_agent,
             progress=show,
+            resume_last=not args.urls,
             resumed=_resuming,
         )
     print(summary(report))
