@@ -133,6 +133,17 @@ class Archive:
             self._migrated = migrate
         return self._engine
 
+    def _reader(self) -> Engine | None:
+        """The engine reads go through: the open one; on a database server, the one
+        this archive opens (never creating the database) and keeps, so that calls
+        share its pool; None for a SQLite file with no engine open, read through the
+        stdlib driver without SQLAlchemy."""
+        from scraper.store.lite import sqlite_file
+
+        if self._engine is None and sqlite_file(self.url) is None:
+            self._open(create=False)
+        return self._engine
+
     # --- the database itself --------------------------------------------------
 
     def upgrade(self) -> SchemaState:
@@ -316,12 +327,9 @@ class Archive:
         With *history* each record gets ``observations`` (every capture, in time
         order). Raises UsageError for a bad search, StoreError when the database fails.
         """
-        from scraper.store.read import iter_records, read_records
+        from scraper.store.read import read_records
 
-        if self._engine is not None:
-            yield from iter_records(self._engine, query, history=history)
-        else:  # a SQLite file is read through the stdlib driver, without SQLAlchemy
-            yield from read_records(self.url, query, history=history)
+        yield from read_records(self.url, query, history=history, engine=self._reader())
 
     def export(
         self,
@@ -405,7 +413,7 @@ class Archive:
         """Return the archive's counts (see ``scraper.store.stats.archive_stats``)."""
         from scraper.store.stats import archive_stats
 
-        return archive_stats(self.url)  # never creates one
+        return archive_stats(self.url, engine=self._reader())  # never creates one
 
     def runs(self, job: str | None = None, *, limit: int | None = None) -> list[RunRow]:
         """Return this archive's past runs, newest first (of *job* only when named), at

@@ -48,11 +48,12 @@ def test_an_archive_imports_queries_exports_and_counts(db_url: str, tmp_path: Pa
         assert archive.runs() == []  # imports are not runs
         history = list(archive.query(history=True))
     assert archive.closed
-    # With no engine open, a SQLite archive is read through the stdlib driver: the
-    # same records, history included.
+    # With no engine open, a SQLite archive is read through the stdlib driver (a
+    # server's through the engine the archive opens and keeps): the same records,
+    # history included.
     with Archive(db_url) as fresh:
         assert list(fresh.query(history=True)) == history
-        assert fresh.closed  # read without opening an engine of its own
+        assert fresh.closed == db_url.startswith("sqlite")
 
 
 def test_close_disposes_the_engine_and_a_later_call_opens_it_again(sqlite_url: str) -> None:
@@ -102,3 +103,29 @@ def test_crawl_without_seeds_and_nothing_to_resume_is_a_usage_error(sqlite_url: 
         with pytest.raises(UsageError, match=r"give URLs to crawl$") as no:
             archive.crawl([])
         assert no.value.parameter == "seeds"
+
+
+@pytest.mark.postgres
+def test_reads_on_a_server_share_the_archives_one_engine(postgres_url: str) -> None:
+    # A fresh pool (and connection) per read call would be one per `stats` or `query`.
+    with Archive(postgres_url) as filled:
+        list(filled.import_files([HISTORY], fetched_at_from="name"))
+    reader = Archive(postgres_url)
+    try:
+        assert reader.closed
+        counts = reader.stats()
+        assert not reader.closed  # opened for the read and kept
+        engine = reader._engine
+        records = list(reader.query())
+        assert reader._engine is engine
+        assert counts["totals"]["reviews"] == len(records) > 0
+    finally:
+        reader.close()
+
+
+def test_reads_of_a_sqlite_file_open_no_engine(sqlite_url: str) -> None:
+    with Archive(sqlite_url) as filled:
+        list(filled.import_files([HISTORY], fetched_at_from="name"))
+    with Archive(sqlite_url) as reader:
+        assert reader.stats()["totals"]["reviews"] == len(list(reader.query())) > 0
+        assert reader.closed  # read through the stdlib driver, no SQLAlchemy engine

@@ -483,19 +483,25 @@ def iter_records(
 
 
 def read_records(
-    url: str, query: ReviewQuery | None = None, *, history: bool = False, chunk: int = CHUNK
+    url: str,
+    query: ReviewQuery | None = None,
+    *,
+    history: bool = False,
+    chunk: int = CHUNK,
+    engine: Engine | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Stream the contract records that *query* selects, in its order, from the
     archive at *url* (never created).
 
     With *history*, each record also gets ``observations``: every capture of the
-    review in time order. Memory stays flat whatever the archive's size.
+    review in time order. Memory stays flat whatever the archive's size. *engine*,
+    when given, is an open engine on *url* to read through.
     Raises UsageError for a search on a database without full text, StoreError
     when the database cannot be read.
     """
     from scraper.store.source import open_source
 
-    with open_source(url) as source:
+    with open_source(url, engine) as source:
         try:
             yield from _read(source, query or ReviewQuery(), history, chunk)
         except source.errors as error:

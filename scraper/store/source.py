@@ -9,22 +9,31 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from scraper.errors import StoreError
 from scraper.store.lite import AlchemySource, Source, SqliteSource, connect_current, sqlite_file
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 __all__ = ["open_source"]
 
 
 @contextmanager
-def open_source(url: str) -> Iterator[Source]:
+def open_source(url: str, engine: Engine | None = None) -> Iterator[Source]:
     """Yield a read-only ``Source`` on the existing archive at *url*, in one read
-    transaction (one snapshot of the archive), closed after.
+    transaction (one snapshot of the archive), closed after. With *engine* (already
+    open on *url*, and migrated), one of its pooled connections is used instead.
 
     A database at an older schema revision is migrated first (through ``engine``,
     which loads SQLAlchemy and Alembic for that). Raises StoreError naming the
     database when it does not exist, cannot be opened or is not an archive.
     """
+    if engine is not None:
+        with engine.connect() as alchemy:
+            yield AlchemySource(alchemy)
+        return
     path = sqlite_file(url)
     if path is None:
         from scraper.store.engine import open_engine

@@ -14,6 +14,8 @@ from scraper.config import ExportSettings
 from scraper.errors import StoreError
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from scraper.store.lite import Source
 
 __all__ = ["archive_stats"]
@@ -94,17 +96,20 @@ def _by_entry_and_tag(source: Source, top: int) -> tuple[list[list[Any]], list[l
     return entries, [[name, count] for name, count in by_tag]
 
 
-def archive_stats(url: str, *, top: int = ExportSettings().stats_top_entries) -> dict[str, Any]:
+def archive_stats(
+    url: str, *, engine: Engine | None = None, top: int = ExportSettings().stats_top_entries
+) -> dict[str, Any]:
     """Return counts of what the archive at *url* holds (JSON-ready; never creates one).
 
     ``totals`` maps a name to a count (``database_bytes`` is the file or schema
     size); ``by_entry`` (the *top* entries), ``by_tag``, ``by_score`` and
-    ``by_month`` are ``[key, reviews]`` pairs. Raises StoreError when the
-    database cannot be read.
+    ``by_month`` are ``[key, reviews]`` pairs. *engine*, when given, is an open
+    engine on *url* to read through. Raises StoreError when the database cannot be
+    read.
     """
     from scraper.store.source import open_source
 
-    with open_source(url) as source:
+    with open_source(url, engine) as source:
         try:
             by_entry, by_tag = _by_entry_and_tag(source, top)
             return {
