@@ -65,26 +65,14 @@ def test_the_revision_check_reads_what_alembic_wrote(sqlite_url: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("command", _READ_COMMANDS, ids=lambda argv: argv[0])
-def test_read_commands_do_not_import_alembic(small_db: str, command: list[str]) -> None:
-    program = (
-        "import sys\n"
-        "from scraper.cli import main\n"
-        f"code = main({[*command, '--db', small_db]!r})\n"
-        "loaded = sorted(name for name in sys.modules if name.split('.')[0] == 'alembic')\n"
-        "print(code, loaded)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip().splitlines()[-1] == "0 []"
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
-    [["query", "--format", "csv"], ["stats"], ["export", "--format", "jsonl", "--history"]],
-    ids=lambda argv: argv[0],
+    [
+        *_READ_COMMANDS,
+        ["query", "--format", "csv"],
+        ["export", "--format", "jsonl", "--history"],
+    ],
+    ids=" ".join,
 )
 def test_read_commands_on_sqlite_load_no_toolkit_and_no_parser(
     small_db: str, command: list[str]
@@ -101,7 +89,8 @@ def test_read_commands_on_sqlite_load_no_toolkit_and_no_parser(
         [sys.executable, "-c", program], capture_output=True, text=True, check=True
     )
     assert done.stderr.strip().splitlines()[-1] == "0 []"
-    assert done.stdout  # it did read the archive: records, or the counts
+    # It did read the archive: records or counts on stdout, or a count of those written.
+    assert done.stdout or "3 review(s) written" in done.stderr
 
 
 def _cpu_seconds(programs: list[list[str]], runs: int = 5) -> list[float]:
