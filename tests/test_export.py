@@ -7,6 +7,7 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -269,3 +270,78 @@ def test_sql_errors_are_named(db_url: str, capsys: pytest.CaptureFixture[str]) -
     err = capsys.readouterr().err
     assert "nowhere" in err and "Traceback" not in err
     assert main(["sql", "--db", db_url, "  "]) == ExitCode.USAGE
+
+
+def test_stats_by_month_walks_the_date_index_and_counts_what_group_by_counts(
+    sqlite_url: str,
+) -> None:
+    import sqlite3
+
+    from scraper.store.stats import archive_stats
+
+    build_archive(sqlite_url, captures=1).dispose()
+    path = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        ids = [row[0] for row in connection.execute("SELECT id FROM reviews ORDER BY id")]
+        # Year ends, a lone month, two reviews in one month, reviews without a date.
+        dates = [
+            "1999-12-31 23:59:59.999999",
+            "2000-01-01 00:00:00.000000",
+            "2000-01-31 12:00:00.000000",
+            "2021-12-01 00:00:00.000000",
+            None,
+            "2022-01-15 08:00:00.000000",
+            None,
+        ]
+        for review_id, date in zip(ids, dates, strict=True):
+            connection.execute("UPDATE reviews SET date = ? WHERE id = ?", (date, review_id))
+        grouped = [
+            list(row)
+            for row in connection.execute(
+                "SELECT substr(date, 1, 7) AS m, count(*) FROM reviews GROUP BY m ORDER BY m"
+            )
+        ]
+    assert grouped == [[None, 2], ["1999-12", 1], ["2000-01", 2], ["2021-12", 1], ["2022-01", 1]]
+    assert archive_stats(sqlite_url)["by_month"] == grouped
+
+
+#: Values for every parameter the stats statements take (a plan needs them bound).
+PLAN_PARAMETERS = {"start": "", "month": "2000-01", "next": "2000-02", "top": 20}
+
+
+def test_every_stats_query_on_sqlite_reads_indexes_without_sorting_the_reviews(
+    sqlite_url: str,
+) -> None:
+    # The counts must cost one pass over an index, not a sort of every review: the
+    # plan of each statement `reviews stats` runs reads reviews and their tags through
+    # covering indexes only, and groups without a temporary tree.
+    import sqlite3
+
+    from scraper.store import stats
+    from scraper.store.lite import SqliteSource
+
+    build_archive(sqlite_url, captures=1).dispose()
+    connection = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"))
+    seen: list[str] = []
+
+    class Watched(SqliteSource):
+        def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+            seen.append(sql)
+            return super().rows(sql, params)
+
+    try:
+        source = Watched(connection)
+        stats._by_month(source)
+        stats._counts(source, "reviews.site")
+        stats._counts(source, "reviews.rating_value")
+        stats._by_entry_and_tag(source, 20)
+        for sql in seen:
+            steps = connection.execute("EXPLAIN QUERY PLAN " + sql, PLAN_PARAMETERS)
+            plan = " ".join(str(step[3]) for step in steps)
+            assert "TEMP B-TREE FOR GROUP BY" not in plan, (sql, plan)  # (ORDER BY of groups)
+            for table in ("reviews", "review_tags"):
+                scans = [step for step in plan.split("SCAN ")[1:] if step.startswith(table)]
+                assert all("USING COVERING INDEX" in step for step in scans), (sql, plan)
+    finally:
+        connection.close()
+    assert len(seen) >= 6
