@@ -15,6 +15,7 @@ here touches the network or a database, so every parser is testable from a file.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from scraper.sites._generic import SitePolicy, address
@@ -24,15 +25,18 @@ if TYPE_CHECKING:
     from selectolax.lexbor import LexborHTMLParser
 
     from scraper.records import PageResult, Record
+    from scraper.sites._pages import PageLook
 
 __all__ = [
     "GENERIC",
     "RULES",
     "SITES",
+    "NextLink",
     "Site",
     "SiteRules",
     "address",
     "known_tags",
+    "look_at",
     "parse_page",
     "site_for_record",
     "site_for_url",
@@ -67,6 +71,14 @@ class SiteRules(Protocol):
     def history_keys(self, observation: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class NextLink:
+    """What ``Site.next_link`` found: the page's next page (``url``; None on the last
+    page), the one its full parse gives, and that the page is no block page."""
+
+    url: str | None
+
+
 class Site(SiteRules, Protocol):
     """What every registered site provides: its rules, and reading its pages."""
 
@@ -75,6 +87,17 @@ class Site(SiteRules, Protocol):
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
         """Return the page's kind, records and next link. Raises ParseError only."""
+
+    def next_link(self, tree: LexborHTMLParser, url: str | None) -> NextLink | None:
+        """Return the page's next link found without the full ``parse``, or None when
+        only ``parse`` can tell.
+
+        The crawler asks for the next page on this before it parses the page in full
+        (which it does while that request is out). So whenever it is not None,
+        ``parse(tree, url)`` of the same page must give ``next_url == link.url`` and
+        no ``BLOCKED`` page (a block page must be seen before the next request). It
+        leaves *tree* as it found it (``parse`` runs on the same tree after it).
+        """
 
 
 #: Each registered site's rules, in the order of ``SITES`` (a test keeps the two in
@@ -114,6 +137,18 @@ def site_for_url(url: str) -> SiteRules:
 def known_tags() -> tuple[str, ...]:
     """Return every registered site's tag labels (for ``--tag``), without repeats."""
     return tuple(dict.fromkeys(tag for site in RULES for tag in site.known_tags))
+
+
+def look_at(html: bytes | str, url: str | None = None, *, charset: str | None = None) -> PageLook:
+    """Return *html*'s tree and the site that reads it, not yet parsed: its
+    ``next_link()`` is cheap, its ``result()`` is ``parse_page``'s answer.
+
+    Raises what ``parse_page`` raises before the site's parser runs (ParseError for
+    a page the HTML parser cannot take, UsageError for a *url* that is no address).
+    """
+    from scraper.sites._pages import look_at as look
+
+    return look(html, url, charset=charset)
 
 
 def parse_page(
