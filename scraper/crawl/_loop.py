@@ -211,6 +211,9 @@ class CrawlLoop:
         finish_run(self.engine, run_id, self.figures, outcome=outcome, message=message)
 
     def _work_all(self, handler: PageHandler) -> None:
+        # The parsers and the store's page path load while the first requests (robots.txt,
+        # its interval) are waited for, not between the first page and the second.
+        threading.Thread(target=_warm_up, name="crawl-warm-up", daemon=True).start()
         robots = self._robots()
         threads = [
             threading.Thread(target=self._worker, args=(handler, robots), name=f"crawl-{n}")
@@ -500,3 +503,10 @@ class CrawlLoop:
             self._counts = self.frontier.counts()
             self._counted = now
         return self._counts
+
+
+def _warm_up() -> None:
+    """Import what handling the first page needs (about 0.1 s of modules)."""
+    with suppress(Exception):  # a worker importing them meets the same error, and tells it
+        import scraper.sites._pages
+        import scraper.store.ingest  # noqa: F401
