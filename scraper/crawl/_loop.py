@@ -213,13 +213,15 @@ class CrawlLoop:
     def _work_all(self, handler: PageHandler) -> None:
         # The parsers and the store's page path load while the first requests (robots.txt,
         # its interval) are waited for, not between the first page and the second.
-        threading.Thread(target=_warm_up, name="crawl-warm-up", daemon=True).start()
+        warm_up = threading.Thread(target=_warm_up, name="crawl-warm-up")
+        warm_up.start()
         robots = self._robots()
         threads = [
             threading.Thread(target=self._worker, args=(handler, robots), name=f"crawl-{n}")
             for n in range(max(self.settings.concurrency, 1) - 1)
         ]
-        for thread in threads:
+        threads.append(warm_up)  # joined with the workers (long done by then)
+        for thread in threads[:-1]:
             thread.start()
         try:
             self._worker(handler, robots)  # the calling thread is a worker too
