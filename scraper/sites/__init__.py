@@ -15,8 +15,7 @@ here touches the network or a database, so every parser is testable from a file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from scraper.sites._generic import SitePolicy, address
 from scraper.sites.mal.archive import MalPolicy
@@ -71,10 +70,10 @@ class SiteRules(Protocol):
     def history_keys(self, observation: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
-@dataclass(frozen=True, slots=True)
-class NextLink:
+class NextLink(NamedTuple):
     """What ``Site.next_link`` found: the page's next page (``url``; None on the last
-    page), the one its full parse gives, and that the page is no block page."""
+    page), the one its full parse gives, and that the page is no block page. (Not a
+    dataclass: ``reviews parse`` starts without loading that module.)"""
 
     url: str | None
 
