@@ -11,7 +11,9 @@ One URL, from ``reviews crawl`` to its review row:
    with its stored validators (``_stored.load_many_validators``);
 3. ``PageHandler.handle`` (``_page.py``): ``Fetcher.fetch`` asks for it, conditionally,
    within the shared host budget and robots.txt (``_budget.py``);
-4. ``store.ingest.parse_fetched`` → ``sites.parse_page``: the page's records;
+4. ``store.ingest.parse_fetched`` → ``sites.parse_page``: the page's records (a full
+   crawl: ``sites.look_at`` first, whose ``next_link`` gives the next page and "no
+   block page" before the next request; the full parse then runs in ``finish``);
 5. ``PageHandler._store`` (a full crawl: ``finish``, in the worker's ``StoreBehind``
    thread, while the next page is fetched) → ``store.ingest.ingest_page`` →
    ``store.upsert.store_records``: the raw page, the ``reviews`` rows and their

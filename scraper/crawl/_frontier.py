@@ -97,6 +97,8 @@ class Frontier:
         #: A ``not_before`` further ahead than this is taken as now: no URL waits for
         #: an absurd time an older version stored (a Retry-After of the year 2100).
         self.max_wait = max_wait
+        self._leasing: sa.Update | None = None
+        self._adding: dict[str, Any] = {}
 
     # --- filling -------------------------------------------------------------------
 
@@ -122,11 +124,27 @@ class Frontier:
             return 0
         added = 0
         with self._writing(conn) as writer:
+            statement = self._add_statement(writer)
             for row in rows:
-                # RETURNING, not rowcount: drivers disagree on rowcount after DO NOTHING.
-                statement = insert(writer, frontier).values(row).on_conflict_do_nothing()
-                added += len(writer.execute(statement.returning(frontier.c.id)).all())
+                added += len(writer.execute(statement, row).all())
         return added
+
+    def _add_statement(self, conn: Connection) -> Any:
+        """The INSERT of one frontier row, built once per dialect (building it costs
+        more than running it); its values are bound parameters."""
+        name = conn.dialect.name
+        if name not in self._adding:
+            columns = ("crawl_key", "url", "host", "depth", "discovered_from", "state")
+            values: dict[str, Any] = {c: sa.bindparam(c) for c in (*columns, "attempts")}
+            values["added_at"] = sa.bindparam("added_at", type_=frontier.c.added_at.type)
+            # RETURNING, not rowcount: drivers disagree on rowcount after DO NOTHING.
+            self._adding[name] = (
+                insert(conn, frontier)
+                .values(values)
+                .on_conflict_do_nothing()
+                .returning(frontier.c.id)
+            )
+        return self._adding[name]
 
     def prepare(self, seeds: Iterable[tuple[str, str]], *, resume: bool = True) -> str:
         """Get the crawl ready to run with *seeds* (``(canonical_url, host)`` pairs).
@@ -211,44 +229,21 @@ class Frontier:
 
     # --- leasing -------------------------------------------------------------------
 
-    def lease(self, limit: int = 1) -> list[FrontierItem]:
+    def lease(self, limit: int = 1, *, conn: Connection | None = None) -> list[FrontierItem]:
         """Lease up to *limit* URLs that are due; return them (empty when none is due now).
 
         Due means queued with no ``not_before`` in the future, or leased by a worker
-        whose lease has expired.
+        whose lease has expired. With *conn*, in that (the caller's) write transaction.
         """
         now = _now()
-        f = frontier.c
-        due = sa.and_(
-            f.crawl_key == self.crawl_key,
-            sa.or_(
-                f.state == QUEUED,
-                sa.and_(f.state == LEASED, f.lease_expires_at < now),
-            ),
-            sa.or_(
-                f.not_before.is_(None),
-                f.not_before <= now,
-                f.not_before > now + timedelta(seconds=self.max_wait),
-            ),
-        )
-        # SKIP LOCKED: a row another worker is leasing right now is passed over, not
-        # waited for. SQLite ignores the clause; its write lock serialises the UPDATE.
-        pick = (
-            sa.select(f.id).where(due).order_by(f.id).limit(limit).with_for_update(skip_locked=True)
-        )
-        statement = (
-            sa.update(frontier)
-            .where(f.id.in_(pick.scalar_subquery()))
-            .values(
-                state=LEASED,
-                lease_owner=self.owner,
-                lease_expires_at=now + timedelta(seconds=self.lease_seconds),
-                attempts=f.attempts + 1,
-            )
-            .returning(f.id, f.url, f.host, f.depth, f.attempts, f.discovered_from, f.added_at)
-        )
-        with write_transaction(self.engine) as conn:
-            rows = conn.execute(statement).all()
+        values = {
+            "now": now,
+            "far": now + timedelta(seconds=self.max_wait),
+            "expires": now + timedelta(seconds=self.lease_seconds),
+            "limit": limit,
+        }
+        with self._writing(conn) as writer:
+            rows = writer.execute(self._lease_statement(), values).all()
         items = [
             FrontierItem(
                 id=row.id,
@@ -262,6 +257,47 @@ class Frontier:
             for row in rows
         ]
         return sorted(items, key=lambda item: item.id)
+
+    def _lease_statement(self) -> sa.Update:
+        """The lease statement, built once (building it costs more than running it):
+        its times and limit are bound parameters."""
+        if self._leasing is not None:
+            return self._leasing
+        f = frontier.c
+        now = sa.bindparam("now", type_=f.not_before.type)
+        due = sa.and_(
+            f.crawl_key == self.crawl_key,
+            sa.or_(
+                f.state == QUEUED,
+                sa.and_(f.state == LEASED, f.lease_expires_at < now),
+            ),
+            sa.or_(
+                f.not_before.is_(None),
+                f.not_before <= now,
+                f.not_before > sa.bindparam("far", type_=f.not_before.type),
+            ),
+        )
+        # SKIP LOCKED: a row another worker is leasing right now is passed over, not
+        # waited for. SQLite ignores the clause; its write lock serialises the UPDATE.
+        pick = (
+            sa.select(f.id)
+            .where(due)
+            .order_by(f.id)
+            .limit(sa.bindparam("limit", type_=sa.Integer))
+            .with_for_update(skip_locked=True)
+        )
+        self._leasing = (
+            sa.update(frontier)
+            .where(f.id.in_(pick.scalar_subquery()))
+            .values(
+                state=LEASED,
+                lease_owner=self.owner,
+                lease_expires_at=sa.bindparam("expires", type_=f.lease_expires_at.type),
+                attempts=f.attempts + 1,
+            )
+            .returning(f.id, f.url, f.host, f.depth, f.attempts, f.discovered_from, f.added_at)
+        )
+        return self._leasing
 
     def give_up_exhausted(self, max_leases: int) -> list[tuple[str, int]]:
         """Mark failed the queued rows already leased *max_leases* times (each run on

@@ -31,7 +31,7 @@ from scraper.crawl._stored import Validators, load_many_validators
 from scraper.errors import INTERRUPTS, ScraperError, SiteBlocked, URLFailed
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
+    from sqlalchemy.engine import Connection, Engine
 
     from scraper.fetch.client import Fetcher
     from scraper.fetch.robots import RobotsCache, RobotsFile
@@ -211,12 +211,17 @@ class CrawlLoop:
         finish_run(self.engine, run_id, self.figures, outcome=outcome, message=message)
 
     def _work_all(self, handler: PageHandler) -> None:
+        # The parsers and the store's page path load while the first requests (robots.txt,
+        # its interval) are waited for, not between the first page and the second.
+        warm_up = threading.Thread(target=_warm_up, name="crawl-warm-up")
+        warm_up.start()
         robots = self._robots()
         threads = [
             threading.Thread(target=self._worker, args=(handler, robots), name=f"crawl-{n}")
             for n in range(max(self.settings.concurrency, 1) - 1)
         ]
-        for thread in threads:
+        threads.append(warm_up)  # joined with the workers (long done by then)
+        for thread in threads[:-1]:
             thread.start()
         try:
             self._worker(handler, robots)  # the calling thread is a worker too
@@ -321,7 +326,7 @@ class CrawlLoop:
             outcome = self._guarded(handler, item, self._fetch, handler, item, fetcher, known)
             if isinstance(outcome, Fetched):
                 self._collect()  # the previous page, stored while this one came
-                self._lease_ahead()
+                self._lease_ahead(handler, outcome)
                 self._local.behind.submit(outcome)
                 handed_over = True
                 return True
@@ -403,23 +408,32 @@ class CrawlLoop:
             self.frontier.release(item)
         return None
 
-    def _lease(self) -> None:
-        """Lease the next URL(s) into the buffer. Called under ``self._lock``."""
+    def _lease(self, conn: Connection | None = None) -> None:
+        """Lease the next URL(s) into the buffer (in *conn*'s write transaction, if
+        given). Called under ``self._lock``."""
         room = _TUNING.lease_batch if self.settings.delay == 0 else 1
         if self.settings.max_pages is not None:
             room = min(room, self.settings.max_pages - self._taken)
-        items = self.frontier.lease(max(room, 1))
-        known = load_many_validators(self.engine, [item.url for item in items])
+        items = self.frontier.lease(max(room, 1), conn=conn)
+        known = load_many_validators(self.engine, [item.url for item in items], conn=conn)
         now = time.monotonic()
         self._buffer.extend((item, known.get(item.url), now) for item in items)
 
-    def _lease_ahead(self) -> None:
-        """Lease the next URL before a page starts being stored: on SQLite the store
-        holds the one write lock, and a lease would wait for it."""
+    def _lease_ahead(self, handler: PageHandler, fetched: Fetched) -> None:
+        """Queue *fetched*'s next page and lease the next URL, in one transaction,
+        before the page starts being stored: on SQLite the store holds the one write
+        lock, and a lease would wait for it; and the next request waits for both."""
+        from scraper.store.engine import write_transaction
+
         with self._lock:
             limit = self.settings.max_pages
-            if not self._buffer and (limit is None or self._taken < limit):
-                self._lease()
+            lease = not self._buffer and (limit is None or self._taken < limit)
+            if fetched.follow is None and not lease:
+                return
+            with write_transaction(self.engine) as conn:
+                handler.queue_follow(fetched, conn)
+                if lease:
+                    self._lease(conn)
 
     def _give_back_buffer(self) -> None:
         """Queue again the URLs leased but never handed out (the run is ending)."""
@@ -491,3 +505,10 @@ class CrawlLoop:
             self._counts = self.frontier.counts()
             self._counted = now
         return self._counts
+
+
+def _warm_up() -> None:
+    """Import what handling the first page needs (about 0.1 s of modules)."""
+    with suppress(Exception):  # a worker importing them meets the same error, and tells it
+        import scraper.sites._pages
+        import scraper.store.ingest  # noqa: F401

@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
     from scraper.fetch.client import Fetcher
+    from scraper.sites import NextLink
+    from scraper.sites._pages import PageLook
     from scraper.store.ingest import IngestReport, ParseOutcome
 
 __all__ = ["FINAL_EVENTS", "Event", "Fetched", "PageHandler", "URLOutcome"]
@@ -88,13 +90,20 @@ class URLOutcome:
 
 @dataclass(frozen=True, slots=True)
 class Fetched:
-    """A page fetched and parsed, its next page already queued: what is left is
-    storing it (``PageHandler.finish``), which the crawl does while it fetches the next."""
+    """A page fetched and its next link read: what is left is queueing that link
+    (``PageHandler.queue_follow``), parsing the page in full (``look``, unless ``parsed``
+    is there) and storing it (``PageHandler.finish``), which the crawl does while it
+    fetches the next. ``next_url``: the link read."""
 
     item: FrontierItem
     page: FetchedPage
     known: Validators | None
-    parsed: ParseOutcome
+    parsed: ParseOutcome | None
+    look: PageLook | None = None
+    next_url: str | None = None
+    #: ``next_url`` normalised, to be queued by ``PageHandler.queue_follow`` before
+    #: the page is stored (None: nothing to follow).
+    follow: str | None = None
 
 
 @dataclass
@@ -122,10 +131,11 @@ class PageHandler:
         """Handle one leased URL and return its outcome. *known* is what
         ``load_many_validators`` found for it (read when it was leased).
 
-        With *defer* (a full crawl), a good page comes back as ``Fetched``: parsed,
-        its next page queued, to be stored by ``finish``. Raises SiteBlocked when
-        the host refused us ``max_refusals`` times in a row (the URL is queued again
-        first) or served block pages, StoreError when the database fails.
+        With *defer* (a full crawl), a good page comes back as ``Fetched``: its next
+        link read, to be queued by ``queue_follow`` and stored by ``finish``. Raises
+        SiteBlocked when the host refused us ``max_refusals`` times in a row (the URL
+        is queued again first) or served block pages, StoreError when the database
+        fails.
         """
         if item.attempts > 1:
             recovered = find_stored(self.engine, item.url, self.frontier.crawl_key, item.added_at)
@@ -157,29 +167,45 @@ class PageHandler:
         # interval already runs, overlapping the parsing and storing below.
         if page.status == 304 and known is not None:
             return self._not_modified(item, page, known)
-        from scraper.store.ingest import parse_fetched
-
-        # Parsed here, before the next request: a block page must stop the crawl
-        # before another request goes out, and the next page's URL is in this one.
-        parsed = parse_fetched(page.body, page.final_url, page.charset)
-        if not defer or self.settings.mode != "full" or parsed.kind is PageKind.BLOCKED:
-            return self._store(item, page, known, parsed)
+        deferred = defer and self.settings.mode == "full"
+        look, link = _look(page) if deferred else (None, None)
+        if link is None:
+            # Parsed here, before the next request: a block page must stop the crawl
+            # before another request goes out, and the next page's URL is in this one.
+            parsed = _parse(page, look)
+            if not deferred or parsed.kind is PageKind.BLOCKED:
+                return self._store(item, page, known, parsed)
+            next_url = parsed.next_url
+        else:
+            # The site read the next link and "no block page" off the tree without the
+            # full parse, which runs while the next page is fetched (``finish``).
+            parsed, next_url = None, link.url
         # Not a block page: the host's run of block pages ends now, not when this page's
         # deferred store finishes (a block page fetched meanwhile is not "in a row").
         self._no_block(item.host)
-        result = parsed.result
-        follow = self._next(item, result.next_url if result is not None else None)
-        if follow is not None:
-            # Queued before this page is stored, so it can be fetched meanwhile. A
-            # crash before the store leaves this page leased: it is fetched again.
-            self._queue(item, follow, None)
-        return Fetched(item, page, known, parsed)
+        follow = self._next(item, next_url)
+        # ``follow`` is queued (``queue_follow``) before this page is stored, so it can be
+        # fetched meanwhile. A crash before the store leaves this page leased: it is
+        # fetched again.
+        return Fetched(
+            item, page, known, parsed, look if parsed is None else None, next_url, follow
+        )
+
+    def queue_follow(self, fetched: Fetched, conn: Connection | None = None) -> None:
+        """Queue a ``Fetched`` page's next page (in *conn*'s transaction, if given)."""
+        if fetched.follow is not None:
+            self._queue(fetched.item, fetched.follow, conn)
 
     def finish(self, fetched: Fetched) -> URLOutcome:
-        """Store a ``Fetched`` page and mark its URL done; return the outcome."""
-        return self._store(
-            fetched.item, fetched.page, fetched.known, fetched.parsed, follow_queued=True
-        )
+        """Parse a ``Fetched`` page in full if it is not yet, store it and mark its URL
+        done; return the outcome."""
+        parsed = fetched.parsed
+        if parsed is None:
+            parsed = _parse(fetched.page, fetched.look)
+        # The link the full parse reads is the one queued (``Site.next_link``); were
+        # it another, it is queued with the page, so no chain ends on a site's slip.
+        queued = parsed.next_url == fetched.next_url
+        return self._store(fetched.item, fetched.page, fetched.known, parsed, follow_queued=queued)
 
     # --- the page came ---------------------------------------------------------------
 
@@ -432,6 +458,43 @@ class PageHandler:
         record_fetch_error(
             self.engine, url, error, crawl_run_id=self.run_id, raw_page_id=raw_page_id
         )
+
+
+def _look(page: FetchedPage) -> tuple[PageLook | None, NextLink | None]:
+    """The page's tree and, when its site can tell without the full parse, its next
+    link (``Site.next_link``); (None, None) when the page cannot be read as HTML."""
+    from scraper.sites import look_at
+
+    try:
+        look = look_at(page.body, page.final_url, charset=page.charset)
+    except Exception:  # the full parse (parse_fetched) says what is wrong with it
+        return None, None
+    return look, look.next_link()
+
+
+def _parse(page: FetchedPage, look: PageLook | None) -> ParseOutcome:
+    """The page's full parse (``store.ingest.parse_fetched``), on *look*'s tree when
+    there is one; never raises for a bad page."""
+    from scraper.store.ingest import ParseOutcome, parse_fetched
+
+    if look is None:
+        return parse_fetched(page.body, page.final_url, page.charset)
+    url = page.final_url
+    # parse_fetched's rules, on a tree already built.
+    try:
+        result = look.result()
+    except ParseError as error:
+        error.url = error.url or url
+        return ParseOutcome(None, error)
+    except Exception as error:  # a parser bug must not lose the fetched page
+        message = f"the parser failed: {type(error).__name__}: {error}"
+        return ParseOutcome(None, ParseError(message, url=url))
+    try:
+        result.raise_for_kind()
+    except ParseError as error:
+        error.url = error.url or url
+        return ParseOutcome(result, error)
+    return ParseOutcome(result, None)
 
 
 def _now() -> datetime:

@@ -1,11 +1,12 @@
 """Storing one page behind the fetch of the next: a worker's helper thread.
 
 Storing a page (compressing it, writing its records) takes longer than fetching
-the next one on a quick site, and it needs no network: a worker hands each parsed
-page to its ``StoreBehind`` and goes on to the next request while the page is
-stored. At most one page waits to be stored per worker, so a ``kill -9`` loses no
-more than the pages in flight (their frontier rows stay leased and are fetched
-again on resume), and each page is still one transaction.
+the next one on a quick site, and it needs no network: a worker hands each page
+to its ``StoreBehind`` once its next link is known and goes on to the next request
+while the page is parsed in full and stored. At most one page waits to be stored
+per worker, so a ``kill -9`` loses no more than the pages in flight (their frontier
+rows stay leased and are fetched again on resume), and each page is still one
+transaction.
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ when it was last checked (the ``url_validators`` table), the capture a dead run 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -48,26 +49,46 @@ class Validators:
         return (now - self.last_checked_at).total_seconds()
 
 
-def load_many_validators(engine: Engine, urls: Sequence[str]) -> dict[str, Validators]:
+def _validators_statement() -> sa.Select[Any]:
+    v = url_validators.c
+    return (
+        sa.select(
+            v.url,
+            v.etag,
+            v.last_modified,
+            v.last_checked_at,
+            v.raw_page_id,
+            raw_pages.c.body_sha256,
+        )
+        .select_from(url_validators.outerjoin(raw_pages, raw_pages.c.id == v.raw_page_id))
+        .where(v.url.in_(sa.bindparam("urls", expanding=True)))
+    )
+
+
+#: Built once: building a statement costs more than running it (a lease's turn).
+_VALIDATORS = _validators_statement()
+
+
+def load_many_validators(
+    engine: Engine, urls: Sequence[str], *, conn: Connection | None = None
+) -> dict[str, Validators]:
     """Return what is stored for each of *urls* that was ever fetched, by URL
-    (one query for a whole batch of leased URLs)."""
+    (one query for a whole batch of leased URLs; in *conn*, when given)."""
     if not urls:
         return {}
-    v = url_validators.c
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                v.url,
-                v.etag,
-                v.last_modified,
-                v.last_checked_at,
-                v.raw_page_id,
-                raw_pages.c.body_sha256,
-            )
-            .select_from(url_validators.outerjoin(raw_pages, raw_pages.c.id == v.raw_page_id))
-            .where(v.url.in_(list(urls)))
-        ).all()
+    with _reading(engine, conn) as reader:
+        rows = reader.execute(_VALIDATORS, {"urls": list(urls)}).all()
     return {row.url: Validators(*row) for row in rows}
+
+
+@contextmanager
+def _reading(engine: Engine, conn: Connection | None) -> Iterator[Connection]:
+    """Yield *conn* (the caller's), or a connection of its own."""
+    if conn is not None:
+        yield conn
+        return
+    with engine.connect() as own:
+        yield own
 
 
 def save_validators(

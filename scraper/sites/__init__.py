@@ -15,7 +15,7 @@ here touches the network or a database, so every parser is testable from a file.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from scraper.sites._generic import SitePolicy, address
 from scraper.sites.mal.archive import MalPolicy
@@ -24,16 +24,19 @@ if TYPE_CHECKING:
     from selectolax.lexbor import LexborHTMLParser
 
     from scraper.records import PageResult, Record
+    from scraper.sites._pages import PageLook
 
 __all__ = [
     "GENERIC",
     "RULES",
     "SITES",
+    "NextLink",
     "Site",
     "SiteRules",
     "address",
     "known_tags",
     "load_parsers",
+    "look_at",
     "parse_page",
     "site_for_record",
     "site_for_url",
@@ -68,6 +71,14 @@ class SiteRules(Protocol):
     def history_keys(self, observation: Mapping[str, Any]) -> dict[str, Any]: ...
 
 
+class NextLink(NamedTuple):
+    """What ``Site.next_link`` found: the page's next page (``url``; None on the last
+    page), the one its full parse gives, and that the page is no block page. (Not a
+    dataclass: ``reviews parse`` starts without loading that module.)"""
+
+    url: str | None
+
+
 class Site(SiteRules, Protocol):
     """What every registered site provides: its rules, and reading its pages."""
 
@@ -76,6 +87,17 @@ class Site(SiteRules, Protocol):
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
         """Return the page's kind, records and next link. Raises ParseError only."""
+
+    def next_link(self, tree: LexborHTMLParser, url: str | None) -> NextLink | None:
+        """Return the page's next link found without the full ``parse``, or None when
+        only ``parse`` can tell.
+
+        The crawler asks for the next page on this before it parses the page in full
+        (which it does while that request is out). So whenever it is not None,
+        ``parse(tree, url)`` of the same page must give ``next_url == link.url`` and
+        no ``BLOCKED`` page (a block page must be seen before the next request). It
+        leaves *tree* as it found it (``parse`` runs on the same tree after it).
+        """
 
 
 #: Each registered site's rules, in the order of ``SITES`` (a test keeps the two in
@@ -121,6 +143,18 @@ def load_parsers() -> None:
     """Import every site's parser (and the HTML engine) now rather than on the first
     page: before forking workers, so that they share it instead of each importing it."""
     import scraper.sites._pages  # noqa: F401
+
+
+def look_at(html: bytes | str, url: str | None = None, *, charset: str | None = None) -> PageLook:
+    """Return *html*'s tree and the site that reads it, not yet parsed: its
+    ``next_link()`` is cheap, its ``result()`` is ``parse_page``'s answer.
+
+    Raises what ``parse_page`` raises before the site's parser runs (ParseError for
+    a page the HTML parser cannot take, UsageError for a *url* that is no address).
+    """
+    from scraper.sites._pages import look_at as look
+
+    return look(html, url, charset=charset)
 
 
 def parse_page(

@@ -13,14 +13,14 @@ from selectolax.lexbor import LexborHTMLParser
 
 from scraper.errors import ParseError, UsageError
 from scraper.records import PageKind, PageResult
-from scraper.sites import Site
+from scraper.sites import NextLink, Site
 from scraper.sites._blocked import block_reason
 from scraper.sites._decode import parser_input
 from scraper.sites._limits import check_depth
 from scraper.sites.mal.site import MAL
 from scraper.sites.schemaorg import SCHEMAORG
 
-__all__ = ["SITES", "parse_page"]
+__all__ = ["SITES", "PageLook", "look_at", "parse_page"]
 
 #: Registered sites, tried in order.
 SITES: tuple[Site, ...] = (MAL, SCHEMAORG)  # the schema.org reader takes every other page
@@ -28,6 +28,11 @@ SITES: tuple[Site, ...] = (MAL, SCHEMAORG)  # the schema.org reader takes every 
 
 def parse_page(html: bytes | str, url: str | None, *, charset: str | None) -> PageResult:
     """See ``scraper.sites.parse_page``."""
+    return look_at(html, url, charset=charset).result()
+
+
+def look_at(html: bytes | str, url: str | None, *, charset: str | None) -> PageLook:
+    """See ``scraper.sites.look_at``."""
     if url is not None:
         try:
             urlsplit(url)
@@ -39,12 +44,46 @@ def parse_page(html: bytes | str, url: str | None, *, charset: str | None) -> Pa
         tree = LexborHTMLParser(source)
     except Exception as error:  # the C parser's failures have no common class
         raise ParseError(f"the HTML parser refused the page: {error}", url=url) from error
-    for site in SITES:
-        if site.matches(tree, url):
-            return site.parse(tree, url)
-    reason = block_reason(tree)
-    if reason is not None:
-        return PageResult(kind=PageKind.BLOCKED, url=url, problem=f"blocked page: {reason}")
-    return PageResult(
-        kind=PageKind.NOT_REVIEW_PAGE, url=url, problem="not a review page of any known site"
-    )
+    site = next((site for site in SITES if site.matches(tree, url)), None)
+    return PageLook(tree, url, site)
+
+
+class PageLook:
+    """One page's tree and the site that reads it: ``parse_page`` in two steps, a cheap
+    look at the next link (``next_link``) and then the full parse (``result``)."""
+
+    __slots__ = ("_read", "site", "tree", "url")
+
+    def __init__(self, tree: LexborHTMLParser, url: str | None, site: Site | None) -> None:
+        self.tree = tree
+        self.url = url
+        self.site = site
+        self._read = False
+
+    def next_link(self) -> NextLink | None:
+        """The site's ``Site.next_link`` (None: only the full parse can tell). Leaves
+        the tree as it was; a site's failure here is None, the full parse reports it."""
+        if self.site is None or self._read:
+            return None
+        try:
+            return self.site.next_link(self.tree, self.url)
+        except Exception:
+            return None
+
+    def result(self) -> PageResult:
+        """The page's full parse, as ``parse_page`` gives it (once: it consumes the tree).
+
+        Raises ParseError (or a subclass), or whatever a site's parser bug raises.
+        """
+        if self._read:
+            raise RuntimeError("a PageLook is parsed once (the parse consumes its tree)")
+        self._read = True
+        tree, url = self.tree, self.url
+        if self.site is not None:
+            return self.site.parse(tree, url)
+        reason = block_reason(tree)
+        if reason is not None:
+            return PageResult(kind=PageKind.BLOCKED, url=url, problem=f"blocked page: {reason}")
+        return PageResult(
+            kind=PageKind.NOT_REVIEW_PAGE, url=url, problem="not a review page of any known site"
+        )

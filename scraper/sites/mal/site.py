@@ -17,6 +17,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.config import PROBLEMS_NAMED
 from scraper.records import PageKind, PageResult, ReviewedItem
+from scraper.sites import NextLink
 from scraper.sites._blocked import block_reason
 from scraper.sites.mal import selectors as sel
 from scraper.sites.mal.archive import MalPolicy, on_mal_host
@@ -53,6 +54,25 @@ class MalSite(MalPolicy):
         if on_mal_host(href) or tree.css_first(sel.REVIEW_PAGE_HINTS) is not None:
             return True
         return on_mal_host(url)
+
+    def next_link(self, tree: LexborHTMLParser, url: str | None) -> NextLink | None:
+        """Return the page's "More Reviews" link as ``parse`` gives it, reading one review.
+
+        ``parse`` gives the link whenever one review of the page is readable, and a
+        page with review elements is never a block page: so when the first element
+        reads (on a copy: reading a review consumes its node), the link is the one
+        ``parse`` finds. Otherwise None: only the full parse can tell.
+        """
+        page_url = canonical_url(tree, url)
+        parts = page_parts(tree)
+        if parts.layout is None or not parts.reviews:
+            return None
+        parse = parse_current_review if parts.layout == "current" else parse_legacy_review
+        try:
+            parse(parts.reviews[0].clone(), page_context(tree, page_url))
+        except MalformedReview:
+            return None
+        return NextLink(next_page_url(tree, parts.more, url, page_url))
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
         """Return what the page holds; see the module docstring for broken elements."""

@@ -89,6 +89,7 @@ from scraper.sites._generic import SitePolicy
 if TYPE_CHECKING:
     from scraper.config import SchemaOrgLimits
     from scraper.records import PageResult
+    from scraper.sites import NextLink
 
 __all__ = ["SCHEMAORG", "PageReading", "SchemaOrgSite", "read_page", "read_reviews"]
 
@@ -146,6 +147,11 @@ class SchemaOrgSite(SitePolicy):
     def matches(self, tree: LexborHTMLParser, url: str | None) -> bool:
         """Return True: every page no other site claims is this reader's to judge."""
         return True
+
+    def next_link(self, tree: LexborHTMLParser, url: str | None) -> NextLink | None:
+        """Return None: whether a page has a next link here depends on its records
+        (a page without any has none), which only the full parse reads."""
+        return None
 
     def parse(self, tree: LexborHTMLParser, url: str | None) -> PageResult:
         """Return the page's kind, records and next page (see the module docstring)."""
