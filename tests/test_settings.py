@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import os
 from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
 
 from conftest import REPO
@@ -52,6 +53,16 @@ NOT_POLICY = {
 }
 
 
+def syntax(path: Path) -> ast.Module:
+    """*path*'s syntax tree, parsed once for the three readers below."""
+    return _parsed(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _parsed(source: str) -> ast.Module:
+    return ast.parse(source)
+
+
 def is_number(node: ast.expr) -> bool:
     """A numeric literal, arithmetic on them, or a tuple/set/frozenset of them."""
     if isinstance(node, ast.Constant):
@@ -69,7 +80,7 @@ def is_number(node: ast.expr) -> bool:
 
 def named_numbers(path: Path) -> Iterator[tuple[str, int]]:
     """``Name`` / ``Class.NAME`` of the upper-case constants with a numeric value."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+    tree = syntax(path)
     scopes: list[tuple[str, list[ast.stmt]]] = [("", tree.body)]
     scopes += [(f"{node.name}.", node.body) for node in tree.body if isinstance(node, ast.ClassDef)]
     for prefix, body in scopes:
@@ -109,13 +120,13 @@ def numeric_defaults(path: Path) -> Iterator[tuple[str, int]]:
                         yield f"{prefix}{node.name}({argument.arg})", default.lineno
                 yield from visit(node.body, f"{prefix}{node.name}.")
 
-    yield from visit(ast.parse(path.read_text(encoding="utf-8")).body, "")
+    yield from visit(syntax(path).body, "")
 
 
 def numbers_in_calls(path: Path) -> Iterator[tuple[str, int]]:
     """``function(keyword)`` of the keyword arguments given a number other than 0 or 1,
     and ``time.sleep(...)`` of waits written with a number."""
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(syntax(path)):
         if not isinstance(node, ast.Call):
             continue
         function = ast.unparse(node.func)
