@@ -97,6 +97,33 @@ def test_a_batch_read_through_sqlite3_is_what_sqlalchemy_reads(sqlite_url: str) 
         engine.dispose()
 
 
+@pytest.mark.parametrize(
+    ("statement", "count", "index"),
+    [
+        (reparse_lite.PAGE_ROWS_SQL, 3, "USING INTEGER PRIMARY KEY (rowid=?)"),
+        (reparse_lite.BODY_ROWS_SQL, 3, "USING INDEX sqlite_autoindex_raw_bodies_1 (sha256=?)"),
+        (reparse_lite.BODY_ROW_SQL, 0, "USING INDEX sqlite_autoindex_raw_bodies_1 (sha256=?)"),
+    ],
+    ids=["pages", "bodies", "a body"],
+)
+def test_a_workers_statements_read_by_key(
+    sqlite_url: str, statement: str, count: int, index: str
+) -> None:
+    """The worker's own SQL (not seen by the plan test of the SQLAlchemy statements)
+    looks pages and bodies up by their keys, never scanning a table."""
+    import sqlite3
+    from contextlib import closing
+
+    path = sqlite_file(sqlite_url)
+    assert path is not None
+    sql = statement.format(marks=", ".join("?" * count)) if count else statement
+    with closing(sqlite3.connect(path)) as connection:
+        blanks = (None,) * sql.count("?")
+        steps = [str(row[-1]) for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", blanks)]
+    assert any(index in step for step in steps), steps
+    assert not any(step.startswith("SCAN") for step in steps), steps
+
+
 def test_a_batch_of_a_missing_file_is_a_store_error(tmp_path: Path) -> None:
     from scraper.errors import StoreError
 

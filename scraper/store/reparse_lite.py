@@ -22,7 +22,7 @@ from scraper.store.codec import BodyRow, readable_bodies
 from scraper.store.lite import check_sqlite_path, configure_sqlite
 from scraper.store.parsing import Reparsed, reparse_body, stored_page
 
-__all__ = ["BODY_ROWS_SQL", "PAGE_ROWS_SQL", "close_connections", "read_batch"]
+__all__ = ["BODY_ROWS_SQL", "BODY_ROW_SQL", "PAGE_ROWS_SQL", "close_connections", "read_batch"]
 
 #: A batch's raw pages, in id order (``{marks}``: one ``?`` per id).
 PAGE_ROWS_SQL = (
@@ -33,7 +33,7 @@ PAGE_ROWS_SQL = (
 #: Their bodies' rows in one query (``{marks}``: one ``?`` per sha256).
 BODY_ROWS_SQL = "SELECT sha256, encoding, data FROM raw_bodies WHERE sha256 IN ({marks})"
 #: One body's row (a base outside the batch, or one read again alone).
-_BODY_ROW_SQL = "SELECT encoding, data FROM raw_bodies WHERE sha256 = ?"
+BODY_ROW_SQL = "SELECT encoding, data FROM raw_bodies WHERE sha256 = ?"
 
 #: This process's connection to each archive file it read a batch of (one per reparse).
 _connections: dict[str, sqlite3.Connection] = {}
@@ -98,7 +98,7 @@ def _marks(values: list[Any]) -> str:
 
 
 def _body_row(connection: sqlite3.Connection, sha256: str) -> BodyRow:
-    row = connection.execute(_BODY_ROW_SQL, (sha256,)).fetchone()
+    row = connection.execute(BODY_ROW_SQL, (sha256,)).fetchone()
     if row is None:
         raise StoreError(f"raw body {sha256} is missing from the database")
     return str(row[0]), bytes(row[1])
