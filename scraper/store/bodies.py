@@ -61,8 +61,6 @@ __all__ = [
 ZSTD_LEVEL = StoreSettings().zstd_level
 
 _BY_DEPTH = {depth: name for name, depth in ENCODINGS.items()}
-_MAX_DEPTH = MAX_DEPTH
-_DIGEST_SIZE = DIGEST_SIZE
 #: How many of the newest raw pages are searched for a same-site base.
 _RECENT_PAGES = StoreSettings().base_search_pages
 #: Bodies kept in memory as bases (about 250 KB each), and ready-made dictionaries.
@@ -239,7 +237,7 @@ _NEWEST_OF_URL = (
     sa.select(
         raw_bodies.c.sha256,
         raw_bodies.c.encoding,
-        sa.func.substr(raw_bodies.c.data, 1, _DIGEST_SIZE).label("head"),
+        sa.func.substr(raw_bodies.c.data, 1, DIGEST_SIZE).label("head"),
     )
     .join(raw_pages, raw_pages.c.body_sha256 == raw_bodies.c.sha256)
     .where(raw_pages.c.final_url == sa.bindparam("url"))
@@ -274,11 +272,11 @@ def _find_base(
     """
     if same_url is not None:
         depth = ENCODINGS.get(same_url.encoding)
-        if depth is not None and depth < _MAX_DEPTH:
+        if depth is not None and depth < MAX_DEPTH:
             return str(same_url.sha256), depth
-        if depth == _MAX_DEPTH:
+        if depth == MAX_DEPTH:
             # The newest capture is as deep as chains go: share its own base instead.
-            return bytes(same_url.head).hex(), _MAX_DEPTH - 1
+            return bytes(same_url.head).hex(), MAX_DEPTH - 1
     return _same_site_base(connection, url)
 
 
