@@ -16,6 +16,7 @@ import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from scraper.errors import StoreError
 from scraper.store.codec import BodyRow, readable_bodies
@@ -85,9 +86,9 @@ def read_batch(job: tuple[str, list[int]]) -> list[Reparsed]:
 def _connection(path: str) -> sqlite3.Connection:
     connection = _connections.get(path)
     if connection is None:
-        # Checked first: sqlite3 would create a missing file rather than fail.
-        check_sqlite_path(path, create=False)
-        connection = sqlite3.connect(path)
+        check_sqlite_path(path, create=False)  # a missing file named as engine names it
+        # mode=rw: a file gone meanwhile is an error, never a new empty database.
+        connection = sqlite3.connect(f"file:{quote(path)}?mode=rw", uri=True)
         configure_sqlite(connection)
         _connections[path] = connection
     return connection
