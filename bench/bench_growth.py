@@ -55,23 +55,38 @@ def main() -> int:
 
 
 class _Statements:
-    """CPU time per statement text while ``on``, summed until ``report`` resets it."""
+    """CPU time per statement text while ``on``, summed until ``report`` resets it.
+
+    A statement's time runs from its start to the next one's (or the COMMIT's): the
+    rows of an INSERT ... RETURNING are stepped, its triggers run, while they are
+    fetched, after the cursor's execute has returned.
+    """
 
     def __init__(self, engine: sa.Engine) -> None:
         self.on = False
         self.spent: dict[str, float] = {}
         self.first: dict[str, float] = {}
-        self._started = 0.0
+        self._open: tuple[str, float] | None = None
         sa.event.listen(engine, "before_cursor_execute", self._before)
-        sa.event.listen(engine, "after_cursor_execute", self._after)
+        sa.event.listen(engine, "commit", self._commit)
 
-    def _before(self, *_args: object) -> None:
-        self._started = time.process_time()
+    def close(self) -> None:
+        """End the statement being timed (the page is stored)."""
+        if self._open is not None:
+            key, started = self._open
+            self.spent[key] = self.spent.get(key, 0.0) + time.process_time() - started
+            self._open = None
 
-    def _after(self, _conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+    def _start(self, key: str) -> None:
+        self.close()
         if self.on:
-            key = " ".join(statement.split())
-            self.spent[key] = self.spent.get(key, 0.0) + time.process_time() - self._started
+            self._open = (key, time.process_time())
+
+    def _before(self, _conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        self._start(" ".join(statement.split()))
+
+    def _commit(self, _conn: object) -> None:
+        self._start("COMMIT")
 
     def report(self, count: int, window: int) -> None:
         per_page = {sql: 1000 * spent / window for sql, spent in self.spent.items()}
@@ -108,6 +123,8 @@ def run(url: str, marks: list[int], window: int, statements: int = 0) -> None:
                 timed.on = measured
             cpu_start, wall_start = time.process_time(), time.perf_counter()
             ingest_page(engine, page, parsed=outcome)
+            if timed is not None:
+                timed.close()
             if measured:
                 cpu += time.process_time() - cpu_start
                 wall += time.perf_counter() - wall_start
