@@ -9,8 +9,13 @@ time (this process) and wall time are summed per window of ``--window`` pages, a
 printed when the archive reaches each of ``--marks`` pages.
 
     .venv/bin/python bench/bench_growth.py [--marks 1000,10000,50000] [--db URL]
+        [--statements 8]
 
-Without --db, a SQLite file in a temporary folder (removed after).
+Without --db, a SQLite file in a temporary folder (removed after). With
+``--statements N``, each mark also lists the N statements that cost the most CPU per
+page in the window (SQLite runs in this process, so its work is in there: an INSERT's
+triggers and index updates are its own statement's), each beside its cost at the
+first mark: which statement grows with the archive.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "bench"))
 
+import sqlalchemy as sa  # noqa: E402
 from pages import renumber, sources  # noqa: E402  (bench/ is not a package)
 
 from scraper.records import FetchedPage  # noqa: E402
@@ -37,20 +43,71 @@ def main() -> int:
     parser.add_argument("--marks", default="1000,10000,50000", help="archive sizes to report")
     parser.add_argument("--window", type=int, default=500, help="pages averaged per figure")
     parser.add_argument("--db", default=None, help="database URL (default: a temporary SQLite)")
+    parser.add_argument(
+        "--statements", type=int, default=0, help="list the N costliest statements at each mark"
+    )
     args = parser.parse_args()
     marks = sorted(int(mark) for mark in args.marks.split(","))
     with tempfile.TemporaryDirectory() as folder:
         url = args.db or f"sqlite:///{folder}/growth.db"
-        run(url, marks, args.window)
+        run(url, marks, args.window, args.statements)
     return 0
 
 
-def run(url: str, marks: list[int], window: int) -> None:
+class _Statements:
+    """CPU time per statement text while ``on``, summed until ``report`` resets it.
+
+    A statement's time runs from its start to the next one's (or the COMMIT's): the
+    rows of an INSERT ... RETURNING are stepped, its triggers run, while they are
+    fetched, after the cursor's execute has returned.
+    """
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.on = False
+        self.spent: dict[str, float] = {}
+        self.first: dict[str, float] = {}
+        self._open: tuple[str, float] | None = None
+        sa.event.listen(engine, "before_cursor_execute", self._before)
+        sa.event.listen(engine, "commit", self._commit)
+
+    def close(self) -> None:
+        """End the statement being timed (the page is stored)."""
+        if self._open is not None:
+            key, started = self._open
+            self.spent[key] = self.spent.get(key, 0.0) + time.process_time() - started
+            self._open = None
+
+    def _start(self, key: str) -> None:
+        self.close()
+        if self.on:
+            self._open = (key, time.process_time())
+
+    def _before(self, _conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        self._start(" ".join(statement.split()))
+
+    def _commit(self, _conn: object) -> None:
+        self._start("COMMIT")
+
+    def report(self, count: int, window: int) -> None:
+        per_page = {sql: 1000 * spent / window for sql, spent in self.spent.items()}
+        if not self.first:
+            self.first = dict(per_page)
+        total = sum(per_page.values())
+        print(f"    statements: {total:5.2f} ms CPU/page in all ({len(per_page)} kinds)")
+        for sql, cost in sorted(per_page.items(), key=lambda item: -item[1])[:count]:
+            before = self.first.get(sql)
+            ratio = f"{cost / before:5.2f}x" if before else "  new"
+            print(f"    {cost:6.3f} ms ({ratio} the first mark)  {sql[:110]}")
+        self.spent = {}
+
+
+def run(url: str, marks: list[int], window: int, statements: int = 0) -> None:
     chosen = sources()
     engine = open_engine(url)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     cpu = wall = 0.0
     first: float | None = None
+    timed = _Statements(engine) if statements else None
     try:
         for copy in range(marks[-1]):
             _, html = chosen[copy % len(chosen)]
@@ -62,8 +119,12 @@ def run(url: str, marks: list[int], window: int) -> None:
             measured = marks[-1] - copy <= window or any(
                 0 <= mark - 1 - copy < window for mark in marks
             )
+            if timed is not None:
+                timed.on = measured
             cpu_start, wall_start = time.process_time(), time.perf_counter()
             ingest_page(engine, page, parsed=outcome)
+            if timed is not None:
+                timed.close()
             if measured:
                 cpu += time.process_time() - cpu_start
                 wall += time.perf_counter() - wall_start
@@ -76,6 +137,9 @@ def run(url: str, marks: list[int], window: int) -> None:
                     f"{per_page / first:4.2f}x the first mark",
                     flush=True,
                 )
+                if timed is not None:
+                    timed.report(statements, window)
+                    sys.stdout.flush()
                 cpu = wall = 0.0
     finally:
         engine.dispose()

@@ -25,21 +25,18 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
-
-# bench/ is not a package: run as a script, this folder is on sys.path.
-from bench_ingest import _pages, _pg_schemas, _sets
-from selectolax.lexbor import LexborHTMLParser
-
-from scraper.schema.tables import raw_pages
-from scraper.store.engine import open_engine
-from scraper.store.ingest import ingest_page
-from scraper.store.reparse import reparse
+# Nothing heavy at the top: a ``--jobs`` worker (spawn) runs this script's top level
+# again as ``__mp_main__``, and would import SQLAlchemy here that it never needs.
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 
 def _floor(bodies: list[bytes]) -> float:
     """CPU seconds per page of the bare parse: lexbor's tree and one CSS query."""
+    from selectolax.lexbor import LexborHTMLParser
+
     started = time.process_time()
     for body in bodies:
         tree = LexborHTMLParser(body.decode("utf-8", "replace"))
@@ -55,6 +52,8 @@ def _cpu() -> float:
 def _run(
     engine: sa.Engine, label: str, floor: float, prepare: Callable[[], None], **how: object
 ) -> None:
+    from scraper.store.reparse import reparse
+
     prepare()
     started, cpu = time.perf_counter(), _cpu()
     report = reparse(engine, **how)  # type: ignore[arg-type]
@@ -68,6 +67,15 @@ def _run(
 
 
 def _bench(url: str, name: str, count: int) -> None:
+    import sqlalchemy as sa
+
+    # bench/ is not a package: run as a script, this folder is on sys.path.
+    from bench_ingest import _pages
+
+    from scraper.schema.tables import raw_pages
+    from scraper.store.engine import open_engine
+    from scraper.store.ingest import ingest_page
+
     pages = _pages(name, count, 1)
     floor = _floor([page.body for page in pages])
     engine = open_engine(url)
@@ -116,6 +124,8 @@ def _bench(url: str, name: str, count: int) -> None:
 
 
 def main() -> int:
+    from bench_ingest import _pg_schemas, _sets
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=600, help="pages in the archive")
     parser.add_argument("--pg", default=os.environ.get("REVIEWS_TEST_POSTGRES_URL"))

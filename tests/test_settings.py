@@ -28,7 +28,7 @@ NOT_POLICY = {
     "scraper/jobs/schedule.py:_FIELD_MAX": "cron's field ranges",
     "scraper/sites/mal/v1.py:BEST_SCORE": "MyAnimeList's rating scale",
     "scraper/sites/mal/v1.py:WORST_SCORE": "MyAnimeList's rating scale",
-    "scraper/store/bodies.py:_DIGEST_SIZE": "the size of a sha256 digest",
+    "scraper/store/codec.py:DIGEST_SIZE": "the size of a sha256 digest",
     "scraper/store/ingest.py:_CAPTURE_LOCK_SPACE": "an advisory lock namespace",
     "scraper/store/migrate.py:_PG_MIGRATION_LOCK": "an advisory lock id",
     "scraper/cli/_common.py:_MAX_INT": "the largest 64-bit integer",

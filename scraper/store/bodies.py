@@ -19,7 +19,6 @@ followed by the zstd frame.
 from __future__ import annotations
 
 import functools
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -35,6 +34,16 @@ from scraper.config import StoreSettings
 from scraper.errors import StoreError
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_bodies, raw_pages
+from scraper.store.codec import (
+    DIGEST_SIZE,
+    ENCODINGS,
+    MAX_DEPTH,
+    BodyRow,
+    body_sha256,
+    decode_bodies,
+    decode_body,
+    raw_dict,
+)
 from scraper.store.dialect import insert_for
 
 __all__ = [
@@ -51,11 +60,7 @@ __all__ = [
 #: The zstd level of stored bodies (see StoreSettings).
 ZSTD_LEVEL = StoreSettings().zstd_level
 
-#: Encoding → how many bases stand behind a body stored that way.
-ENCODINGS = {"zstd": 0, "zstd-ref": 1, "zstd-ref2": 2}
 _BY_DEPTH = {depth: name for name, depth in ENCODINGS.items()}
-_MAX_DEPTH = max(ENCODINGS.values())
-_DIGEST_SIZE = 32
 #: How many of the newest raw pages are searched for a same-site base.
 _RECENT_PAGES = StoreSettings().base_search_pages
 #: Bodies kept in memory as bases (about 250 KB each), and ready-made dictionaries.
@@ -105,11 +110,6 @@ class StoredBody:
     size: int
     stored_size: int | None  # None when the body was already stored
     encoding: str | None
-
-
-def body_sha256(body: bytes) -> str:
-    """Return the hex sha256 of *body*, the key it is stored under."""
-    return hashlib.sha256(body).hexdigest()
 
 
 def store_body(
@@ -180,10 +180,7 @@ def load_body(connection: Connection, sha256: str) -> bytes:
     Raises StoreError when it (or its base) is missing, its encoding is unknown,
     or it does not decompress to the bytes its key promises.
     """
-    body = _decode(connection, sha256, _MAX_DEPTH)
-    if body_sha256(body) != sha256:
-        raise StoreError(f"raw body {sha256}: stored data does not match its sha256")
-    return body
+    return decode_body(sha256, functools.partial(_row, connection))
 
 
 def load_bodies(connection: Connection, digests: Iterable[str]) -> dict[str, bytes]:
@@ -193,46 +190,11 @@ def load_bodies(connection: Connection, digests: Iterable[str]) -> dict[str, byt
     Raises StoreError as ``load_body`` does.
     """
     wanted = sorted(set(digests))
-    rows: dict[str, tuple[str, bytes]] = {
+    rows: dict[str, BodyRow] = {
         str(sha): (str(encoding), bytes(data))
         for sha, encoding, data in connection.execute(_BODY_ROWS, {"shas": wanted})
     }
-    done: dict[str, bytes] = {}
-    for sha in wanted:
-        body = _decode(connection, sha, _MAX_DEPTH, rows, done)
-        if body_sha256(body) != sha:
-            raise StoreError(f"raw body {sha}: stored data does not match its sha256")
-    return {sha: done[sha] for sha in wanted}
-
-
-def _decode(
-    connection: Connection,
-    sha256: str,
-    depth_left: int,
-    rows: dict[str, tuple[str, bytes]] | None = None,
-    done: dict[str, bytes] | None = None,
-) -> bytes:
-    if done is not None and sha256 in done:
-        return done[sha256]
-    row = rows.get(sha256) if rows is not None else None
-    encoding, data = row if row is not None else _row(connection, sha256)
-    depth = ENCODINGS.get(encoding)
-    if depth is None:
-        raise StoreError(f"raw body {sha256}: unknown encoding {encoding!r}")
-    if depth > depth_left:
-        raise StoreError(f"raw body {sha256}: its chain of bases is too long")
-    try:
-        if depth == 0:
-            body = zstandard.ZstdDecompressor().decompress(data)
-        else:
-            base_body = _decode(connection, data[:_DIGEST_SIZE].hex(), depth - 1, rows, done)
-            decompressor = zstandard.ZstdDecompressor(dict_data=_raw_dict(base_body))
-            body = decompressor.decompress(data[_DIGEST_SIZE:])
-    except zstandard.ZstdError as error:
-        raise StoreError(f"raw body {sha256}: cannot decompress: {error}") from error
-    if done is not None:
-        done[sha256] = body
-    return body
+    return decode_bodies(wanted, rows, functools.partial(_row, connection))
 
 
 def _compression_dict(connection: Connection, sha256: str) -> zstandard.ZstdCompressionDict:
@@ -244,7 +206,7 @@ def _compression_dict(connection: Connection, sha256: str) -> zstandard.ZstdComp
     if not isinstance(body, bytes):
         body = load_body(connection, sha256)
         _bodies.put(sha256, body)
-    dictionary = _raw_dict(body)
+    dictionary = raw_dict(body)
     # Digested once for the level in use; shared by threads (zstd only reads it).
     dictionary.precompute_compress(level=ZSTD_LEVEL)
     _dicts.put(sha256, dictionary)
@@ -275,7 +237,7 @@ _NEWEST_OF_URL = (
     sa.select(
         raw_bodies.c.sha256,
         raw_bodies.c.encoding,
-        sa.func.substr(raw_bodies.c.data, 1, _DIGEST_SIZE).label("head"),
+        sa.func.substr(raw_bodies.c.data, 1, DIGEST_SIZE).label("head"),
     )
     .join(raw_pages, raw_pages.c.body_sha256 == raw_bodies.c.sha256)
     .where(raw_pages.c.final_url == sa.bindparam("url"))
@@ -310,11 +272,11 @@ def _find_base(
     """
     if same_url is not None:
         depth = ENCODINGS.get(same_url.encoding)
-        if depth is not None and depth < _MAX_DEPTH:
+        if depth is not None and depth < MAX_DEPTH:
             return str(same_url.sha256), depth
-        if depth == _MAX_DEPTH:
+        if depth == MAX_DEPTH:
             # The newest capture is as deep as chains go: share its own base instead.
-            return bytes(same_url.head).hex(), _MAX_DEPTH - 1
+            return bytes(same_url.head).hex(), MAX_DEPTH - 1
     return _same_site_base(connection, url)
 
 
@@ -391,7 +353,3 @@ def _same_site_base(connection: Connection, url: str) -> tuple[str, int] | None:
 def _site(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
-
-
-def _raw_dict(content: bytes) -> zstandard.ZstdCompressionDict:
-    return zstandard.ZstdCompressionDict(content, dict_type=zstandard.DICT_TYPE_RAWCONTENT)

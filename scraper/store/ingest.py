@@ -16,14 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from scraper import __version__
 from scraper.config import StoreSettings
 from scraper.errors import ParseError, ScraperError
 from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
 from scraper.store.bodies import body_sha256, store_body
 from scraper.store.engine import store_error, write_transaction
-from scraper.store.parsing import ParseOutcome, outcome_digest, parse_fetched
+from scraper.store.parsing import PARSER_VERSION, ParseOutcome, outcome_digest, parse_fetched
 from scraper.store.upsert import RecordCounts, store_records
 
 __all__ = [
@@ -35,9 +34,6 @@ __all__ = [
     "record_fetch_error",
     "same_capture",
 ]
-
-#: Stored on each raw page, so a reparse can tell which parser read it last.
-PARSER_VERSION = __version__
 
 #: SQLSTATEs worth running the page's transaction again for (PostgreSQL).
 _RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure

@@ -13,21 +13,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from scraper import __version__
 from scraper.errors import ParseError
-from scraper.records import PageKind, PageResult
+from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.store.saved import read_saved
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
 __all__ = [
+    "PARSER_VERSION",
     "ParseOutcome",
     "ParsedFile",
+    "Reparsed",
     "StoredPage",
     "outcome_digest",
     "parse_fetched",
     "parse_file",
+    "reparse_body",
+    "stored_page",
 ]
+
+#: Stored on each raw page, so a reparse can tell which parser read it last.
+PARSER_VERSION = __version__
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,3 +143,49 @@ class StoredPage:
     page_kind: str | None
     review_count: int | None
     parse_error: str | None
+
+
+def stored_page(
+    page_id: int,
+    final_url: str,
+    headers: Sequence[Sequence[str]] | None,
+    fetched_at: datetime,
+    page_kind: str | None,
+    review_count: int | None,
+    parse_error: str | None,
+) -> StoredPage:
+    """A raw page's row as a StoredPage (its charset read from its *headers*)."""
+    pairs = tuple((str(name), str(value)) for name, value in headers or ())
+    charset = FetchedPage("", "", None, pairs, b"", fetched_at).charset
+    return StoredPage(
+        id=int(page_id),
+        final_url=str(final_url),
+        fetched_at=fetched_at,
+        charset=charset,
+        page_kind=page_kind,
+        review_count=review_count,
+        parse_error=parse_error,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Reparsed:
+    """One stored page parsed again: *outcome* is None when it stores what is stored
+    already; *failure* says why a page could not be read (then nothing is written for it)."""
+
+    page: StoredPage
+    outcome: ParseOutcome | None
+    digest: str
+    outdated: bool  # read last by another parser version
+    failure: str | None = None
+
+
+def reparse_body(
+    page: StoredPage, body: bytes, records_sha256: str | None, parser_version: str | None
+) -> Reparsed:
+    """Parse stored *page*'s *body* again and say whether it would store something new
+    (its digest differs from *records_sha256*, what its last parse stored)."""
+    outcome = parse_fetched(body, page.final_url, page.charset)
+    digest = outcome_digest(outcome)
+    same = digest == records_sha256
+    return Reparsed(page, None if same else outcome, digest, parser_version != PARSER_VERSION)

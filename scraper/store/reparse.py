@@ -33,12 +33,19 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from scraper.config import StoreSettings
 from scraper.errors import StoreError
-from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, review_observations
+from scraper.store import reparse_lite
 from scraper.store.bodies import load_bodies, load_body
 from scraper.store.engine import open_engine, store_error, write_transaction
-from scraper.store.ingest import PARSER_VERSION
-from scraper.store.parsing import ParseOutcome, StoredPage, outcome_digest, parse_fetched
+from scraper.store.lite import sqlite_file
+from scraper.store.parsing import (
+    PARSER_VERSION,
+    ParseOutcome,
+    Reparsed,
+    StoredPage,
+    reparse_body,
+    stored_page,
+)
 from scraper.store.upsert import store_records
 from scraper.store.workers import parallel_map
 
@@ -74,18 +81,6 @@ class ReparseReport:
     failed: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class _Reparsed:
-    """One page parsed again: *outcome* is None when it stores what is stored already;
-    *failure* says why a page could not be read (then nothing is written for it)."""
-
-    page: StoredPage
-    outcome: ParseOutcome | None
-    digest: str
-    outdated: bool  # read last by another parser version
-    failure: str | None = None
-
-
 def reparse(
     engine: Engine,
     *,
@@ -97,7 +92,8 @@ def reparse(
 
     Pages the current parser version read already are skipped unless *everything*.
     With *workers* > 1, that many processes read and parse pages (this one among
-    them, for its share), and this one writes what changed.
+    them, for its share), and this one writes what changed; on a SQLite file they
+    read it through ``sqlite3`` (``reparse_lite``: a worker starts without SQLAlchemy).
     A page whose body is damaged, or whose rows the database refuses, is named in
     ``failed`` and left as it was; the others go on. Raises StoreError naming the
     database when it cannot be read or written at all (pages done before that stay
@@ -111,16 +107,21 @@ def reparse(
         totals: Counter[str] = Counter()
         failed: list[str] = []
         url = engine.url.render_as_string(hide_password=False)
-        batches = ((url, ids) for ids in _batches(engine, todo))
-        parsed: Iterator[list[_Reparsed]]
+        path = sqlite_file(url)
+        parsed: Iterator[list[Reparsed]]
         if workers > 1 and total > _BATCH:
             # This process parses its share while it has little to write.
             def idle() -> bool:
                 return totals["written"] * _BUSY_WRITER <= totals["pages"]
 
-            parsed = parallel_map(_read_batch, batches, workers - 1, share=idle)
+            if path is not None:
+                files = ((path, ids) for ids in _batches(engine, todo))
+                parsed = parallel_map(reparse_lite.read_batch, files, workers - 1, share=idle)
+            else:
+                urls = ((url, ids) for ids in _batches(engine, todo))
+                parsed = parallel_map(_read_batch, urls, workers - 1, share=idle)
         else:
-            parsed = (_read_pages(engine, ids) for _, ids in batches)
+            parsed = (_read_pages(engine, ids) for ids in _batches(engine, todo))
         for batch in parsed:
             unchanged = [
                 done.page.id
@@ -182,13 +183,17 @@ _engines: dict[str, Engine] = {}
 
 
 def _close_engines() -> None:
-    """Close the engines this process opened for batches (its share, with workers)."""
+    """Close the engines and connections this process opened for batches (its share,
+    with workers)."""
     while _engines:
         _engines.popitem()[1].dispose()
+    reparse_lite.close_connections()
 
 
-def _read_batch(job: tuple[str, list[int]]) -> list[_Reparsed]:
-    """Read and parse the pages *job* names, in a worker process (its own connection)."""
+def _read_batch(job: tuple[str, list[int]]) -> list[Reparsed]:
+    """Read and parse the pages *job* names, in a worker process (its own connection):
+    PostgreSQL, or a SQLite URL with a driver or options (a plain file goes to
+    ``reparse_lite.read_batch``)."""
     url, ids = job
     engine = _engines.get(url)
     if engine is None:
@@ -215,7 +220,7 @@ _ROWS = (
 )
 
 
-def _read_pages(engine: Engine, ids: Sequence[int]) -> list[_Reparsed]:
+def _read_pages(engine: Engine, ids: Sequence[int]) -> list[Reparsed]:
     """Read the pages *ids* with their bodies (one query each), parse them again, and
     say which of them would store something new."""
     with engine.connect() as connection:
@@ -226,13 +231,9 @@ def _read_pages(engine: Engine, ids: Sequence[int]) -> list[_Reparsed]:
         page = _page(row)
         sha = str(row.body_sha256)
         if sha in damaged:
-            done.append(_Reparsed(page, None, "", False, failure=damaged[sha]))
-            continue
-        outcome = parse_fetched(bodies[sha], page.final_url, page.charset)
-        digest = outcome_digest(outcome)
-        same = digest == row.records_sha256
-        outdated = row.parser_version != PARSER_VERSION
-        done.append(_Reparsed(page, None if same else outcome, digest, outdated))
+            done.append(Reparsed(page, None, "", False, failure=damaged[sha]))
+        else:
+            done.append(reparse_body(page, bodies[sha], row.records_sha256, row.parser_version))
     return done
 
 
@@ -254,16 +255,14 @@ def _bodies(connection: Connection, shas: list[str]) -> tuple[dict[str, bytes], 
 
 
 def _page(row: Any) -> StoredPage:
-    headers = tuple((str(name), str(value)) for name, value in row.headers or ())
-    charset = FetchedPage("", "", None, headers, b"", row.fetched_at).charset
-    return StoredPage(
-        id=int(row.id),
-        final_url=str(row.final_url),
-        fetched_at=row.fetched_at,
-        charset=charset,
-        page_kind=row.page_kind,
-        review_count=row.review_count,
-        parse_error=row.parse_error,
+    return stored_page(
+        row.id,
+        row.final_url,
+        row.headers,
+        row.fetched_at,
+        row.page_kind,
+        row.review_count,
+        row.parse_error,
     )
 
 
