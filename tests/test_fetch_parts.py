@@ -274,3 +274,15 @@ def test_robots_token_is_the_product_name() -> None:
     assert robots_token("review-archiver/0.1.0 (+https://x)") == "review-archiver"
     assert robots_token("MyBot (+mailto:me@x.org)") == "MyBot"
     assert robots_token("") == "review-archiver"
+
+
+def test_fetchers_share_one_verifying_tls_context() -> None:
+    # Loading the CA bundle costs ~50 ms: once a process, not once a fetcher.
+    import ssl
+
+    from scraper.fetch.deadline import DeadlineBackend, deadline_transport, tls_context
+
+    first, second = (deadline_transport(DeadlineBackend()) for _ in range(2))
+    context = tls_context()
+    assert first._pool._ssl_context is context and second._pool._ssl_context is context
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

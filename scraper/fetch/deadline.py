@@ -20,13 +20,14 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import httpcore
 import httpx
 from httpcore import NetworkBackend, NetworkStream
 
-__all__ = ["DeadlineBackend", "deadline_transport"]
+__all__ = ["DeadlineBackend", "deadline_transport", "tls_context"]
 
 _SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
@@ -131,6 +132,14 @@ class _DeadlineStream(NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The one verifying TLS context of this process (httpx's default: certifi's CA
+    bundle, no environment). Loading the bundle costs about 50 ms, and one context
+    serves any number of connections and threads, so every fetcher shares it."""
+    return httpx.create_ssl_context(trust_env=False)
+
+
 def deadline_transport(backend: DeadlineBackend) -> httpx.HTTPTransport:
     """Return httpx's default transport, its connection pool using *backend*.
 
@@ -138,11 +147,11 @@ def deadline_transport(backend: DeadlineBackend) -> httpx.HTTPTransport:
     built the same way with ours (httpx is pinned; ``tests/test_fetch.py`` holds a
     server dripping its headers to catch a change).
     """
-    transport = httpx.HTTPTransport(trust_env=False)
+    context = tls_context()
+    transport = httpx.HTTPTransport(verify=context, trust_env=False)
     limits = httpx.Limits()
     transport._pool = httpcore.ConnectionPool(
-        # The context httpx made (loading the CA bundle costs ~50 ms; not twice).
-        ssl_context=transport._pool._ssl_context,
+        ssl_context=context,
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
