@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -157,6 +158,15 @@ def engine(db_url: str) -> Iterator[Engine]:
     opened.dispose()
 
 
+@pytest.fixture(scope="session")
+def fixture_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """``reviews serve`` on the fixture archive, one server for every module that reads
+    it (test_serve*.py): the archive is built and the server started once a run."""
+    from test_serve_support import fixture_server
+
+    yield from fixture_server(tmp_path_factory)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Keep the compiled test modules (their assertions rewritten) between runs even
     # where PYTHONDONTWRITEBYTECODE is set, as on the development machine: rewriting
@@ -165,16 +175,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Put every PostgreSQL test in the slow tier: the fast one is SQLite only.
+    """Put every PostgreSQL test, and every test of the served fixture archive, in the
+    slow tier: the fast one is SQLite only, in this process.
 
     A test is a PostgreSQL test when it is marked ``postgres`` or asks, directly or
     through another fixture, for ``postgres_url`` (each pays for a schema of its own).
+    A test that asks for ``fixture_site`` talks to a ``reviews serve`` process.
     """
     for item in items:
-        uses_postgres = "postgres_url" in getattr(item, "fixturenames", ())
-        if uses_postgres and item.get_closest_marker("postgres") is None:
+        fixtures = getattr(item, "fixturenames", ())
+        if "postgres_url" in fixtures and item.get_closest_marker("postgres") is None:
             item.add_marker(pytest.mark.postgres)
-        if item.get_closest_marker("postgres") is not None:
+        if item.get_closest_marker("postgres") is not None or "fixture_site" in fixtures:
             item.add_marker(pytest.mark.slow)
 
 

@@ -55,6 +55,7 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.slow
 def test_archive_stores_pages_and_names_every_failure(
     site: Site, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -52,6 +52,7 @@ def test_every_line_fits_with_its_right_border(archive: str, columns: int) -> No
     assert lines[-1] == "7 review(s)"
 
 
+@pytest.mark.slow
 def test_at_80_columns_the_review_text_reads(archive: str) -> None:
     lines = table(archive, 80)
     heading = next(line for line in lines if line.startswith("┃"))
@@ -62,6 +63,7 @@ def test_at_80_columns_the_review_text_reads(archive: str) -> None:
     assert all(len(text) >= 24 for text in review), review
 
 
+@pytest.mark.slow
 def test_wide_terminals_show_item_author_and_tags(archive: str) -> None:
     heading = next(line for line in table(archive, 200) if line.startswith("┃"))
     cells = [cell.strip() for cell in heading.strip("┃").split("┃")]

@@ -149,6 +149,7 @@ class ParseWatch:
         monkeypatch.setattr(MalSite, "parse", parse)
 
 
+@pytest.mark.slow
 def test_the_next_request_leaves_before_the_page_is_parsed_in_full(
     sqlite_url: str, server: StandinServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -161,6 +162,7 @@ def test_the_next_request_leaves_before_the_page_is_parsed_in_full(
     assert len(stored_pages(sqlite_url)) == 3
 
 
+@pytest.mark.slow
 def test_without_next_link_the_page_is_parsed_before_the_next_request(
     sqlite_url: str, server: StandinServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,6 +174,7 @@ def test_without_next_link_the_page_is_parsed_before_the_next_request(
     assert watch.seen == [False, False]  # the next request waited for the parse
 
 
+@pytest.mark.slow
 def test_a_next_link_that_disagrees_with_the_full_parse_loses_no_page(
     sqlite_url: str, server: StandinServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:

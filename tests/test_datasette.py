@@ -26,9 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-import sqlite_utils
 from conftest import HISTORY, SCHEMAORG_PAGES
-from datasette.app import Datasette
 from markupsafe import escape  # Datasette's pages are escaped with it
 from test_migration_0003 import build_0002
 
@@ -53,6 +51,9 @@ WORDS = ("slow", "the", "good")
 #: What Datasette's search box is given: words (all must occur) and a phrase too.
 SEARCHES = (*WORDS, "lantern festival", "the good", '"the second"')
 NAME = "reviews"  # Datasette's name for reviews.db
+
+#: Every test runs the real Datasette (or sqlite-utils) on archives built for the module.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module", params=["new", "migrated"])
@@ -92,6 +93,8 @@ def _metadata(db: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
 
 def _get(db: Path, metadata: dict[str, Any] | None, paths: list[str]) -> list[Any]:
     """GET each path from a Datasette serving *db* with *metadata*: JSON or HTML text."""
+    from datasette.app import Datasette  # imported when used: a second of collection
+
     datasette = Datasette(
         [str(db)],
         metadata=metadata,
@@ -115,7 +118,6 @@ def _query(db: Path, capsys: pytest.CaptureFixture[str], *args: str) -> list[dic
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-@pytest.mark.slow
 def test_search_box_and_search_find_what_reviews_query_finds(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -140,7 +142,6 @@ def test_search_box_and_search_find_what_reviews_query_finds(
     assert len(sites_found) > 3  # the words are found on MAL and schema.org sites
 
 
-@pytest.mark.slow
 def test_the_table_is_searchable_without_metadata(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -156,6 +157,8 @@ def test_the_table_is_searchable_without_metadata(
     )
     assert 'name="_search"' in page
     assert {(row["site"], row["key"]) for row in rows} == expected
+    import sqlite_utils
+
     database = sqlite_utils.Database(archive)
     try:
         assert database["reviews"].detect_fts() == "reviews_fts"
@@ -182,7 +185,6 @@ def test_facets_count_per_tag_and_site(archive: Path, capsys: pytest.CaptureFixt
     assert counted == set(tags)
 
 
-@pytest.mark.slow
 def test_every_foreign_key_shows_its_label(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -252,7 +254,6 @@ def test_newest_reviews_come_first(archive: Path, capsys: pytest.CaptureFixture[
     assert len(dates) > 20 and dates == sorted(dates, reverse=True)
 
 
-@pytest.mark.slow
 def test_sqlite_utils_search_finds_what_reviews_query_finds(
     archive: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -288,7 +289,6 @@ def _free_port() -> int:
         return port
 
 
-@pytest.mark.slow
 def test_reviews_datasette_serves_the_archive(archive: Path, tmp_path: Path) -> None:
     port = _free_port()
     log = tmp_path / "datasette.log"

@@ -194,6 +194,7 @@ def test_endless_body_is_refused_at_the_cap(site: Site) -> None:
         client.fetch(site.url("/endless"))
 
 
+@pytest.mark.slow
 def test_gzip_bomb_is_refused_without_inflating_it(site: Site) -> None:
     site.route("/bomb", Reply.gzip_bomb(256 * 1024 * 1024))
     settings = FetchSettings(timeouts=FAST.timeouts, max_body_bytes=4 * 1024 * 1024)

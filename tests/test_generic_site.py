@@ -180,6 +180,7 @@ def test_query_and_export_give_back_the_v2_records(
     assert refused.value.parameter == "type"
 
 
+@pytest.mark.slow
 def test_csv_carries_the_v2_columns(archive: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "--db", archive, "--format", "csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))  # no BOM by default

@@ -20,9 +20,15 @@ from scraper.cli import ExitCode, main
 from scraper.schema.tables import raw_pages
 from scraper.store.engine import open_engine
 
-pa = pytest.importorskip("pyarrow")
-pd = pytest.importorskip("pandas")
-pq = pytest.importorskip("pyarrow.parquet")
+
+def arrow() -> tuple[Any, Any, Any]:
+    """pyarrow, pandas and pyarrow.parquet, imported by the tests that read with them
+    (not at collection: pandas alone costs most of a second)."""
+    return (
+        pytest.importorskip("pyarrow"),
+        pytest.importorskip("pandas"),
+        pytest.importorskip("pyarrow.parquet"),
+    )
 
 
 def _archive(db_url: str) -> None:
@@ -74,9 +80,11 @@ def _matches(row: Any, record: Any) -> bool:
     return bool(row == record)
 
 
+@pytest.mark.slow
 def test_parquet_holds_the_records_typed_and_reads_back_in_pandas(
     db_url: str, tmp_path: Path
 ) -> None:
+    pa, pd, pq = arrow()
     _archive(db_url)
     out = tmp_path / "reviews.parquet"
     argv = ["export", "--db", db_url, "--format", "parquet", "--history", "--out", str(out)]
@@ -121,6 +129,7 @@ def test_parquet_holds_the_records_typed_and_reads_back_in_pandas(
 
 @pytest.mark.slow  # a fresh interpreter exporting many records
 def test_parquet_export_streams_in_batches_with_flat_memory(tmp_path: Path) -> None:
+    arrow()  # skips without pyarrow, as the export itself needs it
     # In a fresh process: Arrow's pool reports its own high-water mark.
     script = """
 import sys, tracemalloc
@@ -155,6 +164,7 @@ print(peaks[0], peaks[1], pa.default_memory_pool().max_memory())
     assert large < 40_000_000 and arrow_peak < 60_000_000, (large, arrow_peak)
 
 
+@pytest.mark.slow
 def test_csv_has_no_byte_order_mark_unless_asked_and_tags_as_a_json_array(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -172,6 +182,7 @@ def test_csv_has_no_byte_order_mark_unless_asked_and_tags_as_a_json_array(
     assert tags[5001] == ["Recommended", "Well-written"]
 
 
+@pytest.mark.slow
 def test_history_says_what_each_capture_held_and_where_it_was_read(
     db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -64,6 +64,7 @@ def test_truncated_pages(name: str, cut: float) -> None:
     check(data[: int(len(data) * cut)])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     name=st.sampled_from(REVIEW_PAGES),
@@ -297,6 +298,7 @@ def test_a_wide_page_with_many_tags_is_not_too_deep() -> None:
     assert result.reviews
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     name=st.sampled_from(REVIEW_PAGES),

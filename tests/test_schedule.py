@@ -233,6 +233,7 @@ def test_install_into_an_empty_crontab(tmp_path: Path, fake_crontab: Path) -> No
     assert fake_crontab.read_text() == ""
 
 
+@pytest.mark.slow
 def test_a_damaged_block_is_not_guessed_at(tmp_path: Path, fake_crontab: Path) -> None:
     path = write_jobs(tmp_path)
     damaged = FOREIGN + f"# BEGIN review-archiver {path}\n30 4 * * * something\n"

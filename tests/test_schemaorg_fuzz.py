@@ -92,6 +92,7 @@ def test_truncated_json_ld(name: str, cut: float) -> None:
     check(with_blocks(name, lambda text: text[: int(len(text) * cut)]))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     name=st.sampled_from(JSON_PAGES),
@@ -144,6 +145,7 @@ def test_deep_nesting_and_huge_arrays(depth: int, width: int) -> None:
         check(f'<script type="application/ld+json">{block}</script>')
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(links=st.lists(st.tuples(st.integers(0, 9), st.integers(0, 9)), max_size=30))
 def test_reference_cycles(links: list[tuple[int, int]]) -> None:
@@ -187,6 +189,7 @@ ATTRIBUTES = (
 )
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(
     name=st.sampled_from(sorted(PAGES)),

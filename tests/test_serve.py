@@ -8,7 +8,6 @@ import hashlib
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ from test_serve_support import (
     TITLE_PAYLOAD,
     Server,
     build_archive,
-    fixture_server,
     serving,
 )
 
@@ -35,8 +33,8 @@ from scraper.serve.readonly import open_read_only
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from fixture_server(tmp_path_factory)
+def server(fixture_site: Server) -> Server:
+    return fixture_site
 
 
 @pytest.fixture
@@ -60,6 +58,7 @@ def test_first_line_is_the_url_on_loopback(server: Server) -> None:
     assert server.get("/").status_code == 200
 
 
+@pytest.mark.slow
 def test_front_page_says_what_the_archive_holds(server: Server) -> None:
     page = server.get("/").text
     assert "myanimelist" in page
@@ -79,6 +78,7 @@ def test_search_marks_words_and_counts_facets(server: Server) -> None:
     assert "review 900001" in narrowed and "review 900003" not in narrowed
 
 
+@pytest.mark.slow
 def test_search_by_former_name_tag_score_and_dates(server: Server) -> None:
     assert "review 900001" in server.get("/reviews", author="MarrowFinch").text
     low = server.get("/reviews", min_score="1", max_score="6").text
@@ -164,6 +164,7 @@ def test_runs_page_lists_the_imports(server: Server) -> None:
     assert server.get("/runs").status_code == 200
 
 
+@pytest.mark.slow
 def test_archive_text_is_never_markup(server: Server) -> None:
     pages = [
         server.get("/reviews", q="hooked").text,
@@ -200,6 +201,7 @@ def test_the_server_writes_nothing(archive: str, tmp_path: Path) -> None:
     assert _files(archive) == before
 
 
+@pytest.mark.slow
 def test_the_engine_refuses_writes(db_url: str, tmp_path: Path) -> None:
     build_archive(db_url, tmp_path)
     engine = open_read_only(db_url)
@@ -257,6 +259,7 @@ def test_bad_host_or_port_is_a_usage_error(archive: str) -> None:
     assert done.returncode == 2 and "--host" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_other_commands_never_import_the_web_stack() -> None:
     code = (
         "import sys; from scraper.cli import build_parser; build_parser();"
@@ -358,6 +361,7 @@ def test_snippets_escape_first_then_mark_whole_words() -> None:
     assert str(snippet("<script>alert(1)</script>", [])) == "&lt;script&gt;alert(1)&lt;/script&gt;"
 
 
+@pytest.mark.slow
 def test_only_http_links_are_rendered() -> None:
     from scraper.serve.pages import _http_url
 

@@ -14,7 +14,6 @@ from test_serve_support import (
     SCRIPT_PAYLOAD,
     Server,
     chromium,
-    fixture_server,
     navigate_by,
 )
 
@@ -23,8 +22,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from fixture_server(tmp_path_factory)
+def server(fixture_site: Server) -> Server:
+    return fixture_site
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from test_serve_support import REPO, Server, fixture_server, jikan_openapi, json_schema, serving
+from test_serve_support import REPO, Server, jikan_openapi, json_schema, serving
 
 sys.path.insert(0, str(REPO / "bench"))
 from synth import generate
@@ -22,8 +22,8 @@ PAGE = 20
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    yield from fixture_server(tmp_path_factory)
+def server(fixture_site: Server) -> Server:
+    return fixture_site
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +147,7 @@ def test_entry_reviews_match_jikans_schema(openapi: dict[str, Any], server: Serv
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "path", ["/v4/reviews/anime", "/v4/top/reviews", "/v4/users/Marrow-Finch/reviews"]
 )
@@ -310,6 +311,7 @@ def test_past_the_last_page_is_empty(server: Server) -> None:
 # --- the extras: as_of and history --------------------------------------------------
 
 
+@pytest.mark.slow
 def test_as_of_reads_the_reviews_as_they_were_that_day(server: Server) -> None:
     then = server.json("/v4/anime/91234/reviews", as_of="2021-12-31")["data"]
     assert [r["mal_id"] for r in then] == [900002, 900001]
@@ -324,6 +326,7 @@ def test_as_of_reads_the_reviews_as_they_were_that_day(server: Server) -> None:
     assert before["data"] == []
 
 
+@pytest.mark.slow
 def test_history_lists_every_capture(server: Server) -> None:
     captures = server.json("/v4/reviews/900001/history")["data"]
     assert [c["observed_at"][:10] for c in captures] == ["2021-03-10", "2022-05-20", "2026-02-14"]

@@ -54,7 +54,9 @@ NOT_POLICY = {
 
 
 def syntax(path: Path) -> ast.Module:
-    """*path*'s syntax tree, parsed once for the three readers below."""
+    """*path*'s syntax tree, parsed once for the three readers below (``policy_numbers``
+    forgets each when it is done with it: trees kept for the run would slow every later
+    garbage collection)."""
     return _parsed(path.read_text(encoding="utf-8"))
 
 
@@ -129,17 +131,19 @@ def numbers_in_calls(path: Path) -> Iterator[tuple[str, int]]:
     for node in ast.walk(syntax(path)):
         if not isinstance(node, ast.Call):
             continue
-        function = ast.unparse(node.func)
         for keyword in node.keywords:
             value = keyword.value
             if is_number(value) and not (isinstance(value, ast.Constant) and value.value in (0, 1)):
-                yield f"{function}({keyword.arg})", node.lineno
-        if function in {"time.sleep", "sleep"} and any(
+                yield f"{ast.unparse(node.func)}({keyword.arg})", node.lineno
+        called = node.func.attr if isinstance(node.func, ast.Attribute) else None
+        if isinstance(node.func, ast.Name):
+            called = node.func.id
+        if called == "sleep" and any(
             isinstance(part, ast.Constant) and is_number(part)
             for argument in node.args
             for part in ast.walk(argument)
         ):
-            yield f"{function}()", node.lineno
+            yield f"{ast.unparse(node.func)}()", node.lineno
 
 
 def policy_numbers() -> dict[str, str]:
@@ -153,6 +157,7 @@ def policy_numbers() -> dict[str, str]:
                 found_here = [*named_numbers(path), *numeric_defaults(path)]
                 for name, line in [*found_here, *numbers_in_calls(path)]:
                     found[f"{relative}:{name}"] = f"{relative}:{line}"
+                _parsed.cache_clear()  # one module's tree at a time
     return {
         key: where
         for key, where in found.items()

@@ -40,6 +40,7 @@ def _archive(url: str, bodies: list[bytes]) -> dict[str, tuple[str, bytes]]:
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_bases_from_memory_store_the_same_bytes_as_bases_from_the_database(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

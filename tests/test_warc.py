@@ -171,6 +171,7 @@ def test_identical_bodies_become_revisits_and_files_roll_over(
     assert records(fresh) == records(sqlite_url)
 
 
+@pytest.mark.slow
 def test_a_filtered_export_holds_the_pages_of_those_reviews(
     sqlite_url: str, tmp_path: Path
 ) -> None:

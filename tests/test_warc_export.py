@@ -91,6 +91,7 @@ def test_robots_answers_of_a_crawl_go_into_the_export(
     assert main(["import-warc", "--db", fresh, str(out)]) == ExitCode.OK
 
 
+@pytest.mark.slow
 def test_a_failed_warc_export_leaves_no_file(
     sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
