@@ -20,7 +20,7 @@ from scraper.store.ingest import PARSER_VERSION
 from scraper.store.reparse import reparse
 
 
-def _dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+def dump_tables(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every row of every table of the archive, in primary-key order."""
     found = {}
     with engine.connect() as connection:
@@ -38,28 +38,28 @@ def _set_pages(engine: Engine, **values: Any) -> None:
 
 def test_an_unchanged_archive_is_read_again_and_not_written(engine: Engine) -> None:
     ingest_history(engine, 3)
-    before = _dump(engine)
+    before = dump_tables(engine)
     report = reparse(engine, everything=True)
     assert (report.pages, report.written, report.pages_changed) == (3, 0, 0)
-    assert _dump(engine) == before
+    assert dump_tables(engine) == before
 
 
 def test_a_new_parser_version_reads_every_page_and_writes_only_its_version(
     engine: Engine,
 ) -> None:
     ingest_history(engine, 3)
-    before = _dump(engine)
+    before = dump_tables(engine)
     _set_pages(engine, parser_version="0.0.1")
     report = reparse(engine)
     assert (report.pages, report.skipped, report.written, report.pages_changed) == (3, 0, 0, 0)
-    assert _dump(engine) == before  # the current version again, nothing else touched
+    assert dump_tables(engine) == before  # the current version again, nothing else touched
     assert reparse(engine).pages == 0  # now read by this version: skipped
 
 
 def test_a_page_whose_records_changed_is_written(engine: Engine) -> None:
     """An archive an older parser wrote (another title, another digest) is put right."""
     ingest_history(engine, 3)
-    before = _dump(engine)
+    before = dump_tables(engine)
     with engine.begin() as connection:
         newest = connection.execute(sa.select(sa.func.max(raw_pages.c.id))).scalar_one()
         connection.execute(
@@ -73,19 +73,19 @@ def test_a_page_whose_records_changed_is_written(engine: Engine) -> None:
     report = reparse(engine)
     assert (report.pages, report.written, report.pages_changed) == (1, 1, 1)
     assert report.reviews_changed > 0
-    assert _dump(engine) == before
+    assert dump_tables(engine) == before
 
 
 def test_pages_stored_before_the_digest_are_written_once_and_get_it(engine: Engine) -> None:
     """An archive from before revision 0004 (no digests) reparses as it always did."""
     ingest_history(engine, 3)
-    before = _dump(engine)
+    before = dump_tables(engine)
     _set_pages(engine, records_sha256=None)
     report = reparse(engine, everything=True)
     assert (report.pages, report.written, report.pages_changed) == (3, 3, 0)
     # Written in full, it is the same archive, digests included: ingest and reparse
     # digest the same records alike.
-    assert _dump(engine) == before
+    assert dump_tables(engine) == before
     assert reparse(engine, everything=True).written == 0
 
 
@@ -102,7 +102,7 @@ def test_all_rereads_pages_this_version_read(engine: Engine) -> None:
 def test_workers_read_and_skip_as_one_process_does(engine: Engine) -> None:
     """More pages than one batch: the workers read them through their own connections."""
     ingest_history(engine, 80)
-    before = _dump(engine)
+    before = dump_tables(engine)
     _set_pages(engine, parser_version="0.0.1")
     with engine.begin() as connection:
         connection.execute(
@@ -110,15 +110,15 @@ def test_workers_read_and_skip_as_one_process_does(engine: Engine) -> None:
         )
     report = reparse(engine, workers=2)
     assert (report.pages, report.written, report.pages_changed) == (80, 11, 0)
-    assert _dump(engine) == before
+    assert dump_tables(engine) == before
     again = reparse(engine, everything=True, workers=2)
     assert (again.pages, again.written) == (80, 0)
-    assert _dump(engine) == before
+    assert dump_tables(engine) == before
     # Every page to write: this process writes and leaves the parsing to the worker.
     _set_pages(engine, records_sha256=None)
     written = reparse(engine, everything=True, workers=2)
     assert (written.pages, written.written, written.pages_changed) == (80, 80, 0)
-    assert _dump(engine) == before
+    assert dump_tables(engine) == before
 
 
 def test_a_page_that_cannot_be_reparsed_is_named_and_the_others_go_on(

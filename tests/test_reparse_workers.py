@@ -16,26 +16,16 @@ import pytest
 import sqlalchemy as sa
 from conftest import HISTORY, HISTORY_URL, ingest_history
 from sqlalchemy.engine import Engine
+from test_reparse_skip import dump_tables
 
 from scraper.records import FetchedPage
-from scraper.schema.tables import metadata, raw_bodies, raw_pages
+from scraper.schema.tables import raw_bodies, raw_pages
 from scraper.store import reparse_lite
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
 from scraper.store.lite import sqlite_file
 from scraper.store.parsing import Reparsed, outcome_digest
 from scraper.store.reparse import _read_pages
-
-
-def _dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the archive, in primary-key order."""
-    found = {}
-    with engine.connect() as connection:
-        for table in metadata.sorted_tables:
-            order = list(table.primary_key.columns) or list(table.columns)
-            rows = connection.execute(sa.select(table).order_by(*order))
-            found[table.name] = [tuple(row) for row in rows]
-    return found
 
 
 def _seen(done: Reparsed) -> tuple[Any, ...]:
@@ -159,7 +149,7 @@ def test_a_reparse_worker_imports_neither_sqlalchemy_nor_alembic(
     engine = open_engine(sqlite_url)
     try:
         ingest_history(engine, 80)  # more than two batches: the worker takes part
-        before = _dump(engine)
+        before = dump_tables(engine)
         with engine.begin() as connection:
             connection.execute(sa.update(raw_pages).values(parser_version="0.0.1"))
             connection.execute(
@@ -192,6 +182,6 @@ def test_a_reparse_worker_imports_neither_sqlalchemy_nor_alembic(
     assert workers[0]["read"] and workers[0]["heavy"] == [], seen
     engine = open_engine(sqlite_url)
     try:
-        assert _dump(engine) == before
+        assert dump_tables(engine) == before
     finally:
         engine.dispose()

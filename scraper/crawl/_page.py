@@ -475,26 +475,11 @@ def _look(page: FetchedPage) -> tuple[PageLook | None, NextLink | None]:
 def _parse(page: FetchedPage, look: PageLook | None) -> ParseOutcome:
     """The page's full parse (``store.ingest.parse_fetched``), on *look*'s tree when
     there is one; never raises for a bad page."""
-    from scraper.store.ingest import ParseOutcome, parse_fetched
+    from scraper.store.parsing import judge_parse, parse_fetched
 
     if look is None:
         return parse_fetched(page.body, page.final_url, page.charset)
-    url = page.final_url
-    # parse_fetched's rules, on a tree already built.
-    try:
-        result = look.result()
-    except ParseError as error:
-        error.url = error.url or url
-        return ParseOutcome(None, error)
-    except Exception as error:  # a parser bug must not lose the fetched page
-        message = f"the parser failed: {type(error).__name__}: {error}"
-        return ParseOutcome(None, ParseError(message, url=url))
-    try:
-        result.raise_for_kind()
-    except ParseError as error:
-        error.url = error.url or url
-        return ParseOutcome(result, error)
-    return ParseOutcome(result, None)
+    return judge_parse(look.result, page.final_url)  # the same rules, on the built tree
 
 
 def _now() -> datetime:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,15 +83,23 @@ def outcome_digest(outcome: ParseOutcome) -> str:
 
 
 def parse_fetched(body: bytes, url: str | None, charset: str | None) -> ParseOutcome:
-    """Parse a page body; return its outcome, never raising for a bad page.
-
-    A parser bug (any exception) is reported as a ParseError naming it, so that
-    the page is still stored and can be reparsed once the parser is fixed.
-    """
+    """Parse a page body; return its outcome, never raising for a bad page (see
+    ``judge_parse``)."""
     from scraper.sites import parse_page
 
+    return judge_parse(lambda: parse_page(body, url, charset=charset), url)
+
+
+def judge_parse(parse: Callable[[], PageResult], url: str | None) -> ParseOutcome:
+    """Run *parse* (a page's parse, for *url*) and return its outcome, never raising
+    for a bad page.
+
+    A page that is not a review page comes back with its result and the error that
+    says so; a parser bug (any exception) is reported as a ParseError naming it, so
+    that the page is still stored and can be reparsed once the parser is fixed.
+    """
     try:
-        result = parse_page(body, url, charset=charset)
+        result = parse()
     except ParseError as error:
         error.url = error.url or url
         return ParseOutcome(None, error)
