@@ -7,6 +7,7 @@ the fixtures (``engine``, ``db_url``, ``corpus_dir``) by name.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -172,6 +173,14 @@ def pytest_configure(config: pytest.Config) -> None:
     # where PYTHONDONTWRITEBYTECODE is set, as on the development machine: rewriting
     # and compiling them again costs the fast tier about 5 s of its 30.
     sys.dont_write_bytecode = False
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # What collection loaded (every test module and the libraries they import) lives
+    # for the whole run: out of the garbage collector's sight, each of its full passes
+    # over the heap stops paying for it, which tests that allocate much were spending
+    # seconds on.
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
