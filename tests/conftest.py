@@ -179,7 +179,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     # What collection loaded (every test module and the libraries they import) lives
     # for the whole run: out of the garbage collector's sight, each of its full passes
     # over the heap stops paying for it, which tests that allocate much were spending
-    # seconds on.
+    # seconds on. Hypothesis is imported first whatever was collected: on import, its
+    # plugins (trio's) check their objects' referrers, and the garbage collector no
+    # longer shows frozen ones (a test module importing it later warned, an error here).
+    import hypothesis  # noqa: F401
+
     gc.freeze()
 
 
