@@ -345,3 +345,27 @@ def test_every_stats_query_on_sqlite_reads_indexes_without_sorting_the_reviews(
     finally:
         connection.close()
     assert len(seen) >= 6
+
+
+def test_stats_by_month_of_a_date_this_store_never_writes_falls_back_to_group_by(
+    sqlite_url: str,
+) -> None:
+    # A damaged or hand-edited date must not stop `reviews stats`: the counts are then
+    # grouped the slow, sure way.
+    import sqlite3
+
+    from scraper.store.stats import archive_stats
+
+    build_archive(sqlite_url, captures=1).dispose()
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as connection:
+        connection.execute(
+            "UPDATE reviews SET date = 'not a date' WHERE id = (SELECT min(id) FROM reviews)"
+        )
+        grouped = [
+            list(row)
+            for row in connection.execute(
+                "SELECT substr(date, 1, 7) AS m, count(*) FROM reviews GROUP BY m ORDER BY m"
+            )
+        ]
+    assert ["not a d", 1] in grouped
+    assert archive_stats(sqlite_url)["by_month"] == grouped
