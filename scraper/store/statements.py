@@ -14,16 +14,20 @@ import sqlalchemy as sa
 
 from scraper.schema.tables import author_names, authors, items, review_observations, reviews, tags
 from scraper.store.dialect import insert_for
+from scraper.store.pgrows import unnest_insert
 
 __all__ = [
+    "OBSERVATION_COLUMNS",
     "REVIEWS_UPDATE",
     "REVIEW_LATEST",
     "author_names_upsert",
     "authors_insert",
     "items_upsert",
     "observations_upsert",
+    "observations_upsert_arrays",
     "reviews_update_rows",
     "reviews_upsert",
+    "reviews_upsert_arrays",
     "tags_insert",
 ]
 
@@ -87,7 +91,17 @@ REVIEW_COLUMNS = tuple(c.name for c in reviews.columns if c.name != "id")
 def reviews_upsert(dialect: str) -> Any:
     """Insert new reviews; a row another writer inserted meanwhile is overwritten only
     from a capture at least as new as its own. Returns (id, site, key) of the rows written."""
-    statement = insert_for(dialect, reviews)
+    return _reviews_on_conflict(insert_for(dialect, reviews))
+
+
+@functools.cache
+def reviews_upsert_arrays() -> Any:
+    """``reviews_upsert`` on PostgreSQL, its rows bound as arrays (``pgrows.execute_arrays``
+    of ``REVIEW_COLUMNS``)."""
+    return _reviews_on_conflict(unnest_insert(reviews, REVIEW_COLUMNS))
+
+
+def _reviews_on_conflict(statement: Any) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["site", "key"],
@@ -137,9 +151,23 @@ _OBSERVATION_VALUES = tuple(
 )
 
 
+#: The columns of a new observation row (the database numbers it).
+OBSERVATION_COLUMNS = tuple(c.name for c in review_observations.columns if c.name != "id")
+
+
 @functools.cache
 def observations_upsert(dialect: str) -> Any:
-    statement = insert_for(dialect, review_observations)
+    return _observations_on_conflict(insert_for(dialect, review_observations))
+
+
+@functools.cache
+def observations_upsert_arrays() -> Any:
+    """``observations_upsert`` on PostgreSQL, its rows bound as arrays (of
+    ``OBSERVATION_COLUMNS``)."""
+    return _observations_on_conflict(unnest_insert(review_observations, OBSERVATION_COLUMNS))
+
+
+def _observations_on_conflict(statement: Any) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["review_id", "raw_page_id"],

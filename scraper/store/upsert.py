@@ -33,17 +33,21 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from scraper.records import Record
-from scraper.schema.tables import authors, review_tags, reviews, tags
+from scraper.schema.tables import authors, review_observations, review_tags, reviews, tags
 from scraper.sites import SiteRules, site_for_record
 from scraper.store.authors import lock_authors, resolve_authors
+from scraper.store.pgrows import execute_arrays
 from scraper.store.statements import (
+    OBSERVATION_COLUMNS,
     REVIEW_COLUMNS,
     REVIEW_LATEST,
     REVIEWS_UPDATE,
     items_upsert,
     observations_upsert,
+    observations_upsert_arrays,
     reviews_update_rows,
     reviews_upsert,
+    reviews_upsert_arrays,
     tags_insert,
 )
 
@@ -277,8 +281,7 @@ def _upsert_reviews(
     won = {_row_key(row) for row in newer}
     newer = [row for row in newer if not _same_values(before[_row_key(row)], row)]
     if fresh:
-        statement = reviews_upsert(connection.dialect.name)
-        written = connection.execute(statement, [_new_row(row) for row in fresh])
+        written = _insert_reviews(connection, [_new_row(row) for row in fresh])
         for review_id, site, key in written:
             ids[(site, key)] = review_id
             won.add((site, key))
@@ -308,6 +311,13 @@ def _upsert_reviews(
             .values(first_seen_at=observed_at)
         )
     return ids, won
+
+
+def _insert_reviews(connection: Connection, rows: list[dict[str, Any]]) -> Any:
+    """Run ``reviews_upsert`` over new review *rows*; return its (id, site, key) rows."""
+    if connection.dialect.name == "postgresql":  # one statement, one array per column
+        return execute_arrays(connection, reviews_upsert_arrays(), reviews, REVIEW_COLUMNS, rows)
+    return connection.execute(reviews_upsert(connection.dialect.name), rows)
 
 
 def _row_key(row: Mapping[str, Any]) -> ReviewKey:
@@ -402,7 +412,13 @@ def _store_observations(
         for row, record in zip(rows, records, strict=True)
     ]
     # A reparse of the same raw page refreshes what the current parser reads.
-    connection.execute(observations_upsert(connection.dialect.name), observations)
+    if connection.dialect.name == "postgresql":  # one statement, one array per column
+        statement = observations_upsert_arrays()
+        execute_arrays(
+            connection, statement, review_observations, OBSERVATION_COLUMNS, observations
+        )
+    else:
+        connection.execute(observations_upsert(connection.dialect.name), observations)
 
 
 def _is_newest(old: dict[str, Any], row: dict[str, Any]) -> bool:

@@ -1,0 +1,95 @@
+"""PostgreSQL: many rows of one table in one statement, bound as one array per column.
+
+``INSERT ... SELECT * FROM unnest(:a, :b, ...)`` takes a page's rows as a few arrays.
+Its text is the same however many rows there are, so psycopg converts it once and
+the server prepares it once per connection (psycopg prepares a statement run five
+times). An executemany of a RETURNING insert became one multi-row VALUES whose
+text grows with the rows (20 columns of 20 reviews: 400 parameters), which psycopg
+does not cache: splitting that text again cost about 5 ms of client CPU a page, and
+the server parsed and planned it anew every time.
+
+The arrays are bound with each column's own SQLAlchemy type (``ARRAY`` of it), so
+values are converted exactly as a row-by-row insert converts them (JSON serialized
+the same way, ``None`` in a JSON column stored as JSON ``null``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Connection, CursorResult
+
+__all__ = ["execute_arrays", "unnest_insert"]
+
+
+def unnest_insert(table: sa.Table, names: Sequence[str]) -> Any:
+    """Return PostgreSQL's INSERT into *table*'s columns *names* from the rows of the
+    arrays bound under those names; it has ``on_conflict_do_*``. Run it with
+    ``execute_arrays``."""
+    arrays = [_array(table.c[name]) for name in names]
+    rows = sa.func.unnest(*arrays).table_valued(*names).render_derived()
+    return postgresql.insert(table).from_select(
+        list(names), sa.select(*(rows.c[name] for name in names))
+    )
+
+
+def _array(column: sa.Column[Any]) -> Any:
+    # A JSON value may itself be a list, which an ARRAY of JSON would take for a
+    # dimension: JSON columns are bound as their texts and cast here.
+    bound = sa.Text() if isinstance(column.type, sa.JSON) else column.type
+    parameter = sa.bindparam(column.name, type_=postgresql.ARRAY(bound))
+    return sa.cast(parameter, postgresql.ARRAY(column.type))
+
+
+def execute_arrays(
+    connection: Connection,
+    statement: Any,
+    table: sa.Table,
+    names: Sequence[str],
+    rows: Sequence[Any],
+) -> CursorResult[Any]:
+    """Run *statement* (an ``unnest_insert`` of *table*'s columns *names*) over *rows*.
+
+    The arrays go in binary: psycopg escapes every quote and backslash of an array in
+    text form through a regexp callback, which on review bodies cost more than the
+    rest of the page's statements. Values are converted as a row-by-row insert
+    converts them: a JSON value becomes the text it stores (the dialect's serializer;
+    ``None`` is JSON ``null`` unless the column says ``none_as_null``), and numbers
+    the column's Python type (a binary array holds one type).
+    """
+    sql, constants = _driver_sql(statement, connection.dialect)
+    parameters = dict(constants)
+    dumps = getattr(connection.dialect, "_json_serializer", None) or json.dumps
+    for name in names:
+        convert = _converter(table.c[name].type, dumps)
+        values = [row[name] for row in rows]
+        parameters[name] = values if convert is None else [convert(v) for v in values]
+    return connection.exec_driver_sql(sql, parameters)
+
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@functools.cache
+def _driver_sql(statement: Any, dialect: sa.Dialect) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """The statement's SQL with binary placeholders, and its constant parameters."""
+    compiled = statement.compile(dialect=dialect)
+    constants = tuple((k, v) for k, v in compiled.params.items() if v is not None)
+    return _PLACEHOLDER.sub(r"%(\1)b", compiled.string), constants
+
+
+def _converter(kind: sa.types.TypeEngine[Any], dumps: Callable[[Any], str]) -> Any:
+    if isinstance(kind, sa.JSON):
+        keep_null = kind.none_as_null
+        return lambda v: None if v is None and keep_null else dumps(v)
+    if isinstance(kind, sa.Float):
+        return lambda v: None if v is None else float(v)
+    if isinstance(kind, sa.Integer):
+        return lambda v: None if v is None else int(v)
+    return None
