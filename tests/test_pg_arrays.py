@@ -144,3 +144,14 @@ def test_arrays_keep_the_newer_capture_on_conflict(pg: sa.Engine) -> None:
             sa.text("SELECT DISTINCT title FROM reviews WHERE key LIKE 'arrays-%'")
         ).scalars()
         assert set(titles) == {"newer"}
+
+
+def test_arrays_refuse_a_naive_time_as_rows_do(pg: sa.Engine) -> None:
+    for arrays in (False, True):
+        with pg.connect() as conn, conn.begin():
+            rows = [row | {"last_seen_at": datetime(2026, 3, 1)} for row in _review_rows(conn)]
+            with pytest.raises((ValueError, sa.exc.StatementError), match="naive datetime"):
+                if arrays:
+                    execute_arrays(conn, reviews_upsert_arrays(), reviews, REVIEW_COLUMNS, rows)
+                else:
+                    conn.execute(reviews_upsert("postgresql"), rows)

@@ -59,15 +59,16 @@ def execute_arrays(
     The arrays go in binary: psycopg escapes every quote and backslash of an array in
     text form through a regexp callback, which on review bodies cost more than the
     rest of the page's statements. Values are converted as a row-by-row insert
-    converts them: a JSON value becomes the text it stores (the dialect's serializer;
-    ``None`` is JSON ``null`` unless the column says ``none_as_null``), and numbers
-    the column's Python type (a binary array holds one type).
+    converts them: by the column type's own bind rules; a JSON value becomes the text
+    it stores (the dialect's serializer; ``None`` is JSON ``null`` unless the column
+    says ``none_as_null``); numbers the column's Python type (a binary array holds
+    one type). Raises what those rules raise (a naive time: ValueError).
     """
-    sql, constants = _driver_sql(statement, connection.dialect)
+    dialect = connection.dialect
+    sql, constants = _driver_sql(statement, dialect)
     parameters = dict(constants)
-    dumps = getattr(connection.dialect, "_json_serializer", None) or json.dumps
     for name in names:
-        convert = _converter(table.c[name].type, dumps)
+        convert = _converter(table.c[name].type, dialect)
         values = [row[name] for row in rows]
         parameters[name] = values if convert is None else [convert(v) for v in values]
     return connection.exec_driver_sql(sql, parameters)
@@ -84,12 +85,23 @@ def _driver_sql(statement: Any, dialect: sa.Dialect) -> tuple[str, tuple[tuple[s
     return _PLACEHOLDER.sub(r"%(\1)b", compiled.string), constants
 
 
-def _converter(kind: sa.types.TypeEngine[Any], dumps: Callable[[Any], str]) -> Any:
+def _converter(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Any:
+    """How a value of a column of type *kind* is bound into its array, or None as it is."""
     if isinstance(kind, sa.JSON):
+        dumps = getattr(dialect, "_json_serializer", None) or json.dumps
         keep_null = kind.none_as_null
         return lambda v: None if v is None and keep_null else dumps(v)
-    if isinstance(kind, sa.Float):
-        return lambda v: None if v is None else float(v)
-    if isinstance(kind, sa.Integer):
-        return lambda v: None if v is None else int(v)
-    return None
+    # The type's own rules first (UTCDateTime refuses naive times and gives UTC).
+    process = kind._cached_bind_processor(dialect)
+    number: Callable[[Any], Any] | None = (
+        float if isinstance(kind, sa.Float) else int if isinstance(kind, sa.Integer) else None
+    )
+    if process is None and number is None:
+        return None
+
+    def convert(value: Any) -> Any:
+        if process is not None:
+            value = process(value)
+        return value if value is None or number is None else number(value)
+
+    return convert
