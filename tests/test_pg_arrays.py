@@ -15,7 +15,7 @@ from scraper.records import FetchedPage
 from scraper.schema.tables import review_observations, reviews
 from scraper.store.engine import open_engine
 from scraper.store.ingest import ingest_page
-from scraper.store.pgrows import execute_arrays
+from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
     OBSERVATION_COLUMNS,
     REVIEW_COLUMNS,
@@ -93,7 +93,9 @@ _DUMP_OBSERVATIONS = sa.text(
 def _write(conn: sa.Connection, arrays: bool) -> list[tuple[Any, ...]]:
     rows = _review_rows(conn)
     if arrays:
-        written = execute_arrays(conn, reviews_upsert_arrays(), reviews, REVIEW_COLUMNS, rows)
+        written = execute_arrays(
+            conn, reviews_upsert_arrays(), columns_of(reviews, REVIEW_COLUMNS), rows
+        )
     else:
         written = conn.execute(reviews_upsert("postgresql"), rows)
     ids = {key: review_id for review_id, _, key in written}
@@ -113,7 +115,9 @@ def _write(conn: sa.Connection, arrays: bool) -> list[tuple[Any, ...]]:
     ]
     if arrays:
         statement = observations_upsert_arrays()
-        execute_arrays(conn, statement, review_observations, OBSERVATION_COLUMNS, observations)
+        execute_arrays(
+            conn, statement, columns_of(review_observations, OBSERVATION_COLUMNS), observations
+        )
     else:
         conn.execute(observations_upsert("postgresql"), observations)
     return conn.execute(_DUMP_REVIEWS).all() + conn.execute(_DUMP_OBSERVATIONS).all()
@@ -132,13 +136,15 @@ def test_arrays_store_what_rows_store(pg: sa.Engine) -> None:
 def test_arrays_keep_the_newer_capture_on_conflict(pg: sa.Engine) -> None:
     with pg.begin() as conn:
         rows = _review_rows(conn)
-        execute_arrays(conn, reviews_upsert_arrays(), reviews, REVIEW_COLUMNS, rows)
+        execute_arrays(conn, reviews_upsert_arrays(), columns_of(reviews, REVIEW_COLUMNS), rows)
         older = [row | {"title": "older", "last_seen_at": AT} for row in rows]
         assert not execute_arrays(
-            conn, reviews_upsert_arrays(), reviews, REVIEW_COLUMNS, older
+            conn, reviews_upsert_arrays(), columns_of(reviews, REVIEW_COLUMNS), older
         ).all()  # an older capture changes nothing and returns no row
         newer = [row | {"title": "newer", "last_seen_at": AT + timedelta(days=9)} for row in rows]
-        written = execute_arrays(conn, reviews_upsert_arrays(), reviews, REVIEW_COLUMNS, newer)
+        written = execute_arrays(
+            conn, reviews_upsert_arrays(), columns_of(reviews, REVIEW_COLUMNS), newer
+        )
         assert len(written.all()) == len(rows)
         titles = conn.execute(
             sa.text("SELECT DISTINCT title FROM reviews WHERE key LIKE 'arrays-%'")
@@ -152,6 +158,8 @@ def test_arrays_refuse_a_naive_time_as_rows_do(pg: sa.Engine) -> None:
             rows = [row | {"last_seen_at": datetime(2026, 3, 1)} for row in _review_rows(conn)]
             with pytest.raises((ValueError, sa.exc.StatementError), match="naive datetime"):
                 if arrays:
-                    execute_arrays(conn, reviews_upsert_arrays(), reviews, REVIEW_COLUMNS, rows)
+                    execute_arrays(
+                        conn, reviews_upsert_arrays(), columns_of(reviews, REVIEW_COLUMNS), rows
+                    )
                 else:
                     conn.execute(reviews_upsert("postgresql"), rows)

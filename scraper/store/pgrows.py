@@ -18,47 +18,61 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, CursorResult
 
-__all__ = ["execute_arrays", "unnest_insert"]
+__all__ = ["array_rows", "columns_of", "execute_arrays", "unnest_insert"]
+
+#: Bound arrays by parameter name, each with the column whose type its values have.
+Columns = Mapping[str, "sa.Column[Any]"]
+
+
+def columns_of(table: sa.Table, names: Sequence[str]) -> dict[str, sa.Column[Any]]:
+    """Return *table*'s columns *names*, each bound under its own name."""
+    return {name: table.c[name] for name in names}
+
+
+def array_rows(columns: Columns, *, ordinality: bool = False) -> Any:
+    """Return ``unnest(:a, :b, ...) AS anon(a, b)``: one row per position of the arrays
+    bound under the names of *columns* (with its position as ``ordinality``)."""
+    arrays = sa.func.unnest(*(_array(name, column) for name, column in columns.items()))
+    if ordinality:
+        rows = arrays.table_valued(*columns, with_ordinality="ordinality")
+    else:
+        rows = arrays.table_valued(*columns)
+    return rows.render_derived()
 
 
 def unnest_insert(table: sa.Table, names: Sequence[str]) -> Any:
     """Return PostgreSQL's INSERT into *table*'s columns *names* from the rows of the
-    arrays bound under those names; it has ``on_conflict_do_*``. Run it with
-    ``execute_arrays``."""
-    arrays = [_array(table.c[name]) for name in names]
-    rows = sa.func.unnest(*arrays).table_valued(*names).render_derived()
-    return postgresql.insert(table).from_select(
-        list(names), sa.select(*(rows.c[name] for name in names))
-    )
+    arrays bound under those names, in their order; it has ``on_conflict_do_*``. Run
+    it with ``execute_arrays``."""
+    rows = array_rows(columns_of(table, names), ordinality=True)
+    select = sa.select(*(rows.c[name] for name in names)).order_by(rows.c.ordinality)
+    return postgresql.insert(table).from_select(list(names), select)
 
 
-def _array(column: sa.Column[Any]) -> Any:
+def _array(name: str, column: sa.Column[Any]) -> Any:
     # A JSON value may itself be a list, which an ARRAY of JSON would take for a
     # dimension: JSON columns are bound as their texts and cast here.
     bound = sa.Text() if isinstance(column.type, sa.JSON) else column.type
-    parameter = sa.bindparam(column.name, type_=postgresql.ARRAY(bound))
+    parameter = sa.bindparam(name, type_=postgresql.ARRAY(bound))
     return sa.cast(parameter, postgresql.ARRAY(column.type))
 
 
 def execute_arrays(
-    connection: Connection,
-    statement: Any,
-    table: sa.Table,
-    names: Sequence[str],
-    rows: Sequence[Any],
+    connection: Connection, statement: Any, columns: Columns, rows: Sequence[Any]
 ) -> CursorResult[Any]:
-    """Run *statement* (an ``unnest_insert`` of *table*'s columns *names*) over *rows*.
+    """Run *statement* (an ``unnest_insert``, or a statement over ``array_rows``) over
+    *rows*, whose values are bound as the arrays of *columns*.
 
     The arrays go in binary: psycopg escapes every quote and backslash of an array in
     text form through a regexp callback, which on review bodies cost more than the
-    rest of the page's statements. Values are converted as a row-by-row insert
+    rest of the page's statements. Values are converted as a row-by-row statement
     converts them: by the column type's own bind rules; a JSON value becomes the text
     it stores (the dialect's serializer; ``None`` is JSON ``null`` unless the column
     says ``none_as_null``); numbers the column's Python type (a binary array holds
@@ -67,8 +81,8 @@ def execute_arrays(
     dialect = connection.dialect
     sql, constants = _driver_sql(statement, dialect)
     parameters = dict(constants)
-    for name in names:
-        convert = _converter(table.c[name].type, dialect)
+    for name, column in columns.items():
+        convert = _converter(column.type, dialect)
         values = [row[name] for row in rows]
         parameters[name] = values if convert is None else [convert(v) for v in values]
     return connection.exec_driver_sql(sql, parameters)

@@ -12,19 +12,35 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scraper.schema.tables import author_names, authors, items, review_observations, reviews, tags
+from scraper.schema.tables import (
+    author_names,
+    authors,
+    items,
+    review_observations,
+    review_tags,
+    reviews,
+    tags,
+)
 from scraper.store.dialect import insert_for
-from scraper.store.pgrows import unnest_insert
+from scraper.store.pgrows import array_rows, unnest_insert
 
 __all__ = [
+    "AUTHOR_COLUMNS",
+    "AUTHOR_NAME_COLUMNS",
+    "AUTHOR_RENAME",
     "OBSERVATION_COLUMNS",
     "REVIEWS_UPDATE",
     "REVIEW_LATEST",
+    "REVIEW_TAG_COLUMNS",
     "author_names_upsert",
+    "author_names_upsert_arrays",
+    "authors_create_arrays",
     "authors_insert",
+    "authors_rename_arrays",
     "items_upsert",
     "observations_upsert",
     "observations_upsert_arrays",
+    "review_tags_insert_arrays",
     "reviews_update_rows",
     "reviews_upsert",
     "reviews_upsert_arrays",
@@ -51,7 +67,10 @@ def _extreme(table: sa.Table, excluded: Any, column: str, *, earliest: bool) -> 
 
 def _seen_span_upsert(dialect: str, table: sa.Table, key: list[str], latest: list[str]) -> Any:
     """Upsert on *key* that widens first/last_seen_at and takes *latest* from newer captures."""
-    statement = insert_for(dialect, table)
+    return _seen_span(insert_for(dialect, table), table, key, latest)
+
+
+def _seen_span(statement: Any, table: sa.Table, key: list[str], latest: list[str]) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=key,
@@ -79,6 +98,62 @@ def authors_insert(dialect: str) -> Any:
 @functools.cache
 def author_names_upsert(dialect: str) -> Any:
     return _seen_span_upsert(dialect, author_names, ["author_id", "name"], [])
+
+
+#: The columns of an ``author_names`` row.
+AUTHOR_NAME_COLUMNS = ("author_id", "name", "first_seen_at", "last_seen_at")
+
+
+@functools.cache
+def author_names_upsert_arrays() -> Any:
+    """``author_names_upsert`` on PostgreSQL, its rows bound as arrays."""
+    statement = unnest_insert(author_names, AUTHOR_NAME_COLUMNS)
+    return _seen_span(statement, author_names, ["author_id", "name"], [])
+
+
+#: The columns of a new author row (the database numbers it).
+AUTHOR_COLUMNS = tuple(c.name for c in authors.columns if c.name != "id")
+
+
+@functools.cache
+def authors_create_arrays(*, keyed: bool) -> Any:
+    """PostgreSQL's insert of new authors bound as arrays (of ``AUTHOR_COLUMNS``): keyed
+    ones as ``authors_insert`` (one another writer inserted meanwhile is left as it is),
+    the others returning their ids, which grow in the rows' order."""
+    statement = unnest_insert(authors, AUTHOR_COLUMNS)
+    if keyed:
+        return statement.on_conflict_do_nothing(index_elements=["site", "key"])
+    return statement.returning(authors.c.id)
+
+
+#: The parameters of ``authors_rename_arrays``: the author's id, then its new name's values.
+AUTHOR_RENAME = {"uid": authors.c.id} | {
+    name: authors.c[name] for name in ("name", "url", "image_url", "name_seen_at")
+}
+
+
+@functools.cache
+def authors_rename_arrays(*, at_tie: bool) -> Any:
+    """PostgreSQL: give authors (bound ``AUTHOR_RENAME`` arrays) their name from a capture
+    newer than the one that gave the stored name (*at_tie*: at least as new)."""
+    rows = array_rows(AUTHOR_RENAME)
+    seen = rows.c.name_seen_at
+    newer = authors.c.name_seen_at <= seen if at_tie else authors.c.name_seen_at < seen
+    return (
+        sa.update(authors)
+        .where(authors.c.id == rows.c.uid, newer)
+        .values({name: rows.c[name] for name in AUTHOR_RENAME if name != "uid"})
+    )
+
+
+#: The columns of a ``review_tags`` row.
+REVIEW_TAG_COLUMNS = ("review_id", "tag_id", "position")
+
+
+@functools.cache
+def review_tags_insert_arrays() -> Any:
+    """PostgreSQL's insert of ``review_tags`` rows bound as arrays."""
+    return unnest_insert(review_tags, REVIEW_TAG_COLUMNS)
 
 
 #: Review columns an upsert overwrites (the latest values and where they came from).
