@@ -163,3 +163,16 @@ def test_arrays_refuse_a_naive_time_as_rows_do(pg: sa.Engine) -> None:
                     )
                 else:
                     conn.execute(reviews_upsert("postgresql"), rows)
+
+
+def test_a_pages_array_statements_are_prepared_once_per_connection(pg: sa.Engine) -> None:
+    body = (MAL / "anime-reviews-current.html").read_bytes()
+    for number in range(7):  # psycopg prepares a statement on its fifth run
+        url = f"https://myanimelist.net/anime/{number + 2}/x/reviews"
+        copy = body.replace(b"reviews.php?id=", f"reviews.php?id=7{number}".encode())
+        ingest_page(pg, FetchedPage(url, url, 200, (), copy, AT + timedelta(days=number)))
+    with pg.connect() as conn:  # the pool's one connection, which stored the pages
+        prepared = conn.exec_driver_sql("SELECT statement FROM pg_prepared_statements").scalars()
+        statements = list(prepared)
+    for table in ("reviews", "review_observations", "author_names"):
+        assert any(f"INSERT INTO {table} " in s and "unnest(" in s for s in statements), table
