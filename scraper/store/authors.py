@@ -34,12 +34,10 @@ from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
     AUTHOR_COLUMNS,
     AUTHOR_NAME_COLUMNS,
-    AUTHOR_RENAME,
     author_names_upsert,
     author_names_upsert_arrays,
     authors_create_arrays,
     authors_insert,
-    authors_rename_arrays,
 )
 
 __all__ = ["lock_authors", "resolve_authors"]
@@ -284,15 +282,15 @@ def _refresh_authors(
         for author_id, author in sorted(seen.items())
         if author_id not in created
     ]
-    postgres = connection.dialect.name == "postgresql"  # one statement per kind of row
-    for at_tie, rows in (
-        (False, [row for row in updates if row["uid"] not in ties]),
-        (True, [row for row in updates if row["uid"] in ties]),
+    # Row by row, in id order (one UPDATE over arrays would lock the rows in whatever
+    # order its join takes them: two writers renaming the same authors could deadlock).
+    for statement, rows in (
+        (_RENAME, [row for row in updates if row["uid"] not in ties]),
+        (_RENAME_AT_TIE, [row for row in updates if row["uid"] in ties]),
     ):
-        if rows and postgres:
-            execute_arrays(connection, authors_rename_arrays(at_tie=at_tie), AUTHOR_RENAME, rows)
-        elif rows:
-            connection.execute(_RENAME_AT_TIE if at_tie else _RENAME, rows)
+        if rows:
+            connection.execute(statement, rows)
+    postgres = connection.dialect.name == "postgresql"  # one statement, one array per column
     names = sorted({(aid, a.name) for aid, a in seen.items() if a.name is not None})
     rows = [
         {"author_id": aid, "name": name, "first_seen_at": observed_at}

@@ -22,12 +22,11 @@ from scraper.schema.tables import (
     tags,
 )
 from scraper.store.dialect import insert_for
-from scraper.store.pgrows import array_rows, unnest_insert
+from scraper.store.pgrows import unnest_insert
 
 __all__ = [
     "AUTHOR_COLUMNS",
     "AUTHOR_NAME_COLUMNS",
-    "AUTHOR_RENAME",
     "OBSERVATION_COLUMNS",
     "REVIEWS_UPDATE",
     "REVIEW_LATEST",
@@ -36,7 +35,6 @@ __all__ = [
     "author_names_upsert_arrays",
     "authors_create_arrays",
     "authors_insert",
-    "authors_rename_arrays",
     "items_upsert",
     "observations_upsert",
     "observations_upsert_arrays",
@@ -124,26 +122,6 @@ def authors_create_arrays(*, keyed: bool) -> Any:
     if keyed:
         return statement.on_conflict_do_nothing(index_elements=["site", "key"])
     return statement.returning(authors.c.id)
-
-
-#: The parameters of ``authors_rename_arrays``: the author's id, then its new name's values.
-AUTHOR_RENAME = {"uid": authors.c.id} | {
-    name: authors.c[name] for name in ("name", "url", "image_url", "name_seen_at")
-}
-
-
-@functools.cache
-def authors_rename_arrays(*, at_tie: bool) -> Any:
-    """PostgreSQL: give authors (bound ``AUTHOR_RENAME`` arrays) their name from a capture
-    newer than the one that gave the stored name (*at_tie*: at least as new)."""
-    rows = array_rows(AUTHOR_RENAME)
-    seen = rows.c.name_seen_at
-    newer = authors.c.name_seen_at <= seen if at_tie else authors.c.name_seen_at < seen
-    return (
-        sa.update(authors)
-        .where(authors.c.id == rows.c.uid, newer)
-        .values({name: rows.c[name] for name in AUTHOR_RENAME if name != "uid"})
-    )
 
 
 #: The columns of a ``review_tags`` row.
