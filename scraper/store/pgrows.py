@@ -15,7 +15,6 @@ the same way, ``None`` in a JSON column stored as JSON ``null``).
 
 from __future__ import annotations
 
-import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -91,12 +90,19 @@ def execute_arrays(
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
-@functools.cache
+#: Each statement's driver SQL, per driver (not per engine: engines come and go).
+_COMPILED: dict[tuple[Any, str], tuple[str, tuple[tuple[str, Any], ...]]] = {}
+
+
 def _driver_sql(statement: Any, dialect: sa.Dialect) -> tuple[str, tuple[tuple[str, Any], ...]]:
     """The statement's SQL with binary placeholders, and its constant parameters."""
-    compiled = statement.compile(dialect=dialect)
-    constants = tuple((k, v) for k, v in compiled.params.items() if v is not None)
-    return _PLACEHOLDER.sub(r"%(\1)b", compiled.string), constants
+    key = (statement, dialect.driver)
+    found = _COMPILED.get(key)
+    if found is None:
+        compiled = statement.compile(dialect=dialect)
+        constants = tuple((k, v) for k, v in compiled.params.items() if v is not None)
+        found = _COMPILED[key] = (_PLACEHOLDER.sub(r"%(\1)b", compiled.string), constants)
+    return found
 
 
 def _converter(kind: sa.types.TypeEngine[Any], dialect: sa.Dialect) -> Any:
