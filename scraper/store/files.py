@@ -17,7 +17,9 @@ WE, a browser's "saved from url"), else the page's own canonical link, else a
    files of a folder that took it all carry nearly the same one.
 
 Parsing is the slow step, so a large import parses in worker processes while this
-process writes pages in order, each in its own transaction as ``ingest_page`` does.
+process writes pages in order, each in its own transaction as ``ingest_page`` does
+(SQLite: one writer). On PostgreSQL each worker parses and writes its own files, so
+that several transactions run at once (the server's time per page is most of it).
 """
 
 from __future__ import annotations
@@ -110,9 +112,11 @@ def import_paths(
 
     Capture times follow the module's rules (*time_from* is ``Archive.import_files``'
     *fetched_at_from*).
-    With *workers* > 1, that many processes work: this one writes (one transaction
-    per page) while the others parse (it pays off on free cores and hundreds of files). A
-    file that cannot be read is yielded with its error and the next one runs.
+    With *workers* > 1, that many processes work: on SQLite this one writes (one
+    transaction per page) while the others parse; on PostgreSQL each of *workers*
+    processes parses and writes its files, several writers at once (it pays off on
+    free cores and hundreds of files). A file that cannot be read is yielded with its
+    error and the next one runs.
     Raises UsageError before anything is stored when *time_from* is ``name`` and a
     file name holds no date; StoreError when the database refuses a page.
     """
@@ -132,31 +136,80 @@ def import_paths(
                     parameter="fetched_at_from",
                 )
             named[path] = moment
+    if workers > 1 and engine.dialect.name == "postgresql":
+        # Several writers: each worker parses a file and stores it in its own
+        # transaction, as this process would (PostgreSQL takes concurrent writers).
+        database = engine.url.render_as_string(hide_password=False)
+        tasks = [
+            _Task(path, url, fetched_at, named.get(path), time_from, database) for path in files
+        ]
+        yield from parallel_map(_import_in_worker, tasks, workers)
+        return
     jobs = [(path, url) for path in files]
-    # The writer is the busiest process: *workers* counts it, so on two cores one
-    # process parses while the other writes (two parsers beside it made all three
-    # share the two cores, slower than one process alone).
+    # One writer (SQLite): *workers* counts it, so on two cores one process parses
+    # while the other writes (two parsers beside it made all three share the two
+    # cores, slower than one process alone).
     parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
     for item in parsed:
-        try:
-            # Read again here rather than ship the bytes back from a worker process.
-            saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
-        except OSError as failure:
-            item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
-            saved = None
-        if item.outcome is None or saved is None:
-            error = UsageError(f"{item.path}: cannot read: {item.read_error}")
-            yield Imported(item.path, url, None, error)
-            continue
-        if fetched_at is not None:
-            moment, source = fetched_at, "--fetched-at"
-        elif item.path in named:
-            moment, source = named[item.path], "its file name"
-        elif time_from == "file" and saved.fetched_at is not None:
-            moment, source = saved.fetched_at, saved.time_source or "the file"
-        else:
-            moment, source = item.modified, "mtime"
-        yield _store(engine, item, saved, item.outcome, url, moment, source)
+        yield _import_parsed(engine, item, url, fetched_at, named.get(item.path), time_from)
+
+
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """One file for a worker that parses and stores it (``_import_in_worker``)."""
+
+    path: Path
+    url: str | None
+    fetched_at: datetime | None
+    named: datetime | None
+    time_from: str
+    database: str
+
+
+#: A worker's engine for each database it writes to, opened on its first file.
+_worker_engines: dict[str, Engine] = {}
+
+
+def _import_in_worker(task: _Task) -> Imported:
+    """Parse and store one file in a worker process; return what ``import_paths`` yields."""
+    engine = _worker_engines.get(task.database)
+    if engine is None:
+        from scraper.store.engine import open_engine
+
+        engine = _worker_engines[task.database] = open_engine(task.database)
+    item = parse_file((task.path, task.url))
+    return _import_parsed(engine, item, task.url, task.fetched_at, task.named, task.time_from)
+
+
+def _import_parsed(
+    engine: Engine,
+    item: ParsedFile,
+    url: str | None,
+    fetched_at: datetime | None,
+    named: datetime | None,
+    time_from: str,
+) -> Imported:
+    """Store a parsed file with its capture time (the module's rules; *named* is the
+    date in its file name when those rules read it)."""
+    try:
+        # Read again here rather than ship the bytes back from a worker process.
+        saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
+    except OSError as failure:
+        item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
+        saved = None
+    if item.outcome is None or saved is None:
+        return Imported(
+            item.path, url, None, UsageError(f"{item.path}: cannot read: {item.read_error}")
+        )
+    if fetched_at is not None:
+        moment, source = fetched_at, "--fetched-at"
+    elif named is not None:
+        moment, source = named, "its file name"
+    elif time_from == "file" and saved.fetched_at is not None:
+        moment, source = saved.fetched_at, saved.time_source or "the file"
+    else:
+        moment, source = item.modified, "mtime"
+    return _store(engine, item, saved, item.outcome, url, moment, source)
 
 
 def _store(
