@@ -1,6 +1,6 @@
-"""PostgreSQL full text after revision h2a: the same vectors from a cheaper expression.
+"""PostgreSQL full text after revision 0005: the same vectors from a cheaper expression.
 
-Revision h2a replaces only punctuation (not whitespace) before ``to_tsvector``; these
+Revision 0005 replaces only punctuation (not whitespace) before ``to_tsvector``; these
 tests hold it to giving the vectors revision 0002's expression gave, character by
 character and on stored archives, and to carrying an archive's vectors and search
 results through the upgrade.
@@ -23,15 +23,19 @@ from scraper.store.engine import open_engine, write_transaction
 from scraper.store.ingest import ingest_page
 from scraper.store.migrate import alembic_config, schema_state, upgrade
 
-H2A = importlib.import_module("scraper.schema.migrations.versions.h2a_cheaper_fulltext")
+REVISION_0005 = importlib.import_module(
+    "scraper.schema.migrations.versions.0005_cheaper_pg_fulltext"
+)
 
 
 def test_the_query_side_names_the_newest_expression() -> None:
-    assert fts.PG_BODY_VECTOR == H2A._VECTOR
-    assert "ADD COLUMN body_fts tsvector" in H2A._vector_column(H2A._VECTOR, "")[2]
-    assert f"INDEX {fts.PG_FTS_INDEX}" in H2A._vector_column(H2A._VECTOR, "")[3]
+    assert fts.PG_BODY_VECTOR == REVISION_0005._VECTOR
+    assert (
+        "ADD COLUMN body_fts tsvector" in REVISION_0005._vector_column(REVISION_0005._VECTOR, "")[2]
+    )
+    assert f"INDEX {fts.PG_FTS_INDEX}" in REVISION_0005._vector_column(REVISION_0005._VECTOR, "")[3]
     fulltext = importlib.import_module("scraper.schema.migrations.versions.0002_fulltext")
-    assert H2A._VECTOR_0002 in fulltext._POSTGRES_UP[0]
+    assert REVISION_0005._VECTOR_0002 in fulltext._POSTGRES_UP[0]
 
 
 @pytest.fixture
@@ -45,7 +49,7 @@ def pg(postgres_url: str) -> Iterator[sa.Engine]:
 
 def _same_vectors(engine: sa.Engine, texts_sql: str) -> tuple[int, int]:
     """(texts whose two vectors differ, texts) over ``texts_sql`` (a query of column s)."""
-    old, new = (v.replace("body", "s") for v in (H2A._VECTOR_0002, H2A._VECTOR))
+    old, new = (v.replace("body", "s") for v in (REVISION_0005._VECTOR_0002, REVISION_0005._VECTOR))
     with engine.connect() as conn:
         differ, total = conn.exec_driver_sql(
             f"SELECT count(*) FILTER (WHERE ({old}) IS DISTINCT FROM ({new})), count(*) "
@@ -95,7 +99,9 @@ def _history(engine: sa.Engine, start: int, count: int) -> None:
 
 
 _VECTORS = sa.text("SELECT key, body_fts::text FROM reviews ORDER BY key")
-_OLD_VECTORS = sa.text(f"SELECT key, ({H2A._VECTOR_0002})::text FROM reviews ORDER BY key")
+_OLD_VECTORS = sa.text(
+    f"SELECT key, ({REVISION_0005._VECTOR_0002})::text FROM reviews ORDER BY key"
+)
 _SEARCH = sa.text("SELECT key FROM reviews WHERE body_fts @@ to_tsquery('simple', :q) ORDER BY key")
 _QUERIES = ("'lantern'", "'the' <-> 'crew'", "'harbour' & 'signal'", "'well' <-> 'written'")
 
@@ -127,7 +133,7 @@ def test_upgrade_keeps_every_vector_and_search_and_new_rows_match(postgres_url: 
             now = conn.execute(_VECTORS).all()
             assert len(now) > len(vectors)
             assert now == conn.execute(_OLD_VECTORS).all()
-            lz4 = conn.exec_driver_sql(H2A._HAS_LZ4).first() is not None
+            lz4 = conn.exec_driver_sql(REVISION_0005._HAS_LZ4).first() is not None
             methods = dict(
                 conn.exec_driver_sql(
                     "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = "

@@ -20,7 +20,7 @@ any stored value:
 
 SQLite: nothing changes (its FTS5 table tokenizes the body itself).
 
-Revision ID: h2a
+Revision ID: 0005
 Revises: 0004
 """
 
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "h2a"
+revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
