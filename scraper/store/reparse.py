@@ -23,8 +23,7 @@ what a parser changed without a new version needs.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -46,39 +45,12 @@ from scraper.store.parsing import (
     reparse_body,
     stored_page,
 )
+from scraper.store.reparse_run import Progress, ReparseReport, parse_batches, tally
 from scraper.store.upsert import store_records
-from scraper.store.workers import parallel_map
 
-__all__ = ["ReparseReport", "reparse"]
+__all__ = ["EngineWriter", "Progress", "ReparseReport", "reparse"]
 
 _BATCH = StoreSettings().reparse_batch_pages
-_BUSY_WRITER = StoreSettings().reparse_busy_writer
-
-#: Called with (pages done, pages in total) after each page.
-Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ReparseReport:
-    """What a reparse changed.
-
-    ``pages_changed`` counts pages whose kind, review count or error changed, or
-    whose reviews changed; ``reviews_changed`` reviews that are new or whose latest
-    values changed; ``new_errors`` / ``fixed_errors`` pages that now fail / now parse;
-    ``skipped`` pages left alone because the current parser version read them;
-    ``written`` pages whose records went through the store again (the others read
-    what they stored already); ``failed`` one line per page that could not be reparsed
-    (a damaged body, rows the database refused), each left as it was.
-    """
-
-    pages: int = 0
-    pages_changed: int = 0
-    reviews_changed: int = 0
-    new_errors: int = 0
-    fixed_errors: int = 0
-    skipped: int = 0
-    written: int = 0
-    failed: tuple[str, ...] = ()
 
 
 def reparse(
@@ -100,53 +72,55 @@ def reparse(
     done).
     """
     todo = sa.true() if everything else _outdated()
+    writer = EngineWriter(engine)
     try:
         with engine.connect() as connection:
             total = _count(connection, todo)
             skipped = 0 if everything else _count(connection, sa.true()) - total
         totals: Counter[str] = Counter()
-        failed: list[str] = []
         url = engine.url.render_as_string(hide_password=False)
         path = sqlite_file(url)
         parsed: Iterator[list[Reparsed]]
-        if workers > 1 and total > _BATCH:
-            # This process parses its share while it has little to write.
-            def idle() -> bool:
-                return totals["written"] * _BUSY_WRITER <= totals["pages"]
-
-            if path is not None:
-                files = ((path, ids) for ids in _batches(engine, todo))
-                parsed = parallel_map(reparse_lite.read_batch, files, workers - 1, share=idle)
-            else:
-                urls = ((url, ids) for ids in _batches(engine, todo))
-                parsed = parallel_map(_read_batch, urls, workers - 1, share=idle)
-        else:
+        if workers <= 1 or total <= _BATCH:  # one process: no worker to start
             parsed = (_read_pages(engine, ids) for ids in _batches(engine, todo))
-        for batch in parsed:
-            unchanged = [
-                done.page.id
-                for done in batch
-                if done.outcome is None and done.outdated and done.failure is None
-            ]
-            _store_versions(engine, unchanged)
-            for done in batch:
-                if done.failure is not None:
-                    failed.append(f"raw page {done.page.id}: {done.failure}")
-                elif done.outcome is not None:
-                    try:
-                        totals.update(_store_one(engine, done.page, done.outcome, done.digest))
-                    except (IntegrityError, DataError) as error:  # this page's rows only
-                        failed.append(f"raw page {done.page.id}: refused: {error.orig}")
-                    else:
-                        totals["written"] += 1
-                totals["pages"] += 1
-                if progress is not None:
-                    progress(totals["pages"], total)
+        elif path is not None:
+            files = ((path, ids) for ids in _batches(engine, todo))
+            parsed = parse_batches(
+                reparse_lite.read_batch, files, workers=workers, total=total, totals=totals
+            )
+        else:
+            urls = ((url, ids) for ids in _batches(engine, todo))
+            parsed = parse_batches(_read_batch, urls, workers=workers, total=total, totals=totals)
+        failed = tally(parsed, lambda: writer, totals, total=total, progress=progress)
     except DBAPIError as error:
         raise store_error(engine, error) from error
     finally:
         _close_engines()
     return ReparseReport(**totals, skipped=skipped, failed=tuple(failed))
+
+
+class EngineWriter:
+    """A reparse's writes through *engine* (``reparse_run.Writer``): this process is
+    the one writer. Raises StoreError naming the database when it refuses a write
+    for another reason than one page's rows."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def versions(self, ids: list[int]) -> None:
+        try:
+            _store_versions(self.engine, ids)
+        except DBAPIError as error:
+            raise store_error(self.engine, error) from error
+
+    def page(self, done: Reparsed) -> tuple[dict[str, int], str | None]:
+        assert done.outcome is not None, "only a page whose records changed is written"
+        try:
+            return _store_one(self.engine, done.page, done.outcome, done.digest), None
+        except (IntegrityError, DataError) as error:  # this page's rows only
+            return {}, str(error.orig)
+        except DBAPIError as error:
+            raise store_error(self.engine, error) from error
 
 
 def _outdated() -> sa.ColumnElement[bool]:
