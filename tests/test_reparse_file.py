@@ -4,12 +4,8 @@ written, and every table left exactly as the SQLAlchemy path leaves it."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -17,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import ingest_history
 from test_reparse_skip import dump_tables
-from test_reparse_workers import _PROBE, _archive
+from test_reparse_workers import _archive, reparse_probed, tables
 
 from scraper.api import Archive
 from scraper.schema.tables import raw_bodies, raw_pages
@@ -61,11 +57,7 @@ def test_a_file_reparse_writes_what_the_engine_reparse_writes(
         assert [line.split(":")[0] for line in lite.failed] == [f"raw page {ids[-1]}"]
     else:  # the page of an older version only, which stores what it stored
         assert (lite.pages, lite.written, lite.failed) == (1, 0, ())
-    engine = open_engine(sqlite_url)
-    try:
-        assert dump_tables(engine) == expected
-    finally:
-        engine.dispose()
+    assert tables(sqlite_url) == expected
 
 
 def test_an_unchanged_file_is_reparsed_without_asking_for_a_writer(sqlite_url: str) -> None:
@@ -83,11 +75,7 @@ def test_an_unchanged_file_is_reparsed_without_asking_for_a_writer(sqlite_url: s
 
     report = reparse_file(path, writer, everything=True)
     assert report is not None and (report.pages, report.written, report.failed) == (5, 0, ())
-    engine = open_engine(sqlite_url)
-    try:
-        assert dump_tables(engine) == before
-    finally:
-        engine.dispose()
+    assert tables(sqlite_url) == before
 
 
 def test_a_file_at_an_older_schema_is_left_to_the_migrating_path(tmp_path: Path) -> None:
@@ -126,32 +114,10 @@ def test_an_unchanged_reparse_with_jobs_imports_no_sqlalchemy_anywhere(
         before = dump_tables(engine)
     finally:
         engine.dispose()
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(_PROBE, encoding="utf-8")
-    notes = tmp_path / "notes.jsonl"
-    python_path = os.pathsep.join(filter(None, [str(probe), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": python_path, "REVIEWS_TEST_PROBE": str(notes)}
-    command = Path(sys.executable).with_name("reviews")
-    done = subprocess.run(
-        [str(command), "reparse", "--all", "--jobs", "2", "--db", sqlite_url],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=240,
-    )
+    done, workers, writer = reparse_probed(tmp_path, "--all", "--jobs", "2", "--db", sqlite_url)
     assert done.returncode == 3, done.stderr  # a page left as it was
     assert done.stdout.startswith("reparsed 80 pages: 0 changed"), done.stdout
     assert f"left as it was: raw page {damaged.id}: " in done.stderr, done.stderr
-    seen = [json.loads(line) for line in notes.read_text(encoding="utf-8").splitlines()]
-    workers = [note for note in seen if note["worker"]]
-    writer = [note for note in seen if not note["worker"] and "reparse" in note["argv"]]
-    assert len(workers) == 1 and len(writer) == 1, seen
-    assert workers[0]["read"] and writer[0]["read"], seen
-    assert workers[0]["heavy"] == [] and writer[0]["heavy"] == [], seen
-    engine = open_engine(sqlite_url)
-    try:
-        assert dump_tables(engine) == before
-    finally:
-        engine.dispose()
+    assert workers[0]["read"] and writer["read"], (workers, writer)
+    assert workers[0]["heavy"] == [] and writer["heavy"] == [], (workers, writer)
+    assert tables(sqlite_url) == before

@@ -139,6 +139,37 @@ atexit.register(_note)
 """
 
 
+Note = dict[str, Any]
+
+
+def reparse_probed(
+    tmp_path: Path, *options: str
+) -> tuple[subprocess.CompletedProcess[str], list[Note], Note]:
+    """Run ``reviews reparse *options*`` with every process it starts noting, as it
+    exits, what it imported (``_PROBE``); return the run, its workers' notes and the
+    writer's (asserting there is one worker and one writer)."""
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    (probe / "sitecustomize.py").write_text(_PROBE, encoding="utf-8")
+    notes = tmp_path / "notes.jsonl"
+    python_path = os.pathsep.join(filter(None, [str(probe), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": python_path, "REVIEWS_TEST_PROBE": str(notes)}
+    command = Path(sys.executable).with_name("reviews")
+    done = subprocess.run(
+        [str(command), "reparse", *options],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=240,
+    )
+    seen = [json.loads(line) for line in notes.read_text(encoding="utf-8").splitlines()]
+    workers = [note for note in seen if note["worker"]]
+    writer = [note for note in seen if not note["worker"] and "reparse" in note["argv"]]
+    assert len(workers) == 1 and len(writer) == 1, (done.stderr, seen)
+    return done, workers, writer[0]
+
+
 @pytest.mark.slow  # starts the command and its process pool
 def test_a_reparse_worker_imports_neither_sqlalchemy_nor_alembic(
     sqlite_url: str, tmp_path: Path
@@ -157,31 +188,18 @@ def test_a_reparse_worker_imports_neither_sqlalchemy_nor_alembic(
             )
     finally:
         engine.dispose()
-    probe = tmp_path / "probe"
-    probe.mkdir()
-    (probe / "sitecustomize.py").write_text(_PROBE, encoding="utf-8")
-    notes = tmp_path / "notes.jsonl"
-    python_path = os.pathsep.join(filter(None, [str(probe), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": python_path, "REVIEWS_TEST_PROBE": str(notes)}
-    command = Path(sys.executable).with_name("reviews")
-    done = subprocess.run(
-        [str(command), "reparse", "--jobs", "2", "--db", sqlite_url],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=240,
-    )
+    done, workers, writer = reparse_probed(tmp_path, "--jobs", "2", "--db", sqlite_url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("reparsed 80 pages: 0 changed"), done.stdout
-    seen = [json.loads(line) for line in notes.read_text(encoding="utf-8").splitlines()]
-    workers = [note for note in seen if note["worker"]]
-    writer = [note for note in seen if not note["worker"] and "reparse" in note["argv"]]
-    assert len(workers) == 1 and len(writer) == 1, seen
-    assert "sqlalchemy" in writer[0]["heavy"], seen  # the probe sees what is imported
-    assert workers[0]["read"] and workers[0]["heavy"] == [], seen
-    engine = open_engine(sqlite_url)
+    assert "sqlalchemy" in writer["heavy"], writer  # the probe sees what is imported
+    assert workers[0]["read"] and workers[0]["heavy"] == [], workers
+    assert tables(sqlite_url) == before
+
+
+def tables(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the archive at *url* (``dump_tables``)."""
+    engine = open_engine(url)
     try:
-        assert dump_tables(engine) == before
+        return dump_tables(engine)
     finally:
         engine.dispose()
