@@ -410,6 +410,7 @@ class StoreSettings(NamedTuple):
     #: results back).
     reparse_busy_writer: int = 4
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
+    #: A parent that parses its share holds at most as many results it computed itself.
     jobs_in_flight: int = 4
     #: How often a worker process looks whether its parent is still there (seconds).
     parent_watch_interval: float = 0.5

@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 from scraper.config import StoreSettings
 
@@ -37,10 +37,11 @@ def parallel_map(
 ) -> Iterator[_Result]:
     """Yield ``function(job)`` for each job, in order, computed in *workers* processes.
 
-    With *share*, this process computes one job in ``workers + 1`` itself (when its
-    turn comes and ``share()`` is true: the caller has little else to do, as a
-    reparse whose pages mostly did not change), while the workers compute the next
-    ones, so that N processes in all keep N cores busy.
+    With *share*, this process computes jobs itself whenever it would otherwise wait
+    for a worker's result and ``share()`` is true (the caller has little else to do,
+    as a reparse whose pages mostly did not change): the next job not yet sent, or
+    at the end one sent but not yet started by a worker (taken back). So N processes
+    in all keep N cores busy, from the workers' start to the last job.
     *function* and the jobs must pickle (a module-level function). Workers end when
     this process dies, even by ``kill -9``; every process started is reaped when the
     iterator is exhausted or closed.
@@ -52,27 +53,79 @@ def parallel_map(
         initializer=_exit_with_parent,
         initargs=(os.getpid(),),
     )
-    pending: deque[Future[_Result] | _Job] = deque()
-    every = max(1, workers) + 1
+    sent = _IN_FLIGHT * max(1, workers)  # jobs in the workers' hands at most
+    pending: deque[_Slot[_Job, _Result]] = deque()
+    todo = iter(jobs)
     try:
-        for number, job in enumerate(jobs):
-            here = share is not None and number % every == every - 1 and share()
-            pending.append(job if here else pool.submit(function, job))
-            if len(pending) >= _IN_FLIGHT * max(1, workers):
-                yield _result(function, pending.popleft())
-        while pending:
-            yield _result(function, pending.popleft())
+        while True:
+            while sum(slot.future is not None for slot in pending) < sent:
+                job = next(todo, _END)
+                if job is _END:
+                    break
+                pending.append(_Slot(job, pool.submit(function, job)))
+            if not pending:
+                return
+            if share is not None and not pending[0].ready() and share():
+                if len(pending) < sent + _IN_FLIGHT and _compute_next(function, todo, pending):
+                    continue
+                if _take_back(function, pending):
+                    continue
+            yield pending.popleft().result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         del pool, pending
         _stop_resource_tracker()
 
 
-def _result(function: Callable[[_Job], _Result], item: Future[_Result] | _Job) -> _Result:
-    """The result of a job sent to a worker, or of one kept here (computed now)."""
-    if isinstance(item, Future):
-        return item.result()
-    return function(item)
+#: No job left.
+_END: Any = object()
+
+
+class _Slot(Generic[_Job, _Result]):
+    """A job and where its result is: a worker's future, or computed here."""
+
+    __slots__ = ("future", "job", "value")
+
+    def __init__(self, job: _Job, future: Future[_Result] | None = None) -> None:
+        self.job = job
+        self.future = future
+        self.value: _Result | None = None
+
+    def ready(self) -> bool:
+        return self.future is None or self.future.done()
+
+    def compute(self, function: Callable[[_Job], _Result]) -> None:
+        self.future, self.value = None, function(self.job)
+
+    def result(self) -> _Result:
+        if self.future is not None:
+            return self.future.result()
+        return self.value  # type: ignore[return-value]  # computed (a result may be None)
+
+
+def _compute_next(
+    function: Callable[[_Job], _Result],
+    todo: Iterator[_Job],
+    pending: deque[_Slot[_Job, _Result]],
+) -> bool:
+    """Compute the next job here, if there is one; say whether there was."""
+    job = next(todo, _END)
+    if job is _END:
+        return False
+    slot = _Slot[_Job, _Result](job)
+    slot.compute(function)
+    pending.append(slot)
+    return True
+
+
+def _take_back(function: Callable[[_Job], _Result], pending: deque[_Slot[_Job, _Result]]) -> bool:
+    """Compute here the last job sent that no worker has started (cancelled there, so
+    it runs once); say whether there was one."""
+    for slot in reversed(pending):
+        if slot.future is not None and slot.future.cancel():
+            slot.compute(function)
+            return True
+    return False
 
 
 def _stop_resource_tracker() -> None:

@@ -1,0 +1,54 @@
+"""``store.workers.parallel_map`` with real spawn workers: results in job order, each
+job computed once, and with ``share`` this process computing jobs instead of waiting
+(the next job, or one a worker has not started, taken back)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from scraper.store.workers import parallel_map
+
+Job = tuple[str, int, int]  # (log file, the parent's pid, number)
+
+
+def _run(job: Job) -> tuple[int, int]:
+    """Note *job* in its log (once per run), slowly in a worker; return (number, pid)."""
+    log, parent, number = job
+    if os.getpid() != parent:
+        time.sleep(0.05)  # a worker slower than the parent: the parent must take part
+    with open(log, "a", encoding="utf-8") as out:
+        out.write(f"{number}\n")
+    return number, os.getpid()
+
+
+def _jobs(tmp_path: Path, count: int) -> list[Job]:
+    return [(str(tmp_path / "log"), os.getpid(), number) for number in range(count)]
+
+
+def _runs(tmp_path: Path) -> list[int]:
+    return sorted(int(line) for line in (tmp_path / "log").read_text().split())
+
+
+@pytest.mark.slow  # starts a process pool
+def test_a_sharing_parent_computes_jobs_while_the_worker_is_busy(tmp_path: Path) -> None:
+    done = list(parallel_map(_run, _jobs(tmp_path, 40), 1, share=lambda: True))
+    assert [number for number, _ in done] == list(range(40))
+    assert _runs(tmp_path) == list(range(40))  # each job once, none run twice
+    here = [number for number, pid in done if pid == os.getpid()]
+    # The worker starts late and is slower: the parent does most, the last job too
+    # (taken back from the worker's queue rather than waited for).
+    assert len(here) > 20 and 39 in here, done
+    assert len(here) < 40, done  # the worker took part
+
+
+@pytest.mark.slow  # starts a process pool
+@pytest.mark.parametrize("share", [None, lambda: False])
+def test_a_parent_that_does_not_share_computes_nothing(tmp_path: Path, share: object) -> None:
+    done = list(parallel_map(_run, _jobs(tmp_path, 10), 1, share=share))  # type: ignore[arg-type]
+    assert [number for number, _ in done] == list(range(10))
+    assert _runs(tmp_path) == list(range(10))
+    assert all(pid != os.getpid() for _, pid in done), done
