@@ -5,7 +5,9 @@ parse + one CSS query, the floor ``bench_parse.py`` uses), per-page cost flat as
 archive grows. The archive is built with ``ingest_page`` from ``bench/pages.py``'s
 real-sized pages (each copy under its own URL, every review new), then reparsed:
 
-- ``--all``, nothing changed (each page read, parsed, compared, not written);
+- ``--all``, nothing changed (each page read, parsed, compared, not written), on
+  SQLite also as ``reviews reparse`` runs it on a file (``Archive.reparse``: read
+  through ``sqlite3``, SQLAlchemy's engine opened only to write);
 - a new parser version that reads every page alike (read, parsed, version noted);
 - ``--all`` of an archive without digests (before revision 0004: every page written).
 
@@ -52,11 +54,16 @@ def _cpu() -> float:
 def _run(
     engine: sa.Engine, label: str, floor: float, prepare: Callable[[], None], **how: object
 ) -> None:
+    from scraper.api import Archive
     from scraper.store.reparse import reparse
 
     prepare()
     started, cpu = time.perf_counter(), _cpu()
-    report = reparse(engine, **how)  # type: ignore[arg-type]
+    if label.startswith("file"):  # as `reviews reparse` does: a SQLite file via sqlite3
+        with Archive(engine.url.render_as_string(hide_password=False)) as archive:
+            report = archive.reparse(**how)  # type: ignore[arg-type]
+    else:
+        report = reparse(engine, **how)  # type: ignore[arg-type]
     wall, used = time.perf_counter() - started, _cpu() - cpu
     per_page = used / report.pages
     print(
@@ -108,6 +115,10 @@ def _bench(url: str, name: str, count: int) -> None:
                 everything=True,
                 workers=jobs,
             )
+        if engine.dialect.name == "sqlite":
+            for jobs in (1, 2):
+                label = f"file, --all, unchanged, --jobs {jobs}"
+                _run(engine, label, floor, nothing, everything=True, workers=jobs)
         for jobs in (1, 2):
             _run(engine, f"new parser version, --jobs {jobs}", floor, bump, workers=jobs)
         for jobs in (1, 2):
