@@ -55,9 +55,24 @@ def _decode_reference(match: re.Match[str]) -> str:
     return value
 
 
+def _has_reference(text: str) -> bool:
+    """Return True when a reference starts at one of *text*'s ``&``.
+
+    A body holds a few ``&`` (``Black & White``), often none that starts a
+    reference: looking at each is far cheaper than the regex's scan of the
+    whole text, which only a body with a reference left then pays.
+    """
+    at = text.find("&")
+    while at >= 0:
+        if _ENTITY.match(text, at) is not None:
+            return True
+        at = text.find("&", at + 1)
+    return False
+
+
 def decode_entities(text: str) -> str:
     """Return *text* with HTML entities decoded repeatedly until none is left."""
-    if "&" not in text:
+    if not _has_reference(text):
         return text
     for _ in range(MAL_ENTITY_ROUNDS):
         decoded = _ENTITY.sub(_decode_reference, text)
