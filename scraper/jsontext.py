@@ -22,9 +22,11 @@ _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 _BODY_SLOT = "\x00body\x00"
 _BODY_SLOT_JSON = _ENCODE(_BODY_SLOT)
 _BODY_SLOT_BYTES = _BODY_SLOT_JSON.encode()
-#: What ``json.dumps`` escapes besides ``"``, ``\\`` and the line feed: the other
-#: control characters (as UTF-8 bytes, each is one byte below 0x20).
-_CONTROLS = bytes(code for code in range(0x20) if code != 0x0A)
+#: What ``json.dumps`` escapes besides ``"``, ``\\`` and the line feed is the other
+#: control characters (in UTF-8, each one byte below 0x20). This table changes
+#: them (to a space) and nothing else: ``bytes.translate`` hands back the very
+#: same object when it changed nothing, which is how their absence is seen.
+_CONTROLS_CHANGED = bytes(0x20 if code < 0x20 and code != 0x0A else code for code in range(256))
 #: The keys that hold a body: v2 ``body``, and a site's own copy of it (a v1 ``review``).
 _BODY_KEYS = ("review", "body")
 
@@ -54,7 +56,7 @@ def json_bytes(text: str) -> bytes:
     itself escapes the text). A long review body saves most of its cost.
     """
     data = text.encode()
-    if len(data.translate(None, _CONTROLS)) != len(data):
+    if data.translate(_CONTROLS_CHANGED) is not data:
         return encode_basestring(text).encode()
     if b"\\" in data:
         data = data.replace(b"\\", b"\\\\")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from selectolax.lexbor import LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from scraper.config import MAL_ENTITY_CACHE, MAL_ENTITY_ROUNDS
 from scraper.sites._decode import LINE_MARK as BREAK
@@ -29,6 +29,11 @@ _SPACE_RUN = re.compile("  +")
 # Named or numeric references with their semicolon. Requiring the semicolon
 # keeps ``?a=1&para=2`` in a quoted URL from turning into ``¶=2``.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+#: ``<br>``'s tag id in the parser, and the mark put in its place as the parser
+#: takes it (UTF-8: a ``str`` would be encoded again for every line).
+_BR_TAG_ID = LexborHTMLParser("<br>").css_first("br").tag_id  # type: ignore[union-attr]
+_BREAK_BYTES = BREAK.encode()
 
 # Never review text wherever they sit: code, and form controls (Helpful /
 # spoiler buttons of older pages).
@@ -151,8 +156,8 @@ def body_text(node: LexborNode, chrome: str | None = None) -> str:
     # the work on it. A <br> inside chrome is marked, then removed with it.
     selector = f"br, {_NOT_TEXT}, {chrome}" if chrome else f"br, {_NOT_TEXT}"
     for element in node.css(selector):
-        if element.tag == "br":
-            element.replace_with(BREAK)
+        if element.tag_id == _BR_TAG_ID:  # an int: .tag builds a string each time
+            element.replace_with(_BREAK_BYTES)
         else:
             element.decompose()
     return normalise_body(node.text(), BREAK)
