@@ -8,6 +8,7 @@ import pytest
 from conftest import MAL
 
 from scraper.api import parse_page
+from scraper.config import MAL_ENTITY_PROBES
 from scraper.sites._decode import decode_html, sniff_meta_charset
 from scraper.sites.mal.text import decode_entities, normalise_body
 
@@ -61,6 +62,14 @@ def test_undecodable_bytes_are_replaced_not_raised() -> None:
         ("&amp;#039;quoted&amp;#039;", "'quoted'"),
         ("?a=1&para=2", "?a=1&para=2"),  # no semicolon: a URL, not an entity
         ("AT&T", "AT&T"),
+        # Bare ampersands before the reference, fewer and more than are looked
+        # at one by one (MAL_ENTITY_PROBES) before the regex takes the rest.
+        ("R&D, " * 3 + "Ed&amp;rsquo;s", "R&D, " * 3 + "Ed’s"),
+        (
+            "R&D, " * (MAL_ENTITY_PROBES + 3) + "Ed&amp;rsquo;s",
+            "R&D, " * (MAL_ENTITY_PROBES + 3) + "Ed’s",
+        ),
+        ("R&D, " * (MAL_ENTITY_PROBES + 3), "R&D, " * (MAL_ENTITY_PROBES + 3)),
     ],
 )
 def test_entities_decoded_until_none_left(raw: str, text: str) -> None:

@@ -13,7 +13,7 @@ import re
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.config import MAL_ENTITY_CACHE, MAL_ENTITY_ROUNDS
+from scraper.config import MAL_ENTITY_CACHE, MAL_ENTITY_PROBES, MAL_ENTITY_ROUNDS
 from scraper.sites._decode import LINE_MARK as BREAK
 
 __all__ = ["body_text", "clean_inline", "decode_entities", "normalise_body"]
@@ -65,14 +65,17 @@ def _has_reference(text: str) -> bool:
 
     A body holds a few ``&`` (``Black & White``), often none that starts a
     reference: looking at each is far cheaper than the regex's scan of the
-    whole text, which only a body with a reference left then pays.
+    whole text, which only a body with a reference left then pays (and one
+    with more than ``MAL_ENTITY_PROBES`` of them, from there on).
     """
     at = text.find("&")
-    while at >= 0:
+    for _ in range(MAL_ENTITY_PROBES):
+        if at < 0:
+            return False
         if _ENTITY.match(text, at) is not None:
             return True
         at = text.find("&", at + 1)
-    return False
+    return at >= 0 and _ENTITY.search(text, at) is not None
 
 
 def decode_entities(text: str) -> str:
