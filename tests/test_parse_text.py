@@ -139,6 +139,24 @@ def test_relative_links_and_comments_in_a_minimal_current_page() -> None:
     }
 
 
+def test_the_review_id_comes_from_the_first_open_link_that_names_one() -> None:
+    page = _review_page("text").replace(
+        '<div class="open">', '<div class="open"><a href="#top">Top</a>'
+    )
+    (review,) = parse_page(page).reviews
+    assert review.url == "https://myanimelist.net/reviews.php?id=42"
+
+
+def test_titleblock_links_name_each_review_entry_on_a_page_of_many() -> None:
+    titleblock = '<div class="titleblock"><a href="/manga/9/Other">Other</a></div>'
+    page = _review_page("text").replace(
+        '<div class="username">', titleblock + '<div class="username">'
+    )
+    (review,) = parse_page(page).reviews
+    assert review.item.url == "https://myanimelist.net/manga/9/Other"
+    assert review.item.type == "manga"
+
+
 def test_impossible_date_skips_the_review_with_a_reason() -> None:
     page = _review_page("text").replace("Feb 29, 2024", "Feb 30, 2024")
     result = parse_page(page)
