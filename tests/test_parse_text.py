@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import codecs
+import html
+import re
 
 import pytest
 from conftest import MAL
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scraper.api import parse_page
-from scraper.config import MAL_ENTITY_PROBES
+from scraper.config import MAL_ENTITY_PROBES, MAL_ENTITY_ROUNDS
 from scraper.sites._decode import decode_html, sniff_meta_charset
 from scraper.sites.mal.text import decode_entities, normalise_body
 
@@ -74,6 +78,28 @@ def test_undecodable_bytes_are_replaced_not_raised() -> None:
 )
 def test_entities_decoded_until_none_left(raw: str, text: str) -> None:
     assert decode_entities(raw) == text
+
+
+#: The contract's rule for references left after parsing, as a regex over the text.
+REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["&", "amp;", "#39;", "#x2019;", "rsquo;", "lt;", "a", ";", "#", " "]),
+        max_size=4 * MAL_ENTITY_PROBES,
+    ).map("".join)
+)
+def test_entities_decoded_as_the_regex_rule_says(text: str) -> None:
+    # Fewer or more ampersands than are looked at one by one: the same text.
+    expected = text
+    for _ in range(MAL_ENTITY_ROUNDS):
+        decoded = REFERENCE.sub(lambda match: html.unescape(match.group()), expected)
+        if decoded == expected:
+            break
+        expected = decoded
+    assert decode_entities(text) == expected
 
 
 def test_body_rules_lines_and_blank_runs() -> None:
