@@ -52,3 +52,22 @@ def test_a_parent_that_does_not_share_computes_nothing(tmp_path: Path, share: ob
     assert [number for number, _ in done] == list(range(10))
     assert _runs(tmp_path) == list(range(10))
     assert all(pid != os.getpid() for _, pid in done), done
+
+
+def _fail_here(job: Job) -> tuple[int, int]:
+    """``_run``, but a job computed in the parent fails."""
+    if os.getpid() == job[1]:
+        raise ValueError(f"job {job[2]} failed here")
+    return _run(job)
+
+
+@pytest.mark.slow  # starts a process pool
+def test_a_job_that_fails_here_raises_in_its_turn(tmp_path: Path) -> None:
+    """The results before a failed job computed here still come, in order, as they
+    do before a job that fails in a worker; then its error."""
+    done: list[int] = []
+    with pytest.raises(ValueError, match=r"job \d+ failed here") as raised:
+        for number, _ in parallel_map(_fail_here, _jobs(tmp_path, 40), 1, share=lambda: True):
+            done.append(number)
+    failed = int(str(raised.value).split()[1])
+    assert done == list(range(failed))

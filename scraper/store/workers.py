@@ -84,22 +84,30 @@ _END: Any = object()
 class _Slot(Generic[_Job, _Result]):
     """A job and where its result is: a worker's future, or computed here."""
 
-    __slots__ = ("future", "job", "value")
+    __slots__ = ("error", "future", "job", "value")
 
     def __init__(self, job: _Job, future: Future[_Result] | None = None) -> None:
         self.job = job
         self.future = future
         self.value: _Result | None = None
+        self.error: Exception | None = None
 
     def ready(self) -> bool:
         return self.future is None or self.future.done()
 
     def compute(self, function: Callable[[_Job], _Result]) -> None:
-        self.future, self.value = None, function(self.job)
+        """Compute the job here; an error is raised in its turn, as a worker's is."""
+        self.future = None
+        try:
+            self.value = function(self.job)
+        except Exception as error:  # raised again by ``result``
+            self.error = error
 
     def result(self) -> _Result:
         if self.future is not None:
             return self.future.result()
+        if self.error is not None:
+            raise self.error
         return self.value  # type: ignore[return-value]  # computed (a result may be None)
 
 
