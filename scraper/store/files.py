@@ -17,25 +17,27 @@ WE, a browser's "saved from url"), else the page's own canonical link, else a
    files of a folder that took it all carry nearly the same one.
 
 Parsing is the slow step, so a large import parses in worker processes while this
-process writes pages in order, each in its own transaction as ``ingest_page`` does.
+process writes pages in order, several to a transaction on SQLite
+(``scraper.store.batch``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from scraper.config import ImportSettings
+from scraper.config import ImportSettings, StoreSettings
 from scraper.errors import ScraperError, UsageError
 from scraper.inputs import check_page_url
 from scraper.records import FetchedPage
-from scraper.store.ingest import IngestReport, ingest_page
-from scraper.store.parsing import ParsedFile, ParseOutcome, parse_file
-from scraper.store.saved import TIME_FROM, TIME_RULES, SavedPage, date_in_name, read_saved
+from scraper.store.batch import PageJob, ingest_pages
+from scraper.store.ingest import IngestReport
+from scraper.store.parsing import ParsedFile, parse_file
+from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name, read_saved
 from scraper.store.workers import parallel_map
 
 __all__ = [
@@ -105,14 +107,16 @@ def import_paths(
     fetched_at: datetime | None = None,
     time_from: str = "file",
     workers: int = 1,
+    settings: StoreSettings | None = None,
 ) -> Iterator[Imported]:
     """Store each file as a raw page with its records; yield one Imported per file, in order.
 
     Capture times follow the module's rules (*time_from* is ``Archive.import_files``'
-    *fetched_at_from*).
-    With *workers* > 1, that many processes work: this one writes (one transaction
-    per page) while the others parse (it pays off on free cores and hundreds of files). A
-    file that cannot be read is yielded with its error and the next one runs.
+    *fetched_at_from*); *settings* how pages are batched into transactions.
+    A file is yielded once its page is committed (``ingest_pages``). With *workers*
+    > 1, that many processes work: this one writes while the others parse (it pays
+    off on free cores and hundreds of files). A file that cannot be read is yielded
+    with its error and the next one runs.
     Raises UsageError before anything is stored when *time_from* is ``name`` and a
     file name holds no date; StoreError when the database refuses a page.
     """
@@ -137,37 +141,40 @@ def import_paths(
     # process parses while the other writes (two parsers beside it made all three
     # share the two cores, slower than one process alone).
     parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
-    for item in parsed:
-        try:
-            # Read again here rather than ship the bytes back from a worker process.
-            saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
-        except OSError as failure:
-            item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
-            saved = None
-        if item.outcome is None or saved is None:
-            error = UsageError(f"{item.path}: cannot read: {item.read_error}")
-            yield Imported(item.path, url, None, error)
-            continue
-        if fetched_at is not None:
-            moment, source = fetched_at, "--fetched-at"
-        elif item.path in named:
-            moment, source = named[item.path], "its file name"
-        elif time_from == "file" and saved.fetched_at is not None:
-            moment, source = saved.fetched_at, saved.time_source or "the file"
-        else:
-            moment, source = item.modified, "mtime"
-        yield _store(engine, item, saved, item.outcome, url, moment, source)
+    pages = (_job(item, url, fetched_at, named, time_from) for item in parsed)
+    for imported, report in ingest_pages(engine, pages, source="file", settings=settings):
+        if report is not None:
+            imported = replace(imported, report=report, error=report.error)
+        yield imported
 
 
-def _store(
-    engine: Engine,
+def _job(
     item: ParsedFile,
-    saved: SavedPage,
-    outcome: ParseOutcome,
     url: str | None,
-    fetched_at: datetime,
-    time_source: str,
-) -> Imported:
+    fetched_at: datetime | None,
+    named: dict[Path, datetime],
+    time_from: str,
+) -> PageJob[Imported]:
+    """The page to store for a parsed file (with its Imported, the report to come), or
+    the Imported of a file that cannot be read (nothing to store)."""
+    try:
+        # Read again here rather than ship the bytes back from a worker process.
+        saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
+    except OSError as failure:
+        item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
+        saved = None
+    if item.outcome is None or saved is None:
+        error = UsageError(f"{item.path}: cannot read: {item.read_error}")
+        return PageJob(Imported(item.path, url, None, error))
+    if fetched_at is not None:
+        moment, source = fetched_at, "--fetched-at"
+    elif item.path in named:
+        moment, source = named[item.path], "its file name"
+    elif time_from == "file" and saved.fetched_at is not None:
+        moment, source = saved.fetched_at, saved.time_source or "the file"
+    else:
+        moment, source = item.modified, "mtime"
+    outcome = item.outcome
     page_url = url or saved.url or (outcome.result.url if outcome.result is not None else None)
     page_url = page_url or item.path.resolve().as_uri()
     if outcome.error is not None:
@@ -178,7 +185,6 @@ def _store(
         status=saved.status,
         headers=saved.headers,
         body=saved.body,
-        fetched_at=fetched_at,
+        fetched_at=moment,
     )
-    report = ingest_page(engine, page, source="file", parsed=outcome)
-    return Imported(item.path, page_url, report, report.error, fetched_at, time_source)
+    return PageJob(Imported(item.path, page_url, None, None, moment, source), page, outcome)
