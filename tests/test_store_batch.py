@@ -88,12 +88,18 @@ def _path(url: str) -> str:
     return url.removeprefix("sqlite:///")
 
 
+def _twin(sqlite_url: str, tmp_path: Path, name: str) -> str:
+    """A second fresh archive beside the test's own (a copy of the migrated file)."""
+    url = f"sqlite:///{tmp_path / name}"
+    shutil.copyfile(_path(sqlite_url), _path(url))
+    return url
+
+
 def test_batches_store_exactly_what_one_transaction_per_page_stores(
     sqlite_url: str, tmp_path: Path
 ) -> None:
     files = _saved_pages(tmp_path / "pages")
-    single = f"sqlite:///{tmp_path / 'single.db'}"
-    shutil.copyfile(_path(sqlite_url), _path(single))
+    single = _twin(sqlite_url, tmp_path, "single.db")
     alone = _import(single, files, ONE_PER_TRANSACTION)
     batched = _import(sqlite_url, files, BATCHES_OF_THREE)
     assert [(i.path, i.url, i.error is None) for i in batched] == [
@@ -258,3 +264,20 @@ def test_a_batch_commits_after_its_pages_or_its_time(sqlite_url: str) -> None:
         assert len(commits) == 4
     finally:
         engine.dispose()
+
+
+@pytest.mark.slow  # starts a process pool
+def test_pages_parsed_in_a_worker_store_what_pages_parsed_here_store(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A worker hands back the body, its sha256 and the records' digest with the parse."""
+    files = _saved_pages(tmp_path / "pages")
+    here = _twin(sqlite_url, tmp_path, "here.db")
+    _import(here, files, BATCHES_OF_THREE)
+    engine = open_engine(sqlite_url)
+    try:
+        imported = list(import_paths(engine, files, workers=2, settings=BATCHES_OF_THREE))
+    finally:
+        engine.dispose()
+    assert len(imported) == len(files)
+    assert _rows(_path(sqlite_url)) == _rows(_path(here))

@@ -48,8 +48,10 @@ class PageJob(NamedTuple, Generic[_Key]):
     key: _Key
     page: FetchedPage | None = None
     outcome: ParseOutcome | None = None
-    #: The body's sha256 when the caller has it already (a parse worker computed it).
+    #: The body's sha256 and ``outcome_digest`` of the outcome, when the caller has
+    #: them already (a parse worker computed them).
     digest: str | None = None
+    records_digest: str | None = None
 
 
 def ingest_pages(
@@ -126,7 +128,13 @@ def _write_one(
     digest = job.digest or body_sha256(page.body)
     with connection.begin_nested():  # SAVEPOINT: a refused page rolls back alone
         return write_page(
-            connection, page, outcome, digest=digest, source=source, crawl_run_id=None
+            connection,
+            page,
+            outcome,
+            digest=digest,
+            source=source,
+            crawl_run_id=None,
+            records_digest=job.records_digest if job.outcome is not None else None,
         )
 
 

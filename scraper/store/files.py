@@ -37,7 +37,7 @@ from scraper.records import FetchedPage
 from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.ingest import IngestReport
 from scraper.store.parsing import ParsedFile, parse_file
-from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name, read_saved
+from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name
 from scraper.store.workers import parallel_map
 
 __all__ = [
@@ -157,12 +157,7 @@ def _job(
 ) -> PageJob[Imported]:
     """The page to store for a parsed file (with its Imported, the report to come), or
     the Imported of a file that cannot be read (nothing to store)."""
-    try:
-        # Read again here rather than ship the bytes back from a worker process.
-        saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
-    except OSError as failure:
-        item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
-        saved = None
+    saved = item.saved
     if item.outcome is None or saved is None:
         error = UsageError(f"{item.path}: cannot read: {item.read_error}")
         return PageJob(Imported(item.path, url, None, error))
@@ -187,4 +182,5 @@ def _job(
         body=saved.body,
         fetched_at=moment,
     )
-    return PageJob(Imported(item.path, page_url, None, None, moment, source), page, outcome)
+    imported = Imported(item.path, page_url, None, None, moment, source)
+    return PageJob(imported, page, outcome, item.body_sha256, item.records_sha256)

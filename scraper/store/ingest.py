@@ -110,9 +110,11 @@ def write_page(
     digest: str,
     source: str,
     crawl_run_id: int | None,
+    records_digest: str | None = None,
 ) -> IngestReport:
     """Store *page* (its body's sha256 is *digest*) and its parse *outcome* inside the
     caller's write transaction, unless this capture is stored already; return the report.
+    *records_digest* is ``outcome_digest(outcome)`` when the caller has it already.
 
     Database errors propagate as SQLAlchemy errors (the caller rolls back).
     """
@@ -120,7 +122,9 @@ def write_page(
     if stored is not None:  # a re-run of an import: this capture is in the archive
         counts = RecordCounts(unchanged=len(outcome.result.reviews) if outcome.result else 0)
         return _report(stored, outcome, counts, already_stored=True)
-    raw_page_id = _insert_raw_page(connection, page, digest, source, crawl_run_id, outcome)
+    raw_page_id = _insert_raw_page(
+        connection, page, digest, source, crawl_run_id, outcome, records_digest
+    )
     records = outcome.result.reviews if outcome.result is not None else ()
     counts = store_records(
         connection, raw_page_id=raw_page_id, observed_at=page.fetched_at, records=records
@@ -208,6 +212,7 @@ def _insert_raw_page(
     source: str,
     crawl_run_id: int | None,
     outcome: ParseOutcome,
+    records_digest: str | None,
 ) -> int:
     stored = store_body(connection, page.body, url=page.final_url, digest=digest)
     kind = outcome.kind
@@ -225,7 +230,7 @@ def _insert_raw_page(
         "review_count": len(outcome.result.reviews) if outcome.result is not None else 0,
         "parse_error": outcome.error_text,
         "parser_version": PARSER_VERSION,
-        "records_sha256": outcome_digest(outcome),
+        "records_sha256": records_digest or outcome_digest(outcome),
         "next_url": outcome.next_url,
     }
     return int(connection.execute(_INSERT_RAW_PAGE, row).scalar_one())
