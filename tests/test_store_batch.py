@@ -164,11 +164,13 @@ def _stored_urls(path: str) -> list[str]:
         connection.close()
 
 
-def test_a_refused_page_rolls_back_alone_and_the_pages_before_it_are_committed(
-    sqlite_url: str,
+@pytest.mark.parametrize("refused", [1, 3])
+def test_a_refused_page_is_stored_not_at_all_and_the_pages_before_it_are_committed(
+    sqlite_url: str, tmp_path: Path, refused: int
 ) -> None:
     path = _path(sqlite_url)
-    _refuse(path, "%/anime/3/%")
+    expected = _twin(sqlite_url, tmp_path, "expected.db")
+    _refuse(path, f"%/anime/{refused}/%")
     pages = [_page(number) for number in range(1, 6)]
     engine = open_engine(sqlite_url)
     reported: list[int] = []
@@ -179,32 +181,31 @@ def test_a_refused_page_rolls_back_alone_and_the_pages_before_it_are_committed(
             ):
                 assert report is not None and not report.already_stored
                 reported.append(key)
-        assert raised.value.url == pages[2].final_url
-        assert reported == [1, 2]
-        assert _stored_urls(path) == [pages[0].final_url, pages[1].final_url]
-        # What was committed is whole: the second page's observations are there.
-        with engine.connect() as connection:
-            seen = connection.execute(
-                sa.text("SELECT count(DISTINCT raw_page_id) FROM review_observations")
-            ).scalar_one()
-        assert seen == 2
+        assert raised.value.url == pages[refused - 1].final_url
+        assert reported == list(range(1, refused))
         with engine.begin() as connection:
             connection.exec_driver_sql("DROP TRIGGER refuse")
+        # The same as the pages before it stored alone, one transaction each.
+        _store_alone(expected, pages[: refused - 1])
+        assert _rows(path) == _rows(_path(expected))
         again = list(
             ingest_pages(engine, (PageJob(n, p) for n, p in enumerate(pages, 1)), source="file")
         )
     finally:
         engine.dispose()
-    assert [report.already_stored for _, report in again if report] == [
-        True,
-        True,
-        False,
-        False,
-        False,
-    ]
-    assert _stored_urls(path) == [page.final_url for page in pages[:2]] + [
-        page.final_url for page in pages[2:]
-    ]
+    stored_before = [report.already_stored for _, report in again if report]
+    assert stored_before == [number < refused for number in range(1, 6)]
+    assert _stored_urls(path) == [page.final_url for page in pages]
+
+
+def _store_alone(url: str, pages: list[FetchedPage]) -> None:
+    engine = open_engine(url)
+    try:
+        jobs = [PageJob(n, page) for n, page in enumerate(pages)]
+        stored = list(ingest_pages(engine, jobs, source="file", settings=ONE_PER_TRANSACTION))
+        assert len(stored) == len(pages)
+    finally:
+        engine.dispose()
 
 
 def test_a_page_is_reported_once_committed_and_an_interrupted_batch_stores_nothing(

@@ -4,11 +4,11 @@ One transaction per page made SQLite commit, and FTS5 write a new segment of the
 full-text index, for every page: about a fifth of a real page's store time, and the
 segments of single pages are merged again and again as the archive grows. Here a
 batch of pages shares one transaction (``StoreSettings.sqlite_batch_pages`` pages,
-or as many as arrive in ``batch_seconds``), each page inside its own SAVEPOINT:
+or as many as arrive in ``batch_seconds``):
 
-- a page the database refuses is rolled back alone; the pages before it in the batch
-  are committed and reported, then its StoreError is raised (as ``ingest_page``
-  raises it: the import stops there);
+- a page the database refuses rolls the batch back, the pages before it are written
+  again in a transaction of their own, committed and reported, then its StoreError is
+  raised (as ``ingest_page`` raises it: the import stops there);
 - a page is reported only once its batch is committed, so every page reported is
   stored; a crash loses the pages of the open batch, none of them reported, and a
   second run stores them (the capture check skips the ones committed before).
@@ -30,7 +30,7 @@ from scraper.config import StoreSettings
 from scraper.errors import StoreError
 from scraper.records import FetchedPage
 from scraper.store.bodies import body_sha256
-from scraper.store.engine import write_transaction
+from scraper.store.engine import store_error, write_transaction
 from scraper.store.ingest import IngestReport, ingest_page, page_refused, write_page
 from scraper.store.parsing import ParseOutcome, parse_fetched
 
@@ -86,6 +86,15 @@ def ingest_pages(
             raise refused
 
 
+class _Refused(Exception):
+    """The database refused the page of job number *index* of the batch."""
+
+    def __init__(self, index: int, error: StoreError) -> None:
+        super().__init__(index, error)
+        self.index = index
+        self.error = error
+
+
 def _write_batch(
     engine: Engine,
     first: PageJob[_Key],
@@ -94,31 +103,73 @@ def _write_batch(
     settings: StoreSettings,
 ) -> tuple[list[tuple[_Key, IngestReport | None]], StoreError | None]:
     """Write *first* and the next jobs of *pending* in one transaction; return their
-    reports (committed) and the error of a page the database refused, which ends the batch."""
+    reports (committed) and the error of a page the database refused, which ends the batch.
+
+    No savepoints: SQLite 3.40's FTS5 writes its pending terms out as a new segment at
+    every SAVEPOINT, which is what a batch is for to avoid. A refused page rolls the
+    transaction back instead, and the pages before it are written again in another.
+    """
+    taken: list[PageJob[_Key]] = [first]
+    try:
+        try:
+            with write_transaction(engine) as connection:
+                done = _write_jobs(connection, taken, pending, source, settings)
+        except _Refused as refusal:
+            earlier = taken[: refusal.index]
+            if not any(job.page is not None for job in earlier):
+                return [(job.key, None) for job in earlier], refusal.error
+            with write_transaction(engine) as connection:
+                done = _write_jobs(connection, earlier, iter(()), source, settings)
+            return _settled(done), refusal.error
+    except _Refused as again:  # the database refused an earlier page the second time
+        raise again.error from again.error.__cause__
+    except DBAPIError as error:  # the commit itself: nothing of the batch is stored
+        raise store_error(engine, error) from error
+    return _settled(done), None
+
+
+def _write_jobs(
+    connection: Connection,
+    taken: list[PageJob[_Key]],
+    pending: Iterator[PageJob[_Key]],
+    source: str,
+    settings: StoreSettings,
+) -> list[tuple[_Key, IngestReport | None]]:
+    """Write the jobs of *taken*, then of *pending* (added to *taken*) until the batch is
+    full or old; return each job's report. Raises _Refused for a page the database refuses."""
     done: list[tuple[_Key, IngestReport | None]] = []
-    refused: StoreError | None = None
-    with write_transaction(engine) as connection:
-        started = time.monotonic()
-        job: PageJob[_Key] | None = first
-        while job is not None:
-            if job.page is not None:
-                try:
-                    done.append((job.key, _write_one(connection, job, job.page, source)))
-                except DBAPIError as error:
-                    refused = page_refused(engine, job.page, error)
-                    _check_open(connection, refused)
-                    break
-                if len(done) >= settings.sqlite_batch_pages:
-                    break
-                if time.monotonic() - started >= settings.batch_seconds:
-                    break
-            else:
-                done.append((job.key, None))
-            job = next(pending, None)
+    started = time.monotonic()
+    index = 0
+    while True:
+        if index == len(taken):
+            if len(done) >= settings.sqlite_batch_pages:
+                return done
+            if time.monotonic() - started >= settings.batch_seconds:
+                return done
+            following = next(pending, None)
+            if following is None:
+                return done
+            taken.append(following)
+        job = taken[index]
+        report = None
+        if job.page is not None:
+            try:
+                report = _write_one(connection, job, job.page, source)
+            except DBAPIError as error:
+                refused = page_refused(connection.engine, job.page, error)
+                raise _Refused(index, refused) from error
+        done.append((job.key, report))
+        index += 1
+
+
+def _settled(
+    done: list[tuple[_Key, IngestReport | None]],
+) -> list[tuple[_Key, IngestReport | None]]:
+    """*done*, committed: each ParseError learns the raw page it is stored with."""
     for _, report in done:
         if report is not None and report.error is not None:
             report.error.raw_page_id = report.raw_page_id
-    return done, refused
+    return done
 
 
 def _write_one(
@@ -126,21 +177,12 @@ def _write_one(
 ) -> IngestReport:
     outcome = job.outcome or parse_fetched(page.body, page.final_url, page.charset)
     digest = job.digest or body_sha256(page.body)
-    with connection.begin_nested():  # SAVEPOINT: a refused page rolls back alone
-        return write_page(
-            connection,
-            page,
-            outcome,
-            digest=digest,
-            source=source,
-            crawl_run_id=None,
-            records_digest=job.records_digest if job.outcome is not None else None,
-        )
-
-
-def _check_open(connection: Connection, refused: StoreError) -> None:
-    """Raise *refused* when SQLite ended the whole transaction with the page's error
-    (a full disk, an I/O error): the batch's earlier pages are gone, none is reported."""
-    raw = connection.connection.dbapi_connection
-    if raw is not None and not getattr(raw, "in_transaction", True):
-        raise refused
+    return write_page(
+        connection,
+        page,
+        outcome,
+        digest=digest,
+        source=source,
+        crawl_run_id=None,
+        records_digest=job.records_digest if job.outcome is not None else None,
+    )
