@@ -8,6 +8,7 @@ only once it is committed.
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import CORPUS, HISTORY, MAL
+from conftest import CORPUS, HISTORY, HISTORY_URL, MAL
 
 from scraper.config import StoreSettings
 from scraper.errors import StoreError
@@ -27,9 +28,11 @@ from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.engine import open_engine
 from scraper.store.files import import_paths
 from scraper.store.fts import parse_search
-from scraper.store.ingest import IngestReport
+from scraper.store.ingest import IngestReport, ingest_page
 
 ONE_PER_TRANSACTION = StoreSettings(sqlite_batch_pages=1)
+#: A word as both full-text tokenizers cut text.
+_WORD = re.compile(r"[^\W_]+")
 #: Small batches, so a few pages make several of them.
 BATCHES_OF_THREE = StoreSettings(sqlite_batch_pages=3)
 
@@ -282,3 +285,75 @@ def test_pages_parsed_in_a_worker_store_what_pages_parsed_here_store(
         engine.dispose()
     assert len(imported) == len(files)
     assert _rows(_path(sqlite_url)) == _rows(_path(here))
+
+
+def _search_results(path: str, words: list[str]) -> dict[str, list[int]]:
+    connection = sqlite3.connect(path)
+    try:
+        return {
+            word: [
+                row[0]
+                for row in connection.execute(
+                    "SELECT rowid FROM reviews_fts WHERE reviews_fts MATCH ? ORDER BY rowid",
+                    (parse_search(word).sqlite_match(),),
+                )
+            ]
+            for word in words
+        }
+    finally:
+        connection.close()
+
+
+def _schema(path: str) -> list[tuple[Any, ...]]:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+    finally:
+        connection.close()
+
+
+def test_a_batch_indexes_its_reviews_as_the_trigger_does_and_puts_the_trigger_back(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Captures of one page over the years in one batch: reviews stored, then edited by
+    a later capture in the same batch. Every word finds the same reviews as in an archive
+    indexed review by review, and the schema is what it was."""
+    path = _path(sqlite_url)
+    single = _twin(sqlite_url, tmp_path, "single.db")
+    schema = _schema(path)
+    history = sorted(HISTORY.glob("*.html"))
+    at = datetime(2021, 1, 1, tzinfo=UTC)
+    pages = [
+        FetchedPage(HISTORY_URL, HISTORY_URL, 200, (), source.read_bytes(), at + timedelta(days=n))
+        for n, source in enumerate(history + history[:1])
+    ] + [_page(number) for number in range(1, 4)]
+    _store_alone(single, pages)
+    engine = open_engine(sqlite_url)
+    try:
+        jobs = [PageJob(n, page) for n, page in enumerate(pages)]
+        assert len(list(ingest_pages(engine, jobs, source="file"))) == len(pages)
+    finally:
+        engine.dispose()
+    assert _schema(path) == schema
+    connection = sqlite3.connect(path)
+    try:
+        bodies = [row[0] for row in connection.execute("SELECT body FROM reviews")]
+        connection.execute("INSERT INTO reviews_fts(reviews_fts) VALUES ('integrity-check')")
+    finally:
+        connection.close()
+    # The older captures' words too: an edit must take them out of the index.
+    old = [source.read_text("utf-8", "replace") for source in history]
+    texts = [body for body in bodies if body] + old
+    words = sorted({word for text in texts for word in _WORD.findall(text.lower())})
+    assert len(words) > 200
+    assert _search_results(path, words) == _search_results(_path(single), words)
+    # The trigger is back: a page stored alone afterwards is indexed by it.
+    engine = open_engine(sqlite_url)
+    try:
+        ingest_page(engine, _page(9, "manga-reviews-current.html"))
+    finally:
+        engine.dispose()
+    _store_alone(single, [_page(9, "manga-reviews-current.html")])
+    assert _search_results(path, words) == _search_results(_path(single), words)

@@ -9,6 +9,8 @@ or as many as arrive in ``batch_seconds``):
 - a page the database refuses rolls the batch back, the pages before it are written
   again in a transaction of their own, committed and reported, then its StoreError is
   raised (as ``ingest_page`` raises it: the import stops there);
+- the batch's new reviews are indexed for full-text search in one statement before
+  the commit (``scraper.store.ftsbatch``): one FTS5 segment per batch, not per page;
 - a page is reported only once its batch is committed, so every page reported is
   stored; a crash loses the pages of the open batch, none of them reported, and a
   second run stores them (the capture check skips the ones committed before).
@@ -31,6 +33,7 @@ from scraper.errors import StoreError
 from scraper.records import FetchedPage
 from scraper.store.bodies import body_sha256
 from scraper.store.engine import store_error, write_transaction
+from scraper.store.ftsbatch import DeferredIndex
 from scraper.store.ingest import IngestReport, ingest_page, page_refused, write_page
 from scraper.store.parsing import ParseOutcome, parse_fetched
 
@@ -105,9 +108,9 @@ def _write_batch(
     """Write *first* and the next jobs of *pending* in one transaction; return their
     reports (committed) and the error of a page the database refused, which ends the batch.
 
-    No savepoints: SQLite 3.40's FTS5 writes its pending terms out as a new segment at
-    every SAVEPOINT, which is what a batch is for to avoid. A refused page rolls the
-    transaction back instead, and the pages before it are written again in another.
+    No savepoint per page: a refused page rolls the whole transaction back (the
+    batch's deferred full-text index with it), and the pages before it are written
+    again in a transaction of their own (refusals are rare; a redo costs a batch).
     """
     taken: list[PageJob[_Key]] = [first]
     try:
@@ -139,27 +142,32 @@ def _write_jobs(
     full or old; return each job's report. Raises _Refused for a page the database refuses."""
     done: list[tuple[_Key, IngestReport | None]] = []
     started = time.monotonic()
-    index = 0
+    index = DeferredIndex(connection)
+    number = 0
     while True:
-        if index == len(taken):
-            if len(done) >= settings.sqlite_batch_pages:
-                return done
-            if time.monotonic() - started >= settings.batch_seconds:
-                return done
-            following = next(pending, None)
+        if number == len(taken):
+            following = None
+            young = time.monotonic() - started < settings.batch_seconds
+            if len(done) < settings.sqlite_batch_pages and young:
+                following = next(pending, None)
             if following is None:
+                index.finish()
                 return done
             taken.append(following)
-        job = taken[index]
+        job = taken[number]
         report = None
         if job.page is not None:
+            page = job.page
+            outcome = job.outcome or parse_fetched(page.body, page.final_url, page.charset)
+            records = outcome.result.reviews if outcome.result is not None else ()
+            index.before_page((record.site, record.id) for record in records)
             try:
-                report = _write_one(connection, job, job.page, source)
+                report = _write_one(connection, job, page, outcome, source)
             except DBAPIError as error:
-                refused = page_refused(connection.engine, job.page, error)
-                raise _Refused(index, refused) from error
+                refused = page_refused(connection.engine, page, error)
+                raise _Refused(number, refused) from error
         done.append((job.key, report))
-        index += 1
+        number += 1
 
 
 def _settled(
@@ -173,15 +181,17 @@ def _settled(
 
 
 def _write_one(
-    connection: Connection, job: PageJob[_Key], page: FetchedPage, source: str
+    connection: Connection,
+    job: PageJob[_Key],
+    page: FetchedPage,
+    outcome: ParseOutcome,
+    source: str,
 ) -> IngestReport:
-    outcome = job.outcome or parse_fetched(page.body, page.final_url, page.charset)
-    digest = job.digest or body_sha256(page.body)
     return write_page(
         connection,
         page,
         outcome,
-        digest=digest,
+        digest=job.digest or body_sha256(page.body),
         source=source,
         crawl_run_id=None,
         records_digest=job.records_digest if job.outcome is not None else None,
