@@ -8,7 +8,9 @@ sets reported apart:
 - ``grown``: our fixtures grown to a real page's size (20 long reviews of our text).
 
 Then ``reviews import`` of the same pages saved as files (one process, then --jobs 2:
-one parser beside the writer) and ``reviews reparse --all`` of that archive.
+on SQLite one parser beside the writer, on PostgreSQL two processes that parse and
+write) and ``reviews reparse --all`` of that archive. On a local PostgreSQL server the
+CPU its backend spent on the store is printed too (it shares the machine's cores).
 
 Every copy of a page gets its own entry and review ids, so each is a first capture of
 new reviews. For each set and database, two archives are built: "first" (``--pages``
@@ -79,20 +81,28 @@ def _pages(only: str, count: int, rounds: int) -> list[FetchedPage]:
     return pages
 
 
-def _run(url: str, pages: list[FetchedPage]) -> tuple[float, float, float, float]:
-    """Return (parse seconds, store seconds, store CPU seconds, stored/raw size) for
-    ingesting *pages*."""
+def _run(url: str, pages: list[FetchedPage]) -> tuple[float, float, float, float, float | None]:
+    """Return (parse seconds, store seconds, store CPU seconds, stored/raw size, server
+    CPU seconds or None) for ingesting *pages*."""
     started = time.perf_counter()
     parsed = [parse_fetched(p.body, p.final_url, p.charset) for p in pages]
     parse_seconds = time.perf_counter() - started
     engine = open_engine(url)
     try:
         _warm_up(engine)
+        server = _server_cpu(engine)
+        server_before = server()
         started, cpu = time.perf_counter(), time.process_time()
         for page, outcome in zip(pages, parsed, strict=True):
             ingest_page(engine, page, parsed=outcome)
         store_seconds = time.perf_counter() - started
         store_cpu = time.process_time() - cpu
+        server_after = server()
+        server_cpu = (
+            server_after - server_before
+            if server_before is not None and server_after is not None
+            else None
+        )
         with engine.connect() as connection:
             raw, stored = connection.execute(
                 sa.text(
@@ -101,9 +111,29 @@ def _run(url: str, pages: list[FetchedPage]) -> tuple[float, float, float, float
                 ),
                 {"warm_up": f"{_WARM_UP_SITE}%"},
             ).one()
-        return parse_seconds, store_seconds, store_cpu, float(stored) / float(raw)
+        return parse_seconds, store_seconds, store_cpu, float(stored) / float(raw), server_cpu
     finally:
         engine.dispose()
+
+
+def _server_cpu(engine: sa.Engine) -> Callable[[], float | None]:
+    """Return a reader of the CPU seconds used so far by the PostgreSQL backend behind
+    the engine's pooled connection (the one a serial ingest reuses), None when it cannot
+    be read (SQLite, a server on another machine)."""
+    if engine.dialect.name != "postgresql":
+        return lambda: None
+    with engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+
+    return read
 
 
 #: Another site: its page is no base for the measured ones, and is left out of the sizes.
@@ -119,13 +149,16 @@ def _warm_up(engine: sa.Engine) -> None:
 
 
 def _report(label: str, url: str, pages: list[FetchedPage]) -> None:
-    parse, store, store_cpu, ratio = _run(url, pages)
+    parse, store, store_cpu, ratio, server = _run(url, pages)
     count = len(pages)
+    # The server's own CPU, when it runs here: on a shared machine it competes with ours.
+    in_server = f", {1000 * server / count:4.1f} in the server" if server is not None else ""
     print(
         f"  {label:16} {count:4} pages: {count / (parse + store):6.1f} pages/s with parse, "
         f"{count / store:6.1f} store only (parse {1000 * parse / count:4.1f} ms, store "
         f"{1000 * store / count:4.1f} ms/page, {1000 * store_cpu / count:4.1f} of it CPU "
-        f"here); bodies at 1/{1 / ratio:.1f} of raw size"
+        f"here{in_server}); bodies at 1/{1 / ratio:.1f} of raw size; "
+        f"load {os.getloadavg()[0]:.1f}"
     )
 
 
@@ -159,7 +192,8 @@ def _import_files(
                 writer = 1000 * (time.process_time() - cpu) / count
                 print(
                     f"  {label + ' import':16} {count:4} files: {rate:6.1f} pages/s with parse "
-                    f"(--jobs {jobs}: this process {writer:4.1f} ms CPU/page)"
+                    f"(--jobs {jobs}: this process {writer:4.1f} ms CPU/page; "
+                    f"load {os.getloadavg()[0]:.1f})"
                 )
             for jobs in (1, workers):
                 started, cpu = time.perf_counter(), time.process_time()

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_JOBS_FILE",
     "DEPTH_SCAN_TAGS",
     "MAL_ENTITY_CACHE",
+    "MAL_ENTITY_PROBES",
     "MAL_ENTITY_ROUNDS",
     "MAX_NESTING_DEPTH",
     "META_CHARSET_SCAN_BYTES",
@@ -258,6 +259,9 @@ BLOCK_PAGE_MAX_CHARS = 3000
 #: decoded references kept (a page repeats the same few hundreds of times).
 MAL_ENTITY_ROUNDS = 16
 MAL_ENTITY_CACHE = 4096
+#: The ``&`` of a text looked at one by one for a reference before the regex scans
+#: the rest: a body holds a few (``Black & White``), a hostile one thousands.
+MAL_ENTITY_PROBES = 8
 
 #: Problems of a page's reviews named in its one-line message; the rest are counted.
 PROBLEMS_NAMED = 3

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import codecs
+import html
+import re
 
 import pytest
 from conftest import MAL
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scraper.api import parse_page
+from scraper.config import MAL_ENTITY_PROBES, MAL_ENTITY_ROUNDS
 from scraper.sites._decode import decode_html, sniff_meta_charset
 from scraper.sites.mal.text import decode_entities, normalise_body
 
@@ -61,10 +66,40 @@ def test_undecodable_bytes_are_replaced_not_raised() -> None:
         ("&amp;#039;quoted&amp;#039;", "'quoted'"),
         ("?a=1&para=2", "?a=1&para=2"),  # no semicolon: a URL, not an entity
         ("AT&T", "AT&T"),
+        # Bare ampersands before the reference, fewer and more than are looked
+        # at one by one (MAL_ENTITY_PROBES) before the regex takes the rest.
+        ("R&D, " * 3 + "Ed&amp;rsquo;s", "R&D, " * 3 + "Ed’s"),
+        (
+            "R&D, " * (MAL_ENTITY_PROBES + 3) + "Ed&amp;rsquo;s",
+            "R&D, " * (MAL_ENTITY_PROBES + 3) + "Ed’s",
+        ),
+        ("R&D, " * (MAL_ENTITY_PROBES + 3), "R&D, " * (MAL_ENTITY_PROBES + 3)),
     ],
 )
 def test_entities_decoded_until_none_left(raw: str, text: str) -> None:
     assert decode_entities(raw) == text
+
+
+#: The contract's rule for references left after parsing, as a regex over the text.
+REFERENCE = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["&", "amp;", "#39;", "#x2019;", "rsquo;", "lt;", "a", ";", "#", " "]),
+        max_size=4 * MAL_ENTITY_PROBES,
+    ).map("".join)
+)
+def test_entities_decoded_as_the_regex_rule_says(text: str) -> None:
+    # Fewer or more ampersands than are looked at one by one: the same text.
+    expected = text
+    for _ in range(MAL_ENTITY_ROUNDS):
+        decoded = REFERENCE.sub(lambda match: html.unescape(match.group()), expected)
+        if decoded == expected:
+            break
+        expected = decoded
+    assert decode_entities(text) == expected
 
 
 def test_body_rules_lines_and_blank_runs() -> None:
@@ -128,6 +163,24 @@ def test_relative_links_and_comments_in_a_minimal_current_page() -> None:
         "well_written": 0,
         "creative": 0,
     }
+
+
+def test_the_review_id_comes_from_the_first_open_link_that_names_one() -> None:
+    page = _review_page("text").replace(
+        '<div class="open">', '<div class="open"><a href="#top">Top</a>'
+    )
+    (review,) = parse_page(page).reviews
+    assert review.url == "https://myanimelist.net/reviews.php?id=42"
+
+
+def test_titleblock_links_name_each_review_entry_on_a_page_of_many() -> None:
+    titleblock = '<div class="titleblock"><a href="/manga/9/Other">Other</a></div>'
+    page = _review_page("text").replace(
+        '<div class="username">', titleblock + '<div class="username">'
+    )
+    (review,) = parse_page(page).reviews
+    assert review.item.url == "https://myanimelist.net/manga/9/Other"
+    assert review.item.type == "manga"
 
 
 def test_impossible_date_skips_the_review_with_a_reason() -> None:

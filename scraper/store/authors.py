@@ -30,7 +30,15 @@ from sqlalchemy.engine import Connection
 from scraper.records import Author, Record
 from scraper.schema.tables import author_names, authors, reviews
 from scraper.sites import SiteRules
-from scraper.store.statements import author_names_upsert, authors_insert
+from scraper.store.pgrows import columns_of, execute_arrays
+from scraper.store.statements import (
+    AUTHOR_COLUMNS,
+    AUTHOR_NAME_COLUMNS,
+    author_names_upsert,
+    author_names_upsert_arrays,
+    authors_create_arrays,
+    authors_insert,
+)
 
 __all__ = ["lock_authors", "resolve_authors"]
 
@@ -201,12 +209,13 @@ def _find_or_create(
     """Return identity → author id for *unknown* identities, creating the missing, and
     the ids of the authors created by names (keyed ones are never merged)."""
     if keyed:
-        connection.execute(
-            authors_insert(connection.dialect.name),
+        _create(
+            connection,
             [
                 _author_row(author, observed_at) | {"site": site_name, "key": ident}
                 for ident, author in sorted(unknown.items())
             ],
+            keyed=True,
         )
         found = connection.execute(_BY_KEY, {"site": site_name, "keys": list(unknown)})
         return {str(ident): int(author_id) for ident, author_id in found}, set()
@@ -219,17 +228,32 @@ def _find_or_create(
     missing = [name for name in sorted(unknown) if name not in by_name]
     created: list[int] = []
     if missing:
-        created = list(
-            connection.execute(
-                _CREATE,
-                [
-                    _author_row(unknown[name], observed_at) | {"site": site_name, "key": None}
-                    for name in missing
-                ],
-            ).scalars()
+        created = _create(
+            connection,
+            [
+                _author_row(unknown[name], observed_at) | {"site": site_name, "key": None}
+                for name in missing
+            ],
+            keyed=False,
         )
         by_name.update(zip(missing, created, strict=True))
     return by_name, set(created)
+
+
+def _create(connection: Connection, rows: list[dict[str, Any]], *, keyed: bool) -> list[int]:
+    """Insert author *rows*; return the new ids in the rows' order (none when *keyed*:
+    those are read back by key, as another writer may have inserted one first)."""
+    if connection.dialect.name == "postgresql":  # one statement, one array per column
+        written = execute_arrays(connection, authors_create_arrays(keyed=keyed), _AUTHORS, rows)
+        # Identity values grow in the order the rows were inserted (the arrays' order).
+        return [] if keyed else sorted(written.scalars())
+    if keyed:
+        connection.execute(authors_insert(connection.dialect.name), rows)
+        return []
+    return list(connection.execute(_CREATE, rows).scalars())
+
+
+_AUTHORS = columns_of(authors, AUTHOR_COLUMNS)
 
 
 def _author_row(author: Author, observed_at: datetime) -> dict[str, Any]:
@@ -258,22 +282,28 @@ def _refresh_authors(
         for author_id, author in sorted(seen.items())
         if author_id not in created
     ]
+    # Row by row, in id order (one UPDATE over arrays would lock the rows in whatever
+    # order its join takes them: two writers renaming the same authors could deadlock).
     for statement, rows in (
         (_RENAME, [row for row in updates if row["uid"] not in ties]),
         (_RENAME_AT_TIE, [row for row in updates if row["uid"] in ties]),
     ):
         if rows:
             connection.execute(statement, rows)
+    postgres = connection.dialect.name == "postgresql"  # one statement, one array per column
     names = sorted({(aid, a.name) for aid, a in seen.items() if a.name is not None})
-    if names:
-        connection.execute(
-            author_names_upsert(connection.dialect.name),
-            [
-                {"author_id": aid, "name": name, "first_seen_at": observed_at}
-                | {"last_seen_at": observed_at}
-                for aid, name in names
-            ],
-        )
+    rows = [
+        {"author_id": aid, "name": name, "first_seen_at": observed_at}
+        | {"last_seen_at": observed_at}
+        for aid, name in names
+    ]
+    if rows and postgres:
+        execute_arrays(connection, author_names_upsert_arrays(), _AUTHOR_NAMES, rows)
+    elif rows:
+        connection.execute(author_names_upsert(connection.dialect.name), rows)
+
+
+_AUTHOR_NAMES = columns_of(author_names, AUTHOR_NAME_COLUMNS)
 
 
 def _merge_same_people(

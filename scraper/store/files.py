@@ -18,7 +18,9 @@ WE, a browser's "saved from url"), else the page's own canonical link, else a
 
 Parsing is the slow step, so a large import parses in worker processes while this
 process writes pages in order, several to a transaction on SQLite
-(``scraper.store.batch``).
+(``scraper.store.batch``; one writer). On PostgreSQL each worker parses and writes its
+own files, each in its own transaction, so that several transactions run at once (the
+server's time per page is most of it).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from scraper.errors import ScraperError, UsageError
 from scraper.inputs import check_page_url
 from scraper.records import FetchedPage
 from scraper.store.batch import PageJob, ingest_pages
-from scraper.store.ingest import IngestReport
+from scraper.store.ingest import IngestReport, ingest_page
 from scraper.store.parsing import ParsedFile, parse_file
 from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name
 from scraper.store.workers import parallel_map
@@ -113,10 +115,11 @@ def import_paths(
 
     Capture times follow the module's rules (*time_from* is ``Archive.import_files``'
     *fetched_at_from*); *settings* how pages are batched into transactions.
-    A file is yielded once its page is committed (``ingest_pages``). With *workers*
-    > 1, that many processes work: this one writes while the others parse (it pays
-    off on free cores and hundreds of files). A file that cannot be read is yielded
-    with its error and the next one runs.
+    With *workers* > 1, that many processes work: on SQLite this one writes (a file
+    is yielded once its page is committed, ``ingest_pages``) while the others parse;
+    on PostgreSQL each of *workers* processes parses and writes its files, several
+    writers at once (it pays off on free cores and hundreds of files). A file that
+    cannot be read is yielded with its error and the next one runs.
     Raises UsageError before anything is stored when *time_from* is ``name`` and a
     file name holds no date; StoreError when the database refuses a page.
     """
@@ -136,35 +139,76 @@ def import_paths(
                     parameter="fetched_at_from",
                 )
             named[path] = moment
+    if workers > 1 and engine.dialect.name == "postgresql":
+        # Several writers: each worker parses a file and stores it in its own
+        # transaction, as this process would (PostgreSQL takes concurrent writers).
+        database = engine.url.render_as_string(hide_password=False)
+        tasks = [
+            _Task(path, url, fetched_at, named.get(path), time_from, database) for path in files
+        ]
+        yield from parallel_map(_import_in_worker, tasks, workers)
+        return
     jobs = [(path, url) for path in files]
-    # The writer is the busiest process: *workers* counts it, so on two cores one
-    # process parses while the other writes (two parsers beside it made all three
-    # share the two cores, slower than one process alone).
+    # One writer (SQLite): *workers* counts it, so on two cores one process parses
+    # while the other writes (two parsers beside it made all three share the two
+    # cores, slower than one process alone).
     parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
-    pages = (_job(item, url, fetched_at, named, time_from) for item in parsed)
+    pages = (_job(item, url, fetched_at, named.get(item.path), time_from) for item in parsed)
     for imported, report in ingest_pages(engine, pages, source="file", settings=settings):
         if report is not None:
             imported = replace(imported, report=report, error=report.error)
         yield imported
 
 
+@dataclass(frozen=True, slots=True)
+class _Task:
+    """One file for a worker that parses and stores it (``_import_in_worker``)."""
+
+    path: Path
+    url: str | None
+    fetched_at: datetime | None
+    named: datetime | None
+    time_from: str
+    database: str
+
+
+#: A worker's engine for each database it writes to, opened on its first file.
+_worker_engines: dict[str, Engine] = {}
+
+
+def _import_in_worker(task: _Task) -> Imported:
+    """Parse and store one file in a worker process; return what ``import_paths`` yields."""
+    engine = _worker_engines.get(task.database)
+    if engine is None:
+        from scraper.store.engine import open_engine
+
+        engine = _worker_engines[task.database] = open_engine(task.database)
+    item = parse_file((task.path, task.url))
+    job = _job(item, task.url, task.fetched_at, task.named, task.time_from)
+    if job.page is None:
+        return job.key
+    report = ingest_page(engine, job.page, source="file", parsed=job.outcome)
+    return replace(job.key, report=report, error=report.error)
+
+
 def _job(
     item: ParsedFile,
     url: str | None,
     fetched_at: datetime | None,
-    named: dict[Path, datetime],
+    named: datetime | None,
     time_from: str,
 ) -> PageJob[Imported]:
     """The page to store for a parsed file (with its Imported, the report to come), or
-    the Imported of a file that cannot be read (nothing to store)."""
+    the Imported of a file that cannot be read (nothing to store). Its capture time
+    follows the module's rules; *named* is the date in its file name when they read it."""
     saved = item.saved
     if item.outcome is None or saved is None:
         error = UsageError(f"{item.path}: cannot read: {item.read_error}")
         return PageJob(Imported(item.path, url, None, error))
     if fetched_at is not None:
         moment, source = fetched_at, "--fetched-at"
-    elif item.path in named:
-        moment, source = named[item.path], "its file name"
+    elif named is not None:
+        moment, source = named, "its file name"
     elif time_from == "file" and saved.fetched_at is not None:
         moment, source = saved.fetched_at, saved.time_source or "the file"
     else:

@@ -12,18 +12,36 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from scraper.schema.tables import author_names, authors, items, review_observations, reviews, tags
+from scraper.schema.tables import (
+    author_names,
+    authors,
+    items,
+    review_observations,
+    review_tags,
+    reviews,
+    tags,
+)
 from scraper.store.dialect import insert_for
+from scraper.store.pgrows import unnest_insert
 
 __all__ = [
+    "AUTHOR_COLUMNS",
+    "AUTHOR_NAME_COLUMNS",
+    "OBSERVATION_COLUMNS",
     "REVIEWS_UPDATE",
     "REVIEW_LATEST",
+    "REVIEW_TAG_COLUMNS",
     "author_names_upsert",
+    "author_names_upsert_arrays",
+    "authors_create_arrays",
     "authors_insert",
     "items_upsert",
     "observations_upsert",
+    "observations_upsert_arrays",
+    "review_tags_insert_arrays",
     "reviews_update_rows",
     "reviews_upsert",
+    "reviews_upsert_arrays",
     "tags_insert",
 ]
 
@@ -47,7 +65,10 @@ def _extreme(table: sa.Table, excluded: Any, column: str, *, earliest: bool) -> 
 
 def _seen_span_upsert(dialect: str, table: sa.Table, key: list[str], latest: list[str]) -> Any:
     """Upsert on *key* that widens first/last_seen_at and takes *latest* from newer captures."""
-    statement = insert_for(dialect, table)
+    return _seen_span(insert_for(dialect, table), table, key, latest)
+
+
+def _seen_span(statement: Any, table: sa.Table, key: list[str], latest: list[str]) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=key,
@@ -77,6 +98,42 @@ def author_names_upsert(dialect: str) -> Any:
     return _seen_span_upsert(dialect, author_names, ["author_id", "name"], [])
 
 
+#: The columns of an ``author_names`` row.
+AUTHOR_NAME_COLUMNS = ("author_id", "name", "first_seen_at", "last_seen_at")
+
+
+@functools.cache
+def author_names_upsert_arrays() -> Any:
+    """``author_names_upsert`` on PostgreSQL, its rows bound as arrays."""
+    statement = unnest_insert(author_names, AUTHOR_NAME_COLUMNS)
+    return _seen_span(statement, author_names, ["author_id", "name"], [])
+
+
+#: The columns of a new author row (the database numbers it).
+AUTHOR_COLUMNS = tuple(c.name for c in authors.columns if c.name != "id")
+
+
+@functools.cache
+def authors_create_arrays(*, keyed: bool) -> Any:
+    """PostgreSQL's insert of new authors bound as arrays (of ``AUTHOR_COLUMNS``): keyed
+    ones as ``authors_insert`` (one another writer inserted meanwhile is left as it is),
+    the others returning their ids, which grow in the rows' order."""
+    statement = unnest_insert(authors, AUTHOR_COLUMNS)
+    if keyed:
+        return statement.on_conflict_do_nothing(index_elements=["site", "key"])
+    return statement.returning(authors.c.id)
+
+
+#: The columns of a ``review_tags`` row.
+REVIEW_TAG_COLUMNS = ("review_id", "tag_id", "position")
+
+
+@functools.cache
+def review_tags_insert_arrays() -> Any:
+    """PostgreSQL's insert of ``review_tags`` rows bound as arrays."""
+    return unnest_insert(review_tags, REVIEW_TAG_COLUMNS)
+
+
 #: Review columns an upsert overwrites (the latest values and where they came from).
 REVIEW_LATEST = tuple(c.name for c in reviews.columns if c.name not in _KEEP_ON_UPDATE)
 #: The columns of a new review row (the database numbers it).
@@ -87,7 +144,17 @@ REVIEW_COLUMNS = tuple(c.name for c in reviews.columns if c.name != "id")
 def reviews_upsert(dialect: str) -> Any:
     """Insert new reviews; a row another writer inserted meanwhile is overwritten only
     from a capture at least as new as its own. Returns (id, site, key) of the rows written."""
-    statement = insert_for(dialect, reviews)
+    return _reviews_on_conflict(insert_for(dialect, reviews))
+
+
+@functools.cache
+def reviews_upsert_arrays() -> Any:
+    """``reviews_upsert`` on PostgreSQL, its rows bound as arrays (``pgrows.execute_arrays``
+    of ``REVIEW_COLUMNS``)."""
+    return _reviews_on_conflict(unnest_insert(reviews, REVIEW_COLUMNS))
+
+
+def _reviews_on_conflict(statement: Any) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["site", "key"],
@@ -137,9 +204,23 @@ _OBSERVATION_VALUES = tuple(
 )
 
 
+#: The columns of a new observation row (the database numbers it).
+OBSERVATION_COLUMNS = tuple(c.name for c in review_observations.columns if c.name != "id")
+
+
 @functools.cache
 def observations_upsert(dialect: str) -> Any:
-    statement = insert_for(dialect, review_observations)
+    return _observations_on_conflict(insert_for(dialect, review_observations))
+
+
+@functools.cache
+def observations_upsert_arrays() -> Any:
+    """``observations_upsert`` on PostgreSQL, its rows bound as arrays (of
+    ``OBSERVATION_COLUMNS``)."""
+    return _observations_on_conflict(unnest_insert(review_observations, OBSERVATION_COLUMNS))
+
+
+def _observations_on_conflict(statement: Any) -> Any:
     excluded = statement.excluded
     return statement.on_conflict_do_update(
         index_elements=["review_id", "raw_page_id"],

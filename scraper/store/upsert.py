@@ -33,17 +33,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from scraper.records import Record
-from scraper.schema.tables import authors, review_tags, reviews, tags
+from scraper.schema.tables import authors, review_observations, review_tags, reviews, tags
 from scraper.sites import SiteRules, site_for_record
 from scraper.store.authors import lock_authors, resolve_authors
+from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
+    OBSERVATION_COLUMNS,
     REVIEW_COLUMNS,
     REVIEW_LATEST,
+    REVIEW_TAG_COLUMNS,
     REVIEWS_UPDATE,
     items_upsert,
     observations_upsert,
+    observations_upsert_arrays,
+    review_tags_insert_arrays,
     reviews_update_rows,
     reviews_upsert,
+    reviews_upsert_arrays,
     tags_insert,
 )
 
@@ -277,8 +283,7 @@ def _upsert_reviews(
     won = {_row_key(row) for row in newer}
     newer = [row for row in newer if not _same_values(before[_row_key(row)], row)]
     if fresh:
-        statement = reviews_upsert(connection.dialect.name)
-        written = connection.execute(statement, [_new_row(row) for row in fresh])
+        written = _insert_reviews(connection, [_new_row(row) for row in fresh])
         for review_id, site, key in written:
             ids[(site, key)] = review_id
             won.add((site, key))
@@ -308,6 +313,17 @@ def _upsert_reviews(
             .values(first_seen_at=observed_at)
         )
     return ids, won
+
+
+_REVIEW_ARRAYS = columns_of(reviews, REVIEW_COLUMNS)
+_OBSERVATION_ARRAYS = columns_of(review_observations, OBSERVATION_COLUMNS)
+
+
+def _insert_reviews(connection: Connection, rows: list[dict[str, Any]]) -> Any:
+    """Run ``reviews_upsert`` over new review *rows*; return its (id, site, key) rows."""
+    if connection.dialect.name == "postgresql":  # one statement, one array per column
+        return execute_arrays(connection, reviews_upsert_arrays(), _REVIEW_ARRAYS, rows)
+    return connection.execute(reviews_upsert(connection.dialect.name), rows)
 
 
 def _row_key(row: Mapping[str, Any]) -> ReviewKey:
@@ -373,10 +389,14 @@ def _store_tags(
         for review_id, record in records
         for position, name in reversed(list(enumerate(record.tags)))
     }
-    connection.execute(
-        sa.insert(review_tags),
-        [{"review_id": r, "tag_id": t, "position": p} for (r, t), p in sorted(links.items())],
-    )
+    rows = [{"review_id": r, "tag_id": t, "position": p} for (r, t), p in sorted(links.items())]
+    if connection.dialect.name == "postgresql":  # one statement, one array per column
+        execute_arrays(connection, review_tags_insert_arrays(), _REVIEW_TAG_ARRAYS, rows)
+    else:
+        connection.execute(sa.insert(review_tags), rows)
+
+
+_REVIEW_TAG_ARRAYS = columns_of(review_tags, REVIEW_TAG_COLUMNS)
 
 
 def _store_observations(
@@ -402,7 +422,11 @@ def _store_observations(
         for row, record in zip(rows, records, strict=True)
     ]
     # A reparse of the same raw page refreshes what the current parser reads.
-    connection.execute(observations_upsert(connection.dialect.name), observations)
+    if connection.dialect.name == "postgresql":  # one statement, one array per column
+        statement = observations_upsert_arrays()
+        execute_arrays(connection, statement, _OBSERVATION_ARRAYS, observations)
+    else:
+        connection.execute(observations_upsert(connection.dialect.name), observations)
 
 
 def _is_newest(old: dict[str, Any], row: dict[str, Any]) -> bool:

@@ -14,6 +14,7 @@ from scraper.sites.mal.fields import (
     parse_date,
     parse_int,
     review_id,
+    review_id_in,
     seen_count,
     user_from,
 )
@@ -87,8 +88,11 @@ def _user(element: LexborNode, context: PageContext) -> User:
 
 def parse_current_review(element: LexborNode, context: PageContext) -> Review:
     """Return the record for one ``div.review-element``; raise MalformedReview."""
-    mal_id = review_id(element.css(sel.CUR_PERMALINK) or element.css(sel.LEG_PERMALINK))
-    entry = entry_from_links(element, sel.CUR_TITLEBLOCK, context, "a titleblock link")
+    mal_id = review_id_in(element, sel.CUR_PERMALINK)
+    if mal_id is None:
+        mal_id = review_id(element.css(sel.LEG_PERMALINK))
+    links = element.css(sel.CUR_TITLEBLOCK) if context.titleblocks else ()
+    entry = entry_from_links(links, context, "a titleblock link")
     date_node = element.css_first(sel.CUR_DATE)
     if date_node is None:
         raise MalformedReview("no date")

@@ -8,6 +8,7 @@ turned into a wrong record.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from selectolax.lexbor import LexborNode
@@ -22,6 +23,7 @@ __all__ = [
     "parse_date",
     "parse_int",
     "review_id",
+    "review_id_in",
     "seen_count",
     "user_from",
 ]
@@ -86,14 +88,29 @@ def review_id(links: list[LexborNode]) -> int:
     raise MalformedReview("no permalink (reviews.php?id=N)")
 
 
-def entry_from_links(node: LexborNode, selector: str, context: PageContext, where: str) -> Entry:
-    """Return the entry named by the first *selector* link in *node* that names one,
-    else the page's own entry; raise MalformedReview when there is neither.
+def review_id_in(node: LexborNode, selector: str) -> int | None:
+    """Return ``review_id(node.css(selector))``, or None when *node* has no such link.
+
+    The first link nearly always names the review, and finding it stops the walk
+    there (``css_first``); only when it does not are all the links read.
+    """
+    first = node.css_first(selector)
+    if first is None:
+        return None
+    match = _REVIEW_ID.search(first.attrs.get("href") or "")
+    if match is not None:
+        return int(match.group(1))
+    return review_id(node.css(selector))
+
+
+def entry_from_links(links: Iterable[LexborNode], context: PageContext, where: str) -> Entry:
+    """Return the entry named by the first of *links* that names one, else the page's
+    own entry; raise MalformedReview when there is neither.
 
     Pages that mix entries name each review's entry next to it; other pages name
     one entry for all their reviews.
     """
-    for link in node.css(selector):
+    for link in links:
         title = clean_inline(link.text())
         entry = entry_from_url(link.attrs.get("href") or "", title) if title else None
         if entry is not None:

@@ -12,7 +12,7 @@ from scraper.sites.mal.fields import (
     entry_from_links,
     parse_date,
     parse_int,
-    review_id,
+    review_id_in,
     user_from,
 )
 from scraper.sites.mal.page import PageContext
@@ -34,12 +34,15 @@ def is_legacy_review(element: LexborNode) -> bool:
     return element.css_first(sel.LEG_BODY) is not None
 
 
-def _header(element: LexborNode) -> LexborNode:
-    """Return the box's header (everything before the body), or the box itself."""
+def _header(element: LexborNode) -> tuple[LexborNode, LexborNode | None]:
+    """Return the box's header (everything before the body), or the box itself, and
+    the header's rating column (``LEG_META``; None when it has none)."""
     for child in element.iter():
-        if child.tag == "div" and child.css_first(sel.LEG_META) is not None:
-            return child
-    return element
+        if child.tag == "div":
+            meta = child.css_first(sel.LEG_META)
+            if meta is not None:
+                return child, meta
+    return element, element.css_first(sel.LEG_META)
 
 
 def _scores(body: LexborNode) -> dict[str, int] | None:
@@ -73,7 +76,10 @@ def _reviewer(header: LexborNode, context: PageContext) -> User:
 
 def _mal_id(element: LexborNode) -> int:
     try:
-        return review_id(element.css(sel.LEG_PERMALINK))
+        found = review_id_in(element, sel.LEG_PERMALINK)
+        if found is None:
+            raise MalformedReview("no permalink (reviews.php?id=N)")
+        return found
     except MalformedReview:
         helpful = element.css_first(sel.LEG_HELPFUL)
         match = _HELPFUL_ID.search(helpful.attrs.get("id") or "") if helpful else None
@@ -85,12 +91,11 @@ def _mal_id(element: LexborNode) -> int:
 def parse_legacy_review(element: LexborNode, context: PageContext) -> Review:
     """Return the record for one legacy ``div.borderDark``; raise MalformedReview."""
     body = element.css_first(sel.LEG_BODY)
-    header = _header(element)
-    meta = header.css_first(sel.LEG_META)
+    header, meta = _header(element)
     if body is None or meta is None:
         raise MalformedReview("no body or no rating column")
     # Only the header is searched: the body may link other titles.
-    entry = entry_from_links(header, sel.LEG_ENTRY_LINK, context, "an entry link")
+    entry = entry_from_links(header.css(sel.LEG_ENTRY_LINK), context, "an entry link")
     meta_text = clean_inline(meta.text())
     overall = _OVERALL.search(meta_text)
     if overall is None:

@@ -123,13 +123,16 @@ class PageContext(NamedTuple):
     """What the page as a whole says about its reviews.
 
     ``entry`` is set on an entry's reviews page, ``owner`` on a user's reviews
-    page (whose review boxes may not repeat the reviewer's name).
+    page (whose review boxes may not repeat the reviewer's name). ``titleblocks``
+    is False when the page holds no ``div.titleblock`` at all: then no review
+    names its own entry there, and none is looked for.
     """
 
     url: str | None
     kind: PageKind | None
     entry: Entry | None
     owner: User | None
+    titleblocks: bool = True
 
 
 def _owner(tree: LexborHTMLParser, name: str) -> User:

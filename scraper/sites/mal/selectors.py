@@ -98,8 +98,11 @@ LEG_BODY_CHROME = (
 #: review containers of both layouts and its marked "More Reviews" link are
 #: found in one walk, then told apart by tag and class (``mal.page_parts``).
 #: (``PAGER_LINKS`` is not in it: it matches many links, each costing a Python
-#: object, and is only needed on pages without the marked link.)
-PAGE_PARTS = ", ".join((CUR_REVIEW, LEG_REVIEW, MORE_REVIEWS))
+#: object, and is only needed on pages without the marked link.) The walk also
+#: says whether the page holds any ``div.titleblock``: on pages that hold none
+#: (an entry's reviews), no review is searched for its ``CUR_TITLEBLOCK`` links.
+TITLEBLOCK = "div.titleblock"
+PAGE_PARTS = ", ".join((CUR_REVIEW, LEG_REVIEW, MORE_REVIEWS, TITLEBLOCK))
 
 # --- page kinds ---------------------------------------------------------------
 

@@ -81,7 +81,7 @@ class MalSite(MalPolicy):
         layout, elements = parts.layout, parts.reviews
         if layout is None:
             return _no_reviews(tree, page_url)
-        context = page_context(tree, page_url)
+        context = page_context(tree, page_url)._replace(titleblocks=parts.titleblocks)
         reviews, problems = _parse_elements(layout, elements, context)
         if not reviews:
             return PageResult(
@@ -95,7 +95,7 @@ class MalSite(MalPolicy):
         kind = context.kind
         if kind is None:  # the address is silent: the page's structure decides
             mixed = len({review.entry.url for review in reviews}) > 1 or (
-                tree.css_first(sel.CUR_TITLEBLOCK) is not None
+                parts.titleblocks and tree.css_first(sel.CUR_TITLEBLOCK) is not None
             )
             kind = guess_kind(context, len(reviews), mixed)
         entry = context.entry
@@ -113,11 +113,13 @@ class MalSite(MalPolicy):
 
 
 class PageParts(NamedTuple):
-    """What one walk of a page found: its review elements and "More Reviews" link."""
+    """What one walk of a page found: its review elements, "More Reviews" link, and
+    whether it holds any ``div.titleblock`` (see ``PageContext.titleblocks``)."""
 
     layout: Layout | None
     reviews: list[LexborNode]
     more: LexborNode | None
+    titleblocks: bool = True
 
 
 def page_parts(tree: LexborHTMLParser) -> PageParts:
@@ -129,6 +131,7 @@ def page_parts(tree: LexborHTMLParser) -> PageParts:
     current: list[LexborNode] = []
     boxes: list[LexborNode] = []
     more: LexborNode | None = None
+    titleblocks = False
     attr, marked = sel.MORE_REVIEWS_ATTR
     previous = 0
     for node in tree.css(sel.PAGE_PARTS):
@@ -140,14 +143,16 @@ def page_parts(tree: LexborHTMLParser) -> PageParts:
                 more = node
             continue
         classes = (node.attrs.get("class") or "").split()
+        if "titleblock" in classes:
+            titleblocks = True
         if "review-element" in classes and "js-review-element" in classes:
             current.append(node)
         elif "borderDark" in classes:
             boxes.append(node)
     if current:
-        return PageParts("current", current, more)
+        return PageParts("current", current, more, titleblocks)
     legacy = [box for box in boxes if is_legacy_review(box)]
-    return PageParts("legacy" if legacy else None, legacy, more)
+    return PageParts("legacy" if legacy else None, legacy, more, titleblocks)
 
 
 def _item(entry: Entry | None) -> ReviewedItem | None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from selectolax.lexbor import LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from scraper.config import MAL_ENTITY_CACHE, MAL_ENTITY_ROUNDS
+from scraper.config import MAL_ENTITY_CACHE, MAL_ENTITY_PROBES, MAL_ENTITY_ROUNDS
 from scraper.sites._decode import LINE_MARK as BREAK
 
 __all__ = ["body_text", "clean_inline", "decode_entities", "normalise_body"]
@@ -29,6 +29,11 @@ _SPACE_RUN = re.compile("  +")
 # Named or numeric references with their semicolon. Requiring the semicolon
 # keeps ``?a=1&para=2`` in a quoted URL from turning into ``¶=2``.
 _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
+
+#: ``<br>``'s tag id in the parser, and the mark put in its place as the parser
+#: takes it (UTF-8: a ``str`` would be encoded again for every line).
+_BR_TAG_ID = LexborHTMLParser("<br>").css_first("br").tag_id  # type: ignore[union-attr]
+_BREAK_BYTES = BREAK.encode()
 
 # Never review text wherever they sit: code, and form controls (Helpful /
 # spoiler buttons of older pages).
@@ -55,9 +60,27 @@ def _decode_reference(match: re.Match[str]) -> str:
     return value
 
 
+def _has_reference(text: str) -> bool:
+    """Return True when a reference starts at one of *text*'s ``&``.
+
+    A body holds a few ``&`` (``Black & White``), often none that starts a
+    reference: looking at each is far cheaper than the regex's scan of the
+    whole text, which only a body with a reference left then pays (and one
+    with more than ``MAL_ENTITY_PROBES`` of them, from there on).
+    """
+    at = text.find("&")
+    for _ in range(MAL_ENTITY_PROBES):
+        if at < 0:
+            return False
+        if _ENTITY.match(text, at) is not None:
+            return True
+        at = text.find("&", at + 1)
+    return at >= 0 and _ENTITY.search(text, at) is not None
+
+
 def decode_entities(text: str) -> str:
     """Return *text* with HTML entities decoded repeatedly until none is left."""
-    if "&" not in text:
+    if not _has_reference(text):
         return text
     for _ in range(MAL_ENTITY_ROUNDS):
         decoded = _ENTITY.sub(_decode_reference, text)
@@ -136,8 +159,8 @@ def body_text(node: LexborNode, chrome: str | None = None) -> str:
     # the work on it. A <br> inside chrome is marked, then removed with it.
     selector = f"br, {_NOT_TEXT}, {chrome}" if chrome else f"br, {_NOT_TEXT}"
     for element in node.css(selector):
-        if element.tag == "br":
-            element.replace_with(BREAK)
+        if element.tag_id == _BR_TAG_ID:  # an int: .tag builds a string each time
+            element.replace_with(_BREAK_BYTES)
         else:
             element.decompose()
     return normalise_body(node.text(), BREAK)

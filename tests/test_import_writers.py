@@ -1,0 +1,114 @@
+"""``reviews import --jobs N`` on PostgreSQL: N processes parse and write at once.
+
+What they store is what one process stores (nothing lost or doubled, newest values
+kept whatever order the captures land in), this process writes nothing itself, and
+every process started is reaped.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import HISTORY, MAL
+from sqlalchemy import event
+from test_import_workers import _children
+from test_migration_0003 import postgres_url_2  # noqa: F401  (a fixture)
+
+from scraper.cli import ExitCode, main
+from scraper.store.engine import open_engine
+from scraper.store.files import import_paths
+
+pytestmark = pytest.mark.slow  # starts process pools
+
+
+def _folder(tmp_path: Path) -> Path:
+    """Captures of the history page and of fixture pages on several days, so that
+    writers at once store recaptures, renames and the same reviews out of order."""
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    sources = [
+        *sorted(HISTORY.glob("*.html")),
+        MAL / "anime-reviews-current.html",
+        MAL / "manga-reviews-legacy-last-page.html",
+        MAL / "user-reviews-current.html",
+    ]
+    for day in range(1, 5):
+        for number, source in enumerate(sources):
+            shutil.copyfile(source, folder / f"{number}-{source.stem}-2026-01-{day:02d}.html")
+    return folder
+
+
+#: Every table, with ids replaced by what they stand for (ids depend on write order,
+#: and so do the bases raw bodies are compressed against: their sizes are compared).
+_DUMPS = {
+    "raw_bodies": "SELECT sha256, size FROM raw_bodies",
+    "raw_pages": "SELECT final_url, fetched_at, body_sha256, source, page_kind, review_count, "
+    "parse_error, parser_version, records_sha256, next_url FROM raw_pages",
+    "items": "SELECT site, key, type, name, url, first_seen_at, last_seen_at FROM items",
+    "authors": "SELECT site, key, name, url, image_url, name_seen_at FROM authors",
+    "author_names": "SELECT a.site, a.name, n.name, n.first_seen_at, n.last_seen_at "
+    "FROM author_names n JOIN authors a ON a.id = n.author_id",
+    "reviews": "SELECT r.site, r.key, r.url, i.key, a.name, r.item_type, r.date_text, r.date, "
+    "r.title, r.rating_value, r.rating_best, r.rating_worst, r.body, r.body_sha256, "
+    "r.reactions::text, r.source, r.extra::text, r.first_seen_at, r.last_seen_at, "
+    "p.final_url, p.fetched_at, r.body_fts::text FROM reviews r JOIN items i ON i.id = r.item_id "
+    "JOIN authors a ON a.id = r.author_id LEFT JOIN raw_pages p ON p.id = r.last_raw_page_id",
+    "review_tags": "SELECT r.key, t.name, rt.position FROM review_tags rt "
+    "JOIN reviews r ON r.id = rt.review_id JOIN tags t ON t.id = rt.tag_id",
+    "review_observations": "SELECT r.key, p.final_url, p.fetched_at, o.observed_at, "
+    "o.author_name, o.rating_value, o.reactions::text, o.tags::text, o.body_sha256, "
+    "o.extra::text FROM review_observations o JOIN reviews r ON r.id = o.review_id "
+    "JOIN raw_pages p ON p.id = o.raw_page_id",
+}
+
+
+def _dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = open_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                table: sorted(map(tuple, conn.execute(sa.text(query))), key=repr)
+                for table, query in _DUMPS.items()
+            }
+    finally:
+        engine.dispose()
+
+
+def test_writers_at_once_store_what_one_process_stores(
+    postgres_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    other_url = str(request.getfixturevalue("postgres_url_2"))
+    folder = _folder(tmp_path)
+    files = sorted(folder.iterdir())
+    common = ["--fetched-at-from", "name"]
+    assert main(["import", str(folder), "--db", postgres_url, *common]) == ExitCode.OK
+    engine = open_engine(other_url)
+    executed: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*args: Any) -> None:
+        executed.append(args[2])
+
+    try:
+        imported = list(import_paths(engine, files, time_from="name", workers=2))
+    finally:
+        engine.dispose()
+    assert [item.path for item in imported] == files  # in order, one each
+    assert sum(item.report is not None for item in imported) == len(files)
+    assert executed == []  # the workers wrote every page, not this process
+    one, several = _dump(postgres_url), _dump(other_url)
+    assert len(one["reviews"]) == 10 and len(one["raw_pages"]) == len(files)
+    assert several == one
+
+
+def test_import_with_writers_reaps_every_process_it_started(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    folder = _folder(tmp_path)
+    before = _children()
+    assert main(["import", str(folder), "--db", postgres_url, "--jobs", "2"]) == ExitCode.OK
+    assert _children() - before == set()
