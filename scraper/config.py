@@ -413,6 +413,11 @@ class StoreSettings(NamedTuple):
     #: than one page in this many needed writing (a busy writer would hold the workers'
     #: results back).
     reparse_busy_writer: int = 4
+    #: ``reviews import`` into SQLite: pages written per transaction (each in its own
+    #: savepoint, ``scraper.store.batch``), and the longest a batch stays open
+    #: (seconds), so other writers wait little for the lock.
+    sqlite_batch_pages: int = 32
+    batch_seconds: float = 0.5
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
     #: A parent that parses its share holds at most as many results it computed itself.
     jobs_in_flight: int = 4

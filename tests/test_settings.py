@@ -33,6 +33,7 @@ NOT_POLICY = {
     "scraper/store/migrate.py:_PG_MIGRATION_LOCK": "an advisory lock id",
     "scraper/cli/_common.py:_MAX_INT": "the largest 64-bit integer",
     "scraper/store/read.py:_MAX_ID": "the largest 64-bit integer",
+    "scraper/store/ftsbatch.py:_MAX_ROWID": "SQLite's largest rowid",
     "scraper/store/sqlshell.py:_PG_MAX_TIMEOUT_MS": "PostgreSQL's largest statement_timeout",
     "scraper/sites/_decode.py:_MAX_LABEL": "the longest WHATWG encoding label",
     "scraper/store/read.py:_REACTIONS_AT": "a column index in a SELECT",

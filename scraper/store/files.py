@@ -17,27 +17,29 @@ WE, a browser's "saved from url"), else the page's own canonical link, else a
    files of a folder that took it all carry nearly the same one.
 
 Parsing is the slow step, so a large import parses in worker processes while this
-process writes pages in order, each in its own transaction as ``ingest_page`` does
-(SQLite: one writer). On PostgreSQL each worker parses and writes its own files, so
-that several transactions run at once (the server's time per page is most of it).
+process writes pages in order, several to a transaction on SQLite
+(``scraper.store.batch``; one writer). On PostgreSQL each worker parses and writes its
+own files, each in its own transaction, so that several transactions run at once (the
+server's time per page is most of it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from scraper.config import ImportSettings
+from scraper.config import ImportSettings, StoreSettings
 from scraper.errors import ScraperError, UsageError
 from scraper.inputs import check_page_url
 from scraper.records import FetchedPage
+from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.ingest import IngestReport, ingest_page
-from scraper.store.parsing import ParsedFile, ParseOutcome, parse_file
-from scraper.store.saved import TIME_FROM, TIME_RULES, SavedPage, date_in_name, read_saved
+from scraper.store.parsing import ParsedFile, parse_file
+from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name
 from scraper.store.workers import parallel_map
 
 __all__ = [
@@ -107,16 +109,17 @@ def import_paths(
     fetched_at: datetime | None = None,
     time_from: str = "file",
     workers: int = 1,
+    settings: StoreSettings | None = None,
 ) -> Iterator[Imported]:
     """Store each file as a raw page with its records; yield one Imported per file, in order.
 
     Capture times follow the module's rules (*time_from* is ``Archive.import_files``'
-    *fetched_at_from*).
-    With *workers* > 1, that many processes work: on SQLite this one writes (one
-    transaction per page) while the others parse; on PostgreSQL each of *workers*
-    processes parses and writes its files, several writers at once (it pays off on
-    free cores and hundreds of files). A file that cannot be read is yielded with its
-    error and the next one runs.
+    *fetched_at_from*); *settings* how pages are batched into transactions.
+    With *workers* > 1, that many processes work: on SQLite this one writes (a file
+    is yielded once its page is committed, ``ingest_pages``) while the others parse;
+    on PostgreSQL each of *workers* processes parses and writes its files, several
+    writers at once (it pays off on free cores and hundreds of files). A file that
+    cannot be read is yielded with its error and the next one runs.
     Raises UsageError before anything is stored when *time_from* is ``name`` and a
     file name holds no date; StoreError when the database refuses a page.
     """
@@ -150,8 +153,11 @@ def import_paths(
     # while the other writes (two parsers beside it made all three share the two
     # cores, slower than one process alone).
     parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
-    for item in parsed:
-        yield _import_parsed(engine, item, url, fetched_at, named.get(item.path), time_from)
+    pages = (_job(item, url, fetched_at, named.get(item.path), time_from) for item in parsed)
+    for imported, report in ingest_pages(engine, pages, source="file", settings=settings):
+        if report is not None:
+            imported = replace(imported, report=report, error=report.error)
+        yield imported
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,29 +184,27 @@ def _import_in_worker(task: _Task) -> Imported:
 
         engine = _worker_engines[task.database] = open_engine(task.database)
     item = parse_file((task.path, task.url))
-    return _import_parsed(engine, item, task.url, task.fetched_at, task.named, task.time_from)
+    job = _job(item, task.url, task.fetched_at, task.named, task.time_from)
+    if job.page is None:
+        return job.key
+    report = ingest_page(engine, job.page, source="file", parsed=job.outcome)
+    return replace(job.key, report=report, error=report.error)
 
 
-def _import_parsed(
-    engine: Engine,
+def _job(
     item: ParsedFile,
     url: str | None,
     fetched_at: datetime | None,
     named: datetime | None,
     time_from: str,
-) -> Imported:
-    """Store a parsed file with its capture time (the module's rules; *named* is the
-    date in its file name when those rules read it)."""
-    try:
-        # Read again here rather than ship the bytes back from a worker process.
-        saved = read_saved(item.path.read_bytes()) if item.outcome is not None else None
-    except OSError as failure:
-        item = ParsedFile(item.path, item.modified, None, failure.strerror or str(failure))
-        saved = None
+) -> PageJob[Imported]:
+    """The page to store for a parsed file (with its Imported, the report to come), or
+    the Imported of a file that cannot be read (nothing to store). Its capture time
+    follows the module's rules; *named* is the date in its file name when they read it."""
+    saved = item.saved
     if item.outcome is None or saved is None:
-        return Imported(
-            item.path, url, None, UsageError(f"{item.path}: cannot read: {item.read_error}")
-        )
+        error = UsageError(f"{item.path}: cannot read: {item.read_error}")
+        return PageJob(Imported(item.path, url, None, error))
     if fetched_at is not None:
         moment, source = fetched_at, "--fetched-at"
     elif named is not None:
@@ -209,18 +213,7 @@ def _import_parsed(
         moment, source = saved.fetched_at, saved.time_source or "the file"
     else:
         moment, source = item.modified, "mtime"
-    return _store(engine, item, saved, item.outcome, url, moment, source)
-
-
-def _store(
-    engine: Engine,
-    item: ParsedFile,
-    saved: SavedPage,
-    outcome: ParseOutcome,
-    url: str | None,
-    fetched_at: datetime,
-    time_source: str,
-) -> Imported:
+    outcome = item.outcome
     page_url = url or saved.url or (outcome.result.url if outcome.result is not None else None)
     page_url = page_url or item.path.resolve().as_uri()
     if outcome.error is not None:
@@ -231,7 +224,7 @@ def _store(
         status=saved.status,
         headers=saved.headers,
         body=saved.body,
-        fetched_at=fetched_at,
+        fetched_at=moment,
     )
-    report = ingest_page(engine, page, source="file", parsed=outcome)
-    return Imported(item.path, page_url, report, report.error, fetched_at, time_source)
+    imported = Imported(item.path, page_url, None, None, moment, source)
+    return PageJob(imported, page, outcome, item.body_sha256, item.records_sha256)

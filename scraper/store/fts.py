@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from scraper.errors import UsageError
 
 __all__ = [
+    "FTS_INSERT_TRIGGER",
     "FTS_TABLE",
     "PG_BODY_VECTOR",
     "PG_FTS_COLUMN",
@@ -34,6 +35,8 @@ __all__ = [
 ]
 
 FTS_TABLE = "reviews_fts"
+#: The SQLite trigger that indexes each new review (``scraper.store.ftsbatch`` defers it).
+FTS_INSERT_TRIGGER = "reviews_fts_ai"
 PG_FTS_INDEX = "ix_reviews_body_fts"
 #: The generated tsvector column on PostgreSQL (migration 0002 defines it as below).
 PG_FTS_COLUMN = "body_fts"

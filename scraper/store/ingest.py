@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from scraper.config import StoreSettings
-from scraper.errors import ParseError, ScraperError
+from scraper.errors import ParseError, ScraperError, StoreError
 from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
 from scraper.store.bodies import body_sha256, store_body
@@ -30,9 +31,11 @@ __all__ = [
     "IngestReport",
     "ParseOutcome",
     "ingest_page",
+    "page_refused",
     "parse_fetched",
     "record_fetch_error",
     "same_capture",
+    "write_page",
 ]
 
 #: SQLSTATEs worth running the page's transaction again for (PostgreSQL).
@@ -80,33 +83,60 @@ def ingest_page(
     for attempt in range(1, _ATTEMPTS + 1):
         try:
             with write_transaction(engine) as connection:
-                stored = same_capture(connection, page, digest=digest)
-                if stored is not None:
-                    break
-                raw_page_id = _insert_raw_page(
-                    connection, page, digest, source, crawl_run_id, outcome
-                )
-                records = outcome.result.reviews if outcome.result is not None else ()
-                counts = store_records(
+                report = write_page(
                     connection,
-                    raw_page_id=raw_page_id,
-                    observed_at=page.fetched_at,
-                    records=records,
+                    page,
+                    outcome,
+                    digest=digest,
+                    source=source,
+                    crawl_run_id=crawl_run_id,
                 )
             break
         except DBAPIError as error:
             if attempt < _ATTEMPTS and _retryable(error):
                 time.sleep(_RETRY_WAIT * attempt)
                 continue
-            failure = store_error(engine, error)
-            failure.url = page.final_url
-            raise failure from error
-    if stored is not None:  # a re-run of an import: this capture is in the archive
-        raw_page_id = stored
-        counts = RecordCounts(unchanged=len(outcome.result.reviews) if outcome.result else 0)
+            raise page_refused(engine, page, error) from error
     if outcome.error is not None:
-        outcome.error.raw_page_id = raw_page_id
-    return _report(raw_page_id, outcome, counts, already_stored=stored is not None)
+        outcome.error.raw_page_id = report.raw_page_id
+    return report
+
+
+def write_page(
+    connection: Connection,
+    page: FetchedPage,
+    outcome: ParseOutcome,
+    *,
+    digest: str,
+    source: str,
+    crawl_run_id: int | None,
+    records_digest: str | None = None,
+) -> IngestReport:
+    """Store *page* (its body's sha256 is *digest*) and its parse *outcome* inside the
+    caller's write transaction, unless this capture is stored already; return the report.
+    *records_digest* is ``outcome_digest(outcome)`` when the caller has it already.
+
+    Database errors propagate as SQLAlchemy errors (the caller rolls back).
+    """
+    stored = same_capture(connection, page, digest=digest)
+    if stored is not None:  # a re-run of an import: this capture is in the archive
+        counts = RecordCounts(unchanged=len(outcome.result.reviews) if outcome.result else 0)
+        return _report(stored, outcome, counts, already_stored=True)
+    raw_page_id = _insert_raw_page(
+        connection, page, digest, source, crawl_run_id, outcome, records_digest
+    )
+    records = outcome.result.reviews if outcome.result is not None else ()
+    counts = store_records(
+        connection, raw_page_id=raw_page_id, observed_at=page.fetched_at, records=records
+    )
+    return _report(raw_page_id, outcome, counts, already_stored=False)
+
+
+def page_refused(engine: Engine, page: FetchedPage, error: DBAPIError) -> StoreError:
+    """The StoreError for *page*, which the database of *engine* refused with *error*."""
+    failure = store_error(engine, error)
+    failure.url = page.final_url
+    return failure
 
 
 def _report(
@@ -151,12 +181,21 @@ def same_capture(
     return int(found) if found is not None else None
 
 
+def _unindexed(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
+    """*column* as an expression no index serves (``coalesce(c, c)``, the same value)."""
+    return sa.func.coalesce(column, column)
+
+
+#: Found through the body's sha256, nearly unique. SQLite, which keeps no statistics,
+#: took the index on ``fetched_at`` or ``final_url`` instead: an import that gives
+#: every file one ``--fetched-at`` then read every page stored at that time, for
+#: each page (a cost growing with the archive). The other two are kept from any index.
 _SAME_CAPTURE = (
     sa.select(raw_pages.c.id)
     .where(
         raw_pages.c.body_sha256 == sa.bindparam("sha"),
-        raw_pages.c.final_url == sa.bindparam("url"),
-        raw_pages.c.fetched_at == sa.bindparam("at", type_=raw_pages.c.fetched_at.type),
+        _unindexed(raw_pages.c.final_url) == sa.bindparam("url"),
+        _unindexed(raw_pages.c.fetched_at) == sa.bindparam("at", type_=raw_pages.c.fetched_at.type),
     )
     .limit(1)
 )
@@ -173,6 +212,7 @@ def _insert_raw_page(
     source: str,
     crawl_run_id: int | None,
     outcome: ParseOutcome,
+    records_digest: str | None,
 ) -> int:
     stored = store_body(connection, page.body, url=page.final_url, digest=digest)
     kind = outcome.kind
@@ -190,7 +230,7 @@ def _insert_raw_page(
         "review_count": len(outcome.result.reviews) if outcome.result is not None else 0,
         "parse_error": outcome.error_text,
         "parser_version": PARSER_VERSION,
-        "records_sha256": outcome_digest(outcome),
+        "records_sha256": records_digest or outcome_digest(outcome),
         "next_url": outcome.next_url,
     }
     return int(connection.execute(_INSERT_RAW_PAGE, row).scalar_one())

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from scraper import __version__
 from scraper.errors import ParseError
 from scraper.records import FetchedPage, PageKind, PageResult
-from scraper.store.saved import read_saved
+from scraper.store.saved import SavedPage, read_saved
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -122,6 +122,12 @@ class ParsedFile:
     modified: datetime
     outcome: ParseOutcome | None
     read_error: str | None = None
+    #: What the file says (its body is the page), the sha256 of the body, and
+    #: ``outcome_digest`` of the outcome: worked out where it was parsed, so a parse
+    #: worker spares the writing process the work, and what is stored is what was parsed.
+    saved: SavedPage | None = None
+    body_sha256: str | None = None
+    records_sha256: str | None = None
 
 
 def parse_file(job: tuple[Path, str | None]) -> ParsedFile:
@@ -132,7 +138,9 @@ def parse_file(job: tuple[Path, str | None]) -> ParsedFile:
     except OSError as error:
         return ParsedFile(path, datetime.now(UTC), None, error.strerror or str(error))
     charset = _charset(saved.headers)
-    return ParsedFile(path, modified, parse_fetched(saved.body, url or saved.url, charset))
+    outcome = parse_fetched(saved.body, url or saved.url, charset)
+    digest = hashlib.sha256(saved.body).hexdigest()
+    return ParsedFile(path, modified, outcome, None, saved, digest, outcome_digest(outcome))
 
 
 def _charset(headers: Sequence[tuple[str, str]]) -> str | None:
