@@ -63,8 +63,9 @@ def register(subparsers: Any) -> None:
     )
     _jobs_option(
         parser,
-        "processes in all: one writes while the others parse (default 1; 2 pays off on "
-        "two idle cores and hundreds of files)",
+        "processes in all (default 1; 2 pays off on two idle cores and hundreds of "
+        "files): on SQLite one writes while the others parse; on PostgreSQL each "
+        "parses and writes its files",
     )
     add_db_option(parser)
     parser.set_defaults(run=run_import)
