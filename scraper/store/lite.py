@@ -30,6 +30,7 @@ __all__ = [
     "check_sqlite_path",
     "configure_sqlite",
     "connect_current",
+    "file_error",
     "sqlite_file",
 ]
 
@@ -37,6 +38,13 @@ __all__ = [
 SQLITE_BUSY_TIMEOUT_MS = StoreSettings().sqlite_busy_timeout_ms
 
 _PLAIN_SQLITE = "sqlite:///"
+
+
+def file_error(path: str, error: sqlite3.Error) -> StoreError:
+    """The StoreError for *error* on the SQLite file *path*: the file named, the first
+    line of what SQLite said."""
+    text = str(error).strip()
+    return StoreError(f"database {path}: {text.splitlines()[0] if text else repr(error)}")
 
 
 def sqlite_file(url: str) -> str | None:
@@ -165,7 +173,7 @@ def connect_current(path: str) -> sqlite3.Connection | None:
             return connection
         connection.close()
     except sqlite3.Error as error:
-        raise StoreError(f"database {path}: {str(error).strip().splitlines()[0]}") from error
+        raise file_error(path, error) from error
     return None
 
 

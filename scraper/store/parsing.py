@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from scraper import __version__
 from scraper.errors import ParseError
 from scraper.records import FetchedPage, PageKind, PageResult
+from scraper.store.codec import body_sha256
 from scraper.store.saved import SavedPage, read_saved
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def parse_file(job: tuple[Path, str | None]) -> ParsedFile:
         return ParsedFile(path, datetime.now(UTC), None, error.strerror or str(error))
     charset = _charset(saved.headers)
     outcome = parse_fetched(saved.body, url or saved.url, charset)
-    digest = hashlib.sha256(saved.body).hexdigest()
+    digest = body_sha256(saved.body)
     return ParsedFile(path, modified, outcome, None, saved, digest, outcome_digest(outcome))
 
 

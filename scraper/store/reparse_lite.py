@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from scraper.errors import StoreError
 from scraper.store.codec import BodyRow, readable_bodies
-from scraper.store.lite import check_sqlite_path, configure_sqlite
+from scraper.store.lite import check_sqlite_path, configure_sqlite, file_error
 from scraper.store.parsing import Reparsed, reparse_body, stored_page
 
 __all__ = ["BODY_ROWS_SQL", "BODY_ROW_SQL", "PAGE_ROWS_SQL", "close_connections", "read_batch"]
@@ -70,8 +70,7 @@ def read_batch(job: tuple[str, list[int]]) -> list[Reparsed]:
         finally:
             connection.execute("COMMIT")
     except sqlite3.Error as error:
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise StoreError(f"database {path}: {detail}") from error
+        raise file_error(path, error) from error
     done = []
     for row in rows:
         page = stored_page(row[0], row[1], _headers(row[2]), _instant(row[4]), *row[5:8])

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from scraper.config import StoreSettings
-from scraper.errors import StoreError
 from scraper.store import reparse_lite
-from scraper.store.lite import connect_current
+from scraper.store.lite import connect_current, file_error
 from scraper.store.parsing import PARSER_VERSION, Reparsed
 from scraper.store.workers import parallel_map
 
@@ -165,7 +164,7 @@ def reparse_file(
         )
         failed = tally(parsed, writer, totals, total=total, progress=progress)
     except sqlite3.Error as error:
-        raise StoreError(f"database {path}: {_first_line(error)}") from error
+        raise file_error(path, error) from error
     finally:
         connection.close()
         reparse_lite.close_connections()
@@ -181,7 +180,3 @@ def _batches(
     while ids := [row[0] for row in connection.execute(sql, (*params, last_id, _BATCH))]:
         yield ids
         last_id = ids[-1]
-
-
-def _first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
