@@ -293,28 +293,16 @@ class Archive:
         *workers* > 1 that many processes work (one writes, the others parse). No
         network. Raises StoreError naming the database when it refuses a read or write.
         """
-        import os
+        from scraper.store.reparse_any import reparse_archive
 
-        from scraper.store.lite import sqlite_file
-
-        path = sqlite_file(self.url) if self._engine is None else None
-        if path is not None and os.path.isfile(path):
-            # Read through sqlite3; SQLAlchemy only once a page must be written.
-            from scraper.store.reparse_run import Writer, reparse_file
-
-            def writer() -> Writer:
-                from scraper.store.reparse import EngineWriter
-
-                return EngineWriter(self._open())
-
-            found = reparse_file(
-                path, writer, progress=progress, everything=everything, workers=workers
-            )
-            if found is not None:
-                return found
-        from scraper.store.reparse import reparse
-
-        return reparse(self._open(), progress=progress, everything=everything, workers=workers)
+        return reparse_archive(
+            self.url,
+            self._open,
+            engine_open=self._engine is not None,
+            progress=progress,
+            everything=everything,
+            workers=workers,
+        )
 
     def import_warc(self, paths: Sequence[Path]) -> WarcImport:
         """Ingest the review pages found in WARC files; return counts and named errors.

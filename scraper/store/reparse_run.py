@@ -23,7 +23,14 @@ from scraper.store.lite import connect_current, file_error
 from scraper.store.parsing import PARSER_VERSION, Reparsed
 from scraper.store.workers import parallel_map
 
-__all__ = ["Progress", "ReparseReport", "Writer", "parse_batches", "reparse_file", "tally"]
+__all__ = [
+    "Progress",
+    "ReparseReport",
+    "Writer",
+    "parse_batches",
+    "reparse_file",
+    "tally",
+]
 
 _BATCH = StoreSettings().reparse_batch_pages
 _BUSY_WRITER = StoreSettings().reparse_busy_writer
