@@ -10,12 +10,12 @@ worker processes included) are printed per page beside the floor:
 
 - the floor: a bare ``selectolax.lexbor`` parse of every file plus one CSS query
   (``bench_parse.BARE``);
-- ``reviews parse DIR`` with its default (one worker per idle CPU) and ``--jobs 1``;
-- ``reviews import --jobs 2 DIR`` into a new SQLite file, and (with ``--pg``) into a
-  new PostgreSQL database; the schema is created first, as a scheduled user's
-  archive has it (its creation is printed apart);
-- ``reviews reparse --all --jobs 2`` of that SQLite archive (nothing changed: every
-  page read, parsed and compared);
+- ``reviews parse DIR`` with its default (one worker per CPU) and ``--jobs 1``;
+- ``reviews import DIR`` (its default: one process per CPU) into a new SQLite file,
+  and (with ``--pg``) into a new PostgreSQL database; the schema is created first, as
+  a scheduled user's archive has it (its creation is printed apart);
+- ``reviews reparse --all`` (one process per CPU) of that SQLite archive (nothing
+  changed: every page read, parsed and compared);
 - ``reviews stats`` and ``reviews query`` on it: the read commands' start.
 
 Goals: parse <= 2.0x the floor; import (SQLite) <= 3x the floor per page (about 200
@@ -105,8 +105,8 @@ def _libpq(url: str) -> str:
 def _import(table: Table, folder: Path, db: str, label: str, goal: str) -> None:
     made = timed([*REVIEWS, "db", "--db", db, "upgrade"])
     print(f"  ({label}: a new archive's schema created in {made[0]:.2f} s, not counted)")
-    wall, cpu = timed([*REVIEWS, "import", "--jobs", "2", "--db", db, str(folder)])
-    table.line(f"reviews import --jobs 2 ({label})", wall, cpu, goal)
+    wall, cpu = timed([*REVIEWS, "import", "--db", db, str(folder)])
+    table.line(f"reviews import (default jobs, {label})", wall, cpu, goal)
 
 
 def main() -> int:
@@ -145,8 +145,8 @@ def main() -> int:
                 _drop_pg(args.pg, name)
         else:
             print("  (PostgreSQL skipped: give --pg URL or set $REVIEWS_TEST_POSTGRES_URL)")
-        wall, cpu = timed([*REVIEWS, "reparse", "--all", "--jobs", "2", "--db", sqlite])
-        table.line("reviews reparse --all --jobs 2", wall, cpu, "goal <= 2x wall, >= 300 pages/s")
+        wall, cpu = timed([*REVIEWS, "reparse", "--all", "--db", sqlite])
+        table.line("reviews reparse --all (default jobs)", wall, cpu, "goal <= 2x wall")
         for command in (["stats"], ["query", "--limit", "3"]):
             runs = [timed([*REVIEWS, *command, "--db", sqlite]) for _ in range(5)]
             wall, cpu = min(run[0] for run in runs), min(run[1] for run in runs)

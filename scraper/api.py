@@ -30,7 +30,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
 
-from scraper.config import CrawlSettings, FetchSettings, JobSettings, database_url
+from scraper.config import (
+    CrawlSettings,
+    FetchSettings,
+    JobSettings,
+    database_url,
+    default_workers,
+)
 from scraper.errors import OutputError, ScraperError, UsageError
 from scraper.sites import load_parsers, parse_page
 
@@ -178,7 +184,7 @@ class Archive:
         url: str | None = None,
         fetched_at: datetime | str | None = None,
         fetched_at_from: str = "file",
-        workers: int = 1,
+        workers: int | None = 1,
     ) -> Iterator[Imported]:
         """Store saved pages (files, or folders of ``*.html``); yield one Imported per file.
 
@@ -188,7 +194,8 @@ class Archive:
         *fetched_at_from* is ``file``, ``name`` or ``mtime``). Raises UsageError for a
         missing path, a bad *url* or *fetched_at*, or a file name without a date under
         ``name``, before anything is stored; StoreError for the database. With
-        *workers* > 1, that many processes parse pages while this one writes.
+        *workers* > 1, that many processes work (``import_paths``); None: one per CPU
+        for enough files (``config.default_workers``).
         """
         from scraper.inputs import expand_paths
         from scraper.store.files import check_page_url, import_paths, parse_fetched_at
@@ -202,7 +209,7 @@ class Archive:
             url=url,
             fetched_at=moment,
             time_from=fetched_at_from,
-            workers=workers,
+            workers=default_workers(len(files)) if workers is None else workers,
         )
 
     def archive(

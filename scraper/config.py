@@ -42,6 +42,8 @@ __all__ = [
     "StoreSettings",
     "Timeouts",
     "database_url",
+    "default_workers",
+    "usable_cpus",
 ]
 
 #: Where people can read what this crawler is and how to reach its operators.
@@ -357,12 +359,33 @@ class CliSettings(NamedTuple):
     #: while optional columns (item, author, tags) are given room.
     table_review_min: int = 24
     table_review_room: int = 40
-    #: ``reviews parse``: from this many files on, pages are parsed by worker
-    #: processes (one per idle CPU, at most ``parse_max_workers``), handed
-    #: ``parse_chunk`` files at a time (enough to make the hand-over cheap).
+    #: ``reviews parse``, ``import`` and ``reparse`` without ``--jobs``: from this many
+    #: files (or pages) on, they run one process per CPU this process may use
+    #: (``usable_cpus``; ``parse`` at most ``parse_max_workers``), ``parse`` handing
+    #: ``parse_chunk`` files at a time (enough to make the hand-over cheap). Fewer
+    #: than that run in one process: starting a worker costs about as much as
+    #: parsing a few dozen pages. (The load average is not asked: it lags a minute
+    #: behind, so a command run just after another one ran alone on two cores.)
     parse_parallel_from: int = 24
     parse_max_workers: int = 8
     parse_chunk: int = 8
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
+def default_workers(work: int | None = None) -> int:
+    """Processes for parse, import or reparse when none are asked for: one per usable
+    CPU, or 1 when the *work* (files to read) is too small to pay for starting workers
+    (``CliSettings.parse_parallel_from``)."""
+    if work is not None and work < CliSettings().parse_parallel_from:
+        return 1
+    return usable_cpus()
 
 
 def database_url(db: str | None = None) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
+from scraper.config import default_workers, usable_cpus
 from scraper.errors import Terminated
 
 
@@ -132,13 +133,13 @@ def regular_file(text: str) -> Path:
     return Path(text)
 
 
-def capped_workers(command: str, asked: int) -> int:
+def capped_workers(command: str, asked: int | None, work: int | None = None) -> int:
     """Return *asked* worker processes, at most the CPUs this process may use
-    (saying so on stderr when it cuts): more only queue for the same cores."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
+    (saying so on stderr when it cuts): more only queue for the same cores.
+    Without *asked* (no ``--jobs``), ``config.default_workers`` for *work* files."""
+    if asked is None:
+        return default_workers(work)
+    cpus = usable_cpus()
     if asked > cpus:
         warn(command, f"--jobs {asked}: using {cpus}, the number of CPUs available")
         return cpus

@@ -63,9 +63,8 @@ def register(subparsers: Any) -> None:
     )
     _jobs_option(
         parser,
-        "processes in all (default 1; 2 pays off on two idle cores and hundreds of "
-        "files): on SQLite one writes while the others parse; on PostgreSQL each "
-        "parses and writes its files",
+        "processes in all (default: one per CPU from 24 files on): on SQLite one "
+        "writes while the others parse; on PostgreSQL each parses and writes its files",
     )
     add_db_option(parser)
     parser.set_defaults(run=run_import)
@@ -89,14 +88,15 @@ def register(subparsers: Any) -> None:
         help="reparse every page, also those the current parser version read",
     )
     _jobs_option(
-        parser, "processes in all: each reads and parses, one writes what changed (default 1)"
+        parser,
+        "processes in all: each reads and parses, one writes what changed (default: one per CPU)",
     )
     add_db_option(parser)
     parser.set_defaults(run=run_reparse)
 
 
 def _jobs_option(parser: argparse.ArgumentParser, text: str) -> None:
-    parser.add_argument("--jobs", type=number(int, "workers"), default=1, metavar="N", help=text)
+    parser.add_argument("--jobs", type=number(int, "workers"), default=None, metavar="N", help=text)
 
 
 def run_import(args: argparse.Namespace) -> int:
@@ -109,7 +109,8 @@ def run_import(args: argparse.Namespace) -> int:
             url=args.url,
             fetched_at=args.fetched_at,
             fetched_at_from=args.fetched_at_from,
-            workers=capped_workers("import", args.jobs),
+            # None: the api picks one per CPU once it knows how many files there are.
+            workers=None if args.jobs is None else capped_workers("import", args.jobs),
         )
         return _show(items)
 

@@ -8,14 +8,13 @@ stderr and the rest still run; the exit code then says 3.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, warn
+from scraper.cli._common import add_command, capped_workers, warn
 from scraper.config import CliSettings
 from scraper.errors import ParseError, UsageError
 from scraper.inputs import check_page_url, expand_paths
@@ -64,7 +63,7 @@ def register(subparsers: Any) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="worker processes (default: one per idle CPU from 24 pages on; 1: none)",
+        help="worker processes (default: one per CPU from 24 files on; 1: none)",
     )
     parser.set_defaults(run=run)
 
@@ -112,13 +111,9 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
     starting workers would cost more than it saves.
     """
     work = [(str(path), url) for path in files]
-    workers = (
-        jobs
-        if jobs is not None
-        else _idle_cpus()
-        if len(work) >= _SETTINGS.parse_parallel_from
-        else 1
-    )
+    workers = capped_workers("parse", jobs, len(work))
+    if jobs is None:
+        workers = min(workers, _SETTINGS.parse_max_workers)
     if workers < 2 or "fork" not in _start_methods():
         yield from map(_parse_file, work)
         return
@@ -132,19 +127,6 @@ def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[
 
     with multiprocessing.get_context("fork").Pool(workers, _quiet_worker) as pool:
         yield from pool.imap(_parse_file, work, chunksize=_SETTINGS.parse_chunk)
-
-
-def _idle_cpus() -> int:
-    """Return how many workers the machine can run now: its CPUs not already busy.
-
-    On a loaded machine extra processes only add start-up and hand-over cost.
-    """
-    cpus = min(os.cpu_count() or 1, _SETTINGS.parse_max_workers)
-    try:
-        busy = os.getloadavg()[0]
-    except (AttributeError, OSError):  # no load average on this platform
-        busy = 0.0
-    return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
 def _quiet_worker() -> None:
