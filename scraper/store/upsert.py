@@ -36,6 +36,7 @@ from scraper.records import Record
 from scraper.schema.tables import authors, review_observations, review_tags, reviews, tags
 from scraper.sites import SiteRules, site_for_record
 from scraper.store.authors import lock_authors, resolve_authors
+from scraper.store.pglookup import rows_by_key
 from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
     OBSERVATION_COLUMNS,
@@ -174,16 +175,29 @@ def _existing_query(dialect: str) -> sa.Select[Any]:
     # changes nothing (a reparse, say) writes nothing.
     compared = dict.fromkeys((*_CONTENT_FIELDS, *_COMPARED))
     named = {column.name for column in columns}
-    query = sa.select(*columns, *(reviews.c[name] for name in compared if name not in named))
-    query = query.join(authors, authors.c.id == reviews.c.author_id)
+    columns += [reviews.c[name] for name in compared if name not in named]
+    if dialect == "postgresql":
+        return _existing_query_pg(columns)
+    query = sa.select(*columns).join(authors, authors.c.id == reviews.c.author_id)
     query = query.where(
         reviews.c.site == sa.bindparam("site"),
         reviews.c.key.in_(sa.bindparam("keys", expanding=True)),
     )
-    if dialect == "postgresql":
-        # Locks the reviews only (in key order): their authors are serialized by lock_authors.
-        query = query.order_by(reviews.c.key).with_for_update(of=reviews)
     return query
+
+
+def _existing_query_pg(columns: list[Any]) -> sa.Select[Any]:
+    """``_existing_query`` on PostgreSQL: each key one index probe (``pglookup``), even
+    before the tables have statistics. Locks the reviews only, in key order (the keys
+    come sorted): their authors are serialized by lock_authors."""
+    own = [column for column in columns if isinstance(column, sa.Column)]
+    query = rows_by_key(
+        reviews, own, reviews.c.key, "keys", [reviews.c.site == sa.bindparam("site")], lock=True
+    )
+    found = query.selected_columns
+    query = query.join(authors, authors.c.id == found.author_id)
+    query = query.add_columns(authors.c.name.label("author_name"))
+    return query.order_by(found.key)
 
 
 _TAGS_QUERY = (
