@@ -296,11 +296,14 @@ def _upsert_reviews(
     ]
     won = {_row_key(row) for row in newer}
     newer = [row for row in newer if not _same_values(before[_row_key(row)], row)]
+    settled: set[ReviewKey] = set()  # written rows first seen no later than this capture
     if fresh:
         written = _insert_reviews(connection, [_new_row(row) for row in fresh])
-        for review_id, site, key in written:
+        for review_id, site, key, *first_seen in written:
             ids[(site, key)] = review_id
             won.add((site, key))
+            if first_seen and first_seen[0] <= observed_at:
+                settled.add((site, key))
         lost = [_row_key(row) for row in fresh if _row_key(row) not in ids]
         if lost:  # another writer's newer capture of the same review came first
             ids.update(_ids_of(connection, lost))
@@ -310,14 +313,15 @@ def _upsert_reviews(
         if batch:
             connection.execute(REVIEWS_UPDATE, reviews_update_rows(batch, same_body=same_body))
     # An older capture imported late moves first_seen_at back; a new row may have
-    # met one inserted meanwhile by another writer.
+    # met one inserted meanwhile by another writer (PostgreSQL's upsert returns the
+    # first sighting it keeps: a row inserted by this capture has its own).
     # (SQLite writers are serialized and read ``before`` in their transaction: a row
     # they insert is theirs, so only PostgreSQL needs the check for new rows.)
     shared = connection.dialect.name != "sqlite"
     earlier = [
         ids[_row_key(row)]
         for row in rows
-        if (shared and _row_key(row) not in before)
+        if (shared and _row_key(row) not in before and _row_key(row) not in settled)
         or (_row_key(row) in before and before[_row_key(row)]["first_seen_at"] > observed_at)
     ]
     if earlier:
