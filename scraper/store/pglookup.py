@@ -6,8 +6,9 @@ planned as an index lookup of each key once the table has statistics. Before its
 first ANALYZE (autovacuum off, or a new archive growing faster than autovacuum
 analyzes it) PostgreSQL guesses that a site holds a few rows, reads them all through
 the index on ``site`` and filters the keys: the existing-reviews lookup of every
-imported page read every review of the site (2,400 rows at 120 pages, 0.9 ms of
-server time, growing with the archive). A ``LATERAL`` subquery per key with
+imported page read every review of the site (2,400 rows after 120 real pages; over
+the first 200 pages 2.6 ms of server CPU a page on average, 0.2 ms this way, and
+growing with the archive). A ``LATERAL`` subquery per key with
 ``LIMIT 1`` (the key is unique, so it changes no result) cannot be flattened into a
 join, so each key is one probe of the unique index however the table was analyzed.
 """
