@@ -98,7 +98,7 @@ def _write(conn: sa.Connection, arrays: bool) -> list[tuple[Any, ...]]:
         )
     else:
         written = conn.execute(reviews_upsert("postgresql"), rows)
-    ids = {key: review_id for review_id, _, key in written}
+    ids = {key: review_id for review_id, _, key, *_ in written}
     observations = [
         {
             "review_id": ids[row["key"]],
@@ -141,11 +141,13 @@ def test_arrays_keep_the_newer_capture_on_conflict(pg: sa.Engine) -> None:
         assert not execute_arrays(
             conn, reviews_upsert_arrays(), columns_of(reviews, REVIEW_COLUMNS), older
         ).all()  # an older capture changes nothing and returns no row
-        newer = [row | {"title": "newer", "last_seen_at": AT + timedelta(days=9)} for row in rows]
+        later = {"title": "newer", "first_seen_at": AT + timedelta(days=9)}
+        newer = [row | later | {"last_seen_at": AT + timedelta(days=9)} for row in rows]
         written = execute_arrays(
             conn, reviews_upsert_arrays(), columns_of(reviews, REVIEW_COLUMNS), newer
         )
-        assert len(written.all()) == len(rows)
+        # Each row written says the first sighting it keeps: the older capture's.
+        assert [first_seen for *_, first_seen in written] == [row["first_seen_at"] for row in rows]
         titles = conn.execute(
             sa.text("SELECT DISTINCT title FROM reviews WHERE key LIKE 'arrays-%'")
         ).scalars()

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 from scraper.records import Author, Record
 from scraper.schema.tables import author_names, authors, reviews
 from scraper.sites import SiteRules
+from scraper.store.pglookup import bound_values, rows_by_key
 from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
     AUTHOR_COLUMNS,
@@ -82,6 +83,32 @@ _BY_NAME = (
 )
 _BY_KEY = sa.select(authors.c.key, authors.c.id).where(
     authors.c.site == sa.bindparam("site"), authors.c.key.in_(sa.bindparam("keys", expanding=True))
+)
+#: ``_BY_NAME`` and ``_BY_KEY`` on PostgreSQL: each name one probe of its index and the
+#: site of each author found one probe of the primary key; each key one probe of
+#: ``(site, key)`` (``scraper.store.pglookup``). The plain forms read every author of
+#: the site while the tables have no statistics yet.
+_NAMES = bound_values("names", author_names.c.name.type)
+_SITE_OF = (
+    sa.select(authors.c.site).where(authors.c.id == author_names.c.author_id).scalar_subquery()
+)
+_FIRST_NAMED = (
+    sa.select(sa.func.min(author_names.c.author_id).label("id"))
+    .where(author_names.c.name == _NAMES.c.value, sa.bindparam("site") == _SITE_OF)
+    .lateral("named")
+)
+_BY_NAME_PG = (
+    sa.select(_NAMES.c.value, _FIRST_NAMED.c.id)
+    .select_from(_NAMES)
+    .join(_FIRST_NAMED, sa.true())
+    .where(_FIRST_NAMED.c.id.is_not(None))
+)
+_BY_KEY_PG = rows_by_key(
+    authors,
+    [authors.c.key, authors.c.id],
+    authors.c.key,
+    "keys",
+    [authors.c.site == sa.bindparam("site")],
 )
 
 
@@ -217,12 +244,14 @@ def _find_or_create(
             ],
             keyed=True,
         )
-        found = connection.execute(_BY_KEY, {"site": site_name, "keys": list(unknown)})
+        by_key = _BY_KEY_PG if connection.dialect.name == "postgresql" else _BY_KEY
+        found = connection.execute(by_key, {"site": site_name, "keys": sorted(unknown)})
         return {str(ident): int(author_id) for ident, author_id in found}, set()
     by_name = {
         str(name): int(author_id)
         for name, author_id in connection.execute(
-            _BY_NAME, {"site": site_name, "names": list(unknown)}
+            _BY_NAME_PG if connection.dialect.name == "postgresql" else _BY_NAME,
+            {"site": site_name, "names": list(unknown)},
         )
     }
     missing = [name for name in sorted(unknown) if name not in by_name]

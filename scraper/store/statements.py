@@ -150,8 +150,10 @@ def reviews_upsert(dialect: str) -> Any:
 @functools.cache
 def reviews_upsert_arrays() -> Any:
     """``reviews_upsert`` on PostgreSQL, its rows bound as arrays (``pgrows.execute_arrays``
-    of ``REVIEW_COLUMNS``)."""
-    return _reviews_on_conflict(unnest_insert(reviews, REVIEW_COLUMNS))
+    of ``REVIEW_COLUMNS``). Returns (id, site, key, first_seen_at) of the rows written:
+    a row whose first sighting is not after this capture's needs no correction."""
+    statement = _reviews_on_conflict(unnest_insert(reviews, REVIEW_COLUMNS))
+    return statement.returning(reviews.c.first_seen_at)
 
 
 def _reviews_on_conflict(statement: Any) -> Any:

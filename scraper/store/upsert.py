@@ -36,6 +36,7 @@ from scraper.records import Record
 from scraper.schema.tables import authors, review_observations, review_tags, reviews, tags
 from scraper.sites import SiteRules, site_for_record
 from scraper.store.authors import lock_authors, resolve_authors
+from scraper.store.pglookup import rows_by_key
 from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
     OBSERVATION_COLUMNS,
@@ -174,16 +175,29 @@ def _existing_query(dialect: str) -> sa.Select[Any]:
     # changes nothing (a reparse, say) writes nothing.
     compared = dict.fromkeys((*_CONTENT_FIELDS, *_COMPARED))
     named = {column.name for column in columns}
-    query = sa.select(*columns, *(reviews.c[name] for name in compared if name not in named))
-    query = query.join(authors, authors.c.id == reviews.c.author_id)
+    columns += [reviews.c[name] for name in compared if name not in named]
+    if dialect == "postgresql":
+        return _existing_query_pg(columns)
+    query = sa.select(*columns).join(authors, authors.c.id == reviews.c.author_id)
     query = query.where(
         reviews.c.site == sa.bindparam("site"),
         reviews.c.key.in_(sa.bindparam("keys", expanding=True)),
     )
-    if dialect == "postgresql":
-        # Locks the reviews only (in key order): their authors are serialized by lock_authors.
-        query = query.order_by(reviews.c.key).with_for_update(of=reviews)
     return query
+
+
+def _existing_query_pg(columns: list[Any]) -> sa.Select[Any]:
+    """``_existing_query`` on PostgreSQL: each key one index probe (``pglookup``), even
+    before the tables have statistics. Locks the reviews only, in key order (the keys
+    come sorted): their authors are serialized by lock_authors."""
+    own = [column for column in columns if isinstance(column, sa.Column)]
+    query = rows_by_key(
+        reviews, own, reviews.c.key, "keys", [reviews.c.site == sa.bindparam("site")], lock=True
+    )
+    found = query.selected_columns
+    query = query.join(authors, authors.c.id == found.author_id)
+    query = query.add_columns(authors.c.name.label("author_name"))
+    return query.order_by(found.key)
 
 
 _TAGS_QUERY = (
@@ -282,11 +296,14 @@ def _upsert_reviews(
     ]
     won = {_row_key(row) for row in newer}
     newer = [row for row in newer if not _same_values(before[_row_key(row)], row)]
+    settled: set[ReviewKey] = set()  # written rows first seen no later than this capture
     if fresh:
         written = _insert_reviews(connection, [_new_row(row) for row in fresh])
-        for review_id, site, key in written:
+        for review_id, site, key, *first_seen in written:
             ids[(site, key)] = review_id
             won.add((site, key))
+            if first_seen and first_seen[0] <= observed_at:
+                settled.add((site, key))
         lost = [_row_key(row) for row in fresh if _row_key(row) not in ids]
         if lost:  # another writer's newer capture of the same review came first
             ids.update(_ids_of(connection, lost))
@@ -296,14 +313,15 @@ def _upsert_reviews(
         if batch:
             connection.execute(REVIEWS_UPDATE, reviews_update_rows(batch, same_body=same_body))
     # An older capture imported late moves first_seen_at back; a new row may have
-    # met one inserted meanwhile by another writer.
+    # met one inserted meanwhile by another writer (PostgreSQL's upsert returns the
+    # first sighting it keeps: a row inserted by this capture has its own).
     # (SQLite writers are serialized and read ``before`` in their transaction: a row
     # they insert is theirs, so only PostgreSQL needs the check for new rows.)
     shared = connection.dialect.name != "sqlite"
     earlier = [
         ids[_row_key(row)]
         for row in rows
-        if (shared and _row_key(row) not in before)
+        if (shared and _row_key(row) not in before and _row_key(row) not in settled)
         or (_row_key(row) in before and before[_row_key(row)]["first_seen_at"] > observed_at)
     ]
     if earlier:
