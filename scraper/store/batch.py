@@ -35,6 +35,7 @@ from scraper.config import StoreSettings
 from scraper.errors import StoreError
 from scraper.records import FetchedPage
 from scraper.store.bodies import body_sha256
+from scraper.store.driverexec import driver_connection
 from scraper.store.engine import store_error, write_transaction
 from scraper.store.ftsbatch import DeferredIndex
 from scraper.store.ingest import IngestReport, ingest_page, page_refused, write_page
@@ -146,6 +147,7 @@ def _write_jobs(
     done: list[tuple[_Key, IngestReport | None]] = []
     started = time.monotonic()
     index = DeferredIndex(connection)
+    writer = driver_connection(connection)
     number = 0
     while True:
         if number == len(taken):
@@ -165,7 +167,7 @@ def _write_jobs(
             records = outcome.result.reviews if outcome.result is not None else ()
             index.before_page((record.site, record.id) for record in records)
             try:
-                report = _write_one(connection, job, page, outcome, source)
+                report = _write_one(writer, job, page, outcome, source)
             except DBAPIError as error:
                 refused = page_refused(connection.engine, page, error)
                 raise _Refused(number, refused) from error
