@@ -36,6 +36,7 @@ from scraper.config import StoreSettings
 from scraper.errors import StoreError
 from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, reviews, tags
+from scraper.store import driverexec
 from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.driverexec import driver_connection
 from scraper.store.engine import open_engine, write_transaction
@@ -267,3 +268,24 @@ def test_a_write_refused_through_the_driver_stops_the_import_and_stores_nothing_
         assert len(_stored(path)) == 3
     finally:
         engine.dispose()
+
+
+def test_batches_of_one_page_write_through_the_driver_from_the_second_page(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A slow machine closes each batch after one page (``batch_seconds``): the
+    statements seen on the first page still run through the driver on the next ones."""
+    single = _twin(sqlite_url, tmp_path, "single.db")
+    pages = _captures(4)
+    quick = StoreSettings(batch_seconds=0.0)
+    for url, settings in ((single, ONE_PER_TRANSACTION), (sqlite_url, quick)):
+        engine = open_engine(url)
+        try:
+            jobs = (PageJob(n, page) for n, page in enumerate(pages))
+            assert len(list(ingest_pages(engine, jobs, source="file", settings=settings))) == 4
+            if settings is quick:
+                compiled = driverexec.statement_cache(engine.dialect).prepared
+                assert sum(1 for prepared in compiled.values() if prepared is not None) > 10
+        finally:
+            engine.dispose()
+    _same_archives(sqlite_url, single)

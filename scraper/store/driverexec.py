@@ -22,6 +22,7 @@ is the same on both paths.
 from __future__ import annotations
 
 import functools
+import operator
 import sqlite3
 import weakref
 from collections import namedtuple
@@ -37,7 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from scraper.config import StoreSettings
 
-__all__ = ["DriverConnection", "StatementCache", "driver_connection"]
+__all__ = ["DriverConnection", "StatementCache", "driver_connection", "statement_cache"]
 
 #: Statements seen once, held so that their ids name them until seen again (or until
 #: this many have been seen, when they are forgotten).
@@ -113,6 +114,8 @@ class StatementCache:
     def __init__(self) -> None:
         #: Each statement compiled (held, so that its id names it), by id.
         self.held: dict[int, ClauseElement] = {}
+        #: Statements seen once (held as well), by id.
+        self.seen: dict[int, ClauseElement] = {}
         #: (statement id, parameter names, many) -> the keys of its IN lists.
         self.lists: dict[tuple[Any, ...], tuple[str, ...]] = {}
         #: (statement id, parameter names, many, IN lengths) -> the compiled form.
@@ -126,10 +129,15 @@ _caches: weakref.WeakKeyDictionary[Any, StatementCache] = weakref.WeakKeyDiction
 def driver_connection(connection: Connection) -> Connection:
     """*connection* (SQLite, in its transaction) as a DriverConnection, typed as the
     Connection it stands in for: the store's writes call only what it has."""
-    cache = _caches.get(connection.dialect)
+    return cast(Connection, DriverConnection(connection, statement_cache(connection.dialect)))
+
+
+def statement_cache(dialect: Any) -> StatementCache:
+    """The statements compiled for *dialect* (an engine's), made on first use."""
+    cache = _caches.get(dialect)
     if cache is None:
-        cache = _caches[connection.dialect] = StatementCache()
-    return cast(Connection, DriverConnection(connection, cache))
+        cache = _caches[dialect] = StatementCache()
+    return cache
 
 
 class DriverConnection:
@@ -152,7 +160,6 @@ class DriverConnection:
             raise ValueError("DriverConnection runs on the sqlite3 driver only")
         self._cursor: sqlite3.Cursor = raw.cursor()
         self._cache: StatementCache = cache
-        self._seen: dict[int, ClauseElement] = {}
 
     def exec_driver_sql(self, sql: str, parameters: Any = None) -> Any:
         return self.connection.exec_driver_sql(sql, parameters)
@@ -204,10 +211,10 @@ class DriverConnection:
             # Compiled only once seen twice: a statement built for one call is not.
             if not isinstance(statement, ClauseElement) or not _is_executable(statement):
                 return None
-            if self._seen.get(id(statement)) is not statement:
-                if len(self._seen) >= _SEEN_ONCE:
-                    self._seen.clear()
-                self._seen[id(statement)] = statement
+            if cache.seen.get(id(statement)) is not statement:
+                if len(cache.seen) >= _SEEN_ONCE:
+                    cache.seen.clear()
+                cache.seen[id(statement)] = statement
                 return None
             cache.held[id(statement)] = statement
         named = (id(statement), tuple(first), many)
@@ -240,15 +247,28 @@ def _is_executable(statement: ClauseElement) -> bool:
     return bool(getattr(statement, "is_dml", False) or getattr(statement, "is_select", False))
 
 
-def _binder(slots: Sequence[_Slot]) -> Callable[[Mapping[str, Any]], list[Any]]:
-    """The function that gives the ``?`` values of one row of parameters."""
-    if any(slot.index >= 0 for slot in slots):
+def _binder(
+    slots: Sequence[_Slot], first: Mapping[str, Any]
+) -> Callable[[Mapping[str, Any]], list[Any]]:
+    """The function that gives the ``?`` values of one row of parameters (shaped like
+    *first*)."""
+    if any(slot.index >= 0 for slot in slots) or not all(slot.key in first for slot in slots):
         return functools.partial(_values, slots)
-    plain = tuple((slot.key, slot.default, slot.process) for slot in slots)
+    if not slots:
+        return lambda row: []
+    # Every value from the row: one C call takes them all, then the few processors run.
+    take = operator.itemgetter(*(slot.key for slot in slots))
+    single = len(slots) == 1
+    processed = tuple((n, slot.process) for n, slot in enumerate(slots) if slot.process)
 
     def values(row: Mapping[str, Any]) -> list[Any]:
-        get = row.get
-        return [get(k, d) if p is None else p(get(k, d)) for k, d, p in plain]
+        try:
+            found = [take(row)] if single else list(take(row))
+        except KeyError:  # a row without a value the first one had: its default
+            return _values(slots, row)
+        for n, process in processed:
+            found[n] = process(found[n])
+        return found
 
     return values
 
@@ -325,4 +345,4 @@ def _compile(
         make_row = _row_type([column.keyname for column in columns])
     elif getattr(compiled, "returning", None) or getattr(statement, "is_select", False):
         return None  # returns rows this module cannot describe
-    return _Prepared(sql, _binder(slots), make_row, results)
+    return _Prepared(sql, _binder(slots, first), make_row, results)
