@@ -252,20 +252,23 @@ def _binder(
 ) -> Callable[[Mapping[str, Any]], list[Any]]:
     """The function that gives the ``?`` values of one row of parameters (shaped like
     *first*)."""
-    if any(slot.index >= 0 for slot in slots) or not all(slot.key in first for slot in slots):
-        return functools.partial(_values, slots)
     if not slots:
         return lambda row: []
-    # Every value from the row: one C call takes them all, then the few processors run.
+    if any(slot.index >= 0 for slot in slots):  # IN lists: element by element
+        return functools.partial(_values, slots)
+    # Every value from the row, or the statement's own (a literal's) when the row has
+    # none: one C call takes them all, then the few processors run.
     take = operator.itemgetter(*(slot.key for slot in slots))
     single = len(slots) == 1
     processed = tuple((n, slot.process) for n, slot in enumerate(slots) if slot.process)
+    own = {slot.key: slot.default for slot in slots if slot.key not in first}
 
     def values(row: Mapping[str, Any]) -> list[Any]:
         try:
-            found = [take(row)] if single else list(take(row))
+            found = take({**own, **row} if own else row)
         except KeyError:  # a row without a value the first one had: its default
             return _values(slots, row)
+        found = [found] if single else list(found)
         for n, process in processed:
             found[n] = process(found[n])
         return found
