@@ -14,6 +14,9 @@ measurable). Rules:
   raised (as ``ingest_page`` raises it: the import stops there);
 - the batch's new reviews are indexed for full-text search in one statement before
   the commit (``scraper.store.ftsbatch``): one FTS5 segment per batch, not per page;
+- its pages' statements run through the ``sqlite3`` driver with SQL that SQLAlchemy
+  compiled once (``scraper.store.driverexec``): the same rows, for less of the
+  writer's CPU than SQLAlchemy's execution of each statement;
 - a page is reported only once its batch is committed, so every page reported is
   stored; a crash loses the pages of the open batch, none of them reported, and a
   second run stores them (the capture check skips the ones committed before).
