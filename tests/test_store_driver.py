@@ -289,3 +289,12 @@ def test_batches_of_one_page_write_through_the_driver_from_the_second_page(
         finally:
             engine.dispose()
     _same_archives(sqlite_url, single)
+
+
+def test_another_database_is_written_through_its_own_connection(postgres_url: str) -> None:
+    engine = open_engine(postgres_url)
+    try:
+        with write_transaction(engine) as connection:
+            assert driver_connection(connection) is connection
+    finally:
+        engine.dispose()

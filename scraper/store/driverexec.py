@@ -127,8 +127,11 @@ _caches: weakref.WeakKeyDictionary[Any, StatementCache] = weakref.WeakKeyDiction
 
 
 def driver_connection(connection: Connection) -> Connection:
-    """*connection* (SQLite, in its transaction) as a DriverConnection, typed as the
-    Connection it stands in for: the store's writes call only what it has."""
+    """*connection* (in its transaction) as a DriverConnection, typed as the Connection
+    it stands in for (the store's writes call only what it has); *connection* itself
+    when it is not SQLite through the ``sqlite3`` module."""
+    if not isinstance(connection.connection.dbapi_connection, sqlite3.Connection):
+        return connection
     return cast(Connection, DriverConnection(connection, statement_cache(connection.dialect)))
 
 
