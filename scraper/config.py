@@ -441,6 +441,9 @@ class StoreSettings(NamedTuple):
     #: (seconds), so other writers wait little for the lock.
     sqlite_batch_pages: int = 32
     batch_seconds: float = 0.5
+    #: Statements a batch's writer (``scraper.store.driverexec``) remembers having seen
+    #: once, to run them through the ``sqlite3`` driver when they come again.
+    driver_seen_once: int = 256
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
     #: A parent that parses its share holds at most as many results it computed itself.
     jobs_in_flight: int = 4

@@ -38,6 +38,44 @@ MAL = FIXTURES / "mal"
 SCHEMAORG_PAGES = FIXTURES / "schemaorg"
 
 
+def archive_rows(path: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table of the SQLite archive *path*, as SQLite stores it (its
+    text and bytes, not types), in primary-key order."""
+    import sqlite3
+
+    from scraper.schema.tables import metadata
+
+    connection = sqlite3.connect(path)
+    try:
+        found = {}
+        for table in metadata.sorted_tables:
+            order = ", ".join(c.name for c in table.primary_key.columns) or "rowid"
+            found[table.name] = connection.execute(
+                f'SELECT * FROM "{table.name}" ORDER BY {order}'
+            ).fetchall()
+        return found
+    finally:
+        connection.close()
+
+
+def report_said(report: Any) -> tuple[Any, ...] | None:
+    """What an IngestReport says, comparable (its error by its text, URL and raw page:
+    errors compare by identity)."""
+    if report is None:
+        return None
+    error = report.error
+    return (
+        report.raw_page_id,
+        report.page_kind,
+        report.reviews_new,
+        report.reviews_updated,
+        report.reviews_unchanged,
+        report.already_stored,
+        report.result,
+        (repr(error), error.url, error.raw_page_id) if error is not None else None,
+    )
+
+
 def ingest_history(engine: Engine, count: int) -> None:
     """Store *count* captures of the history pages in turn, a day apart (oldest first)."""
     from scraper.store.ingest import ingest_page

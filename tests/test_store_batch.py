@@ -18,17 +18,16 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from conftest import CORPUS, HISTORY, HISTORY_URL, MAL
+from conftest import CORPUS, HISTORY, HISTORY_URL, MAL, archive_rows, report_said
 
 from scraper.config import StoreSettings
 from scraper.errors import StoreError
 from scraper.records import FetchedPage
-from scraper.schema.tables import metadata
 from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.engine import open_engine
 from scraper.store.files import import_paths
 from scraper.store.fts import parse_search
-from scraper.store.ingest import IngestReport, ingest_page
+from scraper.store.ingest import ingest_page
 
 ONE_PER_TRANSACTION = StoreSettings(sqlite_batch_pages=1)
 #: A word as both full-text tokenizers cut text.
@@ -48,43 +47,12 @@ def _saved_pages(folder: Path) -> list[Path]:
     return sorted(folder.iterdir())
 
 
-def _rows(path: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table of the archive as SQLite stores it (text, not types)."""
-    connection = sqlite3.connect(path)
-    try:
-        found = {}
-        for table in metadata.sorted_tables:
-            order = ", ".join(c.name for c in table.primary_key.columns) or "rowid"
-            found[table.name] = connection.execute(
-                f'SELECT * FROM "{table.name}" ORDER BY {order}'
-            ).fetchall()
-        return found
-    finally:
-        connection.close()
-
-
 def _import(url: str, files: list[Path], settings: StoreSettings) -> list[Any]:
     engine = open_engine(url)
     try:
         return list(import_paths(engine, files, settings=settings))
     finally:
         engine.dispose()
-
-
-def _said(report: IngestReport | None) -> tuple[Any, ...] | None:
-    """What a report says (its error by its text and raw page: errors compare by identity)."""
-    if report is None:
-        return None
-    error = report.error
-    return (
-        report.raw_page_id,
-        report.page_kind,
-        report.reviews_new,
-        report.reviews_updated,
-        report.reviews_unchanged,
-        report.already_stored,
-        (repr(error), error.url, error.raw_page_id) if error is not None else None,
-    )
 
 
 def _path(url: str) -> str:
@@ -108,13 +76,13 @@ def test_batches_store_exactly_what_one_transaction_per_page_stores(
     assert [(i.path, i.url, i.error is None) for i in batched] == [
         (i.path, i.url, i.error is None) for i in alone
     ]
-    assert [_said(i.report) for i in batched] == [_said(i.report) for i in alone]
+    assert [report_said(i.report) for i in batched] == [report_said(i.report) for i in alone]
     assert sum(1 for i in batched if i.report and i.report.reviews_new) > 3
-    assert _rows(_path(sqlite_url)) == _rows(_path(single))
+    assert archive_rows(_path(sqlite_url)) == archive_rows(_path(single))
     # A second run finds every page stored, in batches as alone.
     again = _import(sqlite_url, files, BATCHES_OF_THREE)
     assert all(i.report is not None and i.report.already_stored for i in again)
-    assert _rows(_path(sqlite_url)) == _rows(_path(single))
+    assert archive_rows(_path(sqlite_url)) == archive_rows(_path(single))
 
 
 def test_full_text_search_finds_every_review_after_a_batched_import(
@@ -190,7 +158,7 @@ def test_a_refused_page_is_stored_not_at_all_and_the_pages_before_it_are_committ
             connection.exec_driver_sql("DROP TRIGGER refuse")
         # The same as the pages before it stored alone, one transaction each.
         _store_alone(expected, pages[: refused - 1])
-        assert _rows(path) == _rows(_path(expected))
+        assert archive_rows(path) == archive_rows(_path(expected))
         again = list(
             ingest_pages(engine, (PageJob(n, p) for n, p in enumerate(pages, 1)), source="file")
         )
@@ -284,7 +252,7 @@ def test_pages_parsed_in_a_worker_store_what_pages_parsed_here_store(
     finally:
         engine.dispose()
     assert len(imported) == len(files)
-    assert _rows(_path(sqlite_url)) == _rows(_path(here))
+    assert archive_rows(_path(sqlite_url)) == archive_rows(_path(here))
 
 
 def _search_results(path: str, words: list[str]) -> dict[str, list[int]]:

@@ -411,9 +411,10 @@ def _store_tags(
     if connection.dialect.name == "postgresql":  # one statement, one array per column
         execute_arrays(connection, review_tags_insert_arrays(), _REVIEW_TAG_ARRAYS, rows)
     else:
-        connection.execute(sa.insert(review_tags), rows)
+        connection.execute(_INSERT_REVIEW_TAGS, rows)
 
 
+_INSERT_REVIEW_TAGS = sa.insert(review_tags)
 _REVIEW_TAG_ARRAYS = columns_of(review_tags, REVIEW_TAG_COLUMNS)
 
 

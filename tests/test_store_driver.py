@@ -1,0 +1,300 @@
+"""``reviews import`` on SQLite runs the store's statements through the ``sqlite3`` driver
+(``scraper.store.driverexec``): it must store exactly what the engine's path stores.
+
+Every page we have (our MAL and schema.org fixtures, the history captures, and the
+shared corpus when it is there) is imported into one archive through the batches,
+whose writes go through the driver, and into another one page per transaction
+through ``ingest_page`` and SQLAlchemy's own execution (the crawl's path, and what
+the store did before). Every row of every table must be the same, and so must the
+answer to a full-text search for every word and every review's opening phrase.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from conftest import (
+    CORPUS,
+    FIXTURES,
+    HISTORY,
+    HISTORY_URL,
+    MAL,
+    SCHEMAORG_PAGES,
+    archive_rows,
+    report_said,
+)
+
+from scraper.config import StoreSettings
+from scraper.errors import StoreError
+from scraper.records import FetchedPage
+from scraper.schema.tables import raw_pages, reviews, tags
+from scraper.store import driverexec
+from scraper.store.batch import PageJob, ingest_pages
+from scraper.store.driverexec import driver_connection
+from scraper.store.engine import open_engine, write_transaction
+from scraper.store.files import import_paths
+from scraper.store.fts import parse_search
+
+ONE_PER_TRANSACTION = StoreSettings(sqlite_batch_pages=1)
+BATCHES_OF_FIVE = StoreSettings(sqlite_batch_pages=5)
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _every_page(folder: Path) -> list[Path]:
+    """Every saved page we have, copied into *folder* (names kept apart by their folder)."""
+    folder.mkdir()
+    sources = [
+        *sorted(MAL.glob("*.html")),
+        *sorted(HISTORY.glob("*.html")),
+        *sorted(SCHEMAORG_PAGES.glob("*.html")),
+    ]
+    if CORPUS.is_dir():
+        sources += sorted(CORPUS.glob("*/*.html"))
+    for source in sources:
+        shutil.copy2(source, folder / f"{source.parent.name}-{source.name}")
+    assert sources and all(FIXTURES in s.parents or CORPUS in s.parents for s in sources)
+    return sorted(folder.iterdir())
+
+
+def _searches(path: str) -> dict[str, list[int]]:
+    """The reviews full-text search finds for each word of every body, and for each
+    review's first words as a phrase; FTS5's own integrity check passes."""
+    connection = sqlite3.connect(path)
+    try:
+        bodies = [row[0] for row in connection.execute("SELECT body FROM reviews")]
+        queries = {word.lower() for body in bodies for word in _WORD.findall(body or "")}
+        queries |= {'"' + " ".join(_WORD.findall(b or "")[:5]) + '"' for b in bodies if b}
+        found = {}
+        for query in sorted(queries - {'""'}):
+            match = parse_search(query).sqlite_match()
+            found[query] = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT rowid FROM reviews_fts WHERE reviews_fts MATCH ? ORDER BY rowid",
+                    (match,),
+                )
+            ]
+        connection.execute("INSERT INTO reviews_fts(reviews_fts) VALUES ('integrity-check')")
+        return found
+    finally:
+        connection.close()
+
+
+def _import(db: str, files: list[Path], settings: StoreSettings, **options: Any) -> list[Any]:
+    engine = open_engine(db)
+    try:
+        return [
+            (i.path.name, i.url, report_said(i.report), repr(i.error))
+            for i in import_paths(engine, files, settings=settings, **options)
+        ]
+    finally:
+        engine.dispose()
+
+
+def _twin(sqlite_url: str, tmp_path: Path, name: str) -> str:
+    url = f"sqlite:///{tmp_path / name}"
+    shutil.copyfile(sqlite_url.removeprefix("sqlite:///"), tmp_path / name)
+    return url
+
+
+def _path(url: str) -> str:
+    return url.removeprefix("sqlite:///")
+
+
+def _same_archives(driver: str, engine_path: str) -> None:
+    assert archive_rows(_path(driver)) == archive_rows(_path(engine_path))
+    searched = _searches(_path(driver))
+    assert sum(1 for ids in searched.values() if ids) > 100
+    assert searched == _searches(_path(engine_path))
+
+
+def test_the_driver_stores_every_row_the_engine_stores(sqlite_url: str, tmp_path: Path) -> None:
+    files = _every_page(tmp_path / "pages")
+    single = _twin(sqlite_url, tmp_path, "single.db")
+    # First captures of every page, then the same again (every capture stored already),
+    # then the history's captures again under other times, newest first: recaptures,
+    # renamed authors, changed tags, and older captures arriving late.
+    history = [f for f in files if f.name.startswith("history-")]
+    runs: list[tuple[list[Path], dict[str, Any]]] = [
+        (files, {}),
+        (files, {}),
+        (history[::-1], {"fetched_at": datetime(2025, 1, 1, tzinfo=UTC)}),
+        (history, {"fetched_at": datetime(2027, 1, 1, tzinfo=UTC), "url": HISTORY_URL}),
+        (history[::-1], {"fetched_at": datetime(2024, 1, 1, tzinfo=UTC), "url": HISTORY_URL}),
+    ]
+    updated = 0
+    for run, options in runs:
+        alone = _import(single, run, ONE_PER_TRANSACTION, **options)
+        batched = _import(sqlite_url, run, BATCHES_OF_FIVE, **options)
+        assert batched == alone
+        updated += sum(said[3] for _, _, said, _ in batched if said)
+    assert updated > 0
+    _same_archives(sqlite_url, single)
+
+
+def _captures(count: int) -> list[FetchedPage]:
+    """*count* captures of the history pages, a day apart, newest first (each older
+    capture moves its reviews' first sighting back)."""
+    sources = sorted(HISTORY.glob("*.html"))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    return [
+        FetchedPage(
+            HISTORY_URL,
+            HISTORY_URL,
+            200,
+            (),
+            sources[n % len(sources)].read_bytes(),
+            start - timedelta(days=n),
+        )
+        for n in range(count)
+    ]
+
+
+def test_captures_out_of_order_in_one_batch_store_what_the_engine_stores(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    single = _twin(sqlite_url, tmp_path, "single.db")
+    pages = _captures(7)
+    for url, settings in ((single, ONE_PER_TRANSACTION), (sqlite_url, StoreSettings())):
+        engine = open_engine(url)
+        try:
+            jobs = (PageJob(n, page) for n, page in enumerate(pages))
+            assert len(list(ingest_pages(engine, jobs, source="file", settings=settings))) == 7
+        finally:
+            engine.dispose()
+    _same_archives(sqlite_url, single)
+
+
+def test_a_refusal_through_the_driver_is_the_engines_error(sqlite_url: str) -> None:
+    engine = open_engine(sqlite_url)
+    try:
+        with write_transaction(engine) as connection:
+            writer = driver_connection(connection)
+            insert = sa.insert(tags)
+            for _ in range(2):  # the second time through the driver
+                writer.execute(insert, [{"name": "one"}, {"name": "two"}])
+                with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):
+                    writer.execute(insert, {"name": "one"})
+                writer.execute(sa.delete(tags))
+    finally:
+        engine.dispose()
+
+
+def _stored(path: str) -> list[tuple[Any, ...]]:
+    connection = sqlite3.connect(path)
+    try:
+        return connection.execute("SELECT id, fetched_at FROM raw_pages").fetchall()
+    finally:
+        connection.close()
+
+
+def test_rows_read_through_the_driver_are_the_engines(sqlite_url: str) -> None:
+    """Times, JSON and IN lists of any length (none, one, many) come back as SQLAlchemy
+    gives them."""
+    engine = open_engine(sqlite_url)
+    at = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
+    page = {
+        "requested_url": "https://example.com/a",
+        "final_url": "https://example.com/a",
+        "status": 200,
+        "headers": [["Content-Type", "text/html"]],
+        "fetched_at": at,
+        "body_sha256": "0" * 64,
+        "source": "file",
+    }
+    query = sa.select(raw_pages.c.id, raw_pages.c.headers, raw_pages.c.fetched_at).where(
+        raw_pages.c.final_url.in_(sa.bindparam("urls", expanding=True))
+    )
+    try:
+        with write_transaction(engine) as connection:
+            connection.exec_driver_sql(
+                "INSERT INTO raw_bodies (sha256, size, encoding, data) VALUES (?, 0, 'zstd', x'')",
+                ("0" * 64,),
+            )
+            writer = driver_connection(connection)
+            insert = sa.insert(raw_pages).returning(raw_pages.c.id)
+            ids = [writer.execute(insert, page).scalar_one() for _ in range(3)]
+            for urls in ([], ["https://example.com/a"], ["x", "https://example.com/a", "y"]):
+                for _ in range(2):
+                    driven = writer.execute(query, {"urls": urls}).all()
+                    assert driven == connection.execute(query, {"urls": urls}).all()
+                    assert len(driven) == (3 if "https://example.com/a" in urls else 0)
+            row = writer.execute(query, {"urls": ["https://example.com/a"]}).first()
+            assert (row.id, row.headers, row.fetched_at) == (ids[0], page["headers"], at)
+            assert writer.execute(sa.select(reviews.c.id)).first() is None
+    finally:
+        engine.dispose()
+
+
+def test_a_write_refused_through_the_driver_stops_the_import_and_stores_nothing_of_it(
+    sqlite_url: str,
+) -> None:
+    path = _path(sqlite_url)
+    connection = sqlite3.connect(path)
+    connection.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON reviews WHEN new.key = 'never' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    connection.commit()
+    connection.close()
+    pages = _captures(3)
+    engine = open_engine(sqlite_url)
+    try:
+        done = list(ingest_pages(engine, (PageJob(n, p) for n, p in enumerate(pages)), source="f"))
+        assert len(done) == 3
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP TRIGGER refuse")
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE UPDATE ON reviews "
+                "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        later = [replace(p, fetched_at=p.fetched_at + timedelta(days=30)) for p in pages]
+        reported = []
+        with pytest.raises(StoreError, match="refused") as raised:
+            for key, _ in ingest_pages(
+                engine, (PageJob(n, p) for n, p in enumerate(later)), source="f"
+            ):
+                reported.append(key)
+        assert raised.value.url == HISTORY_URL
+        assert reported == []  # the first page updates a review: refused
+        assert len(_stored(path)) == 3
+    finally:
+        engine.dispose()
+
+
+def test_batches_of_one_page_write_through_the_driver_from_the_second_page(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """A slow machine closes each batch after one page (``batch_seconds``): the
+    statements seen on the first page still run through the driver on the next ones."""
+    single = _twin(sqlite_url, tmp_path, "single.db")
+    pages = _captures(4)
+    quick = StoreSettings(batch_seconds=0.0)
+    for url, settings in ((single, ONE_PER_TRANSACTION), (sqlite_url, quick)):
+        engine = open_engine(url)
+        try:
+            jobs = (PageJob(n, page) for n, page in enumerate(pages))
+            assert len(list(ingest_pages(engine, jobs, source="file", settings=settings))) == 4
+            if settings is quick:
+                compiled = driverexec.statement_cache(engine.dialect).prepared
+                assert sum(1 for prepared in compiled.values() if prepared is not None) > 10
+        finally:
+            engine.dispose()
+    _same_archives(sqlite_url, single)
+
+
+def test_another_database_is_written_through_its_own_connection(postgres_url: str) -> None:
+    engine = open_engine(postgres_url)
+    try:
+        with write_transaction(engine) as connection:
+            assert driver_connection(connection) is connection
+    finally:
+        engine.dispose()
