@@ -1,0 +1,227 @@
+"""Would compiling the parser pay? ``reviews parse --jobs 1`` pure, with mypyc, and with
+its body rules in C.
+
+Issue 13 asks to compile the hot, strictly typed modules (mypyc, from the pinned mypy,
+or Cython) if Python alone cannot reach the parse goal, and to measure both. This bench
+does the measuring without changing how the package is built. In a temporary folder:
+
+- ``mypyc``: a copy of ``scraper/`` with ``COMPILED`` compiled by ``mypyc`` (the time
+  is printed: it is what a build would add);
+- ``native body`` (when Cython is installed; it is not in the test extra): the pure
+  package, with ``text.normalise_body``'s whitespace and line rules replaced by
+  ``bench/body_native.pyx`` (one pass of C) through a ``sitecustomize`` on the path.
+
+Each build runs ``reviews parse --jobs 1`` over ``bench/pages.py``'s first captures; their
+records, messages and exit status are compared byte for byte, then they are timed in
+turn (``--runs`` rounds, alternating, so all see the same load). CPU time (user +
+system) is printed, not wall time: the machine may be shared. ``--callgrind`` also
+counts instructions per page under ``valgrind --tool=callgrind`` (repeatable under
+load): a run over ``--callgrind-pages`` pages minus a run over one page, so start-up
+and imports are left out.
+
+What it found (December 2026, this 2-core machine; see the report of the branch):
+mypyc takes about 4 % off the instructions per page (37.1 M -> 35.6 M), the body rules
+in C about 3 % (-> 36.2 M); most of the parse is C already (lexbor, selectolax, ``str``
+methods, malloc), and the interpreter's own loop was 1.9 M of the 37.1 M. What would
+pay more is outside our code: selectolax parses each selector string again, in a new
+memory pool, on every ``css()`` call (about 200 a page: 4.1 M instructions), and has no
+way to keep a parsed one.
+``scraper/records.py`` cannot be compiled: mypyc takes its ``if not TYPE_CHECKING:``
+(the lazy module ``__getattr__``) for unreachable code, and importing it fails with
+"Reached allegedly unreachable code!".
+
+    .venv/bin/python bench/bench_compiled.py [--pages 300] [--runs 5] [--callgrind]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from bench_parse import ENV  # noqa: E402  (bench/ is not a package)
+from pages import page_set, write  # noqa: E402
+
+#: The modules a page's parse spends its Python time in (by cProfile), all strictly
+#: typed. Not ``scraper/records.py``: see the module docstring.
+COMPILED = (
+    "scraper/jsontext.py",
+    "scraper/sites/_decode.py",
+    "scraper/sites/_limits.py",
+    "scraper/sites/_pages.py",
+    "scraper/sites/mal/current.py",
+    "scraper/sites/mal/fields.py",
+    "scraper/sites/mal/legacy.py",
+    "scraper/sites/mal/page.py",
+    "scraper/sites/mal/site.py",
+    "scraper/sites/mal/text.py",
+    "scraper/sites/mal/v1.py",
+)
+#: mypyc reads the project's mypy settings; the copy has no pyproject.toml (mypyc's
+#: generated setup.py would read it with whatever setuptools the venv holds).
+MYPY_INI = """[mypy]
+python_version = 3.11
+strict = True
+[mypy-warcio.*,protego.*,croniter.*,pyarrow.*,pandas.*,webencodings.*,jikanpy.*]
+ignore_missing_imports = True
+"""
+
+
+#: The native-body trial's hook: ``normalise_body`` as it is, its last steps in C.
+SITECUSTOMIZE = """from body_native import collapse_lines
+from scraper.sites.mal import text
+
+
+def normalise_body(raw, line_break="\\n"):
+    body = raw.replace(line_break, text.BREAK) if line_break != text.BREAK else raw
+    if "&" in body:
+        body = text.decode_entities(body)
+    return collapse_lines(body, text.BREAK)
+
+
+text.normalise_body = normalise_body
+"""
+
+
+def native_body(root: Path) -> bool:
+    """Build ``bench/body_native.pyx`` and its hook under *root*; False without Cython."""
+    try:
+        import Cython  # noqa: F401  (only to know it is there)
+    except ImportError:
+        return False
+    root.mkdir()
+    shutil.copy(REPO / "bench" / "body_native.pyx", root)
+    (root / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    setup = "from setuptools import setup\nfrom Cython.Build import cythonize\n"
+    setup += 'setup(ext_modules=cythonize("body_native.pyx"))\n'
+    (root / "setup.py").write_text(setup)
+    subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace"],
+        cwd=root,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env=ENV,
+    )
+    return True
+
+
+def compile_copy(root: Path) -> float:
+    """Copy ``scraper/`` under *root* and compile ``COMPILED`` there; return the seconds."""
+    shutil.copytree(REPO / "scraper", root / "scraper", ignore=shutil.ignore_patterns("*.pyc"))
+    (root / "mypy.ini").write_text(MYPY_INI)
+    mypyc = Path(sys.executable).with_name("mypyc")
+    started = time.perf_counter()
+    subprocess.run(
+        [str(mypyc), *COMPILED], cwd=root, check=True, stdout=subprocess.DEVNULL, env=ENV
+    )
+    return time.perf_counter() - started
+
+
+def parse_command(folder: Path) -> list[str]:
+    return [sys.executable, "-m", "scraper", "parse", "--jobs", "1", str(folder)]
+
+
+def environment(path: Path | None) -> dict[str, str]:
+    """The timed programs' environment: the compiled copy first on the path, or not."""
+    env = dict(ENV)
+    env.pop("PYTHONPATH", None)
+    if path is not None:
+        env["PYTHONPATH"] = str(path)
+    return env
+
+
+def cpu_of(command: list[str], env: dict[str, str], cwd: Path) -> float:
+    """Run *command*; return its CPU seconds (user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, check=False)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def instructions(command: list[str], env: dict[str, str], cwd: Path, out: Path) -> int:
+    """Run *command* under callgrind; return its instruction count."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *command],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=True,
+    )
+    found = re.search(r"refs:\s+([\d,]+)", done.stderr)
+    if found is None:
+        raise SystemExit(f"no instruction count from callgrind: {done.stderr[-500:]}")
+    return int(found.group(1).replace(",", ""))
+
+
+def main() -> None:
+    """Build the compiled copy, check it gives the same records, and print the figures."""
+    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    options.add_argument("--pages", type=int, default=300)
+    options.add_argument("--runs", type=int, default=5)
+    options.add_argument("--callgrind", action="store_true")
+    options.add_argument("--callgrind-pages", type=int, default=30)
+    args = options.parse_args()
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        ENV["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
+        seconds = compile_copy(root / "compiled")
+        print(f"mypyc compiled {len(COMPILED)} modules in {seconds:.1f} s")
+        folder = root / "pages"
+        folder.mkdir()
+        write(folder, page_set(args.pages))
+        builds = {"pure": environment(None), "mypyc": environment(root / "compiled")}
+        if native_body(root / "native"):
+            builds["native body"] = environment(root / "native")
+        else:
+            print("native body: skipped (Cython is not installed)")
+        outputs = {
+            name: subprocess.run(
+                parse_command(folder), env=env, cwd=root, capture_output=True, check=False
+            )
+            for name, env in builds.items()
+        }
+        same = len({(run.stdout, run.stderr, run.returncode) for run in outputs.values()}) == 1
+        print(f"records, messages and exit status the same: {same}")
+        cpus: dict[str, list[float]] = {name: [] for name in builds}
+        for _ in range(args.runs):
+            for name, env in builds.items():
+                cpus[name].append(cpu_of(parse_command(folder), env, root))
+        pure = min(cpus["pure"])
+        for name, runs in cpus.items():
+            best = min(runs)
+            print(
+                f"  {name:11s} CPU ms/page: best {1000 * best / args.pages:6.2f}, "
+                f"median {1000 * sorted(runs)[len(runs) // 2] / args.pages:6.2f}  "
+                f"({best / pure:.3f} of pure)"
+            )
+        print(f"load average: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
+        if args.callgrind:
+            few, one = root / "few", root / "one"
+            few.mkdir()
+            one.mkdir()
+            pages = sorted(folder.glob("*.html"))
+            for page in pages[: args.callgrind_pages]:
+                shutil.copy(page, few)
+            shutil.copy(pages[0], one)
+            for name, env in builds.items():
+                out = root / f"{name}.callgrind"
+                many = instructions(parse_command(few), env, root, out)
+                single = instructions(parse_command(one), env, root, out)
+                per_page = (many - single) / (args.callgrind_pages - 1)
+                print(f"  {name:11s} {per_page / 1e6:6.2f} M instructions/page (callgrind)")
+
+
+if __name__ == "__main__":
+    main()
