@@ -26,9 +26,29 @@ methods, malloc), and the interpreter's own loop was 1.9 M of the 37.1 M. What w
 pay more is outside our code: selectolax parses each selector string again, in a new
 memory pool, on every ``css()`` call (about 200 a page: 4.1 M instructions), and has no
 way to keep a parsed one.
-``scraper/records.py`` cannot be compiled: mypyc takes its ``if not TYPE_CHECKING:``
-(the lazy module ``__getattr__``) for unreachable code, and importing it fails with
-"Reached allegedly unreachable code!".
+By CPU time the gain looked larger but could not be pinned down on the loaded machine
+(load average 8-11): 0.88-1.06 of pure by the best of 5-9 runs, 0.91 by the median of
+15 paired runs of a wheel built with mypyc. All records were the same, and the whole
+test suite passed with the compiled modules first on the path.
+
+What a compiled build would cost, found on the way (a trial ``setup.py`` calling
+``mypyc.build.mypycify`` on ``COMPILED``, ``mypy==2.4.1`` in the build requirements):
+
+- ``scraper/records.py`` cannot be compiled: mypyc takes its ``if not TYPE_CHECKING:``
+  (the lazy module ``__getattr__``) for unreachable code, and importing it fails with
+  "Reached allegedly unreachable code!".
+- mypyc type-checks what it compiles, so the build needs the runtime dependencies'
+  types: in a new venv, ``pip install -e .`` (what ``.ci/run`` does) stops at "Cannot
+  find implementation or library stub for module named selectolax.lexbor", because
+  pip builds before it installs the dependencies. The build requirements would have to
+  list them, or a failed compile fall back to pure Python (then the first install of
+  every new venv, CI's included, would run pure).
+- With selectolax installed first, ``pip install -e .`` builds (70 s at load 7-10), but
+  it puts the extension modules beside the sources, and an extension module is
+  imported before a ``.py`` of the same name: an edited module goes on running its old
+  compiled self until the next install (tried: an edit of ``text.py`` was not run).
+- The build puts one more top-level module in site-packages (``<hash>__mypyc``), and
+  takes longer: ``pip wheel --no-deps .`` 21-35 s pure, 61-76 s compiled (load 7-8).
 
     .venv/bin/python bench/bench_compiled.py [--pages 300] [--runs 5] [--callgrind]
 """
