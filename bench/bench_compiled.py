@@ -48,9 +48,14 @@ What a compiled build would cost, found on the way (a trial ``setup.py`` calling
   imported before a ``.py`` of the same name: an edited module goes on running its old
   compiled self until the next install (tried: an edit of ``text.py`` was not run).
 - The build puts one more top-level module in site-packages (``<hash>__mypyc``), and
-  takes longer: ``pip wheel --no-deps .`` 21-35 s pure, 61-76 s compiled (load 7-8).
+  takes longer: ``pip wheel --no-deps .`` 19-35 s pure, 61-76 s compiled (load 7-10).
+
+``--wheels`` times that trial build, and only that: ``pip wheel --no-deps`` of a copy
+of the project with ``TRIAL_SETUP`` as its ``setup.py``, pure (``REVIEWS_PURE_PYTHON=1``)
+and compiled, twice each, alternating.
 
     .venv/bin/python bench/bench_compiled.py [--pages 300] [--runs 5] [--callgrind]
+        [--wheels]
 """
 
 from __future__ import annotations
@@ -135,6 +140,59 @@ def native_body(root: Path) -> bool:
     return True
 
 
+#: The trial build: ``COMPILED`` by mypyc unless ``REVIEWS_PURE_PYTHON=1``.
+TRIAL_SETUP = f"""import os
+
+from setuptools import setup
+
+modules = []
+if os.environ.get("REVIEWS_PURE_PYTHON") != "1":
+    from mypyc.build import mypycify
+
+    modules = mypycify({list(COMPILED)!r})
+setup(ext_modules=modules)
+"""
+
+
+def time_wheels(root: Path) -> None:
+    """Print how long ``pip wheel`` takes on the trial build, pure and compiled."""
+    project = root / "project"
+    tracked = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True
+    ).stdout.split(b"\0")
+    for name in filter(None, (item.decode() for item in tracked)):
+        target = project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / name).is_symlink():
+            target.symlink_to(os.readlink(REPO / name))
+        else:
+            shutil.copy(REPO / name, target)
+    (project / "setup.py").write_text(TRIAL_SETUP)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            'requires = ["setuptools>=68"]', 'requires = ["setuptools>=68", "mypy==2.4.1"]'
+        )
+    )
+    for pure in ("1", "0", "1", "0"):
+        shutil.rmtree(project / "build", ignore_errors=True)
+        out = root / f"wheel-{pure}"
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", ".", "-w", str(out)],
+            cwd=project,
+            env={**ENV, "REVIEWS_PURE_PYTHON": pure},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.perf_counter() - started
+        wheels = ", ".join(path.name for path in out.glob("*.whl")) or done.stderr[-300:]
+        label = "pure" if pure == "1" else "mypyc"
+        print(f"  pip wheel, {label:5s}: {seconds:5.1f} s  {wheels}")
+        shutil.rmtree(out, ignore_errors=True)
+
+
 def compile_copy(root: Path) -> float:
     """Copy ``scraper/`` under *root* and compile ``COMPILED`` there; return the seconds."""
     shutil.copytree(REPO / "scraper", root / "scraper", ignore=shutil.ignore_patterns("*.pyc"))
@@ -192,10 +250,14 @@ def main() -> None:
     options.add_argument("--runs", type=int, default=5)
     options.add_argument("--callgrind", action="store_true")
     options.add_argument("--callgrind-pages", type=int, default=30)
+    options.add_argument("--wheels", action="store_true")
     args = options.parse_args()
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
         ENV["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
+        if args.wheels:  # only that
+            time_wheels(root)
+            return
         seconds = compile_copy(root / "compiled")
         print(f"mypyc compiled {len(COMPILED)} modules in {seconds:.1f} s")
         folder = root / "pages"
