@@ -13,7 +13,8 @@ does the measuring without changing how the package is built. In a temporary fol
 
 Each build runs ``reviews parse --jobs 1`` over ``bench/pages.py``'s first captures; their
 records, messages and exit status are compared byte for byte, then they are timed in
-turn (``--runs`` rounds, alternating, so all see the same load). CPU time (user +
+turn (``--runs`` rounds, each in the other order from the last, so all see the same
+load). CPU time (user +
 system) is printed, not wall time: the machine may be shared. ``--callgrind`` also
 counts instructions per page under ``valgrind --tool=callgrind`` (repeatable under
 load): a run over ``--callgrind-pages`` pages minus a run over one page, so start-up
@@ -26,10 +27,12 @@ methods, malloc), and the interpreter's own loop was 1.9 M of the 37.1 M. What w
 pay more is outside our code: selectolax parses each selector string again, in a new
 memory pool, on every ``css()`` call (about 200 a page: 4.1 M instructions), and has no
 way to keep a parsed one.
-By CPU time the gain looked larger but could not be pinned down on the loaded machine
-(load average 8-11): 0.88-1.06 of pure by the best of 5-9 runs, 0.91 by the median of
-15 paired runs of a wheel built with mypyc. All records were the same, and the whole
-test suite passed with the compiled modules first on the path.
+By CPU time nothing could be pinned down on the loaded machine (load average 8-13):
+mypyc came out at 0.87-1.06 of pure by the best of 5-9 runs and 0.89-0.94 by the median
+of each round's ratio, but the C body rules, 3 % by instructions, came out at 0.76 and
+0.83 in the same runs: at that load CPU time swings by more than these gains. All
+records were the same, and the whole test suite passed with the compiled modules first
+on the path.
 
 What a compiled build would cost, found on the way (a trial ``setup.py`` calling
 ``mypyc.build.mypycify`` on ``COMPILED``, ``mypy==2.4.1`` in the build requirements):
@@ -65,6 +68,7 @@ import os
 import re
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -277,16 +281,19 @@ def main() -> None:
         same = len({(run.stdout, run.stderr, run.returncode) for run in outputs.values()}) == 1
         print(f"records, messages and exit status the same: {same}")
         cpus: dict[str, list[float]] = {name: [] for name in builds}
-        for _ in range(args.runs):
-            for name, env in builds.items():
-                cpus[name].append(cpu_of(parse_command(folder), env, root))
-        pure = min(cpus["pure"])
+        for round_ in range(args.runs):
+            names = list(builds) if round_ % 2 == 0 else list(builds)[::-1]
+            for name in names:
+                cpus[name].append(cpu_of(parse_command(folder), builds[name], root))
+        pure = cpus["pure"]
         for name, runs in cpus.items():
-            best = min(runs)
+            # Each round's runs follow one another: their ratio sees one load.
+            paired = statistics.median(run / base for run, base in zip(runs, pure, strict=True))
             print(
-                f"  {name:11s} CPU ms/page: best {1000 * best / args.pages:6.2f}, "
-                f"median {1000 * sorted(runs)[len(runs) // 2] / args.pages:6.2f}  "
-                f"({best / pure:.3f} of pure)"
+                f"  {name:11s} CPU ms/page: best {1000 * min(runs) / args.pages:6.2f}, "
+                f"median {1000 * statistics.median(runs) / args.pages:6.2f}  "
+                f"(of pure: {min(runs) / min(pure):.3f} by the best, {paired:.3f} by the "
+                "median of each round's ratio)"
             )
         print(f"load average: {' '.join(f'{value:.2f}' for value in os.getloadavg())}")
         if args.callgrind:
