@@ -10,7 +10,8 @@ no content of its own) with the review bodies of a built archive, copied as
 ``INSERT ... SELECT`` and one commit per batch of ``--batch`` pages as
 ``scraper.store.ftsbatch`` does, in WAL mode as the archive is. Between marks it
 prints the CPU time a page of that insert and of the commit (the WAL checkpoints
-run in it), averaged over the whole span, so the merges (which come in lumps: a
+run in it) and the database pages the transactions wrote (a count
+the load does not change), averaged over the whole span, so the merges (which come in lumps: a
 level is merged once every few batches, the next level more rarely) are paid in
 full, and the number of index segments at the mark.
 
@@ -32,7 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
-#: Reviews on a page of the bench's sources (``bench/pages.py``).
+#: Searches timed at each mark (``scraper.store.fts`` MATCH expressions): a word of
+#: most reviews, a rarer one, a phrase; the search counts what matches, as
+#: ``reviews serve`` does.
+_SEARCHES = ('"the"', '"lantern"', '"quiet storm"', '"soundtrack" "finale"')
 _TOKENIZE = "tokenize='unicode61 remove_diacritics 0'"
 
 
@@ -79,6 +83,9 @@ def run(
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("PRAGMA synchronous = NORMAL")
+    # The WAL is checkpointed after every commit here, timed with it: its frames are
+    # the pages the transaction wrote, a count that does not depend on the load.
+    connection.execute("PRAGMA wal_autocheckpoint = 0")
     connection.execute(
         f"CREATE VIRTUAL TABLE reviews_fts USING fts5(body, content='', {_TOKENIZE})"
     )
@@ -90,6 +97,7 @@ def run(
     print(f"settings {settings or 'FTS5 defaults'}, {batch} pages a batch", flush=True)
     stored = row = 0
     spent = {"insert": 0.0, "commit": 0.0}
+    written = 0
     opened = 0
     began = time.perf_counter()
     for mark in marks:
@@ -108,22 +116,41 @@ def run(
             connection.execute("DELETE FROM staged")
             started = time.process_time()
             connection.execute("COMMIT")
+            written += connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
             spent["commit"] += time.process_time() - started
             stored += count
         span = stored - opened
         segments = connection.execute(
             "SELECT count(DISTINCT segid) FROM reviews_fts_idx"
         ).fetchone()[0]
+        searched = _searched(connection)
         print(
             f"pages {opened + 1:6}-{stored:6}: insert {1000 * spent['insert'] / span:6.3f} ms "
-            f"CPU/page, commit {1000 * spent['commit'] / span:6.3f}; {segments} segments, "
+            f"CPU/page, commit {1000 * spent['commit'] / span:6.3f}, {written / span:5.1f} "
+            f"database pages written a page; {segments} segments, "
             f"index {path.stat().st_size / 1e6:.0f} MB, {time.perf_counter() - began:.0f} s "
-            f"(load {os.getloadavg()[0]:.2f})",
+            f"(load {os.getloadavg()[0]:.2f}); searches {searched}",
             flush=True,
         )
         spent = {"insert": 0.0, "commit": 0.0}
+        written = 0
         opened = stored
     connection.close()
+
+
+def _searched(connection: sqlite3.Connection) -> str:
+    """CPU ms of each of ``_SEARCHES`` (best of three), and how many rows it matched."""
+    parts = []
+    for search in _SEARCHES:
+        best = float("inf")
+        for _ in range(3):
+            started = time.process_time()
+            found = connection.execute(
+                "SELECT count(*) FROM reviews_fts WHERE reviews_fts MATCH ?", (search,)
+            ).fetchone()[0]
+            best = min(best, time.process_time() - started)
+        parts.append(f"{search} {1000 * best:.1f} ms ({found})")
+    return ", ".join(parts)
 
 
 if __name__ == "__main__":
