@@ -98,6 +98,7 @@ def run(
     stored = row = 0
     spent = {"insert": 0.0, "commit": 0.0}
     written = 0
+    longest = 0.0
     opened = 0
     began = time.perf_counter()
     for mark in marks:
@@ -112,7 +113,9 @@ def run(
             connection.executemany("INSERT INTO staged VALUES (?, ?)", rows)
             started = time.process_time()
             connection.execute("INSERT INTO reviews_fts(rowid, body) SELECT id, body FROM staged")
-            spent["insert"] += time.process_time() - started
+            took = time.process_time() - started
+            spent["insert"] += took
+            longest = max(longest, took)
             connection.execute("DELETE FROM staged")
             started = time.process_time()
             connection.execute("COMMIT")
@@ -127,13 +130,14 @@ def run(
         print(
             f"pages {opened + 1:6}-{stored:6}: insert {1000 * spent['insert'] / span:6.3f} ms "
             f"CPU/page, commit {1000 * spent['commit'] / span:6.3f}, {written / span:5.1f} "
-            f"database pages written a page; {segments} segments, "
+            f"database pages written a page, longest insert {longest:.2f} s; {segments} segments, "
             f"index {path.stat().st_size / 1e6:.0f} MB, {time.perf_counter() - began:.0f} s "
             f"(load {os.getloadavg()[0]:.2f}); searches {searched}",
             flush=True,
         )
         spent = {"insert": 0.0, "commit": 0.0}
         written = 0
+        longest = 0.0
         opened = stored
     connection.close()
 

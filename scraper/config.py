@@ -418,6 +418,19 @@ class StoreSettings(NamedTuple):
     #: (seconds), so other writers wait little for the lock.
     sqlite_batch_pages: int = 32
     batch_seconds: float = 0.5
+    #: SQLite's full-text index (FTS5) merges this many segments of a level at a time
+    #: (FTS5's default: 4), and all of a level at once only when it holds
+    #: ``sqlite_fts_crisismerge`` (default 16; above the first, the merging stays
+    #: incremental). Each review is rewritten once per level, and the levels grow
+    #: with the log of the archive to the base ``sqlite_fts_automerge``. The index
+    #: alone (``bench/bench_fts_growth.py``, 32-page batches, load 7-12), insert and
+    #: commit a page: with 4 and 16, 2.84 ms CPU and 32 database pages written over
+    #: the first 1k pages, 4.58 ms and 63 pages over 5k-10k; with 64 and 64, 1.80 ms
+    #: and 9 pages, then 2.61-2.65 ms and 26 pages from 1k to 10k (one merge of every
+    #: review from 2k to 131k pages). Searches took the same time. Set in each archive
+    #: by schema revision 0006, which keeps the numbers literal (a test checks).
+    sqlite_fts_automerge: int = 64
+    sqlite_fts_crisismerge: int = 128
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
     #: A parent that parses its share holds at most as many results it computed itself.
     jobs_in_flight: int = 4
