@@ -36,6 +36,13 @@ execute; the COMMIT's with its WAL checkpoint), or with ``--callgrind`` the
 instructions counted by valgrind (the same however loaded the machine is; each
 mark's import is run twice in a child under valgrind, whole and the first 64
 pages only, and the difference taken).
+
+A --measure window (256 pages: 8 batches) sees the full-text merges that fall in it,
+not their average: FTS5 merges a level in lumps, the higher levels rarely. Its
+figures are right for every other statement (flat to 20k pages, within the load's
+noise); the index's cost over the whole growth is ``bench_fts_growth``'s. Measured
+on copies built before revision 0006, the import first upgrades each copy (new
+merge settings on an index built with FTS5's defaults: neither before nor after).
 """
 
 from __future__ import annotations
