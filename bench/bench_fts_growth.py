@@ -48,6 +48,7 @@ def main() -> int:
     parser.add_argument("--sources", type=int, default=6, help="distinct pages in the source")
     for option in ("automerge", "crisismerge", "usermerge", "pgsz"):
         parser.add_argument(f"--{option}", type=int, default=None)
+    parser.add_argument("--keep", metavar="FILE", help="build the index in FILE and keep it")
     args = parser.parse_args()
     marks = sorted(int(mark) for mark in args.marks.split(","))
     pages = _pages(Path(args.source), args.sources)
@@ -56,6 +57,9 @@ def main() -> int:
         for name in ("automerge", "crisismerge", "usermerge", "pgsz")
         if getattr(args, name) is not None
     }
+    if args.keep:
+        run(Path(args.keep), pages, marks, args.batch, settings)
+        return 0
     with tempfile.TemporaryDirectory(dir=os.environ.get("TMPDIR")) as folder:
         run(Path(folder) / "fts.db", pages, marks, args.batch, settings)
     return 0

@@ -421,14 +421,18 @@ class StoreSettings(NamedTuple):
     #: SQLite's full-text index (FTS5) merges this many segments of a level at a time
     #: (FTS5's default: 4), and all of a level at once only when it holds
     #: ``sqlite_fts_crisismerge`` (default 16; above the first, the merging stays
-    #: incremental). Each review is rewritten once per level, and the levels grow
-    #: with the log of the archive to the base ``sqlite_fts_automerge``. The index
-    #: alone (``bench/bench_fts_growth.py``, 32-page batches, load 7-12), insert and
-    #: commit a page: with 4 and 16, 2.84 ms CPU and 32 database pages written over
-    #: the first 1k pages, 4.58 ms and 63 pages over 5k-10k; with 64 and 64, 1.80 ms
-    #: and 9 pages, then 2.61-2.65 ms and 26 pages from 1k to 10k (one merge of every
-    #: review from 2k to 131k pages). Searches took the same time. Set in each archive
-    #: by schema revision 0006, which keeps the numbers literal (a test checks).
+    #: incremental: the longest batch insert was 0.14 s). Each review is rewritten once
+    #: per level, and the levels grow with the log of the archive to the base
+    #: ``sqlite_fts_automerge``. The index alone (``bench/bench_fts_growth.py``,
+    #: 32-page batches, load 3-12), database pages written a page (a count the load
+    #: does not change) over pages 1-1k, 1k-2k, 2k-5k, 5k-10k, 10k-20k, 20k-50k: with
+    #: 4 and 16, 32, 47, 55, 63, 69, 69 (insert and commit 2.84 ms CPU a page over the
+    #: first 1k, 4.27-4.74 from 10k to 50k); with 64 and 128, 9, 27, 27, 27, 27, 27
+    #: (1.78 ms, then 2.30-2.72): every review is merged once from 2k pages to 131k.
+    #: At 50k pages the index is in 101 segments, not 15: the same searches (same
+    #: counts, same reviews) took 2-9% more CPU (47-96 ms each, best of 5, load 1.2).
+    #: Set in each archive by schema revision 0006, which keeps the numbers literal (a
+    #: test checks).
     sqlite_fts_automerge: int = 64
     sqlite_fts_crisismerge: int = 128
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.

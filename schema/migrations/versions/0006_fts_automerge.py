@@ -5,16 +5,17 @@ segments (FTS5's default: 4) it merges them into one segment of the next level, 
 little after each write; a level that reaches ``crisismerge`` segments (default 16)
 is merged at once. Every review is so rewritten once per level, and the levels
 grow with the log of the archive to the base ``automerge``: the index's cost a page
-of ``reviews import`` grew from 2.8 ms CPU at 1k pages to 4.6 ms at 10k (63 database
-pages written a page at 10k, 32 at 1k). Merging 64 at a time, 32-page batches make a
-level-1 segment every 2k pages and a level-2 one every 131k: from 2k to 50k pages
-every review is merged once, the cost a page stays flat (26 pages written a page).
-``crisismerge`` above 64 leaves the merging incremental (a level of 64 merged at once
-would stop one batch for a whole level's rewrite).
+of ``reviews import`` grew with the archive (issue 13), from 32 database pages
+written a page over the first 1k pages to 69 from 10k to 50k (2.84 ms CPU a page,
+then 4.3-4.7; ``bench/bench_fts_growth.py``). Merging 64 at a time, 32-page batches
+make a level-1 segment every 2k pages and a level-2 one every 131k: from 2k pages to
+131k every review is merged once, 27 pages written a page (9 over the first 1k).
+``crisismerge`` above 64 leaves the merging incremental (a level of 64 merged at
+once, as FTS5 does at crisismerge, would hold one batch for the whole rewrite).
 
-Searches give the same reviews (the index holds the same terms and positions; only
-how it is cut into segments changes); a search reads more, smaller segments, and
-took the same time in ``bench/bench_fts_growth.py``.
+Searches find the same reviews (the index holds the same terms and positions; only
+how it is cut into segments changes). A search reads more, smaller segments: see
+StoreSettings.sqlite_fts_automerge for what that costs.
 
 PostgreSQL: nothing changes (its index is a GIN index on ``reviews.body_fts``).
 
