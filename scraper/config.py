@@ -444,6 +444,23 @@ class StoreSettings(NamedTuple):
     #: Statements a batch's writer (``scraper.store.driverexec``) remembers having seen
     #: once, to run them through the ``sqlite3`` driver when they come again.
     driver_seen_once: int = 256
+    #: SQLite's full-text index (FTS5) merges this many segments of a level at a time
+    #: (FTS5's default: 4), and all of a level at once only when it holds
+    #: ``sqlite_fts_crisismerge`` (default 16; above the first, the merging stays
+    #: incremental: the longest batch insert was 0.14 s). Each review is rewritten once
+    #: per level, and the levels grow with the log of the archive to the base
+    #: ``sqlite_fts_automerge``. The index alone (``bench/bench_fts_growth.py``,
+    #: 32-page batches, load 3-12), database pages written a page (a count the load
+    #: does not change) over pages 1-1k, 1k-2k, 2k-5k, 5k-10k, 10k-20k, 20k-50k: with
+    #: 4 and 16, 32, 47, 55, 63, 69, 69 (insert and commit 2.84 ms CPU a page over the
+    #: first 1k, 4.27-4.74 from 10k to 50k); with 64 and 128, 9, 27, 27, 27, 27, 27
+    #: (1.78 ms, then 2.30-2.72): every review is merged once from 2k pages to 131k.
+    #: At 50k pages the index is in 101 segments, not 15: the same searches (same
+    #: counts, same reviews) took 2-9% more CPU (47-96 ms each, best of 5, load 1.2).
+    #: Set in each archive by schema revision 0007, which keeps the numbers literal (a
+    #: test checks).
+    sqlite_fts_automerge: int = 64
+    sqlite_fts_crisismerge: int = 128
     #: Parse jobs in flight per worker: enough to keep it busy while the writer catches up.
     #: A parent that parses its share holds at most as many results it computed itself.
     jobs_in_flight: int = 4

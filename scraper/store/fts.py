@@ -6,7 +6,9 @@ sqlite-utils look for). PostgreSQL keeps a generated tsvector column
 ``reviews.body_fts`` (``PG_BODY_VECTOR``) with a GIN index. Both are created by
 migration 0002 (``schema/migrations/versions/0002_fulltext.py``; revision 0005 gives
 ``body_fts`` a cheaper expression of the same vectors); the names here must match
-them (a test checks).
+them (a test checks). How SQLite's index merges its segments is set in the archive
+by revision 0007 (``StoreSettings.sqlite_fts_automerge``): it changes what a write
+costs, never what a search finds.
 
 Both engines are configured to tokenize alike: split on anything that is not a
 letter or digit, fold case, no stemming, no accent removal (the ``simple``
