@@ -193,7 +193,8 @@ class Archive:
         else its modification time (``scraper.store.files.TIME_RULES``;
         *fetched_at_from* is ``file``, ``name`` or ``mtime``). Raises UsageError for a
         missing path, a bad *url* or *fetched_at*, or a file name without a date under
-        ``name``, before anything is stored; StoreError for the database. With
+        ``name``, before anything is stored; StoreError when the database fails (a
+        page it refuses for its own values is yielded with that error). With
         *workers* > 1, that many processes work (``import_paths``); None: one per CPU
         for enough files (``config.default_workers``).
         """

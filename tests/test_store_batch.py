@@ -2,16 +2,19 @@
 
 Checked on real SQLite files against one transaction per page (what the store did
 before, and still does on PostgreSQL): the same rows in every table, every review
-found by full-text search, a refused page rolled back alone, and a page reported
+found by full-text search, a refused page rolled back alone (the others stored), a
+failing database stopping the import, and a page reported
 only once it is committed.
 """
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.engine import open_engine
 from scraper.store.files import import_paths
 from scraper.store.fts import parse_search
-from scraper.store.ingest import ingest_page
+from scraper.store.ingest import IngestReport, ingest_page
 
 ONE_PER_TRANSACTION = StoreSettings(sqlite_batch_pages=1)
 #: A word as both full-text tokenizers cut text.
@@ -135,38 +138,89 @@ def _stored_urls(path: str) -> list[str]:
         connection.close()
 
 
+@pytest.mark.parametrize("settings", [StoreSettings(), ONE_PER_TRANSACTION], ids=["batch", "alone"])
 @pytest.mark.parametrize("refused", [1, 3])
-def test_a_refused_page_is_stored_not_at_all_and_the_pages_before_it_are_committed(
-    sqlite_url: str, tmp_path: Path, refused: int
+def test_a_page_refused_for_its_values_is_stored_not_at_all_and_the_others_are(
+    sqlite_url: str, tmp_path: Path, refused: int, settings: StoreSettings
 ) -> None:
     path = _path(sqlite_url)
     expected = _twin(sqlite_url, tmp_path, "expected.db")
     _refuse(path, f"%/anime/{refused}/%")
     pages = [_page(number) for number in range(1, 6)]
     engine = open_engine(sqlite_url)
-    reported: list[int] = []
     try:
-        with pytest.raises(StoreError, match="refused") as raised:
-            for key, report in ingest_pages(
-                engine, (PageJob(n, p) for n, p in enumerate(pages, 1)), source="file"
-            ):
-                assert report is not None and not report.already_stored
-                reported.append(key)
-        assert raised.value.url == pages[refused - 1].final_url
-        assert reported == list(range(1, refused))
+        jobs = (PageJob(n, p) for n, p in enumerate(pages, 1))
+        done = dict(ingest_pages(engine, jobs, source="file", settings=settings))
+        failure = done.pop(refused)
+        assert isinstance(failure, StoreError) and "refused" in str(failure)
+        assert failure.url == pages[refused - 1].final_url
+        assert sorted(done) == [n for n in range(1, 6) if n != refused]
+        assert all(isinstance(r, IngestReport) and not r.already_stored for r in done.values())
         with engine.begin() as connection:
             connection.exec_driver_sql("DROP TRIGGER refuse")
-        # The same as the pages before it stored alone, one transaction each.
-        _store_alone(expected, pages[: refused - 1])
+        # The same as the other pages stored alone, one transaction each.
+        _store_alone(expected, [page for n, page in enumerate(pages, 1) if n != refused])
         assert archive_rows(path) == archive_rows(_path(expected))
         again = list(
             ingest_pages(engine, (PageJob(n, p) for n, p in enumerate(pages, 1)), source="file")
         )
     finally:
         engine.dispose()
-    stored_before = [report.already_stored for _, report in again if report]
-    assert stored_before == [number < refused for number in range(1, 6)]
-    assert _stored_urls(path) == [page.final_url for page in pages]
+    stored_before = [isinstance(r, IngestReport) and r.already_stored for _, r in again]
+    assert stored_before == [number != refused for number in range(1, 6)]
+    others = [page.final_url for n, page in enumerate(pages, 1) if n != refused]
+    assert _stored_urls(path) == [*others, pages[refused - 1].final_url]
+
+
+@pytest.mark.parametrize("settings", [StoreSettings(), ONE_PER_TRANSACTION], ids=["batch", "alone"])
+def test_a_database_that_fails_for_its_own_state_stops_the_import_after_committing_the_rest(
+    sqlite_url: str, tmp_path: Path, settings: StoreSettings
+) -> None:
+    # A full disk: the archive may grow by what two pages take, not more. Each page
+    # carries 100 KB of its own that does not compress, so the third cannot fit.
+    pages = [_page(number) for number in range(1, 6)]
+    pages = [
+        replace(
+            page,
+            body=page.body + b"<!-- %s -->" % random.Random(n).randbytes(50_000).hex().encode(),
+        )
+        for n, page in enumerate(pages)
+    ]
+    twin = _twin(sqlite_url, tmp_path, "twin.db")
+    _store_alone(twin, pages[:2])
+    allowed = _page_count(_path(twin)) + 4
+    engine = open_engine(sqlite_url)
+    engine.dispose()  # every connection from here on is opened with the cap
+    sa.event.listen(
+        engine,
+        "connect",
+        lambda connection, _: connection.execute(f"PRAGMA max_page_count = {allowed}"),
+    )
+    reported: list[int] = []
+    try:
+        with pytest.raises(StoreError, match="full") as raised:
+            for key, report in ingest_pages(
+                engine,
+                (PageJob(n, p) for n, p in enumerate(pages, 1)),
+                source="file",
+                settings=settings,
+            ):
+                assert isinstance(report, IngestReport)
+                reported.append(key)
+    finally:
+        engine.dispose()
+    assert reported == [1, 2]  # committed, then the third page filled the disk
+    assert raised.value.url == pages[2].final_url
+    assert _stored_urls(_path(sqlite_url)) == [page.final_url for page in pages[:2]]
+
+
+def _page_count(path: str) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return int(connection.execute("PRAGMA page_count").fetchone()[0])
+    finally:
+        connection.close()
 
 
 def _store_alone(url: str, pages: list[FetchedPage]) -> None:

@@ -125,9 +125,10 @@ def _show(items: Iterable[Imported]) -> int:
         if item.time_source == "mtime":
             dated_by_mtime.append(item)
         report = item.report
-        if report is None:
+        if report is None:  # not stored: unreadable, or refused by the database
             failed += 1
-            warn("import", f"error: {item.error}")
+            named = str(item.path) in str(item.error)
+            warn("import", f"error: {item.error}" if named else f"error: {item.path}: {item.error}")
             continue
         if report.already_stored:
             again += 1

@@ -10,8 +10,11 @@ runs each, alternated, at load 6; committing per batch alone changed nothing
 measurable). Rules:
 
 - a page the database refuses rolls the batch back, the pages before it are written
-  again in a transaction of their own, committed and reported, then its StoreError is
-  raised (as ``ingest_page`` raises it: the import stops there);
+  again in a transaction of their own, committed and reported, then the page is
+  reported with its StoreError and the next batch begins after it, when the refusal
+  was for the page's own values (``ingest.refused_for_its_values``); a database that
+  refuses for its own state (locked, full, read-only) stops the import there, its
+  StoreError raised;
 - the batch's new reviews are indexed for full-text search in one statement before
   the commit (``scraper.store.ftsbatch``): one FTS5 segment per batch, not per page;
 - its pages' statements run through the ``sqlite3`` driver with SQL that SQLAlchemy
@@ -41,7 +44,13 @@ from scraper.store.bodies import body_sha256
 from scraper.store.driverexec import driver_connection
 from scraper.store.engine import store_error, write_transaction
 from scraper.store.ftsbatch import DeferredIndex
-from scraper.store.ingest import IngestReport, ingest_page, page_refused, write_page
+from scraper.store.ingest import (
+    IngestReport,
+    ingest_page,
+    page_refused,
+    refused_for_its_values,
+    write_page,
+)
 from scraper.store.parsing import ParseOutcome, parse_fetched
 
 __all__ = ["PageJob", "ingest_pages"]
@@ -70,19 +79,25 @@ def ingest_pages(
     *,
     source: str,
     settings: StoreSettings | None = None,
-) -> Iterator[tuple[_Key, IngestReport | None]]:
+) -> Iterator[tuple[_Key, IngestReport | StoreError | None]]:
     """Store the pages of *jobs* in order; yield (key, report) per job once it is committed.
 
-    A job's report is None when it had no page. Raises StoreError naming the
-    database and URL when the database refuses a page, after yielding every job
-    before it (nothing of the refused page is stored).
+    A job's report is None when it had no page, and the StoreError (naming the database
+    and URL) of a page the database refused for its own values: nothing of that page
+    is stored, and the next job runs. Raises StoreError when the database refuses a page
+    for its own state (locked, full, gone), after yielding every job before it.
     """
     settings = settings or StoreSettings()
     if engine.dialect.name != "sqlite" or settings.sqlite_batch_pages <= 1:
         for job in jobs:
-            report = None
+            report: IngestReport | StoreError | None = None
             if job.page is not None:
-                report = ingest_page(engine, job.page, source=source, parsed=job.outcome)
+                try:
+                    report = ingest_page(engine, job.page, source=source, parsed=job.outcome)
+                except StoreError as refusal:
+                    if not refused_for_its_values(refusal):
+                        raise
+                    report = refusal
             yield job.key, report
         return
     pending = iter(jobs)
@@ -93,7 +108,10 @@ def ingest_pages(
         done, refused = _write_batch(engine, job, pending, source, settings)
         yield from done
         if refused is not None:
-            raise refused
+            key, failure = refused
+            if not refused_for_its_values(failure):
+                raise failure
+            yield key, failure
 
 
 class _Refused(Exception):
@@ -111,9 +129,10 @@ def _write_batch(
     pending: Iterator[PageJob[_Key]],
     source: str,
     settings: StoreSettings,
-) -> tuple[list[tuple[_Key, IngestReport | None]], StoreError | None]:
+) -> tuple[list[tuple[_Key, IngestReport | None]], tuple[_Key, StoreError] | None]:
     """Write *first* and the next jobs of *pending* in one transaction; return their
-    reports (committed) and the error of a page the database refused, which ends the batch.
+    reports (committed) and the key and error of a page the database refused, which
+    ends the batch.
 
     No savepoint per page: a refused page rolls the whole transaction back (the
     batch's deferred full-text index with it), and the pages before it are written
@@ -126,11 +145,12 @@ def _write_batch(
                 done = _write_jobs(connection, taken, pending, source, settings)
         except _Refused as refusal:
             earlier = taken[: refusal.index]
+            refused = (taken[refusal.index].key, refusal.error)
             if not any(job.page is not None for job in earlier):
-                return [(job.key, None) for job in earlier], refusal.error
+                return [(job.key, None) for job in earlier], refused
             with write_transaction(engine) as connection:
                 done = _write_jobs(connection, earlier, iter(()), source, settings)
-            return _settled(done), refusal.error
+            return _settled(done), refused
     except _Refused as again:  # the database refused an earlier page the second time
         raise again.error from again.error.__cause__
     except DBAPIError as error:  # the commit itself: nothing of the batch is stored

@@ -33,11 +33,11 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 
 from scraper.config import ImportSettings, StoreSettings
-from scraper.errors import ScraperError, UsageError
+from scraper.errors import ScraperError, StoreError, UsageError
 from scraper.inputs import check_page_url
 from scraper.records import FetchedPage
 from scraper.store.batch import PageJob, ingest_pages
-from scraper.store.ingest import IngestReport, ingest_page
+from scraper.store.ingest import IngestReport, ingest_page, refused_for_its_values
 from scraper.store.parsing import ParsedFile, parse_file
 from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name
 from scraper.store.workers import parallel_map
@@ -121,7 +121,9 @@ def import_paths(
     writers at once (it pays off on free cores and hundreds of files). A file that
     cannot be read is yielded with its error and the next one runs.
     Raises UsageError before anything is stored when *time_from* is ``name`` and a
-    file name holds no date; StoreError when the database refuses a page.
+    file name holds no date. A page the database refuses for its own values is yielded
+    with that StoreError, nothing of it stored, and the next file runs; StoreError is
+    raised when the database fails for its own state (locked, full, gone).
     """
     if time_from not in TIME_FROM:
         raise UsageError(
@@ -155,7 +157,9 @@ def import_paths(
     parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
     pages = (_job(item, url, fetched_at, named.get(item.path), time_from) for item in parsed)
     for imported, report in ingest_pages(engine, pages, source="file", settings=settings):
-        if report is not None:
+        if isinstance(report, StoreError):  # refused for its values: nothing of it stored
+            imported = replace(imported, error=report)
+        elif report is not None:
             imported = replace(imported, report=report, error=report.error)
         yield imported
 
@@ -187,7 +191,12 @@ def _import_in_worker(task: _Task) -> Imported:
     job = _job(item, task.url, task.fetched_at, task.named, task.time_from)
     if job.page is None:
         return job.key
-    report = ingest_page(engine, job.page, source="file", parsed=job.outcome)
+    try:
+        report = ingest_page(engine, job.page, source="file", parsed=job.outcome)
+    except StoreError as error:
+        if not refused_for_its_values(error):
+            raise
+        return replace(job.key, error=error)  # nothing of it stored; the next file runs
     return replace(job.key, report=report, error=report.error)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
 from scraper.config import StoreSettings
 from scraper.errors import ParseError, ScraperError, StoreError
@@ -34,6 +34,7 @@ __all__ = [
     "page_refused",
     "parse_fetched",
     "record_fetch_error",
+    "refused_for_its_values",
     "same_capture",
     "write_page",
 ]
@@ -132,10 +133,20 @@ def write_page(
     return _report(raw_page_id, outcome, counts, already_stored=False)
 
 
+def refused_for_its_values(error: StoreError) -> bool:
+    """Whether the database refused a page for values of its own (a constraint, a value
+    out of range or ill-formed: ``IntegrityError``, ``DataError``), not for its own
+    state (locked, full, read-only, gone): an import goes on to the next page after the
+    first, never after the second. *error* is ``page_refused``'s."""
+    return isinstance(error.__cause__, (IntegrityError, DataError))
+
+
 def page_refused(engine: Engine, page: FetchedPage, error: DBAPIError) -> StoreError:
-    """The StoreError for *page*, which the database of *engine* refused with *error*."""
+    """The StoreError for *page*, which the database of *engine* refused with *error*
+    (its cause, also when it is not raised: ``refused_for_its_values`` reads it)."""
     failure = store_error(engine, error)
     failure.url = page.final_url
+    failure.__cause__ = error
     return failure
 
 
