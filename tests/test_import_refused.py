@@ -68,7 +68,7 @@ def _check(
     out, err = capsys.readouterr()
     errors = [line for line in err.splitlines() if "refused" in line]
     assert len(errors) == len(refused)  # one line each, naming the file
-    assert all(any(path.name in line for line in errors) for path in refused)
+    assert all(any(f"error: {path}: not stored" in line for line in errors) for path in refused)
     assert f"stored {len(files) - len(refused)} pages" in out
     engine = open_engine(db)
     try:

@@ -127,8 +127,7 @@ def _show(items: Iterable[Imported]) -> int:
         report = item.report
         if report is None:  # not stored: unreadable, or refused by the database
             failed += 1
-            named = str(item.path) in str(item.error)
-            warn("import", f"error: {item.error}" if named else f"error: {item.path}: {item.error}")
+            warn("import", f"error: {item.error}")
             continue
         if report.already_stored:
             again += 1

@@ -158,7 +158,7 @@ def import_paths(
     pages = (_job(item, url, fetched_at, named.get(item.path), time_from) for item in parsed)
     for imported, report in ingest_pages(engine, pages, source="file", settings=settings):
         if isinstance(report, StoreError):  # refused for its values: nothing of it stored
-            imported = replace(imported, error=report)
+            imported = replace(imported, error=_not_stored(imported.path, report))
         elif report is not None:
             imported = replace(imported, report=report, error=report.error)
         yield imported
@@ -196,8 +196,16 @@ def _import_in_worker(task: _Task) -> Imported:
     except StoreError as error:
         if not refused_for_its_values(error):
             raise
-        return replace(job.key, error=error)  # nothing of it stored; the next file runs
+        # Nothing of it stored; the next file runs.
+        return replace(job.key, error=_not_stored(task.path, error))
     return replace(job.key, report=report, error=report.error)
+
+
+def _not_stored(path: Path, refusal: StoreError) -> StoreError:
+    """*refusal* of the page of file *path*, naming the file as an unreadable file's
+    error does (the CLI prints both as they are)."""
+    page = f" ({refusal.url})" if refusal.url else ""
+    return StoreError(f"{path}: not stored{page}: {refusal.message}", url=refusal.url)
 
 
 def _job(

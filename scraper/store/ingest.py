@@ -27,6 +27,7 @@ from scraper.store.parsing import PARSER_VERSION, ParseOutcome, outcome_digest, 
 from scraper.store.upsert import RecordCounts, store_records
 
 __all__ = [
+    "PAGE_REFUSALS",
     "PARSER_VERSION",
     "IngestReport",
     "ParseOutcome",
@@ -133,12 +134,17 @@ def write_page(
     return _report(raw_page_id, outcome, counts, already_stored=False)
 
 
+#: The driver errors that refuse one page's rows for values of their own (a constraint,
+#: a value out of range or ill-formed), not the database for its own state (locked,
+#: full, read-only, gone): an import or a reparse goes on after the first, never after
+#: the second.
+PAGE_REFUSALS = (IntegrityError, DataError)
+
+
 def refused_for_its_values(error: StoreError) -> bool:
-    """Whether the database refused a page for values of its own (a constraint, a value
-    out of range or ill-formed: ``IntegrityError``, ``DataError``), not for its own
-    state (locked, full, read-only, gone): an import goes on to the next page after the
-    first, never after the second. *error* is ``page_refused``'s."""
-    return isinstance(error.__cause__, (IntegrityError, DataError))
+    """Whether *error* (``page_refused``'s) refused the page for its own values
+    (``PAGE_REFUSALS``)."""
+    return isinstance(error.__cause__, PAGE_REFUSALS)
 
 
 def page_refused(engine: Engine, page: FetchedPage, error: DBAPIError) -> StoreError:

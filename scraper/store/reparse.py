@@ -28,7 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from scraper.config import StoreSettings
 from scraper.errors import StoreError
@@ -36,6 +36,7 @@ from scraper.schema.tables import raw_pages, review_observations
 from scraper.store import reparse_lite
 from scraper.store.bodies import load_bodies, load_body
 from scraper.store.engine import open_engine, store_error, write_transaction
+from scraper.store.ingest import PAGE_REFUSALS
 from scraper.store.lite import sqlite_file
 from scraper.store.parsing import (
     PARSER_VERSION,
@@ -117,7 +118,7 @@ class EngineWriter:
         assert done.outcome is not None, "only a page whose records changed is written"
         try:
             return _store_one(self.engine, done.page, done.outcome, done.digest), None
-        except (IntegrityError, DataError) as error:  # this page's rows only
+        except PAGE_REFUSALS as error:  # this page's rows only
             return {}, str(error.orig)
         except DBAPIError as error:
             raise store_error(self.engine, error) from error
