@@ -16,7 +16,9 @@ each call (seen once: compiling it here would cost more than running it), one
 whose INSERT or UPDATE fills a column from a Python-side default, and
 ``exec_driver_sql`` go to the Connection underneath. An error of the driver is
 raised as SQLAlchemy would raise it (a ``DBAPIError``), so the caller's handling
-is the same on both paths.
+is the same on both paths. The compiled statement is read below SQLAlchemy's public
+API (``pyproject.toml`` bounds its version); a release without those parts makes
+every statement go through SQLAlchemy, as before this module.
 """
 
 from __future__ import annotations
@@ -120,6 +122,8 @@ class StatementCache:
         self.lists: dict[tuple[Any, ...], tuple[str, ...]] = {}
         #: (statement id, parameter names, many, IN lengths) -> the compiled form.
         self.prepared: dict[tuple[Any, ...], _Prepared | None] = {}
+        #: SQLAlchemy's compiled statements lack what this module reads: run none here.
+        self.unreadable = False
 
 
 #: The statements compiled for each dialect (one per SQLite engine).
@@ -220,14 +224,23 @@ class DriverConnection:
                 cache.seen[id(statement)] = statement
                 return None
             cache.held[id(statement)] = statement
+        if cache.unreadable:
+            return None
         named = (id(statement), tuple(first), many)
-        lists = cache.lists.get(named)
-        if lists is None:
-            lists = cache.lists[named] = _list_keys(statement, first, many, self.dialect)
-        shape = (*named, *(len(first[key]) for key in lists))
-        if shape in cache.prepared:
-            return cache.prepared[shape]
-        prepared = cache.prepared[shape] = _compile(statement, first, many, self.dialect)
+        try:
+            lists = cache.lists.get(named)
+            if lists is None:
+                lists = cache.lists[named] = _list_keys(statement, first, many, self.dialect)
+            shape = (*named, *(len(first[key]) for key in lists))
+            if shape in cache.prepared:
+                return cache.prepared[shape]
+            prepared = cache.prepared[shape] = _compile(statement, first, many, self.dialect)
+        except AttributeError:
+            # The compiled statement is read below SQLAlchemy's public API (its bind
+            # processors, post-compile expansion, result columns): a release that
+            # moved them runs every statement through SQLAlchemy, slower, never wrong.
+            cache.unreadable = True
+            return None
         return prepared
 
 
