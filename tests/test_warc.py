@@ -361,3 +361,28 @@ def test_real_pages_survive_the_round_trip(
     for review_id, record in found.items():
         record.pop("observations")
         assert {"mal_id": review_id, **record} == expected[review_id]
+
+
+def test_a_page_the_database_refuses_is_named_and_the_others_imported(
+    sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = f"sqlite:///{tmp_path / 'source.db'}"
+    build_varied_archive(source)
+    out = tmp_path / "archive.warc.gz"
+    assert main(["export", "--db", source, "--format", "warc", "--out", str(out)]) == 0
+    pages = raw_pages(source)
+    refused = pages[0][1]  # every capture of its URL
+    engine = open_engine(sqlite_url)
+    try:
+        with engine.begin() as connection:
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON raw_pages WHEN new.final_url = "
+                f"'{refused}' BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+    finally:
+        engine.dispose()
+    capsys.readouterr()
+    assert main(["import-warc", "--db", sqlite_url, str(out)]) == ExitCode.PAGE_ERRORS
+    err = capsys.readouterr().err
+    assert f"{refused}: not stored: " in err and "refused" in err
+    assert raw_pages(sqlite_url) == [page for page in pages if page[1] != refused]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from scraper.config import ExportSettings
-from scraper.errors import UsageError
+from scraper.errors import StoreError, UsageError
 from scraper.export.warc import ORIG_PREFIX, REQUESTED_URL_HEADER
 from scraper.export.warcframes import DamagedRecord, WarcRecord, iter_records, record_at
 from scraper.records import FetchedPage, PageKind
@@ -278,10 +278,11 @@ def import_warcs(engine: Engine, paths: Iterable[Path]) -> WarcImport:
     Each 200 HTML response is parsed; what the site parsers do not read as a review
     page (or read as a block page) is counted as skipped and not stored. Returns the
     counts; a review page that fails to parse is still stored (by ingest) and named
-    in ``errors``, and the other pages and files go on. Raises StoreError when the
+    in ``errors``, and the other pages and files go on; so is a page the database
+    refuses for its own values (nothing of it stored). Raises StoreError when the
     database fails.
     """
-    from scraper.store.ingest import ingest_page, parse_fetched
+    from scraper.store.ingest import ingest_page, parse_fetched, refused_for_its_values
 
     report = WarcImport()
     seen: PayloadIndex = {}
@@ -295,7 +296,13 @@ def import_warcs(engine: Engine, paths: Iterable[Path]) -> WarcImport:
                 if outcome.kind is PageKind.BLOCKED:
                     report.skipped["blocked page"] += 1
                     continue
-                stored = ingest_page(engine, page, source="warc", parsed=outcome)
+                try:
+                    stored = ingest_page(engine, page, source="warc", parsed=outcome)
+                except StoreError as error:
+                    if not refused_for_its_values(error):
+                        raise
+                    report.errors.append(f"{page.final_url}: not stored: {error.message}")
+                    continue
                 if stored.already_stored:
                     report.already_stored += 1
                     continue
