@@ -119,8 +119,10 @@ class Archive:
     def close(self) -> None:
         """Close the engine (its connections); the next call opens it again."""
         if self._engine is not None:
+            from scraper.store.engine import close_engine
+
             engine, self._engine = self._engine, None
-            engine.dispose()
+            close_engine(engine)
 
     @property
     def closed(self) -> bool:

@@ -1,7 +1,7 @@
 """Imports point one way, read from the source with ``ast``.
 
     cli → api → crawl / fetch / sites / store (+ schema) / export / jobs
-        → records / errors / config / fetched / jsontext
+        → records / errors / config / fetched / jsontext / inputs / interrupts
 
 Every import counts: at module level, inside a function (the lazy ones), and under
 ``TYPE_CHECKING``; a dependency hidden from the import-time graph is still a dependency
@@ -40,6 +40,7 @@ FLOORS: dict[str, int] = {
     "fetched": 0,
     "jsontext": 0,  # the one JSON encoder of records, for parse and export
     "inputs": 0,  # input files checked before they are opened (FIFOs, devices, size)
+    "interrupts": 0,  # a stop signal deferred to the end of the transaction in hand
     "records": 0,
 }
 BOTTOM = {part for part, floor in FLOORS.items() if floor == 0}

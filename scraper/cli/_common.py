@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from scraper.config import default_workers, usable_cpus
 from scraper.errors import Terminated
+from scraper.interrupts import raise_or_defer
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -59,21 +60,29 @@ def terminal_columns() -> int:
 
 
 @contextmanager
-def sigterm_stops() -> Iterator[None]:
-    """While the block runs, SIGTERM (systemd, ``docker stop``) raises Terminated.
+def stop_signals() -> Iterator[None]:
+    """While the block runs, SIGTERM (systemd, ``docker stop``) raises Terminated and
+    SIGINT (Ctrl-C) KeyboardInterrupt, each deferred to the end of the database
+    transaction in hand (``interrupts``): a stop raised inside the driver would leave
+    SQLite's write lock held by a connection nobody can close, and every write made
+    while stopping would wait the busy timeout for it.
 
-    Long commands then stop like Ctrl-C: the page in flight is rolled back, the
-    run is closed as interrupted and locks are released at once, not left to expire.
+    Long commands then stop cleanly: the page in flight is written whole or not at
+    all, the run is closed as interrupted and locks are released at once.
     """
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise Terminated
+        raise_or_defer(Terminated() if signum == signal.SIGTERM else KeyboardInterrupt())
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    signals = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signals.append(signal.SIGINT)  # not where SIGINT is ignored (a background job)
+    previous = {sig: signal.signal(sig, stop) for sig in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def number(kind: Callable[[str], float], unit: str, *, zero: bool = False) -> Callable[[str], Any]:

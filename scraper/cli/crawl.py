@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, number, sigterm_stops, warn
+from scraper.cli._common import add_command, add_db_option, number, stop_signals, warn
 from scraper.config import CrawlSettings
 from scraper.errors import UsageError
 
@@ -116,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.urls and not args.resume:
         raise UsageError("give URLs to crawl")
-    with Archive(args.db) as archive, sigterm_stops(), _progress_display() as show:
+    with Archive(args.db) as archive, stop_signals(), _progress_display() as show:
         report = archive.crawl(
             args.urls,
             settings=settings,

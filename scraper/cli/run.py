@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode, explain
-from scraper.cli._common import add_command, add_db_option, number, sigterm_stops
+from scraper.cli._common import add_command, add_db_option, number, stop_signals
 from scraper.cli.jobs import add_jobs_option
 from scraper.config import JobSettings
 from scraper.errors import (
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     from scraper import api
 
     job = api.load_jobs(args.jobs).get(args.job)  # read once: its log file, then its run
-    with sigterm_stops():
+    with stop_signals():
         return _run_logged(job)
 
 

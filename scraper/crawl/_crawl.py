@@ -133,10 +133,12 @@ def crawling(
 @contextmanager
 def _disposing(engine: Engine) -> Iterator[Engine]:
     """Yield *engine* and close its connection pool afterwards."""
+    from scraper.store.engine import close_engine
+
     try:
         yield engine
     finally:
-        engine.dispose()
+        close_engine(engine)
 
 
 @contextmanager

@@ -25,7 +25,7 @@ from scraper.config import CrawlSettings, JobSettings
 from scraper.crawl import CrawlProgress, CrawlReport, crawl
 from scraper.jobs.config import Job
 from scraper.jobs.locks import JobLock, LockHolder
-from scraper.store.engine import describe_url, open_engine
+from scraper.store.engine import close_engine, describe_url, open_engine
 
 __all__ = ["JobRun", "run_job"]
 
@@ -82,7 +82,7 @@ def run_job(job: Job, *, lock_ttl: float = _SETTINGS.lock_ttl) -> JobRun:
                 log.error("job %s: the lock was lost during the run", job.name)
             return JobRun(job.name, tuple(reports), lock.taken_over)
     finally:
-        engine.dispose()
+        close_engine(engine)
 
 
 def _passes(job: Job) -> list[CrawlReport]:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from scraper.errors import StoreError
+from scraper.interrupts import Shielded
 
 __all__ = ["WRITE_OPTION", "describe_url", "store_error", "write_transaction"]
 
@@ -43,27 +44,30 @@ def write_transaction(engine: Engine, *, foreign_keys: bool = True) -> Iterator[
     schema upgrade that rebuilds tables needs that; the pragma only works outside
     a transaction, so it is set before BEGIN and set back after).
     Raises StoreError naming the database when it refuses the connection or the
-    transaction; errors raised by the caller's code pass through unchanged.
+    transaction; errors raised by the caller's code pass through unchanged. A stop
+    signal (``interrupts.raise_or_defer``) arriving inside is raised as it ends.
     """
-    try:
-        connection = engine.connect()
-    except DBAPIError as error:
-        raise store_error(engine, error) from error
-    with connection:
-        connection.execution_options(**{WRITE_OPTION: True})
-        raw = connection.connection.dbapi_connection if engine.dialect.name == "sqlite" else None
-        if raw is not None and not foreign_keys:
-            raw.execute("PRAGMA foreign_keys = OFF")
+    with Shielded():  # a stop signal waits for the commit or the rollback (see interrupts)
         try:
-            try:
-                transaction = connection.begin()
-            except DBAPIError as error:
-                raise store_error(engine, error) from error
-            with transaction:
-                yield connection
-        finally:
+            connection = engine.connect()
+        except DBAPIError as error:
+            raise store_error(engine, error) from error
+        with connection:
+            connection.execution_options(**{WRITE_OPTION: True})
+            sqlite = engine.dialect.name == "sqlite"
+            raw = connection.connection.dbapi_connection if sqlite else None
             if raw is not None and not foreign_keys:
-                raw.execute("PRAGMA foreign_keys = ON")
+                raw.execute("PRAGMA foreign_keys = OFF")
+            try:
+                try:
+                    transaction = connection.begin()
+                except DBAPIError as error:
+                    raise store_error(engine, error) from error
+                with transaction:
+                    yield connection
+            finally:
+                if raw is not None and not foreign_keys:
+                    raw.execute("PRAGMA foreign_keys = ON")
 
 
 def store_error(engine: Engine, error: SQLAlchemyError) -> StoreError:

@@ -22,12 +22,14 @@ from sqlalchemy.exc import ArgumentError
 
 from scraper.config import hide_password
 from scraper.errors import StoreError
+from scraper.interrupts import Shielded
 from scraper.store.connection import WRITE_OPTION, describe_url, store_error, write_transaction
 from scraper.store.lite import SQLITE_BUSY_TIMEOUT_MS, check_sqlite_path, configure_sqlite
 from scraper.store.migrate import ensure_current
 
 __all__ = [
     "SQLITE_BUSY_TIMEOUT_MS",
+    "close_engine",
     "describe_url",
     "open_engine",
     "store_error",
@@ -60,6 +62,14 @@ def open_engine(url: str, *, migrate: bool = True, create: bool = True) -> Engin
                     raise
                 _migrated.add(url)
     return engine
+
+
+def close_engine(engine: Engine) -> None:
+    """Close *engine*'s connections. A stop signal arriving meanwhile is raised after
+    (``interrupts``): raised inside the driver's close, SQLAlchemy's pool would log it
+    with a traceback for every connection it was closing."""
+    with Shielded():
+        engine.dispose()
 
 
 def _create_engine(url: str, *, create: bool) -> Engine:
