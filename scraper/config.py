@@ -184,6 +184,10 @@ class CrawlTuning(NamedTuple):
     #: than any request takes to reach the server, short enough that a killed holder
     #: does not stall the host for long (seconds).
     host_hold: float = 1.0
+    #: The longest a fetched page's store waits for the worker's next request to have
+    #: its turn, so the store does not share the interpreter with the few milliseconds
+    #: before that request (seconds; see ``crawl._store_behind``).
+    store_hold: float = 1.0
     #: The interval stops doubling after this many refusals (2**6 = 64 times slower).
     max_slowdown_steps: int = 6
     #: The interval refusals stretch when the crawl runs with no delay at all.

@@ -400,7 +400,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, reply: Reply) -> None:
         if reply.delay:
-            time.sleep(reply.delay)
+            # Counted from the request's arrival: the time this server took to wake up
+            # and build the reply is part of the answer's time, not added to it.
+            time.sleep(max(0.0, self._arrived + reply.delay - time.time()))
         if reply.hang_up:
             self.close_connection = True
             return

@@ -26,7 +26,7 @@ from scraper.crawl._frontier import Frontier, FrontierCounts, FrontierItem
 from scraper.crawl._page import Event, Fetched, PageHandler, URLOutcome
 from scraper.crawl._runs import RunFigures, finish_run, mark_dead_runs, save_figures, start_run
 from scraper.crawl._seeds import ARCHIVE
-from scraper.crawl._store_behind import StoreBehind
+from scraper.crawl._store_behind import STORE_HOLD, StoreBehind
 from scraper.crawl._stored import Validators, load_many_validators
 from scraper.errors import INTERRUPTS, ScraperError, SiteBlocked, URLFailed
 
@@ -265,7 +265,9 @@ class CrawlLoop:
             time.sleep(seconds)
 
         behind = StoreBehind(
-            lambda fetched: self._guarded(handler, fetched.item, handler.finish, fetched)
+            lambda fetched: self._guarded(handler, fetched.item, handler.finish, fetched),
+            # With no delay there is no gap to keep: the store starts at once.
+            hold=STORE_HOLD if self.settings.delay > 0 else 0.0,
         )
         self._local.behind = behind
         self._local.orphans = []  # leased when the database went away
@@ -276,6 +278,7 @@ class CrawlLoop:
                 throttle=self.throttle,
                 robots=robots,
                 sleep=backoff_sleep,
+                on_sent=behind.release,  # the page before is stored while this one comes
             ) as fetcher:
                 self._local.fetcher = fetcher
                 while not self._stop.is_set():

@@ -7,13 +7,25 @@ while the page is parsed in full and stored. At most one page waits to be stored
 per worker, so a ``kill -9`` loses no more than the pages in flight (their frontier
 rows stay leased and are fetched again on resume), and each page is still one
 transaction.
+
+A page's store waits until the worker's next request has left (``release``, which
+the worker's Fetcher calls as it sends), or at most ``store_hold`` seconds: the few
+milliseconds between an answer and the next request (finding the next link, leasing
+it, the throttle's wait, sending) then have the interpreter to themselves, instead of
+sharing it with the store's tens of milliseconds of Python, and the store runs while
+the site answers. On a loaded machine that sharing put the store's time into the
+gaps the site sees. (A crawl with no delay has no gap to keep: its stores start at
+once, ``hold=0``.)
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
+
+from scraper.config import CrawlTuning
 
 if TYPE_CHECKING:
     from scraper.crawl._frontier import FrontierItem
@@ -21,14 +33,21 @@ if TYPE_CHECKING:
 
 __all__ = ["StoreBehind"]
 
+#: The longest a page's store waits for the next request's turn (module doc).
+STORE_HOLD = CrawlTuning().store_hold
+
 
 class StoreBehind:
     """Runs ``finish(fetched)`` for one page at a time in a thread of its own."""
 
-    def __init__(self, finish: Callable[[Fetched], URLOutcome]) -> None:
+    def __init__(
+        self, finish: Callable[[Fetched], URLOutcome], *, hold: float = STORE_HOLD
+    ) -> None:
         self._finish = finish
+        self._hold = hold
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crawl-store")
         self._pending: tuple[Future[URLOutcome], FrontierItem] | None = None
+        self._go = threading.Event()
 
     @property
     def item(self) -> FrontierItem | None:
@@ -39,7 +58,16 @@ class StoreBehind:
         """Start storing *fetched*; the previous page must have been collected."""
         if self._pending is not None:
             raise RuntimeError("collect the page being stored before handing over another")
-        self._pending = (self._pool.submit(self._finish, fetched), fetched.item)
+        self._go = go = threading.Event()
+        self._pending = (self._pool.submit(self._store, fetched, go), fetched.item)
+
+    def release(self) -> None:
+        """Let the page handed over be stored now (the next request has left)."""
+        self._go.set()
+
+    def _store(self, fetched: Fetched, go: threading.Event) -> URLOutcome:
+        go.wait(self._hold)
+        return self._finish(fetched)
 
     def collect(self) -> URLOutcome | None:
         """Wait for the page being stored; return its outcome (None: there was none).
@@ -50,6 +78,7 @@ class StoreBehind:
             return None
         future, _ = self._pending
         self._pending = None
+        self.release()
         return future.result()
 
     def close(self) -> FrontierItem | None:

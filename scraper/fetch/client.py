@@ -109,7 +109,8 @@ class Fetcher:
     to in-process ones; ``transport`` replaces httpx's network transport; ``sleep``
     is what retry waits call (tests inject a fast or recording one);
     ``total_timeout`` bounds one attempt, headers and body together (default
-    ``settings.timeouts.total``).
+    ``settings.timeouts.total``); ``on_sent`` is called each time a request has left
+    (its bytes written), in the thread that sent it.
     """
 
     def __init__(
@@ -123,6 +124,7 @@ class Fetcher:
         sleep: Callable[[float], None] = time.sleep,
         random_fraction: Callable[[], float] = random.random,
         total_timeout: float | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> None:
         self.settings = settings or FetchSettings()
         self.total_timeout = total_timeout or self.settings.timeouts.total
@@ -134,7 +136,7 @@ class Fetcher:
         self._sleep = sleep
         self._random = random_fraction
         timeouts = self.settings.timeouts
-        self._deadline = DeadlineBackend()
+        self._deadline = DeadlineBackend(on_sent=on_sent)
         self._client = httpx.Client(
             transport=transport or deadline_transport(self._deadline),
             follow_redirects=False,  # each hop is robots-checked and throttled here

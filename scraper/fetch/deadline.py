@@ -10,7 +10,7 @@ httpcore wraps each stream so that its reads and writes use
 The deadline is per thread (``DeadlineBackend.within``), since a connection kept
 alive serves several requests, each with its own deadline. The backend also notes
 when this thread last finished writing (``sent_ago``): the moment a request left,
-which the throttle counts the host's next interval from.
+which the throttle counts the host's next interval from, and tells it (``on_sent``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import ssl
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import Any
@@ -37,9 +37,10 @@ _SocketOption = (
 class DeadlineBackend(NetworkBackend):
     """httpcore's sync backend with a per-thread deadline on every socket operation."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_sent: Callable[[], None] | None = None) -> None:
         self._inner = httpcore.SyncBackend()
         self._local = threading.local()
+        self._on_sent = on_sent
 
     @contextmanager
     def within(self, seconds: float) -> Iterator[None]:
@@ -65,6 +66,8 @@ class DeadlineBackend(NetworkBackend):
 
     def note_sent(self) -> None:
         self._local.sent = time.monotonic()
+        if self._on_sent is not None:
+            self._on_sent()
 
     def left(self, timeout: float | None, error: type[Exception]) -> float | None:
         """Return *timeout* cut to the time left; raise *error* when none is left."""
