@@ -25,6 +25,15 @@ from scraper.interrupts import Shielded, raise_or_defer
 from scraper.store.connection import write_transaction
 
 
+@pytest.fixture(autouse=True)
+def sigint_live() -> Iterator[None]:
+    """Ctrl-C raising KeyboardInterrupt, as in a terminal, even where this test run was
+    started with SIGINT ignored (a background job inherits that)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture
 def engine(tmp_path: Path) -> Iterator[sa.Engine]:
     path = tmp_path / "plain.db"
