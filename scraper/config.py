@@ -469,7 +469,8 @@ class StoreSettings(NamedTuple):
     #: A parent that parses its share holds at most as many results it computed itself.
     #: An SQLite import's writer stops for its batch's full-text insert and commit (about
     #: 40 ms, eight pages' parse): with 4 in flight its parser sat idle meanwhile (117-128
-    #: pages/s), with 16 it does not (139-145); parse and reparse are the same with both.
+    #: pages/s), with 16 it does not (139-145); reparse is the same with both (``reviews
+    #: parse`` has a pool of its own).
     jobs_in_flight: int = 16
     #: How often a worker process looks whether its parent is still there (seconds).
     parent_watch_interval: float = 0.5
