@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
-__all__ = ["Shielded", "raise_or_defer"]
+__all__ = ["Shielded", "Unshielded", "raise_or_defer"]
 
 _MAIN = threading.main_thread().ident
 
@@ -60,6 +60,36 @@ class Shielded:
         if _Pending.depth == 0 and stop is not None:
             _Pending.stop = None
             raise stop
+
+
+class Unshielded:
+    """Context manager, inside a shielded section: the block is no database work (it
+    waits for a worker process, say), so a stop is raised in it at once, one that
+    arrived before it included; the section is shielded again after it."""
+
+    __slots__ = ("_depth",)
+
+    def __init__(self) -> None:
+        self._depth: int | None = None
+
+    def __enter__(self) -> None:
+        if threading.get_ident() != _MAIN:
+            return
+        self._depth, _Pending.depth = _Pending.depth, 0
+        stop = _Pending.stop
+        if stop is not None:
+            _Pending.stop = None
+            self.__exit__(None, None, None)
+            raise stop
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._depth is not None:
+            _Pending.depth, self._depth = self._depth, None
 
 
 def raise_or_defer(stop: BaseException) -> None:

@@ -176,3 +176,27 @@ def test_a_stop_while_the_engine_closes_comes_after_every_connection_is_closed(
         close_engine(engine)
     assert len(closed) == 2
     assert "Exception closing connection" not in caplog.text
+
+
+def test_an_unshielded_wait_inside_a_section_raises_a_stop_at_once() -> None:
+    from scraper.interrupts import Unshielded
+
+    order = []
+    with pytest.raises(Terminated, match="waiting"), Shielded():
+        with Unshielded():
+            order.append("waiting for a worker")
+            raise_or_defer(Terminated("waiting"))  # raised here, not at the section's end
+        order.append("never")
+    assert order == ["waiting for a worker"]
+    with pytest.raises(Terminated, match="before"), Shielded():
+        raise_or_defer(Terminated("before"))  # deferred...
+        order.append("statements")
+        with Unshielded():  # ...and raised as the wait begins
+            order.append("never")
+    assert order[-1] == "statements"
+    with pytest.raises(Terminated, match="after"), Shielded():
+        with Unshielded():
+            pass
+        raise_or_defer(Terminated("after"))  # shielded again after the wait
+        order.append("still running")
+    assert order[-1] == "still running"

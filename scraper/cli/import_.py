@@ -19,6 +19,7 @@ from scraper.cli._common import (
     capped_workers,
     number,
     review_counts,
+    stop_signals,
     warn,
 )
 
@@ -103,7 +104,7 @@ def run_import(args: argparse.Namespace) -> int:
     """Import ``args.paths``; return 0, or 3 when any page failed."""
     from scraper.api import Archive
 
-    with Archive(args.db) as archive:
+    with stop_signals(), Archive(args.db) as archive:
         items = archive.import_files(
             args.paths,
             url=args.url,
@@ -112,7 +113,13 @@ def run_import(args: argparse.Namespace) -> int:
             # None: the api picks one per CPU once it knows how many files there are.
             workers=None if args.jobs is None else capped_workers("import", args.jobs),
         )
-        return _show(items)
+        try:
+            return _show(items)
+        finally:
+            # Stopped early (a signal): its workers stop here, not at garbage collection.
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
 
 def _show(items: Iterable[Imported]) -> int:
@@ -166,7 +173,7 @@ def run_reparse(args: argparse.Namespace) -> int:
     """Reparse the archive; return 0, or 3 when pages fail to parse or to be reparsed."""
     from scraper.api import Archive
 
-    with Archive(args.db) as archive:
+    with stop_signals(), Archive(args.db) as archive:
         report = archive.reparse(
             everything=args.everything, workers=capped_workers("reparse", args.jobs)
         )

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, add_db_option, regular_file, warn
+from scraper.cli._common import add_command, add_db_option, regular_file, stop_signals, warn
 
 
 def register(subparsers: Any) -> None:
@@ -33,7 +33,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from scraper.api import Archive
 
-    with Archive(args.db) as archive:
+    with stop_signals(), Archive(args.db) as archive:
         report = archive.import_warc(args.files)
     for line in report.damaged:
         warn("import-warc", line)

@@ -22,7 +22,10 @@ measurable). Rules:
   writer's CPU than SQLAlchemy's execution of each statement;
 - a page is reported only once its batch is committed, so every page reported is
   stored; a crash loses the pages of the open batch, none of them reported, and a
-  second run stores them (the capture check skips the ones committed before).
+  second run stores them (the capture check skips the ones committed before). A stop
+  signal (``interrupts``) waits for the statements in hand, not for the next parsed
+  page: it rolls the open batch back as a crash would, or, arriving during the commit,
+  leaves the batch stored but not yet reported (the next run names it already stored).
 
 PostgreSQL keeps one transaction per page (``ingest_page``, whose retries of a
 deadlock run one page's transaction again).
@@ -39,6 +42,7 @@ from sqlalchemy.exc import DBAPIError
 
 from scraper.config import StoreSettings
 from scraper.errors import StoreError
+from scraper.interrupts import Unshielded
 from scraper.records import FetchedPage
 from scraper.store.bodies import body_sha256
 from scraper.store.driverexec import driver_connection
@@ -177,7 +181,10 @@ def _write_jobs(
             following = None
             young = time.monotonic() - started < settings.batch_seconds
             if len(done) < settings.sqlite_batch_pages and young:
-                following = next(pending, None)
+                # Waiting for the next parsed page (a worker's) is no database work: a
+                # stop signal is raised here at once, and the open batch rolled back.
+                with Unshielded():
+                    following = next(pending, None)
             if following is None:
                 index.finish()
                 return done

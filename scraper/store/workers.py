@@ -15,11 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from scraper.config import StoreSettings
 
-__all__ = ["parallel_map"]
+__all__ = ["finishing", "parallel_map"]
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -75,6 +76,23 @@ def parallel_map(
         pool.shutdown(wait=True, cancel_futures=True)
         del pool, pending
         _stop_resource_tracker()
+
+
+@contextmanager
+def finishing(results: Iterable[_Result]) -> Iterator[Iterable[_Result]]:
+    """Yield *results*; close them after, however the block ends.
+
+    A ``parallel_map`` left unfinished (a stop signal, an error in its consumer) must
+    stop its workers in this thread: left to the garbage collector, it is closed in
+    whichever thread the collector runs, the pool's own among them, which cannot wait
+    for itself.
+    """
+    try:
+        yield results
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
 
 
 #: No job left.
