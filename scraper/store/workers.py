@@ -174,11 +174,17 @@ def _stop_resource_tracker() -> None:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """Make a worker end when the importing process dies (even by ``kill -9``).
+    """Make a worker end when the importing process dies (even by ``kill -9``), and
+    leave Ctrl-C to it.
 
     Workers block on a queue whose write end they hold themselves, so they would
-    otherwise wait forever once their parent is gone.
+    otherwise wait forever once their parent is gone. A terminal's Ctrl-C reaches the
+    whole process group: the parent stops the pool (its workers end after the job in
+    hand); a worker that took it too would print a KeyboardInterrupt traceback.
     """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while os.getppid() == parent:
