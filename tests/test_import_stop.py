@@ -5,12 +5,10 @@ page it reported stored, the archive intact, and the next run stores the rest on
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -19,20 +17,18 @@ from conftest import REPO
 pytestmark = pytest.mark.slow  # starts process pools
 
 REVIEWS = [sys.executable, "-m", "scraper"]
-MAL = REPO / "fixtures" / "mal"
-SOURCES = ["anime-reviews-current.html", "anime-reviews-legacy.html", "user-reviews-current.html"]
+sys.path.insert(0, str(REPO / "bench"))
+
+from pages import page_set, write  # noqa: E402  (bench/ is not a package)
 
 
-def captures(folder: Path, days: int) -> list[Path]:
-    """Each source page captured once a day for *days* days (the date in the name)."""
+def captures(folder: Path, count: int) -> list[Path]:
+    """*count* real-sized pages (our fixtures grown to 20 long reviews, 250 KB or so),
+    each a first capture under its own URL: a real import's results, as big as theirs."""
     folder.mkdir()
-    made = []
-    for day in range(days):
-        when = date(2020, 1, 1) + timedelta(days=day)
-        for number, name in enumerate(SOURCES):
-            made.append(folder / f"{number}-{Path(name).stem}-{when.isoformat()}.html")
-            shutil.copyfile(MAL / name, made[-1])
-    return made
+    pages = page_set(count, only="grown")
+    write(folder, pages)
+    return [folder / page.name for page in pages]
 
 
 def stored_pages(db: Path) -> int:
@@ -45,9 +41,9 @@ def stored_pages(db: Path) -> int:
 def test_a_stopped_import_exits_130_and_the_next_run_stores_the_rest(
     tmp_path: Path, stop: str
 ) -> None:
-    files = captures(tmp_path / "pages", days=300)
+    files = captures(tmp_path / "pages", 240)
     db = tmp_path / "archive.db"
-    command = [*REVIEWS, "import", "--db", str(db), "--fetched-at-from", "name"]
+    command = [*REVIEWS, "import", "--db", str(db), "--fetched-at", "2026-12-01T00:00:00Z"]
     subprocess.run([*REVIEWS, "db", "--db", str(db), "upgrade"], check=True, capture_output=True)
     with subprocess.Popen(
         [*command, str(tmp_path / "pages")],

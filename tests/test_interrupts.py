@@ -140,7 +140,7 @@ def test_a_section_in_another_thread_does_not_defer_the_main_threads_stop() -> N
         worker.join()
 
 
-def test_the_handlers_before_are_put_back(engine: sa.Engine) -> None:
+def test_the_handlers_before_are_put_back() -> None:
     before = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
     with stop_signals():
         assert signal.getsignal(signal.SIGTERM) is not before[0]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from conftest import FAST
 from siteserver import Reply, Site
 
@@ -35,60 +37,69 @@ def page(url: str) -> Any:
     return SimpleNamespace(item=url)
 
 
-def test_a_page_is_stored_once_released_and_not_before() -> None:
-    finish = Recorder()
-    behind = StoreBehind(finish, hold=10.0)
-    try:
-        behind.submit(page("a"))
-        assert not finish.began.wait(0.2)  # held: the next request has not left
-        released = time.monotonic()
-        behind.release()
-        assert finish.began.wait(5)
-        assert behind.collect() == "stored a"
-        assert finish.started[0] >= released
-    finally:
+@pytest.fixture
+def finish() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def holding(finish: Recorder) -> Iterator[Callable[[float], StoreBehind]]:
+    """Make a StoreBehind of *finish* holding pages *hold* seconds; closed after."""
+    made: list[StoreBehind] = []
+
+    def make(hold: float) -> StoreBehind:
+        made.append(StoreBehind(finish, hold=hold))
+        return made[-1]
+
+    yield make
+    for behind in made:
         behind.close()
 
 
-def test_collecting_a_held_page_stores_it_at_once() -> None:
-    finish = Recorder()
-    behind = StoreBehind(finish, hold=10.0)
-    try:
-        behind.submit(page("a"))
-        began = time.monotonic()
-        assert behind.collect() == "stored a"  # the end of a crawl, or a worker idle
-        assert time.monotonic() - began < 2.0
-        finish.began.clear()
-        behind.submit(page("b"))  # each page is held anew
-        assert not finish.began.wait(0.2)
-        assert behind.close() is None and finish.started[-1] >= began
-    finally:
-        behind.close()
+def test_a_page_is_stored_once_released_and_not_before(
+    finish: Recorder, holding: Callable[[float], StoreBehind]
+) -> None:
+    behind = holding(10.0)
+    behind.submit(page("a"))
+    assert not finish.began.wait(0.2)  # held: the next request has not left
+    released = time.monotonic()
+    behind.release()
+    assert finish.began.wait(5)
+    assert behind.collect() == "stored a"
+    assert finish.started[0] >= released
 
 
-def test_a_page_whose_next_request_never_leaves_is_stored_after_the_hold() -> None:
-    finish = Recorder()
-    behind = StoreBehind(finish, hold=0.3)
-    try:
-        submitted = time.monotonic()
-        behind.submit(page("a"))
-        assert finish.began.wait(5)
-        assert 0.25 <= finish.started[0] - submitted < 2.0
-        assert behind.collect() == "stored a"
-    finally:
-        behind.close()
+def test_collecting_a_held_page_stores_it_at_once(
+    finish: Recorder, holding: Callable[[float], StoreBehind]
+) -> None:
+    behind = holding(10.0)
+    behind.submit(page("a"))
+    began = time.monotonic()
+    assert behind.collect() == "stored a"  # the end of a crawl, or a worker idle
+    assert time.monotonic() - began < 2.0
+    finish.began.clear()
+    behind.submit(page("b"))  # each page is held anew
+    assert not finish.began.wait(0.2)
+    assert behind.close() is None and finish.started[-1] >= began
 
 
-def test_no_hold_stores_at_once() -> None:
-    finish = Recorder()
-    behind = StoreBehind(finish, hold=0.0)
-    try:
-        submitted = time.monotonic()
-        behind.submit(page("a"))
-        assert finish.began.wait(5)
-        assert finish.started[0] - submitted < 0.2
-    finally:
-        behind.close()
+def test_a_page_whose_next_request_never_leaves_is_stored_after_the_hold(
+    finish: Recorder, holding: Callable[[float], StoreBehind]
+) -> None:
+    behind = holding(0.3)
+    submitted = time.monotonic()
+    behind.submit(page("a"))
+    assert finish.began.wait(5)
+    assert 0.25 <= finish.started[0] - submitted < 2.0
+    assert behind.collect() == "stored a"
+
+
+def test_no_hold_stores_at_once(finish: Recorder, holding: Callable[[float], StoreBehind]) -> None:
+    behind = holding(0.0)
+    submitted = time.monotonic()
+    behind.submit(page("a"))
+    assert finish.began.wait(5)
+    assert finish.started[0] - submitted < 0.2
 
 
 def test_the_fetcher_says_when_each_request_has_left_before_its_answer(site: Site) -> None:

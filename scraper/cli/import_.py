@@ -113,13 +113,7 @@ def run_import(args: argparse.Namespace) -> int:
             # None: the api picks one per CPU once it knows how many files there are.
             workers=None if args.jobs is None else capped_workers("import", args.jobs),
         )
-        try:
-            return _show(items)
-        finally:
-            # Stopped early (a signal): its workers stop here, not at garbage collection.
-            close = getattr(items, "close", None)
-            if close is not None:
-                close()
+        return _show(items)
 
 
 def _show(items: Iterable[Imported]) -> int:

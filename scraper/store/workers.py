@@ -15,12 +15,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from scraper.config import StoreSettings
 
-__all__ = ["finishing", "parallel_map"]
+__all__ = ["parallel_map"]
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -47,6 +46,7 @@ def parallel_map(
     this process dies, even by ``kill -9``; every process started is reaped when the
     iterator is exhausted or closed.
     """
+    creator = threading.get_ident()
     # spawn: workers never inherit this process's open database connections.
     pool = ProcessPoolExecutor(
         max(1, workers),
@@ -73,26 +73,15 @@ def parallel_map(
                     continue
             yield pending.popleft().result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Left unfinished (a stop signal, an error in the consumer), this generator is
+        # closed by the garbage collector in whichever thread it runs, the pool's own
+        # among them, which cannot wait for itself: there the workers are only told to
+        # stop (they end after the job in hand, or with this process).
+        here = threading.get_ident() == creator
+        pool.shutdown(wait=here, cancel_futures=True)
         del pool, pending
-        _stop_resource_tracker()
-
-
-@contextmanager
-def finishing(results: Iterable[_Result]) -> Iterator[Iterable[_Result]]:
-    """Yield *results*; close them after, however the block ends.
-
-    A ``parallel_map`` left unfinished (a stop signal, an error in its consumer) must
-    stop its workers in this thread: left to the garbage collector, it is closed in
-    whichever thread the collector runs, the pool's own among them, which cannot wait
-    for itself.
-    """
-    try:
-        yield results
-    finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
+        if here:
+            _stop_resource_tracker()
 
 
 #: No job left.
