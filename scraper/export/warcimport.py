@@ -282,7 +282,7 @@ def import_warcs(engine: Engine, paths: Iterable[Path]) -> WarcImport:
     refuses for its own values (nothing of it stored). Raises StoreError when the
     database fails.
     """
-    from scraper.store.ingest import ingest_page, parse_fetched, refused_for_its_values
+    from scraper.store.ingest import ingest_or_refusal, parse_fetched
 
     report = WarcImport()
     seen: PayloadIndex = {}
@@ -296,12 +296,9 @@ def import_warcs(engine: Engine, paths: Iterable[Path]) -> WarcImport:
                 if outcome.kind is PageKind.BLOCKED:
                     report.skipped["blocked page"] += 1
                     continue
-                try:
-                    stored = ingest_page(engine, page, source="warc", parsed=outcome)
-                except StoreError as error:
-                    if not refused_for_its_values(error):
-                        raise
-                    report.errors.append(f"{page.final_url}: not stored: {error.message}")
+                stored = ingest_or_refusal(engine, page, source="warc", parsed=outcome)
+                if isinstance(stored, StoreError):  # refused for its values
+                    report.errors.append(f"{page.final_url}: not stored: {stored.message}")
                     continue
                 if stored.already_stored:
                     report.already_stored += 1

@@ -50,7 +50,7 @@ from scraper.store.engine import store_error, write_transaction
 from scraper.store.ftsbatch import DeferredIndex
 from scraper.store.ingest import (
     IngestReport,
-    ingest_page,
+    ingest_or_refusal,
     page_refused,
     refused_for_its_values,
     write_page,
@@ -96,12 +96,7 @@ def ingest_pages(
         for job in jobs:
             report: IngestReport | StoreError | None = None
             if job.page is not None:
-                try:
-                    report = ingest_page(engine, job.page, source=source, parsed=job.outcome)
-                except StoreError as refusal:
-                    if not refused_for_its_values(refusal):
-                        raise
-                    report = refusal
+                report = ingest_or_refusal(engine, job.page, source=source, parsed=job.outcome)
             yield job.key, report
         return
     pending = iter(jobs)

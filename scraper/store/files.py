@@ -37,7 +37,7 @@ from scraper.errors import ScraperError, StoreError, UsageError
 from scraper.inputs import check_page_url
 from scraper.records import FetchedPage
 from scraper.store.batch import PageJob, ingest_pages
-from scraper.store.ingest import IngestReport, ingest_page, refused_for_its_values
+from scraper.store.ingest import IngestReport, ingest_or_refusal
 from scraper.store.parsing import ParsedFile, parse_file
 from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name
 from scraper.store.workers import parallel_map
@@ -191,13 +191,9 @@ def _import_in_worker(task: _Task) -> Imported:
     job = _job(item, task.url, task.fetched_at, task.named, task.time_from)
     if job.page is None:
         return job.key
-    try:
-        report = ingest_page(engine, job.page, source="file", parsed=job.outcome)
-    except StoreError as error:
-        if not refused_for_its_values(error):
-            raise
-        # Nothing of it stored; the next file runs.
-        return replace(job.key, error=_not_stored(task.path, error))
+    report = ingest_or_refusal(engine, job.page, source="file", parsed=job.outcome)
+    if isinstance(report, StoreError):  # nothing of it stored; the next file runs
+        return replace(job.key, error=_not_stored(task.path, report))
     return replace(job.key, report=report, error=report.error)
 
 

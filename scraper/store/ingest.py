@@ -31,6 +31,7 @@ __all__ = [
     "PARSER_VERSION",
     "IngestReport",
     "ParseOutcome",
+    "ingest_or_refusal",
     "ingest_page",
     "page_refused",
     "parse_fetched",
@@ -132,6 +133,24 @@ def write_page(
         connection, raw_page_id=raw_page_id, observed_at=page.fetched_at, records=records
     )
     return _report(raw_page_id, outcome, counts, already_stored=False)
+
+
+def ingest_or_refusal(
+    engine: Engine,
+    page: FetchedPage,
+    *,
+    source: str,
+    parsed: ParseOutcome | None = None,
+) -> IngestReport | StoreError:
+    """``ingest_page``, but a page the database refuses for its own values comes back
+    as its StoreError (nothing of it stored) for the caller to name and go on; a
+    database that fails for its own state (locked, full, gone) still raises."""
+    try:
+        return ingest_page(engine, page, source=source, parsed=parsed)
+    except StoreError as refusal:
+        if not refused_for_its_values(refusal):
+            raise
+        return refusal
 
 
 #: The driver errors that refuse one page's rows for values of their own (a constraint,
