@@ -24,7 +24,7 @@ is measured (tests/test_startup.py) against importing SQLAlchemy alone.
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -187,7 +187,7 @@ class Archive:
         fetched_at: datetime | str | None = None,
         fetched_at_from: str = "file",
         workers: int | None = 1,
-    ) -> Iterator[Imported]:
+    ) -> Generator[Imported, None, None]:
         """Store saved pages (files, or folders of ``*.html``); yield one Imported per file.
 
         *url* defaults to the URL the saving tool noted, else each page's canonical

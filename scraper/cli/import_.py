@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterable
+from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
@@ -113,7 +114,8 @@ def run_import(args: argparse.Namespace) -> int:
             # None: the api picks one per CPU once it knows how many files there are.
             workers=None if args.jobs is None else capped_workers("import", args.jobs),
         )
-        return _show(items)
+        with closing(items):  # stopped early (a signal): its workers end here
+            return _show(items)
 
 
 def _show(items: Iterable[Imported]) -> int:

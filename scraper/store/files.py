@@ -40,7 +40,7 @@ from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.ingest import IngestReport, ingest_or_refusal
 from scraper.store.parsing import ParsedFile, parse_file
 from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name
-from scraper.store.workers import parallel_map
+from scraper.store.workers import finishing, parallel_map
 
 __all__ = [
     "TIME_FROM",
@@ -148,20 +148,22 @@ def import_paths(
         tasks = [
             _Task(path, url, fetched_at, named.get(path), time_from, database) for path in files
         ]
-        yield from parallel_map(_import_in_worker, tasks, workers)
+        with finishing(parallel_map(_import_in_worker, tasks, workers)) as done:
+            yield from done
         return
     jobs = [(path, url) for path in files]
     # One writer (SQLite): *workers* counts it, so on two cores one process parses
     # while the other writes (two parsers beside it made all three share the two
     # cores, slower than one process alone).
     parsed = parallel_map(parse_file, jobs, workers - 1) if workers > 1 else map(parse_file, jobs)
-    pages = (_job(item, url, fetched_at, named.get(item.path), time_from) for item in parsed)
-    for imported, report in ingest_pages(engine, pages, source="file", settings=settings):
-        if isinstance(report, StoreError):  # refused for its values: nothing of it stored
-            imported = replace(imported, error=_not_stored(imported.path, report))
-        elif report is not None:
-            imported = replace(imported, report=report, error=report.error)
-        yield imported
+    with finishing(parsed):
+        pages = (_job(item, url, fetched_at, named.get(item.path), time_from) for item in parsed)
+        for imported, report in ingest_pages(engine, pages, source="file", settings=settings):
+            if isinstance(report, StoreError):  # refused for its values: nothing of it stored
+                imported = replace(imported, error=_not_stored(imported.path, report))
+            elif report is not None:
+                imported = replace(imported, report=report, error=report.error)
+            yield imported
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,6 +48,7 @@ from scraper.store.parsing import (
 )
 from scraper.store.reparse_run import Progress, ReparseReport, parse_batches, tally
 from scraper.store.upsert import store_records
+from scraper.store.workers import finishing
 
 __all__ = ["EngineWriter", "Progress", "ReparseReport", "reparse"]
 
@@ -92,7 +93,8 @@ def reparse(
         else:
             urls = ((url, ids) for ids in _batches(engine, todo))
             parsed = parse_batches(_read_batch, urls, workers=workers, total=total, totals=totals)
-        failed = tally(parsed, lambda: writer, totals, total=total, progress=progress)
+        with finishing(parsed):
+            failed = tally(parsed, lambda: writer, totals, total=total, progress=progress)
     except DBAPIError as error:
         raise store_error(engine, error) from error
     finally:

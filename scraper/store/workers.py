@@ -15,11 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from scraper.config import StoreSettings
 
-__all__ = ["parallel_map"]
+__all__ = ["finishing", "parallel_map"]
 
 _Job = TypeVar("_Job")
 _Result = TypeVar("_Result")
@@ -73,15 +74,30 @@ def parallel_map(
                     continue
             yield pending.popleft().result()
     finally:
-        # Left unfinished (a stop signal, an error in the consumer), this generator is
-        # closed by the garbage collector in whichever thread it runs, the pool's own
-        # among them, which cannot wait for itself: there the workers are only told to
-        # stop (they end after the job in hand, or with this process).
-        here = threading.get_ident() == creator
-        pool.shutdown(wait=here, cancel_futures=True)
-        del pool, pending
-        if here:
+        if threading.get_ident() == creator:
+            pool.shutdown(wait=True, cancel_futures=True)
+            del pool, pending
             _stop_resource_tracker()
+        # Else the garbage collector is closing it in another thread, the pool's own
+        # among them, which may hold the pool's locks: shutting down from there
+        # deadlocked (1 Ctrl-C in about 25). Its workers end with this process;
+        # ``finishing`` closes it where it ran, so that this is the exception.
+
+
+@contextmanager
+def finishing(results: Iterable[_Result]) -> Iterator[Iterable[_Result]]:
+    """Yield *results*; close them after, however the block ends.
+
+    A ``parallel_map`` left unfinished (a stop signal, an error in its consumer) then
+    stops its workers and reaps them in this thread, not whenever and wherever the
+    garbage collector reaches it (see the end of ``parallel_map``).
+    """
+    try:
+        yield results
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()
 
 
 #: No job left.
