@@ -373,6 +373,12 @@ class CliSettings(NamedTuple):
     parse_parallel_from: int = 24
     parse_max_workers: int = 8
     parse_chunk: int = 8
+    #: ``reviews parse``'s workers write their chunks themselves, in order
+    #: (``scraper.cli._inturn``): a worker waiting for its turn goes on parsing while it
+    #: holds fewer finished chunks than this, and looks every so many seconds whether
+    #: its parent is still there.
+    parse_chunks_ahead: int = 4
+    parse_watch_interval: float = 0.5
 
 
 def usable_cpus() -> int:

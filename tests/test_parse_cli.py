@@ -116,9 +116,11 @@ def test_real_process_stays_light_and_exits_3() -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_many_pages_use_workers_and_keep_order(
+def test_many_pages_into_in_memory_streams_keep_order(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    # Workers write into real file descriptors (tests/test_parse_workers.py); a caller's
+    # in-memory streams get the same bytes from this process.
     pages = sorted(MAL.glob("*.html"))
     for number in range(30):  # above the worker threshold
         page = pages[number % len(pages)]
@@ -202,12 +204,13 @@ def test_record_json_is_exactly_json_dumps(body: str) -> None:
 
 def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture[str]) -> None:
     # Start-up is part of the speed goal: `reviews parse` registers only its
-    # own command module and never loads dataclasses or shutil (the api module and
-    # the settings are light: no database, no HTTP).
+    # own command module (and its workers' helper, without multiprocessing) and never
+    # loads dataclasses or shutil (the api module and the settings are light: no
+    # database, no HTTP).
     probe = (
         "import sys; from scraper.cli import main; code = main(sys.argv[1:]); "
         "loaded = sorted(m for m in sys.modules if m.startswith('scraper.cli.') "
-        "or m in ('dataclasses', 'shutil', 'sqlalchemy', 'httpx')); "
+        "or m in ('dataclasses', 'shutil', 'sqlalchemy', 'httpx', 'multiprocessing')); "
         "print('LOADED', loaded, file=sys.stderr); raise SystemExit(code)"
     )
     done = subprocess.run(
@@ -219,7 +222,8 @@ def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert "LOADED ['scraper.cli._common', 'scraper.cli.parse']" in done.stderr
+    loaded = "LOADED ['scraper.cli._common', 'scraper.cli._inturn', 'scraper.cli.parse']"
+    assert loaded in done.stderr
     # The full parser is still there for help, and for names a module does
     # not register itself (`runs` is registered by the `run` module).
     with pytest.raises(SystemExit):

@@ -202,4 +202,9 @@ def review_counts(report: _Counted) -> str:
 
 def warn(command: str, message: str) -> None:
     """Print one line on stderr, prefixed with the command's name."""
-    print(f"reviews {command}: {message}", file=sys.stderr)
+    sys.stderr.write(warning_line(command, message))
+
+
+def warning_line(command: str, message: str) -> str:
+    """Return ``warn``'s line (its newline included) for writing later."""
+    return f"reviews {command}: {message}\n"

@@ -8,13 +8,16 @@ stderr and the rest still run; the exit code then says 3.
 from __future__ import annotations
 
 import argparse
+import enum
 import sys
-from collections.abc import Iterator
+from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 from scraper.cli import ExitCode
-from scraper.cli._common import add_command, capped_workers, warn
+from scraper.cli._common import add_command, capped_workers, warning_line
+from scraper.cli._inturn import Chunk, Frame, can_write_in_turn, write_in_turn
 from scraper.config import CliSettings
 from scraper.errors import ParseError, UsageError
 from scraper.inputs import check_page_url, expand_paths
@@ -68,13 +71,12 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-class _PageOutcome(NamedTuple):
-    """What one file gave: its records as lines of JSON (UTF-8), a problem, or a read error."""
+class _Trouble(enum.IntFlag):
+    """What a chunk met (``_inturn.Chunk.flags``): a file that could not be read; a page
+    that held no reviews or a broken one."""
 
-    path: str
-    records: list[bytes]
-    problem: str | None = None
-    read_error: str | None = None
+    UNREADABLE = enum.auto()
+    PAGE = enum.auto()
 
 
 def record_json(review: Record) -> bytes:
@@ -83,64 +85,93 @@ def record_json(review: Record) -> bytes:
     return record_bytes(review.to_dict())
 
 
-def _parse_file(job: tuple[str, str | None]) -> _PageOutcome:
-    """Parse one saved page (runs in a worker process when there are many)."""
+def _parse_file(path: str, url: str | None) -> Chunk:
+    """Parse one saved page: its records as lines of JSON (UTF-8) and its warning."""
     from scraper.api import parse_page
 
-    path, url = job
     try:
         data = Path(path).read_bytes()
     except OSError as error:
-        return _PageOutcome(path, [], read_error=str(error.strerror or error))
+        # Checked readable a moment ago; report it and keep going.
+        reason = error.strerror or error
+        return Chunk(
+            [], warning_line("parse", f"{path}: cannot read: {reason}"), _Trouble.UNREADABLE
+        )
     try:
         result = parse_page(data, url)
     except ParseError as error:
-        return _PageOutcome(path, [], problem=f"unreadable page: {error.message}")
-    records = [record_json(review) for review in result.reviews]
-    problem = result.problem
-    if not result.kind.has_reviews and not problem:
-        problem = _KIND_PHRASES.get(result.kind, result.kind.value)
-    return _PageOutcome(path, records, problem=problem)
+        problem: str | None = f"unreadable page: {error.message}"
+        records: list[bytes] = []
+    else:
+        records = [record_json(review) for review in result.reviews]
+        problem = result.problem
+        if not result.kind.has_reviews and not problem:
+            problem = _KIND_PHRASES.get(result.kind, result.kind.value)
+    if problem is None:
+        return Chunk(records)
+    return Chunk(records, warning_line("parse", f"{path}: {problem}"), _Trouble.PAGE)
 
 
-def _outcomes(files: list[Path], url: str | None, jobs: int | None) -> Iterator[_PageOutcome]:
-    """Yield each file's outcome in order, using worker processes for many files.
+def _parse_chunk(work: Sequence[str], url: str | None, number: int) -> Chunk:
+    """Parse chunk *number* of *work* (``CliSettings.parse_chunk`` files)."""
+    size = _SETTINGS.parse_chunk
+    pages = [_parse_file(path, url) for path in work[number * size : (number + 1) * size]]
+    records = [record for page in pages for record in page.out]
+    flags = 0
+    for page in pages:
+        flags |= page.flags
+    return Chunk(records, "".join(page.err for page in pages), flags)
 
-    Pages are independent and parsing is CPU-bound, so a folder of hundreds
-    of pages is split across the CPUs; a handful is parsed here, where
-    starting workers would cost more than it saves.
+
+def _framer(json_array: bool) -> Frame:
+    """Return how records are put on stdout: lines, or the items of one JSON array
+    (opened and closed by ``run``)."""
+    if json_array:
+        return lambda records, first: (b"\n" if first else b",\n") + b",\n".join(records)
+    return lambda records, first: b"\n".join(records) + b"\n"
+
+
+def _workers(jobs: int | None, files: int) -> int:
+    workers = capped_workers("parse", jobs, files)
+    return min(workers, _SETTINGS.parse_max_workers) if jobs is None else workers
+
+
+def _parse_all(
+    work: list[str], url: str | None, jobs: int | None, frame: Frame
+) -> tuple[int, bool]:
+    """Write the records of every file of *work* on stdout and its warnings on stderr,
+    in order; return (the chunks' flags OR-ed, whether any record was written).
+
+    Pages are independent and parsing is CPU-bound, so a folder of hundreds of pages
+    is spread over the CPUs, whose workers write their chunks themselves
+    (``scraper.cli._inturn``); a handful is parsed here, where starting workers would
+    cost more than it saves, and so is everything when stdout or stderr is not a file
+    (a caller's in-memory stream).
     """
-    work = [(str(path), url) for path in files]
-    workers = capped_workers("parse", jobs, len(work))
-    if jobs is None:
-        workers = min(workers, _SETTINGS.parse_max_workers)
-    if workers < 2 or "fork" not in _start_methods():
-        yield from map(_parse_file, work)
-        return
-    import multiprocessing
+    workers = _workers(jobs, len(work))
+    if workers > 1 and can_write_in_turn():
+        # Loaded once here, before the fork: else every worker imports the parser
+        # (and the HTML engine) again on its first page.
+        from scraper.api import load_parsers
 
-    # Loaded once here, before the fork: else every worker imports the parser
-    # (and the HTML engine) again on its first page.
-    from scraper.api import load_parsers
-
-    load_parsers()
-
-    with multiprocessing.get_context("fork").Pool(workers, _quiet_worker) as pool:
-        yield from pool.imap(_parse_file, work, chunksize=_SETTINGS.parse_chunk)
-
-
-def _quiet_worker() -> None:
-    # Ctrl-C is the parent's to handle (it stops the pool); workers that saw
-    # it too would each print a traceback.
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _start_methods() -> list[str]:
-    import multiprocessing
-
-    return multiprocessing.get_all_start_methods()
+        load_parsers()
+        chunks = -(-len(work) // _SETTINGS.parse_chunk)
+        return write_in_turn(chunks, partial(_parse_chunk, work, url), frame, workers)
+    sys.stdout.flush()  # what ``run`` wrote, before the bytes beneath it
+    buffer = getattr(sys.stdout, "buffer", None)
+    write = buffer.write if buffer is not None else lambda data: sys.stdout.write(data.decode())
+    flags, wrote = 0, False
+    for path in work:
+        page = _parse_file(path, url)
+        if page.err:
+            sys.stderr.write(page.err)
+        if page.out:
+            write(frame(page.out, not wrote))
+            wrote = True
+        flags |= page.flags
+    if buffer is not None:
+        buffer.flush()
+    return flags, wrote
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,33 +183,14 @@ def run(args: argparse.Namespace) -> int:
         check_page_url(args.url)
     # Records are UTF-8 by contract, whatever the terminal's locale says: written as
     # bytes, encoded once (a stream without bytes beneath it gets them decoded).
+    as_array = args.format == "json"
+    if as_array:
+        sys.stdout.write("[")
+    work = [str(path) for path in files]
+    flags, wrote = _parse_all(work, args.url, args.jobs, _framer(as_array))
+    if as_array:
+        sys.stdout.write("\n]\n" if wrote else "]\n")
     sys.stdout.flush()
-    buffer = getattr(sys.stdout, "buffer", None)
-    write = buffer.write if buffer is not None else lambda data: sys.stdout.write(data.decode())
-    code = ExitCode.OK
-    first = True
-    if args.format == "json":
-        write(b"[")
-    for outcome in _outcomes(files, args.url, args.jobs):
-        if outcome.read_error is not None:
-            # Checked readable a moment ago; report it and keep going.
-            warn("parse", f"{outcome.path}: cannot read: {outcome.read_error}")
-            code = ExitCode.USAGE
-            continue
-        if outcome.problem is not None:
-            warn("parse", f"{outcome.path}: {outcome.problem}")
-            if code == ExitCode.OK:
-                code = ExitCode.PAGE_ERRORS
-        if not outcome.records:
-            continue
-        if args.format == "json":
-            write((b"\n" if first else b",\n") + b",\n".join(outcome.records))
-        else:
-            write(b"\n".join(outcome.records) + b"\n")
-        first = False
-    if args.format == "json":
-        write(b"\n]\n" if not first else b"]\n")
-    if buffer is not None:
-        buffer.flush()
-    sys.stdout.flush()
-    return int(code)
+    if flags & _Trouble.UNREADABLE:
+        return int(ExitCode.USAGE)
+    return int(ExitCode.PAGE_ERRORS if flags & _Trouble.PAGE else ExitCode.OK)
