@@ -67,6 +67,30 @@ def test_workers_write_into_the_callers_file_descriptors(
     assert _children(os.getpid()) == []
 
 
+def test_a_json_array_without_records_is_still_one_array(tmp_path: Path) -> None:
+    blocked = MAL / "blocked-access-denied.html"
+    for number in range(COPIES):
+        (tmp_path / f"{number:03d}.html").write_bytes(blocked.read_bytes())
+    code, out, err = _run(tmp_path, "parse", "--format", "json", "--jobs", "2", str(tmp_path))
+    assert (code, out) == (3, b"[]\n")
+    assert err.count(b"blocked page") == COPIES
+
+
+def test_a_non_blocking_pipe_that_fills_loses_nothing(folder: Path, tmp_path: Path) -> None:
+    # A parent that made its pipe non-blocking (as some runtimes do) and reads slowly:
+    # the workers' writes meet EAGAIN and wait for room.
+    expected = _run(tmp_path, "parse", "--jobs", "1", str(folder))[1]
+    read, write = os.pipe()
+    os.set_blocking(write, False)
+    command = _reviews("parse", "--jobs", "2", str(folder), stdout=write, stderr=subprocess.DEVNULL)
+    os.close(write)
+    time.sleep(0.5)  # the pipe fills meanwhile
+    with os.fdopen(read, "rb") as output:
+        got = output.read()
+    assert command.wait(timeout=60) == 3
+    assert got == expected
+
+
 def test_a_reader_that_leaves_ends_the_workers_quietly(folder: Path) -> None:
     command = _reviews(
         "parse", "--jobs", "2", str(folder), stdout=subprocess.PIPE, stderr=subprocess.PIPE

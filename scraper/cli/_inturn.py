@@ -19,6 +19,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -62,8 +63,6 @@ def can_write_in_turn() -> bool:
     if "fork" not in multiprocessing.get_all_start_methods():
         return False
     try:
-        import sys
-
         sys.stdout.fileno()
         sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
@@ -83,7 +82,6 @@ def write_in_turn(
     and lets KeyboardInterrupt through (the workers are stopped first).
     """
     import multiprocessing
-    import sys
 
     sys.stdout.flush()
     sys.stderr.flush()
@@ -204,7 +202,9 @@ def _write_ready(
 
 def _write_chunk(shared: _Shared, chunk: Chunk, frame: Frame, out: int, err: int) -> None:
     if chunk.err:
-        _write_all(err, chunk.err.encode(errors="backslashreplace"))
+        # As this process's sys.stderr would write it (it is the parent's, inherited).
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        _write_all(err, chunk.err.encode(encoding, "backslashreplace"))
     if chunk.out:
         _write_all(out, frame(chunk.out, not shared.wrote.value))
         shared.wrote.value = 1
@@ -212,6 +212,13 @@ def _write_chunk(shared: _Shared, chunk: Chunk, frame: Frame, out: int, err: int
 
 
 def _write_all(fd: int, data: bytes) -> None:
+    """Write all of *data* to *fd*, waiting for room where it does not block (a
+    non-blocking pipe that a parent process set up)."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view) :]
+        try:
+            view = view[os.write(fd, view) :]
+        except BlockingIOError:
+            import select
+
+            select.select([], [fd], [])
