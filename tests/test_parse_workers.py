@@ -175,8 +175,14 @@ def test_workers_end_when_their_parent_is_killed(folder: Path) -> None:
     workers = _children(command.pid)
     command.kill()
     command.wait(timeout=10)
+    # The one blocked on the full pipe holds the output; the other, waiting for its
+    # turn, sees its parent gone and ends.
+    deadline = time.monotonic() + 10
+    while sum(map(_alive, workers)) > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sum(map(_alive, workers)) == 1
     assert command.stdout is not None and command.stderr is not None
-    command.stdout.close()  # a worker blocked on the pipe gets EPIPE; the others see it
+    command.stdout.close()  # the one blocked on the pipe gets EPIPE
     command.stderr.close()
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:

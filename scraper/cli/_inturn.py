@@ -175,6 +175,13 @@ def _work(
         _write_ready(shared, ahead, frame, (out, err, parent), 1)
     except BrokenPipeError:
         os._exit(_READER_GONE)
+    except _ParentGone:
+        os._exit(1)  # nobody is left to stop this worker, nor to read what it says
+
+
+class _ParentGone(Exception):
+    """The parent died while this worker waited for its turn (raised out of the
+    turn's lock, so that the other workers can take it and see the same)."""
 
 
 def _write_ready(
@@ -185,19 +192,26 @@ def _write_ready(
     wait_for: int,
 ) -> None:
     """Write the chunks of *ahead* whose turn has come to *where* (stdout, stderr; the
-    parent's pid); wait for turns while *ahead* holds *wait_for* chunks or more."""
+    parent's pid); wait for turns while *ahead* holds *wait_for* chunks or more.
+
+    The turn is the lock on the output: its holder writes without holding the
+    condition's lock, so that a worker waiting for its turn still wakes up to look
+    whether its parent is there while a slow reader holds the writer up.
+    """
     out, err, parent = where
-    with shared.turned:
-        while ahead:
-            chunk = ahead.pop(shared.turn.value, None)
-            if chunk is not None:
-                _write_chunk(shared, chunk, frame, out, err)
-                shared.turn.value += 1
-                shared.turned.notify_all()
-            elif len(ahead) < wait_for:
-                return
-            elif not shared.turned.wait(_SETTINGS.parse_watch_interval) and os.getppid() != parent:
-                os._exit(1)  # the parent is gone: nobody will stop this worker
+    while ahead:
+        with shared.turned:
+            while shared.turn.value not in ahead:
+                if len(ahead) < wait_for:
+                    return
+                woke = shared.turned.wait(_SETTINGS.parse_watch_interval)
+                if not woke and os.getppid() != parent:
+                    raise _ParentGone
+            number = shared.turn.value
+        _write_chunk(shared, ahead.pop(number), frame, out, err)
+        with shared.turned:
+            shared.turn.value = number + 1
+            shared.turned.notify_all()
 
 
 def _write_chunk(shared: _Shared, chunk: Chunk, frame: Frame, out: int, err: int) -> None:
