@@ -180,8 +180,9 @@ def _work(
 
 
 class _ParentGone(Exception):
-    """The parent died while this worker waited for its turn (raised out of the
-    turn's lock, so that the other workers can take it and see the same)."""
+    """The parent died while this worker waited for its turn: raised, so that the
+    condition's lock is let go on the way out and the other workers can take it and
+    see the same, where exiting in place would keep it held for good."""
 
 
 def _write_ready(
