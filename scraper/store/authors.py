@@ -19,6 +19,7 @@ key), authors are found by every name they were seen under. The rules:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
@@ -84,32 +85,41 @@ _BY_NAME = (
 _BY_KEY = sa.select(authors.c.key, authors.c.id).where(
     authors.c.site == sa.bindparam("site"), authors.c.key.in_(sa.bindparam("keys", expanding=True))
 )
-#: ``_BY_NAME`` and ``_BY_KEY`` on PostgreSQL: each name one probe of its index and the
-#: site of each author found one probe of the primary key; each key one probe of
-#: ``(site, key)`` (``scraper.store.pglookup``). The plain forms read every author of
-#: the site while the tables have no statistics yet.
-_NAMES = bound_values("names", author_names.c.name.type)
-_SITE_OF = (
-    sa.select(authors.c.site).where(authors.c.id == author_names.c.author_id).scalar_subquery()
-)
-_FIRST_NAMED = (
-    sa.select(sa.func.min(author_names.c.author_id).label("id"))
-    .where(author_names.c.name == _NAMES.c.value, sa.bindparam("site") == _SITE_OF)
-    .lateral("named")
-)
-_BY_NAME_PG = (
-    sa.select(_NAMES.c.value, _FIRST_NAMED.c.id)
-    .select_from(_NAMES)
-    .join(_FIRST_NAMED, sa.true())
-    .where(_FIRST_NAMED.c.id.is_not(None))
-)
-_BY_KEY_PG = rows_by_key(
-    authors,
-    [authors.c.key, authors.c.id],
-    authors.c.key,
-    "keys",
-    [authors.c.site == sa.bindparam("site")],
-)
+
+
+@functools.cache
+def _pg_lookups() -> tuple[Any, Any]:
+    """``(_BY_NAME, _BY_KEY)`` on PostgreSQL: each name one probe of its index and the
+    site of each author found one probe of the primary key; each key one probe of
+    ``(site, key)`` (``scraper.store.pglookup``). The plain forms read every author of
+    the site while the tables have no statistics yet.
+
+    Built on first use: their arrays need SQLAlchemy's PostgreSQL dialect, which a
+    writer to SQLite never loads (it costs a write command about 50 ms of start-up).
+    """
+    names = bound_values("names", author_names.c.name.type)
+    site_of = (
+        sa.select(authors.c.site).where(authors.c.id == author_names.c.author_id)
+    ).scalar_subquery()
+    first_named = (
+        sa.select(sa.func.min(author_names.c.author_id).label("id"))
+        .where(author_names.c.name == names.c.value, sa.bindparam("site") == site_of)
+        .lateral("named")
+    )
+    by_name = (
+        sa.select(names.c.value, first_named.c.id)
+        .select_from(names)
+        .join(first_named, sa.true())
+        .where(first_named.c.id.is_not(None))
+    )
+    by_key = rows_by_key(
+        authors,
+        [authors.c.key, authors.c.id],
+        authors.c.key,
+        "keys",
+        [authors.c.site == sa.bindparam("site")],
+    )
+    return by_name, by_key
 
 
 _CREATE = sa.insert(authors).returning(authors.c.id, sort_by_parameter_order=True)
@@ -244,13 +254,13 @@ def _find_or_create(
             ],
             keyed=True,
         )
-        by_key = _BY_KEY_PG if connection.dialect.name == "postgresql" else _BY_KEY
+        by_key = _pg_lookups()[1] if connection.dialect.name == "postgresql" else _BY_KEY
         found = connection.execute(by_key, {"site": site_name, "keys": sorted(unknown)})
         return {str(ident): int(author_id) for ident, author_id in found}, set()
     by_name = {
         str(name): int(author_id)
         for name, author_id in connection.execute(
-            _BY_NAME_PG if connection.dialect.name == "postgresql" else _BY_NAME,
+            _pg_lookups()[0] if connection.dialect.name == "postgresql" else _BY_NAME,
             {"site": site_name, "names": list(unknown)},
         )
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 __all__ = ["insert", "insert_for"]
@@ -23,5 +23,9 @@ def insert(connection: Connection, table: Table) -> Any:
 def insert_for(dialect_name: str, table: Table) -> Any:
     """Return the INSERT of *dialect_name* ("sqlite" or "postgresql") for *table*."""
     if dialect_name == "postgresql":
+        # Imported here: SQLAlchemy's PostgreSQL dialect (asyncio, asyncpg's module and
+        # the rest) costs every command that writes to SQLite about 50 ms of start-up.
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
     return sqlite.insert(table)

@@ -19,7 +19,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 __all__ = ["bound_values", "rows_by_key"]
 
@@ -50,6 +49,8 @@ def rows_by_key(
 def bound_values(name: str, kind: sa.types.TypeEngine[Any]) -> Any:
     """Return ``unnest(:name) AS wanted_<name>(value)``: a row per value of the array
     of *kind* bound as *name*, in its order (its column: ``.c.value``)."""
+    from sqlalchemy.dialects import postgresql  # (see scraper.store.dialect)
+
     return (
         sa.func.unnest(sa.bindparam(name, type_=postgresql.ARRAY(kind)))
         .table_valued("value")

@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, CursorResult
 
 __all__ = ["array_rows", "columns_of", "execute_arrays", "unnest_insert"]
@@ -52,12 +51,16 @@ def unnest_insert(table: sa.Table, names: Sequence[str]) -> Any:
     it with ``execute_arrays``."""
     rows = array_rows(columns_of(table, names), ordinality=True)
     select = sa.select(*(rows.c[name] for name in names)).order_by(rows.c.ordinality)
+    from sqlalchemy.dialects import postgresql  # (see scraper.store.dialect)
+
     return postgresql.insert(table).from_select(list(names), select)
 
 
 def _array(name: str, column: sa.Column[Any]) -> Any:
     # A JSON value may itself be a list, which an ARRAY of JSON would take for a
     # dimension: JSON columns are bound as their texts and cast here.
+    from sqlalchemy.dialects import postgresql  # (see scraper.store.dialect)
+
     bound = sa.Text() if isinstance(column.type, sa.JSON) else column.type
     parameter = sa.bindparam(name, type_=postgresql.ARRAY(bound))
     return sa.cast(parameter, postgresql.ARRAY(column.type))
