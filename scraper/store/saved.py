@@ -21,7 +21,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 from scraper.config import ImportSettings
 
@@ -127,6 +126,10 @@ def _header_lines(block: bytes) -> tuple[tuple[str, str], ...]:
 def _http_date(value: str | None) -> datetime | None:
     if not value:
         return None
+    # Imported here: only a saved HTTP head has a Date, and the email package costs
+    # every import (and each of its parse workers) about 15 ms of start-up.
+    from email.utils import parsedate_to_datetime
+
     try:
         moment = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
