@@ -196,3 +196,40 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_page_that_breaks_the_parser_is_named_and_the_others_run(
+    folder: Path,
+    tmp_path: Path,
+    jobs: str,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A parser bug met on one page (any exception, not a ParseError) must not stop
+    # the run: the page is named on stderr, every other page is printed.
+    import scraper.sites._pages as pages
+
+    parse = pages.parse_page
+
+    def broken_on_marked(html: bytes | str, url: str | None, *, charset: str | None) -> object:
+        if b"parser-bug-here" in (html if isinstance(html, bytes) else html.encode()):
+            raise RuntimeError("a bug met on this page")
+        return parse(html, url, charset=charset)
+
+    assert main(["parse", "--jobs", "1", str(folder)]) == 3
+    expected = capfd.readouterr().out
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for page in sorted(folder.iterdir()):
+        (mixed / page.name).write_bytes(page.read_bytes())
+    (mixed / "030-broken.html").write_bytes(b"<html><body>parser-bug-here</body></html>")
+    monkeypatch.setattr(pages, "parse_page", broken_on_marked)
+    assert main(["parse", "--jobs", jobs, str(mixed)]) == 3
+    out, err = capfd.readouterr()
+    assert out == expected
+    assert (
+        f"reviews parse: {mixed / '030-broken.html'}: the parser failed: "
+        "RuntimeError: a bug met on this page\n"
+    ) in err
+    assert "Traceback" not in err
