@@ -235,3 +235,16 @@ def test_parse_start_up_loads_only_its_own_command(capsys: pytest.CaptureFixture
         main(["ingest"])
     assert stopped.value.code == 2
     assert "invalid choice: 'ingest'" in capsys.readouterr().err
+
+
+def test_a_warning_shows_control_characters_as_escapes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # A file name (or a page's words quoted in a problem) may hold a terminal's escape
+    # sequences; the warning shows them, on one line, and runs none.
+    page = tmp_path / "bad\x1b[2J\nname.html"
+    page.write_text("<html><body><p>no reviews here</p></body></html>", encoding="utf-8")
+    assert main(["parse", str(page)]) == 3
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and err.count("\n") == 1
+    assert "bad\\x1b[2J\\x0aname.html: not a review page" in err

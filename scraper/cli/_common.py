@@ -206,5 +206,14 @@ def warn(command: str, message: str) -> None:
 
 
 def warning_line(command: str, message: str) -> str:
-    """Return ``warn``'s line (its newline included) for writing later."""
-    return f"reviews {command}: {message}\n"
+    """Return ``warn``'s line (its newline included) for writing later.
+
+    Control characters in *message* (which may quote a page, or a file name) are
+    written as escapes: a terminal shown the line runs none of them, and it stays
+    one line.
+    """
+    return f"reviews {command}: {message.translate(_CONTROLS_ESCAPED)}\n"
+
+
+#: C0 and C1 control characters (and DEL), each as its ``\xNN`` escape.
+_CONTROLS_ESCAPED = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
