@@ -81,25 +81,25 @@ class Table:
         )
 
 
-def _fresh_pg(base: str) -> tuple[str, str]:
+def fresh_pg(base: str) -> tuple[str, str]:
     """A new PostgreSQL database on *base*'s server: (its URL, its name)."""
     import psycopg
 
     name = f"bench_goals_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(_libpq(base), autocommit=True) as connection:
+    with psycopg.connect(libpq(base), autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
     head, _, _ = base.rpartition("/")
     return f"{head}/{name}", name
 
 
-def _drop_pg(base: str, name: str) -> None:
+def drop_pg(base: str, name: str) -> None:
     import psycopg
 
-    with psycopg.connect(_libpq(base), autocommit=True) as connection:
+    with psycopg.connect(libpq(base), autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
-def _libpq(url: str) -> str:
+def libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
@@ -117,31 +117,43 @@ def _import(table: Table, folder: Path, db: str, label: str, goal: str) -> None:
     table.line(f"reviews import (default jobs, {label})", wall, cpu, goal)
 
 
-def main() -> int:
-    options = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    options.add_argument("--pages", type=int, default=600, help="pages (default 600)")
-    options.add_argument("--pg", default=os.environ.get("REVIEWS_TEST_POSTGRES_URL"))
-    options.add_argument(
+def options(description: str) -> argparse.Namespace:
+    """The command line of this bench and of ``bench_store_floor.py``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--pages", type=int, default=600, help="pages (default 600)")
+    parser.add_argument("--pg", default=os.environ.get("REVIEWS_TEST_POSTGRES_URL"))
+    parser.add_argument(
         "--runs", type=int, default=3, help="runs of the floor and of parse, least kept (3)"
     )
-    args = options.parse_args()
+    return parser.parse_args()
+
+
+def page_folder(root: Path, count: int) -> tuple[Path, int]:
+    """Write *count* real-sized first captures into a folder under *root* (the bytecode
+    cache there too, and compiled); say what they are; return the folder and the count."""
+    ENV["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
+    folder = root / "pages"
+    folder.mkdir()
+    pages = page_set(count)
+    write(folder, pages)
+    size = sum(len(page.body) for page in pages) / len(pages) / 1024
+    cpus = os.cpu_count()
+    print(f"{len(pages)} real-sized first captures, {size:.0f} KiB average, {cpus} CPUs")
+    timed([*REVIEWS, "parse", "--jobs", "1", str(next(folder.glob("*.html")))])  # bytecode
+    return folder, len(pages)
+
+
+def main() -> int:
+    args = options(__doc__.splitlines()[0])
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
-        ENV["PYTHONPYCACHEPREFIX"] = str(root / "bytecode")
-        folder = root / "pages"
-        folder.mkdir()
-        pages = page_set(args.pages)
-        write(folder, pages)
-        size = sum(len(page.body) for page in pages) / len(pages) / 1024
-        cpus = os.cpu_count()
-        print(f"{len(pages)} real-sized first captures, {size:.0f} KiB average, {cpus} CPUs")
+        folder, count = page_folder(root, args.pages)
         heading = f"{'ms/page':>7s} {'CPU ms':>7s} {'pages/s':>8s}  vs floor: wall CPU  load"
         print(f"  {'':38s} {heading}")
-        timed([*REVIEWS, "parse", "--jobs", "1", str(next(folder.glob("*.html")))])  # bytecode
-        table = Table(len(pages))
+        table = Table(count)
         wall, cpu = least([sys.executable, "-c", BARE, str(folder)], args.runs)
         table.line("floor: bare lexbor + 1 CSS", wall, cpu)
-        table.floor = 1000 * cpu / len(pages)
+        table.floor = 1000 * cpu / count
         wall, cpu = least([*REVIEWS, "parse", str(folder)], args.runs)
         table.line("reviews parse (default jobs)", wall, cpu, "goal <= 2.0x")
         wall, cpu = least([*REVIEWS, "parse", "--jobs", "1", str(folder)], args.runs)
@@ -149,11 +161,11 @@ def main() -> int:
         sqlite = f"sqlite:///{root / 'archive.db'}"
         _import(table, folder, sqlite, "SQLite", "goal <= 3x wall, >= 200 pages/s")
         if args.pg:
-            url, name = _fresh_pg(args.pg)
+            url, name = fresh_pg(args.pg)
             try:
                 _import(table, folder, url, "PostgreSQL", "goal >= 100 pages/s")
             finally:
-                _drop_pg(args.pg, name)
+                drop_pg(args.pg, name)
         else:
             print("  (PostgreSQL skipped: give --pg URL or set $REVIEWS_TEST_POSTGRES_URL)")
         wall, cpu = timed([*REVIEWS, "reparse", "--all", "--db", sqlite])
