@@ -197,6 +197,27 @@ def test_a_refusal_through_the_driver_is_the_engines_error(sqlite_url: str) -> N
         engine.dispose()
 
 
+def test_rows_inserted_through_the_driver_are_given_their_own_ids(sqlite_url: str) -> None:
+    """``insert_ids`` (a batch's new reviews) returns each row's id in the rows' order,
+    through SQLAlchemy the first time a statement is seen and through the driver after;
+    a row that meets a stored one is refused, never written over."""
+    engine = open_engine(sqlite_url)
+    insert = sa.insert(tags)
+    try:
+        with write_transaction(engine) as connection:
+            insert_ids = driver_connection(connection).insert_ids  # type: ignore[attr-defined]
+            first = insert_ids(insert, [{"name": "b"}, {"name": "a"}])
+            again = insert_ids(insert, [{"name": "d"}, {"name": "c"}])
+            stored = dict(connection.execute(sa.select(tags.c.name, tags.c.id)).all())
+            assert first == [stored["b"], stored["a"]] and again == [stored["d"], stored["c"]]
+            assert len(set(first + again)) == 4
+            with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):
+                insert_ids(insert, [{"name": "e"}, {"name": "a"}])
+            assert connection.execute(sa.select(sa.func.count()).select_from(tags)).scalar() == 5
+    finally:
+        engine.dispose()
+
+
 def _stored(path: str) -> list[tuple[Any, ...]]:
     connection = sqlite3.connect(path)
     try:

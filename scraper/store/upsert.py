@@ -341,7 +341,18 @@ def _insert_reviews(connection: Connection, rows: list[dict[str, Any]]) -> Any:
     """Run ``reviews_upsert`` over new review *rows*; return its (id, site, key) rows."""
     if connection.dialect.name == "postgresql":  # one statement, one array per column
         return execute_arrays(connection, reviews_upsert_arrays(), _REVIEW_ARRAYS, rows)
+    insert_ids = getattr(connection, "insert_ids", None)
+    if insert_ids is not None:
+        # A batch's writer on SQLite (``driverexec``): it holds the write lock and read
+        # the stored reviews in its own transaction, so none of its new rows can meet
+        # one (an insert that did would fail as a refused page), and the rowids give
+        # the ids without SQLite's RETURNING.
+        ids = insert_ids(_INSERT_REVIEWS, rows)
+        return [(new, row["site"], row["key"]) for new, row in zip(ids, rows, strict=True)]
     return connection.execute(reviews_upsert(connection.dialect.name), rows)
+
+
+_INSERT_REVIEWS = sa.insert(reviews)
 
 
 def _row_key(row: Mapping[str, Any]) -> ReviewKey:
