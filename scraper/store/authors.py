@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from scraper.records import Author, Record
 from scraper.schema.tables import author_names, authors, reviews
 from scraper.sites import SiteRules
+from scraper.store.driverexec import inserted_ids
 from scraper.store.pglookup import bound_values, rows_by_key
 from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
@@ -122,7 +123,7 @@ def _pg_lookups() -> tuple[Any, Any]:
     return by_name, by_key
 
 
-_CREATE = sa.insert(authors).returning(authors.c.id, sort_by_parameter_order=True)
+_CREATE = sa.insert(authors)
 _OTHER = authors.alias("other")
 #: Pairs of one site's authors sharing a current name, among some (bound ``ids``).
 _SAME_NAME = (
@@ -289,7 +290,7 @@ def _create(connection: Connection, rows: list[dict[str, Any]], *, keyed: bool) 
     if keyed:
         connection.execute(authors_insert(connection.dialect.name), rows)
         return []
-    return list(connection.execute(_CREATE, rows).scalars())
+    return inserted_ids(connection, _CREATE, rows)
 
 
 _AUTHORS = columns_of(authors, AUTHOR_COLUMNS)

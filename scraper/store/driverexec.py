@@ -40,7 +40,13 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from scraper.config import StoreSettings
 
-__all__ = ["DriverConnection", "StatementCache", "driver_connection", "statement_cache"]
+__all__ = [
+    "DriverConnection",
+    "StatementCache",
+    "driver_connection",
+    "inserted_ids",
+    "statement_cache",
+]
 
 #: Statements seen once, held so that their ids name them until seen again (or until
 #: this many have been seen, when they are forgotten).
@@ -137,6 +143,26 @@ def driver_connection(connection: Connection) -> Connection:
     if not isinstance(connection.connection.dbapi_connection, sqlite3.Connection):
         return connection
     return cast(Connection, DriverConnection(connection, statement_cache(connection.dialect)))
+
+
+def inserted_ids(connection: Connection, statement: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert *rows* with *statement* (a plain INSERT into a table with one integer
+    primary key); return their new ids in the rows' order.
+
+    Through a DriverConnection they are the rowids (``DriverConnection.insert_ids``);
+    anywhere else the statement runs with RETURNING of the key.
+    """
+    insert_ids = getattr(connection, "insert_ids", None)
+    if insert_ids is not None:
+        return list(insert_ids(statement, rows))
+    return [int(new) for new in connection.execute(_returning_key(statement), rows).scalars()]
+
+
+@functools.cache
+def _returning_key(statement: Any) -> Any:
+    """*statement* returning its table's primary key, one row per row in their order."""
+    (key,) = statement.table.primary_key.columns
+    return statement.returning(key, sort_by_parameter_order=True)
 
 
 def statement_cache(dialect: Any) -> StatementCache:

@@ -22,6 +22,7 @@ from scraper.errors import ParseError, ScraperError, StoreError
 from scraper.records import FetchedPage, PageKind, PageResult
 from scraper.schema.tables import fetch_errors, raw_pages
 from scraper.store.bodies import body_sha256, store_body
+from scraper.store.driverexec import inserted_ids
 from scraper.store.engine import store_error, write_transaction
 from scraper.store.parsing import PARSER_VERSION, ParseOutcome, outcome_digest, parse_fetched
 from scraper.store.upsert import RecordCounts, store_records
@@ -269,10 +270,11 @@ def _insert_raw_page(
         "records_sha256": records_digest or outcome_digest(outcome),
         "next_url": outcome.next_url,
     }
-    return int(connection.execute(_INSERT_RAW_PAGE, row).scalar_one())
+    (raw_page_id,) = inserted_ids(connection, _INSERT_RAW_PAGE, [row])
+    return raw_page_id
 
 
-_INSERT_RAW_PAGE = sa.insert(raw_pages).returning(raw_pages.c.id)
+_INSERT_RAW_PAGE = sa.insert(raw_pages)
 
 
 def record_fetch_error(
