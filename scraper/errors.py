@@ -106,6 +106,12 @@ class ConfigError(ScraperError):
 class ParseError(ScraperError):
     """A page could not be read into review records."""
 
+    @classmethod
+    def parser_bug(cls, error: Exception, url: str | None) -> ParseError:
+        """The ParseError for *error*, an exception a parser raised on the page at *url*
+        (a bug it met there): the page is named and kept, the next one is read."""
+        return cls(f"the parser failed: {type(error).__name__}: {error}", url=url)
+
 
 class NotAReviewPage(ParseError):
     """The page holds no reviews and does not look like a review page."""

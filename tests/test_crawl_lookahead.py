@@ -109,6 +109,33 @@ def test_a_page_look_is_parsed_once() -> None:
         look.result()
 
 
+def test_a_bug_a_site_meets_on_a_page_is_that_pages_parse_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever a site's code raises on a page (its test of the page, its parser) comes
+    out of ``look_at``, ``result`` and ``parse_page`` as a ParseError naming it, with
+    the bug as its cause: the crawl, the store and ``reviews parse`` all name the page
+    and go on."""
+    from scraper.errors import ParseError
+
+    body = (FIXTURES / "mal" / "anime-reviews-current.html").read_bytes()
+
+    def fails(*_: object) -> PageResult:
+        raise KeyError("score")
+
+    monkeypatch.setattr(MalSite, "parse", fails)
+    look = look_at(body, MAL_URL)
+    for attempt in (look.result, lambda: parse_page(body, MAL_URL)):
+        with pytest.raises(ParseError) as raised:
+            attempt()
+        assert raised.value.message == "the parser failed: KeyError: 'score'"
+        assert isinstance(raised.value.__cause__, KeyError) and raised.value.url == MAL_URL
+    monkeypatch.setattr(MalSite, "matches", fails)
+    with pytest.raises(ParseError, match="the parser failed: KeyError") as raised:
+        look_at(body, MAL_URL)
+    assert isinstance(raised.value.__cause__, KeyError)
+
+
 # --- the crawl's order, from the server's log -------------------------------------
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import MAL
@@ -206,16 +207,16 @@ def test_a_page_that_breaks_the_parser_is_named_and_the_others_run(
     capfd: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # A parser bug met on one page (any exception, not a ParseError) must not stop
-    # the run: the page is named on stderr, every other page is printed.
-    import scraper.sites._pages as pages
+    # A bug a site's parser meets on one page (any exception, not a ParseError) must
+    # not stop the run: the page is named on stderr, every other page is printed.
+    from scraper.sites.mal.site import MalSite
 
-    parse = pages.parse_page
+    parse = MalSite.parse
 
-    def broken_on_marked(html: bytes | str, url: str | None, *, charset: str | None) -> object:
-        if b"parser-bug-here" in (html if isinstance(html, bytes) else html.encode()):
+    def broken_on_marked(self: MalSite, tree: Any, url: str | None) -> Any:
+        if "parser-bug-here" in tree.html:
             raise RuntimeError("a bug met on this page")
-        return parse(html, url, charset=charset)
+        return parse(self, tree, url)
 
     assert main(["parse", "--jobs", "1", str(folder)]) == 3
     expected = capfd.readouterr().out
@@ -223,13 +224,16 @@ def test_a_page_that_breaks_the_parser_is_named_and_the_others_run(
     mixed.mkdir()
     for page in sorted(folder.iterdir()):
         (mixed / page.name).write_bytes(page.read_bytes())
-    (mixed / "030-broken.html").write_bytes(b"<html><body>parser-bug-here</body></html>")
-    monkeypatch.setattr(pages, "parse_page", broken_on_marked)
+    a_mal_page = next(folder.glob("*-anime-reviews-current.html")).read_bytes()
+    marked = a_mal_page.replace(b"</body>", b"<p>parser-bug-here</p></body>", 1)
+    assert marked != a_mal_page
+    (mixed / "030-broken.html").write_bytes(marked)
+    monkeypatch.setattr(MalSite, "parse", broken_on_marked)
     assert main(["parse", "--jobs", jobs, str(mixed)]) == 3
     out, err = capfd.readouterr()
     assert out == expected
     assert (
-        f"reviews parse: {mixed / '030-broken.html'}: the parser failed: "
+        f"reviews parse: {mixed / '030-broken.html'}: unreadable page: the parser failed: "
         "RuntimeError: a bug met on this page\n"
     ) in err
     assert "Traceback" not in err

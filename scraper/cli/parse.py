@@ -100,11 +100,8 @@ def _parse_file(path: str, url: str | None) -> Chunk:
     records: list[bytes] = []
     try:
         result = parse_page(data, url)
-    except ParseError as error:
+    except ParseError as error:  # a parser bug met on the page is one too (parser_bug)
         problem: str | None = f"unreadable page: {error.message}"
-    except Exception as error:  # a parser bug met on this page: name it, the next one runs
-        # (worded as the store words it, ``store.parsing.judge_parse``)
-        problem = f"the parser failed: {type(error).__name__}: {error}"
     else:
         records = [record_json(review) for review in result.reviews]
         problem = result.problem

@@ -169,8 +169,10 @@ def parse_page(
     and unrecognised pages come back as a PageResult of that kind (call
     ``raise_for_kind()`` to turn them into errors). Raises ParseError (or a
     subclass) only when the input cannot be read as a page at all (one nested
-    deeper than ``MAX_NESTING_DEPTH``: "page too deep"), and
-    UsageError when *url* is not an address at all.
+    deeper than ``MAX_NESTING_DEPTH``: "page too deep") or a parser met a bug on it
+    ("the parser failed: ...", ``ParseError.parser_bug``, the bug as its cause), and
+    UsageError when *url* is not an address at all: nothing else, so that one page
+    never stops a run over many.
     """
     from scraper.sites._pages import parse_page as parse
 

@@ -38,6 +38,15 @@ def look_at(html: bytes | str, url: str | None, *, charset: str | None) -> PageL
             urlsplit(url)
         except ValueError as error:
             raise UsageError(f"not a usable URL: {url!r} ({error})") from None
+    try:
+        return _look(html, url, charset)
+    except ParseError:
+        raise
+    except Exception as error:  # a bug met on this page (its decoding, a site's test)
+        raise ParseError.parser_bug(error, url) from error
+
+
+def _look(html: bytes | str, url: str | None, charset: str | None) -> PageLook:
     source = parser_input(html, charset)
     check_depth(source, url)  # before the parser: its work grows with the depth
     try:
@@ -73,14 +82,21 @@ class PageLook:
     def result(self) -> PageResult:
         """The page's full parse, as ``parse_page`` gives it (once: it consumes the tree).
 
-        Raises ParseError (or a subclass), or whatever a site's parser bug raises.
+        Raises ParseError (or a subclass), also for a bug a site's parser met on this
+        page (``ParseError.parser_bug``, the bug as its cause): every caller then names
+        the page and goes on to the next.
         """
         if self._read:
             raise RuntimeError("a PageLook is parsed once (the parse consumes its tree)")
         self._read = True
         tree, url = self.tree, self.url
         if self.site is not None:
-            return self.site.parse(tree, url)
+            try:
+                return self.site.parse(tree, url)
+            except ParseError:
+                raise
+            except Exception as error:  # a bug met on this page
+                raise ParseError.parser_bug(error, url) from error
         reason = block_reason(tree)
         if reason is not None:
             return PageResult(kind=PageKind.BLOCKED, url=url, problem=f"blocked page: {reason}")

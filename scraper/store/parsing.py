@@ -104,9 +104,8 @@ def judge_parse(parse: Callable[[], PageResult], url: str | None) -> ParseOutcom
     except ParseError as error:
         error.url = error.url or url
         return ParseOutcome(None, error)
-    except Exception as error:  # a parser bug must not lose the fetched page
-        message = f"the parser failed: {type(error).__name__}: {error}"
-        return ParseOutcome(None, ParseError(message, url=url))
+    except Exception as error:  # anything else must not lose the fetched page either
+        return ParseOutcome(None, ParseError.parser_bug(error, url))
     try:
         result.raise_for_kind()
     except ParseError as error:
