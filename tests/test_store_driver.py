@@ -38,7 +38,7 @@ from scraper.records import FetchedPage
 from scraper.schema.tables import raw_pages, reviews, tags
 from scraper.store import driverexec
 from scraper.store.batch import PageJob, ingest_pages
-from scraper.store.driverexec import driver_connection
+from scraper.store.driverexec import driver_connection, inserted_ids
 from scraper.store.engine import open_engine, write_transaction
 from scraper.store.files import import_paths
 from scraper.store.fts import parse_search
@@ -197,23 +197,33 @@ def test_a_refusal_through_the_driver_is_the_engines_error(sqlite_url: str) -> N
         engine.dispose()
 
 
-def test_rows_inserted_through_the_driver_are_given_their_own_ids(sqlite_url: str) -> None:
-    """``insert_ids`` (a batch's new reviews) returns each row's id in the rows' order,
-    through SQLAlchemy the first time a statement is seen and through the driver after;
-    a row that meets a stored one is refused, never written over."""
+def test_rows_inserted_are_given_their_own_ids_through_the_driver_and_without_it(
+    sqlite_url: str,
+) -> None:
+    """``inserted_ids`` (new reviews, authors, raw pages) returns each row's id in the
+    rows' order: through SQLAlchemy on a plain connection (RETURNING, or the cursor's key
+    for one row), and on a batch's
+    writer through SQLAlchemy the first time a statement is seen, then through the
+    driver's rowids; a row that meets a stored one is refused, never written over."""
     engine = open_engine(sqlite_url)
     insert = sa.insert(tags)
+    cache = driverexec.statement_cache(engine.dialect)
     try:
         with write_transaction(engine) as connection:
-            insert_ids = driver_connection(connection).insert_ids  # type: ignore[attr-defined]
-            first = insert_ids(insert, [{"name": "b"}, {"name": "a"}])
-            again = insert_ids(insert, [{"name": "d"}, {"name": "c"}])
+            plain = inserted_ids(connection, insert, [{"name": "f"}, {"name": "e"}])
+            plain += inserted_ids(connection, insert, [{"name": "h"}])
+            writer = driver_connection(connection)
+            first = inserted_ids(writer, insert, [{"name": "b"}, {"name": "a"}])
+            assert id(insert) not in cache.held  # seen once: SQLAlchemy ran it
+            again = inserted_ids(writer, insert, [{"name": "d"}, {"name": "c"}])
+            assert cache.held.get(id(insert)) is insert  # the driver ran it
             stored = dict(connection.execute(sa.select(tags.c.name, tags.c.id)).all())
+            assert plain == [stored["f"], stored["e"], stored["h"]]
             assert first == [stored["b"], stored["a"]] and again == [stored["d"], stored["c"]]
-            assert len(set(first + again)) == 4
+            assert len(set(plain + first + again)) == 7
             with pytest.raises(sa.exc.IntegrityError, match="UNIQUE"):
-                insert_ids(insert, [{"name": "e"}, {"name": "a"}])
-            assert connection.execute(sa.select(sa.func.count()).select_from(tags)).scalar() == 5
+                inserted_ids(writer, insert, [{"name": "g"}, {"name": "a"}])
+            assert connection.execute(sa.select(sa.func.count()).select_from(tags)).scalar() == 8
     finally:
         engine.dispose()
 

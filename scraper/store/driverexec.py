@@ -43,6 +43,7 @@ from scraper.config import StoreSettings
 __all__ = [
     "DriverConnection",
     "StatementCache",
+    "assigns_rowids",
     "driver_connection",
     "inserted_ids",
     "statement_cache",
@@ -150,12 +151,23 @@ def inserted_ids(connection: Connection, statement: Any, rows: list[dict[str, An
     primary key); return their new ids in the rows' order.
 
     Through a DriverConnection they are the rowids (``DriverConnection.insert_ids``);
-    anywhere else the statement runs with RETURNING of the key.
+    anywhere else one row's key is SQLAlchemy's ``inserted_primary_key`` and more rows'
+    come from RETURNING of the key (in the rows' order).
     """
-    insert_ids = getattr(connection, "insert_ids", None)
-    if insert_ids is not None:
-        return list(insert_ids(statement, rows))
+    if isinstance(connection, DriverConnection):
+        return connection.insert_ids(statement, rows)
+    if len(rows) == 1:  # one row: its key from the cursor, no RETURNING to read
+        (key,) = connection.execute(statement, rows[0]).inserted_primary_key or (None,)
+        if key is None:
+            raise ValueError(f"no primary key for the row inserted into {statement.table}")
+        return [int(key)]
     return [int(new) for new in connection.execute(_returning_key(statement), rows).scalars()]
+
+
+def assigns_rowids(connection: Connection) -> bool:
+    """Whether ``inserted_ids`` on *connection* reads the rowids (a batch's writer on
+    SQLite, ``driver_connection``) rather than running RETURNING."""
+    return isinstance(connection, DriverConnection)
 
 
 @functools.cache
@@ -231,7 +243,9 @@ class DriverConnection:
         try:
             for row in rows:
                 cursor.execute(prepared.sql, prepared.values(row))
-                ids.append(int(cursor.lastrowid or 0))
+                if cursor.lastrowid is None:  # not a rowid table: no id to give
+                    raise ValueError(f"no rowid for a row inserted by {prepared.sql[:60]!r}")
+                ids.append(cursor.lastrowid)
         except sqlite3.Error as error:
             raise DBAPIError.instance(
                 prepared.sql, rows, error, sqlite3.Error, dialect=self.dialect, ismulti=True

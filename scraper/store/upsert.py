@@ -36,6 +36,7 @@ from scraper.records import Record
 from scraper.schema.tables import authors, review_observations, review_tags, reviews, tags
 from scraper.sites import SiteRules, site_for_record
 from scraper.store.authors import lock_authors, resolve_authors
+from scraper.store.driverexec import assigns_rowids, inserted_ids
 from scraper.store.pglookup import rows_by_key
 from scraper.store.pgrows import columns_of, execute_arrays
 from scraper.store.statements import (
@@ -338,17 +339,18 @@ _OBSERVATION_ARRAYS = columns_of(review_observations, OBSERVATION_COLUMNS)
 
 
 def _insert_reviews(connection: Connection, rows: list[dict[str, Any]]) -> Any:
-    """Run ``reviews_upsert`` over new review *rows*; return its (id, site, key) rows."""
+    """Insert new review *rows*; return their (id, site, key) rows."""
     if connection.dialect.name == "postgresql":  # one statement, one array per column
         return execute_arrays(connection, reviews_upsert_arrays(), _REVIEW_ARRAYS, rows)
-    insert_ids = getattr(connection, "insert_ids", None)
-    if insert_ids is not None:
-        # A batch's writer on SQLite (``driverexec``): it holds the write lock and read
-        # the stored reviews in its own transaction, so none of its new rows can meet
-        # one (an insert that did would fail as a refused page), and the rowids give
-        # the ids without SQLite's RETURNING.
-        ids = insert_ids(_INSERT_REVIEWS, rows)
+    if assigns_rowids(connection):
+        # A batch's writer on SQLite holds the write lock and read the stored reviews
+        # in its own transaction, so none of its new rows can meet one (an insert that
+        # did would fail, its page refused): the rowids give the ids, without SQLite's
+        # RETURNING.
+        ids = inserted_ids(connection, _INSERT_REVIEWS, rows)
         return [(new, row["site"], row["key"]) for new, row in zip(ids, rows, strict=True)]
+    # Through SQLAlchemy (a crawl's page): one multi-row statement, whose RETURNING
+    # names each row, so its order does not matter.
     return connection.execute(reviews_upsert(connection.dialect.name), rows)
 
 
