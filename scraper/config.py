@@ -451,6 +451,10 @@ class StoreSettings(NamedTuple):
     #: (seconds), so other writers wait little for the lock.
     sqlite_batch_pages: int = 32
     batch_seconds: float = 0.5
+    #: ``reviews import --jobs N`` into SQLite: each of the N processes gets at least
+    #: this many batches (smaller ones when the files are few), so that one parses
+    #: while another writes.
+    sqlite_batches_per_worker: int = 2
     #: Statements a batch's writer (``scraper.store.driverexec``) remembers having seen
     #: once, to run them through the ``sqlite3`` driver when they come again.
     driver_seen_once: int = 256

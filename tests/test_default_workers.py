@@ -78,7 +78,7 @@ def test_import_without_jobs_uses_workers_for_many_files_and_stores_the_same(
     monkeypatch.setattr(files, "parallel_map", counted)
     by_default, in_one = tmp_path / "default.db", tmp_path / "one.db"
     assert main(["import", str(pages), "--db", str(by_default)]) == ExitCode.OK
-    assert pools == ([usable_cpus() - 1] if usable_cpus() > 1 else [])
+    assert pools == ([usable_cpus()] if usable_cpus() > 1 else [])
     assert main(["import", str(pages), "--db", str(in_one), "--jobs", "1"]) == ExitCode.OK
     assert len(pools) == (1 if usable_cpus() > 1 else 0)  # --jobs 1 started none
     assert _rows(by_default) == _rows(in_one)

@@ -1,4 +1,5 @@
-"""``reviews import --jobs N`` on PostgreSQL: N processes parse and write at once.
+"""``reviews import --jobs N``: N processes parse and write (PostgreSQL: at once; SQLite:
+a batch each in turn, holding the lock they share).
 
 What they store is what one process stores (nothing lost or doubled, newest values
 kept whatever order the captures land in), this process writes nothing itself, and
@@ -8,6 +9,8 @@ every process started is reaped.
 from __future__ import annotations
 
 import shutil
+import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ from test_import_workers import _children
 from test_migration_0003 import postgres_url_2  # noqa: F401  (a fixture)
 
 from scraper.cli import ExitCode, main
+from scraper.config import StoreSettings
 from scraper.store.engine import open_engine
 from scraper.store.files import import_paths
 
@@ -68,14 +72,32 @@ _DUMPS = {
 
 def _dump(url: str) -> dict[str, list[tuple[Any, ...]]]:
     engine = open_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
     try:
         with engine.connect() as conn:
-            return {
-                table: sorted(map(tuple, conn.execute(sa.text(query))), key=repr)
-                for table, query in _DUMPS.items()
-            }
+            found = {}
+            for table, query in _DUMPS.items():
+                if sqlite:  # SQLite's JSON is text already; its index is reviews_fts
+                    query = query.replace("::text", "").replace(", r.body_fts", "")
+                found[table] = sorted(map(tuple, conn.execute(sa.text(query))), key=repr)
+            if sqlite:
+                conn.exec_driver_sql(_SQLITE_VOCABULARY)
+                found["reviews_fts"] = sorted(
+                    map(tuple, conn.execute(sa.text(_SQLITE_TERMS))), key=repr
+                )
+            return found
     finally:
         engine.dispose()
+
+
+#: What SQLite's full-text index holds: each review's terms and their places, by the
+#: review's key (read through a vocabulary table of this connection's own).
+_SQLITE_VOCABULARY = (
+    "CREATE VIRTUAL TABLE temp.fts_terms USING fts5vocab(main, reviews_fts, instance)"
+)
+_SQLITE_TERMS = (
+    "SELECT r.key, v.term, v.col, v.offset FROM temp.fts_terms v JOIN reviews r ON r.id = v.doc"
+)
 
 
 def test_writers_at_once_store_what_one_process_stores(
@@ -103,6 +125,87 @@ def test_writers_at_once_store_what_one_process_stores(
     one, several = _dump(postgres_url), _dump(other_url)
     assert len(one["reviews"]) == 10 and len(one["raw_pages"]) == len(files)
     assert several == one
+
+
+@pytest.mark.parametrize("batch", [3, 8], ids=["batches-of-3", "batches-of-8"])
+def test_sqlite_writers_in_turn_store_what_one_process_stores(
+    tmp_path: Path, migrated_sqlite: Path, batch: int
+) -> None:
+    folder = _folder(tmp_path)
+    files = sorted(folder.iterdir())
+    one_url, several_url = (_copy_of(migrated_sqlite, tmp_path / name) for name in ("1", "2"))
+    settings = StoreSettings(sqlite_batch_pages=batch)
+    engine = open_engine(one_url)
+    try:
+        alone = list(import_paths(engine, files, time_from="name", settings=settings))
+    finally:
+        engine.dispose()
+    engine = open_engine(several_url)
+    executed: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _count(*args: Any) -> None:
+        executed.append(args[2])
+
+    try:
+        imported = list(import_paths(engine, files, time_from="name", workers=2, settings=settings))
+    finally:
+        engine.dispose()
+    assert [item.path for item in imported] == files  # in order, one each
+    # Batches committed in their order, as one process commits them: the same counts.
+    assert [_said(item) for item in imported] == [_said(item) for item in alone]
+    assert executed == []  # the workers wrote every page, not this process
+    one, several = _dump(one_url), _dump(several_url)
+    assert len(one["reviews"]) == 10 and len(one["raw_pages"]) == len(files)
+    assert one["reviews_fts"]  # the index was compared, not two empty ones
+    assert several == one
+
+
+def _copy_of(migrated: Path, path: Path) -> str:
+    shutil.copyfile(migrated, path)
+    return f"sqlite:///{path}"
+
+
+def _said(item: Any) -> tuple[Any, ...]:
+    """What an Imported says but the raw page's id."""
+    report = item.report
+    counts = None
+    if report is not None:
+        counts = (
+            report.page_kind,
+            report.reviews_new,
+            report.reviews_updated,
+            report.reviews_unchanged,
+            report.already_stored,
+        )
+    return item.path, item.url, item.fetched_at, counts, item.error
+
+
+def test_sqlite_writers_stopped_early_end_and_keep_what_they_reported(
+    tmp_path: Path, migrated_sqlite: Path
+) -> None:
+    """The reader stops after the first file: a worker waiting for its batch's turn gives
+    up (no hang), every process is reaped, and what was reported is stored."""
+    files = sorted(_folder(tmp_path).iterdir())
+    url = _copy_of(migrated_sqlite, tmp_path / "archive.db")
+    before = _children()
+    engine = open_engine(url)
+    signal.alarm(120)  # a hang fails the test instead of the run
+    try:
+        imported = import_paths(
+            engine, files, time_from="name", workers=2, settings=StoreSettings(sqlite_batch_pages=2)
+        )
+        first = next(imported)
+        imported.close()  # type: ignore[attr-defined]  # a generator
+    finally:
+        signal.alarm(0)
+        engine.dispose()
+    assert _children() - before == set()
+    assert first.report is not None
+    with sqlite3.connect(tmp_path / "archive.db") as connection:
+        ids = {row[0] for row in connection.execute("SELECT id FROM raw_pages")}
+    assert first.report.raw_page_id in ids
+    assert len(ids) < len(files)  # stopped: the later batches were not all written
 
 
 def test_import_with_writers_reaps_every_process_it_started(

@@ -292,23 +292,6 @@ def test_a_batch_commits_after_its_pages_or_its_time(sqlite_url: str) -> None:
         engine.dispose()
 
 
-@pytest.mark.slow  # starts a process pool
-def test_pages_parsed_in_a_worker_store_what_pages_parsed_here_store(
-    sqlite_url: str, tmp_path: Path
-) -> None:
-    """A worker hands back the body, its sha256 and the records' digest with the parse."""
-    files = _saved_pages(tmp_path / "pages")
-    here = _twin(sqlite_url, tmp_path, "here.db")
-    _import(here, files, BATCHES_OF_THREE)
-    engine = open_engine(sqlite_url)
-    try:
-        imported = list(import_paths(engine, files, workers=2, settings=BATCHES_OF_THREE))
-    finally:
-        engine.dispose()
-    assert len(imported) == len(files)
-    assert archive_rows(_path(sqlite_url)) == archive_rows(_path(here))
-
-
 def _search_results(path: str, words: list[str]) -> dict[str, list[int]]:
     connection = sqlite3.connect(path)
     try:

@@ -65,8 +65,8 @@ def register(subparsers: Any) -> None:
     )
     _jobs_option(
         parser,
-        "processes in all (default: one per CPU from 24 files on): on SQLite one "
-        "writes while the others parse; on PostgreSQL each parses and writes its files",
+        "processes in all (default: one per CPU from 24 files on), each parsing and "
+        "writing its files: on SQLite a batch at a time in turn, on PostgreSQL at once",
     )
     add_db_option(parser)
     parser.set_defaults(run=run_import)

@@ -1,9 +1,9 @@
-"""Worker processes for the parse step of import and reparse: one writer, N parsers.
+"""Worker processes for import and reparse.
 
-Parsing is pure and the slowest step; writing is serialized (one transaction per
-page). ``parallel_map`` runs a function over jobs in ``spawn`` worker processes
-and yields the results in job order, with a few jobs per worker in flight, so
-memory stays flat however many jobs there are.
+Parsing is pure and the slowest step. ``parallel_map`` runs a function over jobs in
+``spawn`` worker processes (the parse of a reparse, the parse and the write of an
+import: ``scraper.store.files``) and yields the results in job order, with a few jobs
+per worker in flight, so memory stays flat however many jobs there are.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ def parallel_map(
     workers: int,
     *,
     share: Callable[[], bool] | None = None,
+    setup: tuple[Callable[..., None], tuple[Any, ...]] | None = None,
+    stopping: Callable[[], None] | None = None,
 ) -> Iterator[_Result]:
     """Yield ``function(job)`` for each job, in order, computed in *workers* processes.
 
@@ -43,6 +45,10 @@ def parallel_map(
     as a reparse whose pages mostly did not change): the next job not yet sent, or
     at the end one sent but not yet started by a worker (taken back). So N processes
     in all keep N cores busy, from the workers' start to the last job.
+    *setup* is (function, arguments) each worker calls once before its first job
+    (``multiprocessing`` locks may be among the arguments); *stopping* is called here
+    before the workers are stopped, however the iterator ends (to release workers that
+    wait on each other).
     *function* and the jobs must pickle (a module-level function). Workers end when
     this process dies, even by ``kill -9``; every process started is reaped when the
     iterator is exhausted or closed.
@@ -52,8 +58,8 @@ def parallel_map(
     pool = ProcessPoolExecutor(
         max(1, workers),
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_exit_with_parent,
-        initargs=(os.getpid(),),
+        initializer=_start_worker,
+        initargs=(os.getpid(), setup),
     )
     sent = _IN_FLIGHT * max(1, workers)  # jobs in the workers' hands at most
     pending: deque[_Slot[_Job, _Result]] = deque()
@@ -75,8 +81,12 @@ def parallel_map(
             yield pending.popleft().result()
     finally:
         if threading.get_ident() == creator:
+            if stopping is not None:
+                stopping()
             pool.shutdown(wait=True, cancel_futures=True)
-            del pool, pending
+            # A lock among *setup*'s arguments is a semaphore the tracker would report
+            # leaked: gone before it stops.
+            del pool, pending, setup, stopping
             _stop_resource_tracker()
         # Else the garbage collector is closing it in another thread, the pool's own
         # among them, which may hold the pool's locks: shutting down from there
@@ -176,6 +186,13 @@ def _stop_resource_tracker() -> None:
     # No pid: it never started (a pool that failed before its first worker).
     if stop is not None and getattr(tracker, "_pid", None) is not None:
         stop()
+
+
+def _start_worker(parent: int, setup: tuple[Callable[..., None], tuple[Any, ...]] | None) -> None:
+    _exit_with_parent(parent)
+    if setup is not None:
+        function, arguments = setup
+        function(*arguments)
 
 
 def _exit_with_parent(parent: int) -> None:
