@@ -1,5 +1,5 @@
 """``reviews import --jobs N``: N processes parse and write (PostgreSQL: at once; SQLite:
-a batch each in turn, holding the lock they share).
+a batch each, committed in the batches' order).
 
 What they store is what one process stores (nothing lost or doubled, newest values
 kept whatever order the captures land in), this process writes nothing itself, and
@@ -11,6 +11,8 @@ from __future__ import annotations
 import shutil
 import signal
 import sqlite3
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,8 @@ from test_migration_0003 import postgres_url_2  # noqa: F401  (a fixture)
 
 from scraper.cli import ExitCode, main
 from scraper.config import StoreSettings
+from scraper.errors import StoreError
+from scraper.store import files
 from scraper.store.engine import open_engine
 from scraper.store.files import import_paths
 
@@ -184,8 +188,9 @@ def _said(item: Any) -> tuple[Any, ...]:
 def test_sqlite_writers_stopped_early_end_and_keep_what_they_reported(
     tmp_path: Path, migrated_sqlite: Path
 ) -> None:
-    """The reader stops after the first file: a worker waiting for its batch's turn gives
-    up (no hang), every process is reaped, and what was reported is stored."""
+    """The reader stops after the first file: the batches not started are dropped, the
+    workers end (no hang) and are reaped, and what was reported is stored. (A turn that
+    will never come is told apart below, on ``_turn`` itself.)"""
     files = sorted(_folder(tmp_path).iterdir())
     url = _copy_of(migrated_sqlite, tmp_path / "archive.db")
     before = _children()
@@ -215,3 +220,72 @@ def test_import_with_writers_reaps_every_process_it_started(
     before = _children()
     assert main(["import", str(folder), "--db", postgres_url, "--jobs", "2"]) == ExitCode.OK
     assert _children() - before == set()
+
+
+class _Shared:
+    """A ``multiprocessing.Value`` stand-in for threads."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+
+@pytest.fixture
+def turns(monkeypatch: pytest.MonkeyPatch) -> Any:
+    shared = files._Turns(threading.Condition(), _Shared(), _Shared())
+    monkeypatch.setattr(files, "_turns", shared)
+    return shared
+
+
+def _in_turn(number: int, done: list[int], fail: bool = False) -> None:
+    with files._turn(number):
+        if fail:
+            raise OSError("disk full")
+        done.append(number)
+
+
+def test_batches_are_written_in_their_order_whatever_order_they_come_in(turns: Any) -> None:
+    done: list[int] = []
+    late = [threading.Thread(target=_in_turn, args=(n, done)) for n in (2, 1)]
+    for thread in late:
+        thread.start()
+    time.sleep(0.05)
+    assert done == []  # batches 1 and 2 wait for batch 0
+    _in_turn(0, done)
+    for thread in late:
+        thread.join(timeout=10)
+    assert done == [0, 1, 2]
+
+
+def test_a_batch_that_fails_in_its_turn_stops_the_later_ones(turns: Any) -> None:
+    done: list[int] = []
+    errors: list[BaseException] = []
+
+    def later() -> None:
+        try:
+            _in_turn(1, done)
+        except StoreError as error:
+            errors.append(error)
+
+    waiting = threading.Thread(target=later)
+    waiting.start()
+    with pytest.raises(OSError):
+        _in_turn(0, done, fail=True)
+    waiting.join(timeout=10)
+    assert done == [] and not waiting.is_alive()
+    assert "stopped before this batch's turn" in str(errors[0])
+
+
+def test_a_batch_waiting_for_a_turn_that_will_not_come_gives_up_when_told(turns: Any) -> None:
+    errors: list[BaseException] = []
+
+    def waiting_for_5() -> None:
+        try:
+            _in_turn(5, [])
+        except StoreError as error:
+            errors.append(error)
+
+    thread = threading.Thread(target=waiting_for_5)
+    thread.start()
+    files._stop_turns(turns)
+    thread.join(timeout=10)
+    assert not thread.is_alive() and len(errors) == 1

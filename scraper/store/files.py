@@ -271,7 +271,9 @@ def _keep_turns(turns: _Turns) -> None:
 
 @contextmanager
 def _turn(number: int) -> Iterator[None]:
-    """Wait for batch *number*'s turn to write; pass the turn on after."""
+    """Wait for batch *number*'s turn to write; pass the turn on after, or, when the
+    batch raised (the database failing for its own state), stop the import there: no
+    later batch is written, as one process would have stopped."""
     turns = _turns
     if turns is None:  # not in a worker of ``_write_in_turn``
         yield
@@ -280,11 +282,16 @@ def _turn(number: int) -> Iterator[None]:
         turns.condition.wait_for(lambda: turns.stopped.value or turns.next.value == number)
         if turns.stopped.value:
             raise StoreError("the import stopped before this batch's turn to be written")
+    passed = False
     try:
         yield
+        passed = True
     finally:
         with turns.condition:
-            turns.next.value = number + 1
+            if passed:
+                turns.next.value = number + 1
+            else:
+                turns.stopped.value = 1
             turns.condition.notify_all()
 
 
@@ -333,9 +340,7 @@ def _import_in_worker(task: _Task) -> Imported:
     if job.page is None:
         return job.key
     report = ingest_or_refusal(engine, job.page, source="file", parsed=job.outcome)
-    if isinstance(report, StoreError):  # nothing of it stored; the next file runs
-        return replace(job.key, error=_not_stored(task.path, report))
-    return replace(job.key, report=report, error=report.error)
+    return next(_reported([(job.key, report)]))
 
 
 def _not_stored(path: Path, refusal: StoreError) -> StoreError:
