@@ -200,20 +200,30 @@ class Archive:
         *workers* > 1, that many processes work (``import_paths``); None: one per CPU
         for enough files (``config.default_workers``).
         """
-        from scraper.inputs import expand_paths
-        from scraper.store.files import check_page_url, import_paths, parse_fetched_at
+        from scraper.inputs import check_page_url, expand_paths
+        from scraper.store.workers import import_modules, start_early, stop_early_start
 
-        moment = parse_fetched_at(fetched_at) if isinstance(fetched_at, str) else fetched_at
         url = check_page_url(url) if url is not None else None
         files = expand_paths(paths)
-        yield from import_paths(
-            self._open(),
-            files,
-            url=url,
-            fetched_at=moment,
-            time_from=fetched_at_from,
-            workers=default_workers(len(files)) if workers is None else workers,
-        )
+        workers = default_workers(len(files)) if workers is None else workers
+        early = workers > 1 and len(files) > 1
+        if early:  # its workers load while this process does (``store.workers``)
+            start_early(import_modules(self.url))
+        try:
+            from scraper.store.files import import_paths, parse_fetched_at
+
+            moment = parse_fetched_at(fetched_at) if isinstance(fetched_at, str) else fetched_at
+            yield from import_paths(
+                self._open(),
+                files,
+                url=url,
+                fetched_at=moment,
+                time_from=fetched_at_from,
+                workers=workers,
+            )
+        finally:
+            if early:
+                stop_early_start()
 
     def archive(
         self,

@@ -56,3 +56,91 @@ def test_reparse_with_workers_reaps_every_process_it_started(sqlite_url: str) ->
     before = _children()
     assert main(["reparse", "--all", "--db", sqlite_url, "--jobs", "2"]) == ExitCode.OK
     assert _children() - before == set()
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes under *pid*: its children, theirs, and so on."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = list(Path(f"/proc/{parent}/task").iterdir())
+        except OSError:  # ended meanwhile
+            continue
+        for task in tasks:
+            try:
+                children = {int(child) for child in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo.extend(children - found)
+            found |= children
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether *pid* runs (a zombie has ended: it waits for whoever adopted it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.slow  # starts the command and its process pool
+def test_import_workers_end_when_the_command_is_killed(tmp_path: Path) -> None:
+    """``kill -9`` of ``reviews import --jobs 2``: its fork server and the workers
+    forked from it end by themselves (a worker watches the command, not its own
+    parent, the server, which waits for its workers)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for number in range(150):
+        for source in sorted(HISTORY.glob("*.html")):
+            shutil.copyfile(source, pages / f"{number}-{source.name}")
+    command = Path(sys.executable).with_name("reviews")
+    database = str(tmp_path / "killed.db")
+    child = subprocess.Popen(
+        [str(command), "import", str(pages), "--db", database, "--jobs", "2"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        under = _descendants(child.pid)
+        while len(under) < 3 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server, and the workers it forks
+            under = _descendants(child.pid)
+        assert len(under) >= 3 and child.poll() is None, "no workers seen at work"
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        deadline = time.monotonic() + 15
+        while any(map(_running, under)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_running, under)), [pid for pid in under if _running(pid)]
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+
+
+@pytest.mark.slow  # starts the fork server
+def test_an_import_refused_after_the_server_started_leaves_no_process(tmp_path: Path) -> None:
+    """The fork server starts as soon as the files are counted; an import that then
+    stops (a capture time that is not one) stops it and reaps it."""
+    from scraper.api import Archive
+    from scraper.errors import UsageError
+
+    for number in range(3):
+        shutil.copyfile(sorted(HISTORY.glob("*.html"))[0], tmp_path / f"{number}.html")
+    before = _children()
+    with (
+        Archive(str(tmp_path / "refused.db")) as archive,
+        pytest.raises(UsageError, match="fetched_at"),
+    ):
+        list(archive.import_files([tmp_path], fetched_at="not a time", workers=2))
+    assert _children() - before == set()

@@ -124,18 +124,34 @@ def test_a_batch_of_a_missing_file_is_a_store_error(tmp_path: Path) -> None:
 
 _PROBE = """
 import atexit, json, os, sys
+import multiprocessing.util
+
+_noted = []
 
 def _note():
+    if _noted:
+        return
+    _noted.append(True)
     heavy = sorted({name.split(".")[0] for name in sys.modules} & {"sqlalchemy", "alembic"})
     read = "scraper.store.reparse_lite" in sys.modules
     processes = sys.modules.get("multiprocessing")
-    # A spawn worker is told its parent (and given the parent's sys.argv).
+    # A worker is told its parent (and given the parent's sys.argv).
     worker = processes is not None and processes.parent_process() is not None
     note = {"argv": sys.argv, "heavy": heavy, "read": read, "worker": worker}
     with open(os.environ["REVIEWS_TEST_PROBE"], "a", encoding="utf-8") as out:
         out.write(json.dumps(note) + "\\n")
 
 atexit.register(_note)
+
+# A worker forked from the fork server ends with os._exit, past atexit: it notes as
+# multiprocessing ends it.
+class _Forked:
+    pass
+
+_forked = _Forked()
+multiprocessing.util.register_after_fork(
+    _forked, lambda _: multiprocessing.util.Finalize(None, _note, exitpriority=0)
+)
 """
 
 

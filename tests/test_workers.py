@@ -71,3 +71,22 @@ def test_a_job_that_fails_here_raises_in_its_turn(tmp_path: Path) -> None:
             done.append(number)
     failed = int(str(raised.value).split()[1])
     assert done == list(range(failed))
+
+
+def _loaded(module: str) -> tuple[bool, int]:
+    """Whether *module* was imported in this worker before its job, and its parent."""
+    import sys
+
+    return module in sys.modules, os.getppid()
+
+
+@pytest.mark.slow  # starts a process pool
+def test_workers_come_from_a_server_that_imported_their_modules() -> None:
+    """The fork server imports what the pool asks for once; its workers have it before
+    their first job, and are its children, not this process's."""
+    wanted = "tabnanny"  # imported by nothing a worker runs, nor by unpickling a job
+    done = list(parallel_map(_loaded, [wanted] * 4, 2, modules=(wanted,)))
+    assert all(loaded for loaded, _ in done), done
+    assert all(parent != os.getpid() for _, parent in done), done
+    # Without the module asked for, a worker has not got it.
+    assert not any(loaded for loaded, _ in parallel_map(_loaded, [wanted] * 2, 1))

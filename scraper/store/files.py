@@ -33,7 +33,6 @@ yields each file's Imported in order, once its page is committed.
 from __future__ import annotations
 
 import functools
-import multiprocessing
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -51,7 +50,7 @@ from scraper.store.batch import PageJob, ingest_pages
 from scraper.store.ingest import IngestReport, ingest_or_refusal
 from scraper.store.parsing import ParsedFile, parse_file
 from scraper.store.saved import TIME_FROM, TIME_RULES, date_in_name
-from scraper.store.workers import finishing, parallel_map
+from scraper.store.workers import finishing, import_modules, parallel_map, worker_context
 
 __all__ = [
     "TIME_FROM",
@@ -158,7 +157,8 @@ def import_paths(
         tasks = [
             _Task(path, url, fetched_at, named.get(path), time_from, database) for path in files
         ]
-        with finishing(parallel_map(_import_in_worker, tasks, workers)) as done:
+        modules = import_modules(database)
+        with finishing(parallel_map(_import_in_worker, tasks, workers, modules=modules)) as done:
             yield from done
         return
     if workers > 1 and _on_disk(engine) and len(files) > 1:
@@ -176,7 +176,7 @@ def import_paths(
             )
             for start in range(0, len(files), size)
         ]
-        yield from _write_in_turn(chunks, workers)
+        yield from _write_in_turn(chunks, workers, import_modules(database))
         return
     jobs = [(path, url) for path in files]
     parsed = map(parse_file, jobs)
@@ -218,7 +218,9 @@ class _Chunk:
     settings: StoreSettings
 
 
-def _write_in_turn(chunks: list[_Chunk], workers: int) -> Iterator[Imported]:
+def _write_in_turn(
+    chunks: list[_Chunk], workers: int, modules: Sequence[str]
+) -> Iterator[Imported]:
     """Run ``_import_chunk_in_worker`` over *chunks* in *workers* processes; yield each
     file's Imported in order.
 
@@ -227,7 +229,7 @@ def _write_in_turn(chunks: list[_Chunk], workers: int) -> Iterator[Imported]:
     turns the workers share. A worker waiting for a turn that will not come (this
     process stopping: an error, a signal) is told to give up, so the pool can end.
     """
-    context = multiprocessing.get_context("spawn")
+    context = worker_context(modules)
     turns = _Turns(
         context.Condition(), context.Value("q", 0, lock=False), context.Value("b", 0, lock=False)
     )
@@ -237,6 +239,7 @@ def _write_in_turn(chunks: list[_Chunk], workers: int) -> Iterator[Imported]:
         workers,
         setup=(_keep_turns, (turns,)),
         stopping=functools.partial(_stop_turns, turns),
+        modules=modules,
     )
     del turns  # its lock and values are the pool's alone: gone when its workers are
     with finishing(written) as done:
