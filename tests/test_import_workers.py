@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -29,15 +30,20 @@ def _children() -> set[int]:
     return found
 
 
+def _copies(folder: Path, times: int) -> Path:
+    """*folder*, made, holding *times* copies of the history pages (each its own file)."""
+    folder.mkdir()
+    for number in range(times):
+        for source in sorted(HISTORY.glob("*.html")):
+            shutil.copyfile(source, folder / f"{number}-{source.name}")
+    return folder
+
+
 @pytest.mark.slow  # starts a process pool
 def test_import_with_workers_reaps_every_process_it_started(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    for number in range(6):
-        for source in sorted(HISTORY.glob("*.html")):
-            shutil.copyfile(source, pages / f"{number}-{source.name}")
+    pages = _copies(tmp_path / "pages", 6)
     before = _children()
     assert main(["import", str(pages), "--db", sqlite_url, "--jobs", "2"]) == ExitCode.OK
     # The spawn workers' helper (multiprocessing's resource tracker) used to run on
@@ -92,16 +98,11 @@ def test_import_workers_end_when_the_command_is_killed(tmp_path: Path) -> None:
     """``kill -9`` of ``reviews import --jobs 2``: its fork server and the workers
     forked from it end by themselves (a worker watches the command, not its own
     parent, the server, which waits for its workers)."""
-    import os
     import signal
     import subprocess
     import time
 
-    pages = tmp_path / "pages"
-    pages.mkdir()
-    for number in range(150):
-        for source in sorted(HISTORY.glob("*.html")):
-            shutil.copyfile(source, pages / f"{number}-{source.name}")
+    pages = _copies(tmp_path / "pages", 150)
     command = Path(sys.executable).with_name("reviews")
     database = str(tmp_path / "killed.db")
     child = subprocess.Popen(
@@ -144,3 +145,26 @@ def test_an_import_refused_after_the_server_started_leaves_no_process(tmp_path: 
     ):
         list(archive.import_files([tmp_path], fetched_at="not a time", workers=2))
     assert _children() - before == set()
+
+
+@pytest.mark.slow  # starts the command and its process pool
+def test_import_workers_are_spawned_where_no_fork_server_can_start(tmp_path: Path) -> None:
+    """A temporary folder whose path is too long for the fork server's socket (108
+    bytes on Linux): the workers are spawned instead, and every page is stored."""
+    import subprocess
+
+    long = tmp_path / ("t" * 120)
+    long.mkdir()
+    pages = _copies(tmp_path / "pages", 10)
+    database = tmp_path / "spawned.db"
+    command = [sys.executable, "-m", "scraper", "import", str(pages), "--db", str(database)]
+    done = subprocess.run(
+        [*command, "--jobs", "2", "--fetched-at-from", "mtime"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(long)},
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stored 30 pages" in done.stdout, done.stdout

@@ -225,28 +225,34 @@ def worker_context(modules: Sequence[str]) -> multiprocessing.context.BaseContex
     """The ``multiprocessing`` context workers start in: the fork server's, which
     imports *modules* when it starts (``start_early``), else ``spawn``'s. Locks and
     shared values the workers are given must come from it."""
-    if _FORKSERVER not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    start_early(modules)
-    return multiprocessing.get_context(_FORKSERVER)
+    if start_early(modules):
+        return multiprocessing.get_context(_FORKSERVER)
+    return multiprocessing.get_context("spawn")
 
 
 _FORKSERVER = "forkserver"
 
 
-def start_early(modules: Sequence[str]) -> None:
-    """Start the fork server workers come from, importing *modules*, unless it runs.
+def start_early(modules: Sequence[str]) -> bool:
+    """Start the fork server workers come from, importing *modules*, unless it runs;
+    return whether it does.
 
     It loads in a process of its own while this one goes on (opening the database,
     reading the files), so that the workers a pool asks for next are ready at once.
-    A caller that then needs no pool stops it with ``stop_early_start``.
+    A caller that then needs no pool stops it with ``stop_early_start``. False: this
+    system has none, or its socket cannot be made (a temporary folder whose path is
+    too long for one, or not writable), and workers are spawned.
     """
     if _FORKSERVER not in multiprocessing.get_all_start_methods():
-        return
+        return False
     from multiprocessing import forkserver
 
     forkserver.set_forkserver_preload(list(modules))
-    forkserver.ensure_running()
+    try:
+        forkserver.ensure_running()
+    except OSError:
+        return False
+    return True
 
 
 def stop_early_start() -> None:
