@@ -90,3 +90,33 @@ def test_workers_come_from_a_server_that_imported_their_modules() -> None:
     assert all(parent != os.getpid() for _, parent in done), done
     # Without the module asked for, a worker has not got it.
     assert not any(loaded for loaded, _ in parallel_map(_loaded, [wanted] * 2, 1))
+
+
+def _slow(number: int) -> int:
+    time.sleep(0.05)
+    return number
+
+
+@pytest.mark.slow  # starts two process pools
+def test_a_pool_that_ends_leaves_the_fork_server_to_another_threads_pool() -> None:
+    """Two pools at once in two threads: the one that ends first does not stop the
+    fork server the other's workers came from (which would break that pool: a worker's
+    end is read from the server)."""
+    import threading
+
+    results: list[int] = []
+    failures: list[BaseException] = []
+
+    def long_pool() -> None:
+        try:
+            results.extend(parallel_map(_slow, range(60), 2))
+        except BaseException as error:  # reported below, in the test's thread
+            failures.append(error)
+
+    other = threading.Thread(target=long_pool)
+    other.start()
+    time.sleep(0.5)  # its workers are at work
+    assert list(parallel_map(_slow, range(2), 1)) == [0, 1]
+    other.join(timeout=60)
+    assert not failures, failures
+    assert results == list(range(60))

@@ -113,6 +113,7 @@ def parallel_map(
         initializer=_start_worker,
         initargs=(os.getpid(), setup),
     )
+    _running.add(id(pool))
     sent = _IN_FLIGHT * max(1, workers)  # jobs in the workers' hands at most
     pending: deque[_Slot[_Job, _Result]] = deque()
     todo = iter(jobs)
@@ -138,8 +139,12 @@ def parallel_map(
             pool.shutdown(wait=True, cancel_futures=True)
             # A lock among *setup*'s arguments is a semaphore the tracker would report
             # leaked: gone before it stops.
+            _running.discard(id(pool))
             del pool, pending, setup, stopping
-            _stop_helpers()
+            if not _running:  # another thread's pool still needs them
+                _stop_helpers()
+        else:
+            _running.discard(id(pool))
         # Else the garbage collector is closing it in another thread, the pool's own
         # among them, which may hold the pool's locks: shutting down from there
         # deadlocked (1 Ctrl-C in about 25). Its workers end with this process;
@@ -164,6 +169,10 @@ def finishing(results: Iterable[_Result]) -> Iterator[Iterable[_Result]]:
 
 #: No job left.
 _END: Any = object()
+
+#: The pools of this process that have not ended (by ``id``): the fork server and the
+#: resource tracker are stopped once none has, as another thread's pool may use them.
+_running: set[int] = set()
 
 
 class _Slot(Generic[_Job, _Result]):
@@ -258,7 +267,7 @@ def start_early(modules: Sequence[str]) -> bool:
 def stop_early_start() -> None:
     """Stop a fork server ``start_early`` started, when no pool used it (a pool stops
     the one it used), and the resource tracker with it."""
-    if _helper_pid("forkserver") is not None:
+    if not _running and _helper_pid("forkserver") is not None:
         _stop_helpers()
 
 
