@@ -46,9 +46,9 @@ def test_import_with_workers_reaps_every_process_it_started(
     pages = _copies(tmp_path / "pages", 6)
     before = _children()
     assert main(["import", str(pages), "--db", sqlite_url, "--jobs", "2"]) == ExitCode.OK
-    # The spawn workers' helper (multiprocessing's resource tracker) used to run on
-    # until this process exited, without being waited for: a zombie for whoever
-    # adopted it.
+    # The workers' helpers (multiprocessing's resource tracker, the fork server) would
+    # run on until this process exited, without being waited for: zombies for whoever
+    # adopted them.
     assert _children() - before == set()
 
 

@@ -1,4 +1,4 @@
-"""``store.workers.parallel_map`` with real spawn workers: results in job order, each
+"""``store.workers.parallel_map`` with real worker processes: results in job order, each
 job computed once, and with ``share`` this process computing jobs instead of waiting
 (the next job, or one a worker has not started, taken back)."""
 
