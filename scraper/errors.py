@@ -25,6 +25,7 @@ is stored, its id) so a message can always name what went wrong where::
     ├── StoreError                 the database refused or is not usable
     ├── URLFailed                  anything else that went wrong with one URL: given up on
     ├── OutputError                an output file could not be written (disk full)
+    ├── WorkerLost                 a worker process was killed (a signal, out of memory)
     └── JobAlreadyRunning          another run of the job holds its lock
 
     Terminated (a BaseException, like KeyboardInterrupt): SIGTERM asked us to stop.
@@ -59,6 +60,7 @@ __all__ = [
     "TransientFetchError",
     "URLFailed",
     "UsageError",
+    "WorkerLost",
     "is_transient",
 ]
 
@@ -209,6 +211,12 @@ class URLFailed(ScraperError):
 class OutputError(ScraperError):
     """An output file could not be written to the end (disk full, I/O error); the
     partial file is removed. A bad output path is a UsageError instead."""
+
+
+class WorkerLost(ScraperError):
+    """A worker process of an import or a reparse ended abruptly (a signal, the OOM
+    killer): the work stops there. What was reported before is stored; a second run
+    does the rest."""
 
 
 class JobAlreadyRunning(ScraperError):

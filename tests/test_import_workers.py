@@ -64,23 +64,30 @@ def test_reparse_with_workers_reaps_every_process_it_started(sqlite_url: str) ->
     assert _children() - before == set()
 
 
+def _children_of(parent: int) -> list[int]:
+    """The processes whose parent is *parent*, read from every process's ``stat``
+    (a thread's ``children`` list can miss a child that is being forked)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 def _descendants(pid: int) -> set[int]:
     """The processes under *pid*: its children, theirs, and so on."""
     found: set[int] = set()
     todo = [pid]
     while todo:
-        parent = todo.pop()
-        try:
-            tasks = list(Path(f"/proc/{parent}/task").iterdir())
-        except OSError:  # ended meanwhile
-            continue
-        for task in tasks:
-            try:
-                children = {int(child) for child in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo.extend(children - found)
-            found |= children
+        children = set(_children_of(todo.pop())) - found
+        todo.extend(children)
+        found |= children
     return found
 
 
@@ -168,3 +175,61 @@ def test_import_workers_are_spawned_where_no_fork_server_can_start(tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     assert "stored 30 pages" in done.stdout, done.stdout
+
+
+def _forked_workers(command: int) -> list[int]:
+    """The workers of *command*'s pool: the children of its fork server."""
+    for child in _children_of(command):
+        try:
+            line = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"multiprocessing.forkserver" in line:
+            return _children_of(child)
+    return []
+
+
+@pytest.mark.slow  # starts the command and its process pool
+def test_an_import_whose_worker_is_killed_says_so_in_one_line(tmp_path: Path) -> None:
+    """A worker killed mid-import (the OOM killer, ``kill -9``): the import stops with
+    one line naming what happened and exit code 1, no traceback; what it reported is
+    stored, the archive is sound, and a second run stores the rest once."""
+    import signal
+    import sqlite3
+    import subprocess
+    import time
+
+    pages = _copies(tmp_path / "pages", 150)
+    database = tmp_path / "lost.db"
+    command = [sys.executable, "-m", "scraper", "import", str(pages), "--db", str(database)]
+    arguments = [*command, "--jobs", "2", "--fetched-at-from", "mtime"]
+    child = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout is not None
+        assert str(pages) in child.stdout.readline()  # a batch is committed
+        deadline = time.monotonic() + 30
+        while not (workers := _forked_workers(child.pid)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert workers, "no worker seen"
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 1, err
+    assert "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == (
+        "reviews import: error: a worker process ended abruptly (killed by a signal, or "
+        "out of memory): stopped there; the pages reported are stored, and a second run "
+        "does the rest"
+    ), err
+    reported = 1 + out.count("raw page")
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        stored = connection.execute("SELECT count(*) FROM raw_pages").fetchone()[0]
+    assert reported <= stored < 450
+    again = subprocess.run(arguments, capture_output=True, text=True, check=False, timeout=120)
+    assert again.returncode == 0, again.stderr
+    assert f"stored {450 - stored} pages" in again.stdout
+    assert f"{stored} already stored" in again.stdout

@@ -306,8 +306,9 @@ def _children(pid: int) -> list[int]:
 
 
 def _wait_gone(pids: list[int], seconds: float = 20.0) -> None:
-    # A deadline, not a wait: workers poll for their parent every 0.5 s, and one that
-    # is still starting up on a loaded machine checks only once it has started.
+    # A deadline, not a wait: workers watch their parent (a pidfd, else polled every
+    # 0.5 s), and one that is still starting up on a loaded machine watches only once
+    # it has started.
     deadline = time.monotonic() + seconds
     alive = [pid for pid in pids if _running(pid)]
     while alive and time.monotonic() < deadline:

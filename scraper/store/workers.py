@@ -30,10 +30,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from scraper.config import StoreSettings
+from scraper.errors import WorkerLost
 
 __all__ = [
     "PARSER_MODULES",
@@ -104,7 +106,9 @@ def parallel_map(
     what the fork server imports for its workers before their first job
     (``WORKER_MODULES``): worth it when there are several workers.
     Workers end when this process dies, even by ``kill -9``; every process started
-    is reaped when the iterator is exhausted or closed.
+    is reaped when the iterator is exhausted or closed. Raises WorkerLost when a
+    worker was killed (the others are stopped), and what *function* raised in a
+    worker, in its job's turn.
     """
     creator = threading.get_ident()
     pool = ProcessPoolExecutor(
@@ -131,7 +135,11 @@ def parallel_map(
                     continue
                 if _take_back(function, pending):
                     continue
-            yield pending.popleft().result()
+            try:
+                result = pending.popleft().result()
+            except BrokenProcessPool as error:
+                raise WorkerLost(_LOST) from error
+            yield result
     finally:
         if threading.get_ident() == creator:
             if stopping is not None:
@@ -169,6 +177,12 @@ def finishing(results: Iterable[_Result]) -> Iterator[Iterable[_Result]]:
 
 #: No job left.
 _END: Any = object()
+
+#: What a pool whose worker was killed says (``WorkerLost``).
+_LOST = (
+    "a worker process ended abruptly (killed by a signal, or out of memory): stopped "
+    "there; the pages reported are stored, and a second run does the rest"
+)
 
 #: The pools of this process that have not ended (by ``id``): the fork server and the
 #: resource tracker are stopped once none has, as another thread's pool may use them.
