@@ -120,3 +120,20 @@ def test_a_pool_that_ends_leaves_the_fork_server_to_another_threads_pool() -> No
     other.join(timeout=60)
     assert not failures, failures
     assert results == list(range(60))
+
+
+def _die(number: int) -> int:
+    """Kill this worker on job 3, as the OOM killer would."""
+    import signal
+
+    if number == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return number
+
+
+@pytest.mark.slow  # starts a process pool
+def test_a_killed_worker_is_a_worker_lost_error() -> None:
+    from scraper.errors import WorkerLost
+
+    with pytest.raises(WorkerLost, match="ended abruptly"):
+        list(parallel_map(_die, range(8), 2))
