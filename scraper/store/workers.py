@@ -145,11 +145,11 @@ def parallel_map(
             if stopping is not None:
                 stopping()
             pool.shutdown(wait=True, cancel_futures=True)
+            _running.discard(id(pool))  # its workers are joined: it needs no helper
             # A lock among *setup*'s arguments is a semaphore the tracker would report
             # leaked: gone before it stops.
-            _running.discard(id(pool))
             del pool, pending, setup, stopping
-            if not _running:  # another thread's pool still needs them
+            if not _running:  # else another thread's pool still needs them
                 _stop_helpers()
         else:
             _running.discard(id(pool))
