@@ -201,15 +201,13 @@ class Archive:
         for enough files (``config.default_workers``).
         """
         from scraper.inputs import check_page_url, expand_paths
-        from scraper.store.workers import import_modules, start_early, stop_early_start
+        from scraper.store.workers import import_workers_ahead
 
         url = check_page_url(url) if url is not None else None
         files = expand_paths(paths)
         workers = default_workers(len(files)) if workers is None else workers
-        early = workers > 1 and len(files) > 1
-        if early:  # its workers load while this process does (``store.workers``)
-            start_early(import_modules(self.url))
-        try:
+        # Before the store's modules are imported: the workers load meanwhile.
+        with import_workers_ahead(self.url, workers > 1 and len(files) > 1):
             from scraper.store.files import import_paths, parse_fetched_at
 
             moment = parse_fetched_at(fetched_at) if isinstance(fetched_at, str) else fetched_at
@@ -221,9 +219,6 @@ class Archive:
                 time_from=fetched_at_from,
                 workers=workers,
             )
-        finally:
-            if early:
-                stop_early_start()
 
     def archive(
         self,

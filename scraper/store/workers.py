@@ -10,8 +10,8 @@ clean process started for the pool, which imports what the workers need once
 (``WORKER_MODULES``) and forks each of them from there. A worker then never
 inherits this process's threads or open database connections (which a plain fork
 would hand it), and does not import the parsers, the store and SQLAlchemy again
-for itself (0.4 s of CPU a worker, as ``spawn`` costs). ``start_early`` starts the
-server while this process is still loading its own modules, so the workers are
+for itself (0.4 s of CPU a worker, as ``spawn`` costs). ``import_workers_ahead``
+starts the server while this process is still loading its own modules, so the workers are
 ready by the time the pool needs them (``reviews import`` of 600 real-sized pages,
 twelve runs alternated with the spawned workers before: 6.42 s on average against
 6.06, CPU 10.7 s against 10.2). Where there is no fork server, workers are spawned.
@@ -38,13 +38,11 @@ from scraper.config import StoreSettings
 from scraper.errors import WorkerLost
 
 __all__ = [
-    "PARSER_MODULES",
     "WORKER_MODULES",
     "finishing",
     "import_modules",
+    "import_workers_ahead",
     "parallel_map",
-    "start_early",
-    "stop_early_start",
     "worker_context",
 ]
 
@@ -55,7 +53,7 @@ _Result = TypeVar("_Result")
 _IN_FLIGHT = StoreSettings().jobs_in_flight
 
 #: The parsers' modules, imported once the first page is parsed.
-PARSER_MODULES = ("scraper.sites._pages", "scraper.sites.schemaorg")
+_PARSER_MODULES = ("scraper.sites._pages", "scraper.sites.schemaorg")
 
 #: What the workers of each kind import before their first job, which the fork
 #: server imports once for all of them: the module of their function and what it
@@ -64,13 +62,13 @@ WORKER_MODULES: dict[str, tuple[str, ...]] = {
     "import": (
         "scraper.store.files",
         "scraper.store.engine",
-        *PARSER_MODULES,
+        *_PARSER_MODULES,
         "sqlalchemy.dialects.sqlite",
     ),
     "import-postgresql": (
         "scraper.store.files",
         "scraper.store.engine",
-        *PARSER_MODULES,
+        *_PARSER_MODULES,
         "sqlalchemy.dialects.postgresql.psycopg",
     ),
 }
@@ -246,26 +244,38 @@ def _take_back(function: Callable[[_Job], _Result], pending: deque[_Slot[_Job, _
 
 def worker_context(modules: Sequence[str]) -> multiprocessing.context.BaseContext:
     """The ``multiprocessing`` context workers start in: the fork server's, which
-    imports *modules* when it starts (``start_early``), else ``spawn``'s. Locks and
-    shared values the workers are given must come from it."""
-    if start_early(modules):
+    imports *modules* when it starts, else ``spawn``'s. Locks and shared values the
+    workers are given must come from it."""
+    if _start_server(modules):
         return multiprocessing.get_context(_FORKSERVER)
     return multiprocessing.get_context("spawn")
+
+
+@contextmanager
+def import_workers_ahead(url: str, needed: bool) -> Iterator[None]:
+    """With *needed* (an import into *url* will start workers), start their fork
+    server now, so that it loads in a process of its own while this one goes on
+    (its own modules, the database, the files) and the workers are ready when the
+    pool asks for them; stop it after if no pool used it (a pool stops the one it
+    used), without waiting for its imports: it has no child then."""
+    if not needed:
+        yield
+        return
+    _start_server(import_modules(url))
+    try:
+        yield
+    finally:
+        if not _running and _helper_pid("forkserver") is not None:
+            _stop_helpers()
 
 
 _FORKSERVER = "forkserver"
 
 
-def start_early(modules: Sequence[str]) -> bool:
-    """Start the fork server workers come from, importing *modules*, unless it runs;
-    return whether it does.
-
-    It loads in a process of its own while this one goes on (opening the database,
-    reading the files), so that the workers a pool asks for next are ready at once.
-    A caller that then needs no pool stops it with ``stop_early_start``. False: this
-    system has none, or its socket cannot be made (a temporary folder whose path is
-    too long for one, or not writable), and workers are spawned.
-    """
+def _start_server(modules: Sequence[str]) -> bool:
+    """Start the fork server, importing *modules*, unless it runs; return whether it
+    does. False: this system has none, or its socket cannot be made (a temporary
+    folder whose path is too long for one, or not writable): workers are spawned."""
     if _FORKSERVER not in multiprocessing.get_all_start_methods():
         return False
     from multiprocessing import forkserver
@@ -276,13 +286,6 @@ def start_early(modules: Sequence[str]) -> bool:
     except OSError:
         return False
     return True
-
-
-def stop_early_start() -> None:
-    """Stop a fork server ``start_early`` started, when no pool used it (a pool stops
-    the one it used), and the resource tracker with it."""
-    if not _running and _helper_pid("forkserver") is not None:
-        _stop_helpers()
 
 
 def _stop_helpers() -> None:
