@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import HISTORY, ingest_history
+from processes import children, descendants, still_running
 
 from scraper.cli import ExitCode, main
 from scraper.store.engine import open_engine
@@ -21,13 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 def _children() -> set[int]:
     """Return the ids of this process's children, running or exited but not reaped."""
-    found: set[int] = set()
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            found.update(int(pid) for pid in (task / "children").read_text().split())
-        except OSError:  # a thread that ended while being listed
-            continue
-    return found
+    return set(children(os.getpid()))
 
 
 def _copies(folder: Path, times: int) -> Path:
@@ -64,42 +59,6 @@ def test_reparse_with_workers_reaps_every_process_it_started(sqlite_url: str) ->
     assert _children() - before == set()
 
 
-def _children_of(parent: int) -> list[int]:
-    """The processes whose parent is *parent*, read from every process's ``stat``
-    (a thread's ``children`` list can miss a child that is being forked)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == parent:
-            found.append(int(entry.name))
-    return sorted(found)
-
-
-def _descendants(pid: int) -> set[int]:
-    """The processes under *pid*: its children, theirs, and so on."""
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        children = set(_children_of(todo.pop())) - found
-        todo.extend(children)
-        found |= children
-    return found
-
-
-def _running(pid: int) -> bool:
-    """Whether *pid* runs (a zombie has ended: it waits for whoever adopted it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 @pytest.mark.slow  # starts the command and its process pool
 def test_import_workers_end_when_the_command_is_killed(tmp_path: Path) -> None:
     """``kill -9`` of ``reviews import --jobs 2``: its fork server and the workers
@@ -119,17 +78,14 @@ def test_import_workers_end_when_the_command_is_killed(tmp_path: Path) -> None:
     )
     try:
         deadline = time.monotonic() + 60
-        under = _descendants(child.pid)
+        under = descendants(child.pid)
         while len(under) < 3 and child.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)  # the server, and the workers it forks
-            under = _descendants(child.pid)
+            under = descendants(child.pid)
         assert len(under) >= 3 and child.poll() is None, "no workers seen at work"
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
-        deadline = time.monotonic() + 15
-        while any(map(_running, under)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(map(_running, under)), [pid for pid in under if _running(pid)]
+        assert still_running(under, 15) == []
     finally:
         if child.poll() is None:
             child.kill()
@@ -179,13 +135,13 @@ def test_import_workers_are_spawned_where_no_fork_server_can_start(tmp_path: Pat
 
 def _forked_workers(command: int) -> list[int]:
     """The workers of *command*'s pool: the children of its fork server."""
-    for child in _children_of(command):
+    for child in children(command):
         try:
             line = Path(f"/proc/{child}/cmdline").read_bytes()
         except OSError:
             continue
         if b"multiprocessing.forkserver" in line:
-            return _children_of(child)
+            return children(child)
     return []
 
 

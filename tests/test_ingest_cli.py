@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from conftest import HISTORY
+from processes import descendants, still_running
 
 from scraper.cli import ExitCode, main
 from scraper.errors import ParseError
@@ -233,11 +234,14 @@ def test_a_killed_import_never_leaves_half_a_page(db_url: str, tmp_path: Path) -
         for _ in range(seen):
             assert child.stdout.readline().startswith(str(pages)), "import ended early"
         time.sleep(rng.uniform(0.0, 0.05))  # land anywhere in the next page's work
-        workers = _children(child.pid)
+        workers = descendants(child.pid)  # the fork server and the workers it forked
         os.kill(child.pid, signal.SIGKILL)
         child.wait()
         child.stdout.close()
-        _wait_gone(workers)  # parse workers end with their parent
+        # A deadline, not a wait: one still starting up on a loaded machine watches
+        # its parent only once it has started.
+        alive = still_running(workers, 20)
+        assert alive == [], f"worker processes outlived the killed import: {alive}"
         half, stored = _half_and_stored(db_url)
         assert half == []
         # Each run starts again from the first file; what an earlier run stored is
@@ -296,33 +300,6 @@ def _half_and_stored(db_url: str) -> tuple[list[int], int]:
             return [row.id for row in half], int(stored.scalar_one())
     finally:
         engine.dispose()
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        found += [int(n) for n in (task / "children").read_text().split()]
-    return found
-
-
-def _wait_gone(pids: list[int], seconds: float = 20.0) -> None:
-    # A deadline, not a wait: workers watch their parent (a pidfd, else polled every
-    # 0.5 s), and one that is still starting up on a loaded machine watches only once
-    # it has started.
-    deadline = time.monotonic() + seconds
-    alive = [pid for pid in pids if _running(pid)]
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.02)
-        alive = [pid for pid in alive if _running(pid)]
-    assert alive == [], f"worker processes outlived the killed import: {alive}"
-
-
-def _running(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"  # a zombie has ended
 
 
 @pytest.mark.slow  # two import processes at once

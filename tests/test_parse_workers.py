@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import MAL
+from processes import children, running
 
 from scraper.cli import main
 
@@ -65,7 +66,7 @@ def test_workers_write_into_the_callers_file_descriptors(
     assert main(["parse", "--jobs", "2", str(folder)]) == 3
     workers = capfd.readouterr()
     assert workers.out == alone.out and workers.err == alone.err
-    assert _children(os.getpid()) == []
+    assert workers_of(os.getpid()) == []
 
 
 def test_a_json_array_without_records_is_still_one_array(tmp_path: Path) -> None:
@@ -104,18 +105,9 @@ def test_a_reader_that_leaves_ends_the_workers_quietly(folder: Path) -> None:
         assert b"Traceback" not in command.stderr.read()
 
 
-def _children(parent: int) -> list[int]:
-    """The processes whose parent is *parent* (read from /proc)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # ended meanwhile
-                continue
-            if int(fields[1]) == parent and fields[0] != "Z":
-                found.append(int(entry.name))
-    return found
+def workers_of(parent: int) -> list[int]:
+    """The running processes whose parent is *parent*."""
+    return children(parent, zombies=False)
 
 
 def _blocked_on_its_pipe(folder: Path, **options: object) -> subprocess.Popen[bytes]:
@@ -132,7 +124,7 @@ def _blocked_on_its_pipe(folder: Path, **options: object) -> subprocess.Popen[by
     assert command.stdout is not None
     assert command.stdout.read(1)  # a worker has written: both are running
     deadline = time.monotonic() + 10
-    while len(_children(command.pid)) < 2 and time.monotonic() < deadline:
+    while len(workers_of(command.pid)) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     return command
 
@@ -147,7 +139,7 @@ def _finish(command: subprocess.Popen[bytes]) -> tuple[int, list[str]]:
 
 def test_a_worker_that_dies_is_named_and_stops_the_others(folder: Path) -> None:
     command = _blocked_on_its_pipe(folder)
-    workers = _children(command.pid)
+    workers = workers_of(command.pid)
     assert len(workers) == 2
     os.kill(workers[0], signal.SIGKILL)
     code, lines = _finish(command)
@@ -162,7 +154,7 @@ def test_a_worker_that_dies_is_named_and_stops_the_others(folder: Path) -> None:
 
 def test_ctrl_c_stops_the_workers_with_one_line(folder: Path) -> None:
     command = _blocked_on_its_pipe(folder, start_new_session=True)
-    workers = _children(command.pid)
+    workers = workers_of(command.pid)
     os.killpg(command.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
     code, lines = _finish(command)
     assert code == 130
@@ -173,30 +165,22 @@ def test_ctrl_c_stops_the_workers_with_one_line(folder: Path) -> None:
 
 def test_workers_end_when_their_parent_is_killed(folder: Path) -> None:
     command = _blocked_on_its_pipe(folder)
-    workers = _children(command.pid)
+    workers = workers_of(command.pid)
     command.kill()
     command.wait(timeout=10)
     # The one blocked on the full pipe holds the output; the other, waiting for its
     # turn, sees its parent gone and ends.
     deadline = time.monotonic() + 10
-    while sum(map(_alive, workers)) > 1 and time.monotonic() < deadline:
+    while sum(map(running, workers)) > 1 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert sum(map(_alive, workers)) == 1
+    assert sum(map(running, workers)) == 1
     assert command.stdout is not None and command.stderr is not None
     command.stdout.close()  # the one blocked on the pipe gets EPIPE
     command.stderr.close()
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    assert not any(running(pid) for pid in workers)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])

@@ -106,17 +106,23 @@ def test_a_pool_that_ends_leaves_the_fork_server_to_another_threads_pool() -> No
 
     results: list[int] = []
     failures: list[BaseException] = []
+    working = threading.Event()
 
     def long_pool() -> None:
         try:
-            results.extend(parallel_map(_slow, range(60), 2))
+            for result in parallel_map(_slow, range(60), 2):
+                results.append(result)
+                working.set()  # its workers are at work
         except BaseException as error:  # reported below, in the test's thread
             failures.append(error)
+        finally:
+            working.set()
 
     other = threading.Thread(target=long_pool)
     other.start()
-    time.sleep(0.5)  # its workers are at work
+    assert working.wait(timeout=60)
     assert list(parallel_map(_slow, range(2), 1)) == [0, 1]
+    assert len(results) < 60  # it ended while the other pool was still at work
     other.join(timeout=60)
     assert not failures, failures
     assert results == list(range(60))
