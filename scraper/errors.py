@@ -215,8 +215,8 @@ class OutputError(ScraperError):
 
 class WorkerLost(ScraperError):
     """A worker process of an import or a reparse ended abruptly (a signal, the OOM
-    killer): the work stops there. What was reported before is stored; a second run
-    does the rest."""
+    killer): the work stops there. What was reported before is stored, and a second
+    run skips it; a page that kills its worker itself stops the second run too."""
 
 
 class JobAlreadyRunning(ScraperError):

@@ -178,7 +178,7 @@ def test_an_import_whose_worker_is_killed_says_so_in_one_line(tmp_path: Path) ->
     assert err.strip().splitlines()[-1] == (
         "reviews import: error: a worker process ended abruptly (killed by a signal, or "
         "out of memory): stopped there; the pages reported are stored, and a second run "
-        "does the rest"
+        "skips them"
     ), err
     reported = 1 + out.count("raw page")
     with sqlite3.connect(database) as connection:

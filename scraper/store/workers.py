@@ -179,7 +179,7 @@ _END: Any = object()
 #: What a pool whose worker was killed says (``WorkerLost``).
 _LOST = (
     "a worker process ended abruptly (killed by a signal, or out of memory): stopped "
-    "there; the pages reported are stored, and a second run does the rest"
+    "there; the pages reported are stored, and a second run skips them"
 )
 
 #: The pools of this process that have not ended (by ``id``): the fork server and the
